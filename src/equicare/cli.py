@@ -14,8 +14,26 @@ app = typer.Typer(
 
 
 def main() -> None:  # pragma: no cover - console entry point
-    """Console-script entry point."""
-    app()
+    """Console-script entry point: user errors print a clear message and exit 2, never a stack trace."""
+    import sys
+
+    from equicare.errors import EquicareError
+
+    try:
+        app(standalone_mode=False)
+    except EquicareError as exc:
+        typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
+        sys.exit(2)
+    except (typer.Abort, KeyboardInterrupt):
+        typer.echo("aborted", err=True)
+        sys.exit(130)
+    except Exception as exc:  # click usage errors
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
 
 
 if __name__ == "__main__":  # pragma: no cover
