@@ -1,0 +1,69 @@
+"""File-level entry points behind the ``forecast``, ``backtest`` and ``score`` commands."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+
+from equicare.forecast.hub import load_forecasts
+from equicare.forecast.run import DEFAULT_MODEL, backtest, forecast
+from equicare.forecast.scoring import score
+from equicare.forecast.truth import bundled_path, load_truth
+
+
+def _truth(path: str | None) -> pd.DataFrame:
+    return load_truth(path if path else bundled_path("target-hospital-admissions.csv"))
+
+
+def _write(table: pd.DataFrame, out: str) -> int:
+    p = Path(out)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(p, index=False)
+    return len(table)
+
+
+def forecast_to_csv(truth: str | None, reference_date: str, out: str, model: str | None = None,
+                    history: str | None = None) -> int:
+    """Forecast one reference date from a truth file and write the hubverse rows; returns the row count."""
+    t = _truth(truth)
+    h = load_truth(history) if history else None
+    return _write(forecast(t, reference_date, model=model or DEFAULT_MODEL, history=h), out)
+
+
+def backtest_to_csv(truth: str | None, start: str, end: str, out: str, model: str | None = None,
+                    history: str | None = None, progress: Callable[[int, int], None] | None = None) -> int:
+    """Backtest every Saturday from ``start`` to ``end`` and write the hubverse rows; returns the row count."""
+    t = _truth(truth)
+    h = load_truth(history) if history else None
+    return _write(backtest(t, start, end, model=model or DEFAULT_MODEL, progress=progress, history=h), out)
+
+
+def format_score(result: dict) -> str:
+    """Plain-text table of a :func:`~equicare.forecast.scoring.score` result."""
+    has_v = "wis_ratio" in result
+    head = f"{'horizon':>8} {'tasks':>6} {'WIS':>10} {'AE(median)':>11} {'cov50':>6} {'cov95':>6}"
+    if has_v:
+        head += f" {'WIS versus':>11} {'WIS ratio':>9}"
+    lines = [head]
+
+    def row(label: str, r: dict) -> str:
+        s = (f"{label:>8} {r['n_tasks']:>6d} {r['wis']:>10.2f} {r['ae_median']:>11.2f} "
+             f"{r['coverage_50']:>6.3f} {r['coverage_95']:>6.3f}")
+        if has_v:
+            s += f" {r['wis_versus']:>11.2f} {r['wis_ratio']:>9.3f}"
+        return s
+
+    for h, r in result["by_horizon"].items():
+        lines.append(row(str(h), r))
+    lines.append(row("all", result))
+    return "\n".join(lines)
+
+
+def score_files(truth: str | None, forecasts: str, versus: str | None = None) -> str:
+    """Score a forecast file (optionally against another) and return the printed table."""
+    t = _truth(truth)
+    f = load_forecasts(forecasts)
+    v = load_forecasts(versus) if versus else None
+    return format_score(score(t, f, versus=v))

@@ -1,0 +1,17 @@
+"""Forecast models, each producing the hub's 23 quantiles for every location and horizon.
+
+``MODELS`` maps a model name (as accepted by :func:`equicare.forecast.forecast` and the CLI ``--model``
+option) to its class; every class can be built without arguments.
+"""
+
+from __future__ import annotations
+
+from equicare.forecast.models.base import ForecastModel
+from equicare.forecast.models.baselines import FlatBaseline, SeasonalNaive
+from equicare.forecast.models.linear import LinearRegression
+
+MODELS: dict[str, type[ForecastModel]] = {
+    cls.name: cls for cls in (SeasonalNaive, FlatBaseline, LinearRegression)
+}
+
+__all__ = ["MODELS", "FlatBaseline", "ForecastModel", "LinearRegression", "SeasonalNaive"]

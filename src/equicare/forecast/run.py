@@ -1,0 +1,117 @@
+"""Making forecasts under the hub's information rule, for one reference date or a whole season."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+
+from equicare.errors import EquicareError
+from equicare.forecast.hub import HORIZONS, as_saturday, quantile_table, saturdays
+from equicare.forecast.models import MODELS, ForecastModel
+from equicare.forecast.truth import Panel, to_panel
+
+#: Model used when none is named.
+DEFAULT_MODEL = "linear"
+
+
+def get_model(model: str | ForecastModel) -> ForecastModel:
+    """A model instance from a name in :data:`~equicare.forecast.models.MODELS` (or the instance itself)."""
+    if isinstance(model, ForecastModel):
+        return model
+    if model not in MODELS:
+        raise EquicareError(f"unknown forecast model {model!r}; choose one of {', '.join(MODELS)}")
+    return MODELS[model]()
+
+
+def _check_horizons(horizons: tuple[int, ...]) -> tuple[int, ...]:
+    hz = tuple(int(h) for h in horizons)
+    if not hz or any(h < 0 or h > 10 for h in hz) or len(set(hz)) != len(hz):
+        raise EquicareError(f"horizons must be distinct integers in 0..10, got {horizons!r}")
+    return hz
+
+
+def forecast_panel(panel: Panel, reference_date: object, model: str | ForecastModel = DEFAULT_MODEL,
+                   horizons: tuple[int, ...] = HORIZONS, locations: list[str] | None = None) -> pd.DataFrame:
+    """Like :func:`forecast`, from an already built :class:`~equicare.forecast.truth.Panel`."""
+    ref = as_saturday(reference_date)
+    hz = _check_horizons(horizons)
+    cut = panel.cut(ref - pd.Timedelta(weeks=1))
+    seen = ~np.isnan(cut.values).all(axis=0)
+    if not seen.any():
+        raise EquicareError(f"no observations dated on or before {(ref - pd.Timedelta(weeks=1)).date()} "
+                            f"to forecast reference date {ref.date()} from")
+    cut = cut.select([loc for loc, s in zip(cut.locations, seen) if s])
+    values = get_model(model).predict(cut, [h + 1 for h in hz])
+    table = quantile_table(ref, list(cut.locations), hz, values)
+    if locations is not None:
+        unknown = sorted(set(locations) - set(cut.locations))
+        if unknown:
+            raise EquicareError(f"no observations for location(s) {', '.join(unknown)} before {ref.date()}")
+        table = table[table["location"].isin(set(locations))].reset_index(drop=True)
+    return table
+
+
+def forecast(truth: pd.DataFrame, reference_date: object, model: str | ForecastModel = DEFAULT_MODEL,
+             horizons: tuple[int, ...] = HORIZONS, locations: list[str] | None = None,
+             history: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Quantile forecasts of weekly admissions for one reference date, in hubverse format.
+
+    Information rule: only observations dated ``reference_date - 7`` days or earlier are used (the latest
+    complete week when the hub takes submissions); horizon ``h`` targets the week ending
+    ``reference_date + 7h`` days, i.e. ``h + 1`` weeks after the last observation used.
+
+    Parameters
+    ----------
+    truth
+        Observed admissions from :func:`~equicare.forecast.truth.load_truth`.
+    reference_date
+        A Saturday (``YYYY-MM-DD`` string, date or Timestamp).
+    model
+        A name in :data:`~equicare.forecast.models.MODELS` or a model instance.
+    horizons
+        Hub horizons, 0..3 by default.
+    locations
+        Locations to output (all with data when ``None``); pooled models still learn from all locations.
+    history
+        Optional older observations in the same format, used only for weeks absent from ``truth``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``reference_date, horizon, target, target_end_date, location, output_type, output_type_id,
+        value``; one row per location, horizon and each of the 23 quantile levels; values non-negative and
+        non-decreasing in the level.
+    """
+    return forecast_panel(to_panel(truth, history), reference_date, model, horizons, locations)
+
+
+def backtest(truth: pd.DataFrame, start: object, end: object, model: str | ForecastModel = DEFAULT_MODEL,
+             progress: Callable[[int, int], None] | None = None, horizons: tuple[int, ...] = HORIZONS,
+             history: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Forecasts for every Saturday from ``start`` to ``end`` (inclusive), each under the information rule.
+
+    Parameters
+    ----------
+    truth, model, horizons, history
+        As for :func:`forecast`.
+    start, end
+        First and last reference dates (Saturdays).
+    progress
+        Optional ``progress(done, total)`` callback, called after each reference date.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The hubverse rows of all reference dates, concatenated.
+    """
+    dates = saturdays(start, end)
+    panel = to_panel(truth, history)
+    m = get_model(model)
+    tables = []
+    for i, ref in enumerate(dates):
+        tables.append(forecast_panel(panel, ref, m, horizons))
+        if progress is not None:
+            progress(i + 1, len(dates))
+    return pd.concat(tables, ignore_index=True)

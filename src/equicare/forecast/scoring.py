@@ -1,0 +1,137 @@
+"""Scoring quantile forecasts: weighted interval score, absolute error of the median, interval coverage."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from equicare.errors import EquicareError
+from equicare.forecast.hub import HORIZONS, QUANTILES
+
+TASK = ["reference_date", "location", "horizon"]
+
+
+def wis(y: np.ndarray, q: np.ndarray, levels: np.ndarray | tuple[float, ...] = QUANTILES) -> np.ndarray:
+    r"""Weighted interval score of quantile forecasts.
+
+    For a median ``m`` and ``K`` central ``(1 - alpha_k)`` intervals ``[l_k, u_k]``,
+
+    .. math:: \mathrm{WIS} = \frac{1}{K + 1/2}\Big(\tfrac12 |y - m| + \sum_{k=1}^K \tfrac{\alpha_k}{2}
+              \big[(u_k - l_k) + \tfrac{2}{\alpha_k}(l_k - y)_+ + \tfrac{2}{\alpha_k}(y - u_k)_+\big]\Big),
+
+    which equals ``2 / (2K + 1)`` times the sum of pinball losses
+    ``rho_tau(y - q_tau) = (y - q_tau)(tau - 1[y < q_tau])`` over the ``2K + 1`` quantile levels (for the 23
+    hub levels: twice their mean).
+
+    Parameters
+    ----------
+    y
+        ``(n,)`` observed values.
+    q
+        ``(n, m)`` predictive quantiles at ``levels`` (a symmetric set containing 0.5).
+    levels
+        Quantile levels, ``m`` of them.
+
+    References
+    ----------
+    Bracher, Ray, Gneiting & Reich (2021), "Evaluating epidemic forecasts in an interval format",
+    PLoS Comput Biol 17(2): e1008618, eq. (2)-(3).
+    """
+    y = np.asarray(y, dtype=float)[:, None]
+    q = np.asarray(q, dtype=float)
+    tau = np.asarray(levels, dtype=float)[None, :]
+    pin = (y - q) * (tau - (y < q))
+    return 2.0 * pin.sum(axis=1) / q.shape[1]
+
+
+def _task_matrix(forecasts: pd.DataFrame) -> pd.DataFrame:
+    """Quantile values as one row per task (reference date, location, horizon) and one column per level."""
+    f = forecasts[forecasts["output_type"] == "quantile"] if "output_type" in forecasts else forecasts
+    f = f.assign(output_type_id=pd.to_numeric(f["output_type_id"]).round(4),
+                 reference_date=pd.to_datetime(f["reference_date"]).dt.strftime("%Y-%m-%d"),
+                 target_end_date=pd.to_datetime(f["target_end_date"]).dt.strftime("%Y-%m-%d"),
+                 location=f["location"].astype(str))
+    wide = f.pivot_table(index=TASK + ["target_end_date"], columns="output_type_id", values="value",
+                         aggfunc="first")
+    levels = [round(x, 4) for x in QUANTILES]
+    missing = [lv for lv in levels if lv not in wide.columns]
+    if missing:
+        raise EquicareError(f"forecasts lack quantile levels {missing}; the hub's 23 levels are required")
+    wide = wide[levels].dropna()
+    return wide.reset_index()
+
+
+def score(truth: pd.DataFrame, forecasts: pd.DataFrame, versus: pd.DataFrame | None = None,
+          exclude: tuple[str, ...] = ("US",), horizons: tuple[int, ...] = HORIZONS) -> dict:
+    """Score hubverse quantile forecasts against observed admissions.
+
+    Tasks are (reference date, location, horizon) with all 23 quantiles and an observed value for the
+    target week; locations in ``exclude`` (the national ``US`` row by default) and horizons outside
+    ``horizons`` are left out, as in the issue's comparison.  With ``versus``, only tasks both forecast sets
+    cover are scored and ``wis_ratio`` is the mean WIS of ``forecasts`` divided by that of ``versus`` on them.
+
+    Parameters
+    ----------
+    truth
+        Output of :func:`~equicare.forecast.truth.load_truth`.
+    forecasts, versus
+        Hubverse quantile tables (e.g. from :func:`~equicare.forecast.run.backtest` or
+        :func:`~equicare.forecast.hub.load_forecasts`).
+
+    Returns
+    -------
+    dict
+        ``wis`` (mean WIS), ``ae_median`` (mean absolute error of the median), ``coverage_50`` and
+        ``coverage_95`` (share of observations inside the central 50% / 95% intervals, ends included),
+        ``n_tasks``; with ``versus`` also ``wis_versus``, ``wis_ratio`` and the other set's coverage;
+        ``by_horizon`` maps each horizon to the same figures.
+
+    References
+    ----------
+    Bracher et al. (2021), PLoS Comput Biol 17(2): e1008618.
+    """
+    obs = truth.assign(target_end_date=pd.to_datetime(truth["date"]).dt.strftime("%Y-%m-%d"))[
+        ["target_end_date", "location", "value"]].rename(columns={"value": "observed"})
+    levels = [round(x, 4) for x in QUANTILES]
+
+    def prep(fc: pd.DataFrame) -> pd.DataFrame:
+        m = _task_matrix(fc)
+        m = m[~m["location"].isin(exclude) & m["horizon"].isin(horizons)]
+        return m.merge(obs, on=["target_end_date", "location"], how="inner")
+
+    a = prep(forecasts)
+    b = None
+    if versus is not None:
+        b = prep(versus)
+        common = a[TASK].merge(b[TASK], on=TASK)
+        a = a.merge(common, on=TASK)
+        b = b.merge(common, on=TASK)
+    if a.empty:
+        raise EquicareError("no forecast task has an observed value to score against "
+                            "(check dates, locations and horizons)")
+
+    def figures(m: pd.DataFrame) -> dict:
+        q = m[levels].to_numpy(dtype=float)
+        q = np.sort(q, axis=1)
+        y = m["observed"].to_numpy(dtype=float)
+        i25, i50, i75 = levels.index(0.25), levels.index(0.5), levels.index(0.75)
+        i025, i975 = levels.index(0.025), levels.index(0.975)
+        return {"wis": float(wis(y, q).mean()),
+                "ae_median": float(np.abs(y - q[:, i50]).mean()),
+                "coverage_50": float(((y >= q[:, i25]) & (y <= q[:, i75])).mean()),
+                "coverage_95": float(((y >= q[:, i025]) & (y <= q[:, i975])).mean()),
+                "n_tasks": int(len(m))}
+
+    def combined(ma: pd.DataFrame, mb: pd.DataFrame | None) -> dict:
+        res = figures(ma)
+        if mb is not None:
+            fb = figures(mb)
+            res.update({"wis_versus": fb["wis"], "wis_ratio": res["wis"] / fb["wis"] if fb["wis"] > 0 else np.nan,
+                        "ae_median_versus": fb["ae_median"], "coverage_50_versus": fb["coverage_50"],
+                        "coverage_95_versus": fb["coverage_95"]})
+        return res
+
+    out = combined(a, b)
+    out["by_horizon"] = {int(h): combined(a[a["horizon"] == h], None if b is None else b[b["horizon"] == h])
+                         for h in sorted(a["horizon"].unique())}
+    return out
