@@ -53,11 +53,13 @@ class BundledData:
     report: CleaningReport
     fingerprints: dict[str, str] = field(default_factory=dict)
 
-    def tables(self) -> dict[str, tuple[str, pd.DataFrame]]:
-        """name -> (kind, table), for saving in the store."""
-        return {"counties": ("regions", self.counties), "states": ("regions", self.states),
-                "facilities": ("facilities", self.facilities), "flu_admissions": ("demand", self.demand),
-                "state_capacity": ("state_capacity", self.state_capacity)}
+    def tables(self) -> dict[str, tuple[str, pd.DataFrame, str]]:
+        """name -> (kind, table, source file), for saving in the store."""
+        return {"counties": ("regions", self.counties, FILES["county_centres"]),
+                "states": ("regions", self.states, FILES["county_centres"]),
+                "facilities": ("facilities", self.facilities, FILES["facility"]),
+                "flu_admissions": ("demand", self.demand, FILES["admissions"]),
+                "state_capacity": ("state_capacity", self.state_capacity, FILES["state_capacity"])}
 
 
 _SUFFIXES = re.compile(r"\b(COUNTY|PARISH|BOROUGH|CITY AND BOROUGH|CENSUS AREA|MUNICIPALITY|MUNICIPIO)\b")

@@ -1,0 +1,302 @@
+"""The pipeline: ingest and clean, analyse, predict, optimise, explain and share, as plain functions.
+
+The CLI (``equicare demo``) and the web service call these same functions.  :func:`run_demo` runs every
+stage on the bundled real US data, records the run in the store (parameters, data fingerprints, package
+version, times, status) and writes all results in one transaction, so a run that fails leaves no
+partial results.
+
+The surge-ICU planning scenario
+-------------------------------
+For each state ``s`` with ``C_s`` staffed ICU beds and usual ICU occupancy ``u_s``, the forecast peak
+``A_s`` of weekly influenza admissions (quantile ``q`` of the 1-4-week-ahead forecast made at the
+``as_of`` reference date) gives flu ICU patients ``F_s = severity * A_s * icu_fraction * icu_los_days / 7``
+(admissions times the share needing intensive care times the weeks each stays).  The need is the ICU beds
+lacking to stay at or below the target occupancy ``t``::
+
+    need_s = max(0, ceil(u_s C_s + F_s - t C_s))
+
+A state can staff at most ``surge_cap_ratio * C_s`` extra beds.  The national stockpile is shared by
+lexicographic max-min fairness on the share of need met (see :mod:`equicare.optimize.allocate`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from equicare import __version__
+from equicare.analyze.describe import capacity_by_region, describe, per_capita
+from equicare.data.bundled import BundledData, data_path, load_bundled
+from equicare.errors import EquicareError
+from equicare.store import Store
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass
+class DemoParams:
+    """Parameters of the demo job (every one is recorded with the run)."""
+
+    as_of: str = "2023-12-30"
+    """Planning reference date (a Saturday): forecasts use data up to one week before it."""
+    severity: float = 3.0
+    """Multiplier on forecast flu ICU patients for the severe-season scenario."""
+    target_occupancy: float = 0.85
+    icu_fraction: float = 0.15
+    """Share of influenza admissions that need an ICU bed."""
+    icu_los_days: float = 7.0
+    """Average ICU length of stay of those patients, in days."""
+    scenario_quantile: float = 0.9
+    """Forecast quantile used as the planning peak (0.5 = median; 0.9 = a bad but plausible peak)."""
+    surge_cap_ratio: float = 0.5
+    """At most this fraction of a state's staffed ICU beds can be added as surge beds (staffing limit)."""
+    stockpile: int = 2500
+    """National stockpile of surge ICU beds."""
+    catchment_km: float = 50.0
+    """2SFCA catchment radius (great-circle km) from county population centres to hospitals."""
+    holdout_start: str = "2023-10-14"
+    holdout_end: str = "2024-05-04"
+    """Reference dates of the hold-out evaluation (the 2023-24 FluSight season)."""
+    forecast_model: str = "linear"
+    """Forecast model for the planning scenario; ``seasonal_naive`` is the baseline it is scored against."""
+    baseline_model: str = "seasonal_naive"
+    suppress_threshold: int = 11
+
+
+@dataclass
+class DemoResult:
+    """What the demo produced: result tables, a summary, where it was written."""
+
+    run_id: str
+    tables: dict[str, pd.DataFrame]
+    summary: dict
+    out_dir: Path | None = None
+    report_path: Path | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def _noop(stage: str, done: int, total: int) -> None:  # pragma: no cover - default progress
+    pass
+
+
+# ---------------------------------------------------------------------------------------------------
+# analyse
+# ---------------------------------------------------------------------------------------------------
+def analyse(data: BundledData, params: DemoParams) -> tuple[dict[str, pd.DataFrame], dict]:
+    """Per-capita rates by county and state, Gini of beds per capita, and county 2SFCA access."""
+    from equicare.analyze.access import two_step_fca
+    from equicare.analyze.costs import great_circle_costs
+    from equicare.analyze.inequality import gini
+
+    cols = ["cap_beds", "cap_icu_beds"]
+    county_cap = capacity_by_region(data.facilities, data.counties, "region", cols)
+    county = per_capita(data.counties[["id", "name", "parent", "population", "pop_65plus", "lat", "lon"]],
+                        county_cap, cols)
+    state_cap = capacity_by_region(data.facilities, data.states, "state", cols)
+    state = per_capita(data.states[["id", "name", "abbr", "population", "pop_65plus", "lat", "lon"]], state_cap,
+                       cols)
+
+    fac = data.facilities
+    supply = fac["cap_beds"].fillna(0).to_numpy(float)
+    cost = great_circle_costs(data.counties["lat"].to_numpy(float), data.counties["lon"].to_numpy(float),
+                              fac["lat"].to_numpy(float), fac["lon"].to_numpy(float), params.catchment_km)
+    county["access_2sfca"] = two_step_fca(cost, data.counties["population"].to_numpy(float), supply,
+                                          params.catchment_km) * 1000.0
+
+    summary = {
+        "gini_beds_per_1000_counties": gini(county["cap_beds_per_1000"], county["population"]),
+        "gini_beds_per_1000_states": gini(state["cap_beds_per_1000"], state["population"]),
+        "gini_beds_per_1000_counties_unweighted": gini(county["cap_beds_per_1000"]),
+        "gini_access_2sfca_counties": gini(county["access_2sfca"], county["population"]),
+        "counties_without_hospital": int((county["n_facilities"] == 0).sum()),
+        "population_without_access_within_catchment": float(
+            county.loc[county["access_2sfca"] == 0, "population"].sum()),
+    }
+    stats = pd.concat([
+        describe(county, ["cap_beds_per_1000", "cap_icu_beds_per_1000", "cap_beds_per_1000_65plus",
+                          "cap_icu_beds_per_1000_65plus", "access_2sfca"]).assign(level="county"),
+        describe(state, ["cap_beds_per_1000", "cap_icu_beds_per_1000", "cap_beds_per_1000_65plus",
+                         "cap_icu_beds_per_1000_65plus"]).assign(level="state"),
+    ], ignore_index=True)
+    return {"county_rates": county, "state_rates": state, "descriptive_stats": stats}, summary
+
+
+# ---------------------------------------------------------------------------------------------------
+# predict
+# ---------------------------------------------------------------------------------------------------
+def predict(params: DemoParams, truth: pd.DataFrame | None = None,
+            progress: Progress = _noop) -> tuple[dict[str, pd.DataFrame], dict]:
+    """Hold-out scores of the linear model and the seasonal-naive baseline, and the planning forecast."""
+    from equicare.forecast import backtest, forecast, load_truth, score
+
+    truth = truth if truth is not None else load_truth(data_path("admissions"))
+    scores, holdout = [], []
+    models = [params.forecast_model, params.baseline_model]
+    for i, model in enumerate(models):
+        progress(f"back-testing {model}", i, len(models))
+        fc = backtest(truth, params.holdout_start, params.holdout_end, model=model)
+        holdout.append(fc.assign(model=model))
+        s = score(truth, fc)
+        scores.append({"model": model, **{k: v for k, v in s.items() if not isinstance(v, (dict, list))}})
+    score_table = pd.DataFrame(scores)
+    base = score_table.set_index("model").loc[params.baseline_model, "wis"]
+    score_table["wis_ratio_vs_baseline"] = score_table["wis"] / base
+    plan = forecast(truth, params.as_of, model=params.forecast_model)
+    summary = {"forecast_scores": score_table.to_dict(orient="records"), "as_of": params.as_of}
+    return {"forecast": plan, "forecast_scores": score_table, "holdout_forecasts": pd.concat(holdout),
+            "truth": truth}, summary
+
+
+# ---------------------------------------------------------------------------------------------------
+# optimise and explain
+# ---------------------------------------------------------------------------------------------------
+def surge_need(state_capacity: pd.DataFrame, states: pd.DataFrame, plan: pd.DataFrame,
+               params: DemoParams) -> pd.DataFrame:
+    """Each state's ICU-bed need at the forecast peak (formula in the module docstring)."""
+    q = plan[np.isclose(plan["output_type_id"].astype(float), params.scenario_quantile)]
+    if q.empty:
+        raise EquicareError(f"the forecast has no quantile {params.scenario_quantile}")
+    peak = q.groupby("location")["value"].max().rename("peak_admissions")
+    df = state_capacity.merge(states[["id", "name"]], left_on="state", right_on="id").drop(columns="id")
+    df = df.merge(peak, left_on="state", right_index=True, how="left")
+    missing = df["peak_admissions"].isna()
+    if missing.any():
+        raise EquicareError("no forecast for states: " + ", ".join(df.loc[missing, "name"]))
+    df["flu_icu_patients"] = (params.severity * df["peak_admissions"] * params.icu_fraction
+                              * params.icu_los_days / 7.0)
+    occupied = df["icu_occupancy"] * df["icu_beds"] + df["flu_icu_patients"]
+    df["peak_icu_occupancy"] = occupied / df["icu_beds"]
+    df["need"] = np.maximum(0.0, np.ceil(occupied - params.target_occupancy * df["icu_beds"]))
+    df["cap"] = np.floor(params.surge_cap_ratio * df["icu_beds"])
+    return df
+
+
+def allocate_surge(need: pd.DataFrame, params: DemoParams) -> tuple[dict[str, pd.DataFrame], dict]:
+    """Share the stockpile by lexicographic max-min share of need met, with explanations."""
+    from equicare.optimize.allocate import allocate_stockpile
+
+    res = allocate_stockpile(need["state"].tolist(), need["need"].to_numpy(float), float(params.stockpile),
+                             cap=need["cap"].to_numpy(float), integer=True,
+                             region_names=need["name"].tolist())
+    table = res.table.merge(need[["state", "abbr", "icu_beds", "icu_occupancy", "peak_admissions",
+                                  "flu_icu_patients", "peak_icu_occupancy"]],
+                            left_on="region", right_on="state", how="left").drop(columns="state")
+    summary = {"total_need": float(need["need"].sum()), "stockpile": params.stockpile,
+               "states_with_need": int((need["need"] > 0).sum()), "min_share": float(res.min_share),
+               "total_allocated": float(res.total_allocated), "stock_shadow_price": res.stock_shadow_price,
+               "solve_seconds": float(res.solve_seconds)}
+    return {"allocation": table}, summary
+
+
+# ---------------------------------------------------------------------------------------------------
+# share
+# ---------------------------------------------------------------------------------------------------
+def share_summary(allocation: pd.DataFrame, demand: pd.DataFrame, params: DemoParams
+                  ) -> tuple[pd.DataFrame, dict]:
+    """Per-state counts for release, with small cells suppressed (and complementary suppression)."""
+    from equicare.privacy.suppress import suppress_small_cells
+
+    week = pd.Timestamp(params.as_of) - pd.Timedelta(days=7)
+    last = demand[demand["date"] == week].set_index("region")["value"]
+    df = allocation[["region", "name", "need", "allocated"]].copy()
+    df["flu_admissions_last_week"] = df["region"].map(last)
+    df = df.rename(columns={"need": "icu_beds_needed", "allocated": "surge_beds_allocated"})
+    count_cols = ["flu_admissions_last_week", "icu_beds_needed", "surge_beds_allocated"]
+    df[count_cols] = df[count_cols].round().astype("Int64")
+    out, rep = suppress_small_cells(df, count_cols, threshold=params.suppress_threshold)
+    return out, (rep.to_dict() if hasattr(rep, "to_dict") else dict(rep))
+
+
+# ---------------------------------------------------------------------------------------------------
+# the whole job
+# ---------------------------------------------------------------------------------------------------
+def run_demo(out_dir: str | Path = "equicare-out", params: DemoParams | None = None,
+             store_path: str | Path | None = None, progress: Progress = _noop,
+             write_report: bool = True) -> DemoResult:
+    """Run every stage on the bundled data; store datasets, the run and its results; write CSVs and the report.
+
+    Parameters
+    ----------
+    out_dir : folder for ``report.html``, ``equicare.duckdb`` and one CSV per result table.
+    params : scenario parameters (defaults: :class:`DemoParams`).
+    store_path : the DuckDB store (default ``out_dir/equicare.duckdb``); re-running on it adds a run.
+    progress : ``progress(stage, done, total)`` callback.
+    """
+    params = params or DemoParams()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    store = Store(store_path or out / "equicare.duckdb")
+    timings: dict[str, float] = {}
+    stages = ["ingest", "analyse", "predict", "optimise", "share", "report", "store"]
+    total = len(stages)
+
+    def step(i: int, name: str) -> float:
+        progress(name, i, total)
+        return time.perf_counter()
+
+    try:
+        t = step(0, "ingest")
+        data = load_bundled()
+        timings["ingest"] = time.perf_counter() - t
+        run_id = store.start_run("demo", asdict(params), data.fingerprints)
+        try:
+            store.set_progress(run_id, 1, total, "analyse")
+            for name, (kind, table, source) in data.tables().items():
+                store.save_dataset(name, kind, table, source=f"bundled:{source}",
+                                   fingerprint=data.fingerprints.get(source, ""), report=data.report.to_dict())
+            t = step(1, "analyse")
+            tables, summary = analyse(data, params)
+            timings["analyse"] = time.perf_counter() - t
+
+            t = step(2, "predict")
+            store.set_progress(run_id, 2, total, "predict")
+            ftables, fsummary = predict(params, progress=lambda s, d, n: progress(f"predict: {s}", 2, total))
+            timings["predict"] = time.perf_counter() - t
+
+            t = step(3, "optimise")
+            store.set_progress(run_id, 3, total, "optimise")
+            need = surge_need(data.state_capacity, data.states, ftables["forecast"], params)
+            atables, asummary = allocate_surge(need, params)
+            timings["optimise"] = time.perf_counter() - t
+
+            t = step(4, "share")
+            shared, share_rep = share_summary(atables["allocation"], data.demand, params)
+            timings["share"] = time.perf_counter() - t
+
+            results = {**tables, "forecast": ftables["forecast"], "forecast_scores": ftables["forecast_scores"],
+                       **atables, "shared_state_summary": shared, "cleaning_report": data.report.to_frame()}
+            summary = {**summary, **fsummary, **asummary, "suppression": share_rep,
+                       "version": __version__, "run_id": run_id}
+            result = DemoResult(run_id, results, summary, out, None, timings)
+
+            if write_report:
+                t = step(5, "report")
+                from equicare.report.html import write_demo_report
+
+                result.report_path = write_demo_report(result, ftables, params, out / "report.html")
+                timings["report"] = time.perf_counter() - t
+
+            t = step(6, "store")
+            for name, df in results.items():
+                _write_csv_atomic(df, out / f"{name}.csv")
+            store.finish_run(run_id, results, {**summary, "timings": timings})
+            timings["store"] = time.perf_counter() - t
+            progress("done", total, total)
+            return result
+        except BaseException as exc:
+            store.fail_run(run_id, f"{type(exc).__name__}: {exc}")
+            raise
+    finally:
+        store.close()
+
+
+def _write_csv_atomic(df: pd.DataFrame, path: Path) -> None:
+    """Write to a temporary file and rename, so a reader never sees half a CSV."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    df.to_csv(tmp, index=False)
+    tmp.replace(path)

@@ -1,0 +1,144 @@
+"""The self-contained HTML report: maps, forecast fan charts, allocation with explanations, cleaning report.
+
+Everything is inlined (Plotly's JavaScript from the installed ``plotly`` package, SVG maps from the bundled
+``us-atlas`` geometry), so the page opens offline.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from jinja2 import Environment, PackageLoader, select_autoescape
+from plotly.offline import get_plotlyjs
+
+from equicare import __version__
+from equicare.report.maps import svg_choropleth
+
+if TYPE_CHECKING:  # pragma: no cover
+    from equicare.pipeline import DemoParams, DemoResult
+
+_env = Environment(loader=PackageLoader("equicare.report", "templates"), autoescape=select_autoescape(["html", "j2"]))
+
+
+def table_html(df: pd.DataFrame, float_format: str = "{:,.3f}", max_rows: int | None = None) -> str:
+    """An escaped HTML table with numbers right-aligned."""
+    df = df.head(max_rows) if max_rows else df
+
+    def fmt(v: object) -> str:
+        if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA:
+            return "–"
+        if isinstance(v, (float, np.floating)):
+            return float_format.format(v) if not float(v).is_integer() else f"{int(v):,}"
+        if isinstance(v, (int, np.integer)):
+            return f"{int(v):,}"
+        return str(v)
+
+    formatters = {c: fmt for c in df.columns}
+    html = df.to_html(index=False, escape=True, formatters=formatters, na_rep="–", border=0)
+    return html
+
+
+def fan_chart(truth: pd.DataFrame, forecast: pd.DataFrame, as_of: str, weeks_before: int = 20,
+              weeks_after: int = 6) -> go.Figure:
+    """Fan chart per location (median, 50% and 95% bands, observations), one location shown at a time."""
+    ref = pd.Timestamp(as_of)
+    t = truth[(truth["date"] >= ref - pd.Timedelta(weeks=weeks_before))
+              & (truth["date"] <= ref + pd.Timedelta(weeks=weeks_after))]
+    fc = forecast.copy()
+    fc["q"] = fc["output_type_id"].astype(float)
+    locs = sorted(fc["location"].unique(), key=lambda x: (x != "US", x))
+    names = truth.drop_duplicates("location").set_index("location")["location_name"].to_dict()
+    fig = go.Figure()
+    per = 5
+    for i, loc in enumerate(locs):
+        f = fc[fc["location"] == loc].pivot_table(index="target_end_date", columns="q", values="value").sort_index()
+        x = pd.to_datetime(f.index)
+        vis = i == 0
+        for lo, hi, colour, label in [(0.025, 0.975, "rgba(33,145,140,0.18)", "95% interval"),
+                                      (0.25, 0.75, "rgba(33,145,140,0.40)", "50% interval")]:
+            fig.add_trace(go.Scatter(x=list(x) + list(x[::-1]), y=list(f[hi]) + list(f[lo][::-1]), fill="toself",
+                                     fillcolor=colour, line={"width": 0}, name=label, visible=vis,
+                                     hoverinfo="skip"))
+        fig.add_trace(go.Scatter(x=x, y=f[0.5], mode="lines+markers", name="forecast median",
+                                 line={"color": "#21918c"}, visible=vis))
+        tt = t[t["location"] == loc]
+        fig.add_trace(go.Scatter(x=tt["date"], y=tt["value"], mode="lines+markers", name="observed",
+                                 line={"color": "#16425b"}, visible=vis))
+        fig.add_trace(go.Scatter(x=[ref - pd.Timedelta(days=7)] * 2,
+                                 y=[0, float(max(tt["value"].max() if len(tt) else 0, f[0.975].max()))],
+                                 mode="lines", name="last data used", line={"dash": "dot", "color": "#999"},
+                                 visible=vis))
+    buttons = []
+    for i, loc in enumerate(locs):
+        visible = [False] * (per * len(locs))
+        visible[i * per:(i + 1) * per] = [True] * per
+        buttons.append({"label": names.get(loc, loc), "method": "update",
+                        "args": [{"visible": visible}, {"title": f"Weekly influenza admissions: {names.get(loc, loc)}"}]})
+    fig.update_layout(
+        title=f"Weekly influenza admissions: {names.get(locs[0], locs[0])}",
+        updatemenus=[{"buttons": buttons, "direction": "down", "x": 1.0, "xanchor": "right", "y": 1.15}],
+        yaxis_title="admissions per week", margin={"l": 60, "r": 20, "t": 60, "b": 40}, template="plotly_white",
+        legend={"orientation": "h", "y": -0.15})
+    return fig
+
+
+def _fmt_pct(x: float) -> str:
+    return "–" if x is None or not np.isfinite(x) else f"{100 * x:.1f}%"
+
+
+def write_demo_report(result: "DemoResult", ftables: dict, params: "DemoParams", path: str | Path) -> Path:
+    """Render the demo report to ``path`` (written to a temporary file first, then renamed)."""
+    tables, s = result.tables, result.summary
+    state, county = tables["state_rates"], tables["county_rates"]
+    alloc = tables["allocation"]
+    names = dict(zip(state["id"], state["name"]))
+    state_map = svg_choropleth(dict(zip(state["id"], state["cap_beds_per_1000"])), "state",
+                               title="Staffed beds per 1,000 people", unit="beds per 1,000", names=names,
+                               element_id="state-beds-map")
+    county_map = svg_choropleth(dict(zip(county["id"], county["access_2sfca"])), "county",
+                                title="2SFCA access: beds per 1,000 people within reach", unit="beds per 1,000",
+                                names=dict(zip(county["id"], county["name"])), element_id="county-access-map")
+    cards = [
+        ("Gini of beds per 1,000 (counties, pop.-weighted)", f"{s['gini_beds_per_1000_counties']:.3f}"),
+        ("Gini of beds per 1,000 (states, pop.-weighted)", f"{s['gini_beds_per_1000_states']:.3f}"),
+        ("States short of ICU beds", f"{s['states_with_need']}"),
+        ("ICU beds needed / stockpile", f"{s['total_need']:,.0f} / {s['stockpile']:,}"),
+        ("Minimum share of need met", _fmt_pct(s["min_share"])),
+        ("Counties with no hospital", f"{s['counties_without_hospital']:,}"),
+    ]
+    inequality = [(k.replace("_", " "), f"{v:.4f}") for k, v in s.items() if k.startswith("gini_")]
+    sp = s.get("stock_shadow_price")
+    if isinstance(sp, dict):
+        shadow_note = "Shadow prices of the stockpile: " + "; ".join(f"{k.replace('_', ' ')} {v:.4g}" for k, v in sp.items()
+                                                                    if isinstance(v, (int, float)))
+    elif sp is not None:
+        shadow_note = f"Shadow price of the stockpile: {sp:.4g}."
+    else:
+        shadow_note = ""
+    acols = [c for c in ["name", "need", "cap", "allocated", "share_met", "binding", "explanation"] if c in alloc]
+    show = alloc[acols].sort_values(["need"], ascending=False)
+    fig = fan_chart(ftables["truth"], ftables["forecast"], params.as_of)
+    env = _env.get_template("report.html.j2")
+    html = env.render(
+        title="Surge ICU beds for a severe influenza season",
+        run_id=result.run_id, version=__version__,
+        created=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), params=params, cards=cards,
+        state_map=state_map, county_map=county_map, inequality=inequality,
+        plotly_js=get_plotlyjs(), forecast_fig=json.dumps(json.loads(fig.to_json())).replace("</", "<\\/"),
+        scores_table=table_html(tables["forecast_scores"]),
+        allocation_table=table_html(show), shadow_note=shadow_note,
+        shared_table=table_html(tables["shared_state_summary"]),
+        stats_table=table_html(tables["descriptive_stats"]),
+        cleaning_table=table_html(tables["cleaning_report"]),
+    )
+    path = Path(path)
+    tmp = path.with_suffix(".html.tmp")
+    tmp.write_text(html, encoding="utf-8")
+    tmp.replace(path)
+    return path
