@@ -6,6 +6,16 @@
   privacy-loss ledger in the store.
 """
 
+from equicare.privacy.dp import (
+    DPRelease,
+    dp_release,
+    privacy_budget,
+    privacy_ledger,
+    privacy_spent,
+    release_dataset,
+    set_privacy_budget,
+)
 from equicare.privacy.suppress import SuppressionReport, suppress_small_cells
 
-__all__ = ["SuppressionReport", "suppress_small_cells"]
+__all__ = ["DPRelease", "SuppressionReport", "dp_release", "privacy_budget", "privacy_ledger", "privacy_spent",
+           "release_dataset", "set_privacy_budget", "suppress_small_cells"]
