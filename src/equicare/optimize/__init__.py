@@ -1,1 +1,9 @@
-"""equicare.optimize."""
+"""equicare.optimize: fair allocation of scarce resources and facility location on HiGHS.
+
+- :func:`equicare.optimize.allocate.allocate_stockpile`: one national stockpile across regions
+  (lexicographic max-min fairness, explanations, shadow price of the stock).
+- :func:`equicare.optimize.allocate.allocate`: the general multi-resource model (budget, stocks,
+  minimums/caps, demand scenarios, inequality bounds, pooling).
+- :mod:`equicare.optimize.scenario`: the YAML scenario file behind ``equicare allocate``.
+- :mod:`equicare.optimize.locate`: p-median, capacitated p-median, MCLP, LSCP and p-center.
+"""

@@ -1,0 +1,286 @@
+"""Explanations a planner can act on: what each region got, from where, what limits it, and why.
+
+For every region and resource the solved model is read back into plain numbers (need, existing
+capacity, units placed, transfers in and out, share of need met) and the constraints that bind on it are
+named:
+
+``need met``
+    the region's (expected) need is fully covered;
+``absorption cap``
+    it received its maximum (what it can staff or store);
+``region minimum``
+    it received exactly its guaranteed minimum (more than fairness alone would give);
+``national stock`` / ``budget``
+    the shared stock or the money ran out while the region was still short;
+``coverage floor`` / ``max-min gap``
+    an inequality bound holds it (non-zero dual on its row).
+
+Shadow prices come from the LP duals (HiGHS convention: derivative of the optimum with respect to the
+constraint's bound): of the max-min LP (how fast the minimum share rises with one more unit of stock or
+money) and of the final coverage LP.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:  # pragma: no cover
+    from equicare.optimize.allocate import AllocationResult, _Model, _Run
+
+_EPS = 1e-6
+
+
+def _pct(v: float) -> str:
+    if not np.isfinite(v):
+        return "n/a"
+    p = 100 * v
+    return f"{p:.0f}%" if abs(p - round(p)) < 0.05 or p >= 10 else f"{p:.1f}%"
+
+
+def _num(v: float) -> str:
+    if not np.isfinite(v):
+        return "unlimited"
+    if abs(v - round(v)) < 1e-6:
+        return f"{int(round(v)):,}"
+    return f"{v:,.1f}"
+
+
+def _plural(word: str, v: float) -> str:
+    return word if abs(v - 1) < 1e-9 else word + "s"
+
+
+def _list(names: list[str], k: int = 3) -> str:
+    if len(names) <= k:
+        return ", ".join(names)
+    return ", ".join(names[:k]) + f" and {len(names) - k} others"
+
+
+def explain(mod: _Model, run: _Run, seconds: float) -> AllocationResult:
+    """Turn a solved model into an :class:`~equicare.optimize.allocate.AllocationResult` with explanations."""
+    from equicare.optimize.allocate import AllocationResult
+
+    P = mod.P
+    n, m = P.n, P.m
+    nm = n * m
+    sol = run.sol
+    xs = run.x_int if run.x_int is not None else sol.x
+    x = xs[:nm].reshape(n, m).copy()
+    x[:, P.integer] = np.round(x[:, P.integer])
+    x = np.maximum(x, 0.0)
+    x = np.where(np.abs(x - np.round(x)) < 1e-6, np.round(x), x)
+    t = xs[mod.ct:mod.ct + mod.T].copy() if mod.T else np.zeros(0)
+    if mod.T:
+        t[P.integer[mod.tr]] = np.round(t[P.integer[mod.tr]])
+        t[t < 1e-7] = 0.0
+    tin = np.zeros((n, m))
+    tout = np.zeros((n, m))
+    if mod.T:
+        np.add.at(tin, (mod.tb, mod.tr), t)
+        np.add.at(tout, (mod.ta, mod.tr), t)
+    eff = P.capacity + x + tin - tout
+    eff = np.maximum(eff, 0.0)
+    # coverage under the model's scenarios (expected) and under every scenario
+    cov_l = np.minimum(eff[None], mod.D)
+    covered = np.tensordot(mod.p, cov_l, axes=1)
+    Ed = mod.Ed
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = np.where(Ed > 0, covered / np.where(Ed > 0, Ed, 1), 1.0)
+    fair_mask = Ed > 0
+    min_share = float(share[fair_mask].min()) if fair_mask.any() else 1.0
+    level = np.full((n, m), np.nan)
+    level.ravel()[mod.fair] = run.levels
+
+    # shadow prices ----------------------------------------------------------------------------
+    first = run.first
+    is_mip = bool(mod.integ.any()) and P.objective != "leximin"
+    shadow: dict[str, dict[str, float | None]] = {}
+
+    def dual(s, rows):
+        if s is None or is_mip:
+            return None
+        return float(np.sum(s.row_dual[rows]))
+
+    for r, row in mod.stock_rows.items():
+        shadow[f"stock:{P.resources[r]}"] = {"d_min_share": dual(first, [row]), "d_covered": dual(sol, [row])}
+    if "budget" in mod.groups:
+        rows = mod.groups["budget"]
+        shadow["budget"] = {"d_min_share": dual(first, rows), "d_covered": dual(sol, rows)}
+    for key in list(shadow):
+        lv = run.shared_levels.get(key)
+        shadow[key]["level"] = None if lv is None else lv[0]
+        shadow[key]["d_level"] = None if lv is None else lv[1]
+    if "coverage_floor" in mod.groups:
+        rows = mod.groups["coverage_floor"]
+        fr = mod.fair % m
+        for r in range(m):
+            rr = rows[fr == r]
+            if not len(rr):
+                continue
+            nat = None if first is None else float(first.x[mod.cN + r])
+            d1 = None if first is None or is_mip else float(np.sum(first.row_dual[rr]) * nat)
+            d2 = None if is_mip else float(np.sum(sol.row_dual[rr]) * sol.x[mod.cN + r])
+            shadow[f"coverage_floor:{P.resources[r]}"] = {"d_min_share": d1, "d_covered": d2}
+    if "max_gap" in mod.groups:
+        for k, r in enumerate(range(m)):
+            row = mod.groups["max_gap"][k]
+            shadow[f"max_gap:{P.resources[r]}"] = {"d_min_share": dual(first, [row]), "d_covered": dual(sol, [row])}
+
+    # tight shared constraints -----------------------------------------------------------------
+    placed = x.sum(axis=0)
+    stock_tight = np.isfinite(P.stock) & (placed >= P.stock - 1e-6 * np.maximum(1, P.stock))
+    spent = float((x * P.unit_cost[None, :]).sum() + (t * mod.tcost).sum()) if mod.T else float(
+        (x * P.unit_cost[None, :]).sum())
+    budget_tight = P.budget is not None and spent >= P.budget - 1e-6 * max(1.0, P.budget)
+    row_dual_sol = sol.row_dual if not is_mip else np.zeros(len(sol.row_dual))
+    floor_bind = np.zeros((n, m), bool)
+    gap_bind = np.zeros((n, m), bool)
+    if "coverage_floor" in mod.groups:
+        floor_bind.ravel()[mod.fair] = np.abs(row_dual_sol[mod.groups["coverage_floor"]]) > 1e-9
+        if first is not None and not is_mip:
+            floor_bind.ravel()[mod.fair] |= np.abs(first.row_dual[mod.groups["coverage_floor"]]) > 1e-9
+    if "gap_min" in mod.groups:
+        for g in ("gap_min", "gap_max"):
+            gap_bind.ravel()[mod.fair] |= np.abs(row_dual_sol[mod.groups[g]]) > 1e-9
+            if first is not None and not is_mip:
+                gap_bind.ravel()[mod.fair] |= np.abs(first.row_dual[mod.groups[g]]) > 1e-9
+
+    names = P.region_names
+    rows_out = []
+    for i in range(n):
+        for r in range(m):
+            res_name, unit = P.resources[r], P.unit(r)
+            need = Ed[i, r]
+            binding = []
+            if fair_mask[i, r] and share[i, r] >= 1 - _EPS:
+                binding.append("need met")
+            elif not fair_mask[i, r]:
+                binding.append("need met")
+            else:
+                capped = np.isfinite(P.max_alloc[i, r]) and x[i, r] >= P.max_alloc[i, r] - 1e-6
+                if capped:
+                    binding.append("absorption cap")
+                if P.min_alloc[i, r] > 0 and x[i, r] <= P.min_alloc[i, r] + 1e-6:
+                    binding.append("region minimum")
+                if not capped:
+                    if stock_tight[r]:
+                        binding.append("national stock")
+                    if budget_tight:
+                        binding.append("budget")
+                if floor_bind[i, r]:
+                    binding.append("coverage floor")
+                if gap_bind[i, r]:
+                    binding.append("max-min gap")
+                if not binding:
+                    binding.append("fairness level")
+            # transfers text
+            src = ""
+            if mod.T:
+                k = np.flatnonzero((mod.tb == i) & (mod.tr == r) & (t > 0))
+                if len(k):
+                    src = "; from " + ", ".join(f"{P.regions[mod.ta[j]]} ({_num(t[j])})" for j in k)
+                k2 = np.flatnonzero((mod.ta == i) & (mod.tr == r) & (t > 0))
+                if len(k2):
+                    src += "; sends " + ", ".join(f"{_num(t[j])} to {P.regions[mod.tb[j]]}" for j in k2)
+            rows_out.append({
+                "region": P.regions[i], "name": names[i], "resource": res_name,
+                "capacity": P.capacity[i, r], "need": need, "allocated": x[i, r],
+                "transfers_in": tin[i, r], "transfers_out": tout[i, r], "effective": eff[i, r],
+                "covered": covered[i, r], "share_met": share[i, r], "level": level[i, r],
+                "cost": x[i, r] * P.unit_cost[r], "binding": "; ".join(binding),
+                "explanation": _sentence(P, mod, i, r, need, x, share, binding, min_share, level, shadow,
+                                         unit, src),
+            })
+    alloc = pd.DataFrame(rows_out)
+    transfers = pd.DataFrame({
+        "origin": [P.regions[a] for a in mod.ta], "destination": [P.regions[b] for b in mod.tb],
+        "resource": [P.resources[r] for r in mod.tr], "amount": t, "distance": mod.tdist,
+    }) if mod.T else pd.DataFrame(columns=["origin", "destination", "resource", "amount", "distance"])
+    transfers = transfers[transfers["amount"] > 0].reset_index(drop=True)
+
+    # coverage under every scenario
+    S = P.demand.shape[0]
+    cov_all = np.minimum(eff[None], P.demand)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sh_all = np.where(P.demand > 0, cov_all / np.where(P.demand > 0, P.demand, 1), 1.0)
+    coverage = pd.DataFrame({
+        "scenario": np.repeat(P.scenario_names, nm),
+        "region": np.tile(np.repeat(P.regions, m), S),
+        "resource": np.tile(np.tile(P.resources, n), S),
+        "demand": P.demand.ravel(), "covered": cov_all.ravel(), "share_met": sh_all.ravel(),
+    })
+    summ = []
+    for s in range(S):
+        for r in range(m):
+            d = P.demand[s, :, r]
+            c = cov_all[s, :, r]
+            pos = d > 0
+            summ.append({"scenario": P.scenario_names[s], "weight": float(P.scenario_weights[s]),
+                         "resource": P.resources[r], "demand": float(d.sum()), "covered": float(c.sum()),
+                         "shortfall": float((d - c).sum()),
+                         "min_share": float((c[pos] / d[pos]).min()) if pos.any() else 1.0})
+    scen = pd.DataFrame(summ)
+    total_cov = float((covered * P.weight[None, :]).sum())
+    return AllocationResult(
+        problem=P, allocation=alloc, transfers=transfers, coverage=coverage, scenario_summary=scen,
+        shadow_prices=shadow, min_share=min_share,
+        total_allocated={P.resources[r]: float(placed[r]) for r in range(m)}, total_cost=spent,
+        total_covered=total_cov, status=sol.status if sol.status != "optimal" else "optimal",
+        solve_seconds=seconds, n_solves=run.n_solves, x=x)
+
+
+def _sentence(P, mod, i, r, need, x, share, binding, min_share, level, shadow, unit, src) -> str:
+    """One plain-words sentence for region i, resource r."""
+    name = P.region_names[i]
+    res = P.resources[r]
+    got = x[i, r]
+    cap = P.capacity[i, r]
+    head = f"{name} needs {_num(need)} {res}"
+    if cap > 0:
+        head += f" and has {_num(cap)}"
+    head += f"; it receives {_num(got)} new{src} ({_pct(share[i, r])} of need met)."
+    if "need met" in binding:
+        if need <= 0:
+            return f"{name} needs no {res}; it receives {_num(got)}."
+        return head + " Its need is fully met, so more would be wasted here."
+    parts = []
+    if "absorption cap" in binding:
+        parts.append(f"It is at its absorption cap of {_num(P.max_alloc[i, r])} {_plural(unit, P.max_alloc[i, r])}"
+                     " (what it can staff), so more stock would not help it.")
+    if "region minimum" in binding:
+        parts.append(f"It receives exactly its guaranteed minimum of {_num(P.min_alloc[i, r])}.")
+    shared = [b for b in binding if b in ("national stock", "budget")]
+    if shared:
+        what = " and ".join(f"the national {res} stock" if b == "national stock" else "the budget" for b in shared)
+        key = f"stock:{res}" if "national stock" in shared else "budget"
+        sp_ = shadow.get(key, {})
+        lvl, d = sp_.get("level"), sp_.get("d_level")
+        if lvl is not None and d is not None and d > 1e-12:
+            who = [P.region_names[k] for k in np.flatnonzero(
+                (np.abs(level[:, r] - lvl) < 1e-7) & (x[:, r] < mod.xhi.reshape(P.n, P.m)[:, r] - 1e-6))]
+            inc = d * (1.0 if key != "budget" else max(P.unit_cost[r], 1e-12))
+            per = unit if key != "budget" else f"{unit}'s worth of money ({_num(P.unit_cost[r])})"
+            what_lvl = ("the minimum share" if abs(lvl - min_share) < 1e-6 else
+                        "the lowest share it limits")
+            goes = (f"would go to {who[0]}" if len(who) == 1 else
+                    f"would be shared by {_list(who)}" if who else "would go to the regions at that level")
+            parts.append(f"Limited by {what}: one more {per} {goes}, raising {what_lvl} from {100 * lvl:.1f}% "
+                         f"to {100 * min(1.0, lvl + inc):.1f}%.")
+            if share[i, r] - lvl > (1.0 / need if P.integer[r] else 1e-6):
+                parts.append(f"It sits above that level ({_pct(share[i, r])}) because raising it further "
+                             "would lower a region that is worse off.")
+        elif abs(share[i, r] - min_share) < 1e-6:
+            parts.append(f"Limited by {what}; it is among the worst-off regions at {_pct(min_share)}.")
+        else:
+            parts.append(f"Limited by {what}: the remaining units are shared so that no region can gain "
+                         f"without lowering a region that is worse off (its level: {_pct(share[i, r])}).")
+    if "coverage floor" in binding:
+        parts.append(f"The coverage floor ({P.coverage_floor:.0%} of the national share) holds it up.")
+    if "max-min gap" in binding:
+        parts.append(f"The cap on the max-min gap ({P.max_gap:.0%}) limits how far it may differ from others.")
+    if "fairness level" in binding:
+        parts.append("Its share is set by the lexicographic max-min rule: raising it would lower a "
+                     "region that is worse off.")
+    return head + " " + " ".join(parts)
