@@ -1,0 +1,265 @@
+"""Inequality of a quantity across regions: Gini with the Lorenz curve, Theil, mean log deviation,
+Atkinson, coefficient of variation and the 20/20 (quintile) ratio, with bootstrap confidence intervals.
+
+These are for region-level values such as hospital beds per 1,000 people or a spatial-access score,
+each region weighted by its population (``weights``; unweighted if omitted). Every measure treats
+the data as a population in which region ``i`` holds a share :math:`p_i = w_i / \\sum w` of the
+people, all at the value :math:`x_i`, with mean :math:`\\mu = \\sum_i p_i x_i`.
+
+The summary measures of health inequality across population subgroups of WHO's Health Equity
+Assessment Toolkit (difference, ratio, concentration indices, SII/RII, BGV, ..., PAF) are in
+:mod:`equicare.analyze.heat`; :func:`heat_summary` is re-exported here for convenience.
+
+References
+----------
+Cowell F. (2011) *Measuring Inequality*, 3rd ed., Oxford University Press (Gini, Theil, MLD,
+Atkinson). Atkinson A.B. (1970) "On the measurement of inequality", J. Econ. Theory 2:244-263.
+Efron B., Tibshirani R. (1993) *An Introduction to the Bootstrap*, Chapman & Hall (percentile CI).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+
+from equicare.analyze.heat import heat_summary  # noqa: F401  (re-export)
+from equicare.errors import EquicareError
+
+__all__ = [
+    "gini",
+    "lorenz_curve",
+    "theil",
+    "mean_log_deviation",
+    "atkinson",
+    "coefficient_of_variation",
+    "quintile_ratio",
+    "bootstrap_ci",
+    "region_inequality",
+    "heat_summary",
+]
+
+
+def _prep(values, weights) -> tuple[np.ndarray, np.ndarray]:
+    x = np.asarray(values, float)
+    w = np.ones_like(x) if weights is None else np.asarray(weights, float)
+    if x.ndim != 1 or w.shape != x.shape:
+        raise EquicareError("values and weights must be 1-D arrays of the same length")
+    if x.size == 0:
+        raise EquicareError("no values to measure inequality on")
+    if not np.all(np.isfinite(x)) or not np.all(np.isfinite(w)):
+        raise EquicareError("values and weights must be finite (drop or fill missing regions first)")
+    if np.any(x < 0):
+        raise EquicareError("inequality measures need values >= 0 (a rate, a count per person, a score)")
+    if np.any(w < 0) or w.sum() <= 0:
+        raise EquicareError("weights must be >= 0 with a positive total")
+    return x, w
+
+
+def _rows(x: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """2-D views (replicates x regions) so each measure also works on bootstrap samples."""
+    return np.atleast_2d(x), np.atleast_2d(w)
+
+
+def _gini_rows(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    x, w = _rows(x, w)
+    order = np.argsort(x, axis=1, kind="stable")
+    xs = np.take_along_axis(x, order, 1)
+    ws = np.take_along_axis(w, order, 1)
+    p = ws / ws.sum(1, keepdims=True)
+    v = p * xs
+    L = np.cumsum(v, 1) / v.sum(1, keepdims=True)
+    Lprev = np.concatenate([np.zeros((L.shape[0], 1)), L[:, :-1]], 1)
+    return 1.0 - (p * (L + Lprev)).sum(1)
+
+
+def gini(values, weights=None) -> float:
+    """Population-weighted Gini coefficient.
+
+    .. math:: G = \\frac{1}{2\\mu} \\sum_i \\sum_j p_i p_j |x_i - x_j|
+              = 1 - \\sum_k p_k (L_{k-1} + L_k)
+
+    with regions sorted by value and :math:`L_k` the Lorenz ordinate (share of the total held by
+    the first :math:`k` regions). 0 is perfect equality; the maximum is :math:`1 - p_{min}`. No
+    small-sample correction :math:`n/(n-1)` is applied (Cowell 2011, ch. 2).
+    """
+    x, w = _prep(values, weights)
+    if np.sum(w * x) == 0:
+        raise EquicareError("Gini is undefined when every value is 0")
+    return float(_gini_rows(x, w)[0])
+
+
+def lorenz_curve(values, weights=None) -> tuple[np.ndarray, np.ndarray]:
+    """Lorenz curve: cumulative population share vs cumulative share of the total, from (0, 0).
+
+    Regions are sorted by value (ascending); returns two arrays of length ``n + 1`` ending at 1.
+    The area between the diagonal and this curve is ``gini / 2``.
+    """
+    x, w = _prep(values, weights)
+    order = np.argsort(x, kind="stable")
+    p = np.concatenate([[0.0], np.cumsum(w[order]) / w.sum()])
+    tot = np.sum(w * x)
+    if tot == 0:
+        raise EquicareError("the Lorenz curve is undefined when every value is 0")
+    L = np.concatenate([[0.0], np.cumsum(w[order] * x[order]) / tot])
+    return p, L
+
+
+def _theil_rows(x, w):
+    x, w = _rows(x, w)
+    p = w / w.sum(1, keepdims=True)
+    mu = (p * x).sum(1, keepdims=True)
+    r = x / mu
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = np.where(r > 0, r * np.log(np.where(r > 0, r, 1.0)), 0.0)
+    return (p * t).sum(1)
+
+
+def theil(values, weights=None) -> float:
+    """Theil index :math:`T = \\sum_i p_i (x_i/\\mu) \\ln(x_i/\\mu)` (a zero value contributes 0).
+
+    0 is equality; the maximum is :math:`\\ln(1/p_{min})`. This is the GE(1) index of Cowell
+    (2011); :func:`equicare.analyze.heat.theil_index` is HEAT's subgroup version (x1000, zero
+    estimates replaced by 1e-6).
+    """
+    x, w = _prep(values, weights)
+    return float(_theil_rows(x, w)[0])
+
+
+def _mld_rows(x, w):
+    x, w = _rows(x, w)
+    p = w / w.sum(1, keepdims=True)
+    mu = (p * x).sum(1, keepdims=True)
+    with np.errstate(divide="ignore"):
+        return (p * np.log(mu / x)).sum(1)
+
+
+def mean_log_deviation(values, weights=None) -> float:
+    """Mean log deviation (GE(0)) :math:`MLD = \\sum_i p_i \\ln(\\mu / x_i)`; needs all values > 0."""
+    x, w = _prep(values, weights)
+    if np.any(x[w > 0] == 0):
+        raise EquicareError("mean log deviation needs every value > 0")
+    return float(_mld_rows(x, w)[0])
+
+
+def _atkinson_rows(x, w, epsilon):
+    x, w = _rows(x, w)
+    p = w / w.sum(1, keepdims=True)
+    mu = (p * x).sum(1)
+    if epsilon == 1:
+        with np.errstate(divide="ignore"):
+            ede = np.exp((p * np.log(x)).sum(1))
+    else:
+        ede = (p * x ** (1.0 - epsilon)).sum(1) ** (1.0 / (1.0 - epsilon))
+    return 1.0 - ede / mu
+
+
+def atkinson(values, weights=None, epsilon: float = 0.5) -> float:
+    """Atkinson index with inequality aversion :math:`\\varepsilon \\ge 0` (Atkinson 1970).
+
+    .. math:: A_\\varepsilon = 1 - \\frac{1}{\\mu}\\Big(\\sum_i p_i x_i^{1-\\varepsilon}\\Big)^{1/(1-\\varepsilon)},
+              \\qquad A_1 = 1 - \\frac{\\exp\\sum_i p_i \\ln x_i}{\\mu}
+
+    The share of the mean that could be given up for perfect equality without loss of welfare.
+    """
+    x, w = _prep(values, weights)
+    if epsilon < 0:
+        raise EquicareError(f"Atkinson epsilon must be >= 0 (value: {epsilon})")
+    if epsilon >= 1 and np.any(x[w > 0] == 0):
+        raise EquicareError("Atkinson index with epsilon >= 1 needs every value > 0")
+    return float(_atkinson_rows(x, w, epsilon)[0])
+
+
+def _cov_rows(x, w):
+    x, w = _rows(x, w)
+    p = w / w.sum(1, keepdims=True)
+    mu = (p * x).sum(1, keepdims=True)
+    return np.sqrt((p * (x - mu) ** 2).sum(1)) / mu[:, 0]
+
+
+def coefficient_of_variation(values, weights=None) -> float:
+    """Weighted coefficient of variation :math:`\\sqrt{\\sum_i p_i (x_i-\\mu)^2}/\\mu` (a ratio, not %)."""
+    x, w = _prep(values, weights)
+    return float(_cov_rows(x, w)[0])
+
+
+def _share_mean(xs, p, lo, hi):
+    """Mean value of the population between cumulative shares lo and hi (regions sorted by value)."""
+    c1 = np.cumsum(p, 1)
+    c0 = c1 - p
+    part = np.clip(np.minimum(c1, hi) - np.maximum(c0, lo), 0.0, None)
+    return (part * xs).sum(1) / (hi - lo)
+
+
+def _quintile_rows(x, w):
+    x, w = _rows(x, w)
+    order = np.argsort(x, axis=1, kind="stable")
+    xs = np.take_along_axis(x, order, 1)
+    p = np.take_along_axis(w, order, 1) / w.sum(1, keepdims=True)
+    return _share_mean(xs, p, 0.8, 1.0) / _share_mean(xs, p, 0.0, 0.2)
+
+
+def quintile_ratio(values, weights=None) -> float:
+    """20/20 ratio: mean value of the best-off 20% of the population over the worst-off 20%.
+
+    Regions are sorted by value and the population split at the 20% and 80% points of its
+    cumulative share; a region straddling a cut counts in proportion to the part of its
+    population on each side. Unweighted with ``n`` a multiple of 5, this is the mean of the top
+    ``n/5`` values over the mean of the bottom ``n/5``.
+    """
+    x, w = _prep(values, weights)
+    r = _quintile_rows(x, w)[0]
+    if not np.isfinite(r):
+        raise EquicareError("20/20 ratio is undefined: the bottom 20% of the population has value 0")
+    return float(r)
+
+
+def bootstrap_ci(stat: Callable[[np.ndarray, np.ndarray], np.ndarray], values, weights=None,
+                 n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval, resampling regions (with their weights) with replacement.
+
+    ``stat`` takes 2-D arrays ``(replicates, regions)`` of values and weights and returns one value
+    per replicate (the ``_*_rows`` kernels of this module are vectorised this way). Replicates
+    where the statistic is undefined are dropped. Deterministic for a given ``seed``.
+    """
+    x, w = _prep(values, weights)
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, x.size, size=(int(n_boot), x.size))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        reps = np.asarray(stat(x[idx], w[idx]), float)
+    reps = reps[np.isfinite(reps)]
+    if reps.size == 0:
+        return float("nan"), float("nan")
+    a = (1.0 - level) / 2.0
+    return float(np.quantile(reps, a)), float(np.quantile(reps, 1.0 - a))
+
+
+def region_inequality(values, weights=None, *, epsilon: float = 0.5, n_boot: int = 1000,
+                      level: float = 0.95, seed: int = 0) -> pd.DataFrame:
+    """All region-level measures with percentile-bootstrap confidence intervals.
+
+    Returns a table with columns ``measure, estimate, lowerci, upperci`` and one row each for
+    ``gini``, ``theil``, ``mld``, ``atkinson`` (with ``epsilon``), ``cov`` and
+    ``quintile_ratio``. A measure that is undefined for the data (e.g. MLD with a zero value) has
+    a missing estimate rather than failing the whole table.
+    """
+    x, w = _prep(values, weights)
+    kernels: dict[str, tuple[Callable, Callable]] = {
+        "gini": (gini, _gini_rows),
+        "theil": (theil, _theil_rows),
+        "mld": (mean_log_deviation, _mld_rows),
+        "atkinson": (lambda a, b: atkinson(a, b, epsilon), lambda a, b: _atkinson_rows(a, b, epsilon)),
+        "cov": (coefficient_of_variation, _cov_rows),
+        "quintile_ratio": (quintile_ratio, _quintile_rows),
+    }
+    rows = []
+    for name, (point, rows_fn) in kernels.items():
+        try:
+            est = point(x, w)
+        except EquicareError:
+            rows.append({"measure": name, "estimate": np.nan, "lowerci": np.nan, "upperci": np.nan})
+            continue
+        lo, hi = bootstrap_ci(rows_fn, x, w, n_boot=n_boot, level=level, seed=seed)
+        rows.append({"measure": name, "estimate": est, "lowerci": lo, "upperci": hi})
+    return pd.DataFrame(rows)
