@@ -131,6 +131,149 @@ def score_cmd(
     typer.echo(fc.score_files(truth, forecasts, versus))
 
 
+users_app = typer.Typer(help="Accounts of the web service (API tokens, roles, organisations).", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+
+
+@users_app.command("add")
+def users_add_cmd(
+    name: str = typer.Argument(..., help="User name (letters, digits, _.@-)."),
+    org: str = typer.Option(..., "--org", help="Organisation the user belongs to."),
+    role: str = typer.Option("viewer", "--role", help="viewer, planner or admin."),
+    store: str = typer.Option("equicare-out/equicare.duckdb", "--store", help="DuckDB store."),
+) -> None:
+    """Create an account and print its API token once (only a salted hash is stored)."""
+    from equicare.service.accounts import add_user
+    from equicare.service.audit import record
+    from equicare.store import Store
+
+    with Store(store) as st:
+        token = add_user(st, name, org, role, created_by="cli")
+        record(st, "users add", user="cli", org=org, target=f"user:{name}", detail={"role": role})
+    typer.echo(token)
+    typer.echo(f"user {name!r} ({role}, {org}) created; store the token now, it is not shown again", err=True)
+
+
+@users_app.command("list")
+def users_list_cmd(
+    org: str = typer.Option(None, "--org", help="Only this organisation's accounts."),
+    store: str = typer.Option("equicare-out/equicare.duckdb", "--store", help="DuckDB store."),
+) -> None:
+    """List accounts (never their tokens)."""
+    import pandas as pd
+
+    from equicare.service.accounts import list_users
+    from equicare.store import Store
+
+    with Store(store) as st:
+        rows = list_users(st, org)
+    typer.echo(pd.DataFrame(rows).to_string(index=False) if rows else "no users")
+
+
+@app.command("serve")
+def serve_cmd(
+    host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on."),
+    port: int = typer.Option(8000, "--port", help="TCP port."),
+    store: str = typer.Option("equicare-out/equicare.duckdb", "--store", help="DuckDB store (the service is its one writer)."),
+) -> None:
+    """Start the web service and planner dashboard (OpenAPI at /openapi.json, docs at /docs)."""
+    import uvicorn
+
+    from equicare.service.app import create_app
+
+    typer.echo(f"equicare serving {store} on http://{host}:{port}/ (docs at /docs)", err=True)
+    uvicorn.run(create_app(store), host=host, port=port, log_level="info")
+
+
+def _read_csv_ids(path: str):
+    """Read a CSV for the analysis commands, keeping ids as text; unreadable files are user errors."""
+    import pandas as pd
+
+    from equicare.errors import EquicareError
+
+    try:
+        return pd.read_csv(path, dtype={"id": str, "origin": str, "destination": str})
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise EquicareError(f"{path}: cannot read the file ({exc})") from exc
+
+
+def _write_table(table, out: str | None) -> None:
+    from pathlib import Path
+
+    if out:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        table.to_csv(out, index=False)
+        typer.echo(f"wrote {len(table)} rows to {out}", err=True)
+    else:
+        typer.echo(table.to_csv(index=False), nl=False)
+
+
+@app.command("access")
+def access_cmd(
+    demand: str = typer.Option(..., "--demand", help="CSV with columns id and the demand value."),
+    supply: str = typer.Option(..., "--supply", help="CSV with columns id and one or more supply values."),
+    cost: str = typer.Option(..., "--cost", help="CSV with columns origin,destination,cost (demand id -> supply id)."),
+    method: str = typer.Option(..., "--method", help="fca, 2sfca, e2sfca, gravity, 3sfca, raam or nearest."),
+    out: str = typer.Option(None, "--out", help="Output CSV (id, <method>_<supply column>); stdout if omitted."),
+    demand_value: str = typer.Option("population", "--demand-value", help="Demand column in --demand."),
+    supply_value: list[str] = typer.Option(["capacity"], "--supply-value", help="Supply column(s); repeatable."),
+    max_cost: float = typer.Option(None, "--max-cost", help="Catchment: keep pairs with cost <= this."),
+    weights: str = typer.Option(None, "--weights", help="Step weights 'cost:weight,...' e.g. '4000:1,8000:0.68,12000:0.22'."),
+    scale: float = typer.Option(None, "--scale", help="Gravity: f(c) = (max(c, min_dist)/scale)^alpha."),
+    alpha: float = typer.Option(None, "--alpha", help="Gravity exponent, with its sign (negative = decay)."),
+    min_dist: float = typer.Option(0.0, "--min-dist", help="Gravity: costs below this count as this."),
+    sigma: float = typer.Option(None, "--sigma", help="Gravity with Gaussian decay exp(-c^2/(2 sigma^2)) instead of power."),
+    tau: float = typer.Option(60.0, "--tau", help="RAAM: travel cost equal to 100% congestion."),
+    rho: float = typer.Option(None, "--rho", help="RAAM: demand-to-supply ratio (default: the mean)."),
+    max_cycles: int = typer.Option(150, "--max-cycles", help="RAAM iterations."),
+    demand_cost: str = typer.Option(None, "--demand-cost", help="FCA: origin,destination,cost between demand locations."),
+    normalize: bool = typer.Option(False, "--normalize", help="Divide by the population-weighted mean."),
+) -> None:
+    """Spatial access to care by demand location (floating catchments, gravity, RAAM, nearest)."""
+    from equicare.analyze.access import access_table, parse_step_weights
+
+    params = {"max_cost": max_cost, "scale": scale, "alpha": alpha, "min_dist": min_dist, "sigma": sigma,
+              "tau": tau, "rho": rho, "max_cycles": max_cycles,
+              "weights": parse_step_weights(weights) if weights else None}
+    table = access_table(_read_csv_ids(demand), _read_csv_ids(supply), _read_csv_ids(cost), method,
+                         demand_value=demand_value, supply_values=supply_value,
+                         demand_costs=_read_csv_ids(demand_cost) if demand_cost else None,
+                         normalize=normalize, files=(demand, supply, cost), **params)
+    _write_table(table, out)
+
+
+@app.command("inequality")
+def inequality_cmd(
+    data: str = typer.Option(None, "--data", help="Subgroup data in the HEAT Plus upload template."),
+    regions: str = typer.Option(None, "--regions", help="Region table with a rate column (and a population column)."),
+    value: str = typer.Option(None, "--value", help="With --regions: the rate column (e.g. beds per 1,000)."),
+    weight: str = typer.Option(None, "--weight", help="With --regions: the population column used as weight."),
+    out: str = typer.Option(None, "--out", help="Output CSV; stdout if omitted."),
+    conf_level: float = typer.Option(0.95, "--conf-level", help="Confidence level of the intervals."),
+    n_sim: int = typer.Option(100, "--n-sim", help="HEAT: simulations for the simulated intervals."),
+    n_boot: int = typer.Option(1000, "--n-boot", help="Regions: bootstrap replicates."),
+    epsilon: float = typer.Option(0.5, "--epsilon", help="Regions: Atkinson inequality aversion."),
+    seed: int = typer.Option(123456, "--seed", help="Random seed of the simulated/bootstrap intervals."),
+) -> None:
+    """Inequality summary measures: HEAT measures by subgroup (--data) or Gini/Theil/Atkinson across regions (--regions)."""
+    from equicare.errors import EquicareError
+
+    if bool(data) == bool(regions):
+        raise EquicareError("give exactly one of --data (HEAT template) or --regions (region table)")
+    if data:
+        from equicare.analyze.heat import heat_summary
+
+        table = heat_summary(data, conf_level=conf_level, n_sim=n_sim, seed=seed)
+    else:
+        from equicare.analyze.inequality import region_inequality_table
+
+        if not value:
+            raise EquicareError("--regions needs --value (the rate column)")
+        table = region_inequality_table(_read_csv_ids(regions), value, weight, file=regions, epsilon=epsilon,
+                                        n_boot=n_boot, level=conf_level, seed=seed)
+    _write_table(table, out)
+
+
 def main() -> None:  # pragma: no cover - console entry point
     """Console-script entry point: user errors print a clear message and exit 2, never a stack trace."""
     import sys

@@ -1,0 +1,225 @@
+"""Scenario runs of the service (analyse, forecast, allocate) and the what-if re-solve.
+
+Each run is the pipeline's own stage function (:mod:`equicare.pipeline`) on the bundled real US data,
+recorded in the store like a CLI run: parameters, data fingerprints, progress, results written in one
+transaction (a failed run keeps none). An ``analyse`` run may replace the bundled facilities by a
+facilities dataset the organisation uploaded. Runs execute on a background thread; clients poll the
+run's progress.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import asdict, dataclass, fields, replace
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+
+from equicare.errors import EquicareError
+from equicare.store import Store
+
+__all__ = ["RUN_KINDS", "FAIRNESS_RULES", "ScenarioParams", "parse_params", "start_run", "execute_run",
+           "solve_allocation", "whatif"]
+
+RUN_KINDS = ("analyse", "forecast", "allocate")
+FAIRNESS_RULES = ("leximin", "min_unmet", "weighted")
+
+
+@dataclass(frozen=True)
+class ScenarioParams:
+    """Parameters a planner may set for a run or a what-if (defaults are the demo's)."""
+
+    as_of: str = "2023-12-30"
+    severity: float = 3.0
+    stockpile: int = 2500
+    scenario_quantile: float = 0.9
+    fairness: str = "leximin"
+    fairness_weight: float = 0.5
+    forecast_model: str = "linear"
+    facilities_dataset: int | None = None
+
+
+_QUANTILES = (0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8,
+              0.85, 0.9, 0.95, 0.975, 0.99)
+
+
+def parse_params(raw: dict | None) -> ScenarioParams:
+    """Validate request parameters into :class:`ScenarioParams` (unknown keys and bad values are refused)."""
+    raw = dict(raw or {})
+    names = {f.name: f for f in fields(ScenarioParams)}
+    unknown = sorted(set(raw) - set(names))
+    if unknown:
+        raise EquicareError(f"unknown parameter(s): {', '.join(unknown)} (known: {', '.join(names)})")
+    p = ScenarioParams()
+    vals = {}
+    for k, v in raw.items():
+        if v is None or v == "":
+            continue
+        try:
+            if k in ("severity", "scenario_quantile", "fairness_weight"):
+                vals[k] = float(v)
+            elif k in ("stockpile", "facilities_dataset"):
+                if float(v) != int(float(v)):
+                    raise ValueError
+                vals[k] = int(float(v))
+            else:
+                vals[k] = str(v)
+        except (TypeError, ValueError):
+            raise EquicareError(f"parameter '{k}': not a valid value ({v!r})") from None
+    p = replace(p, **vals)
+    if p.fairness not in FAIRNESS_RULES:
+        raise EquicareError(f"parameter 'fairness' must be one of {', '.join(FAIRNESS_RULES)}, got {p.fairness!r}")
+    if not any(abs(p.scenario_quantile - q) < 1e-9 for q in _QUANTILES):
+        raise EquicareError(f"parameter 'scenario_quantile' must be a forecast quantile "
+                            f"({', '.join(map(str, _QUANTILES))}), got {p.scenario_quantile}")
+    if not 0 <= p.stockpile <= 10_000_000:
+        raise EquicareError(f"parameter 'stockpile' must be between 0 and 10,000,000, got {p.stockpile}")
+    if not 0 < p.severity <= 100:
+        raise EquicareError(f"parameter 'severity' must be in (0, 100], got {p.severity}")
+    if not 0 <= p.fairness_weight <= 1:
+        raise EquicareError(f"parameter 'fairness_weight' must be in [0, 1], got {p.fairness_weight}")
+    try:
+        ts = pd.Timestamp(p.as_of)
+    except (ValueError, TypeError):
+        raise EquicareError(f"parameter 'as_of' must be a date (YYYY-MM-DD), got {p.as_of!r}") from None
+    if ts.day_of_week != 5:
+        raise EquicareError(f"parameter 'as_of' must be a Saturday (FluSight reference date), got {p.as_of}")
+    return p
+
+
+# -- cached inputs (the bundled data takes seconds to build; it never changes within a process) ---------
+@lru_cache(maxsize=1)
+def _bundled():
+    from equicare.data.bundled import load_bundled
+
+    return load_bundled()
+
+
+@lru_cache(maxsize=1)
+def _truth() -> pd.DataFrame:
+    from equicare.data.bundled import data_path
+    from equicare.forecast import load_truth
+
+    return load_truth(data_path("admissions"))
+
+
+@lru_cache(maxsize=16)
+def _forecast(as_of: str, model: str) -> pd.DataFrame:
+    from equicare.forecast import forecast
+
+    return forecast(_truth(), as_of, model=model)
+
+
+def _demo_params(p: ScenarioParams):
+    from equicare.pipeline import DemoParams
+
+    return replace(DemoParams(), as_of=p.as_of, severity=p.severity, stockpile=p.stockpile,
+                   scenario_quantile=p.scenario_quantile, forecast_model=p.forecast_model)
+
+
+def solve_allocation(p: ScenarioParams) -> tuple[pd.DataFrame, dict]:
+    """The surge-ICU allocation of :mod:`equicare.pipeline` under ``p`` (fairness rule included).
+
+    ``leximin`` is the pipeline's own :func:`~equicare.pipeline.allocate_surge`; ``min_unmet`` and
+    ``weighted`` solve the same need, caps and stock with :func:`equicare.optimize.allocate.allocate`.
+    """
+    from equicare.pipeline import allocate_surge, surge_need
+
+    data = _bundled()
+    dp_ = _demo_params(p)
+    need = surge_need(data.state_capacity, data.states, _forecast(p.as_of, p.forecast_model), dp_)
+    if p.fairness == "leximin":
+        tables, summary = allocate_surge(need, dp_)
+        table = tables["allocation"]
+    else:
+        from equicare.optimize.allocate import AllocationProblem, allocate
+
+        n = len(need)
+        prob = AllocationProblem(
+            regions=need["state"].tolist(), resources=["surge_icu_beds"], capacity=np.zeros((n, 1)),
+            demand=need["need"].to_numpy(float)[None, :, None], stock=np.array([float(p.stockpile)]),
+            max_alloc=need["cap"].to_numpy(float)[:, None], integer=np.array([True]), objective=p.fairness,
+            fairness_weight=p.fairness_weight, region_names=need["name"].tolist(), units={"surge_icu_beds": "bed"})
+        res = allocate(prob)
+        a = res.allocation.rename(columns={"region": "state"})
+        table = need[["state", "name", "abbr", "need", "cap", "icu_beds", "icu_occupancy", "peak_admissions",
+                      "flu_icu_patients", "peak_icu_occupancy"]].merge(
+            a[["state", "allocated", "share_met", "binding", "explanation"]], on="state", how="left")
+        table = table.rename(columns={"state": "region"})
+        summary = {"total_need": float(need["need"].sum()), "stockpile": p.stockpile,
+                   "states_with_need": int((need["need"] > 0).sum()), "min_share": float(res.min_share),
+                   "total_allocated": float(sum(res.total_allocated.values())), "solve_seconds": res.solve_seconds}
+    summary = {**summary, "fairness": p.fairness}
+    return table.reset_index(drop=True), summary
+
+
+def whatif(p: ScenarioParams, base: ScenarioParams | None = None) -> tuple[pd.DataFrame, dict]:
+    """Re-solve under ``p`` and compare with ``base`` (default parameters): per-state allocation change.
+
+    Returns the per-state table (``allocated_base``, ``allocated``, ``change``, ``share_met_base``,
+    ``share_met``, explanation under ``p``) and both summaries.
+    """
+    base = base or ScenarioParams()
+    new, s_new = solve_allocation(p)
+    old, s_old = solve_allocation(base)
+    t = new[["region", "name", "need", "allocated", "share_met", "explanation"]].merge(
+        old[["region", "need", "allocated", "share_met"]].rename(
+            columns={"need": "need_base", "allocated": "allocated_base", "share_met": "share_met_base"}),
+        on="region", how="outer")
+    t["change"] = t["allocated"].fillna(0) - t["allocated_base"].fillna(0)
+    t = t.sort_values(["change", "need"], ascending=[True, False], key=lambda s: -s.abs()).reset_index(drop=True)
+    return t, {"base": {**asdict(base), **s_old}, "whatif": {**asdict(p), **s_new}}
+
+
+def execute_run(store: Store, run_id: str, kind: str, p: ScenarioParams, org: str) -> None:
+    """Run one scenario to the end, recording progress, results or the failure in the store."""
+    try:
+        if kind == "analyse":
+            from equicare.pipeline import analyse
+
+            store.set_progress(run_id, 0, 2, "loading data")
+            data = _bundled()
+            if p.facilities_dataset is not None:
+                info = store.dataset_info(p.facilities_dataset)
+                if info["org"] != org or info["kind"] != "facilities":
+                    raise EquicareError(f"dataset {p.facilities_dataset} is not a facilities dataset of {org}")
+                data = replace(data, facilities=store.get_dataset(p.facilities_dataset))
+            store.set_progress(run_id, 1, 2, "per-capita rates, inequality and 2SFCA access")
+            tables, summary = analyse(data, _demo_params(p))
+        elif kind == "forecast":
+            store.set_progress(run_id, 0, 1, "forecasting")
+            fc = _forecast(p.as_of, p.forecast_model)
+            ref = pd.Timestamp(p.as_of)
+            tr = _truth()
+            recent = tr[(tr["date"] >= ref - pd.Timedelta(weeks=20)) & (tr["date"] <= ref + pd.Timedelta(weeks=6))]
+            tables = {"forecast": fc, "truth": recent.reset_index(drop=True)}
+            summary = {"as_of": p.as_of, "model": p.forecast_model, "locations": int(fc["location"].nunique())}
+        elif kind == "allocate":
+            store.set_progress(run_id, 0, 2, "forecast and need")
+            table, summary = solve_allocation(p)
+            store.set_progress(run_id, 1, 2, "allocated")
+            tables = {"allocation": table}
+        else:  # pragma: no cover - checked before starting
+            raise EquicareError(f"unknown run kind {kind!r}")
+        store.finish_run(run_id, tables, summary)
+    except Exception as exc:  # the run records the failure; the service stays up
+        msg = str(exc) if isinstance(exc, EquicareError) else f"{type(exc).__name__}: {exc}"
+        store.fail_run(run_id, msg)
+
+
+def start_run(store: Store, kind: str, params: dict | None, *, org: str, user: str,
+              background: bool = True) -> str:
+    """Validate, record and start a scenario run; returns its id immediately (poll ``store.get_run``)."""
+    if kind not in RUN_KINDS:
+        raise EquicareError(f"run kind must be one of {', '.join(RUN_KINDS)}, got {kind!r}")
+    p = parse_params(params)
+    if p.facilities_dataset is not None and kind != "analyse":
+        raise EquicareError("'facilities_dataset' applies to analyse runs only")
+    run_id = store.start_run(kind, asdict(p), org=org, created_by=user)
+    if background:
+        threading.Thread(target=execute_run, args=(store, run_id, kind, p, org), daemon=True,
+                         name=f"equicare-run-{run_id}").start()
+    else:
+        execute_run(store, run_id, kind, p, org)
+    return run_id

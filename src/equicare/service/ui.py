@@ -1,0 +1,263 @@
+"""The planner dashboard: server-rendered pages (Jinja2), htmx for partial updates, Plotly for charts.
+
+Everything the pages load is served by the service itself (``/static/htmx.min.js``, ``/static/plotly.min.js``
+from the installed plotly package, SVG maps drawn by :func:`equicare.report.maps.svg_choropleth` from
+the bundled us-atlas geometry), so the dashboard works without the internet.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+import numpy as np
+import pandas as pd
+from fastapi import Depends, FastAPI, File, Form, HTTPException, Request, UploadFile
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from equicare.errors import EquicareError, ValidationError
+from equicare.service import accounts, audit, sharing
+from equicare.service.accounts import User
+
+METRICS = {
+    "beds": ("Staffed beds per 1,000 residents", "state", "per 1,000"),
+    "icu": ("Staffed ICU beds per 1,000 residents", "state", "per 1,000"),
+    "access": ("Spatial access to hospital beds (2SFCA, beds per 1,000 within the catchment)", "county", "per 1,000"),
+    "shortage": ("Surge ICU beds still lacking after the allocation", "state", "beds"),
+}
+
+
+def _latest_run(store, org: str, kind: str) -> dict | None:
+    runs = store.list_runs(org=org)
+    runs = runs[(runs["kind"] == kind) & (runs["status"] == "succeeded")]
+    return None if runs.empty else store.get_run(str(runs["id"].iloc[0]))
+
+
+def _table(df: pd.DataFrame, max_rows: int = 200) -> str:
+    from equicare.report.html import table_html
+
+    return table_html(df, max_rows=max_rows)
+
+
+def register(app: FastAPI) -> None:
+    """Add the dashboard's routes to ``app`` (built by :func:`equicare.service.app.create_app`)."""
+    st = app.state.store
+    templates = app.state.templates
+    role, user_dep, h = app.state.role, app.state.user_dep, app.state.helpers
+
+    def page(request: Request, name: str, status: int = 200, **ctx) -> HTMLResponse:
+        return templates.TemplateResponse(request, name, {"user": request.state.user, **ctx}, status_code=status)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException):
+        from fastapi.exception_handlers import http_exception_handler
+
+        if request.url.path.startswith("/api/") or request.url.path == "/openapi.json":
+            return await http_exception_handler(request, exc)
+        return page(request, "error.html", status=exc.status_code, status_code=exc.status_code, message=exc.detail)
+
+    # -- sign in ----------------------------------------------------------------------------------------
+    @app.get("/login", response_class=HTMLResponse, include_in_schema=False)
+    def login_page(request: Request):
+        return page(request, "login.html", error=None)
+
+    @app.post("/login", include_in_schema=False)
+    def login(request: Request, name: str = Form(...), token: str = Form(...)):
+        user = accounts.authenticate_token(st, token.strip())
+        if user is None or user.name != name.strip():
+            request.state.audit_detail = {"name": name[:64], "ok": False}
+            return page(request, "login.html", status=401, error="Unknown name or token.")
+        request.state.login_user = user
+        sid = accounts.create_session(st, user)
+        resp = RedirectResponse("/", status_code=303)
+        resp.set_cookie("equicare_session", sid, httponly=True, samesite="strict", max_age=accounts.SESSION_HOURS * 3600)
+        return resp
+
+    @app.post("/logout", include_in_schema=False)
+    def logout(request: Request):
+        accounts.end_session(st, request.cookies.get("equicare_session"))
+        resp = RedirectResponse("/login", status_code=303)
+        resp.delete_cookie("equicare_session")
+        return resp
+
+    # -- home: datasets, runs, upload, start a run -----------------------------------------------------
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def home(request: Request, user: User = Depends(user_dep)):
+        ds = sharing.visible_datasets(st, user.org)
+        runs = st.list_runs(org=user.org)
+        return page(request, "home.html", datasets=ds.to_dict(orient="records"),
+                    runs=runs.head(30).to_dict(orient="records"), can_write=accounts.has_role(user, "planner"))
+
+    @app.post("/ui/upload", include_in_schema=False)
+    async def ui_upload(request: Request, file: UploadFile = File(...), kind: str = Form(...),
+                        name: str = Form(""), user: User = Depends(role("planner"))):
+        data = await h["read_upload"](file)
+        request.state.audit_detail = {"kind": kind, "file": (file.filename or "upload")[:128], "bytes": len(data)}
+        try:
+            ds_id, _ = h["store_upload"](user, data, kind, name or None, file.filename or "upload")
+        except ValidationError as exc:
+            return page(request, "upload_rejected.html", status=422, error=exc.to_dict(), filename=file.filename)
+        except EquicareError as exc:
+            return page(request, "error.html", status=422, status_code=422, message=str(exc))
+        request.state.audit_target = f"dataset:{ds_id}"
+        return RedirectResponse(f"/datasets/{ds_id}", status_code=303)
+
+    @app.get("/datasets/{dataset_id}", response_class=HTMLResponse, include_in_schema=False)
+    def dataset_page(request: Request, dataset_id: int, user: User = Depends(user_dep)):
+        from equicare.service.exports import suppressed_table
+
+        info = h["dataset_for"](user, dataset_id)
+        rows, sup = suppressed_table(st.get_dataset(dataset_id).head(500))
+        rep = info.get("report") or {}
+        changes = rep.get("changes") if isinstance(rep, dict) else None
+        return page(request, "dataset.html", info=info, report=rep, changes=changes,
+                    preview=_table(rows, 20), suppression=sup)
+
+    @app.post("/ui/runs", include_in_schema=False)
+    def ui_run(request: Request, kind: str = Form(...), stockpile: str = Form(""), severity: str = Form(""),
+               scenario_quantile: str = Form(""), fairness: str = Form(""), as_of: str = Form(""),
+               user: User = Depends(role("planner"))):
+        from equicare.service.scenarios import start_run
+
+        params = {k: v for k, v in {"stockpile": stockpile, "severity": severity, "scenario_quantile": scenario_quantile,
+                                    "fairness": fairness, "as_of": as_of}.items() if v}
+        try:
+            run_id = start_run(st, kind, params, org=user.org, user=user.name)
+        except EquicareError as exc:
+            return page(request, "error.html", status=422, status_code=422, message=str(exc))
+        request.state.audit_target = f"run:{run_id}"
+        return RedirectResponse(f"/runs/{run_id}", status_code=303)
+
+    @app.get("/runs/{run_id}", response_class=HTMLResponse, include_in_schema=False)
+    def run_page(request: Request, run_id: str, user: User = Depends(user_dep)):
+        info = h["run_for"](user, run_id)
+        return page(request, "run.html", run=info, results=st.result_names(run_id))
+
+    @app.get("/runs/{run_id}/progress", response_class=HTMLResponse, include_in_schema=False)
+    def run_progress(request: Request, run_id: str, user: User = Depends(user_dep)):
+        info = h["run_for"](user, run_id)
+        resp = page(request, "_progress.html", run=info, results=st.result_names(run_id))
+        if info["status"] != "running":
+            resp.headers["HX-Refresh"] = "false"
+        return resp
+
+    # -- map, forecast, allocation, what-if --------------------------------------------------------------
+    @app.get("/map", response_class=HTMLResponse, include_in_schema=False)
+    def map_page(request: Request, metric: str = "beds", user: User = Depends(user_dep)):
+        from equicare.report.maps import svg_choropleth
+
+        if metric not in METRICS:
+            raise HTTPException(404, f"no map called {metric!r}; choose one of {', '.join(METRICS)}")
+        title, level, unit = METRICS[metric]
+        svg, stats, missing = None, None, None
+        if metric == "shortage":
+            run = _latest_run(st, user.org, "allocate")
+            if run:
+                a = st.get_result(run["id"], "allocation")
+                a["lacking"] = (a["need"] - a["allocated"]).clip(lower=0)
+                values = dict(zip(a["region"].astype(str), a["lacking"].astype(float)))
+                names = dict(zip(a["region"].astype(str), a["name"].astype(str)))
+                stats = a.sort_values("lacking", ascending=False)[["name", "need", "allocated", "lacking"]].head(10)
+            else:
+                missing = "allocate"
+        else:
+            run = _latest_run(st, user.org, "analyse")
+            if run:
+                if level == "state":
+                    t = st.get_result(run["id"], "state_rates")
+                    col = "cap_beds_per_1000" if metric == "beds" else "cap_icu_beds_per_1000"
+                else:
+                    t = st.get_result(run["id"], "county_rates")
+                    col = "access_2sfca"
+                values = dict(zip(t["id"].astype(str), t[col].astype(float)))
+                names = dict(zip(t["id"].astype(str), t["name"].astype(str)))
+                stats = t[["name", col]].sort_values(col).head(10)
+            else:
+                missing = "analyse"
+        if missing is None:
+            svg = svg_choropleth(values, level=level, title=title, unit=unit, names=names, element_id="us-map")
+        return page(request, "map.html", metric=metric, metrics=METRICS, title=title, svg=svg, run=run,
+                    missing=missing, stats=None if stats is None else _table(stats))
+
+    @app.get("/forecast", response_class=HTMLResponse, include_in_schema=False)
+    def forecast_page(request: Request, user: User = Depends(user_dep)):
+        from equicare.report.html import fan_chart
+
+        run = _latest_run(st, user.org, "forecast")
+        chart = None
+        if run:
+            fc = st.get_result(run["id"], "forecast")
+            truth = st.get_result(run["id"], "truth")
+            for df, cols in ((fc, ["target_end_date", "reference_date"]), (truth, ["date"])):
+                for c in cols:
+                    if c in df.columns:
+                        df[c] = pd.to_datetime(df[c])
+            fig = fan_chart(truth, fc, run["params"]["as_of"])
+            chart = fig.to_html(full_html=False, include_plotlyjs=False, div_id="fan-chart")
+        return page(request, "forecast.html", run=run, chart=chart)
+
+    @app.get("/allocation", response_class=HTMLResponse, include_in_schema=False)
+    def allocation_page(request: Request, user: User = Depends(user_dep)):
+        run = _latest_run(st, user.org, "allocate")
+        rows = None
+        if run:
+            a = st.get_result(run["id"], "allocation")
+            a = a.sort_values(["need", "allocated"], ascending=False)
+            rows = a[["region", "name", "need", "cap", "allocated", "share_met", "binding", "explanation"]
+                     ].to_dict(orient="records")
+        return page(request, "allocation.html", run=run, rows=rows)
+
+    @app.get("/whatif", response_class=HTMLResponse, include_in_schema=False)
+    def whatif_page(request: Request, user: User = Depends(user_dep)):
+        from equicare.service.scenarios import FAIRNESS_RULES, ScenarioParams, _QUANTILES
+
+        return page(request, "whatif.html", defaults=asdict(ScenarioParams()), rules=FAIRNESS_RULES,
+                    quantiles=_QUANTILES, can_write=accounts.has_role(user, "planner"))
+
+    @app.post("/ui/whatif", response_class=HTMLResponse, include_in_schema=False)
+    def whatif_fragment(request: Request, stockpile: str = Form(""), fairness: str = Form("leximin"),
+                        scenario_quantile: str = Form("0.9"), user: User = Depends(role("planner"))):
+        from equicare.service.scenarios import parse_params, whatif
+
+        try:
+            p = parse_params({"stockpile": stockpile, "fairness": fairness, "scenario_quantile": scenario_quantile})
+            table, summary = whatif(p)
+        except EquicareError as exc:
+            return page(request, "_error_fragment.html", status=422, message=str(exc))
+        changed = table[np.abs(table["change"]) > 0]
+        return page(request, "_whatif_result.html", summary=summary, rows=table.to_dict(orient="records"),
+                    n_changed=len(changed))
+
+    # -- privacy: releases, ledger, pooling --------------------------------------------------------------
+    @app.get("/privacy", response_class=HTMLResponse, include_in_schema=False)
+    def privacy_page(request: Request, user: User = Depends(user_dep)):
+        from equicare.privacy.dp import privacy_ledger
+
+        ds = sharing.visible_datasets(st, user.org)
+        own_rows = ds[(~ds["shared"]) & (~ds["kind"].isin(sharing.SHAREABLE_KINDS))]
+        aggregates = ds[ds["kind"].isin(sharing.SHAREABLE_KINDS)]
+        led = privacy_ledger(st, org=user.org)
+        return page(request, "privacy.html", own=own_rows.to_dict(orient="records"),
+                    aggregates=aggregates.to_dict(orient="records"),
+                    ledger=_table(led.drop(columns=["fingerprint"], errors="ignore")) if len(led) else None,
+                    can_write=accounts.has_role(user, "planner"))
+
+    @app.post("/ui/pool", response_class=HTMLResponse, include_in_schema=False)
+    async def pool_fragment(request: Request, user: User = Depends(role("planner"))):
+        from equicare.service.releases import pooled_analysis
+
+        form = await request.form()
+        try:
+            ids = [int(v) for v in form.getlist("dataset_ids")]
+            for ds in ids:
+                h["dataset_for"](user, ds)
+            stock = float(form.get("stockpile") or 1000)
+            res = pooled_analysis(st, ids, stockpile=stock, replicates=100)
+        except (EquicareError, ValueError) as exc:
+            return page(request, "_error_fragment.html", status=422, message=str(exc))
+        regions = pd.DataFrame(res["regions"])
+        return page(request, "_pool_result.html", res=res, table=_table(regions))
+
+    @app.get("/audit", response_class=HTMLResponse, include_in_schema=False)
+    def audit_page(request: Request, user: User = Depends(role("admin"))):
+        log = audit.audit_log(st, org=user.org, limit=200)
+        return page(request, "audit.html", log=_table(log))

@@ -1,0 +1,226 @@
+"""The web service through FastAPI's TestClient: authentication, roles, organisations, uploads, runs,
+downloads with suppression, the audit log, DP releases shared across organisations and pooling."""
+
+from __future__ import annotations
+
+import io
+import time
+
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+
+from equicare.service.accounts import add_user
+from equicare.service.app import create_app
+from equicare.store import Store
+
+FACILITIES = """id,name,region,lat,lon,cap_beds,cap_icu_beds
+h1,General North,01,32.5,-86.6,120,12
+h2,County Clinic,01,30.7,-87.7,40,0
+h3,Valley Hospital,01,31.9,-85.4,220,20
+h4,River Hospital,02,61.2,-149.9,300,30
+h5,Lake Hospital,04,33.4,-112.0,510,60
+"""
+
+BAD_FACILITIES = """id,name,region,lat,lon,cap_beds
+h1,General North,01001,32.5,-86.6,120
+h1,Duplicate,01003,95.0,-87.7,-4
+"""
+
+
+@pytest.fixture(scope="module")
+def svc(tmp_path_factory):
+    path = tmp_path_factory.mktemp("svc") / "store.duckdb"
+    store = Store(path)
+    tokens = {
+        "admin": add_user(store, "ada", "north", "admin"),
+        "planner": add_user(store, "pat", "north", "planner"),
+        "viewer": add_user(store, "vic", "north", "viewer"),
+        "south": add_user(store, "sam", "south", "planner"),
+    }
+    app = create_app(store=store, max_upload_bytes=64 * 1024)
+    with TestClient(app) as client:
+        yield client, tokens, store
+    store.close()
+
+
+def H(tokens, who):
+    return {"Authorization": f"Bearer {tokens[who]}"}
+
+
+def upload(client, tokens, who, text, kind="facilities", name="hospitals", filename="hosp.csv"):
+    return client.post("/api/datasets", headers=H(tokens, who), data={"kind": kind, "name": name},
+                       files={"file": (filename, io.BytesIO(text.encode()), "text/csv")})
+
+
+def test_public_routes_and_401(svc):
+    client, tokens, _ = svc
+    assert client.get("/health").json()["status"] == "ok"
+    spec = client.get("/openapi.json").json()
+    assert "/api/datasets" in spec["paths"] and "/api/runs" in spec["paths"]
+    docs = client.get("/docs")
+    assert docs.status_code == 200 and "/static/swagger/swagger-ui-bundle.js" in docs.text
+    assert client.get("/static/htmx.min.js").status_code == 200
+    assert client.get("/static/plotly.min.js").status_code == 200
+    for path in ("/api/datasets", "/api/runs", "/api/me", "/api/privacy/ledger"):
+        assert client.get(path).status_code == 401
+    assert client.get("/api/me", headers={"Authorization": "Bearer eqc_deadbeef_nope"}).status_code == 401
+    # a real key with a wrong secret is refused too
+    key = tokens["viewer"].split("_")[1]
+    assert client.get("/api/me", headers={"Authorization": f"Bearer eqc_{key}_wrong"}).status_code == 401
+    assert client.get("/", follow_redirects=False).status_code == 401
+    assert client.get("/api/me", headers=H(tokens, "viewer")).json() == {"name": "vic", "org": "north",
+                                                                        "role": "viewer"}
+
+
+def test_tokens_are_stored_only_as_salted_hashes(svc):
+    _, tokens, store = svc
+    rows = store.query("SELECT * FROM users")
+    blob = rows.to_csv()
+    for t in tokens.values():
+        assert t not in blob and t.split("_", 2)[2] not in blob
+    assert rows.token_salt.nunique() == len(rows)
+
+
+def test_roles(svc):
+    client, tokens, _ = svc
+    assert upload(client, tokens, "viewer", FACILITIES).status_code == 403
+    assert client.post("/api/runs", headers=H(tokens, "viewer"), json={"kind": "allocate"}).status_code == 403
+    assert client.get("/api/users", headers=H(tokens, "planner")).status_code == 403
+    users = client.get("/api/users", headers=H(tokens, "admin")).json()
+    assert {u["name"] for u in users} == {"ada", "pat", "vic"}  # only the admin's organisation
+    r = client.post("/api/users", headers=H(tokens, "admin"), json={"name": "newbie", "role": "viewer"})
+    assert r.status_code == 201 and r.json()["token"].startswith("eqc_")
+    assert client.get("/api/me", headers={"Authorization": f"Bearer {r.json()['token']}"}).json()["org"] == "north"
+
+
+def test_upload_validated_rejected_and_bounded(svc):
+    client, tokens, store = svc
+    before = len(store.list_datasets())
+    bad = upload(client, tokens, "planner", BAD_FACILITIES, name="bad")
+    assert bad.status_code == 422
+    body = bad.json()
+    assert body["error"] == "ValidationError"
+    rules = {(p["row"], p["column"]) for p in body["problems"]}
+    assert (3, "lat") in rules and (3, "cap_beds") in rules  # spreadsheet rows: header is row 1
+    assert len(store.list_datasets()) == before  # nothing stored
+    big = upload(client, tokens, "planner", "id,name\n" + "x,y\n" * 40000, name="big")
+    assert big.status_code == 413 and len(store.list_datasets()) == before
+    ok = upload(client, tokens, "planner", FACILITIES, filename="../../etc/passwd")
+    assert ok.status_code == 201, ok.text
+    ds = ok.json()["id"]
+    info = client.get(f"/api/datasets/{ds}", headers=H(tokens, "viewer")).json()
+    assert info["org"] == "north" and info["n_rows"] == 5 and info["source"] == "upload:passwd"
+    # a name with SQL in it is only data
+    weird = upload(client, tokens, "planner", FACILITIES, name="x'); DROP TABLE datasets; --")
+    assert weird.status_code == 201
+    assert "x'); DROP TABLE datasets; --" in set(store.list_datasets().name)
+
+
+def test_organisations_are_isolated(svc):
+    client, tokens, store = svc
+    north = [d for d in client.get("/api/datasets", headers=H(tokens, "planner")).json()]
+    assert north and all(d["org"] == "north" for d in north)
+    assert client.get("/api/datasets", headers=H(tokens, "south")).json() == []
+    ds = north[0]["id"]
+    assert client.get(f"/api/datasets/{ds}", headers=H(tokens, "south")).status_code == 403
+    assert client.get(f"/api/datasets/{ds}/csv", headers=H(tokens, "south")).status_code == 403
+    assert client.get(f"/datasets/{ds}", headers=H(tokens, "south")).status_code == 403
+    assert client.get("/api/datasets/999999", headers=H(tokens, "south")).status_code == 404
+
+
+def test_allocate_run_progress_results_and_csv(svc):
+    client, tokens, store = svc
+    r = client.post("/api/runs", headers=H(tokens, "planner"),
+                    json={"kind": "allocate", "params": {"stockpile": 1500, "fairness": "leximin"}})
+    assert r.status_code == 202, r.text
+    run_id = r.json()["id"]
+    for _ in range(120):
+        info = client.get(f"/api/runs/{run_id}", headers=H(tokens, "viewer")).json()
+        if info["status"] != "running":
+            break
+        time.sleep(0.25)
+    assert info["status"] == "succeeded", info.get("error")
+    assert info["results"] == ["allocation"] and info["params"]["stockpile"] == 1500
+    rows = client.get(f"/api/runs/{run_id}/results/allocation", headers=H(tokens, "viewer")).json()
+    alloc = pd.DataFrame(rows)
+    assert alloc["allocated"].sum() <= 1500 + 1e-6 and alloc["explanation"].str.len().min() > 0
+    csv = client.get(f"/api/runs/{run_id}/results/allocation/csv", headers=H(tokens, "viewer"))
+    assert csv.status_code == 200 and csv.headers["content-type"].startswith("text/csv")
+    back = pd.read_csv(io.StringIO(csv.text))
+    assert len(back) == len(alloc)
+    # another organisation cannot see the run
+    assert client.get(f"/api/runs/{run_id}", headers=H(tokens, "south")).status_code == 403
+    assert run_id not in {x["id"] for x in client.get("/api/runs", headers=H(tokens, "south")).json()}
+    bad = client.post("/api/runs", headers=H(tokens, "planner"), json={"kind": "allocate", "params": {"fairness": "x"}})
+    assert bad.status_code == 422 and "fairness" in bad.json()["message"]
+
+
+def test_downloads_suppress_small_person_counts(svc):
+    client, tokens, _ = svc
+    demand = "region,date,value\n01,2024-01-06,3\n02,2024-01-06,250\n04,2024-01-06,180\n05,2024-01-06,0\n"
+    r = upload(client, tokens, "planner", demand, kind="demand", name="admissions")
+    assert r.status_code == 201, r.text
+    text = client.get(f"/api/datasets/{r.json()['id']}/csv", headers=H(tokens, "planner")).text
+    df = pd.read_csv(io.StringIO(text), dtype={"region": str})
+    by = df.set_index("region")
+    assert pd.isna(by.loc["01", "value"]) and by.loc["01", "value_suppressed"]
+    # complementary: the smallest other non-zero count (180) is hidden too, the zero stays
+    assert pd.isna(by.loc["04", "value"]) and by.loc["05", "value"] == 0 and by.loc["02", "value"] == 250
+
+
+def test_audit_log_records_every_write(svc):
+    client, tokens, _ = svc
+    log = pd.DataFrame(client.get("/api/audit", headers=H(tokens, "admin")).json())
+    uploads = log[log["action"] == "POST /api/datasets"]
+    assert {"pat"} <= set(uploads["user_name"]) and {201, 422, 413} <= set(uploads["status"])
+    assert (log["action"] == "POST /api/runs").any() and (log["action"] == "POST /api/users").any()
+    assert log["logged_at"].notna().all()
+    assert client.get("/api/audit", headers=H(tokens, "planner")).status_code == 403
+
+
+def test_dp_release_shared_and_pooled(svc):
+    client, tokens, store = svc
+    south_fac = FACILITIES.replace("h", "s")
+    assert upload(client, tokens, "south", south_fac, name="south hospitals").status_code == 201
+    ids = {}
+    for who in ("planner", "south"):
+        own = [d for d in client.get("/api/datasets", headers=H(tokens, who)).json() if d["kind"] == "facilities"]
+        ds = own[0]["id"]
+        r = client.post("/api/releases", headers=H(tokens, who), json={
+            "dataset_id": ds, "method": "dp", "by": "region", "statistic": "count", "epsilon": 0.5,
+            "share_with": ["south" if who == "planner" else "north"]})
+        assert r.status_code == 201, r.text
+        ids[who] = r.json()["id"]
+        assert r.json()["release"]["epsilon"] == 0.5 and r.json()["release"]["error_bound"] > 0
+    r = client.post("/api/releases", headers=H(tokens, "planner"), json={
+        "dataset_id": ds, "method": "dp", "by": "region", "statistic": "count", "epsilon": 0.4})
+    assert r.status_code == 403  # ds is south's dataset
+    north_ds = [d for d in client.get("/api/datasets", headers=H(tokens, "planner")).json()
+                if d["kind"] == "facilities"][0]["id"]
+    over = client.post("/api/releases", headers=H(tokens, "planner"), json={
+        "dataset_id": north_ds, "method": "dp", "by": "region", "statistic": "count", "epsilon": 0.6})
+    assert over.status_code == 422 and "privacy budget exceeded" in over.json()["message"]
+    led = client.get("/api/privacy/ledger", headers=H(tokens, "planner")).json()
+    assert len(led) == 1 and led[0]["epsilon"] == 0.5
+    # south now sees north's release (and only the release, not north's row-level data)
+    south_sees = {d["id"]: d for d in client.get("/api/datasets", headers=H(tokens, "south")).json()}
+    assert ids["planner"] in south_sees and south_sees[ids["planner"]]["kind"] == "dp_release"
+    assert north_ds not in south_sees
+    # row-level data cannot be shared
+    from equicare.errors import EquicareError
+    from equicare.service.sharing import grant
+
+    with pytest.raises(EquicareError, match="only differentially private"):
+        grant(store, north_ds, "south", by_org="north")
+    pool = client.post("/api/pool", headers=H(tokens, "south"),
+                       json={"dataset_ids": [ids["planner"], ids["south"]], "stockpile": 100, "replicates": 50})
+    assert pool.status_code == 200, pool.text
+    res = pool.json()
+    assert res["privacy"]["epsilon_by_org"] == {"north": 0.5, "south": 0.5}
+    assert res["noise_effect"]["replicates"] == 50 and 0 <= res["gini"]["estimate"] <= 1
+    pooled = pd.DataFrame(res["regions"])
+    assert len(pooled) == 52  # a DP release lists every public region (states, DC, Puerto Rico)
+    assert pooled["allocated"].sum() == pytest.approx(min(100, pooled["pooled_count"].clip(lower=0).sum()), abs=1e-6)
+    # Alabama has 3 + 3 facilities: the pooled noisy count is near 6 (scale 2 per release)
+    assert abs(pooled.set_index("region").loc["01", "pooled_count"] - 6) < 25
