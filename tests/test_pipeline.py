@@ -27,7 +27,8 @@ def test_demo_writes_report_store_and_csvs(demo):
     assert stages[0] == "ingest" and stages[-1] == "done"
     html = (out / "report.html").read_text()
     assert 'id="state-beds-map"' in html and 'id="county-access-map"' in html
-    assert "Plotly.newPlot" in html and "https://cdn" not in html  # self-contained
+    assert "Plotly.newPlot" in html
+    assert "<script src=" not in html and '<link rel="stylesheet" href' not in html  # self-contained
     assert html.count("data-fips=") > 3000  # state and county paths drawn
     for name in ("allocation", "county_rates", "forecast", "shared_state_summary", "cleaning_report"):
         assert (out / f"{name}.csv").exists()

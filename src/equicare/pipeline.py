@@ -189,6 +189,7 @@ def allocate_surge(need: pd.DataFrame, params: DemoParams) -> tuple[dict[str, pd
     summary = {"total_need": float(need["need"].sum()), "stockpile": params.stockpile,
                "states_with_need": int((need["need"] > 0).sum()), "min_share": float(res.min_share),
                "total_allocated": float(res.total_allocated), "stock_shadow_price": res.stock_shadow_price,
+               "stock_marginal_coverage": res.stock_marginal_coverage,
                "solve_seconds": float(res.solve_seconds)}
     return {"allocation": table}, summary
 

@@ -113,14 +113,12 @@ def write_demo_report(result: "DemoResult", ftables: dict, params: "DemoParams",
         ("Counties with no hospital", f"{s['counties_without_hospital']:,}"),
     ]
     inequality = [(k.replace("_", " "), f"{v:.4f}") for k, v in s.items() if k.startswith("gini_")]
-    sp = s.get("stock_shadow_price")
-    if isinstance(sp, dict):
-        shadow_note = "Shadow prices of the stockpile: " + "; ".join(f"{k.replace('_', ' ')} {v:.4g}" for k, v in sp.items()
-                                                                    if isinstance(v, (int, float)))
-    elif sp is not None:
-        shadow_note = f"Shadow price of the stockpile: {sp:.4g}."
-    else:
-        shadow_note = ""
+    sp, cov = s.get("stock_shadow_price"), s.get("stock_marginal_coverage")
+    shadow_note = ""
+    if sp is not None:
+        shadow_note += (f"Shadow price of the stockpile: one more bed raises the minimum share of need met by "
+                        f"{100 * sp:.3f} percentage points")
+        shadow_note += f" and covers {cov:.2f} more bed of need." if cov is not None else "."
     acols = [c for c in ["name", "need", "cap", "allocated", "share_met", "binding", "explanation"] if c in alloc]
     show = alloc[acols].sort_values(["need"], ascending=False)
     fig = fan_chart(ftables["truth"], ftables["forecast"], params.as_of)
