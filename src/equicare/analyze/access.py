@@ -31,6 +31,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 
 from equicare.analyze.costs import _subset
@@ -54,6 +55,8 @@ __all__ = [
     "METHODS",
     "E2SFCA_DEFAULT_WEIGHTS",
     "THREE_SFCA_DEFAULT_WEIGHTS",
+    "parse_step_weights",
+    "access_table",
 ]
 
 WeightFunction = Callable[[np.ndarray], np.ndarray]
@@ -510,4 +513,110 @@ def compute_access(method: str, cost: sp.spmatrix, demand: np.ndarray, supply: n
         out = nearest_cost(cost, supply, max_cost)
     if normalize:
         out = normalize_access(out, demand)
+    return out
+
+
+# --------------------------------------------------------------------------- tables and files
+def parse_step_weights(text: str) -> dict[float, float]:
+    """Parse ``"4000:1,8000:0.68,12000:0.22"`` into ``{4000.0: 1.0, 8000.0: 0.68, 12000.0: 0.22}``."""
+    out: dict[float, float] = {}
+    for part in str(text).split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            k, v = part.split(":")
+            out[float(k)] = float(v)
+        except ValueError as exc:
+            raise EquicareError(f"--weights: cannot read {part!r}; write threshold:weight pairs such as "
+                                f"'4000:1,8000:0.68,12000:0.22'") from exc
+    if not out:
+        raise EquicareError("--weights is empty")
+    return out
+
+
+def _numeric_columns(df: pd.DataFrame, cols: list[str], file: str) -> tuple[np.ndarray, list]:
+    from equicare.errors import Problem
+
+    problems: list = []
+    out = np.zeros((len(df), len(cols)))
+    for k, c in enumerate(cols):
+        if c not in df.columns:
+            problems.append(Problem(file, None, c, f"column is missing (columns: {', '.join(map(str, df.columns))})"))
+            continue
+        raw = df[c]
+        num = pd.to_numeric(raw, errors="coerce")
+        for r in np.flatnonzero(num.isna().to_numpy())[:20]:
+            problems.append(Problem(file, int(r) + 1, c, "value is missing or not a number", raw.iloc[r]))
+        for r in np.flatnonzero((num < 0).to_numpy())[:20]:
+            problems.append(Problem(file, int(r) + 1, c, "value must not be negative", raw.iloc[r]))
+        out[:, k] = num.to_numpy(float)
+    return out, problems
+
+
+def _ids(df: pd.DataFrame, file: str) -> tuple[pd.Index, list]:
+    from equicare.errors import Problem
+
+    if "id" not in df.columns:
+        return pd.Index([]), [Problem(file, None, "id", "required column is missing")]
+    ids = df["id"].astype(str).str.strip()
+    problems = [Problem(file, int(r) + 1, "id", "id is missing") for r in np.flatnonzero((ids == "") | df["id"].isna())[:20]]
+    dup = ids.duplicated()
+    problems += [Problem(file, int(r) + 1, "id", "duplicate id", ids.iloc[r]) for r in np.flatnonzero(dup.to_numpy())[:20]]
+    return pd.Index(ids), problems
+
+
+def access_table(demand: pd.DataFrame, supply: pd.DataFrame, costs: pd.DataFrame, method: str, *,
+                 demand_value: str = "population", supply_values: list[str] | tuple[str, ...] = ("capacity",),
+                 demand_costs: pd.DataFrame | None = None, normalize: bool = False,
+                 files: tuple[str, str, str] = ("demand", "supply", "cost"), **params) -> pd.DataFrame:
+    """Access scores from three tables, as the ``equicare access`` command computes them.
+
+    ``demand`` has ``id`` and ``demand_value``; ``supply`` has ``id`` and each of
+    ``supply_values``; ``costs`` has ``origin, destination, cost`` with origins among the demand
+    ids and destinations among the supply ids. ``params`` go to :func:`compute_access`
+    (``max_cost``, ``weights``, ``scale``, ``alpha``, ``min_dist``, ``sigma``, ``tau``, ...).
+    For ``fca`` the catchment population comes from ``demand_costs`` (origin x origin), or from
+    ``costs`` itself when every destination is also a demand id.
+
+    Returns a table with ``id`` and one column ``<method>_<supply column>`` per supply column.
+    Raises :class:`~equicare.errors.ValidationError` naming file, row and column for bad input
+    (unknown ids, negative or missing values or costs, duplicates) and
+    :class:`~equicare.errors.EquicareError` when no pair joins demand to supply.
+    """
+    from equicare.analyze.costs import cost_matrix_from_long
+    from equicare.errors import ValidationError
+
+    fd, fs, fc = files
+    supply_values = list(supply_values)
+    d_ids, p1 = _ids(demand, fd)
+    s_ids, p2 = _ids(supply, fs)
+    dem, p3 = _numeric_columns(demand, [demand_value], fd)
+    sup, p4 = _numeric_columns(supply, supply_values, fs)
+    problems = p1 + p2 + p3 + p4
+    if problems:
+        raise ValidationError(problems)
+    if len(d_ids) == 0 or len(s_ids) == 0:
+        raise EquicareError(f"{fd if len(d_ids) == 0 else fs}: no rows")
+    cost = cost_matrix_from_long(costs, d_ids, s_ids, file=fc)
+    max_cost = params.get("max_cost")
+    reach = cost.nnz if max_cost is None else int(np.count_nonzero(cost.data <= max_cost))
+    if reach == 0:
+        raise EquicareError(f"{fc}: no origin-destination pair joins the demand and supply ids"
+                            + ("" if max_cost is None else f" within max cost {max_cost:g}"))
+    dcost = None
+    if method.lower() == "fca":
+        if demand_costs is not None:
+            dcost = cost_matrix_from_long(demand_costs, d_ids, d_ids, file="demand cost")
+        else:
+            dest = pd.Index(costs["destination"].astype(str).str.strip())
+            if not dest.isin(d_ids).all():
+                raise EquicareError(f"method 'fca' needs the population around each demand location: the "
+                                    f"destinations in {fc} are not demand ids, so give a demand-to-demand "
+                                    "cost table (--demand-cost)")
+            dcost = cost_matrix_from_long(costs, d_ids, d_ids, file=fc)
+    values = compute_access(method, cost, dem[:, 0], sup, demand_cost=dcost, normalize=normalize, **params)
+    out = pd.DataFrame({"id": d_ids.to_numpy()})
+    for k, col in enumerate(supply_values):
+        out[f"{method.lower()}_{col}"] = values[:, k]
     return out

@@ -215,7 +215,8 @@ def cost_matrix_from_long(df: pd.DataFrame, origin_ids, dest_ids, *, origin_col:
 
     def _report(mask: np.ndarray, column: str, rule: str, values) -> None:
         for k in np.flatnonzero(mask)[:50]:
-            problems.append(Problem(file, int(rows[k]), column, rule, values[k]))
+            v = values[k]
+            problems.append(Problem(file, int(rows[k]), column, rule, v.item() if isinstance(v, np.generic) else v))
 
     if not allow_unknown:
         _report(o < 0, origin_col, "unknown origin id (not in the demand ids)", df[origin_col].to_numpy())

@@ -37,6 +37,7 @@ __all__ = [
     "quintile_ratio",
     "bootstrap_ci",
     "region_inequality",
+    "region_inequality_table",
     "heat_summary",
 ]
 
@@ -263,3 +264,33 @@ def region_inequality(values, weights=None, *, epsilon: float = 0.5, n_boot: int
         lo, hi = bootstrap_ci(rows_fn, x, w, n_boot=n_boot, level=level, seed=seed)
         rows.append({"measure": name, "estimate": est, "lowerci": lo, "upperci": hi})
     return pd.DataFrame(rows)
+
+
+def region_inequality_table(regions: pd.DataFrame, value: str, weight: str | None = None, *,
+                            file: str = "regions", **kwargs) -> pd.DataFrame:
+    """:func:`region_inequality` on columns of a region table (the ``equicare inequality --regions`` command).
+
+    ``value`` is the rate column (e.g. beds per 1,000), ``weight`` the population column (optional).
+    Missing, non-numeric or negative cells are a :class:`~equicare.errors.ValidationError` naming
+    the file, the 1-based row and the column. ``kwargs`` go to :func:`region_inequality`.
+    """
+    from equicare.errors import Problem, ValidationError
+
+    problems: list[Problem] = []
+    cols = [value] + ([weight] if weight else [])
+    arrays = []
+    for c in cols:
+        if c not in regions.columns:
+            problems.append(Problem(file, None, c, f"column is missing (columns: {', '.join(map(str, regions.columns))})"))
+            continue
+        num = pd.to_numeric(regions[c], errors="coerce")
+        for r in np.flatnonzero(num.isna().to_numpy())[:20]:
+            problems.append(Problem(file, int(r) + 1, c, "value is missing or not a number", regions[c].iloc[r]))
+        for r in np.flatnonzero((num < 0).to_numpy())[:20]:
+            problems.append(Problem(file, int(r) + 1, c, "value must not be negative", regions[c].iloc[r]))
+        arrays.append(num.to_numpy(float))
+    if problems:
+        raise ValidationError(problems)
+    if len(regions) == 0:
+        raise EquicareError(f"{file}: no rows")
+    return region_inequality(arrays[0], arrays[1] if weight else None, **kwargs)

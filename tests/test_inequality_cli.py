@@ -1,0 +1,57 @@
+"""The ``equicare inequality`` command: HEAT template in, measures out; region mode; errors."""
+
+from __future__ import annotations
+
+import sys
+
+import pandas as pd
+import pytest
+
+from equicare.cli import main
+from tests.test_inequality import HEAT_ROWS, _heat_frame
+
+
+def _run(monkeypatch, capsys, *args) -> tuple[int, str, str]:
+    monkeypatch.setattr(sys, "argv", ["equicare", *map(str, args)])
+    code = 0
+    try:
+        main()
+    except SystemExit as e:
+        code = int(e.code or 0)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_heat_template_round_trip(monkeypatch, capsys, tmp_path):
+    _heat_frame().to_csv(tmp_path / "heat.csv", index=False)
+    code, _, err = _run(monkeypatch, capsys, "inequality", "--data", tmp_path / "heat.csv", "--out", tmp_path / "o.csv")
+    assert code == 0, err
+    out = pd.read_csv(tmp_path / "o.csv")
+    assert {"setting", "date", "indicator_abbr", "dimension", "measure", "estimate", "lowerci", "upperci"} <= set(out.columns)
+    aci = out[(out.dimension == "Economic status") & (out.measure == "aci")]
+    assert aci.estimate.iloc[0] == pytest.approx(4.30052, rel=2e-6)  # healthequal's published value
+    assert len(out) == out[["dimension", "measure"]].drop_duplicates().shape[0]
+    assert len(HEAT_ROWS) == 11
+
+
+def test_regions_mode_on_state_beds(monkeypatch, capsys, shared_data):
+    code, out, err = _run(monkeypatch, capsys, "inequality", "--regions", shared_data / "capacity" / "state.csv",
+                          "--value", "Staffed All Beds [Per 1000 People]", "--weight", "Population", "--n-boot", 200)
+    assert code == 0, err
+    tab = pd.read_csv(pd.io.common.StringIO(out))
+    assert list(tab.measure) == ["gini", "theil", "mld", "atkinson", "cov", "quintile_ratio"]
+    assert 0 < tab.estimate.iloc[0] < 1
+
+
+def test_errors(monkeypatch, capsys, tmp_path):
+    code, _, err = _run(monkeypatch, capsys, "inequality")
+    assert code == 2 and "exactly one of --data" in err
+    pd.DataFrame({"region": ["a", "b"], "rate": [1.0, -2.0], "pop": [1, 2]}).to_csv(tmp_path / "r.csv", index=False)
+    code, _, err = _run(monkeypatch, capsys, "inequality", "--regions", tmp_path / "r.csv", "--value", "rate",
+                        "--weight", "pop")
+    assert code == 2 and "r.csv, row 2, column 'rate': value must not be negative" in err
+    bad = _heat_frame()
+    bad.loc[0, "ordered_dimension"] = 2
+    bad.to_csv(tmp_path / "h.csv", index=False)
+    code, _, err = _run(monkeypatch, capsys, "inequality", "--data", tmp_path / "h.csv")
+    assert code == 2 and "row 1, column 'ordered_dimension': must be 0 or 1" in err
