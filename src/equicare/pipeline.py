@@ -53,7 +53,7 @@ class DemoParams:
     """Average ICU length of stay of those patients, in days."""
     scenario_quantile: float = 0.9
     """Forecast quantile used as the planning peak (0.5 = median; 0.9 = a bad but plausible peak)."""
-    surge_cap_ratio: float = 0.5
+    surge_cap_ratio: float = 0.2
     """At most this fraction of a state's staffed ICU beds can be added as surge beds (staffing limit)."""
     stockpile: int = 2500
     """National stockpile of surge ICU beds."""

@@ -62,7 +62,7 @@ def fan_chart(truth: pd.DataFrame, forecast: pd.DataFrame, as_of: str, weeks_bef
         vis = i == 0
         for lo, hi, colour, label in [(0.025, 0.975, "rgba(33,145,140,0.18)", "95% interval"),
                                       (0.25, 0.75, "rgba(33,145,140,0.40)", "50% interval")]:
-            fig.add_trace(go.Scatter(x=list(x) + list(x[::-1]), y=list(f[hi]) + list(f[lo][::-1]), fill="toself",
+            fig.add_trace(go.Scatter(x=list(x) + list(x[::-1]), y=list(f[hi]) + list(f[lo][::-1]), fill="toself", mode="lines",
                                      fillcolor=colour, line={"width": 0}, name=label, visible=vis,
                                      hoverinfo="skip"))
         fig.add_trace(go.Scatter(x=x, y=f[0.5], mode="lines+markers", name="forecast median",
