@@ -224,3 +224,33 @@ def test_dp_release_shared_and_pooled(svc):
     assert pooled["allocated"].sum() == pytest.approx(min(100, pooled["pooled_count"].clip(lower=0).sum()), abs=1e-6)
     # Alabama has 3 + 3 facilities: the pooled noisy count is near 6 (scale 2 per release)
     assert abs(pooled.set_index("region").loc["01", "pooled_count"] - 6) < 25
+
+
+def test_cli_users_add_and_release(tmp_path):
+    from typer.testing import CliRunner
+
+    from equicare.cli import app
+    from equicare.privacy.dp import privacy_spent
+    from equicare.service.accounts import authenticate_token
+
+    db = str(tmp_path / "cli.duckdb")
+    runner = CliRunner()
+    r = runner.invoke(app, ["users", "add", "ada", "--org", "north", "--role", "admin", "--store", db])
+    assert r.exit_code == 0, r.output
+    token = r.stdout.strip().splitlines()[0]
+    assert token.startswith("eqc_")
+    bad = runner.invoke(app, ["users", "add", "bob", "--org", "north", "--role", "boss", "--store", db])
+    assert bad.exit_code != 0
+    with Store(db) as st:
+        assert authenticate_token(st, token).role == "admin"
+        from equicare.data import load_table
+
+        table, rep = load_table(FACILITIES.encode(), "facilities", name="f.csv")
+        ds = st.save_dataset("f", "facilities", table, source="f.csv", fingerprint="fp", org="north")
+    out = tmp_path / "rel.csv"
+    r = runner.invoke(app, ["release", str(ds), "--epsilon", "0.25", "--store", db, "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    rel = pd.read_csv(out, dtype={"region": str})
+    assert len(rel) == 52 and {"estimate", "error_bound"} <= set(rel.columns)
+    with Store(db) as st:
+        assert privacy_spent(st, ds) == pytest.approx(0.25)

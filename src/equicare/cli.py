@@ -170,6 +170,40 @@ def users_list_cmd(
     typer.echo(pd.DataFrame(rows).to_string(index=False) if rows else "no users")
 
 
+@app.command("release")
+def release_cmd(
+    dataset: int = typer.Argument(..., help="Id of a stored row-level dataset."),
+    by: str = typer.Option("region", "--by", help="Region column."),
+    statistic: str = typer.Option("count", "--statistic", help="count, sum or mean."),
+    epsilon: float = typer.Option(..., "--epsilon", help="Privacy loss of this release (charged to the dataset's budget)."),
+    column: str = typer.Option(None, "--column", help="Numeric column for a sum or mean."),
+    lower: float = typer.Option(None, "--lower", help="Public lower bound of --column."),
+    upper: float = typer.Option(None, "--upper", help="Public upper bound of --column."),
+    level: str = typer.Option("state", "--level", help="Public region list: state or county."),
+    out: str = typer.Option(None, "--out", help="Write the release to this CSV."),
+    store: str = typer.Option("equicare-out/equicare.duckdb", "--store", help="DuckDB store."),
+) -> None:
+    """Differentially private per-region count, sum or mean of a dataset (OpenDP), with its 95% error bound."""
+    from equicare.privacy.dp import privacy_budget, privacy_spent, release_dataset
+    from equicare.service.releases import public_regions
+    from equicare.store import Store
+
+    bounds = None if lower is None and upper is None else (lower, upper)
+    if bounds is not None and None in bounds:
+        raise typer.BadParameter("give both --lower and --upper")
+    with Store(store) as st:
+        rel = release_dataset(st, dataset, by=by, statistic=statistic, epsilon=epsilon,
+                              regions=public_regions(level)["id"].tolist(), column=column, bounds=bounds,
+                              created_by="cli")
+        spent, budget = privacy_spent(st, dataset), privacy_budget(st, dataset)
+    if out:
+        rel.table.to_csv(out, index=False)
+    else:
+        typer.echo(rel.table.to_string(index=False))
+    typer.echo(f"epsilon {rel.epsilon:g} ({rel.mechanism}); 95% error bound {rel.error_bound:,.2f}; "
+               f"dataset budget: {spent:g} of {budget:g} spent", err=True)
+
+
 @app.command("serve")
 def serve_cmd(
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on."),

@@ -172,6 +172,14 @@ def whatif(p: ScenarioParams, base: ScenarioParams | None = None) -> tuple[pd.Da
     return t, {"base": {**asdict(base), **s_old}, "whatif": {**asdict(p), **s_new}}
 
 
+def _record_fingerprints(store: Store, run_id: str, fingerprints: dict) -> None:
+    import json
+
+    with store._lock:
+        store.con.execute("UPDATE runs SET fingerprints = ? WHERE id = ?",
+                          [json.dumps(fingerprints, sort_keys=True), run_id])
+
+
 def execute_run(store: Store, run_id: str, kind: str, p: ScenarioParams, org: str) -> None:
     """Run one scenario to the end, recording progress, results or the failure in the store."""
     try:
@@ -180,6 +188,7 @@ def execute_run(store: Store, run_id: str, kind: str, p: ScenarioParams, org: st
 
             store.set_progress(run_id, 0, 2, "loading data")
             data = _bundled()
+            _record_fingerprints(store, run_id, data.fingerprints)
             if p.facilities_dataset is not None:
                 info = store.dataset_info(p.facilities_dataset)
                 if info["org"] != org or info["kind"] != "facilities":
@@ -189,6 +198,7 @@ def execute_run(store: Store, run_id: str, kind: str, p: ScenarioParams, org: st
             tables, summary = analyse(data, _demo_params(p))
         elif kind == "forecast":
             store.set_progress(run_id, 0, 1, "forecasting")
+            _record_fingerprints(store, run_id, _bundled().fingerprints)
             fc = _forecast(p.as_of, p.forecast_model)
             ref = pd.Timestamp(p.as_of)
             tr = _truth()
@@ -197,6 +207,7 @@ def execute_run(store: Store, run_id: str, kind: str, p: ScenarioParams, org: st
             summary = {"as_of": p.as_of, "model": p.forecast_model, "locations": int(fc["location"].nunique())}
         elif kind == "allocate":
             store.set_progress(run_id, 0, 2, "forecast and need")
+            _record_fingerprints(store, run_id, _bundled().fingerprints)
             table, summary = solve_allocation(p)
             store.set_progress(run_id, 1, 2, "allocated")
             tables = {"allocation": table}

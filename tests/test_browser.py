@@ -1,0 +1,167 @@
+"""The dashboard in a real browser: Playwright for Python driving Debian's chromium.
+
+Signs in, uploads a file, runs scenarios, sees the map, the forecast and the allocation, re-solves a
+what-if, and is refused another organisation's page. With ``EQUICARE_SCREENSHOTS=<folder>`` the main
+pages are saved there as PNG (``docs/screenshots`` holds the committed ones).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+pytestmark = [pytest.mark.browser]
+
+FACILITIES = """id,name,region,lat,lon,cap_beds,cap_icu_beds
+h1,General North,01,32.5,-86.6,120,12
+h2,County Clinic,01,30.7,-87.7,40,0
+h3,Valley Hospital,02,61.2,-149.9,300,30
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed at /usr/bin/chromium (apt-get install chromium); "
+                    "browser tests skipped")
+    pytest.importorskip("playwright.sync_api")
+    import uvicorn
+
+    from equicare.service.accounts import add_user
+    from equicare.service.app import create_app
+    from equicare.store import Store
+
+    tmp = tmp_path_factory.mktemp("browser")
+    store = Store(tmp / "store.duckdb")
+    tokens = {"pat": add_user(store, "pat", "north", "planner"), "sam": add_user(store, "sam", "south", "planner")}
+    from equicare.data import load_table
+
+    table, rep = load_table(FACILITIES.encode(), "facilities", name="south.csv")
+    south_ds = store.save_dataset("south hospitals", "facilities", table, source="upload:south.csv",
+                                  fingerprint="f", report=rep.to_dict(), org="south", created_by="sam")
+    port = _free_port()
+    config = uvicorn.Config(create_app(store=store), host="127.0.0.1", port=port, log_level="warning")
+    srv = uvicorn.Server(config)
+    th = threading.Thread(target=srv.run, daemon=True)
+    th.start()
+    for _ in range(100):
+        if srv.started:
+            break
+        time.sleep(0.05)
+    csv = tmp / "north hospitals.csv"  # a name and a bed count missing: kept, flagged and reported
+    csv.write_text(FACILITIES.replace("General North", "").replace("30.7,-87.7,40", "30.7,-87.7,"))
+    # (the cleaning report then lists both)
+    yield {"url": f"http://127.0.0.1:{port}", "tokens": tokens, "south_ds": south_ds, "csv": csv}
+    srv.should_exit = True
+    th.join(timeout=5)
+    store.close()
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--no-first-run"])
+        ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+        pg = ctx.new_page()
+        requested: list[str] = []
+        pg.on("request", lambda r: requested.append(r.url))
+        pg.requested = requested
+        yield pg
+        browser.close()
+
+
+def _shot(page, name: str) -> None:
+    folder = os.environ.get("EQUICARE_SCREENSHOTS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=False)
+
+
+def _wait_run(page, timeout_s: float = 30) -> None:
+    page.wait_for_selector("#run-status:has-text('succeeded')", timeout=timeout_s * 1000)
+
+
+def test_sign_in_upload_run_and_see(server, page):
+    url = server["url"]
+    page.goto(f"{url}/login")
+    _shot(page, "login")
+    page.fill("#name", "pat")
+    page.fill("#token", server["tokens"]["pat"])
+    page.click("#sign-in")
+    page.wait_for_selector("text=Data and runs of north")
+
+    # upload a file: validated, stored, cleaning report shown
+    page.set_input_files("#upload-file", str(server["csv"]))
+    page.select_option("#upload-kind", "facilities")
+    page.click("#upload-submit")
+    page.wait_for_selector("text=Data-cleaning report")
+    report = page.locator("#cleaning-report").inner_text()
+    assert "missing" in report and "cap_beds" in report and "name" in report
+    _shot(page, "dataset")
+
+    # run an allocation; the progress updates by itself (htmx) until it succeeds
+    page.goto(f"{url}/")
+    page.select_option("#run-kind", "allocate")
+    page.click("#run-submit")
+    _wait_run(page)
+    page.click("#see-allocation")
+    page.wait_for_selector("#allocation")
+    rows = page.locator("#allocation tbody tr")
+    assert rows.count() >= 50
+    assert "receives" in page.locator("#allocation").inner_text()
+    _shot(page, "allocation")
+
+    # analyse, then the map of beds per capita (an SVG choropleth with every state)
+    page.goto(f"{url}/")
+    page.select_option("#run-kind", "analyse")
+    page.click("#run-submit")
+    _wait_run(page, 60)
+    page.click("#see-map")
+    page.wait_for_selector("#us-map")
+    assert page.locator("#us-map path[data-fips]").count() >= 50
+    _shot(page, "map")
+    page.goto(f"{url}/map?metric=shortage")
+    assert page.locator("#us-map path[data-fips]").count() >= 50
+
+    # forecast fan charts (Plotly served by the service)
+    page.goto(f"{url}/")
+    page.select_option("#run-kind", "forecast")
+    page.click("#run-submit")
+    _wait_run(page)
+    page.goto(f"{url}/forecast")
+    page.wait_for_selector("#fan-chart .main-svg", timeout=15000)
+    _shot(page, "forecast")
+
+    # what-if: a smaller stockpile re-solved next to the default
+    page.goto(f"{url}/whatif")
+    page.fill("#whatif-stockpile", "1000")
+    page.click("#whatif-submit")
+    page.wait_for_selector("#whatif-table")
+    assert "state(s) receive a different number of beds" in page.locator("#whatif-summary").inner_text()
+    _shot(page, "whatif")
+
+    # nothing was fetched from anywhere but the service
+    assert all(u.startswith(url) or u.startswith("data:") for u in page.requested), \
+        [u for u in page.requested if not u.startswith(url)]
+
+
+def test_refused_another_organisations_page(server, page):
+    resp = page.goto(f"{server['url']}/datasets/{server['south_ds']}")
+    assert resp.status == 403
+    assert "another organisation" in page.locator("#error-message").inner_text()
