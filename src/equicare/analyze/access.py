@@ -368,8 +368,9 @@ def _iterate_raam(c: sp.csr_matrix, demand: np.ndarray, supply: np.ndarray, tau:
     has_pairs = np.bincount(cols, minlength=m) > 0
     assign = np.zeros(nnz)
     assign[starts] = demand  # the nearest destination (ties: lowest column, as np.argmin)
-    kfirst = [starts + k for k in range(4)]
-    kvalid = [k < counts for k in range(4)]
+    # the (up to) four nearest destinations of each row give a cheap upper bound on its minimum
+    k4 = np.minimum(starts[:, None] + np.arange(4)[None, :], (indptr[1:] - 1)[:, None])
+    cols4, travel4 = cols[k4], travel[k4]
     ar = np.arange(n)
     act = starts.copy()
     total_act = travel[act]
@@ -382,11 +383,9 @@ def _iterate_raam(c: sp.csr_matrix, demand: np.ndarray, supply: np.ndarray, tau:
         max_e = act[_segment_first_ext(total_act, astarts, arows, use_max=True)]
         # cheapest destination: only the prefix of each row with travel <= bound can hold it
         bound = np.minimum.reduceat(total_act, astarts)  # any assigned destination is an upper bound
+        np.minimum(bound, (congestion[cols4] + travel4).min(1), out=bound)
         if i:
-            bound = np.minimum(bound, congestion[cols[min_e]] + travel[min_e])
-        for e, ok in zip(kfirst, kvalid):
-            ee = np.where(ok, e, starts)
-            bound = np.minimum(bound, np.where(ok, congestion[cols[ee]] + travel[ee], np.inf))
+            np.minimum(bound, congestion[cols[min_e]] + travel[min_e], out=bound)
         cmin = congestion[has_pairs].min()  # total >= travel + cmin for every pair
         ends = np.searchsorted(key, ar * width + (bound - cmin) + margin, side="right")
         ends = np.minimum(np.maximum(ends, starts + 1), indptr[1:])
@@ -394,7 +393,7 @@ def _iterate_raam(c: sp.csr_matrix, demand: np.ndarray, supply: np.ndarray, tau:
         cstarts = np.zeros(n, dtype=np.int64)
         np.cumsum(lens[:-1], out=cstarts[1:])
         cand = np.arange(int(lens.sum())) - np.repeat(cstarts - starts, lens)
-        crow = rows[cand]
+        crow = np.repeat(ar, lens)
         ctotal = congestion[cols[cand]] + travel[cand]
         min_e = cand[_segment_first_ext(ctotal, cstarts, crow, use_max=False)]
         jmin, jmax = cols[min_e], cols[max_e]
