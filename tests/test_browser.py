@@ -51,6 +51,12 @@ def server(tmp_path_factory):
     table, rep = load_table(FACILITIES.encode(), "facilities", name="south.csv")
     south_ds = store.save_dataset("south hospitals", "facilities", table, source="upload:south.csv",
                                   fingerprint="f", report=rep.to_dict(), org="south", created_by="sam")
+    from equicare.service.accounts import User
+    from equicare.service.releases import make_release
+
+    shared = make_release(store, User("sam", "south", "planner"), {
+        "dataset_id": south_ds, "method": "dp", "by": "region", "statistic": "count", "epsilon": 0.5,
+        "share_with": ["north"]})
     port = _free_port()
     config = uvicorn.Config(create_app(store=store), host="127.0.0.1", port=port, log_level="warning")
     srv = uvicorn.Server(config)
@@ -155,6 +161,13 @@ def test_sign_in_upload_run_and_see(server, page):
     page.wait_for_selector("#whatif-table")
     assert "state(s) receive a different number of beds" in page.locator("#whatif-summary").inner_text()
     _shot(page, "whatif")
+
+    # sharing: south's DP release is visible to north and can be pooled
+    page.goto(f"{url}/privacy")
+    page.click("#pool-submit")
+    page.wait_for_selector("text=Privacy cost")
+    assert "south epsilon 0.5" in page.locator("#pool-result").inner_text()
+    _shot(page, "sharing")
 
     # nothing was fetched from anywhere but the service
     assert all(u.startswith(url) or u.startswith("data:") for u in page.requested), \

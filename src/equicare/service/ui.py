@@ -135,10 +135,7 @@ def register(app: FastAPI) -> None:
     @app.get("/runs/{run_id}/progress", response_class=HTMLResponse, include_in_schema=False)
     def run_progress(request: Request, run_id: str, user: User = Depends(user_dep)):
         info = h["run_for"](user, run_id)
-        resp = page(request, "_progress.html", run=info, results=st.result_names(run_id))
-        if info["status"] != "running":
-            resp.headers["HX-Refresh"] = "false"
-        return resp
+        return page(request, "_progress.html", run=info, results=st.result_names(run_id))
 
     # -- map, forecast, allocation, what-if --------------------------------------------------------------
     @app.get("/map", response_class=HTMLResponse, include_in_schema=False)
