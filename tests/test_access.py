@@ -179,3 +179,41 @@ def test_bad_input_is_a_clear_error():
         A.two_step_fca(cost, pop, np.ones(3), 10)
     with pytest.raises(EquicareError, match="unknown access method"):
         A.compute_access("5sfca", cost, pop, sup)
+
+
+# ------------------------------------------------------------------ national county x hospital 2SFCA
+@pytest.mark.slow
+def test_national_county_2sfca_great_circle_against_dense_brute_force_and_access(shared_data):
+    """Foundation demo measure: 2SFCA from county population centres to hospitals, great-circle km."""
+    from access import Access
+
+    from equicare.analyze.costs import great_circle_costs, haversine_km
+
+    cc = pd.read_csv(shared_data / "geo" / "county_population_centers_2020.csv", dtype=str)
+    lat, lon = cc.LATITUDE.astype(float).to_numpy(), cc.LONGITUDE.astype(float).to_numpy()
+    pop = cc.POPULATION.astype(float).to_numpy()
+    fac = pd.read_csv(shared_data / "capacity" / "facility.csv", usecols=["Latitude", "Longitude", "Staffed All Beds"])
+    fac = fac.dropna(subset=["Latitude", "Longitude"])
+    beds = fac["Staffed All Beds"].fillna(0.0).to_numpy(float)
+    flat, flon = fac.Latitude.to_numpy(float), fac.Longitude.to_numpy(float)
+    cost = great_circle_costs(lat, lon, flat, flon, max_km=100)
+    mine = A.two_step_fca(cost, pop, beds, max_cost=60)
+    # independent dense computation straight from the definition (Luo & Wang 2003)
+    near = np.vstack([haversine_km(lat[k:k + 400, None], lon[k:k + 400, None], flat[None, :], flon[None, :]) <= 60
+                      for k in range(0, lat.size, 400)])
+    dem = near.T.astype(float) @ pop
+    ratio = np.divide(beds, dem, out=np.zeros_like(beds), where=dem > 0)
+    brute = near.astype(float) @ ratio
+    np.testing.assert_allclose(mine, brute, rtol=1e-12, atol=1e-15)
+    # and PySAL access on the same long table
+    ids = (cc.STATEFP + cc.COUNTYFP).to_numpy()
+    hid = np.array([f"h{k}" for k in range(len(fac))])
+    long = cost_matrix_to_long(cost, ids, hid).rename(columns={"destination": "dest"})
+    ref = _run(lambda: Access(demand_df=pd.DataFrame({"geoid": ids, "pop": pop}), demand_index="geoid",
+                              demand_value="pop", supply_df=pd.DataFrame({"geoid": hid, "beds": beds}),
+                              supply_index="geoid", supply_value="beds", cost_df=long, cost_origin="origin",
+                              cost_dest="dest", cost_name="cost").two_stage_fca(name="2sfca", max_cost=60))
+    r = ref["2sfca_beds"].reindex(ids).to_numpy(float)
+    ok = np.isfinite(r)
+    np.testing.assert_allclose(mine[ok], r[ok], rtol=1e-9)
+    assert np.all(mine[~ok] == 0)  # counties with no hospital within 60 km: 0 here, missing in access
