@@ -138,6 +138,11 @@ def test_normalisation_matches_scikit_learn(xs):
     assert np.allclose(zscore(a), StandardScaler().fit_transform(a[:, None]).ravel(), atol=1e-7)
 
 
+def test_constant_column_is_zero_despite_rounding():
+    assert zscore([0.95, 0.95, 0.95]).tolist() == [0.0, 0.0, 0.0]
+    assert minmax([0.95, 0.95]).tolist() == [0.0, 0.0]
+
+
 def test_normalisation_hand_values_and_missing():
     s = pd.Series([2.0, np.nan, 6.0, 4.0])
     assert minmax(s).tolist()[0] == 0.0 and np.isnan(minmax(s).iloc[1]) and minmax(s).iloc[3] == 0.5

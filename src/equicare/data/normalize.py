@@ -54,7 +54,9 @@ def zscore(x: ArrayLike, ddof: int = 0) -> ArrayLike:
         return _wrap(np.full_like(a, np.nan), idx, name)
     mu = np.nanmean(a)
     sd = np.nanstd(a, ddof=ddof)
-    out = np.where(np.isnan(a), np.nan, 0.0) if sd == 0 else (a - mu) / sd
+    # a spread within rounding error of the mean is no spread (as scikit-learn treats it)
+    constant = sd <= 10 * np.finfo(float).eps * max(abs(mu), np.finfo(float).tiny)
+    out = np.where(np.isnan(a), np.nan, 0.0) if constant else (a - mu) / sd
     return _wrap(out, idx, name)
 
 
