@@ -13,6 +13,7 @@ script: it never asserts on time. Run: ``.venv/bin/python bench/bench_access.py 
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import time
 import warnings
@@ -69,6 +70,7 @@ def chicago(cut: float = 20_000.0):
                  supply_value=["doc", "dentist"], cost_df=long, cost_origin="origin", cost_dest="dest",
                  cost_name="cost", neighbor_cost_df=long, neighbor_cost_origin="origin", neighbor_cost_dest="dest",
                  neighbor_cost_name="cost")
+    logging.getLogger("access").setLevel(logging.WARNING)  # silence "Overwriting ..." notes
     P = pop["pop"].to_numpy(float)
     S = doc[["doc", "dentist"]].to_numpy(float)
     e2 = {4000: 1, 8000: 0.68, 12000: 0.22}
@@ -121,6 +123,7 @@ def national(max_km: float = 100.0):
     sup = pd.DataFrame({"geoid": fac.id, "beds": beds})
     acc = Access(demand_df=dem, demand_index="geoid", demand_value="pop", supply_df=sup, supply_index="geoid",
                  supply_value="beds", cost_df=long, cost_origin="origin", cost_dest="dest", cost_name="cost")
+    logging.getLogger("access").setLevel(logging.WARNING)
     s3 = {30: 0.962, 60: 0.704, 80: 0.377, 100: 0.042}
     cases = [
         ("2sfca", lambda: acc.two_stage_fca(name="2sfca", max_cost=60), lambda: A.two_step_fca(cost, pop, beds, 60)),

@@ -213,18 +213,21 @@ def fca_ratio(cost: sp.spmatrix, demand: np.ndarray, supply: np.ndarray, max_cos
     Same numbers as ``access.Access.fca_ratio`` (Luo & Wang 2003, Environ. Plann. B 30:865-884).
     An origin with no population in its catchment gets 0.
     """
+    same = demand_cost is None or demand_cost is cost
     cost, d, s = _prepare(cost, demand, supply)
-    if demand_cost is None:
-        if cost.shape[0] != cost.shape[1]:
-            raise EquicareError("fca_ratio: demand_cost (origin x origin) is required when the "
-                                "destinations are not the origins themselves")
-        demand_cost = cost
-    dcost, _, _ = _prepare(demand_cost, None, None)
-    if dcost.shape != (cost.shape[0], cost.shape[0]):
-        raise EquicareError(f"fca_ratio: demand_cost has shape {dcost.shape}; expected "
-                            f"({cost.shape[0]}, {cost.shape[0]})")
-    pop = np.asarray(_weighted(dcost, None, max_cost) @ d)
-    sup = np.asarray(_weighted(cost, None, max_cost) @ s)
+    if same and cost.shape[0] != cost.shape[1]:
+        raise EquicareError("fca_ratio: demand_cost (origin x origin) is required when the "
+                            "destinations are not the origins themselves")
+    w = _weighted(cost, None, max_cost)
+    if same:
+        pop = np.asarray(w @ d)
+    else:
+        dcost, _, _ = _prepare(demand_cost, None, None)
+        if dcost.shape != (cost.shape[0], cost.shape[0]):
+            raise EquicareError(f"fca_ratio: demand_cost has shape {dcost.shape}; expected "
+                                f"({cost.shape[0]}, {cost.shape[0]})")
+        pop = np.asarray(_weighted(dcost, None, max_cost) @ d)
+    sup = np.asarray(w @ s)
     return _safe_ratio(sup, pop)
 
 
