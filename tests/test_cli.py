@@ -1,0 +1,44 @@
+"""The command line: help lists the commands; bad input gives a clear message, exit 2 and no stack trace."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from equicare.store import Store
+
+
+def run(*args: str, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "equicare", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=120)
+
+
+def test_help_lists_commands():
+    out = run("--help")
+    assert out.returncode == 0
+    for cmd in ("demo", "load", "forecast", "backtest", "score", "access", "inequality", "allocate", "locate",
+                "serve", "users"):
+        assert cmd in out.stdout, cmd
+
+
+def test_load_rejects_broken_file_and_stores_nothing(tmp_path):
+    store = tmp_path / "s.duckdb"
+    good = tmp_path / "regions.csv"
+    good.write_text("id,name,population,lat,lon\n1001,A,100,32.5,-86.5\n1003,B,200,30.5,-87.8\n")
+    ok = run("load", str(good), "--kind", "regions", "--store", str(store))
+    assert ok.returncode == 0, ok.stderr
+    assert "stored 2 rows" in ok.stdout and "FIPS zero-padded" in ok.stdout
+    bad = tmp_path / "facilities.csv"
+    bad.write_text("id,name,region,lat,lon,cap_beds\nH1,A,01001,32.5,-86.4,-3\nH2,B,09999,30.6,-87.7,5\n")
+    out = run("load", str(bad), "--kind", "facilities", "--store", str(store), "--regions", "regions")
+    assert out.returncode == 2
+    assert "Traceback" not in out.stderr
+    assert "row 2, column 'cap_beds': must not be negative" in out.stderr
+    assert "row 3, column 'region': unknown region id" in out.stderr
+    with Store(store) as st:
+        assert st.list_datasets().name.tolist() == ["regions"]
+
+
+def test_missing_file_is_a_clear_error(tmp_path):
+    out = run("load", str(tmp_path / "nope.csv"), "--kind", "costs", "--store", str(tmp_path / "s.duckdb"))
+    assert out.returncode == 2 and "cannot read file" in out.stderr and "Traceback" not in out.stderr
