@@ -123,7 +123,14 @@ def solve_allocation(p: ScenarioParams) -> tuple[pd.DataFrame, dict]:
 
     ``leximin`` is the pipeline's own :func:`~equicare.pipeline.allocate_surge`; ``min_unmet`` and
     ``weighted`` solve the same need, caps and stock with :func:`equicare.optimize.allocate.allocate`.
+    Solutions are cached per parameter set (the inputs are the bundled data, fixed in a process).
     """
+    table, summary = _solve_cached(replace(p, facilities_dataset=None))
+    return table.copy(), dict(summary)
+
+
+@lru_cache(maxsize=64)
+def _solve_cached(p: ScenarioParams) -> tuple[pd.DataFrame, dict]:
     from equicare.pipeline import allocate_surge, surge_need
 
     data = _bundled()
