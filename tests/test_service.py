@@ -254,3 +254,36 @@ def test_cli_users_add_and_release(tmp_path):
     assert len(rel) == 52 and {"estimate", "error_bound"} <= set(rel.columns)
     with Store(db) as st:
         assert privacy_spent(st, ds) == pytest.approx(0.25)
+
+
+def test_analyse_run_on_uploaded_facilities(svc):
+    """An analyse run can use an organisation's own facilities instead of the bundled ones."""
+    client, tokens, _ = svc
+    fac = ("id,name,region,lat,lon,cap_beds,cap_icu_beds\n"
+           "a1,Autauga General,01001,32.53,-86.64,100,10\n"
+           "a2,Autauga North,01001,32.60,-86.60,50,5\n"
+           "b1,Baldwin Bay,01003,30.66,-87.75,300,\n")
+    r = upload(client, tokens, "planner", fac, name="alabama hospitals")
+    assert r.status_code == 201, r.text
+    ds = r.json()["id"]
+    run = client.post("/api/runs", headers=H(tokens, "planner"),
+                      json={"kind": "analyse", "params": {"facilities_dataset": ds}}).json()["id"]
+    for _ in range(240):
+        info = client.get(f"/api/runs/{run}", headers=H(tokens, "planner")).json()
+        if info["status"] != "running":
+            break
+        time.sleep(0.25)
+    assert info["status"] == "succeeded", info.get("error")
+    county = pd.DataFrame(client.get(f"/api/runs/{run}/results/county_rates?limit=100000",
+                                     headers=H(tokens, "planner")).json()).set_index("id")
+    assert county.loc["01001", "n_facilities"] == 2 and county.loc["01001", "cap_beds"] == 150
+    assert county.loc["01003", "cap_beds"] == 300 and county["n_facilities"].sum() == 3
+    # another organisation's facilities cannot be used
+    bad = client.post("/api/runs", headers=H(tokens, "south"),
+                      json={"kind": "analyse", "params": {"facilities_dataset": ds}}).json()["id"]
+    for _ in range(120):
+        info = client.get(f"/api/runs/{bad}", headers=H(tokens, "south")).json()
+        if info["status"] != "running":
+            break
+        time.sleep(0.25)
+    assert info["status"] == "failed" and "not a facilities dataset of south" in info["error"]

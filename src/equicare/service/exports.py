@@ -1,8 +1,9 @@
 """Exports and downloads: every table leaving the service has its person counts small-cell suppressed.
 
 A column holds *person counts* when it is numeric, holds only whole numbers, and its name says it counts
-people or events (``count``, ``n_*``, ``*admissions*``, ``*patients*``, ``*cases*``, ``*deaths*``,
-``*visits*``, or ``value`` in a table of observations). Those columns go through
+people or events (``count``, ``*admissions*``, ``*patients*``, ``*cases*``, ``*deaths*``, ``*visits*``,
+``persons``/``people``, or ``value`` in a table of region x date observations). Counts of facilities
+or beds (``n_facilities``, ``cap_*``) are not about people and are left alone. Those columns go through
 :func:`equicare.privacy.suppress.suppress_small_cells` (1..10 hidden, with complementary suppression),
 grouped by date when the table has one (so each date's total over regions is protected) -- capacity,
 rates, forecasts and allocations are not person counts and are left as they are.
@@ -19,7 +20,7 @@ from equicare.privacy.suppress import suppress_small_cells
 
 __all__ = ["PERSON_COUNT", "person_count_columns", "suppressed_table", "suppressed_csv"]
 
-PERSON_COUNT = re.compile(r"(^count$|^n_|_count$|admission|patient|cases?$|^cases|death|visit)", re.I)
+PERSON_COUNT = re.compile(r"(^count$|admission|patient|cases?$|^cases|death|visit|^persons?$|^people$)", re.I)
 
 
 def person_count_columns(df: pd.DataFrame) -> list[str]:

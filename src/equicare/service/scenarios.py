@@ -179,6 +179,27 @@ def whatif(p: ScenarioParams, base: ScenarioParams | None = None) -> tuple[pd.Da
     return t, {"base": {**asdict(base), **s_old}, "whatif": {**asdict(p), **s_new}}
 
 
+def _as_pipeline_facilities(fac: pd.DataFrame) -> pd.DataFrame:
+    """An uploaded facilities table in the shape :func:`equicare.pipeline.analyse` expects.
+
+    Its ``region`` must be a 5-digit county FIPS code (the state is its first two digits); missing
+    ``cap_beds`` / ``cap_icu_beds`` columns count as unknown.
+    """
+    fac = fac.copy()
+    region = fac["region"].astype("string")
+    bad = region.isna() | ~region.str.fullmatch(r"\d{5}").fillna(False)
+    if bad.all():
+        raise EquicareError("an analyse run needs facilities whose 'region' is a 5-digit county FIPS code")
+    fac = fac[~bad.to_numpy()].copy()
+    if "state" not in fac.columns:
+        fac["state"] = fac["region"].astype(str).str[:2]
+    for c in ("cap_beds", "cap_icu_beds"):
+        if c not in fac.columns:
+            fac[c] = np.nan
+        fac[c] = pd.to_numeric(fac[c], errors="coerce")
+    return fac.reset_index(drop=True)
+
+
 def _record_fingerprints(store: Store, run_id: str, fingerprints: dict) -> None:
     import json
 
@@ -200,7 +221,7 @@ def execute_run(store: Store, run_id: str, kind: str, p: ScenarioParams, org: st
                 info = store.dataset_info(p.facilities_dataset)
                 if info["org"] != org or info["kind"] != "facilities":
                     raise EquicareError(f"dataset {p.facilities_dataset} is not a facilities dataset of {org}")
-                data = replace(data, facilities=store.get_dataset(p.facilities_dataset))
+                data = replace(data, facilities=_as_pipeline_facilities(store.get_dataset(p.facilities_dataset)))
             store.set_progress(run_id, 1, 2, "per-capita rates, inequality and 2SFCA access")
             tables, summary = analyse(data, _demo_params(p))
         elif kind == "forecast":
