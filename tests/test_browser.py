@@ -162,11 +162,20 @@ def test_sign_in_upload_run_and_see(server, page):
     assert "state(s) receive a different number of beds" in page.locator("#whatif-summary").inner_text()
     _shot(page, "whatif")
 
-    # sharing: south's DP release is visible to north and can be pooled
+    # sharing: north releases its own facility counts with DP and shares them with south ...
+    page.goto(f"{url}/privacy")
+    page.fill("#release-epsilon", "0.3")
+    page.fill("#release-share", "south")
+    page.click("#release-submit")
+    page.wait_for_selector("#release-done")
+    assert "Shared with south" in page.locator("#release-done").inner_text()
+    # ... and pools it with south's release it was given
     page.goto(f"{url}/privacy")
     page.click("#pool-submit")
     page.wait_for_selector("text=Privacy cost")
-    assert "south epsilon 0.5" in page.locator("#pool-result").inner_text()
+    cost = page.locator("#pool-result").inner_text()
+    assert "south epsilon 0.5" in cost and "north epsilon 0.3" in cost
+    page.locator("#pool-result").scroll_into_view_if_needed()
     _shot(page, "sharing")
 
     # nothing was fetched from anywhere but the service

@@ -238,6 +238,31 @@ def register(app: FastAPI) -> None:
                     ledger=_table(led.drop(columns=["fingerprint"], errors="ignore")) if len(led) else None,
                     can_write=accounts.has_role(user, "planner"))
 
+    @app.post("/ui/release", response_class=HTMLResponse, include_in_schema=False)
+    def release_fragment(request: Request, dataset_id: int = Form(...), method: str = Form("dp"),
+                         by: str = Form("region"), statistic: str = Form("count"), column: str = Form(""),
+                         lower: str = Form(""), upper: str = Form(""), epsilon: str = Form(""),
+                         level: str = Form("state"), share_with: str = Form(""),
+                         user: User = Depends(role("planner"))):
+        from equicare.service.releases import make_release
+
+        info = h["dataset_for"](user, dataset_id)
+        if info["org"] != user.org:
+            raise HTTPException(403, "only the owning organisation can release aggregates of a dataset")
+        try:
+            bounds = (float(lower), float(upper)) if lower and upper else None
+            req = {"dataset_id": dataset_id, "method": method, "by": by.strip(), "statistic": statistic,
+                   "column": column.strip() or None, "bounds": bounds, "level": level,
+                   "epsilon": float(epsilon) if epsilon else None,
+                   "share_with": [o.strip() for o in share_with.split(",") if o.strip()]}
+            out = make_release(st, user, req)
+        except (EquicareError, ValueError) as exc:
+            return page(request, "_error_fragment.html", status=422, message=str(exc))
+        request.state.audit_target = f"dataset:{out['id']}"
+        request.state.audit_detail = {"source": dataset_id, "method": method, "epsilon": req["epsilon"],
+                                      "share_with": req["share_with"]}
+        return page(request, "_release_result.html", out=out)
+
     @app.post("/ui/pool", response_class=HTMLResponse, include_in_schema=False)
     async def pool_fragment(request: Request, user: User = Depends(role("planner"))):
         from equicare.service.releases import pooled_analysis
