@@ -287,3 +287,20 @@ def test_analyse_run_on_uploaded_facilities(svc):
             break
         time.sleep(0.25)
     assert info["status"] == "failed" and "not a facilities dataset of south" in info["error"]
+
+
+def test_suppressed_release_keeps_its_flags_in_downloads(svc):
+    client, tokens, _ = svc
+    demand = ("region,date,value\n" + "".join(f"{s},2024-01-{d:02d},{v}\n" for s, d, v in
+              [("01", 6, 3), ("01", 13, 40), ("02", 6, 2), ("04", 6, 0), ("05", 6, 90), ("06", 6, 700)]))
+    ds = upload(client, tokens, "planner", demand, kind="demand", name="adm weekly").json()["id"]
+    r = client.post("/api/releases", headers=H(tokens, "planner"), json={
+        "dataset_id": ds, "method": "suppress", "by": "region", "count_columns": ["value"]})
+    assert r.status_code == 201, r.text
+    assert r.json()["release"]["epsilon"] == 0.0
+    text = client.get(f"/api/datasets/{r.json()['id']}/csv", headers=H(tokens, "planner")).text
+    df = pd.read_csv(io.StringIO(text), dtype={"region": str}).set_index("region")
+    # per-region sums: 01 -> 43, 02 -> 2 (small), 04 -> 0, 05 -> 90, 06 -> 700; 02 and its complement 43 hidden
+    assert df.loc["02", "value_suppressed"] and pd.isna(df.loc["02", "value"])
+    assert df.loc["01", "value_suppressed"] and pd.isna(df.loc["01", "value"])
+    assert df.loc["06", "value"] == 700 and not df.loc["06", "value_suppressed"]

@@ -2,7 +2,8 @@
 
 A column holds *person counts* when it is numeric, holds only whole numbers, and its name says it counts
 people or events (``count``, ``*admissions*``, ``*patients*``, ``*cases*``, ``*deaths*``, ``*visits*``,
-``persons``/``people``, or ``value`` in a table of region x date observations). Counts of facilities
+``persons``/``people``, or ``value`` in a table of region x date observations), unless the table already
+carries its ``<column>_suppressed`` flag (a suppressed release keeps its own suppression). Counts of facilities
 or beds (``n_facilities``, ``cap_*``) are not about people and are left alone. Those columns go through
 :func:`equicare.privacy.suppress.suppress_small_cells` (1..10 hidden, with complementary suppression),
 grouped by date when the table has one (so each date's total over regions is protected) -- capacity,
@@ -29,7 +30,7 @@ def person_count_columns(df: pd.DataFrame) -> list[str]:
     observation_table = "date" in df.columns and "value" in df.columns
     for c in df.columns:
         name = str(c)
-        if name.endswith("_suppressed") or not pd.api.types.is_numeric_dtype(df[c]) or pd.api.types.is_bool_dtype(df[c]):
+        if name.endswith("_suppressed") or f"{name}_suppressed" in df.columns or not pd.api.types.is_numeric_dtype(df[c]) or pd.api.types.is_bool_dtype(df[c]):
             continue
         if not (PERSON_COUNT.search(name) or (observation_table and name == "value")):
             continue
