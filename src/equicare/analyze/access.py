@@ -319,6 +319,8 @@ def raam(cost: sp.spmatrix, demand: np.ndarray, supply: np.ndarray, tau: float =
                                      half_life, limit_initial) for k in range(s.shape[1])])
     n, m = cost.shape
     out = np.full(n, np.nan)
+    if not (s > 0).any() or not (d > 0).any():
+        return out
     rho_ = d[d > 0].sum() / s[s > 0].sum() if rho is None else rho
     rows_all = np.repeat(np.arange(n), np.diff(cost.indptr))
     keep = (d[rows_all] > 0) & (s[cost.indices] > 0)
@@ -347,7 +349,7 @@ def _iterate_raam(c: sp.csr_matrix, demand: np.ndarray, supply: np.ndarray, tau:
     """``access.raam.iterate_raam`` on the sparse pairs, with an exact pruned search for the cheapest
     destination.
 
-    Entries are kept row by row in increasing travel cost. Since congestion is never negative,
+    Entries are kept row by row in increasing travel cost (up to rounding, covered by a margin). Since congestion is never negative,
     a destination whose travel cost alone exceeds the total cost of one of the row's nearest
     destinations cannot be the cheapest, so each cycle only scans, per origin, the prefix of
     destinations with ``travel <= bound`` (plus a rounding margin). Ties between exactly equal
@@ -359,23 +361,31 @@ def _iterate_raam(c: sp.csr_matrix, demand: np.ndarray, supply: np.ndarray, tau:
     counts = np.diff(indptr)
     rows = np.repeat(np.arange(n), counts)
     travel0 = c.data / tau
-    perm = np.lexsort((c.indices, travel0, rows))
+    nnz = travel0.size
+    starts = indptr[:-1]
+    tmax = float(travel0.max()) if nnz else 0.0
+    width = 2.0 * tmax + 1.0
+    # entries row by row in increasing travel: one sort of a float key (ties within rounding of the
+    # key are in arbitrary order, which only matters for exactly equal total costs)
+    key0 = rows * width + travel0
+    perm = np.argsort(key0)
+    key = key0[perm]  # non-decreasing by construction
     cols = c.indices[perm].astype(np.int64)
     travel = travel0[perm]
-    nnz = travel.size
-    starts = indptr[:-1]
-    tmax = float(travel.max()) if nnz else 0.0
-    width = 2.0 * tmax + 1.0
-    key = rows * width + travel  # increasing: rows are contiguous and sorted by travel inside
     margin = 1e-9 * (tmax + 1.0) + 4.0 * np.finfo(float).eps * n * width
     has_pairs = np.bincount(cols, minlength=m) > 0
+    # start: all demand at the nearest destination, ties to the lowest column (np.argmin in access)
+    entry0 = np.arange(nnz)
+    first0 = _segment_first_ext(travel0, starts, rows, use_max=False)
+    inv = np.empty(nnz, dtype=np.int64)
+    inv[perm] = entry0
     assign = np.zeros(nnz)
-    assign[starts] = demand  # the nearest destination (ties: lowest column, as np.argmin)
+    assign[inv[first0]] = demand
     # the (up to) four nearest destinations of each row give a cheap upper bound on its minimum
     k4 = np.minimum(starts[:, None] + np.arange(4)[None, :], (indptr[1:] - 1)[:, None])
     cols4, travel4 = cols[k4], travel[k4]
     ar = np.arange(n)
-    act = starts.copy()
+    act = np.sort(inv[first0])
     total_act = travel[act]
     for i in range(int(max_cycles)):
         arows = rows[act]
@@ -416,9 +426,12 @@ def _iterate_raam(c: sp.csr_matrix, demand: np.ndarray, supply: np.ndarray, tau:
             naive = np.bincount(jmin, weights=delta.astype(float), minlength=m) / supply
             scale = np.maximum(naive, 1)
             delta = (delta / scale[jmin]).round().astype(int)
+        moved = delta != 0
+        new = min_e[moved & (assign[min_e] == 0)]  # destinations that start receiving demand
         assign[min_e] += delta
         assign[max_e] -= delta
-        act = np.union1d(act, min_e[delta != 0])
+        if new.size:
+            act = np.sort(np.concatenate([act, new]))
         act = act[assign[act] != 0]
     # access reports the total cost of the last cycle's prices with the final assignment
     if max_cycles <= 0:
