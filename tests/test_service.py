@@ -304,3 +304,44 @@ def test_suppressed_release_keeps_its_flags_in_downloads(svc):
     assert df.loc["02", "value_suppressed"] and pd.isna(df.loc["02", "value"])
     assert df.loc["01", "value_suppressed"] and pd.isna(df.loc["01", "value"])
     assert df.loc["06", "value"] == 700 and not df.loc["06", "value_suppressed"]
+
+
+def test_session_login_logout_and_failed_login_audited(svc):
+    _, tokens, store = svc
+    app = create_app(store=store)
+    with TestClient(app) as c:
+        bad = c.post("/login", data={"name": "pat", "token": tokens["viewer"]})  # vic's token, pat's name
+        assert bad.status_code == 401 and "Unknown name or token" in bad.text
+        ok = c.post("/login", data={"name": "pat", "token": tokens["planner"]}, follow_redirects=False)
+        assert ok.status_code == 303 and "equicare_session" in ok.cookies
+        cookie = ok.headers["set-cookie"].lower()
+        assert "httponly" in cookie and "samesite=strict" in cookie
+        assert c.get("/").status_code == 200 and c.get("/api/me").json()["name"] == "pat"
+        assert c.get("/whatif").status_code == 200
+        c.post("/logout")
+        c.cookies.clear()
+        assert c.get("/api/me").status_code == 401
+    log = store.query("SELECT * FROM audit_log WHERE action = 'POST /login' ORDER BY id")
+    assert log["status"].tolist()[-2:] == [401, 303] and log["user_name"].iloc[-1] == "pat"
+
+
+def test_concurrent_reads_during_a_run(svc):
+    from concurrent.futures import ThreadPoolExecutor
+
+    client, tokens, _ = svc
+    run_id = client.post("/api/runs", headers=H(tokens, "planner"),
+                         json={"kind": "allocate", "params": {"stockpile": 777}}).json()["id"]
+
+    def read(i):
+        path = ("/api/datasets", "/api/runs", f"/api/runs/{run_id}", "/api/privacy/ledger")[i % 4]
+        return client.get(path, headers=H(tokens, "viewer")).status_code
+
+    with ThreadPoolExecutor(8) as ex:
+        codes = list(ex.map(read, range(40)))
+    assert codes == [200] * 40
+    for _ in range(120):
+        info = client.get(f"/api/runs/{run_id}", headers=H(tokens, "viewer")).json()
+        if info["status"] != "running":
+            break
+        time.sleep(0.25)
+    assert info["status"] == "succeeded"
