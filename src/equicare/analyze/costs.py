@@ -76,7 +76,7 @@ def _pairs_to_csr(i: np.ndarray, j: np.ndarray, d: np.ndarray, shape: tuple[int,
     indptr = np.zeros(shape[0] + 1, dtype=np.int64)
     np.cumsum(np.bincount(i, minlength=shape[0]), out=indptr[1:])
     m = sp.csr_matrix((d.astype(float), j.astype(np.int32), indptr), shape=shape)
-    m.has_sorted_indices = True
+    m.has_canonical_format = True  # sorted by (row, column), one entry per pair
     return m
 
 
@@ -268,5 +268,8 @@ def _subset(cost: sp.csr_matrix, keep: np.ndarray, data: np.ndarray | None = Non
     np.cumsum(np.bincount(rows, minlength=cost.shape[0]), out=indptr[1:])
     vals = cost.data[keep] if data is None else data
     m = sp.csr_matrix((np.asarray(vals, float), cost.indices[keep], indptr), shape=cost.shape)
-    m.has_sorted_indices = cost.has_sorted_indices
+    if cost.has_canonical_format:
+        m.has_canonical_format = True
+    elif cost.has_sorted_indices:
+        m.has_sorted_indices = True
     return m
