@@ -228,3 +228,15 @@ def test_heat_table_errors_name_row_and_column():
         H.read_heat_table(df)
     with pytest.raises(ValidationError, match="column 'estimate': required column is missing"):
         H.read_heat_table(_heat_frame().drop(columns="estimate"))
+
+
+def test_concentration_and_slope_hand_worked():
+    # three equal subgroups y = 1, 2, 3: fractional ranks 1/6, 1/2, 5/6
+    y, order, pop = np.array([1.0, 2.0, 3.0]), [1, 2, 3], [10.0, 10.0, 10.0]
+    assert H.aci(y, order, pop).estimate == pytest.approx(4 / 9, rel=1e-12)  # sum p y (2X - 1)
+    assert H.rci(y, order, pop).estimate == pytest.approx(2 / 9, rel=1e-12)  # ACI / mean
+    # a linear gradient: slope 3 per unit of rank, so SII = 3 and RII = mu(1)/mu(0) = 3.5/0.5
+    assert H.sii(y, order, pop, linear=True).estimate == pytest.approx(3.0, rel=1e-12)
+    assert H.rii(y, order, pop, linear=True).estimate == pytest.approx(7.0, rel=1e-12)
+    # order, not row position, decides the ranking
+    assert H.aci(y[::-1], order[::-1], pop).estimate == pytest.approx(4 / 9, rel=1e-12)

@@ -317,7 +317,8 @@ def rii(est, subgroup_order, pop=None, scaleval=None, linear: bool = False, conf
     """Relative index of inequality :math:`RII = \\hat\\mu(1)/\\hat\\mu(0)` (healthequal ``rii``).
 
     Same regression as :func:`sii`; SE of :math:`\\ln RII` by the delta method (HC1), CI
-    :math:`\\exp(\\ln RII \\pm z\\,se)`. (healthequal's ``rii`` always infers the scale from the data.)
+    :math:`\\exp(\\ln RII \\pm z\\,se)`. healthequal's ``rii`` always infers the scale from the
+    largest estimate (1, 100, 1000, ...), and :func:`heat_summary` does the same for equal numbers.
     """
     fit = _regression(est, subgroup_order, pop, scaleval, linear)
     if fit is None:
@@ -712,7 +713,7 @@ def _group_measures(g: pd.DataFrame, conf_level: float, n_sim: int, seed: int) -
     calls = []
     if ordered:
         calls += [lambda: aci(y, order, pop, **kw), lambda: rci(y, order, pop, **kw),
-                  lambda: sii(y, order, pop, scale, **kw), lambda: rii(y, order, pop, scale, **kw)]
+                  lambda: sii(y, order, pop, scale, **kw), lambda: rii(y, order, pop, **kw)]
     elif pop is not None:
         calls += [lambda: bgv(y, pop, se, **kw), lambda: bgsd(y, pop, se, scale, **sim),
                   lambda: cov(y, pop, se, scale, **sim), lambda: mdbu(y, se, fav, scale, **sim),
