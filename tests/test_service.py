@@ -182,6 +182,7 @@ def test_audit_log_records_every_write(svc):
 def test_dp_release_shared_and_pooled(svc):
     client, tokens, store = svc
     south_fac = FACILITIES.replace("h", "s")
+    assert upload(client, tokens, "planner", FACILITIES, name="north hospitals").status_code == 201
     assert upload(client, tokens, "south", south_fac, name="south hospitals").status_code == 201
     ids = {}
     for who in ("planner", "south"):
@@ -221,9 +222,9 @@ def test_dp_release_shared_and_pooled(svc):
     assert res["noise_effect"]["replicates"] == 50 and 0 <= res["gini"]["estimate"] <= 1
     pooled = pd.DataFrame(res["regions"])
     assert len(pooled) == 52  # a DP release lists every public region (states, DC, Puerto Rico)
-    assert pooled["allocated"].sum() == pytest.approx(min(100, pooled["pooled_count"].clip(lower=0).sum()), abs=1e-6)
+    assert pooled["allocated"].sum() == pytest.approx(min(100, pooled["pooled_value"].clip(lower=0).sum()), abs=1e-6)
     # Alabama has 3 + 3 facilities: the pooled noisy count is near 6 (scale 2 per release)
-    assert abs(pooled.set_index("region").loc["01", "pooled_count"] - 6) < 25
+    assert abs(pooled.set_index("region").loc["01", "pooled_value"] - 6) < 25
 
 
 def test_cli_users_add_and_release(tmp_path):
@@ -345,3 +346,20 @@ def test_concurrent_reads_during_a_run(svc):
             break
         time.sleep(0.25)
     assert info["status"] == "succeeded"
+
+
+def test_pooled_supply_analysis_hand_case():
+    """Two regions of 1,000 people with 100 and 0 beds: access 100 and 0 per 1,000, Gini 0.5 (equal
+    weights), pooled average 50 per 1,000, so the second region lacks 50 beds and gets all 30 units."""
+    import numpy as np
+
+    from equicare.service.releases import _analyse
+
+    g, access, need, alloc = _analyse(np.array([100.0, 0.0]), np.array([1000.0, 1000.0]), ["a", "b"], 30.0,
+                                      "supply")
+    assert g == pytest.approx(0.5)
+    assert access.tolist() == [100.0, 0.0] and need.tolist() == [0.0, 50.0]
+    assert alloc.tolist() == pytest.approx([0.0, 30.0])
+    g, rate, need, alloc = _analyse(np.array([30.0, 10.0]), np.array([1000.0, 1000.0]), ["a", "b"], 20.0, "need")
+    assert rate.tolist() == [3000.0, 1000.0] and g == pytest.approx(0.25)
+    assert alloc.tolist() == pytest.approx([15.0, 5.0])  # leximin: both at half their need

@@ -79,6 +79,7 @@ class PoolRequest(BaseModel):
     dataset_ids: list[int]
     stockpile: float = 1000.0
     replicates: int = 200
+    measure: str = Field("need", description="need (e.g. admissions) or supply (e.g. beds)")
 
 
 def _records(df: pd.DataFrame, limit: int | None = None) -> list[dict]:
@@ -352,7 +353,8 @@ def create_app(store_path: str | Path = "equicare-out/equicare.duckdb", *,
 
         for ds in req.dataset_ids:
             dataset_for(user, ds)
-        return _clean(pooled_analysis(st, req.dataset_ids, stockpile=req.stockpile, replicates=req.replicates))
+        return _clean(pooled_analysis(st, req.dataset_ids, stockpile=req.stockpile, replicates=req.replicates,
+                                      measure=req.measure))
 
     @app.get("/api/audit", tags=["accounts"])
     def audit_api(limit: int = 200, user: User = Depends(role("admin"))) -> list[dict]:

@@ -7,9 +7,14 @@ dataset of kind ``dp_release`` or ``suppressed`` and may share it with other org
 aggregates can be shared (:mod:`equicare.service.sharing`).
 
 The pooled analysis combines shared aggregates over the regions they cover and runs, on those numbers
-only: rates per 100,000 residents (public census populations), their population-weighted Gini
-(:func:`equicare.analyze.inequality.gini`) and a leximin allocation of a stockpile in proportion to need
-(:func:`equicare.optimize.allocate.allocate_stockpile`, need = the pooled count). It states the privacy
+only (public census populations aside), either
+
+* ``measure="need"`` (e.g. admissions): rates per 100,000 residents, their population-weighted Gini
+  (:func:`equicare.analyze.inequality.gini`) and a leximin allocation of a stockpile over the pooled
+  need (:func:`equicare.optimize.allocate.allocate_stockpile`); or
+* ``measure="supply"`` (e.g. beds): access as supply per 1,000 residents (the region-container form of
+  floating-catchment access), its Gini, and a leximin allocation over each region's shortfall from the
+  pooled average access. It states the privacy
 cost (the epsilon each organisation spent on the releases used) and the effect of the noise, measured
 by a parametric bootstrap: each replicate redraws every DP estimate as ``estimate + Laplace(scale)``
 (the release's own noise distribution) and every suppressed cell uniformly from 1..10, then re-runs the
@@ -139,21 +144,36 @@ def _contribution(store: Store, ds: int) -> tuple[pd.DataFrame, dict]:
     return out, desc
 
 
+MEASURES = ("need", "supply")
+
+
 def _analyse(values: np.ndarray, pop: np.ndarray, regions: list[str], stockpile: float,
-             integer: bool = False) -> tuple[float, np.ndarray, np.ndarray]:
+             measure: str = "need") -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
+    """Gini of the per-capita rate, and a leximin allocation of ``stockpile`` over the need.
+
+    ``need``: the pooled values are need (e.g. admissions); rate = value per 100,000 residents and the
+    stockpile is shared over that need. ``supply``: the pooled values are capacity (e.g. beds); access is
+    the supply-to-population ratio per 1,000 residents (the region-container form of floating-catchment
+    access), and the need of a region is its shortfall from the pooled average access,
+    ``max(0, A_bar * pop_i / 1000 - supply_i)`` with ``A_bar = 1000 * sum(supply) / sum(pop)``.
+    """
     from equicare.analyze.inequality import gini
     from equicare.optimize.allocate import allocate_stockpile
 
-    need = np.maximum(values, 0.0)
-    rate = need / pop * 1e5
+    v = np.maximum(values, 0.0)
+    if measure == "need":
+        rate, need = v / pop * 1e5, v
+    else:
+        rate = v / pop * 1e3
+        need = np.maximum(0.0, v.sum() / pop.sum() * pop - v)
     g = float(gini(rate, pop))
-    res = allocate_stockpile(regions, need, float(stockpile), integer=integer)
+    res = allocate_stockpile(regions, need, float(stockpile), integer=False)
     alloc = res.table.set_index("region").loc[regions, "allocated"].to_numpy(float)
-    return g, rate, alloc
+    return g, rate, need, alloc
 
 
 def pooled_analysis(store: Store, dataset_ids: list[int], *, stockpile: float = 1000.0, replicates: int = 200,
-                    seed: int = 0) -> dict:
+                    measure: str = "need", seed: int = 0) -> dict:
     """Pool shared aggregates and analyse them (module docstring); returns tables and the privacy report.
 
     Returns
@@ -165,6 +185,8 @@ def pooled_analysis(store: Store, dataset_ids: list[int], *, stockpile: float = 
     """
     if not dataset_ids:
         raise EquicareError("choose at least one shared aggregate to pool")
+    if measure not in MEASURES:
+        raise EquicareError(f"measure must be one of {', '.join(MEASURES)}, got {measure!r}")
     if not 1 <= int(replicates) <= 2000:
         raise EquicareError(f"replicates must be between 1 and 2000, got {replicates}")
     parts, descs = [], []
@@ -195,16 +217,17 @@ def pooled_analysis(store: Store, dataset_ids: list[int], *, stockpile: float = 
         return np.bincount(ridx, weights=v, minlength=len(covered))
 
     point = np.where(sup, 5.5, val)  # a suppressed cell is somewhere in 1..10: its midpoint
-    g0, rate0, alloc0 = _analyse(pooled(point), pop, covered, stockpile, integer=False)
+    g0, rate0, need0, alloc0 = _analyse(pooled(point), pop, covered, stockpile, measure)
     gs, allocs = np.empty(replicates), np.empty((replicates, len(covered)))
     for b in range(replicates):
         draw = np.where(sup, rng.integers(1, 11, size=len(val)).astype(float),
                         val + rng.laplace(0.0, np.where(scale > 0, scale, 1e-300)))
-        gs[b], _, allocs[b] = _analyse(pooled(draw), pop, covered, stockpile, integer=False)
+        gs[b], _, _, allocs[b] = _analyse(pooled(draw), pop, covered, stockpile, measure)
     lo, hi = np.percentile(allocs, [2.5, 97.5], axis=0)
     names = pub.loc[covered, "name"].tolist()
-    regions = pd.DataFrame({"region": covered, "name": names, "pooled_count": pooled(point), "population": pop,
-                            "rate_per_100k": rate0, "allocated": alloc0, "allocated_lo95": lo,
+    rate_col = "rate_per_100k" if measure == "need" else "access_per_1000"
+    regions = pd.DataFrame({"region": covered, "name": names, "pooled_value": pooled(point), "population": pop,
+                            rate_col: rate0, "need": need0, "allocated": alloc0, "allocated_lo95": lo,
                             "allocated_hi95": hi, "allocated_sd": allocs.std(axis=0)})
     by_org: dict[str, float] = {}
     for d in descs:
@@ -212,7 +235,8 @@ def pooled_analysis(store: Store, dataset_ids: list[int], *, stockpile: float = 
     mean_abs = float(np.mean(np.abs(allocs - alloc0).sum(axis=1))) / 2
     return {
         "regions": json.loads(regions.to_json(orient="records")),
-        "gini": {"estimate": g0, "lo95": float(np.percentile(gs, 2.5)), "hi95": float(np.percentile(gs, 97.5)),
+        "measure": measure,
+        "gini": {"of": rate_col, "estimate": g0, "lo95": float(np.percentile(gs, 2.5)), "hi95": float(np.percentile(gs, 97.5)),
                  "sd": float(gs.std())},
         "privacy": {"releases": descs, "epsilon_by_org": by_org,
                     "suppressed_cells": int(sup.sum()),

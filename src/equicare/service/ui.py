@@ -273,7 +273,7 @@ def register(app: FastAPI) -> None:
             for ds in ids:
                 h["dataset_for"](user, ds)
             stock = float(form.get("stockpile") or 1000)
-            res = pooled_analysis(st, ids, stockpile=stock, replicates=100)
+            res = pooled_analysis(st, ids, stockpile=stock, replicates=100, measure=str(form.get("measure") or "need"))
         except (EquicareError, ValueError) as exc:
             return page(request, "_error_fragment.html", status=422, message=str(exc))
         regions = pd.DataFrame(res["regions"])
