@@ -217,3 +217,10 @@ def test_national_county_2sfca_great_circle_against_dense_brute_force_and_access
     ok = np.isfinite(r)
     np.testing.assert_allclose(mine[ok], r[ok], rtol=1e-9)
     assert np.all(mine[~ok] == 0)  # counties with no hospital within 60 km: 0 here, missing in access
+
+
+def test_gravity_zero_cost_without_min_dist_is_an_error():
+    cost, _, sup = _tiny()
+    with pytest.raises(EquicareError, match="set min_dist"):
+        A.gravity(cost, sup, 10, -1)
+    assert np.all(np.isfinite(A.gravity(cost, sup, 10, -1, min_dist=1)))

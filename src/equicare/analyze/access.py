@@ -198,6 +198,11 @@ def gravity(cost: sp.spmatrix, supply: np.ndarray, scale: float, alpha: float, m
     (Hansen 1959, "How accessibility shapes land use", J. Am. Inst. Planners 25:73-76).
     For Gaussian decay use :func:`weighted_catchment` with :func:`gaussian_weights`.
     """
+    if alpha < 0 and min_dist <= 0 and sp.issparse(cost):
+        c = cost.tocsr().data
+        if np.any((c == 0) if max_cost is None else ((c == 0) & (c <= max_cost))):
+            raise EquicareError("gravity: a zero cost with min_dist = 0 and a negative alpha gives infinite "
+                                "access; set min_dist (e.g. half the smallest non-zero cost)")
     return weighted_catchment(cost, supply, gravity_weights(scale, alpha, min_dist), max_cost)
 
 
@@ -497,7 +502,7 @@ def compute_access(method: str, cost: sp.spmatrix, demand: np.ndarray, supply: n
 
     ``gravity`` uses power decay (``scale``, ``alpha``, ``min_dist``) or, if ``sigma`` is given,
     Gaussian decay. ``2sfca`` accepts optional ``weights`` (then it is an E2SFCA). ``normalize``
-    divides by the demand-weighted mean (not applied to ``raam`` or ``nearest`` unless asked).
+    divides the result by its demand-weighted mean (:func:`normalize_access`).
     """
     method = method.lower()
     if method not in METHODS:
