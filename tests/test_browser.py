@@ -171,9 +171,11 @@ def test_sign_in_upload_run_and_see(server, page):
     assert "Shared with south" in page.locator("#release-done").inner_text()
     # ... and pools it with south's release it was given
     page.goto(f"{url}/privacy")
+    page.select_option("#pool-measure", "supply")  # counts of hospitals: supply, so access per 1,000
     page.click("#pool-submit")
     page.wait_for_selector("text=Privacy cost")
     cost = page.locator("#pool-result").inner_text()
+    assert "access (supply per 1,000 residents)" in cost
     assert "south epsilon 0.5" in cost and "north epsilon 0.3" in cost
     page.locator("#pool-result").scroll_into_view_if_needed()
     _shot(page, "sharing")
