@@ -91,7 +91,13 @@ def test_roles(svc):
     assert {u["name"] for u in users} == {"ada", "pat", "vic"}  # only the admin's organisation
     r = client.post("/api/users", headers=H(tokens, "admin"), json={"name": "newbie", "role": "viewer"})
     assert r.status_code == 201 and r.json()["token"].startswith("eqc_")
-    assert client.get("/api/me", headers={"Authorization": f"Bearer {r.json()['token']}"}).json()["org"] == "north"
+    new = {"Authorization": f"Bearer {r.json()['token']}"}
+    assert client.get("/api/me", headers=new).json()["org"] == "north"
+    # admins disable accounts of their own organisation only; the token stops working at once
+    assert client.delete("/api/users/sam", headers=H(tokens, "admin")).status_code == 404
+    assert client.delete("/api/users/newbie", headers=H(tokens, "planner")).status_code == 403
+    assert client.delete("/api/users/newbie", headers=H(tokens, "admin")).json() == {"name": "newbie", "active": False}
+    assert client.get("/api/me", headers=new).status_code == 401
 
 
 def test_upload_validated_rejected_and_bounded(svc):

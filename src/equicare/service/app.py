@@ -262,6 +262,17 @@ def create_app(store_path: str | Path = "equicare-out/equicare.duckdb", *,
         return {"name": req.name, "org": user.org, "role": req.role, "token": token,
                 "note": "the token is shown only now; only a salted hash is kept"}
 
+    @app.delete("/api/users/{name}", tags=["accounts"])
+    def users_disable(name: str, request: Request, user: User = Depends(role("admin"))) -> dict:
+        request.state.audit_target = f"user:{name}"
+        found = [u for u in accounts.list_users(st, org=user.org) if u["name"] == name]
+        if not found:
+            raise HTTPException(404, f"no user {name!r} in {user.org}")
+        if name == user.name:
+            raise HTTPException(422, "you cannot disable your own account")
+        accounts.set_active(st, name, False)
+        return {"name": name, "active": False}
+
     @app.get("/api/datasets", tags=["data"])
     def datasets_list(user: User = Depends(user_dep)) -> list[dict]:
         return _records(sharing.visible_datasets(st, user.org))
