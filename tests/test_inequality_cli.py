@@ -8,7 +8,27 @@ import pandas as pd
 import pytest
 
 from equicare.cli import main
-from tests.test_inequality import HEAT_ROWS, _heat_frame
+
+# healthequal's OrderedSample (wealth quintiles) and a small non-ordered dimension, HEAT Plus template
+OS_EST = [75.60530, 91.01997, 96.03959, 97.04223, 99.22405]
+OS_SE = [1.5996131, 1.1351504, 0.6461946, 0.5676206, 0.2237683]
+OS_POP = [2072.436, 2112.204, 1983.059, 2052.124, 1884.510]
+HEAT_ROWS = [
+    *[("Indonesia", "2017", "DHS", "sba", "Births attended (%)", "Economic status", f"Q{k + 1}", OS_EST[k], OS_SE[k],
+       OS_POP[k], 1, 100, 1, k + 1, 0) for k in range(5)],
+    *[("Indonesia", "2017", "DHS", "sba", "Births attended (%)", "Region", r, e, s, p, 1, 100, 0, None, ref)
+      for r, e, s, p, ref in [("north", 80.0, 2.0, 300.0, 1), ("south", 95.0, 1.0, 200.0, 0),
+                              ("east", 70.0, 3.0, 100.0, 0), ("west", 90.0, 1.5, 400.0, 0)]],
+    *[("Indonesia", "2017", "DHS", "sba", "Births attended (%)", "Sex", g, e, 1.0, 500.0, 1, 100, 0, None, 0)
+      for g, e in [("female", 92.0), ("male", 91.0)]],
+]
+
+
+def _heat_frame() -> pd.DataFrame:
+    return pd.DataFrame(HEAT_ROWS, columns=["setting", "date", "source", "indicator_abbr", "indicator_name",
+                                            "dimension", "subgroup", "estimate", "se", "population",
+                                            "favourable_indicator", "indicator_scale", "ordered_dimension",
+                                            "subgroup_order", "reference_subgroup"])
 
 
 def _run(monkeypatch, capsys, *args) -> tuple[int, str, str]:
