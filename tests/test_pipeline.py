@@ -27,6 +27,7 @@ def test_demo_writes_report_store_and_csvs(demo):
     assert stages[0] == "ingest" and stages[-1] == "done"
     html = (out / "report.html").read_text()
     assert 'id="state-beds-map"' in html and 'id="county-access-map"' in html
+    assert 'id="lorenz-chart"' in html and "Shortage areas" in html
     assert "Plotly.newPlot" in html
     assert "<script src=" not in html and '<link rel="stylesheet" href' not in html  # self-contained
     assert html.count("data-fips=") > 3000  # state and county paths drawn
@@ -50,6 +51,17 @@ def test_allocation_respects_need_cap_and_stock(demo):
     assert (a["allocated"] <= a["need"] + 1e-9).all() and (a["allocated"] <= a["cap"] + 1e-9).all()
     assert a["allocated"].sum() <= FAST.stockpile + 1e-6
     assert a["explanation"].str.len().min() > 10
+
+
+def test_inequality_and_shortage_tables(demo):
+    _, result, _ = demo
+    ineq = result.tables["inequality"]
+    gini = ineq.query("level == 'state' and indicator == 'staffed beds per 1,000' and measure == 'gini'")
+    assert gini.estimate.iloc[0] == pytest.approx(result.summary["gini_beds_per_1000_states"])
+    assert (gini.lowerci <= gini.estimate).all() and (gini.estimate <= gini.upperci).all()
+    short = result.tables["shortage_areas"]
+    assert (short.score.fillna(0) < short.line).all()
+    assert short.population.sum() == pytest.approx(result.summary["shortage"]["people"])
 
 
 def test_shared_summary_suppresses_small_cells(demo):

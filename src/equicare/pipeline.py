@@ -59,6 +59,10 @@ class DemoParams:
     """National stockpile of surge ICU beds."""
     catchment_km: float = 50.0
     """2SFCA catchment radius (great-circle km) from county population centres to hospitals."""
+    shortage_fraction: float = 0.5
+    """A county is a shortage area when its 2SFCA access is below this fraction of the national mean."""
+    n_boot: int = 500
+    """Bootstrap replicates for the confidence intervals of the inequality measures."""
     holdout_start: str = "2023-10-14"
     holdout_end: str = "2024-05-04"
     """Reference dates of the hold-out evaluation (the 2023-24 FluSight season)."""
@@ -91,7 +95,8 @@ def analyse(data: BundledData, params: DemoParams) -> tuple[dict[str, pd.DataFra
     """Per-capita rates by county and state, Gini of beds per capita, and county 2SFCA access."""
     from equicare.analyze.access import two_step_fca
     from equicare.analyze.costs import great_circle_costs
-    from equicare.analyze.inequality import gini
+    from equicare.analyze.inequality import gini, region_inequality
+    from equicare.analyze.shortage import shortage_areas, shortage_summary
 
     cols = ["cap_beds", "cap_icu_beds"]
     county_cap = capacity_by_region(data.facilities, data.counties, "region", cols)
@@ -114,16 +119,33 @@ def analyse(data: BundledData, params: DemoParams) -> tuple[dict[str, pd.DataFra
         "gini_beds_per_1000_counties_unweighted": gini(county["cap_beds_per_1000"]),
         "gini_access_2sfca_counties": gini(county["access_2sfca"], county["population"]),
         "counties_without_hospital": int((county["n_facilities"] == 0).sum()),
+        "hospitals_with_unknown_beds": int(fac["cap_beds"].isna().sum()),
         "population_without_access_within_catchment": float(
             county.loc[county["access_2sfca"] == 0, "population"].sum()),
     }
+    ineq = pd.concat([
+        region_inequality(county["cap_beds_per_1000"], county["population"], n_boot=params.n_boot).assign(
+            level="county", indicator="staffed beds per 1,000"),
+        region_inequality(county["access_2sfca"], county["population"], n_boot=params.n_boot).assign(
+            level="county", indicator="2SFCA access (beds per 1,000 in reach)"),
+        region_inequality(state["cap_beds_per_1000"], state["population"], n_boot=params.n_boot).assign(
+            level="state", indicator="staffed beds per 1,000"),
+        region_inequality(state["cap_icu_beds_per_1000"], state["population"], n_boot=params.n_boot).assign(
+            level="state", indicator="staffed ICU beds per 1,000"),
+    ], ignore_index=True)[["level", "indicator", "measure", "estimate", "lowerci", "upperci"]]
+    short = shortage_areas(county["id"].to_numpy(), county["access_2sfca"].to_numpy(),
+                           county["population"].to_numpy(float), params.shortage_fraction,
+                           names=county["name"].to_numpy(), relative_to_mean=True, per=1000)
+    summary["shortage"] = shortage_summary(short, float(county["population"].sum()))
+    summary["shortage"]["line"] = float(short["line"].iloc[0]) if len(short) else None
     stats = pd.concat([
         describe(county, ["cap_beds_per_1000", "cap_icu_beds_per_1000", "cap_beds_per_1000_65plus",
                           "cap_icu_beds_per_1000_65plus", "access_2sfca"]).assign(level="county"),
         describe(state, ["cap_beds_per_1000", "cap_icu_beds_per_1000", "cap_beds_per_1000_65plus",
                          "cap_icu_beds_per_1000_65plus"]).assign(level="state"),
     ], ignore_index=True)
-    return {"county_rates": county, "state_rates": state, "descriptive_stats": stats}, summary
+    return {"county_rates": county, "state_rates": state, "descriptive_stats": stats, "inequality": ineq,
+            "shortage_areas": short}, summary
 
 
 # ---------------------------------------------------------------------------------------------------

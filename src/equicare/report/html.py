@@ -88,6 +88,28 @@ def fan_chart(truth: pd.DataFrame, forecast: pd.DataFrame, as_of: str, weeks_bef
     return fig
 
 
+def lorenz_chart(curves: dict[str, tuple[np.ndarray, np.ndarray]]) -> go.Figure:
+    """Lorenz curves (population share vs. resource share) with the line of equality."""
+    from equicare.analyze.inequality import gini, lorenz_curve
+
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="equality",
+                             line={"dash": "dot", "color": "#999"}))
+    colours = ["#16425b", "#21918c", "#90d743", "#443983"]
+    for (label, (values, weights)), colour in zip(curves.items(), colours):
+        p, L = lorenz_curve(values, weights)
+        fig.add_trace(go.Scatter(x=p, y=L, mode="lines", line={"color": colour},
+                                 name=f"{label} (Gini {gini(values, weights):.3f})"))
+    fig.update_layout(xaxis_title="cumulative share of people (worst served first)",
+                      yaxis_title="cumulative share of the resource", template="plotly_white",
+                      margin={"l": 60, "r": 20, "t": 30, "b": 50}, legend={"x": 0.02, "y": 0.98})
+    return fig
+
+
+def _figure_json(fig: go.Figure) -> str:
+    return json.dumps(json.loads(fig.to_json())).replace("</", "<\\/")
+
+
 def _fmt_pct(x: float) -> str:
     return "–" if x is None or not np.isfinite(x) else f"{100 * x:.1f}%"
 
@@ -122,13 +144,30 @@ def write_demo_report(result: "DemoResult", ftables: dict, params: "DemoParams",
     acols = [c for c in ["name", "need", "cap", "allocated", "share_met", "binding", "explanation"] if c in alloc]
     show = alloc[acols].sort_values(["need"], ascending=False)
     fig = fan_chart(ftables["truth"], ftables["forecast"], params.as_of)
+    lorenz = lorenz_chart({
+        "beds per 1,000, counties": (county["cap_beds_per_1000"], county["population"]),
+        "2SFCA access, counties": (county["access_2sfca"], county["population"]),
+        "beds per 1,000, states": (state["cap_beds_per_1000"], state["population"]),
+    })
+    sh = s.get("shortage", {})
+    short = tables["shortage_areas"]
+    shortage_note = (f"{sh.get('regions', 0):,} counties, home to {sh.get('people', 0):,.0f} people "
+                     f"({100 * sh.get('share_of_population', 0):.1f}% of the population), have 2SFCA access below "
+                     f"{params.shortage_fraction:g} times the national mean ({sh.get('line') or 0:.2f} beds per 1,000 "
+                     f"within {params.catchment_km:g} km); bringing them to that line would take "
+                     f"{sh.get('supply_gap', 0):,.0f} staffed beds. {s.get('hospitals_with_unknown_beds', 0):,} hospitals "
+                     f"with no bed count in the source count as 0 beds, so check a county with 0 access against "
+                     f"local knowledge. The 50 with the largest gap:")
+    short_show = short[[c for c in ["rank", "name", "score", "gap", "population", "supply_gap"] if c in short]]
     env = _env.get_template("report.html.j2")
     html = env.render(
         title="Surge ICU beds for a severe influenza season",
         run_id=result.run_id, version=__version__,
         created=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), params=params, cards=cards,
         state_map=state_map, county_map=county_map, inequality=inequality,
-        plotly_js=get_plotlyjs(), forecast_fig=json.dumps(json.loads(fig.to_json())).replace("</", "<\\/"),
+        plotly_js=get_plotlyjs(), forecast_fig=_figure_json(fig), lorenz_fig=_figure_json(lorenz), shortage_note=shortage_note,
+        inequality_table=table_html(tables["inequality"]),
+        shortage_table=table_html(short_show, max_rows=50),
         scores_table=table_html(tables["forecast_scores"]),
         allocation_table=table_html(show), shadow_note=shadow_note,
         shared_table=table_html(tables["shared_state_summary"]),
