@@ -19,7 +19,8 @@ from equicare.forecast import (COLUMNS, MODELS, QUANTILES, backtest, bundled_pat
 from equicare.forecast.hub import quantile_table
 
 BUNDLED = bundled_path("target-hospital-admissions.csv")
-FAST_MODELS = ["seasonal_naive", "flat_baseline", "linear"]
+FAST_MODELS = ["seasonal_naive", "flat_baseline", "linear", "pooled_ar", "damped_trend"]
+ALL_MODELS = FAST_MODELS + ["pooled_gbm", "ensemble"]
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +92,7 @@ def test_load_truth_missing_column_and_file(tmp_path: Path) -> None:
 
 # ---------------------------------------------------------------- hubverse output and information rule
 
-@pytest.mark.parametrize("model", FAST_MODELS)
+@pytest.mark.parametrize("model", ALL_MODELS)
 def test_forecast_is_hubverse(truth: pd.DataFrame, model: str) -> None:
     fc = forecast(truth, "2024-01-06", model=model)
     assert list(fc.columns) == list(COLUMNS)
@@ -105,7 +106,7 @@ def test_forecast_is_hubverse(truth: pd.DataFrame, model: str) -> None:
     assert (v >= 0).all() and (np.diff(v, axis=1) >= 0).all()
 
 
-@pytest.mark.parametrize("model", FAST_MODELS)
+@pytest.mark.parametrize("model", ALL_MODELS)
 def test_no_look_ahead(truth: pd.DataFrame, tmp_path: Path, model: str) -> None:
     """Forecasts from a truth file cut at R - 7 equal those from the full file."""
     ref = pd.Timestamp("2023-12-16")

@@ -13,7 +13,7 @@ from equicare.forecast.models import MODELS, ForecastModel
 from equicare.forecast.truth import Panel, to_panel
 
 #: Model used when none is named.
-DEFAULT_MODEL = "linear"
+DEFAULT_MODEL = "ensemble"
 
 
 def get_model(model: str | ForecastModel) -> ForecastModel:

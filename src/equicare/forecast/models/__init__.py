@@ -8,10 +8,15 @@ from __future__ import annotations
 
 from equicare.forecast.models.base import ForecastModel
 from equicare.forecast.models.baselines import FlatBaseline, SeasonalNaive
+from equicare.forecast.models.ensemble import QuantileEnsemble
 from equicare.forecast.models.linear import LinearRegression
+from equicare.forecast.models.pooled import PooledAR, PooledGBM
+from equicare.forecast.models.smoothing import DampedTrend
 
 MODELS: dict[str, type[ForecastModel]] = {
-    cls.name: cls for cls in (SeasonalNaive, FlatBaseline, LinearRegression)
+    cls.name: cls
+    for cls in (SeasonalNaive, FlatBaseline, LinearRegression, PooledAR, PooledGBM, DampedTrend, QuantileEnsemble)
 }
 
-__all__ = ["MODELS", "FlatBaseline", "ForecastModel", "LinearRegression", "SeasonalNaive"]
+__all__ = ["MODELS", "DampedTrend", "FlatBaseline", "ForecastModel", "LinearRegression", "PooledAR", "PooledGBM",
+           "QuantileEnsemble", "SeasonalNaive"]
