@@ -1,0 +1,557 @@
+"""Facility location on a cost table: p-median, capacitated p-median, MCLP, LSCP and p-center on HiGHS.
+
+All models take a demand-by-site cost matrix (dense, or sparse when only some pairs are allowed), demand
+weights and optionally sites that must stay open, and return the same :class:`LocationResult`.
+
+Formulations
+------------
+p-median (Hakimi 1964), solved exactly with the ordered-distance ("radius") formulation of Elloumi
+(2010) in its chained form: for demand *i* with sites sorted by cost ``D_i1 <= D_i2 <= ...``, the
+variable ``z_ik`` is 1 when none of its *k* nearest sites is open:
+
+.. math::
+
+    \\min \\sum_i w_i \\Big(D_{i1} + \\sum_{k<K_i} (D_{i,k+1}-D_{ik})\\,z_{ik}\\Big)\\quad
+    z_{ik} \\ge z_{i,k-1} - y_{j_{ik}},\\; z_{i0}=1,\\; \\sum_j y_j = p,\\; y \\in \\{0,1\\}.
+
+Its LP bound equals that of the classical strong formulation (ReVelle and Swain 1970) but it needs far
+fewer variables when each demand keeps only its ``K_i`` nearest sites.  Truncation gives a lower bound;
+the solution is optimal for the full problem when every demand has an open site among its kept sites,
+otherwise ``K_i`` is doubled for the demands that do not and the model is re-solved (exact).
+
+capacitated p-median: the classical single-sourcing model (binary ``x_ij <= y_j``, ``sum_j x_ij = 1``,
+``sum_i w_i x_ij <= Q_j y_j``), as in PySAL spopt.
+
+MCLP (Church and ReVelle 1974): ``max sum_i w_i c_i`` with ``c_i <= sum_{j: d_ij <= R} y_j``,
+``0 <= c_i <= 1``, ``sum_j y_j = p``.
+
+LSCP (Toregas et al. 1971): ``min sum_j y_j`` with ``sum_{j: d_ij <= R} y_j >= 1`` for every demand.
+
+p-center (Hakimi 1965): the smallest radius *R* among the distinct costs for which an LSCP with the
+forced sites needs at most *p* sites, found by bisection over the sorted distinct costs (each step an
+exact LSCP), then each demand goes to its nearest open site.
+
+References
+----------
+Elloumi, S. (2010). A tighter formulation of the p-median problem. *Journal of Combinatorial
+Optimization* 19, 69-83.
+ReVelle, C. S. and Swain, R. W. (1970). Central facilities location. *Geographical Analysis* 2, 30-42.
+Church, R. and ReVelle, C. (1974). The maximal covering location problem. *Papers of the Regional
+Science Association* 32, 101-118.
+Toregas, C., Swain, R., ReVelle, C. and Bergman, L. (1971). The location of emergency service
+facilities. *Operations Research* 19, 1363-1373.
+Daskin, M. S. (2013). *Network and Discrete Location*, 2nd ed. Wiley.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from equicare.errors import EquicareError, InfeasibleError, Problem, ValidationError
+from equicare.optimize.highs import LinearModel
+
+MODELS = ("pmedian", "cpmedian", "mclp", "lscp", "pcenter")
+
+
+@dataclass
+class LocationResult:
+    """A solved facility-location model.
+
+    Attributes
+    ----------
+    model : str
+    objective : float
+        p-median: sum of demand x cost; MCLP: covered demand; LSCP: sites opened; p-center: the
+        largest assigned cost.
+    selected_sites : list of str
+    assignment : dict
+        Demand id -> site id (MCLP: only covered demand; others map to None).
+    gap : float
+        Relative MIP gap at the end (0 when proven optimal).
+    solve_seconds : float
+        Model build plus solve, end to end.
+    details : dict
+        Extra figures (e.g. covered share, iterations of the truncated p-median).
+    """
+
+    model: str
+    objective: float
+    selected_sites: list[str]
+    assignment: dict[str, str | None]
+    gap: float
+    solve_seconds: float
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"model": self.model, "objective": float(self.objective),
+                "selected_sites": list(self.selected_sites), "assignment": dict(self.assignment),
+                "gap": float(self.gap), "solve_seconds": float(self.solve_seconds), "details": self.details}
+
+
+# ------------------------------------------------------------------------------------------------
+# input
+# ------------------------------------------------------------------------------------------------
+@dataclass
+class CostTable:
+    """Demand ids, site ids and the cost matrix (``inf`` where a pair is not in the table)."""
+
+    demand_ids: list[str]
+    site_ids: list[str]
+    cost: np.ndarray  # (n_demand, n_site)
+
+
+def cost_table_from_long(df: pd.DataFrame, demand_ids=None, file: str = "cost table",
+                         origin: str = "origin", destination: str = "destination",
+                         cost: str = "cost") -> CostTable:
+    """Pivot a long cost table (origin = demand unit, destination = candidate site) to a matrix.
+
+    Parameters
+    ----------
+    df : DataFrame
+        Columns ``origin, destination, cost``.
+    demand_ids : sequence of str, optional
+        Order of the demand rows (default: order of first appearance).  Missing pairs get ``inf``.
+    file : str
+        Name used in error messages.
+
+    Raises
+    ------
+    ValidationError
+        Missing columns, non-numeric or negative costs, duplicate pairs.
+    """
+    probs = []
+    for col in (origin, destination, cost):
+        if col not in df.columns:
+            probs.append(Problem(file, None, col, "required column is missing"))
+    if probs:
+        raise ValidationError(probs)
+    o = df[origin].astype(str).to_numpy()
+    d = df[destination].astype(str).to_numpy()
+    c = pd.to_numeric(df[cost], errors="coerce").to_numpy(float)
+    bad = np.flatnonzero(~np.isfinite(c) | (c < 0))
+    for k in bad[:20]:
+        probs.append(Problem(file, int(k) + 1, cost, "must be a non-negative number", df[cost].iloc[k]))
+    dup = pd.Series(list(zip(o, d))).duplicated().to_numpy()
+    for k in np.flatnonzero(dup)[:20]:
+        probs.append(Problem(file, int(k) + 1, f"{origin},{destination}", "duplicate pair", f"{o[k]}->{d[k]}"))
+    if probs:
+        raise ValidationError(probs)
+    if demand_ids is None:
+        demand_ids = list(dict.fromkeys(o))
+    demand_ids = [str(v) for v in demand_ids]
+    site_ids = list(dict.fromkeys(d))
+    di = pd.Index(demand_ids)
+    si = pd.Index(site_ids)
+    r = di.get_indexer(o)
+    cc = si.get_indexer(d)
+    keep = r >= 0
+    M = np.full((len(demand_ids), len(site_ids)), np.inf)
+    M[r[keep], cc[keep]] = c[keep]
+    return CostTable(demand_ids, site_ids, M)
+
+
+def _prep(cost, weights, open_sites, site_ids, demand_ids):
+    C = np.asarray(cost, dtype=float)
+    if C.ndim != 2:
+        raise EquicareError("cost must be a demand-by-site matrix")
+    n, m = C.shape
+    w = np.ones(n) if weights is None else np.asarray(weights, dtype=float).ravel()
+    if w.shape != (n,):
+        raise EquicareError(f"{w.size} demand weights for {n} demand units")
+    if np.any(~np.isfinite(w)) or np.any(w < 0):
+        raise EquicareError("demand weights must be finite and non-negative")
+    site_ids = [str(s) for s in (site_ids if site_ids is not None else range(m))]
+    demand_ids = [str(s) for s in (demand_ids if demand_ids is not None else range(n))]
+    forced = np.zeros(m, bool)
+    if open_sites is not None and len(open_sites):
+        idx = {s: k for k, s in enumerate(site_ids)}
+        unknown = [str(s) for s in open_sites if str(s) not in idx]
+        if unknown:
+            raise EquicareError(f"sites to keep open are not candidate sites: {', '.join(unknown[:10])}")
+        forced[[idx[str(s)] for s in open_sites]] = True
+    return C, w, forced, site_ids, demand_ids
+
+
+def _check_p(p, m, forced):
+    if p is None:
+        raise EquicareError("this model needs --p (the number of sites to open)")
+    if not 1 <= p <= m:
+        raise EquicareError(f"p must be between 1 and the number of candidate sites ({m}), not {p}")
+    if forced.sum() > p:
+        raise InfeasibleError(f"{int(forced.sum())} sites are forced open but only p = {p} may open")
+
+
+def _assign_nearest(C, open_mask, demand_ids, site_ids, radius=None):
+    cols = np.flatnonzero(open_mask)
+    sub = C[:, cols]
+    k = np.argmin(sub, axis=1)
+    best = sub[np.arange(len(C)), k]
+    out = {}
+    for i, d in enumerate(demand_ids):
+        ok = np.isfinite(best[i]) and (radius is None or best[i] <= radius + 1e-9)
+        out[d] = site_ids[cols[k[i]]] if ok else None
+    return out, best
+
+
+# ------------------------------------------------------------------------------------------------
+# models
+# ------------------------------------------------------------------------------------------------
+def p_median(cost, weights=None, p: int | None = None, open_sites=None, site_ids=None, demand_ids=None,
+             k_start: int | None = None, time_limit: float | None = None,
+             mip_rel_gap: float = 1e-6) -> LocationResult:
+    """Minimise total demand-weighted cost of serving every demand from its nearest of *p* open sites.
+
+    Parameters
+    ----------
+    cost : ndarray, shape (n_demand, n_site)
+        Cost of serving each demand unit from each site (``inf`` = not allowed).
+    weights : ndarray, shape (n_demand,)
+        Demand.
+    p : int
+        Number of sites to open (including forced ones).
+    open_sites : sequence of str, optional
+        Site ids that must be open (existing facilities).
+    site_ids, demand_ids : sequence of str, optional
+    k_start : int, optional
+        Nearest sites kept per demand in the first truncated model (default ``ceil(3 m / p) + 5``).
+    time_limit : float, optional
+    mip_rel_gap : float
+
+    Returns
+    -------
+    LocationResult
+        ``objective`` = sum of demand x cost to the assigned (nearest open) site.
+    """
+    t0 = time.perf_counter()
+    C, w, forced, site_ids, demand_ids = _prep(cost, weights, open_sites, site_ids, demand_ids)
+    n, m = C.shape
+    _check_p(p, m, forced)
+    reach = np.isfinite(C).sum(axis=1)
+    if np.any(reach == 0):
+        bad = [demand_ids[i] for i in np.flatnonzero(reach == 0)[:10]]
+        raise InfeasibleError(f"demand units with no candidate site in the cost table: {', '.join(bad)}")
+    order = np.argsort(C, axis=1, kind="stable")
+    Ds = np.take_along_axis(C, order, axis=1)
+    K = np.full(n, min(m, (k_start or int(np.ceil(3 * m / p)) + 5)))
+    K = np.minimum(K, reach)
+    iters, gap, total_solve = 0, 0.0, 0.0
+    while True:
+        iters += 1
+        y, obj_lb, gap, secs = _pmedian_truncated(Ds, order, w, K, p, forced, m, time_limit, mip_rel_gap)
+        total_solve += secs
+        open_mask = y > 0.5
+        # does every demand have an open site among its K kept sites?
+        kept_open = np.zeros(n, bool)
+        for_k = open_mask[order]
+        col = np.arange(m)[None, :] < K[:, None]
+        kept_open = (for_k & col).any(axis=1)
+        viol = ~kept_open & (K < reach)
+        if not viol.any():
+            break
+        K[viol] = np.minimum(reach[viol], K[viol] * 2)
+    assignment, best = _assign_nearest(C, open_mask, demand_ids, site_ids)
+    objective = float(np.dot(w, best))
+    return LocationResult("pmedian", objective, [site_ids[j] for j in np.flatnonzero(open_mask)], assignment,
+                          gap, time.perf_counter() - t0,
+                          {"iterations": iters, "kept_sites_max": int(K.max()), "lower_bound": obj_lb,
+                           "solver_seconds": total_solve})
+
+
+def _pmedian_truncated(Ds, order, w, K, p, forced, m, time_limit, mip_rel_gap):
+    """Chained Elloumi formulation with K_i nearest sites per demand; returns y and the bound."""
+    n = len(w)
+    # z variables for k = 1..K_i-1 (k-th nearest closed); coefficient w_i (D_{k+1} - D_k)
+    nz = np.maximum(K - 1, 0)
+    zstart = np.concatenate([[0], np.cumsum(nz)])
+    Z = int(zstart[-1])
+    ii = np.repeat(np.arange(n), nz)
+    kk = np.arange(Z) - zstart[ii]  # 0-based level: z_{i,kk+1}
+    dcoef = w[ii] * (Ds[ii, kk + 1] - Ds[ii, kk])
+    ncol = m + Z
+    c = np.concatenate([np.zeros(m), dcoef])
+    offset = float(np.dot(w, Ds[:, 0]))
+    # row for each z_{i,k}: z_ik - z_{i,k-1} + y_{j_ik} >= 0 (k >= 2);  z_i1 + y_{j_i1} >= 1
+    rows = np.arange(Z)
+    site = order[ii, kk]
+    r_idx = [rows, rows]
+    c_idx = [m + rows, site]
+    vals = [np.ones(Z), np.ones(Z)]
+    has_prev = kk > 0
+    r_idx.append(rows[has_prev])
+    c_idx.append(m + rows[has_prev] - 1)
+    vals.append(-np.ones(int(has_prev.sum())))
+    A = sp.csr_matrix((np.concatenate(vals), (np.concatenate(r_idx), np.concatenate(c_idx))), shape=(Z + 1, ncol))
+    A = sp.vstack([A[:Z], sp.csr_matrix((np.ones(m), (np.zeros(m, int), np.arange(m))), shape=(1, ncol))])
+    row_lo = np.where(has_prev, 0.0, 1.0)
+    row_lo = np.concatenate([row_lo, [p]])
+    row_hi = np.concatenate([np.full(Z, np.inf), [p]])
+    col_lo = np.zeros(ncol)
+    col_lo[:m] = forced.astype(float)
+    col_hi = np.ones(ncol)
+    integ = np.zeros(ncol, bool)
+    integ[:m] = True
+    lm = LinearModel(c, A, row_lo, row_hi, col_lo, col_hi, integrality=integ, maximize=False,
+                     time_limit=time_limit, mip_rel_gap=mip_rel_gap)
+    sol = lm.solve()
+    if sol.status not in ("optimal", "time_limit") or not np.all(np.isfinite(sol.x)):
+        raise InfeasibleError(f"the p-median model could not be solved (status: {sol.status})")
+    return sol.x[:m], sol.objective + offset, sol.gap, sol.seconds
+
+
+def capacitated_p_median(cost, weights, capacity, p: int, open_sites=None, site_ids=None, demand_ids=None,
+                         time_limit: float | None = None, mip_rel_gap: float = 1e-6) -> LocationResult:
+    """p-median where each open site serves at most its capacity (single sourcing, as in PySAL spopt).
+
+    Parameters
+    ----------
+    capacity : ndarray, shape (n_site,)
+        Demand each site can serve when open.
+
+    Raises
+    ------
+    InfeasibleError
+        When the *p* largest capacities cannot hold the total demand.
+    """
+    t0 = time.perf_counter()
+    C, w, forced, site_ids, demand_ids = _prep(cost, weights, open_sites, site_ids, demand_ids)
+    n, m = C.shape
+    _check_p(p, m, forced)
+    Q = np.asarray(capacity, float).ravel()
+    if Q.shape != (m,) or np.any(~np.isfinite(Q)) or np.any(Q < 0):
+        raise EquicareError(f"capacity needs {m} finite non-negative values, one per site")
+    free = np.sort(Q[~forced])[::-1][: p - int(forced.sum())].sum() + Q[forced].sum()
+    if free < w.sum() - 1e-9:
+        raise InfeasibleError(f"total demand {w.sum():g} exceeds the capacity {free:g} of the {p} largest "
+                              "sites that may open")
+    ok = np.isfinite(C)
+    ii, jj = np.nonzero(ok)
+    X = len(ii)
+    ncol = m + X
+    c = np.concatenate([np.zeros(m), w[ii] * C[ii, jj]])
+    xr = np.arange(X)
+    # assignment rows (n), open rows x_ij - y_j <= 0 (X), capacity rows (m), p row
+    A_assign = sp.csr_matrix((np.ones(X), (ii, m + xr)), shape=(n, ncol))
+    A_open = sp.csr_matrix((np.r_[np.ones(X), -np.ones(X)], (np.r_[xr, xr], np.r_[m + xr, jj])), shape=(X, ncol))
+    A_cap = sp.csr_matrix((np.r_[w[ii], -Q], (np.r_[jj, np.arange(m)], np.r_[m + xr, np.arange(m)])),
+                          shape=(m, ncol))
+    A_p = sp.csr_matrix((np.ones(m), (np.zeros(m, int), np.arange(m))), shape=(1, ncol))
+    A = sp.vstack([A_assign, A_open, A_cap, A_p])
+    row_lo = np.r_[np.ones(n), np.full(X, -np.inf), np.full(m, -np.inf), p]
+    row_hi = np.r_[np.ones(n), np.zeros(X), np.zeros(m), p]
+    col_lo = np.r_[forced.astype(float), np.zeros(X)]
+    lm = LinearModel(c, A, row_lo, row_hi, col_lo, np.ones(ncol), integrality=np.ones(ncol, bool),
+                     time_limit=time_limit, mip_rel_gap=mip_rel_gap)
+    sol = lm.solve()
+    if sol.status == "infeasible":
+        raise InfeasibleError("no assignment of every demand to open sites within their capacities exists")
+    if not np.all(np.isfinite(sol.x)):
+        raise InfeasibleError(f"the capacitated p-median could not be solved (status: {sol.status})")
+    y = sol.x[:m] > 0.5
+    xv = sol.x[m:] > 0.5
+    assignment = {d: None for d in demand_ids}
+    for k in np.flatnonzero(xv):
+        assignment[demand_ids[ii[k]]] = site_ids[jj[k]]
+    return LocationResult("cpmedian", float(sol.objective), [site_ids[j] for j in np.flatnonzero(y)], assignment,
+                          sol.gap, time.perf_counter() - t0, {"solver_seconds": sol.seconds})
+
+
+def mclp(cost, weights=None, p: int | None = None, service_radius: float | None = None, open_sites=None,
+         site_ids=None, demand_ids=None, time_limit: float | None = None,
+         mip_rel_gap: float = 1e-6) -> LocationResult:
+    """Maximal covering: open *p* sites to cover the most demand within ``service_radius``.
+
+    Returns
+    -------
+    LocationResult
+        ``objective`` = covered demand; ``assignment`` maps covered demand to its nearest open site
+        within the radius (uncovered demand to None); ``details['covered_share']``.
+    """
+    t0 = time.perf_counter()
+    C, w, forced, site_ids, demand_ids = _prep(cost, weights, open_sites, site_ids, demand_ids)
+    n, m = C.shape
+    _check_p(p, m, forced)
+    if service_radius is None or not service_radius >= 0:
+        raise EquicareError("MCLP needs --service-radius (a non-negative cost)")
+    ii, jj = np.nonzero(C <= service_radius)
+    ncol = m + n
+    c = np.r_[np.zeros(m), w]
+    # c_i - sum_{j in N_i} y_j <= 0
+    A_cov = sp.csr_matrix((np.r_[np.ones(n), -np.ones(len(ii))], (np.r_[np.arange(n), ii], np.r_[m + np.arange(n), jj])),
+                          shape=(n, ncol))
+    A_p = sp.csr_matrix((np.ones(m), (np.zeros(m, int), np.arange(m))), shape=(1, ncol))
+    A = sp.vstack([A_cov, A_p])
+    integ = np.r_[np.ones(m, bool), np.zeros(n, bool)]
+    lm = LinearModel(c, A, np.r_[np.full(n, -np.inf), p], np.r_[np.zeros(n), p],
+                     np.r_[forced.astype(float), np.zeros(n)], np.ones(ncol), integrality=integ, maximize=True,
+                     time_limit=time_limit, mip_rel_gap=mip_rel_gap)
+    sol = lm.solve()
+    if not np.all(np.isfinite(sol.x)):
+        raise InfeasibleError(f"the MCLP could not be solved (status: {sol.status})")
+    y = sol.x[:m] > 0.5
+    assignment, best = _assign_nearest(C, y, demand_ids, site_ids, radius=service_radius)
+    covered = float(w[best <= service_radius + 1e-9].sum())
+    return LocationResult("mclp", covered, [site_ids[j] for j in np.flatnonzero(y)], assignment, sol.gap,
+                          time.perf_counter() - t0,
+                          {"covered_share": covered / w.sum() if w.sum() > 0 else 1.0,
+                           "service_radius": float(service_radius), "solver_seconds": sol.seconds})
+
+
+def _lscp_core(C, radius, forced, time_limit=None):
+    """Minimum number of sites covering every demand within radius; None if some demand cannot be."""
+    n, m = C.shape
+    cov = C <= radius
+    if not cov.any(axis=1).all():
+        return None, None
+    ii, jj = np.nonzero(cov)
+    A = sp.csr_matrix((np.ones(len(ii)), (ii, jj)), shape=(n, m))
+    lm = LinearModel(np.ones(m), A, np.ones(n), np.full(n, np.inf), forced.astype(float), np.ones(m),
+                     integrality=np.ones(m, bool), time_limit=time_limit)
+    sol = lm.solve()
+    if not np.all(np.isfinite(sol.x)):
+        return None, None
+    return sol.x > 0.5, sol
+
+
+def lscp(cost, service_radius: float | None = None, open_sites=None, site_ids=None, demand_ids=None,
+         time_limit: float | None = None) -> LocationResult:
+    """Location set covering: the fewest sites so that every demand is within ``service_radius``.
+
+    Raises
+    ------
+    InfeasibleError
+        Naming the demand units that no candidate site reaches within the radius.
+    """
+    t0 = time.perf_counter()
+    C, w, forced, site_ids, demand_ids = _prep(cost, None, open_sites, site_ids, demand_ids)
+    if service_radius is None or not service_radius >= 0:
+        raise EquicareError("LSCP needs --service-radius (a non-negative cost)")
+    unreach = ~(C <= service_radius).any(axis=1)
+    if unreach.any():
+        bad = [demand_ids[i] for i in np.flatnonzero(unreach)[:10]]
+        raise InfeasibleError(f"{int(unreach.sum())} demand units have no candidate site within "
+                              f"{service_radius:g}: {', '.join(bad)}")
+    y, sol = _lscp_core(C, service_radius, forced, time_limit)
+    if y is None:
+        raise InfeasibleError("the set-covering model could not be solved")
+    assignment, _ = _assign_nearest(C, y, demand_ids, site_ids)
+    return LocationResult("lscp", float(y.sum()), [site_ids[j] for j in np.flatnonzero(y)], assignment, sol.gap,
+                          time.perf_counter() - t0, {"service_radius": float(service_radius),
+                                                     "solver_seconds": sol.seconds})
+
+
+def p_center(cost, p: int | None = None, open_sites=None, site_ids=None, demand_ids=None,
+             time_limit: float | None = None) -> LocationResult:
+    """Minimise the largest cost from any demand unit to its nearest of *p* open sites.
+
+    Bisection over the sorted distinct costs; each probe is an exact LSCP (with the forced sites)
+    asking whether at most *p* sites cover everyone within that radius.
+    """
+    t0 = time.perf_counter()
+    C, w, forced, site_ids, demand_ids = _prep(cost, None, open_sites, site_ids, demand_ids)
+    n, m = C.shape
+    _check_p(p, m, forced)
+    if not np.isfinite(C).any(axis=1).all():
+        bad = [demand_ids[i] for i in np.flatnonzero(~np.isfinite(C).any(axis=1))[:10]]
+        raise InfeasibleError(f"demand units with no candidate site in the cost table: {', '.join(bad)}")
+    vals = np.unique(C[np.isfinite(C)])
+    lo_val = np.max(np.min(C, axis=1))  # every demand needs at least its nearest site
+    vals = vals[vals >= lo_val]
+    lo, hi = 0, len(vals) - 1
+    best_y = None
+    probes = 0
+    # the largest value is always feasible with p >= 1? not with forced/p small: check
+    while lo <= hi:
+        mid = (lo + hi) // 2
+        y, _ = _lscp_core(C, vals[mid], forced, time_limit)
+        probes += 1
+        if y is not None and y.sum() <= p:
+            best_y, hi = y, mid - 1
+        else:
+            lo = mid + 1
+    if best_y is None:
+        raise InfeasibleError("no set of p sites reaches every demand unit")
+    y = best_y.copy()
+    # open extra sites to reach exactly p (cheapest radius unaffected): nearest-to-worst demand first
+    if y.sum() < p:
+        extra = np.flatnonzero(~y)
+        _, best = _assign_nearest(C, y, demand_ids, site_ids)
+        worst = np.argsort(-best)
+        for i in worst:
+            if y.sum() >= p:
+                break
+            j = extra[np.argmin(C[i, extra])] if len(extra) else None
+            if j is not None and not y[j]:
+                y[j] = True
+                extra = extra[extra != j]
+    assignment, best = _assign_nearest(C, y, demand_ids, site_ids)
+    return LocationResult("pcenter", float(best.max()), [site_ids[j] for j in np.flatnonzero(y)], assignment, 0.0,
+                          time.perf_counter() - t0, {"probes": probes})
+
+
+def locate(model: str, table: CostTable, demand: np.ndarray | None = None, p: int | None = None,
+           service_radius: float | None = None, open_sites=None, capacity=None,
+           time_limit: float | None = None) -> LocationResult:
+    """Dispatch to one of :data:`MODELS` on a :class:`CostTable` (used by ``equicare locate``)."""
+    if model not in MODELS:
+        raise EquicareError(f"model must be one of {', '.join(MODELS)}, not {model!r}")
+    kw = dict(site_ids=table.site_ids, demand_ids=table.demand_ids, open_sites=open_sites)
+    if model == "pmedian":
+        return p_median(table.cost, demand, p, time_limit=time_limit, **kw)
+    if model == "cpmedian":
+        if capacity is None:
+            raise EquicareError("the capacitated p-median needs site capacities")
+        return capacitated_p_median(table.cost, demand, capacity, p, time_limit=time_limit, **kw)
+    if model == "mclp":
+        return mclp(table.cost, demand, p, service_radius, time_limit=time_limit, **kw)
+    if model == "lscp":
+        return lscp(table.cost, service_radius, time_limit=time_limit, **kw)
+    return p_center(table.cost, p, time_limit=time_limit, **kw)
+
+
+def _read_csv(path: str, what: str) -> pd.DataFrame:
+    try:
+        return pd.read_csv(path, dtype={"id": str, "origin": str, "destination": str})
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise EquicareError(f"{path}: cannot read the {what} file ({exc})") from exc
+
+
+def locate_files(cost_path: str, demand_path: str, model: str, p: int | None = None,
+                 service_radius: float | None = None, demand_value: str = "demand",
+                 open_sites: list[str] | None = None, time_limit: float | None = None) -> LocationResult:
+    """Read ``C.csv`` (origin,destination,cost) and ``D.csv`` (id and a demand column) and solve.
+
+    Demand units are the rows of ``D.csv``, in its order; cost pairs whose origin is not listed there
+    are ignored.  ``open_sites`` entries may also be comma-separated lists.
+
+    Raises
+    ------
+    ValidationError
+        Missing columns, bad numbers or duplicate ids, with file, row and column.
+    """
+    C = _read_csv(cost_path, "cost")
+    D = _read_csv(demand_path, "demand")
+    probs = []
+    for col in ("id", demand_value):
+        if col not in D.columns:
+            probs.append(Problem(demand_path, None, col, "required column is missing"))
+    if probs:
+        raise ValidationError(probs)
+    ids = D["id"].astype(str)
+    w = pd.to_numeric(D[demand_value], errors="coerce")
+    for k in np.flatnonzero((~np.isfinite(w.to_numpy(float))) | (w.to_numpy(float) < 0))[:20]:
+        probs.append(Problem(demand_path, int(k) + 1, demand_value, "must be a non-negative number",
+                             D[demand_value].iloc[k]))
+    for k in np.flatnonzero(ids.duplicated().to_numpy())[:20]:
+        probs.append(Problem(demand_path, int(k) + 1, "id", "duplicate id", ids.iloc[k]))
+    if probs:
+        raise ValidationError(probs)
+    table = cost_table_from_long(C, demand_ids=list(ids), file=cost_path)
+    opened = [s.strip() for item in (open_sites or []) for s in str(item).split(",") if s.strip()]
+    return locate(model, table, w.to_numpy(float), p=p, service_radius=service_radius, open_sites=opened or None,
+                  time_limit=time_limit)

@@ -1,0 +1,152 @@
+"""Facility location against PySAL spopt (same optimum) on the San Francisco network-distance data."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from equicare.errors import EquicareError, InfeasibleError, ValidationError
+from equicare.optimize.locate import (capacitated_p_median, cost_table_from_long, lscp, mclp, p_center,
+                                      p_median)
+
+pulp = pytest.importorskip("pulp")
+spopt_locate = pytest.importorskip("spopt.locate")
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+@pytest.fixture(scope="module")
+def sf(shared_data):
+    df = pd.read_csv(shared_data / "sf" / "SF_network_distance_candidateStore_16_censusTract_205_new.csv")
+    long = df.rename(columns={"DestinationName": "origin", "name": "destination", "distance": "cost"})
+    table = cost_table_from_long(long)
+    dem = df.drop_duplicates("DestinationName").set_index(df.drop_duplicates("DestinationName")["DestinationName"]
+                                                          .astype(str))["demand"]
+    w = dem.loc[table.demand_ids].to_numpy(float)
+    return table, w, long, dem
+
+
+def _solver():
+    return pulp.HiGHS(msg=False)
+
+
+@pytest.mark.parametrize("p", [2, 4, 7])
+def test_pmedian_matches_spopt(sf, p):
+    table, w, _, _ = sf
+    ref = spopt_locate.PMedian.from_cost_matrix(table.cost, w, p_facilities=p).solve(_solver())
+    res = p_median(table.cost, w, p, site_ids=table.site_ids, demand_ids=table.demand_ids)
+    assert res.objective == pytest.approx(ref.problem.objective.value(), rel=1e-6)
+    assert len(res.selected_sites) == p
+    # the objective is the demand-weighted cost of the returned assignment
+    col = {s: k for k, s in enumerate(table.site_ids)}
+    cost = sum(w[i] * table.cost[i, col[res.assignment[d]]] for i, d in enumerate(table.demand_ids))
+    assert cost == pytest.approx(res.objective, rel=1e-9)
+
+
+def test_pmedian_forced_open_matches_spopt(sf):
+    table, w, _, _ = sf
+    forced = ["Store_1", "Store_19"] if "Store_19" in table.site_ids else table.site_ids[:2]
+    idx = np.array([table.site_ids.index(s) for s in forced])
+    pre = np.zeros(len(table.site_ids), int)
+    pre[idx] = 1
+    ref = spopt_locate.PMedian.from_cost_matrix(table.cost, w, p_facilities=4,
+                                                predefined_facilities_arr=pre).solve(_solver())
+    res = p_median(table.cost, w, 4, open_sites=forced, site_ids=table.site_ids, demand_ids=table.demand_ids)
+    assert set(forced) <= set(res.selected_sites)
+    assert res.objective == pytest.approx(ref.problem.objective.value(), rel=1e-6)
+
+
+@pytest.mark.parametrize("p,radius", [(2, 3000), (4, 5000), (6, 2500)])
+def test_mclp_matches_spopt(sf, p, radius):
+    table, w, _, _ = sf
+    ref = spopt_locate.MCLP.from_cost_matrix(table.cost, w, service_radius=radius,
+                                             p_facilities=p).solve(_solver())
+    res = mclp(table.cost, w, p, radius, site_ids=table.site_ids, demand_ids=table.demand_ids)
+    # spopt's objective is the covered demand
+    assert res.objective == pytest.approx(ref.problem.objective.value(), rel=1e-6)
+    assert res.details["covered_share"] <= 1.0
+
+
+@pytest.mark.parametrize("radius", [5500, 7000, 9000])
+def test_lscp_matches_spopt(sf, radius):
+    table, w, _, _ = sf
+    ref = spopt_locate.LSCP.from_cost_matrix(table.cost, service_radius=radius).solve(_solver())
+    res = lscp(table.cost, radius, site_ids=table.site_ids, demand_ids=table.demand_ids)
+    assert res.objective == pytest.approx(ref.problem.objective.value())
+    # every demand is within the radius of its assigned site
+    col = {s: k for k, s in enumerate(table.site_ids)}
+    assert all(table.cost[i, col[res.assignment[d]]] <= radius for i, d in enumerate(table.demand_ids))
+
+
+@pytest.mark.parametrize("p", [2, 3, 5])
+def test_pcenter_matches_spopt(sf, p):
+    table, w, _, _ = sf
+    ref = spopt_locate.PCenter.from_cost_matrix(table.cost, p_facilities=p).solve(_solver())
+    res = p_center(table.cost, p, site_ids=table.site_ids, demand_ids=table.demand_ids)
+    assert res.objective == pytest.approx(ref.problem.objective.value(), rel=1e-6)
+    assert len(res.selected_sites) == p
+
+
+def test_capacitated_pmedian_matches_spopt(sf):
+    table, w, _, _ = sf
+    m = len(table.site_ids)
+    cap = np.full(m, w.sum() / 3.5)
+    ref = spopt_locate.PMedian.from_cost_matrix(table.cost, w, p_facilities=4,
+                                                facility_capacities=cap).solve(_solver())
+    res = capacitated_p_median(table.cost, w, cap, 4, site_ids=table.site_ids, demand_ids=table.demand_ids)
+    assert res.objective == pytest.approx(ref.problem.objective.value(), rel=1e-5)
+    load = pd.Series({d: w[i] for i, d in enumerate(table.demand_ids)}).groupby(pd.Series(res.assignment)).sum()
+    assert (load <= cap[0] + 1e-6).all()
+
+
+def test_brute_force_small_pmedian_and_pcenter():
+    rng = np.random.default_rng(3)
+    from itertools import combinations
+    for _ in range(5):
+        C = rng.uniform(0, 100, (12, 6))
+        w = rng.integers(1, 10, 12).astype(float)
+        best = min(float((w * C[:, list(s)].min(axis=1)).sum()) for s in combinations(range(6), 3))
+        assert p_median(C, w, 3).objective == pytest.approx(best)
+        best_c = min(float(C[:, list(s)].min(axis=1).max()) for s in combinations(range(6), 3))
+        assert p_center(C, 3).objective == pytest.approx(best_c)
+
+
+def test_bad_input(sf):
+    table, w, long, _ = sf
+    with pytest.raises(EquicareError, match="p must be"):
+        p_median(table.cost, w, 0)
+    with pytest.raises(InfeasibleError, match="no candidate site within"):
+        lscp(table.cost, 10.0, demand_ids=table.demand_ids)
+    with pytest.raises(InfeasibleError, match="forced open"):
+        p_median(table.cost, w, 1, open_sites=table.site_ids[:2], site_ids=table.site_ids)
+    with pytest.raises(EquicareError, match="not candidate sites"):
+        p_median(table.cost, w, 2, open_sites=["nope"], site_ids=table.site_ids)
+    bad = long.copy()
+    bad.loc[5, "cost"] = -1
+    with pytest.raises(ValidationError, match="row 6, column 'cost'"):
+        cost_table_from_long(bad, file="C.csv")
+
+
+def test_cli_locate(sf, tmp_path):
+    from typer.testing import CliRunner
+
+    from equicare.cli import app
+
+    table, w, long, dem = sf
+    long.to_csv(tmp_path / "C.csv", index=False)
+    dem.rename("pop").rename_axis("id").reset_index().to_csv(tmp_path / "D.csv", index=False)
+    out = tmp_path / "out.json"
+    r = CliRunner().invoke(app, ["locate", "--cost", str(tmp_path / "C.csv"), "--demand", str(tmp_path / "D.csv"),
+                                 "--model", "pmedian", "--p", "3", "--demand-value", "pop", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    res = json.loads(out.read_text())
+    assert set(res) >= {"objective", "selected_sites", "assignment", "gap", "solve_seconds"}
+    assert len(res["selected_sites"]) == 3 and len(res["assignment"]) == 205
+    ref = p_median(table.cost, w, 3)
+    assert res["objective"] == pytest.approx(ref.objective, rel=1e-9)
+    r = CliRunner().invoke(app, ["locate", "--cost", str(tmp_path / "C.csv"), "--demand", str(tmp_path / "D.csv"),
+                                 "--model", "mclp", "--p", "2", "--demand-value", "pop", "--out", str(out)])
+    assert r.exit_code != 0  # MCLP without a radius is a clear error
+    assert "service-radius" in (r.output + str(r.exception))
