@@ -308,6 +308,22 @@ def inequality_cmd(
     _write_table(table, out)
 
 
+@app.command("allocate")
+def allocate_cmd(
+    scenario: str = typer.Argument(..., help="Scenario YAML (format: docs/optimize.md)."),
+    out: str = typer.Option(..., "--out", help="Output folder: allocation/transfers/coverage CSVs and explanations.json."),
+    store: str = typer.Option(None, "--store", help="DuckDB store that records the run (default: OUT/equicare.duckdb)."),
+) -> None:
+    """Fair allocation of resources across regions from a scenario file, with explanations and what-ifs."""
+    from equicare.optimize.scenario import run_scenario
+
+    doc = run_scenario(scenario, out, store_path=store)
+    alloc = ", ".join(f"{k} {v:,.0f}" for k, v in doc["total_allocated"].items())
+    typer.echo(f"{doc['name']}: minimum share of need met {100 * doc['min_share']:.1f}%; placed {alloc}; "
+               f"cost {doc['total_cost']:,.0f}; {doc['solve_seconds']:.2f} s; run {doc['run_id']}")
+    typer.echo(f"wrote {out}/allocation.csv, transfers.csv, coverage.csv, explanations.json", err=True)
+
+
 @app.command("locate")
 def locate_cmd(
     cost: str = typer.Option(..., "--cost", help="CSV with columns origin,destination,cost (demand unit -> candidate site)."),

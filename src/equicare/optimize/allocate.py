@@ -488,12 +488,13 @@ class _Model:
         zc[self.cz] = 1.0
         self.c_z = zc
         # upper bound on each fair share from its own bounds (used to freeze capped rows early)
-        if T:
-            self.share_ub = np.ones(F)
-        else:
-            eff_max = P.capacity.ravel() + xhi
-            ub = (self.p[:, None] * np.minimum(D.reshape(L, nm), eff_max[None, :])).sum(0)
-            self.share_ub = ub[fair] / self.Ed.ravel()[fair]
+        eff_max = P.capacity.ravel() + xhi
+        if T:  # pooled resources can receive up to the whole pool
+            pooled_r = np.zeros(m, bool)
+            pooled_r[np.unique(self.tr)] = True
+            eff_max = np.where(np.tile(pooled_r, n), np.inf, eff_max)
+        ub = (self.p[:, None] * np.minimum(D.reshape(L, nm), eff_max[None, :])).sum(0)
+        self.share_ub = ub[fair] / self.Ed.ravel()[fair]
 
     def build(self, **kw) -> LinearModel:
         return LinearModel(self.c_cov, self.A, self.row_lo, self.row_hi, self.col_lo, self.col_hi,
@@ -582,6 +583,15 @@ def _solve(mod: _Model, lm: LinearModel, nwo_lo: np.ndarray | None = None) -> _R
         lm.set_row_bounds(fair_rows[idx], max(z - 1e-9, 0.0), np.inf)
         levels[idx] = z
         frozen |= block
+        stuck = _stuck_rows(mod, sol, frozen)
+        if stuck.any():
+            share = mod.Sh @ sol.x[mod.cv:mod.cz]
+            idx = np.flatnonzero(stuck)
+            for k in idx:
+                lm.set_coeff(int(fair_rows[k]), mod.cz, 0.0)
+            lm.set_row_bounds(fair_rows[idx], np.maximum(share[idx] - 1e-9, 0.0), np.inf)
+            levels[idx] = share[idx]
+            frozen |= stuck
     lm.set_costs(mod.c_cov + mod.c_tie)
     sol = lm.solve()
     n_solves += 1
@@ -594,6 +604,60 @@ def _solve(mod: _Model, lm: LinearModel, nwo_lo: np.ndarray | None = None) -> _R
     if mod.integ.any():
         run.x_int = _integerise(mod, sol)
     return run
+
+
+def _stuck_rows(mod: _Model, sol: Solution, frozen: np.ndarray) -> np.ndarray:
+    """Unfrozen share rows that provably cannot rise and cannot give anything away.
+
+    A row (i, r) of a resource that is not pooled depends only on x_ir.  It cannot rise when x_ir is at
+    its upper bound, or when no unit of r can be had: the stock of r has no slack and no other region can
+    release units of r (an unfrozen region holding more than its minimum, or a frozen one holding more
+    than its largest need), or likewise no money is left and nobody can release spending.  If it also
+    holds nothing above its minimum, its share is the same in every lexicographic optimum, so it can be
+    frozen at once (this saves one LP per distinct level once the shared stock is exhausted).
+    """
+    P = mod.P
+    n, m = P.n, P.m
+    F = len(mod.fair)
+    out = np.zeros(F, bool)
+    if not F:
+        return out
+    tol = 1e-7
+    x = sol.x[:n * m].reshape(n, m)
+    xlo = mod.xlo.reshape(n, m)
+    xhi = mod.xhi.reshape(n, m)
+    net = np.zeros((n, m))
+    pooled = np.zeros(m, bool)
+    if mod.T:
+        t = sol.x[mod.ct:mod.ct + mod.T]
+        np.add.at(net, (mod.tb, mod.tr), t)
+        np.add.at(net, (mod.ta, mod.tr), -t)
+        pooled[np.unique(mod.tr)] = True
+    eff = P.capacity + x + net
+    flat = eff > mod.D.max(axis=0) + tol  # more than the largest need: can release without loss
+    fz = np.zeros(n * m, bool)
+    fz[mod.fair] = frozen
+    fz = fz.reshape(n, m)
+    fair2 = np.zeros(n * m, bool)
+    fair2[mod.fair] = True
+    fair2 = fair2.reshape(n, m)
+    holds = x > xlo + tol
+    donor = holds & (~fz | flat | ~fair2)
+    stock_free = ~np.isfinite(P.stock) | (P.stock - x.sum(axis=0) > tol)
+    donors_r = donor.sum(axis=0)  # per resource
+    if P.budget is None:
+        money_free = True
+        money_donors = 0
+    else:
+        spent = float((x * P.unit_cost[None, :]).sum()) + float((sol.x[mod.ct:mod.ct + mod.T] * mod.tcost).sum())
+        money_free = P.budget - spent > tol * max(1.0, P.budget)
+        money_donors = int((donor & (P.unit_cost[None, :] > 0)).sum())
+    ii, rr = np.divmod(mod.fair, m)
+    can_stock = stock_free[rr] | (donors_r[rr] - donor[ii, rr] > 0)
+    can_money = money_free | (P.unit_cost[rr] == 0) | (money_donors - (donor[ii, rr] & (P.unit_cost[rr] > 0)) > 0)
+    cannot_rise = (x[ii, rr] >= xhi[ii, rr] - tol) | ~(can_stock & can_money)
+    out = ~frozen & ~pooled[rr] & cannot_rise & ~holds[ii, rr]
+    return out
 
 
 def _integerise(mod: _Model, sol: Solution) -> np.ndarray:

@@ -48,6 +48,15 @@ def _num(v: float) -> str:
     return f"{v:,.1f}"
 
 
+def _pct_pair(a: float, b: float) -> tuple[str, str]:
+    """Two percentages with just enough decimals (1 to 4) to show that they differ."""
+    for d in (1, 2, 3, 4):
+        sa, sb = f"{100 * a:.{d}f}%", f"{100 * b:.{d}f}%"
+        if sa != sb:
+            return sa, sb
+    return sa, sb
+
+
 def _plural(word: str, v: float) -> str:
     return word if abs(v - 1) < 1e-9 else word + "s"
 
@@ -130,10 +139,16 @@ def explain(mod: _Model, run: _Run, seconds: float) -> AllocationResult:
 
     # tight shared constraints -----------------------------------------------------------------
     placed = x.sum(axis=0)
-    stock_tight = np.isfinite(P.stock) & (placed >= P.stock - 1e-6 * np.maximum(1, P.stock))
+    slack_unit = np.where(P.integer, 1.0 - 1e-9, 1e-6 * np.maximum(1, np.where(np.isfinite(P.stock), P.stock, 1)))
+    stock_tight = np.isfinite(P.stock) & (P.stock - placed < slack_unit)
     spent = float((x * P.unit_cost[None, :]).sum() + (t * mod.tcost).sum()) if mod.T else float(
         (x * P.unit_cost[None, :]).sum())
-    budget_tight = P.budget is not None and spent >= P.budget - 1e-6 * max(1.0, P.budget)
+    if P.budget is None:
+        budget_tight = False
+    else:
+        # with whole units, the budget binds when it cannot buy one more of the cheapest useful unit
+        unit_slack = float(P.unit_cost[P.integer].min()) if P.integer.any() else 0.0
+        budget_tight = P.budget - spent < max(1e-6 * max(1.0, P.budget), unit_slack)
     row_dual_sol = sol.row_dual if not is_mip else np.zeros(len(sol.row_dual))
     floor_bind = np.zeros((n, m), bool)
     gap_bind = np.zeros((n, m), bool)
@@ -234,7 +249,7 @@ def explain(mod: _Model, run: _Run, seconds: float) -> AllocationResult:
 def _sentence(P, mod, i, r, need, x, share, binding, min_share, level, shadow, unit, src) -> str:
     """One plain-words sentence for region i, resource r."""
     name = P.region_names[i]
-    res = P.resources[r]
+    res = P.resources[r].replace("_", " ")
     got = x[i, r]
     cap = P.capacity[i, r]
     head = f"{name} needs {_num(need)} {res}"
@@ -254,7 +269,7 @@ def _sentence(P, mod, i, r, need, x, share, binding, min_share, level, shadow, u
     shared = [b for b in binding if b in ("national stock", "budget")]
     if shared:
         what = " and ".join(f"the national {res} stock" if b == "national stock" else "the budget" for b in shared)
-        key = f"stock:{res}" if "national stock" in shared else "budget"
+        key = f"stock:{P.resources[r]}" if "national stock" in shared else "budget"
         sp_ = shadow.get(key, {})
         lvl, d = sp_.get("level"), sp_.get("d_level")
         if lvl is not None and d is not None and d > 1e-12:
@@ -266,8 +281,8 @@ def _sentence(P, mod, i, r, need, x, share, binding, min_share, level, shadow, u
                         "the lowest share it limits")
             goes = (f"would go to {who[0]}" if len(who) == 1 else
                     f"would be shared by {_list(who)}" if who else "would go to the regions at that level")
-            parts.append(f"Limited by {what}: one more {per} {goes}, raising {what_lvl} from {100 * lvl:.1f}% "
-                         f"to {100 * min(1.0, lvl + inc):.1f}%.")
+            a_, b_ = _pct_pair(lvl, min(1.0, lvl + inc))
+            parts.append(f"Limited by {what}: one more {per} {goes}, raising {what_lvl} from {a_} to {b_}.")
             if share[i, r] - lvl > (1.0 / need if P.integer[r] else 1e-6):
                 parts.append(f"It sits above that level ({_pct(share[i, r])}) because raising it further "
                              "would lower a region that is worse off.")
