@@ -376,6 +376,15 @@ class _Model:
         col_hi = np.full(ncol, np.inf)
         col_lo[:nm], col_hi[:nm] = xlo, xhi
         col_hi[self.cv:self.cz] = D.reshape(-1)
+        # existing capacity and guaranteed minimums always count as covered (they cannot be "un-counted"
+        # to meet a coverage floor or gap cap); not for pooled resources, whose capacity may move away
+        pooled_r = np.zeros(m, bool)
+        if T:
+            pooled_r[np.unique(self.tr)] = True
+        sure = np.where(np.tile(pooled_r, n), 0.0, P.capacity.ravel() + xlo)
+        col_lo[self.cv:self.cz] = np.minimum(sure[None, :], D.reshape(L, nm)).reshape(-1)
+        sure0 = np.where(np.tile(pooled_r, n), 0.0, P.capacity.ravel())
+        self.v_lo_nomin = np.minimum(sure0[None, :], D.reshape(L, nm)).reshape(-1)
         col_hi[self.cz] = 1.0
         col_hi[self.cN:] = 1.0
         self.col_lo, self.col_hi = col_lo, col_hi
@@ -771,6 +780,7 @@ def _diagnose(mod: _Model, sol: Solution) -> None:
         for g in relaxed:
             if g == "min":
                 lm.set_col_bounds(np.arange(P.n * P.m), 0.0, mod.xhi)
+                lm.set_col_bounds(np.arange(mod.cv, mod.cz), mod.v_lo_nomin, mod.col_hi[mod.cv:mod.cz])
             elif g.startswith("stock:"):
                 lm.set_row_bounds([mod.stock_rows[int(g.split(":")[1])]], -np.inf, np.inf)
             elif g == "max_gap":

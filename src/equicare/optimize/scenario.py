@@ -236,7 +236,7 @@ def load_scenario(path: str | Path) -> tuple[AllocationProblem, dict]:
                 built = flu_surge_tables(**b)
             except TypeError as exc:
                 err.add("demand", f"bad builder option ({exc})")
-    err.raise_if_any()
+                err.raise_if_any()
 
     # regions
     if "regions" in spec:
@@ -246,7 +246,8 @@ def load_scenario(path: str | Path) -> tuple[AllocationProblem, dict]:
     else:
         regions, rfile = None, fname
         err.add("regions", "required: a table with column id (and optionally name, quality)")
-    err.raise_if_any()
+    if regions is None:
+        err.raise_if_any()
     if not _need_cols(regions, ["id"], rfile, err):
         err.raise_if_any()
     ids = regions["id"].astype(str).str.strip().tolist()
@@ -310,7 +311,6 @@ def load_scenario(path: str | Path) -> tuple[AllocationProblem, dict]:
                 j = resources.index(res)
                 if "max_per_region" not in (rs[res] or {}):
                     max_alloc[ridx[reg], j] = float(val)
-    err.raise_if_any()
 
     # capacity (region, resource, capacity); missing pairs are 0
     capacity = np.zeros((n, m))
@@ -335,7 +335,8 @@ def load_scenario(path: str | Path) -> tuple[AllocationProblem, dict]:
     else:
         ddf, dfile = None, fname
         err.add("demand", "required: a table region, resource, scenario, value")
-    err.raise_if_any()
+    if ddf is None:
+        err.raise_if_any()
     ddf = ddf.copy()
     if "scenario" not in ddf.columns:
         ddf["scenario"] = "point"
