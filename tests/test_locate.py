@@ -150,3 +150,17 @@ def test_cli_locate(sf, tmp_path):
                                  "--model", "mclp", "--p", "2", "--demand-value", "pop", "--out", str(out)])
     assert r.exit_code != 0  # MCLP without a radius is a clear error
     assert "service-radius" in (r.output + str(r.exception))
+
+
+def test_pmedian_lagrangian_reduction_is_exact():
+    # the Lagrangian fixing path (used on large instances) gives the same optimum as the plain model
+    rng = np.random.default_rng(11)
+    pts = rng.uniform(0, 10_000, (260, 2))
+    sites = pts[::3]
+    C = np.hypot(pts[:, None, 0] - sites[None, :, 0], pts[:, None, 1] - sites[None, :, 1])
+    w = rng.integers(100, 5000, 260).astype(float)
+    for p in (4, 9):
+        a = p_median(C, w, p, reduce=False)
+        b = p_median(C, w, p, reduce=True)
+        assert b.objective == pytest.approx(a.objective, rel=1e-9)
+        assert "lagrangian_bound" in b.details and b.details["lagrangian_bound"] <= a.objective * (1 + 1e-9)

@@ -204,7 +204,7 @@ def _assign_nearest(C, open_mask, demand_ids, site_ids, radius=None):
 # ------------------------------------------------------------------------------------------------
 def p_median(cost, weights=None, p: int | None = None, open_sites=None, site_ids=None, demand_ids=None,
              k_start: int | None = None, time_limit: float | None = None,
-             mip_rel_gap: float = 1e-6) -> LocationResult:
+             mip_rel_gap: float = 1e-6, reduce: bool | None = None) -> LocationResult:
     """Minimise total demand-weighted cost of serving every demand from its nearest of *p* open sites.
 
     Parameters
@@ -222,6 +222,11 @@ def p_median(cost, weights=None, p: int | None = None, open_sites=None, site_ids
         Nearest sites kept per demand in the first truncated model (default ``ceil(3 m / p) + 5``).
     time_limit : float, optional
     mip_rel_gap : float
+    reduce : bool, optional
+        First run the Lagrangian relaxation (subgradient on the assignment constraints), a multi-start
+        vertex-substitution heuristic and reduced-cost site fixing, then solve the exact model on the
+        sites left (exact: a fixed site is one whose opening/closing provably costs more than the
+        incumbent).  Default: when demand x sites > 20,000.
 
     Returns
     -------
@@ -236,34 +241,62 @@ def p_median(cost, weights=None, p: int | None = None, open_sites=None, site_ids
     if np.any(reach == 0):
         bad = [demand_ids[i] for i in np.flatnonzero(reach == 0)[:10]]
         raise InfeasibleError(f"demand units with no candidate site in the cost table: {', '.join(bad)}")
-    order = np.argsort(C, axis=1, kind="stable")
-    Ds = np.take_along_axis(C, order, axis=1)
-    K = np.full(n, min(m, (k_start or int(np.ceil(3 * m / p)) + 5)))
-    K = np.minimum(K, reach)
+    details: dict[str, Any] = {}
+    keep = np.arange(m)
+    forced_k = forced.copy()
+    A = w[:, None] * C
+    if (n * m > 20000 if reduce is None else reduce) and p < m:
+        # Lagrangian bound + swap heuristic; reduced-cost tests close or open sites for good
+        lb, ub, S_best, f0, f1 = _pmedian_lagrangian(A, p, forced)
+        details.update({"lagrangian_bound": lb, "heuristic_objective": ub, "sites_fixed_closed": int(f0.sum()),
+                        "sites_fixed_open": int(f1.sum())})
+        if ub - lb <= 1e-9 * max(abs(ub), 1.0):
+            open_mask = np.zeros(m, bool)
+            open_mask[S_best] = True
+            assignment, best = _assign_nearest(C, open_mask, demand_ids, site_ids)
+            details.update({"iterations": 0, "proof": "lagrangian bound"})
+            return LocationResult("pmedian", float(np.dot(w, best)), [site_ids[j] for j in np.flatnonzero(open_mask)],
+                                  assignment, 0.0, time.perf_counter() - t0, details)
+        keep = np.flatnonzero(~f0)
+        forced_k = (forced | f1)[keep]
+        start = np.zeros(m, bool)
+        start[S_best] = True
+        start_k = start[keep] if start[keep].sum() == p else None
+    else:
+        start_k = None
+    Ck = C[:, keep]
+    mk = len(keep)
+    reach_k = np.isfinite(Ck).sum(axis=1)
+    order = np.argsort(Ck, axis=1, kind="stable")
+    Ds = np.take_along_axis(Ck, order, axis=1)
+    K = np.full(n, min(mk, (k_start or int(np.ceil(3 * mk / p)) + 5)))
+    K = np.minimum(K, reach_k)
     iters, gap, total_solve = 0, 0.0, 0.0
     while True:
         iters += 1
-        y, obj_lb, gap, secs = _pmedian_truncated(Ds, order, w, K, p, forced, m, time_limit, mip_rel_gap)
+        y, obj_lb, gap, secs = _pmedian_truncated(Ds, order, w, K, p, forced_k, mk, time_limit, mip_rel_gap,
+                                                  start_open=start_k)
         total_solve += secs
-        open_mask = y > 0.5
+        open_k = y > 0.5
+        open_mask = np.zeros(m, bool)
+        open_mask[keep[open_k]] = True
         # does every demand have an open site among its K kept sites?
-        kept_open = np.zeros(n, bool)
-        for_k = open_mask[order]
-        col = np.arange(m)[None, :] < K[:, None]
+        for_k = open_k[order]
+        col = np.arange(mk)[None, :] < K[:, None]
         kept_open = (for_k & col).any(axis=1)
-        viol = ~kept_open & (K < reach)
+        viol = ~kept_open & (K < reach_k)
         if not viol.any():
             break
-        K[viol] = np.minimum(reach[viol], K[viol] * 2)
+        K[viol] = np.minimum(reach_k[viol], K[viol] * 2)
     assignment, best = _assign_nearest(C, open_mask, demand_ids, site_ids)
     objective = float(np.dot(w, best))
+    details.update({"iterations": iters, "candidate_sites": mk, "kept_sites_max": int(K.max()),
+                    "lower_bound": obj_lb, "solver_seconds": total_solve})
     return LocationResult("pmedian", objective, [site_ids[j] for j in np.flatnonzero(open_mask)], assignment,
-                          gap, time.perf_counter() - t0,
-                          {"iterations": iters, "kept_sites_max": int(K.max()), "lower_bound": obj_lb,
-                           "solver_seconds": total_solve})
+                          gap, time.perf_counter() - t0, details)
 
 
-def _pmedian_truncated(Ds, order, w, K, p, forced, m, time_limit, mip_rel_gap):
+def _pmedian_truncated(Ds, order, w, K, p, forced, m, time_limit, mip_rel_gap, start_open=None):
     """Chained Elloumi formulation with K_i nearest sites per demand; returns y and the bound."""
     n = len(w)
     # z variables for k = 1..K_i-1 (k-th nearest closed); coefficient w_i (D_{k+1} - D_k)
@@ -298,10 +331,122 @@ def _pmedian_truncated(Ds, order, w, K, p, forced, m, time_limit, mip_rel_gap):
     integ[:m] = True
     lm = LinearModel(c, A, row_lo, row_hi, col_lo, col_hi, integrality=integ, maximize=False,
                      time_limit=time_limit, mip_rel_gap=mip_rel_gap)
+    if start_open is not None and start_open.sum() == p and np.all(start_open[forced]):
+        # the heuristic incumbent: HiGHS prunes with it from the first node
+        reached = np.cumsum(start_open[order], axis=1) > 0
+        x0 = np.concatenate([start_open.astype(float), (~reached[ii, kk]).astype(float)])
+        lm.h.setSolution(ncol, np.arange(ncol, dtype=np.int32), x0)
     sol = lm.solve()
     if sol.status not in ("optimal", "time_limit") or not np.all(np.isfinite(sol.x)):
         raise InfeasibleError(f"the p-median model could not be solved (status: {sol.status})")
     return sol.x[:m], sol.objective + offset, sol.gap, sol.seconds
+
+
+def _evaluate(A: np.ndarray, open_idx: np.ndarray) -> float:
+    return float(A[:, open_idx].min(axis=1).sum())
+
+
+def _swap_search(A: np.ndarray, S: np.ndarray, forced: np.ndarray, max_pass: int = 50) -> np.ndarray:
+    """Best-improvement vertex substitution (Teitz and Bart 1968), vectorised over all swaps."""
+    n, m = A.shape
+    S = np.array(sorted(S))
+    for _ in range(max_pass):
+        sub = A[:, S]
+        o = np.argsort(sub, axis=1)[:, :2] if len(S) > 1 else np.zeros((n, 1), int)
+        d1 = sub[np.arange(n), o[:, 0]]
+        d2 = sub[np.arange(n), o[:, 1]] if len(S) > 1 else np.full(n, np.inf)
+        a = S[o[:, 0]]
+        cur = d1.sum()
+        add = np.minimum(A, d1[:, None])  # n x m: cost if k is added (nobody removed)
+        base = add.sum(axis=0)
+        best_gain, best = 1e-9 * max(cur, 1.0), None
+        for j in S:
+            if forced[j]:
+                continue
+            rows = a == j
+            if not rows.any():
+                delta = np.zeros(m)
+            else:
+                delta = (np.minimum(A[rows], d2[rows, None]) - add[rows]).sum(axis=0)
+            newc = base + delta
+            newc[S] = np.inf
+            k = int(np.argmin(newc))
+            gain = cur - newc[k]
+            if gain > best_gain:
+                best_gain, best = gain, (j, k)
+        if best is None:
+            break
+        j, k = best
+        S = np.array(sorted(set(S.tolist()) - {j} | {k}))
+    return S
+
+
+def _pmedian_lagrangian(A: np.ndarray, p: int, forced: np.ndarray, iters: int = 3000):
+    """Lagrangian relaxation of the assignment constraints (Cornuejols, Fisher and Nemhauser 1977;
+    Beasley 1993): lower bound, best heuristic solution and sites that reduced-cost tests fix.
+
+    Returns (LB, UB, S_best, fixed_closed, fixed_open).
+    """
+    n, m = A.shape
+    Af = np.where(np.isfinite(A), A, 1e18)
+    srt = np.sort(Af, axis=1)
+    lam = srt[:, min(m - 1, max(1, m // p))].copy()
+    nf = int(forced.sum())
+
+    def choose(rho):
+        free = np.flatnonzero(~forced)
+        k = p - nf
+        pick = free[np.argpartition(rho[free], k - 1)[:k]] if k > 0 else np.zeros(0, int)
+        return np.concatenate([np.flatnonzero(forced), pick])
+
+    # a good incumbent first: the step size uses it
+    start = np.concatenate([np.flatnonzero(forced),
+                            np.flatnonzero(~forced)[np.linspace(0, m - nf - 1, p - nf).astype(int)]])
+    S_best = _swap_search(Af, start, forced)
+    ub = _evaluate(Af, S_best)
+    best_lb, best_lam = -np.inf, lam.copy()
+    mu, stall = 2.0, 0
+    for it in range(iters):
+        R = np.minimum(0.0, Af - lam[:, None])
+        rho = R.sum(axis=0)
+        S = choose(rho)
+        lb = lam.sum() + rho[S].sum()
+        if lb > best_lb + 1e-12 * abs(lb):
+            best_lb, best_lam, stall = lb, lam.copy(), 0
+        else:
+            stall += 1
+            if stall >= 30:
+                mu, stall = mu / 2, 0
+        c = _evaluate(Af, S)
+        if c < ub:
+            ub, S_best = c, S
+        g = 1.0 - (Af[:, S] < lam[:, None]).sum(axis=1)
+        gg = float(g @ g)
+        if gg == 0 or mu < 1e-5 or (ub - best_lb) <= 1e-9 * abs(ub):
+            break
+        lam = lam + mu * (ub - lb) / gg * g
+    # reduced-cost fixing at the best multipliers; local search from several starts for the incumbent
+    R = np.minimum(0.0, Af - best_lam[:, None])
+    rho = R.sum(axis=0)
+    S = choose(rho)
+    rng = np.random.default_rng(0)
+    starts = [S_best, S, np.concatenate([np.flatnonzero(forced), rng.choice(np.flatnonzero(~forced), p - nf,
+                                                                             replace=False)])]
+    for st_ in starts:
+        cand = _swap_search(Af, st_, forced)
+        c = _evaluate(Af, cand)
+        if c < ub:
+            ub, S_best = c, cand
+    lb = best_lam.sum() + rho[S].sum()
+    inS = np.zeros(m, bool)
+    inS[S] = True
+    free_in = inS & ~forced
+    worst_in = rho[free_in].max() if free_in.any() else np.inf
+    best_out = rho[~inS].min() if (~inS).any() else np.inf
+    tol = 1e-9 * max(abs(ub), 1.0)
+    fixed_closed = ~inS & (lb + rho - worst_in > ub + tol)
+    fixed_open = free_in & (lb - rho + best_out > ub + tol)
+    return lb, ub, S_best, fixed_closed, fixed_open
 
 
 def capacitated_p_median(cost, weights, capacity, p: int, open_sites=None, site_ids=None, demand_ids=None,
@@ -378,9 +523,37 @@ def mclp(cost, weights=None, p: int | None = None, service_radius: float | None 
     _check_p(p, m, forced)
     if service_radius is None or not service_radius >= 0:
         raise EquicareError("MCLP needs --service-radius (a non-negative cost)")
-    ii, jj = np.nonzero(C <= service_radius)
+    cover = C <= service_radius
+    # exact reductions: drop sites whose coverage set is inside another's (not forced; ties keep the first),
+    # and merge demand units with identical coverage sets (their weights add up)
+    keep_site = np.ones(m, bool)
+    cs = sp.csr_matrix(cover.T.astype(np.int32))
+    inter = (cs @ cs.T).toarray()
+    size = np.diag(inter).copy()
+    sub = inter == size[:, None]  # sub[j, k]: cover(j) within cover(k)
+    np.fill_diagonal(sub, False)
+    for j in np.lexsort((-np.arange(m), size)):  # smallest sets first; among equal sets, highest index first
+        if forced[j] or keep_site.sum() <= p:
+            continue
+        k = sub[j] & keep_site
+        k &= (size > size[j]) | (np.arange(m) < j)  # a strictly larger set, or an identical one listed earlier
+        if k.any():
+            keep_site[j] = False
+    sites_k = np.flatnonzero(keep_site)
+    cov_k = cover[:, sites_k]
+    has = cov_k.any(axis=1)
+    key = pd.Series([r.tobytes() for r in np.packbits(cov_k[has], axis=1)])
+    grp = pd.factorize(key)[0]
+    G = int(grp.max()) + 1 if len(grp) else 0
+    wg = np.bincount(grp, weights=w[has], minlength=G)
+    first = pd.Series(np.arange(len(grp))).groupby(grp).first().to_numpy() if G else np.zeros(0, int)
+    covg = cov_k[has][first]
+    mk = len(sites_k)
+    ii, jj = np.nonzero(covg)
+    n_orig, m_orig = n, m
+    n, m = G, mk
     ncol = m + n
-    c = np.r_[np.zeros(m), w]
+    c = np.r_[np.zeros(m), wg]
     # c_i - sum_{j in N_i} y_j <= 0
     A_cov = sp.csr_matrix((np.r_[np.ones(n), -np.ones(len(ii))], (np.r_[np.arange(n), ii], np.r_[m + np.arange(n), jj])),
                           shape=(n, ncol))
@@ -388,18 +561,21 @@ def mclp(cost, weights=None, p: int | None = None, service_radius: float | None 
     A = sp.vstack([A_cov, A_p])
     integ = np.r_[np.ones(m, bool), np.zeros(n, bool)]
     lm = LinearModel(c, A, np.r_[np.full(n, -np.inf), p], np.r_[np.zeros(n), p],
-                     np.r_[forced.astype(float), np.zeros(n)], np.ones(ncol), integrality=integ, maximize=True,
-                     time_limit=time_limit, mip_rel_gap=mip_rel_gap)
+                     np.r_[forced[sites_k].astype(float), np.zeros(n)], np.ones(ncol), integrality=integ,
+                     maximize=True, time_limit=time_limit, mip_rel_gap=mip_rel_gap)
     sol = lm.solve()
     if not np.all(np.isfinite(sol.x)):
         raise InfeasibleError(f"the MCLP could not be solved (status: {sol.status})")
-    y = sol.x[:m] > 0.5
+    y = np.zeros(m_orig, bool)
+    y[sites_k[sol.x[:m] > 0.5]] = True
+    n, m = n_orig, m_orig
     assignment, best = _assign_nearest(C, y, demand_ids, site_ids, radius=service_radius)
     covered = float(w[best <= service_radius + 1e-9].sum())
     return LocationResult("mclp", covered, [site_ids[j] for j in np.flatnonzero(y)], assignment, sol.gap,
                           time.perf_counter() - t0,
                           {"covered_share": covered / w.sum() if w.sum() > 0 else 1.0,
-                           "service_radius": float(service_radius), "solver_seconds": sol.seconds})
+                           "service_radius": float(service_radius), "solver_seconds": sol.seconds,
+                           "sites_after_dominance": int(mk), "demand_groups": int(G)})
 
 
 def _lscp_core(C, radius, forced, time_limit=None):
