@@ -42,7 +42,10 @@ class ForecastModel(ABC):
         """
 
     def __repr__(self) -> str:
-        params = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_"))
+        def show(v: object) -> str:
+            return f"<Panel {v.values.shape[0]} weeks x {v.values.shape[1]} series>" if isinstance(v, Panel) else repr(v)
+
+        params = ", ".join(f"{k}={show(v)}" for k, v in vars(self).items() if not k.startswith("_"))
         return f"{type(self).__name__}({params})"
 
 

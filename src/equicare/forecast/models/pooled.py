@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from equicare.forecast.models.base import Q, ForecastModel
-from equicare.forecast.models.design import Design, pooled_design
+from equicare.forecast.models.design import pooled_design
 from equicare.forecast.truth import Panel
 
 
@@ -21,10 +21,17 @@ class _Pooled(ForecastModel):
     ``z_T + f(x_T) + s * e_tau`` with ``e_tau`` the ``tau``-quantile of residuals of recent training rows and
     ``s`` a spread factor, mapped back with ``y = N/1e5 * (z^p - c)`` (a monotone map, so quantiles
     transform exactly).
+
+    ``augment`` optionally adds the rows of other series (e.g. ILINet pseudo rates from
+    :func:`~equicare.forecast.ilinet.load_ilinet`) to the training set of the regressor, only weeks dated on or
+    before the panel's last week (and, with ``augment_months``, only origins in those calendar months);
+    residual quantiles always come from the admissions rows.
     """
 
     def __init__(self, power: float = 4.0, offset: float = 0.3, n_lags: int = 3, resid_weeks: int | None = 52,
-                 spread: float = 1.2, min_rows: int = 60, season: bool = True) -> None:
+                 spread: float = 1.2, min_rows: int = 60, season: bool = True,
+                 augment: Panel | None = None,
+                 augment_months: tuple[int, ...] | None = (10, 11, 12, 1, 2, 3, 4, 5)) -> None:
         self.power = power
         self.offset = offset
         self.n_lags = n_lags
@@ -32,16 +39,27 @@ class _Pooled(ForecastModel):
         self.spread = spread
         self.min_rows = min_rows
         self.season = season
+        self.augment = augment
+        self.augment_months = augment_months
 
-    def _fit_predict(self, d: Design, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Return (prediction for ``d.X_new``, residuals of the training rows)."""
+    def _fit_predict(self, X: np.ndarray, y: np.ndarray, X_new: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Fit on ``(X, y)``; return (predictions for ``X_new``, fitted values of the training rows)."""
         raise NotImplementedError
+
+    def _z(self, panel: Panel) -> np.ndarray:
+        rate = np.maximum(panel.values, 0.0) / (panel.population / 1e5)[None, :]
+        return (rate + self.offset) ** (1.0 / self.power)
 
     def predict(self, panel: Panel, steps: Sequence[int]) -> np.ndarray:
         scale = panel.population / 1e5
-        rate = np.maximum(panel.values, 0.0) / scale[None, :]
-        z = (rate + self.offset) ** (1.0 / self.power)
+        z = self._z(panel)
         T, L = z.shape
+        aug = None
+        if self.augment is not None:
+            keep = self.augment.dates <= panel.dates[-1]  # extra series obey the information rule too
+            if keep.sum() > self.n_lags + max(steps) + 1:
+                aug = Panel(self.augment.dates[keep], self.augment.locations, self.augment.values[keep],
+                            self.augment.population)
         out = np.empty((L, len(steps), len(Q)))
         for i, k in enumerate(steps):
             d = pooled_design(z, panel.dates, k, self.n_lags, season=self.season)
@@ -49,10 +67,17 @@ class _Pooled(ForecastModel):
             if len(d.y) < self.min_rows:
                 zq = np.repeat(base[:, None], len(Q), axis=1)
             else:
-                pred, resid = self._fit_predict(d, k)
+                X, y = d.X, d.y
+                if aug is not None:
+                    da = pooled_design(self._z(aug), aug.dates, k, self.n_lags, season=self.season)
+                    keep = slice(None)
+                    if self.augment_months is not None:
+                        keep = np.isin(aug.dates.month.to_numpy()[da.origin], self.augment_months)
+                    X, y = np.vstack([X, da.X[keep]]), np.concatenate([y, da.y[keep]])
+                pred, fitted = self._fit_predict(X, y, np.nan_to_num(d.X_new), k)
+                resid = d.y - fitted[: len(d.y)]
                 if self.resid_weeks is not None:
-                    recent = d.origin >= d.origin.max() - self.resid_weeks
-                    resid = resid[recent]
+                    resid = resid[d.origin >= d.origin.max() - self.resid_weeks]
                 eq = np.quantile(resid, Q)
                 eq = eq - eq[len(Q) // 2]
                 zq = (base + pred)[:, None] + self.spread * eq[None, :]
@@ -69,11 +94,10 @@ class PooledAR(_Pooled):
 
     name = "pooled_ar"
 
-    def _fit_predict(self, d: Design, k: int) -> tuple[np.ndarray, np.ndarray]:
-        A = np.column_stack([np.ones(len(d.y)), d.X])
-        beta, *_ = np.linalg.lstsq(A, d.y, rcond=None)
-        resid = d.y - A @ beta
-        return np.column_stack([np.ones(len(d.X_new)), np.nan_to_num(d.X_new)]) @ beta, resid
+    def _fit_predict(self, X: np.ndarray, y: np.ndarray, X_new: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        A = np.column_stack([np.ones(len(y)), X])
+        beta, *_ = np.linalg.lstsq(A, y, rcond=None)
+        return np.column_stack([np.ones(len(X_new)), X_new]) @ beta, A @ beta
 
 
 class PooledGBM(_Pooled):
@@ -100,12 +124,12 @@ class PooledGBM(_Pooled):
         self.learning_rate = learning_rate
         self.min_child_samples = min_child_samples
 
-    def _fit_predict(self, d: Design, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def _fit_predict(self, X: np.ndarray, y: np.ndarray, X_new: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         import lightgbm as lgb
 
         m = lgb.LGBMRegressor(n_estimators=self.n_estimators, num_leaves=self.num_leaves,
                               learning_rate=self.learning_rate, min_child_samples=self.min_child_samples,
                               subsample=0.8, subsample_freq=1, colsample_bytree=0.9, random_state=k,
                               n_jobs=1, verbose=-1)
-        m.fit(d.X, d.y)
-        return m.predict(np.nan_to_num(d.X_new)), d.y - m.predict(d.X)
+        m.fit(X, y)
+        return m.predict(X_new), m.predict(X)

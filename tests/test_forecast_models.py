@@ -1,0 +1,84 @@
+"""Forecast models: damped trend against statsmodels, ensemble arithmetic, ILINet augmentation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from equicare.forecast import bundled_path, forecast, load_truth, to_panel
+from equicare.forecast.ilinet import load_ilinet
+from equicare.forecast.models import DampedTrend, FlatBaseline, PooledAR, QuantileEnsemble
+from equicare.forecast.models.smoothing import damped_holt
+from equicare.forecast.truth import Panel
+
+
+@pytest.fixture(scope="module")
+def panel() -> Panel:
+    return to_panel(load_truth(bundled_path("target-hospital-admissions.csv"))).cut(pd.Timestamp("2024-01-06"))
+
+
+def test_damped_holt_matches_statsmodels() -> None:
+    from statsmodels.tsa.holtwinters import Holt
+
+    rng = np.random.default_rng(3)
+    y = np.cumsum(rng.normal(0.2, 1.0, 80)) + 20
+    alpha, beta, phi = 0.6, 0.3, 0.8
+    level, trend = damped_holt(y[:, None], alpha, beta, phi)
+    fit = Holt(y, damped_trend=True, initialization_method="known", initial_level=y[0], initial_trend=0.0).fit(
+        smoothing_level=alpha, smoothing_trend=beta, damping_trend=phi, optimized=False)
+    expected = fit.forecast(4)
+    ours = level[-1, 0] + np.cumsum(phi ** np.arange(1, 5)) * trend[-1, 0]
+    assert np.allclose(ours, expected)
+
+
+def test_ensemble_is_weighted_quantile_average(panel: Panel) -> None:
+    a, b = FlatBaseline(), DampedTrend()
+    ens = QuantileEnsemble([a, b], weights=[1, 3])
+    got = ens.predict(panel, [1, 2])
+    want = 0.25 * np.sort(a.predict(panel, [1, 2]), axis=-1) + 0.75 * np.sort(b.predict(panel, [1, 2]), axis=-1)
+    assert np.allclose(got, want)
+    med = QuantileEnsemble([a, b, PooledAR()], combine="median").predict(panel, [1])
+    assert med.shape == (panel.values.shape[1], 1, 23)
+    with pytest.raises(ValueError):
+        QuantileEnsemble([a, b], weights=[1])
+
+
+def test_ilinet_pseudo_rates(shared_data: Path) -> None:
+    ili = load_ilinet(shared_data / "flusight" / "history" / "ilinet_state.csv")
+    assert ili.dates[-1] <= pd.Timestamp("2020-07-06") and ili.dates[0] < pd.Timestamp("2011-01-01")
+    assert (ili.dates.day_of_week == 5).all()
+    assert ili.values.shape[1] >= 45 and np.nanmin(ili.values) >= 0
+    # the epidemic season is visible: January rates exceed July rates in most states
+    jan = np.nanmean(ili.values[ili.dates.month == 1], axis=0)
+    jul = np.nanmean(ili.values[ili.dates.month == 7], axis=0)
+    assert np.mean(jan > jul) > 0.9
+
+
+def test_augmented_model_respects_information_rule(panel: Panel) -> None:
+    """Extra training series are cut at the panel's last week too: later rows cannot change a forecast."""
+    rng = np.random.default_rng(0)
+    dates = pd.date_range("2021-01-02", "2024-06-29", freq="7D")
+    vals = rng.gamma(2.0, 2.0, size=(len(dates), 5))
+    extra = Panel(dates, tuple(f"x{i}" for i in range(5)), vals, np.full(5, 1e5))
+    changed = vals.copy()
+    changed[dates > panel.dates[-1]] *= 10
+    extra2 = Panel(dates, extra.locations, changed, extra.population)
+    a = PooledAR(augment=extra).predict(panel, [1, 4])
+    b = PooledAR(augment=extra2).predict(panel, [1, 4])
+    assert np.array_equal(a, b)
+    c = PooledAR().predict(panel, [1, 4])
+    assert not np.allclose(a, c)  # the extra series were used
+
+
+def test_forecast_with_augmented_ensemble(shared_data: Path) -> None:
+    ili = load_ilinet(shared_data / "flusight" / "history" / "ilinet_state.csv")
+    truth = load_truth(bundled_path("target-hospital-admissions.csv"))
+    fc = forecast(truth, "2024-01-06", model=QuantileEnsemble(augment=ili), locations=["06"])
+    v = fc["value"].to_numpy().reshape(4, 23)
+    assert (np.diff(v, axis=1) >= 0).all() and (v >= 0).all()
+    # California, week ending 2024-01-06: 1,470 admissions observed; the 95% interval of horizon 0 covers it
+    obs = truth[(truth["location"] == "06") & (truth["date"] == "2024-01-06")]["value"].item()
+    assert v[0, 1] <= obs <= v[0, 21]
