@@ -82,3 +82,18 @@ def test_forecast_with_augmented_ensemble(shared_data: Path) -> None:
     # California, week ending 2024-01-06: 1,470 admissions observed; the 95% interval of horizon 0 covers it
     obs = truth[(truth["location"] == "06") & (truth["date"] == "2024-01-06")]["value"].item()
     assert v[0, 1] <= obs <= v[0, 21]
+
+
+def test_demand_scenarios_peak_quantiles() -> None:
+    from equicare.forecast import demand_scenarios
+    from equicare.forecast.hub import quantile_table
+
+    base = np.linspace(0, 22, 23)
+    vals = np.stack([base + 10, base + 40, base + 30, base])[None, :, :]  # horizon 1 is the peak
+    fc = quantile_table(pd.Timestamp("2024-01-06"), ["06"], (0, 1, 2, 3), vals)
+    sc = demand_scenarios(fc, (0.5, 0.9))
+    assert list(sc["level"]) == [0.5, 0.9]
+    assert list(sc["value"]) == [40 + 11, 40 + 19]
+    assert set(sc["target_end_date"]) == {"2024-01-13"}
+    with pytest.raises(Exception, match="no quantile level"):
+        demand_scenarios(fc, (0.33,))

@@ -12,9 +12,10 @@ the 23 hub quantiles of admissions in the week ending ``R + 7h``, using only dat
 from equicare.forecast.hub import COLUMNS, QUANTILES, TARGET, load_forecasts
 from equicare.forecast.models import MODELS, ForecastModel
 from equicare.forecast.run import DEFAULT_MODEL, backtest, forecast, forecast_panel
+from equicare.forecast.scenarios import demand_scenarios
 from equicare.forecast.scoring import score, wis
 from equicare.forecast.truth import Panel, bundled_path, load_population, load_truth, to_panel
 
 __all__ = ["COLUMNS", "DEFAULT_MODEL", "MODELS", "QUANTILES", "TARGET", "ForecastModel", "Panel", "backtest",
-           "bundled_path", "forecast", "forecast_panel", "load_forecasts", "load_population", "load_truth",
+           "bundled_path", "demand_scenarios", "forecast", "forecast_panel", "load_forecasts", "load_population", "load_truth",
            "score", "to_panel", "wis"]

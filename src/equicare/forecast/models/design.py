@@ -41,7 +41,7 @@ def lag_features(z: np.ndarray, n_lags: int) -> np.ndarray:
 
 def pooled_design(z: np.ndarray, dates: pd.DatetimeIndex, k: int, n_lags: int,
                   extra: np.ndarray | None = None, difference: bool = True,
-                  season: bool = True, min_origin: int = 0) -> Design:
+                  season: bool = True, min_origin: int = 0, peak_weeks: int = 0) -> Design:
     """Build the pooled regression design for ``k`` steps ahead on a transformed panel ``z``.
 
     Parameters
@@ -62,6 +62,9 @@ def pooled_design(z: np.ndarray, dates: pd.DatetimeIndex, k: int, n_lags: int,
         Append ``sin`` and ``cos`` of the target week's phase of the year.
     min_origin
         First origin row allowed in training.
+    peak_weeks
+        When positive, append ``z_t - max(z_{t-w+1..t})`` and the weeks since that maximum divided by ``w``
+        (``w = peak_weeks``): where the location stands relative to its recent peak.
 
     Notes
     -----
@@ -75,6 +78,8 @@ def pooled_design(z: np.ndarray, dates: pd.DatetimeIndex, k: int, n_lags: int,
     if season:
         ang = season_angle((dates + pd.Timedelta(weeks=k)).to_numpy())
         parts.append(np.broadcast_to(np.stack([np.sin(ang), np.cos(ang)], axis=1)[:, None, :], (T, L, 2)))
+    if peak_weeks > 0:
+        parts.append(peak_features(zf, peak_weeks))
     if extra is not None:
         parts.append(np.broadcast_to(extra[None, :, :], (T, L, extra.shape[1])))
     F = np.concatenate(parts, axis=2)
@@ -88,3 +93,18 @@ def pooled_design(z: np.ndarray, dates: pd.DatetimeIndex, k: int, n_lags: int,
     loc = np.broadcast_to(np.arange(L)[None, :], (T - k, L))
     ok = ~np.isnan(tgt) & ~np.isnan(Xtr).any(axis=2) & (origin >= min_origin)
     return Design(Xtr[ok], tgt[ok], loc[ok], origin[ok], X_new, base_new)
+
+
+def peak_features(z: np.ndarray, w: int) -> np.ndarray:
+    """``(T, L, 2)``: distance below the running ``w``-week maximum and weeks since it (over ``w``)."""
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    T, L = z.shape
+    pad = np.vstack([np.full((w - 1, L), -np.inf), np.where(np.isnan(z), -np.inf, z)])
+    win = sliding_window_view(pad, w, axis=0)  # (T, L, w), last element = week t
+    mx = win.max(axis=2)
+    since = (w - 1 - np.argmax(win[:, :, ::-1] == mx[:, :, None], axis=2)).astype(float)
+    since = (w - 1 - since) / w
+    out = np.stack([z - mx, since], axis=2)
+    out[~np.isfinite(out)] = np.nan
+    return out

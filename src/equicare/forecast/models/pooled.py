@@ -31,7 +31,7 @@ class _Pooled(ForecastModel):
     def __init__(self, power: float = 4.0, offset: float = 0.3, n_lags: int = 3, resid_weeks: int | None = 52,
                  spread: float = 1.2, min_rows: int = 60, season: bool = True,
                  augment: Panel | None = None,
-                 augment_months: tuple[int, ...] | None = (10, 11, 12, 1, 2, 3, 4, 5)) -> None:
+                 augment_months: tuple[int, ...] | None = (10, 11, 12, 1, 2, 3, 4, 5), peak_weeks: int = 0) -> None:
         self.power = power
         self.offset = offset
         self.n_lags = n_lags
@@ -41,6 +41,7 @@ class _Pooled(ForecastModel):
         self.season = season
         self.augment = augment
         self.augment_months = augment_months
+        self.peak_weeks = peak_weeks
 
     def _fit_predict(self, X: np.ndarray, y: np.ndarray, X_new: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Fit on ``(X, y)``; return (predictions for ``X_new``, fitted values of the training rows)."""
@@ -62,14 +63,15 @@ class _Pooled(ForecastModel):
                             self.augment.population)
         out = np.empty((L, len(steps), len(Q)))
         for i, k in enumerate(steps):
-            d = pooled_design(z, panel.dates, k, self.n_lags, season=self.season)
+            d = pooled_design(z, panel.dates, k, self.n_lags, season=self.season, peak_weeks=self.peak_weeks)
             base = np.nan_to_num(d.base_new, nan=self.offset ** (1.0 / self.power))
             if len(d.y) < self.min_rows:
                 zq = np.repeat(base[:, None], len(Q), axis=1)
             else:
                 X, y = d.X, d.y
                 if aug is not None:
-                    da = pooled_design(self._z(aug), aug.dates, k, self.n_lags, season=self.season)
+                    da = pooled_design(self._z(aug), aug.dates, k, self.n_lags, season=self.season,
+                                       peak_weeks=self.peak_weeks)
                     keep = slice(None)
                     if self.augment_months is not None:
                         keep = np.isin(aug.dates.month.to_numpy()[da.origin], self.augment_months)
