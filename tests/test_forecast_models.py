@@ -97,3 +97,18 @@ def test_demand_scenarios_peak_quantiles() -> None:
     assert set(sc["target_end_date"]) == {"2024-01-13"}
     with pytest.raises(Exception, match="no quantile level"):
         demand_scenarios(fc, (0.33,))
+
+
+def test_cli_forecast_with_ilinet(shared_data: Path, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    ili = shared_data / "flusight" / "history" / "ilinet_state.csv"
+    out = tmp_path / "f.csv"
+    cmd = [sys.executable, "-m", "equicare.cli", "forecast", "--reference-date", "2024-01-06", "--out", str(out),
+           "--ilinet", str(ili)]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert len(pd.read_csv(out)) == 53 * 4 * 23
+    r = subprocess.run(cmd + ["--model", "linear"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "does not use extra training series" in r.stderr

@@ -92,11 +92,12 @@ def forecast_cmd(
     truth: str = typer.Option(None, "--truth", help="Hub target data CSV (default: the bundled file)."),
     model: str = typer.Option(None, "--model", help="Forecast model (see equicare.forecast.MODELS)."),
     history: str = typer.Option(None, "--history", help="Optional older admissions in the same format."),
+    ilinet: str = typer.Option(None, "--ilinet", help="Optional ILINet state extract: extra training epidemics."),
 ) -> None:
     """Quantile forecasts of weekly flu admissions for one reference date (uses data up to R - 7 days)."""
     from equicare.forecast import cli as fc
 
-    n = fc.forecast_to_csv(truth, reference_date, out, model=model, history=history)
+    n = fc.forecast_to_csv(truth, reference_date, out, model=model, history=history, ilinet=ilinet)
     typer.echo(f"wrote {n} rows to {out}")
 
 
@@ -108,6 +109,7 @@ def backtest_cmd(
     truth: str = typer.Option(None, "--truth", help="Hub target data CSV (default: the bundled file)."),
     model: str = typer.Option(None, "--model", help="Forecast model (see equicare.forecast.MODELS)."),
     history: str = typer.Option(None, "--history", help="Optional older admissions in the same format."),
+    ilinet: str = typer.Option(None, "--ilinet", help="Optional ILINet state extract: extra training epidemics."),
 ) -> None:
     """Forecasts for every Saturday from START to END, each using only data available at the time."""
     from equicare.forecast import cli as fc
@@ -115,7 +117,8 @@ def backtest_cmd(
     def progress(done: int, total: int) -> None:
         typer.echo(f"\rreference dates: {done}/{total}", nl=done == total, err=True)
 
-    n = fc.backtest_to_csv(truth, start, end, out, model=model, history=history, progress=progress)
+    n = fc.backtest_to_csv(truth, start, end, out, model=model, history=history, progress=progress,
+                           ilinet=ilinet)
     typer.echo(f"wrote {n} rows to {out}")
 
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import pandas as pd
 
 from equicare.forecast.hub import load_forecasts
-from equicare.forecast.run import DEFAULT_MODEL, backtest, forecast
+from equicare.forecast.ilinet import load_ilinet
+from equicare.forecast.run import DEFAULT_MODEL, backtest, forecast, make_model
 from equicare.forecast.scoring import score
 from equicare.forecast.truth import bundled_path, load_truth
 
@@ -24,20 +25,25 @@ def _write(table: pd.DataFrame, out: str) -> int:
     return len(table)
 
 
+def _model(model: str | None, ilinet: str | None):
+    return make_model(model or DEFAULT_MODEL, load_ilinet(ilinet) if ilinet else None)
+
+
 def forecast_to_csv(truth: str | None, reference_date: str, out: str, model: str | None = None,
-                    history: str | None = None) -> int:
+                    history: str | None = None, ilinet: str | None = None) -> int:
     """Forecast one reference date from a truth file and write the hubverse rows; returns the row count."""
     t = _truth(truth)
     h = load_truth(history) if history else None
-    return _write(forecast(t, reference_date, model=model or DEFAULT_MODEL, history=h), out)
+    return _write(forecast(t, reference_date, model=_model(model, ilinet), history=h), out)
 
 
 def backtest_to_csv(truth: str | None, start: str, end: str, out: str, model: str | None = None,
-                    history: str | None = None, progress: Callable[[int, int], None] | None = None) -> int:
+                    history: str | None = None, progress: Callable[[int, int], None] | None = None,
+                    ilinet: str | None = None) -> int:
     """Backtest every Saturday from ``start`` to ``end`` and write the hubverse rows; returns the row count."""
     t = _truth(truth)
     h = load_truth(history) if history else None
-    return _write(backtest(t, start, end, model=model or DEFAULT_MODEL, progress=progress, history=h), out)
+    return _write(backtest(t, start, end, model=_model(model, ilinet), progress=progress, history=h), out)
 
 
 def format_score(result: dict) -> str:

@@ -25,6 +25,25 @@ def get_model(model: str | ForecastModel) -> ForecastModel:
     return MODELS[model]()
 
 
+def make_model(name: str, augment: Panel | None = None) -> ForecastModel:
+    """Build the model called ``name``, optionally with extra training series (``augment``, e.g. ILINet).
+
+    Raises
+    ------
+    EquicareError
+        Unknown name, or extra series given to a model that does not train on pooled series.
+    """
+    from equicare.forecast.models import PooledAR, PooledGBM, QuantileEnsemble
+
+    if augment is None:
+        return get_model(name)
+    model = get_model(name)
+    if not isinstance(model, (PooledAR, PooledGBM, QuantileEnsemble)):
+        raise EquicareError(f"model {name!r} does not use extra training series; "
+                            "choose pooled_ar, pooled_gbm or ensemble")
+    return type(model)(augment=augment)
+
+
 def _check_horizons(horizons: tuple[int, ...]) -> tuple[int, ...]:
     hz = tuple(int(h) for h in horizons)
     if not hz or any(h < 0 or h > 10 for h in hz) or len(set(hz)) != len(hz):
