@@ -118,9 +118,9 @@ class PooledGBM(_Pooled):
     name = "pooled_gbm"
 
     def __init__(self, n_estimators: int = 100, num_leaves: int = 15, learning_rate: float = 0.05,
-                 min_child_samples: int = 40, season: bool = False, offset: float = 0.01,
+                 min_child_samples: int = 40, season: bool = False, offset: float = 0.01, n_lags: int = 5,
                  **kw: object) -> None:
-        super().__init__(season=season, offset=offset, **kw)
+        super().__init__(season=season, offset=offset, n_lags=n_lags, **kw)
         self.n_estimators = n_estimators
         self.num_leaves = num_leaves
         self.learning_rate = learning_rate
