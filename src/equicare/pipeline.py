@@ -44,7 +44,7 @@ class DemoParams:
 
     as_of: str = "2023-12-30"
     """Planning reference date (a Saturday): forecasts use data up to one week before it."""
-    severity: float = 3.0
+    severity: float = 2.0
     """Multiplier on forecast flu ICU patients for the severe-season scenario."""
     target_occupancy: float = 0.85
     icu_fraction: float = 0.15
@@ -66,8 +66,10 @@ class DemoParams:
     holdout_start: str = "2023-10-14"
     holdout_end: str = "2024-05-04"
     """Reference dates of the hold-out evaluation (the 2023-24 FluSight season)."""
-    forecast_model: str = "linear"
-    """Forecast model for the planning scenario; ``seasonal_naive`` is the baseline it is scored against."""
+    forecast_model: str = "ensemble"
+    """Forecast model for the planning scenario (the best-scoring on seasons before 2023-24)."""
+    compare_models: tuple[str, ...] = ("linear",)
+    """Other models scored on the hold-out weeks (``linear`` is the seed's regression on lags and season)."""
     baseline_model: str = "seasonal_naive"
     suppress_threshold: int = 11
 
@@ -158,7 +160,7 @@ def predict(params: DemoParams, truth: pd.DataFrame | None = None,
 
     truth = truth if truth is not None else load_truth(data_path("admissions"))
     scores, holdout = [], []
-    models = [params.forecast_model, params.baseline_model]
+    models = list(dict.fromkeys([params.forecast_model, *params.compare_models, params.baseline_model]))
     for i, model in enumerate(models):
         progress(f"back-testing {model}", i, len(models))
         fc = backtest(truth, params.holdout_start, params.holdout_end, model=model)
@@ -180,12 +182,15 @@ def predict(params: DemoParams, truth: pd.DataFrame | None = None,
 def surge_need(state_capacity: pd.DataFrame, states: pd.DataFrame, plan: pd.DataFrame,
                params: DemoParams) -> pd.DataFrame:
     """Each state's ICU-bed need at the forecast peak (formula in the module docstring)."""
-    q = plan[np.isclose(plan["output_type_id"].astype(float), params.scenario_quantile)]
-    if q.empty:
-        raise EquicareError(f"the forecast has no quantile {params.scenario_quantile}")
-    peak = q.groupby("location")["value"].max().rename("peak_admissions")
+    from equicare.forecast.scenarios import demand_scenarios
+
+    levels = tuple(sorted({0.5, float(params.scenario_quantile)}))
+    scen = demand_scenarios(plan, levels).pivot_table(index="location", columns="level", values="value")
+    peak = scen[round(float(params.scenario_quantile), 4)].rename("peak_admissions")
+    median_peak = scen[0.5].rename("median_peak_admissions")
     df = state_capacity.merge(states[["id", "name"]], left_on="state", right_on="id").drop(columns="id")
     df = df.merge(peak, left_on="state", right_index=True, how="left")
+    df = df.merge(median_peak, left_on="state", right_index=True, how="left")
     missing = df["peak_admissions"].isna()
     if missing.any():
         raise EquicareError("no forecast for states: " + ", ".join(df.loc[missing, "name"]))
@@ -194,6 +199,10 @@ def surge_need(state_capacity: pd.DataFrame, states: pd.DataFrame, plan: pd.Data
     occupied = df["icu_occupancy"] * df["icu_beds"] + df["flu_icu_patients"]
     df["peak_icu_occupancy"] = occupied / df["icu_beds"]
     df["need"] = np.maximum(0.0, np.ceil(occupied - params.target_occupancy * df["icu_beds"]))
+    # the same need under the median scenario, to show how much rides on the forecast's upper tail
+    occupied_median = df["icu_occupancy"] * df["icu_beds"] + (params.severity * df["median_peak_admissions"]
+                                                              * params.icu_fraction * params.icu_los_days / 7.0)
+    df["need_median_scenario"] = np.maximum(0.0, np.ceil(occupied_median - params.target_occupancy * df["icu_beds"]))
     df["cap"] = np.floor(params.surge_cap_ratio * df["icu_beds"])
     return df
 
@@ -206,9 +215,15 @@ def allocate_surge(need: pd.DataFrame, params: DemoParams) -> tuple[dict[str, pd
                              cap=need["cap"].to_numpy(float), integer=True,
                              region_names=need["name"].tolist())
     table = res.table.merge(need[["state", "abbr", "icu_beds", "icu_occupancy", "peak_admissions",
-                                  "flu_icu_patients", "peak_icu_occupancy"]],
+                                  "median_peak_admissions", "flu_icu_patients", "peak_icu_occupancy",
+                                  "need_median_scenario"]],
                             left_on="region", right_on="state", how="left").drop(columns="state")
+    med = need["need_median_scenario"].to_numpy(float)
+    got = table.set_index("region").loc[need["state"], "allocated"].to_numpy(float)
+    covered_median = float(np.minimum(got, med).sum() / med.sum()) if med.sum() > 0 else 1.0
     summary = {"total_need": float(need["need"].sum()), "stockpile": params.stockpile,
+               "total_need_median_scenario": float(med.sum()),
+               "share_of_need_met_median_scenario": covered_median,
                "states_with_need": int((need["need"] > 0).sum()), "min_share": float(res.min_share),
                "total_allocated": float(res.total_allocated), "stock_shadow_price": res.stock_shadow_price,
                "stock_marginal_coverage": res.stock_marginal_coverage,

@@ -131,6 +131,9 @@ def write_demo_report(result: "DemoResult", ftables: dict, params: "DemoParams",
         ("Gini of beds per 1,000 (states, pop.-weighted)", f"{s['gini_beds_per_1000_states']:.3f}"),
         ("States short of ICU beds", f"{s['states_with_need']}"),
         ("ICU beds needed / stockpile", f"{s['total_need']:,.0f} / {s['stockpile']:,}"),
+        ("Need if the median forecast comes true; share met",
+         f"{s.get('total_need_median_scenario', float('nan')):,.0f}; "
+         f"{_fmt_pct(s.get('share_of_need_met_median_scenario', float('nan')))}"),
         ("Minimum share of need met", _fmt_pct(s["min_share"])),
         ("Counties with no hospital", f"{s['counties_without_hospital']:,}"),
     ]
@@ -141,7 +144,8 @@ def write_demo_report(result: "DemoResult", ftables: dict, params: "DemoParams",
         shadow_note += (f"Shadow price of the stockpile: one more bed raises the minimum share of need met by "
                         f"{100 * sp:.3f} percentage points")
         shadow_note += f" and covers {cov:.2f} more bed of need." if cov is not None else "."
-    acols = [c for c in ["name", "need", "cap", "allocated", "share_met", "binding", "explanation"] if c in alloc]
+    acols = [c for c in ["name", "need", "need_median_scenario", "cap", "allocated", "share_met", "binding",
+                         "explanation"] if c in alloc]
     show = alloc[acols].sort_values(["need"], ascending=False)
     fig = fan_chart(ftables["truth"], ftables["forecast"], params.as_of)
     lorenz = lorenz_chart({
