@@ -375,16 +375,26 @@ class _Model:
         col_lo = np.zeros(ncol)
         col_hi = np.full(ncol, np.inf)
         col_lo[:nm], col_hi[:nm] = xlo, xhi
-        col_hi[self.cv:self.cz] = D.reshape(-1)
+        # expected coverage E[min(eff, D)] is concave piecewise linear in eff: split eff into segments
+        # between the sorted scenario needs; segment k has slope P(D >= its end) (filled in order by any
+        # maximisation, as the slopes fall).  One link row per region and type instead of one per scenario.
+        D2 = D.reshape(L, nm)
+        srt = np.argsort(D2, axis=0, kind="stable")
+        Dsort = np.take_along_axis(D2, srt, axis=0)
+        psort = self.p[srt]
+        self.slope = np.flip(np.cumsum(np.flip(psort, 0), 0), 0)  # (L, nm) tail sums
+        self.seg_start = np.vstack([np.zeros((1, nm)), Dsort[:-1]])
+        seglen = Dsort - self.seg_start
+        col_hi[self.cv:self.cz] = seglen.reshape(-1)
         # existing capacity and guaranteed minimums always count as covered (they cannot be "un-counted"
         # to meet a coverage floor or gap cap); not for pooled resources, whose capacity may move away
         pooled_r = np.zeros(m, bool)
         if T:
             pooled_r[np.unique(self.tr)] = True
         sure = np.where(np.tile(pooled_r, n), 0.0, P.capacity.ravel() + xlo)
-        col_lo[self.cv:self.cz] = np.minimum(sure[None, :], D.reshape(L, nm)).reshape(-1)
+        col_lo[self.cv:self.cz] = np.clip(sure[None, :] - self.seg_start, 0.0, seglen).reshape(-1)
         sure0 = np.where(np.tile(pooled_r, n), 0.0, P.capacity.ravel())
-        self.v_lo_nomin = np.minimum(sure0[None, :], D.reshape(L, nm)).reshape(-1)
+        self.v_lo_nomin = np.clip(sure0[None, :] - self.seg_start, 0.0, seglen).reshape(-1)
         col_hi[self.cz] = 1.0
         col_hi[self.cN:] = 1.0
         self.col_lo, self.col_hi = col_lo, col_hi
@@ -413,10 +423,9 @@ class _Model:
         else:
             tnet = sp.csr_matrix((nm, 0))
         zcols = sp.csr_matrix((nm, 1 + 3 * m))
-        # link rows: v_lir - x_ir - net_ir <= c_ir
-        link = sp.hstack([-sp.vstack([I_nm] * L), -sp.vstack([tnet] * L),
-                          sp.identity(L * nm, format="csr"), sp.csr_matrix((L * nm, 1 + 3 * m))])
-        add(link, -np.inf, np.tile(P.capacity.ravel(), L), "link")
+        # link rows: sum_k seg_kir - x_ir - net_ir <= c_ir
+        link = sp.hstack([-I_nm, -tnet, sp.hstack([I_nm] * L), sp.csr_matrix((nm, 1 + 3 * m))])
+        add(link, -np.inf, P.capacity.ravel(), "link")
         if T:
             pooled_rows = np.unique(np.concatenate([self.ta * m + self.tr, self.tb * m + self.tr]))
             eff = sp.hstack([I_nm, tnet, sp.csr_matrix((nm, L * nm)), zcols]).tocsr()[pooled_rows]
@@ -445,7 +454,7 @@ class _Model:
         F = len(fair)
         rr = np.tile(np.arange(F), L)
         cc = (np.arange(L)[:, None] * nm + fair[None, :]).ravel()
-        vals = (self.p[:, None] / self.Ed.ravel()[fair][None, :]).ravel()
+        vals = (self.slope[:, fair] / self.Ed.ravel()[fair][None, :]).ravel()
         Sh = sp.csr_matrix((vals, (rr, cc)), shape=(F, L * nm))
         self.Sh = Sh
         fr = fair % m
@@ -483,7 +492,7 @@ class _Model:
         self.row_hi = np.concatenate(rhi)
         # objective pieces
         cov = np.zeros(ncol)
-        cov[self.cv:self.cz] = (self.p[:, None] * np.tile(P.weight, n)[None, :]).ravel()
+        cov[self.cv:self.cz] = (self.slope * np.tile(P.weight, n)[None, :]).ravel()
         self.c_cov = cov
         tie = np.zeros(ncol)
         cost = np.tile(P.unit_cost, n)
@@ -551,7 +560,7 @@ def _solve(mod: _Model, lm: LinearModel, nwo_lo: np.ndarray | None = None) -> _R
         return _Run(sol, None, levels, 1, sol.seconds)
     if P.objective == "weighted":
         w = P.fairness_weight
-        tot = float((mod.c_cov[mod.cv:mod.cz] * mod.D.reshape(-1)).sum()) or 1.0
+        tot = float((mod.Ed * P.weight[None, :]).sum()) or 1.0
         lm.set_costs(w * mod.c_z + (1 - w) * mod.c_cov / tot + mod.c_tie / tot)
         sol = lm.solve()
         if not sol.ok:
@@ -592,6 +601,7 @@ def _solve(mod: _Model, lm: LinearModel, nwo_lo: np.ndarray | None = None) -> _R
         lm.set_row_bounds(fair_rows[idx], max(z - 1e-9, 0.0), np.inf)
         levels[idx] = z
         frozen |= block
+        n_solves, secs = _freeze_capped(mod, lm, frozen, levels, z, n_solves, secs)
         stuck = _stuck_rows(mod, sol, frozen)
         if stuck.any():
             share = mod.Sh @ sol.x[mod.cv:mod.cz]
@@ -602,6 +612,8 @@ def _solve(mod: _Model, lm: LinearModel, nwo_lo: np.ndarray | None = None) -> _R
             levels[idx] = share[idx]
             frozen |= stuck
     lm.set_costs(mod.c_cov + mod.c_tie)
+    if mod.ncol > 100_000:  # large expected-coverage models: interior point (with crossover) is far faster
+        lm.h.setOptionValue("solver", "ipm")
     sol = lm.solve()
     n_solves += 1
     secs += sol.seconds
@@ -613,6 +625,89 @@ def _solve(mod: _Model, lm: LinearModel, nwo_lo: np.ndarray | None = None) -> _R
     if mod.integ.any():
         run.x_int = _integerise(mod, sol)
     return run
+
+
+def _freeze_capped(mod: _Model, lm: LinearModel, frozen: np.ndarray, levels: np.ndarray, z: float,
+                   n_solves: int, secs: float) -> tuple[int, float]:
+    """Water-filling look-ahead: rows whose own cap (share upper bound) lies below the reachable level
+    sit at that cap in the lexicographic optimum, so freeze them all at once instead of one per LP.
+
+    Try fixing every unfrozen capped row at its cap and maximise the common level z' of the rest; keep the
+    rows whose cap is at most z' and repeat until the set is stable (or give up if infeasible).
+    """
+    fair_rows = mod.groups["fair"]
+    cand = ~frozen & (mod.share_ub < 1 - 1e-9) & (mod.share_ub > z + 1e-9)
+    if not cand.any():
+        return n_solves, secs
+
+    def fix(idx, on):
+        for k in idx:
+            lm.set_coeff(int(fair_rows[k]), mod.cz, 0.0 if on else -1.0)
+        if on:
+            lm.set_row_bounds(fair_rows[idx], np.maximum(mod.share_ub[idx] - 1e-9, 0.0), np.inf)
+        else:
+            lm.set_row_bounds(fair_rows[idx], 0.0, np.inf)
+
+    # binary search for the largest j such that the j lowest caps can all be met while every other
+    # unfrozen row reaches at least the j-th cap (monotone in j)
+    order = np.flatnonzero(cand)[np.argsort(mod.share_ub[cand], kind="stable")]
+    # first guess: release every candidate (they then cost nothing) to get an upper bound on the level
+    for k in order:
+        lm.set_coeff(int(fair_rows[k]), mod.cz, 0.0)
+    lm.set_row_bounds(fair_rows[order], 0.0, np.inf)
+    sol = lm.solve()
+    n_solves += 1
+    secs += sol.seconds
+    z_hi = float(sol.x[mod.cz]) if sol.ok else 1.0
+    for k in order:
+        lm.set_coeff(int(fair_rows[k]), mod.cz, -1.0)
+    guess = int(np.searchsorted(mod.share_ub[order], z_hi + 1e-9, side="right"))
+    lo, hi = 0, len(order)  # f(lo) true (j = 0), search the largest true
+    cur = 0  # rows order[:cur] currently fixed in the model
+    hi = guess
+    for _ in range(6):  # fixed-point steps j <- #(caps <= z'(j)); z' falls as j grows
+        if guess <= lo:
+            break
+        if guess > cur:
+            fix(order[cur:guess], True)
+        else:
+            fix(order[guess:cur], False)
+        cur = guess
+        sol = lm.solve()
+        n_solves += 1
+        secs += sol.seconds
+        if not sol.ok:
+            hi = guess - 1
+            guess = (lo + hi + 1) // 2
+            continue
+        z2 = float(sol.x[mod.cz])
+        if z2 >= mod.share_ub[order[guess - 1]] - 1e-9:
+            lo = guess
+            break
+        hi = guess - 1
+        guess = min(hi, int(np.searchsorted(mod.share_ub[order], z2 + 1e-9, side="right")))
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if mid > cur:
+            fix(order[cur:mid], True)
+        else:
+            fix(order[mid:cur], False)
+        cur = mid
+        sol = lm.solve()
+        n_solves += 1
+        secs += sol.seconds
+        if sol.ok and float(sol.x[mod.cz]) >= mod.share_ub[order[mid - 1]] - 1e-9:
+            lo = mid
+        else:
+            hi = mid - 1
+    if lo < cur:
+        fix(order[lo:cur], False)
+    elif lo > cur:
+        fix(order[cur:lo], True)
+    idx = order[:lo]
+    levels[idx] = mod.share_ub[idx]
+    frozen[idx] = True
+    return n_solves, secs
 
 
 def _stuck_rows(mod: _Model, sol: Solution, frozen: np.ndarray) -> np.ndarray:
