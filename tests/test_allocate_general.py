@@ -174,3 +174,14 @@ def test_infeasible_names_conflicting_constraints():
                                    coverage_floor=0.9))
     msg = str(exc.value)
     assert "coverage floor" in msg and "region minimums" in msg
+
+
+def test_quality_preference_breaks_ties_towards_better_facilities():
+    # two facilities with the same need; stock for only one: maximising coverage is indifferent, the
+    # quality rating (e.g. CMS stars) decides
+    kw = dict(regions=["h1", "h2"], resources=["beds"], capacity=np.zeros((2, 1)), demand=np.array([[[10.0], [10.0]]]),
+              stock=np.array([10.0]), objective="min_unmet", quality_weight=0.01)
+    r = allocate(AllocationProblem(**kw, quality=np.array([2.0, 5.0])))
+    assert r.x[:, 0] == pytest.approx([0, 10])
+    r = allocate(AllocationProblem(**kw, quality=np.array([4.0, 1.0])))
+    assert r.x[:, 0] == pytest.approx([10, 0])
