@@ -16,3 +16,23 @@ def shared_data() -> Path:
     if not SHARED.is_dir():
         pytest.skip(f"shared data folder not found at {SHARED}; these tests need the real reference data")
     return SHARED
+
+
+@pytest.fixture()
+def run_cli(monkeypatch, capsys):
+    """Run ``equicare ARGS...`` in-process through the console entry point; returns (exit code, stdout, stderr)."""
+    import sys
+
+    from equicare.cli import main
+
+    def run(*args) -> tuple[int, str, str]:
+        monkeypatch.setattr(sys, "argv", ["equicare", *map(str, args)])
+        code = 0
+        try:
+            main()
+        except SystemExit as e:
+            code = int(e.code or 0)
+        out = capsys.readouterr()
+        return code, out.out, out.err
+
+    return run

@@ -2,24 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from equicare.cli import main
-
-
-def _run(monkeypatch, capsys, *args) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["equicare", *map(str, args)])
-    code = 0
-    try:
-        main()
-    except SystemExit as e:
-        code = int(e.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 @pytest.fixture()
@@ -31,9 +18,9 @@ def files(tmp_path):
     return tmp_path
 
 
-def test_two_step_fca_two_supply_columns(monkeypatch, capsys, files):
+def test_two_step_fca_two_supply_columns(run_cli, files):
     out = files / "out" / "A.csv"
-    code, _, err = _run(monkeypatch, capsys, "access", "--demand", files / "D.csv", "--supply", files / "S.csv",
+    code, _, err = run_cli("access", "--demand", files / "D.csv", "--supply", files / "S.csv",
                         "--cost", files / "C.csv", "--method", "2sfca", "--max-cost", 30,
                         "--supply-value", "capacity", "--supply-value", "beds", "--out", out)
     assert code == 0, err
@@ -44,13 +31,13 @@ def test_two_step_fca_two_supply_columns(monkeypatch, capsys, files):
     np.testing.assert_allclose(got["2sfca_beds"], 2 * got["2sfca_capacity"])
 
 
-def test_e2sfca_weights_gravity_and_normalize(monkeypatch, capsys, files):
+def test_e2sfca_weights_gravity_and_normalize(run_cli, files):
     base = ["access", "--demand", files / "D.csv", "--supply", files / "S.csv", "--cost", files / "C.csv"]
-    code, out, err = _run(monkeypatch, capsys, *base, "--method", "e2sfca", "--weights", "10:1,30:0.5")
+    code, out, err = run_cli(*base, "--method", "e2sfca", "--weights", "10:1,30:0.5")
     assert code == 0, err
     vals = pd.read_csv(pd.io.common.StringIO(out))["e2sfca_capacity"].to_numpy()
     np.testing.assert_allclose(vals, [2 / 400 + 0.5 / 50, 2 / 400])
-    code, out, err = _run(monkeypatch, capsys, *base, "--method", "gravity", "--scale", 10, "--alpha", -1,
+    code, out, err = run_cli(*base, "--method", "gravity", "--scale", 10, "--alpha", -1,
                           "--min-dist", 5, "--normalize")
     assert code == 0, err
     vals = pd.read_csv(pd.io.common.StringIO(out))["gravity_capacity"].to_numpy()
@@ -63,25 +50,25 @@ def test_e2sfca_weights_gravity_and_normalize(monkeypatch, capsys, files):
     ("zz,d1,3\n", "row 1, column 'origin': unknown origin id"),
     ("o1,d9,3\n", "row 1, column 'destination': unknown destination id"),
 ])
-def test_bad_cost_table_is_a_clear_error(monkeypatch, capsys, files, cost_rows, message):
+def test_bad_cost_table_is_a_clear_error(run_cli, files, cost_rows, message):
     (files / "bad.csv").write_text("origin,destination,cost\n" + cost_rows)
-    code, _, err = _run(monkeypatch, capsys, "access", "--demand", files / "D.csv", "--supply", files / "S.csv",
+    code, _, err = run_cli("access", "--demand", files / "D.csv", "--supply", files / "S.csv",
                         "--cost", files / "bad.csv", "--method", "2sfca")
     assert code == 2
     assert message in err and "Traceback" not in err
 
 
-def test_negative_supply_empty_join_and_missing_column(monkeypatch, capsys, files):
+def test_negative_supply_empty_join_and_missing_column(run_cli, files):
     pd.DataFrame({"id": ["d1", "d2"], "capacity": [2, -1]}).to_csv(files / "S2.csv", index=False)
-    code, _, err = _run(monkeypatch, capsys, "access", "--demand", files / "D.csv", "--supply", files / "S2.csv",
+    code, _, err = run_cli("access", "--demand", files / "D.csv", "--supply", files / "S2.csv",
                         "--cost", files / "C.csv", "--method", "2sfca")
     assert code == 2 and "S2.csv, row 2, column 'capacity': value must not be negative" in err
-    code, _, err = _run(monkeypatch, capsys, "access", "--demand", files / "D.csv", "--supply", files / "S.csv",
+    code, _, err = run_cli("access", "--demand", files / "D.csv", "--supply", files / "S.csv",
                         "--cost", files / "C.csv", "--method", "2sfca", "--max-cost", -1)
     assert code == 2 and "no origin-destination pair" in err
-    code, _, err = _run(monkeypatch, capsys, "access", "--demand", files / "D.csv", "--supply", files / "S.csv",
+    code, _, err = run_cli("access", "--demand", files / "D.csv", "--supply", files / "S.csv",
                         "--cost", files / "C.csv", "--method", "2sfca", "--demand-value", "pop")
     assert code == 2 and "column 'pop': column is missing" in err
-    code, _, err = _run(monkeypatch, capsys, "access", "--demand", files / "D.csv", "--supply", files / "S.csv",
+    code, _, err = run_cli("access", "--demand", files / "D.csv", "--supply", files / "S.csv",
                         "--cost", files / "C.csv", "--method", "fca", "--max-cost", 5)
     assert code == 2 and "--demand-cost" in err

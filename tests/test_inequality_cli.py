@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import sys
 
 import pandas as pd
 import pytest
 
-from equicare.cli import main
 
 # healthequal's OrderedSample (wealth quintiles) and a small non-ordered dimension, HEAT Plus template
 OS_EST = [75.60530, 91.01997, 96.03959, 97.04223, 99.22405]
@@ -31,20 +29,9 @@ def _heat_frame() -> pd.DataFrame:
                                             "subgroup_order", "reference_subgroup"])
 
 
-def _run(monkeypatch, capsys, *args) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["equicare", *map(str, args)])
-    code = 0
-    try:
-        main()
-    except SystemExit as e:
-        code = int(e.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
-def test_heat_template_round_trip(monkeypatch, capsys, tmp_path):
+def test_heat_template_round_trip(run_cli, tmp_path):
     _heat_frame().to_csv(tmp_path / "heat.csv", index=False)
-    code, _, err = _run(monkeypatch, capsys, "inequality", "--data", tmp_path / "heat.csv", "--out", tmp_path / "o.csv")
+    code, _, err = run_cli("inequality", "--data", tmp_path / "heat.csv", "--out", tmp_path / "o.csv")
     assert code == 0, err
     out = pd.read_csv(tmp_path / "o.csv")
     assert {"setting", "date", "indicator_abbr", "dimension", "measure", "estimate", "lowerci", "upperci"} <= set(out.columns)
@@ -54,8 +41,8 @@ def test_heat_template_round_trip(monkeypatch, capsys, tmp_path):
     assert len(HEAT_ROWS) == 11
 
 
-def test_regions_mode_on_state_beds(monkeypatch, capsys, shared_data):
-    code, out, err = _run(monkeypatch, capsys, "inequality", "--regions", shared_data / "capacity" / "state.csv",
+def test_regions_mode_on_state_beds(run_cli, shared_data):
+    code, out, err = run_cli("inequality", "--regions", shared_data / "capacity" / "state.csv",
                           "--value", "Staffed All Beds [Per 1000 People]", "--weight", "Population", "--n-boot", 200)
     assert code == 0, err
     tab = pd.read_csv(pd.io.common.StringIO(out))
@@ -63,15 +50,15 @@ def test_regions_mode_on_state_beds(monkeypatch, capsys, shared_data):
     assert 0 < tab.estimate.iloc[0] < 1
 
 
-def test_errors(monkeypatch, capsys, tmp_path):
-    code, _, err = _run(monkeypatch, capsys, "inequality")
+def test_errors(run_cli, tmp_path):
+    code, _, err = run_cli("inequality")
     assert code == 2 and "exactly one of --data" in err
     pd.DataFrame({"region": ["a", "b"], "rate": [1.0, -2.0], "pop": [1, 2]}).to_csv(tmp_path / "r.csv", index=False)
-    code, _, err = _run(monkeypatch, capsys, "inequality", "--regions", tmp_path / "r.csv", "--value", "rate",
+    code, _, err = run_cli("inequality", "--regions", tmp_path / "r.csv", "--value", "rate",
                         "--weight", "pop")
     assert code == 2 and "r.csv, row 2, column 'rate': value must not be negative" in err
     bad = _heat_frame()
     bad.loc[0, "ordered_dimension"] = 2
     bad.to_csv(tmp_path / "h.csv", index=False)
-    code, _, err = _run(monkeypatch, capsys, "inequality", "--data", tmp_path / "h.csv")
+    code, _, err = run_cli("inequality", "--data", tmp_path / "h.csv")
     assert code == 2 and "row 1, column 'ordered_dimension': must be 0 or 1" in err

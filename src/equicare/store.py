@@ -151,6 +151,23 @@ class Store:
         with self._lock:
             return self.con.execute(sql, params or []).df()
 
+    def select(self, sql: str, where: Mapping[str, Any] | None = None, order_by: str | None = None
+               ) -> pd.DataFrame:
+        """``sql`` filtered by ``column = value`` for every non-None entry of ``where`` (parameterised).
+
+        Column names in ``where`` and ``order_by`` come from code, never from user input.
+        """
+        clauses, params = [], []
+        for col, val in (where or {}).items():
+            if val is not None:
+                clauses.append(f"{col} = ?")
+                params.append(val)
+        if clauses:
+            sql += " WHERE " + " AND ".join(clauses)
+        if order_by:
+            sql += f" ORDER BY {order_by}"
+        return self.query(sql, params)
+
     def _write_table(self, table: str, df: pd.DataFrame) -> None:
         frame = _prepare(df)  # noqa: F841 - referenced by name in the SQL below
         self.con.register("_equicare_frame", frame)
@@ -181,12 +198,8 @@ class Store:
 
     def list_datasets(self, org: str | None = None) -> pd.DataFrame:
         """The dataset catalog (without the rows), newest first; only ``org``'s when given."""
-        sql = "SELECT id, name, kind, org, source, fingerprint, n_rows, created_by, loaded_at FROM datasets"
-        params: list = []
-        if org is not None:
-            sql += " WHERE org = ?"
-            params.append(org)
-        return self.query(sql + " ORDER BY id DESC", params)
+        return self.select("SELECT id, name, kind, org, source, fingerprint, n_rows, created_by, loaded_at"
+                           " FROM datasets", {"org": org}, "id DESC")
 
     def dataset_info(self, dataset_id: int) -> dict:
         """Catalog entry of one dataset, with its cleaning report parsed; raises if unknown."""
@@ -245,13 +258,8 @@ class Store:
                              [_now(), str(error), run_id])
 
     def list_runs(self, org: str | None = None) -> pd.DataFrame:
-        sql = ("SELECT id, kind, org, status, version, started_at, ended_at, progress_done, progress_total,"
-               " message, created_by FROM runs")
-        params: list = []
-        if org is not None:
-            sql += " WHERE org = ?"
-            params.append(org)
-        return self.query(sql + " ORDER BY started_at DESC", params)
+        return self.select("SELECT id, kind, org, status, version, started_at, ended_at, progress_done,"
+                           " progress_total, message, created_by FROM runs", {"org": org}, "started_at DESC")
 
     def get_run(self, run_id: str) -> dict:
         df = self.query("SELECT * FROM runs WHERE id = ?", [run_id])

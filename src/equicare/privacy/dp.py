@@ -344,12 +344,7 @@ def privacy_spent(store: "Store", dataset_id: int) -> float:
 def privacy_ledger(store: "Store", org: str | None = None) -> pd.DataFrame:
     """Every recorded release (newest first), optionally only one organisation's."""
     _ensure(store)
-    sql = "SELECT * FROM privacy_ledger"
-    params: list = []
-    if org is not None:
-        sql += " WHERE org = ?"
-        params.append(org)
-    return store.query(sql + " ORDER BY id DESC", params)
+    return store.select("SELECT * FROM privacy_ledger", {"org": org}, "id DESC")
 
 
 def release_dataset(

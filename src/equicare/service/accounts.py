@@ -119,12 +119,8 @@ def add_user(store: Store, name: str, org: str, role: str, created_by: str | Non
 def list_users(store: Store, org: str | None = None) -> list[dict]:
     """Accounts (never their hashes), optionally of one organisation."""
     ensure_schema(store)
-    sql = "SELECT name, org, role, active, created_at, created_by FROM users"
-    params: list = []
-    if org is not None:
-        sql += " WHERE org = ?"
-        params.append(org)
-    return store.query(sql + " ORDER BY name", params).to_dict(orient="records")
+    return store.select("SELECT name, org, role, active, created_at, created_by FROM users", {"org": org},
+                        "name").to_dict(orient="records")
 
 
 def set_active(store: Store, name: str, active: bool) -> None:
