@@ -79,7 +79,7 @@ def svg_choropleth(values_by_fips: dict[str, float], level: str = "state", title
     edges = _bins(vals, len(PALETTE))
     ncls = len(edges) - 1
     palette = [PALETTE[int(round(i * (len(PALETTE) - 1) / max(ncls - 1, 1)))] for i in range(ncls)]
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 975 660" role="img" class="equicare-map"'
+    parts = ['<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 975 660" role="img" class="equicare-map"'
              + (f' id="{html.escape(element_id)}"' if element_id else "")
              + f' aria-label="{html.escape(title)}">']
     if title:
