@@ -31,6 +31,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from equicare.optimize.allocate import AllocationResult, _Model, _Run
 
 _EPS = 1e-6
+_WHO_CACHE: dict = {}
 
 
 def _pct(v: float) -> str:
@@ -163,6 +164,12 @@ def explain(mod: _Model, run: _Run, seconds: float) -> AllocationResult:
                 gap_bind.ravel()[mod.fair] |= np.abs(first.row_dual[mod.groups[g]]) > 1e-9
 
     names = P.region_names
+    _WHO_CACHE.clear()
+    recv: dict[tuple[int, int], list[int]] = {}
+    send: dict[tuple[int, int], list[int]] = {}
+    for j in np.flatnonzero(t > 0) if mod.T else []:
+        recv.setdefault((int(mod.tb[j]), int(mod.tr[j])), []).append(int(j))
+        send.setdefault((int(mod.ta[j]), int(mod.tr[j])), []).append(int(j))
     rows_out = []
     for i in range(n):
         for r in range(m):
@@ -192,13 +199,10 @@ def explain(mod: _Model, run: _Run, seconds: float) -> AllocationResult:
                     binding.append("fairness level")
             # transfers text
             src = ""
-            if mod.T:
-                k = np.flatnonzero((mod.tb == i) & (mod.tr == r) & (t > 0))
-                if len(k):
-                    src = "; from " + ", ".join(f"{P.regions[mod.ta[j]]} ({_num(t[j])})" for j in k)
-                k2 = np.flatnonzero((mod.ta == i) & (mod.tr == r) & (t > 0))
-                if len(k2):
-                    src += "; sends " + ", ".join(f"{_num(t[j])} to {P.regions[mod.tb[j]]}" for j in k2)
+            if (i, r) in recv:
+                src = "; from " + ", ".join(f"{P.regions[mod.ta[j]]} ({_num(t[j])})" for j in recv[(i, r)])
+            if (i, r) in send:
+                src += "; sends " + ", ".join(f"{_num(t[j])} to {P.regions[mod.tb[j]]}" for j in send[(i, r)])
             rows_out.append({
                 "region": P.regions[i], "name": names[i], "resource": res_name,
                 "capacity": P.capacity[i, r], "need": need, "allocated": x[i, r],
@@ -273,8 +277,11 @@ def _sentence(P, mod, i, r, need, x, share, binding, min_share, level, shadow, u
         sp_ = shadow.get(key, {})
         lvl, d = sp_.get("level"), sp_.get("d_level")
         if lvl is not None and d is not None and d > 1e-12:
-            who = [P.region_names[k] for k in np.flatnonzero(
-                (np.abs(level[:, r] - lvl) < 1e-7) & (x[:, r] < mod.xhi.reshape(P.n, P.m)[:, r] - 1e-6))]
+            ck = (key, r)
+            if ck not in _WHO_CACHE:
+                _WHO_CACHE[ck] = [P.region_names[k] for k in np.flatnonzero(
+                    (np.abs(level[:, r] - lvl) < 1e-7) & (x[:, r] < mod.xhi.reshape(P.n, P.m)[:, r] - 1e-6))]
+            who = _WHO_CACHE[ck]
             inc = d * (1.0 if key != "budget" else max(P.unit_cost[r], 1e-12))
             per = unit if key != "budget" else f"{unit}'s worth of money ({_num(P.unit_cost[r])})"
             what_lvl = ("the minimum share" if abs(lvl - min_share) < 1e-6 else
