@@ -107,8 +107,8 @@ def test_integer_multi_resource_leximin_vs_brute_force():
 def test_scenarios_expected_and_quantile():
     # one region, demand 10 / 20 / 30 under three scenarios, capacity 0, stock 20
     dem = np.array([[[10.0]], [[20.0]], [[30.0]]])
-    base = dict(regions=["A"], resources=["beds"], capacity=np.zeros((1, 1)), demand=dem,
-                scenario_names=["q0.1", "q0.5", "q0.9"], stock=np.array([20.0]))
+    base = {"regions": ["A"], "resources": ["beds"], "capacity": np.zeros((1, 1)), "demand": dem,
+                "scenario_names": ["q0.1", "q0.5", "q0.9"], "stock": np.array([20.0])}
     r_q = allocate(AllocationProblem(**base, uncertainty="quantile", design_scenario="q0.5"))
     assert r_q.x[0, 0] == pytest.approx(20)
     cov = r_q.scenario_summary.set_index("scenario")
@@ -125,8 +125,8 @@ def test_weighted_zero_equals_min_unmet_and_inequality_bounds():
     n = 8
     dem = rng.uniform(10, 100, (1, n, 1))
     cap = rng.uniform(0, 60, (n, 1))
-    kw = dict(regions=[f"r{i}" for i in range(n)], resources=["beds"], capacity=cap, demand=dem,
-              stock=np.array([120.0]))
+    kw = {"regions": [f"r{i}" for i in range(n)], "resources": ["beds"], "capacity": cap, "demand": dem,
+              "stock": np.array([120.0])}
     a = allocate(AllocationProblem(**kw, objective="min_unmet"))
     b = allocate(AllocationProblem(**kw, objective="weighted", fairness_weight=0.0))
     assert a.total_covered == pytest.approx(b.total_covered, rel=1e-6)
@@ -148,8 +148,8 @@ def test_pooling_moves_surplus_within_distance_and_nobody_worse_off():
     # A has 30 spare ventilators, B needs 20 (100 km away), C needs 20 (900 km away), stock 5.
     pairs = pd.DataFrame({"origin": ["A", "A", "B", "C"], "destination": ["B", "C", "A", "A"],
                           "distance": [100.0, 900.0, 100.0, 900.0]})
-    kw = dict(regions=["A", "B", "C"], resources=["vents"], capacity=np.array([[40.0], [0.0], [0.0]]),
-              demand=np.array([[[10.0], [20.0], [20.0]]]), stock=np.array([5.0]))
+    kw = {"regions": ["A", "B", "C"], "resources": ["vents"], "capacity": np.array([[40.0], [0.0], [0.0]]),
+              "demand": np.array([[[10.0], [20.0], [20.0]]]), "stock": np.array([5.0])}
     alone = allocate(AllocationProblem(**kw))
     pooled = allocate(AllocationProblem(**kw, pooling=Pooling(pairs=pairs, max_distance=500)))
     t = pooled.transfers
@@ -163,7 +163,7 @@ def test_pooling_moves_surplus_within_distance_and_nobody_worse_off():
 
 
 def test_infeasible_names_conflicting_constraints():
-    kw = dict(regions=["A", "B"], resources=["vents"], capacity=np.zeros((2, 1)), demand=np.array([[[50.0], [50.0]]]))
+    kw = {"regions": ["A", "B"], "resources": ["vents"], "capacity": np.zeros((2, 1)), "demand": np.array([[[50.0], [50.0]]])}
     with pytest.raises(InfeasibleError, match="region minimums of vents sum to 60, above the stock of 40"):
         allocate(AllocationProblem(**kw, stock=np.array([40.0]), min_alloc=np.array([[30.0], [30.0]])))
     with pytest.raises(InfeasibleError, match="budget"):
@@ -179,8 +179,8 @@ def test_infeasible_names_conflicting_constraints():
 def test_quality_preference_breaks_ties_towards_better_facilities():
     # two facilities with the same need; stock for only one: maximising coverage is indifferent, the
     # quality rating (e.g. CMS stars) decides
-    kw = dict(regions=["h1", "h2"], resources=["beds"], capacity=np.zeros((2, 1)), demand=np.array([[[10.0], [10.0]]]),
-              stock=np.array([10.0]), objective="min_unmet", quality_weight=0.01)
+    kw = {"regions": ["h1", "h2"], "resources": ["beds"], "capacity": np.zeros((2, 1)), "demand": np.array([[[10.0], [10.0]]]),
+              "stock": np.array([10.0]), "objective": "min_unmet", "quality_weight": 0.01}
     r = allocate(AllocationProblem(**kw, quality=np.array([2.0, 5.0])))
     assert r.x[:, 0] == pytest.approx([0, 10])
     r = allocate(AllocationProblem(**kw, quality=np.array([4.0, 1.0])))

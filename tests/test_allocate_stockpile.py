@@ -107,7 +107,7 @@ def test_shadow_price_matches_finite_difference(inst):
     assume(stock > 10 * h)  # at zero stock every bound is active and the dual is not unique
     ids = [f"r{i}" for i in range(len(need))]
     res = allocate_stockpile(ids, need, stock, cap=cap)
-    f = lambda s: min_share(need, water_fill(need, cap, s))  # noqa: E731
+    f = lambda s: min_share(need, water_fill(need, cap, s))
     right = (f(stock + h) - f(stock)) / h
     left = (f(stock) - f(max(stock - h, 0))) / h if stock > h else right
     # at a breakpoint any value between the one-sided derivatives is a valid dual

@@ -9,8 +9,7 @@ import pandas as pd
 import pytest
 
 from equicare.errors import EquicareError, InfeasibleError, ValidationError
-from equicare.optimize.locate import (capacitated_p_median, cost_table_from_long, lscp, mclp, p_center,
-                                      p_median)
+from equicare.optimize.locate import capacitated_p_median, cost_table_from_long, lscp, mclp, p_center, p_median
 
 pulp = pytest.importorskip("pulp")
 spopt_locate = pytest.importorskip("spopt.locate")
@@ -71,7 +70,7 @@ def test_mclp_matches_spopt(sf, p, radius):
 
 @pytest.mark.parametrize("radius", [5500, 7000, 9000])
 def test_lscp_matches_spopt(sf, radius):
-    table, w, _, _ = sf
+    table, _w, _, _ = sf
     ref = spopt_locate.LSCP.from_cost_matrix(table.cost, service_radius=radius).solve(_solver())
     res = lscp(table.cost, radius, site_ids=table.site_ids, demand_ids=table.demand_ids)
     assert res.objective == pytest.approx(ref.problem.objective.value())
@@ -82,7 +81,7 @@ def test_lscp_matches_spopt(sf, radius):
 
 @pytest.mark.parametrize("p", [2, 3, 5])
 def test_pcenter_matches_spopt(sf, p):
-    table, w, _, _ = sf
+    table, _w, _, _ = sf
     ref = spopt_locate.PCenter.from_cost_matrix(table.cost, p_facilities=p).solve(_solver())
     res = p_center(table.cost, p, site_ids=table.site_ids, demand_ids=table.demand_ids)
     assert res.objective == pytest.approx(ref.problem.objective.value(), rel=1e-6)

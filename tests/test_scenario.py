@@ -47,21 +47,17 @@ def write(tmp_path, spec, name="s.yaml"):
 
 
 def test_small_scenario_runs_and_writes_everything(tmp_path):
-    doc = run_scenario(write(tmp_path, SMALL), tmp_path / "out")
+    run_scenario(write(tmp_path, SMALL), tmp_path / "out")
     out = tmp_path / "out"
     for f in ("allocation.csv", "transfers.csv", "coverage.csv", "scenarios.csv", "what_if.csv",
               "budget_sweep.csv", "explanations.json", "equicare.duckdb"):
         assert (out / f).exists(), f
     a = pd.read_csv(out / "allocation.csv")
     assert len(a) == 6 and {"binding", "explanation", "share_met"} <= set(a.columns)
-    # expected need: beds A 15, B 15, C 30 ; capacity A 5 ; stock 30 -> common level L with
-    # (15L - 5) + 15L + 30L = 30 -> L = 35/60
+    # the 30 beds are shared so that every region's expected share of need met is the same
     beds = a[a.resource == "beds"].set_index("region")
-    L = 35 / 60
-    # expected coverage is not linear in x across scenarios; check the reported shares are equalised instead
     assert beds["share_met"].max() - beds["share_met"].min() < 1e-6
     assert beds["allocated"].sum() == pytest.approx(30, abs=1e-6)
-    assert 0 < L
     j = json.loads((out / "explanations.json").read_text())
     assert j["run_id"] and len(j["what_if"]) == 2 and len(j["budget_sweep"]) == 3
     assert {"stock:beds", "budget"} <= set(j["shadow_prices"])
@@ -95,7 +91,7 @@ def test_infeasible_scenario_is_a_clear_cli_error(tmp_path):
     with pytest.raises(InfeasibleError, match="region minimums of beds sum to 40, above the stock of 30"):
         run_scenario(p, tmp_path / "o")
     r = subprocess.run([sys.executable, "-m", "equicare.cli", "allocate", str(p), "--out", str(tmp_path / "o")],
-                       capture_output=True, text=True, cwd=ROOT)
+                       check=False, capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 2
     assert "region minimums of beds" in r.stderr and "Traceback" not in r.stderr
 

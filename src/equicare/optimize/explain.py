@@ -45,7 +45,7 @@ def _num(v: float) -> str:
     if not np.isfinite(v):
         return "unlimited"
     if abs(v - round(v)) < 1e-6:
-        return f"{int(round(v)):,}"
+        return f"{round(v):,}"
     return f"{v:,.1f}"
 
 
@@ -176,9 +176,7 @@ def explain(mod: _Model, run: _Run, seconds: float) -> AllocationResult:
             res_name, unit = P.resources[r], P.unit(r)
             need = Ed[i, r]
             binding = []
-            if fair_mask[i, r] and share[i, r] >= 1 - _EPS:
-                binding.append("need met")
-            elif not fair_mask[i, r]:
+            if fair_mask[i, r] and share[i, r] >= 1 - _EPS or not fair_mask[i, r]:
                 binding.append("need met")
             else:
                 capped = np.isfinite(P.max_alloc[i, r]) and x[i, r] >= P.max_alloc[i, r] - 1e-6

@@ -17,10 +17,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+import highspy
 import numpy as np
 import scipy.sparse as sp
-
-import highspy
 
 INF = highspy.kHighsInf
 _BANNER_DONE = False

@@ -387,7 +387,7 @@ def _pmedian_lagrangian(A: np.ndarray, p: int, forced: np.ndarray, iters: int = 
 
     Returns (LB, UB, S_best, fixed_closed, fixed_open).
     """
-    n, m = A.shape
+    _n, m = A.shape
     Af = np.where(np.isfinite(A), A, 1e18)
     srt = np.sort(Af, axis=1)
     lam = srt[:, min(m - 1, max(1, m // p))].copy()
@@ -604,7 +604,7 @@ def lscp(cost, service_radius: float | None = None, open_sites=None, site_ids=No
         Naming the demand units that no candidate site reaches within the radius.
     """
     t0 = time.perf_counter()
-    C, w, forced, site_ids, demand_ids = _prep(cost, None, open_sites, site_ids, demand_ids)
+    C, _w, forced, site_ids, demand_ids = _prep(cost, None, open_sites, site_ids, demand_ids)
     if service_radius is None or not service_radius >= 0:
         raise EquicareError("LSCP needs --service-radius (a non-negative cost)")
     unreach = ~(C <= service_radius).any(axis=1)
@@ -629,8 +629,8 @@ def p_center(cost, p: int | None = None, open_sites=None, site_ids=None, demand_
     asking whether at most *p* sites cover everyone within that radius.
     """
     t0 = time.perf_counter()
-    C, w, forced, site_ids, demand_ids = _prep(cost, None, open_sites, site_ids, demand_ids)
-    n, m = C.shape
+    C, _w, forced, site_ids, demand_ids = _prep(cost, None, open_sites, site_ids, demand_ids)
+    _n, m = C.shape
     _check_p(p, m, forced)
     if not np.isfinite(C).any(axis=1).all():
         bad = [demand_ids[i] for i in np.flatnonzero(~np.isfinite(C).any(axis=1))[:10]]
@@ -676,7 +676,7 @@ def locate(model: str, table: CostTable, demand: np.ndarray | None = None, p: in
     """Dispatch to one of :data:`MODELS` on a :class:`CostTable` (used by ``equicare locate``)."""
     if model not in MODELS:
         raise EquicareError(f"model must be one of {', '.join(MODELS)}, not {model!r}")
-    kw = dict(site_ids=table.site_ids, demand_ids=table.demand_ids, open_sites=open_sites)
+    kw = {"site_ids": table.site_ids, "demand_ids": table.demand_ids, "open_sites": open_sites}
     if model == "pmedian":
         return p_median(table.cost, demand, p, time_limit=time_limit, **kw)
     if model == "cpmedian":

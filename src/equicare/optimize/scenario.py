@@ -509,7 +509,7 @@ def budget_sweep(P: AllocationProblem, factors: list[float]) -> pd.DataFrame:
     if P.budget is None:
         raise EquicareError("budget_sweep needs a budget in the scenario")
     rows = []
-    for f in sorted(set(float(x) for x in factors) | {1.0}):
+    for f in sorted({float(x) for x in factors} | {1.0}):
         Q = replace(P, budget=P.budget * f)
         try:
             r = allocate(Q)
