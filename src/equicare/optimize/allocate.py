@@ -252,6 +252,8 @@ class AllocationResult:
     status : str
     solve_seconds : float
     n_solves : int
+    x : ndarray, shape (n, m)
+        Units placed per region and resource (the ``allocated`` column as a matrix).
     """
 
     problem: AllocationProblem
