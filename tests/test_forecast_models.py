@@ -112,3 +112,17 @@ def test_cli_forecast_with_ilinet(shared_data: Path, tmp_path: Path) -> None:
     assert len(pd.read_csv(out)) == 53 * 4 * 23
     r = subprocess.run(cmd + ["--model", "linear"], capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "does not use extra training series" in r.stderr
+
+
+def test_ensemble_spread_around_median(panel: Panel) -> None:
+    a, b = FlatBaseline(), DampedTrend()
+    plain = QuantileEnsemble([a, b]).predict(panel, [1, 2, 3])
+    wide = QuantileEnsemble([a, b], spread=[0.5, 2.0]).predict(panel, [1, 2, 3])
+    med = plain[:, :, 11:12]
+    assert np.allclose(wide[:, 0], (med + 0.5 * (plain - med))[:, 0])
+    assert np.allclose(wide[:, 1:], (med + 2.0 * (plain - med))[:, 1:])  # last factor repeats
+    assert np.allclose(wide[:, :, 11], plain[:, :, 11])
+    assert (np.diff(wide, axis=-1) >= -1e-9).all()
+    with pytest.raises(ValueError):
+        QuantileEnsemble([a, b], spread=[0.0])
+    assert QuantileEnsemble().spread is not None and len(QuantileEnsemble(augment=panel).members) == 1
