@@ -667,17 +667,24 @@ def _freeze_capped(mod: _Model, lm: LinearModel, frozen: np.ndarray, levels: np.
     lo, hi = 0, len(order)  # f(lo) true (j = 0), search the largest true
     cur = 0  # rows order[:cur] currently fixed in the model
     hi = guess
+
+    def move_to(j: int) -> Solution:
+        """Fix exactly the rows order[:j] (from the current cur) and solve."""
+        nonlocal cur, n_solves, secs
+        if j > cur:
+            fix(order[cur:j], True)
+        else:
+            fix(order[j:cur], False)
+        cur = j
+        out = lm.solve()
+        n_solves += 1
+        secs += out.seconds
+        return out
+
     for _ in range(6):  # fixed-point steps j <- #(caps <= z'(j)); z' falls as j grows
         if guess <= lo:
             break
-        if guess > cur:
-            fix(order[cur:guess], True)
-        else:
-            fix(order[guess:cur], False)
-        cur = guess
-        sol = lm.solve()
-        n_solves += 1
-        secs += sol.seconds
+        sol = move_to(guess)
         if not sol.ok:
             hi = guess - 1
             guess = (lo + hi + 1) // 2
@@ -690,14 +697,7 @@ def _freeze_capped(mod: _Model, lm: LinearModel, frozen: np.ndarray, levels: np.
         guess = min(hi, int(np.searchsorted(mod.share_ub[order], z2 + 1e-9, side="right")))
     while lo < hi:
         mid = (lo + hi + 1) // 2
-        if mid > cur:
-            fix(order[cur:mid], True)
-        else:
-            fix(order[mid:cur], False)
-        cur = mid
-        sol = lm.solve()
-        n_solves += 1
-        secs += sol.seconds
+        sol = move_to(mid)
         if sol.ok and float(sol.x[mod.cz]) >= mod.share_ub[order[mid - 1]] - 1e-9:
             lo = mid
         else:
