@@ -85,14 +85,21 @@ def load_cmd(
         typer.echo(rep.to_string(index=False))
 
 
+# options shared by `forecast` and `backtest`
+_TRUTH = typer.Option(None, "--truth", help="Hub target data CSV (default: the bundled file).")
+_MODEL = typer.Option(None, "--model", help="Forecast model (see equicare.forecast.MODELS).")
+_HISTORY = typer.Option(None, "--history", help="Optional older admissions in the same format.")
+_ILINET = typer.Option(None, "--ilinet", help="Optional ILINet state extract: extra training epidemics.")
+
+
 @app.command("forecast")
 def forecast_cmd(
     reference_date: str = typer.Option(..., "--reference-date", help="Reference date R (a Saturday, YYYY-MM-DD)."),
     out: str = typer.Option(..., "--out", help="Output CSV (hubverse quantile rows)."),
-    truth: str = typer.Option(None, "--truth", help="Hub target data CSV (default: the bundled file)."),
-    model: str = typer.Option(None, "--model", help="Forecast model (see equicare.forecast.MODELS)."),
-    history: str = typer.Option(None, "--history", help="Optional older admissions in the same format."),
-    ilinet: str = typer.Option(None, "--ilinet", help="Optional ILINet state extract: extra training epidemics."),
+    truth: str = _TRUTH,
+    model: str = _MODEL,
+    history: str = _HISTORY,
+    ilinet: str = _ILINET,
 ) -> None:
     """Quantile forecasts of weekly flu admissions for one reference date (uses data up to R - 7 days)."""
     from equicare.forecast import cli as fc
@@ -106,10 +113,10 @@ def backtest_cmd(
     start: str = typer.Option(..., "--start", help="First reference date (a Saturday)."),
     end: str = typer.Option(..., "--end", help="Last reference date (a Saturday)."),
     out: str = typer.Option(..., "--out", help="Output CSV (hubverse quantile rows)."),
-    truth: str = typer.Option(None, "--truth", help="Hub target data CSV (default: the bundled file)."),
-    model: str = typer.Option(None, "--model", help="Forecast model (see equicare.forecast.MODELS)."),
-    history: str = typer.Option(None, "--history", help="Optional older admissions in the same format."),
-    ilinet: str = typer.Option(None, "--ilinet", help="Optional ILINet state extract: extra training epidemics."),
+    truth: str = _TRUTH,
+    model: str = _MODEL,
+    history: str = _HISTORY,
+    ilinet: str = _ILINET,
 ) -> None:
     """Forecasts for every Saturday from START to END, each using only data available at the time."""
     from equicare.forecast import cli as fc
