@@ -598,9 +598,7 @@ def _solve(mod: _Model, lm: LinearModel, nwo_lo: np.ndarray | None = None) -> _R
             if not block.any():
                 block = ~frozen
         idx = np.flatnonzero(block)
-        for k in idx:
-            lm.set_coeff(int(fair_rows[k]), mod.cz, 0.0)
-        lm.set_row_bounds(fair_rows[idx], max(z - 1e-9, 0.0), np.inf)
+        _pin_rows(mod, lm, idx, max(z - 1e-9, 0.0))
         levels[idx] = z
         frozen |= block
         n_solves, secs = _freeze_capped(mod, lm, frozen, levels, z, n_solves, secs)
@@ -608,9 +606,7 @@ def _solve(mod: _Model, lm: LinearModel, nwo_lo: np.ndarray | None = None) -> _R
         if stuck.any():
             share = mod.Sh @ sol.x[mod.cv:mod.cz]
             idx = np.flatnonzero(stuck)
-            for k in idx:
-                lm.set_coeff(int(fair_rows[k]), mod.cz, 0.0)
-            lm.set_row_bounds(fair_rows[idx], np.maximum(share[idx] - 1e-9, 0.0), np.inf)
+            _pin_rows(mod, lm, idx, np.maximum(share[idx] - 1e-9, 0.0))
             levels[idx] = share[idx]
             frozen |= stuck
     lm.set_costs(mod.c_cov + mod.c_tie)
@@ -629,6 +625,14 @@ def _solve(mod: _Model, lm: LinearModel, nwo_lo: np.ndarray | None = None) -> _R
     return run
 
 
+def _pin_rows(mod: _Model, lm: LinearModel, idx: np.ndarray, lower) -> None:
+    """Take fairness rows ``idx`` out of the level: share >= ``lower`` (a number or one per row), no z term."""
+    rows = mod.groups["fair"]
+    for k in idx:
+        lm.set_coeff(int(rows[k]), mod.cz, 0.0)
+    lm.set_row_bounds(rows[idx], lower, np.inf)
+
+
 def _freeze_capped(mod: _Model, lm: LinearModel, frozen: np.ndarray, levels: np.ndarray, z: float,
                    n_solves: int, secs: float) -> tuple[int, float]:
     """Water-filling look-ahead: rows whose own cap (share upper bound) lies below the reachable level
@@ -643,20 +647,18 @@ def _freeze_capped(mod: _Model, lm: LinearModel, frozen: np.ndarray, levels: np.
         return n_solves, secs
 
     def fix(idx, on):
-        for k in idx:
-            lm.set_coeff(int(fair_rows[k]), mod.cz, 0.0 if on else -1.0)
         if on:
-            lm.set_row_bounds(fair_rows[idx], np.maximum(mod.share_ub[idx] - 1e-9, 0.0), np.inf)
+            _pin_rows(mod, lm, idx, np.maximum(mod.share_ub[idx] - 1e-9, 0.0))
         else:
+            for k in idx:
+                lm.set_coeff(int(fair_rows[k]), mod.cz, -1.0)
             lm.set_row_bounds(fair_rows[idx], 0.0, np.inf)
 
     # binary search for the largest j such that the j lowest caps can all be met while every other
     # unfrozen row reaches at least the j-th cap (monotone in j)
     order = np.flatnonzero(cand)[np.argsort(mod.share_ub[cand], kind="stable")]
     # first guess: release every candidate (they then cost nothing) to get an upper bound on the level
-    for k in order:
-        lm.set_coeff(int(fair_rows[k]), mod.cz, 0.0)
-    lm.set_row_bounds(fair_rows[order], 0.0, np.inf)
+    _pin_rows(mod, lm, order, 0.0)
     sol = lm.solve()
     n_solves += 1
     secs += sol.seconds
