@@ -183,15 +183,15 @@ def load_table(source: str | Path | bytes | pd.DataFrame, kind: str, *, name: st
     if raw.empty:
         raise ValidationError([Problem(label, None, None, "file has a header but no rows")])
 
-    for col in raw.columns:
-        rule = schema.column(col)
-        if rule is not None and rule.dtype == "id":
-            before = raw[col].astype("string").str.strip()
-            n = int(((pad_fips(raw[col]) != before) & before.notna()).sum())
-            report.add(label, "FIPS zero-padded", col, n, "all-digit codes padded to 2 (state) or 5 (county) digits")
     table, problems = validate(raw, schema, label, regions)
     if problems:
         raise ValidationError(problems)
+    for col in table.columns:  # validate() padded the codes; count what changed
+        rule = schema.column(col)
+        if rule is not None and rule.dtype == "id":
+            before = raw[col].astype("string").str.strip()
+            n = int(((table[col] != before) & before.notna()).sum())
+            report.add(label, "FIPS zero-padded", col, n, "all-digit codes padded to 2 (state) or 5 (county) digits")
 
     policies = {c: (schema.column(c).missing if schema.column(c) else None) for c in table.columns}
     policies.update(missing or {})

@@ -10,7 +10,7 @@ Column families (``prefix``) allow open-ended sets of columns, e.g. ``cap_beds``
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 Kind = Literal["regions", "facilities", "demand", "costs"]
@@ -59,7 +59,6 @@ class Schema:
     columns: tuple[Column, ...]
     key: tuple[str, ...] = ()
     description: str = ""
-    extra: dict = field(default_factory=dict)
 
     def column(self, name: str) -> Column | None:
         """The rule that applies to ``name`` (exact name first, then a prefix family)."""
