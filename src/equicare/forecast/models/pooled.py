@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from equicare.forecast.models.base import Q, ForecastModel
+from equicare.forecast.models.base import ForecastModel, Q
 from equicare.forecast.models.design import pooled_design
 from equicare.forecast.truth import Panel
 
@@ -43,8 +43,9 @@ class _Pooled(ForecastModel):
         self.augment_months = augment_months
         self.peak_weeks = peak_weeks
 
-    def _fit_predict(self, X: np.ndarray, y: np.ndarray, X_new: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Fit on ``(X, y)``; return (predictions for ``X_new``, fitted values of the training rows)."""
+    def _fit_predict(self, X: np.ndarray, y: np.ndarray, X_new: np.ndarray, k: int,
+                     X_fit: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Fit on ``(X, y)``; return (predictions for ``X_new``, fitted values at ``X_fit``)."""
         raise NotImplementedError
 
     def _z(self, panel: Panel) -> np.ndarray:
@@ -54,7 +55,7 @@ class _Pooled(ForecastModel):
     def predict(self, panel: Panel, steps: Sequence[int]) -> np.ndarray:
         scale = panel.population / 1e5
         z = self._z(panel)
-        T, L = z.shape
+        L = z.shape[1]
         aug = None
         if self.augment is not None:
             keep = self.augment.dates <= panel.dates[-1]  # extra series obey the information rule too
@@ -76,10 +77,12 @@ class _Pooled(ForecastModel):
                     if self.augment_months is not None:
                         keep = np.isin(aug.dates.month.to_numpy()[da.origin], self.augment_months)
                     X, y = np.vstack([X, da.X[keep]]), np.concatenate([y, da.y[keep]])
-                pred, fitted = self._fit_predict(X, y, np.nan_to_num(d.X_new), k)
-                resid = d.y - fitted[: len(d.y)]
+                # residuals come from the admissions rows (the first len(d.y) rows) in the window only
+                use = np.ones(len(d.y), bool)
                 if self.resid_weeks is not None:
-                    resid = resid[d.origin >= d.origin.max() - self.resid_weeks]
+                    use = d.origin >= d.origin.max() - self.resid_weeks
+                pred, fitted = self._fit_predict(X, y, np.nan_to_num(d.X_new), k, d.X[use])
+                resid = d.y[use] - fitted
                 eq = np.quantile(resid, Q)
                 eq = eq - eq[len(Q) // 2]
                 zq = (base + pred)[:, None] + self.spread * eq[None, :]
@@ -96,10 +99,11 @@ class PooledAR(_Pooled):
 
     name = "pooled_ar"
 
-    def _fit_predict(self, X: np.ndarray, y: np.ndarray, X_new: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def _fit_predict(self, X: np.ndarray, y: np.ndarray, X_new: np.ndarray, k: int,
+                     X_fit: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         A = np.column_stack([np.ones(len(y)), X])
         beta, *_ = np.linalg.lstsq(A, y, rcond=None)
-        return np.column_stack([np.ones(len(X_new)), X_new]) @ beta, A @ beta
+        return np.column_stack([np.ones(len(X_new)), X_new]) @ beta, np.column_stack([np.ones(len(X_fit)), X_fit]) @ beta
 
 
 class PooledGBM(_Pooled):
@@ -126,7 +130,8 @@ class PooledGBM(_Pooled):
         self.learning_rate = learning_rate
         self.min_child_samples = min_child_samples
 
-    def _fit_predict(self, X: np.ndarray, y: np.ndarray, X_new: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def _fit_predict(self, X: np.ndarray, y: np.ndarray, X_new: np.ndarray, k: int,
+                     X_fit: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         import lightgbm as lgb
 
         m = lgb.LGBMRegressor(n_estimators=self.n_estimators, num_leaves=self.num_leaves,
@@ -134,4 +139,4 @@ class PooledGBM(_Pooled):
                               subsample=0.8, subsample_freq=1, colsample_bytree=0.9, random_state=k,
                               n_jobs=1, verbose=-1)
         m.fit(X, y)
-        return m.predict(X_new), m.predict(X)
+        return m.predict(X_new), m.predict(X_fit)
