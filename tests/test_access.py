@@ -120,6 +120,30 @@ def test_raam_equals_access(chicago, reference):
     assert np.array_equal(np.isnan(r), np.isnan(mine))
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_raam_equals_access_iteration_with_ties(seed):
+    """Small random instances with integer costs (many exactly equal totals) against
+    ``access.raam.iterate_raam`` on the dense masked matrix in the same column order: equal
+    tie-breaking, so equal values, over cycles with and without the initial mobbing limit."""
+    from access.raam import iterate_raam
+
+    rng = np.random.default_rng(seed)
+    n, m = 40, 12
+    inside = rng.random((n, m)) < 0.5
+    inside[np.arange(n), rng.integers(0, m, n)] = True  # every origin reaches a destination
+    dense = np.where(inside, rng.integers(0, 6, (n, m)).astype(float), np.nan)
+    demand = rng.integers(20, 400, n).astype(float)
+    supply = rng.integers(1, 6, m).astype(float)
+    rows, cols = np.nonzero(inside)
+    cost = sp.csr_matrix((dense[rows, cols], (rows, cols)), shape=(n, m))
+    rho, tau, cycles = 30.0, 2.0, 40
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = iterate_raam(demand, supply * rho, np.ma.masked_invalid(dense / tau), max_cycles=cycles)
+    mine = A.raam(cost, demand, supply, tau=tau, rho=rho, max_cycles=cycles)
+    np.testing.assert_allclose(mine, np.asarray(ref), rtol=1e-12, atol=0)
+
+
 def test_normalize_equals_access(chicago, reference):
     pop, doc, cost, _ = chicago
     ref = _run(lambda: reference.two_stage_fca(name="n2sfca", max_cost=8000, normalize=True))

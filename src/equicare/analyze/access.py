@@ -2,9 +2,10 @@
 
 All measures work on a sparse origin x destination cost matrix (see :mod:`equicare.analyze.costs`:
 only pairs in reach are stored, zero costs are explicit entries) and are vectorised over its
-non-zeros; there is no Python loop over origins or destinations. ``demand`` has one value per
-origin (row), ``supply`` one value per destination (column) or a 2-D array with one column per
-supply type (e.g. doctors and dentists), in which case the result has one column per type.
+non-zeros; there is no Python loop over origins or destinations (RAAM's iteration runs in a
+compiled numba kernel). ``demand`` has one value per origin (row), ``supply`` one value per
+destination (column) or a 2-D array with one column per supply type (e.g. doctors and dentists),
+in which case the result has one column per type.
 
 Parameter semantics follow PySAL ``access`` (Saxon et al. 2022, "An open software environment to
 make spatial access metrics more accessible", J. Comput. Soc. Sci. 5:265-284), so that, given the
@@ -38,25 +39,25 @@ from equicare.analyze.costs import _subset
 from equicare.errors import EquicareError
 
 __all__ = [
+    "E2SFCA_DEFAULT_WEIGHTS",
+    "METHODS",
+    "THREE_SFCA_DEFAULT_WEIGHTS",
     "WeightFunction",
-    "step_weights",
-    "gravity_weights",
-    "gaussian_weights",
-    "weighted_catchment",
-    "gravity",
-    "fca_ratio",
-    "two_step_fca",
+    "access_table",
+    "compute_access",
     "enhanced_two_step_fca",
-    "three_step_fca",
-    "raam",
+    "fca_ratio",
+    "gaussian_weights",
+    "gravity",
+    "gravity_weights",
     "nearest_cost",
     "normalize_access",
-    "compute_access",
-    "METHODS",
-    "E2SFCA_DEFAULT_WEIGHTS",
-    "THREE_SFCA_DEFAULT_WEIGHTS",
     "parse_step_weights",
-    "access_table",
+    "raam",
+    "step_weights",
+    "three_step_fca",
+    "two_step_fca",
+    "weighted_catchment",
 ]
 
 WeightFunction = Callable[[np.ndarray], np.ndarray]
@@ -310,7 +311,11 @@ def raam(cost: sp.spmatrix, demand: np.ndarray, supply: np.ndarray, tau: float =
     ``rho`` defaults to the mean demand-to-supply ratio ``sum(P) / sum(S)``; ``tau`` is the travel
     cost that equals congestion at 100% of ``rho``. The iteration (shifting demand from each
     origin's costliest to its cheapest destination with a step that halves every ``half_life``
-    cycles) replicates ``access.raam.iterate_raam`` step for step, on the sparse pairs only.
+    cycles) replicates ``access.raam.iterate_raam`` step for step, on the sparse pairs only, in a
+    compiled kernel (:mod:`equicare.analyze._raam_kernel`, numba; compiled on the first call and
+    cached on disk where possible) that prunes the search for each origin's cheapest destination
+    without changing its result. Ties between exactly equal total costs go to the lowest column
+    of ``cost`` (``access``: to the first in its own column order, that of a Python set).
 
     Only origins with demand > 0 and destinations with supply > 0 take part; other origins, and
     origins with no positive-supply destination in reach, get NaN. With a 2-D ``supply`` each
@@ -322,7 +327,7 @@ def raam(cost: sp.spmatrix, demand: np.ndarray, supply: np.ndarray, tau: float =
     if s.ndim == 2:
         return np.column_stack([raam(cost, d, s[:, k], tau, rho, max_cycles, initial_step, min_step,
                                      half_life, limit_initial) for k in range(s.shape[1])])
-    n, m = cost.shape
+    n = cost.shape[0]
     out = np.full(n, np.nan)
     if not (s > 0).any() or not (d > 0).any():
         return out
@@ -335,118 +340,12 @@ def raam(cost: sp.spmatrix, demand: np.ndarray, supply: np.ndarray, tau: float =
     active = np.flatnonzero(np.diff(sub.indptr) > 0)
     sub = sub[active]
     sub.sort_indices()
-    out[active] = _iterate_raam(sub, d[active], s * rho_, tau, max_cycles, initial_step, min_step,
-                                half_life, limit_initial)
+    # numba: imported (and the kernel compiled) on the first call only
+    from equicare.analyze import _raam_kernel
+
+    out[active] = _raam_kernel.run(sub, d[active], s * rho_, tau, max_cycles, initial_step, min_step, half_life,
+                                   limit_initial)
     return out
-
-
-def _segment_first_ext(vals: np.ndarray, starts: np.ndarray, seg_of: np.ndarray, use_max: bool) -> np.ndarray:
-    """Position of the first minimum (maximum) of each contiguous segment of ``vals``."""
-    ext = (np.maximum if use_max else np.minimum).reduceat(vals, starts)
-    hit = np.flatnonzero(vals == ext[seg_of])
-    first = np.ones(hit.size, bool)
-    first[1:] = seg_of[hit[1:]] != seg_of[hit[:-1]]
-    return hit[first]
-
-
-def _iterate_raam(c: sp.csr_matrix, demand: np.ndarray, supply: np.ndarray, tau: float, max_cycles: int,
-                  initial_step: float, min_step: float, half_life: float, limit_initial: int) -> np.ndarray:
-    """``access.raam.iterate_raam`` on the sparse pairs, with an exact pruned search for the cheapest
-    destination.
-
-    Entries are kept row by row in increasing travel cost (up to rounding, covered by a margin). Since congestion is never negative,
-    a destination whose travel cost alone exceeds the total cost of one of the row's nearest
-    destinations cannot be the cheapest, so each cycle only scans, per origin, the prefix of
-    destinations with ``travel <= bound`` (plus a rounding margin). Ties between exactly equal
-    total costs are broken by travel order here and by column order in ``access``.
-    """
-    n, m = c.shape
-    supply = np.where(supply > 0, supply, np.inf)  # columns without supply hold no pairs here
-    indptr = c.indptr.astype(np.int64)
-    counts = np.diff(indptr)
-    rows = np.repeat(np.arange(n), counts)
-    travel0 = c.data / tau
-    nnz = travel0.size
-    starts = indptr[:-1]
-    tmax = float(travel0.max()) if nnz else 0.0
-    width = 2.0 * tmax + 1.0
-    # entries row by row in increasing travel: one sort of a float key (ties within rounding of the
-    # key are in arbitrary order, which only matters for exactly equal total costs)
-    key0 = rows * width + travel0
-    perm = np.argsort(key0)
-    key = key0[perm]  # non-decreasing by construction
-    cols = c.indices[perm].astype(np.int64)
-    travel = travel0[perm]
-    margin = 1e-9 * (tmax + 1.0) + 4.0 * np.finfo(float).eps * n * width
-    has_pairs = np.bincount(cols, minlength=m) > 0
-    # start: all demand at the nearest destination, ties to the lowest column (np.argmin in access)
-    entry0 = np.arange(nnz)
-    first0 = _segment_first_ext(travel0, starts, rows, use_max=False)
-    inv = np.empty(nnz, dtype=np.int64)
-    inv[perm] = entry0
-    assign = np.zeros(nnz)
-    assign[inv[first0]] = demand
-    # the (up to) four nearest destinations of each row give a cheap upper bound on its minimum
-    k4 = np.minimum(starts[:, None] + np.arange(4)[None, :], (indptr[1:] - 1)[:, None])
-    cols4, travel4 = cols[k4], travel[k4]
-    ar = np.arange(n)
-    act = np.sort(inv[first0])
-    total_act = travel[act]
-    for i in range(int(max_cycles)):
-        arows = rows[act]
-        das = np.bincount(cols[act], weights=assign[act], minlength=m)
-        congestion = das / supply
-        total_act = congestion[cols[act]] + travel[act]
-        astarts = np.searchsorted(arows, ar)
-        max_e = act[_segment_first_ext(total_act, astarts, arows, use_max=True)]
-        # cheapest destination: only the prefix of each row with travel <= bound can hold it
-        bound = np.minimum.reduceat(total_act, astarts)  # any assigned destination is an upper bound
-        np.minimum(bound, (congestion[cols4] + travel4).min(1), out=bound)
-        if i:
-            np.minimum(bound, congestion[cols[min_e]] + travel[min_e], out=bound)
-        cmin = congestion[has_pairs].min()  # total >= travel + cmin for every pair
-        ends = np.searchsorted(key, ar * width + (bound - cmin) + margin, side="right")
-        ends = np.minimum(np.maximum(ends, starts + 1), indptr[1:])
-        lens = ends - starts
-        cstarts = np.zeros(n, dtype=np.int64)
-        np.cumsum(lens[:-1], out=cstarts[1:])
-        cand = np.arange(int(lens.sum())) - np.repeat(cstarts - starts, lens)
-        crow = np.repeat(ar, lens)
-        ctotal = congestion[cols[cand]] + travel[cand]
-        min_e = cand[_segment_first_ext(ctotal, cstarts, crow, use_max=False)]
-        jmin, jmax = cols[min_e], cols[max_e]
-        slmin, slmax = supply[jmin], supply[jmax]
-        trlmin, trlmax = travel[min_e], travel[max_e]
-        drlmin, drlmax = assign[min_e], assign[max_e]
-        dr = drlmin + drlmax
-        drotherlmin = das[jmin] - drlmin
-        drotherlmax = das[jmax] - drlmax
-        drlmin_new = ((slmin * slmax) / (slmin + slmax)) * (
-            (trlmax - trlmin) + (dr + drotherlmax) / slmax - drotherlmin / slmin)
-        delta = np.minimum(drlmin_new - drlmin, drlmax)
-        delta = np.where(max_e == min_e, 0, delta)
-        step = max(initial_step * 0.5 ** (i / half_life), min_step)
-        delta = np.minimum(delta, step * demand).astype(int)
-        if i < limit_initial:
-            naive = np.bincount(jmin, weights=delta.astype(float), minlength=m) / supply
-            scale = np.maximum(naive, 1)
-            delta = (delta / scale[jmin]).round().astype(int)
-        moved = delta != 0
-        new = min_e[moved & (assign[min_e] == 0)]  # destinations that start receiving demand
-        assign[min_e] += delta
-        assign[max_e] -= delta
-        if new.size:
-            act = np.sort(np.concatenate([act, new]))
-        act = act[assign[act] != 0]
-    # access reports the total cost of the last cycle's prices with the final assignment
-    if max_cycles <= 0:
-        total_all = travel
-    else:
-        total_all = congestion[cols] + travel
-    num = np.add.reduceat(total_all * assign, starts)
-
-    den = np.add.reduceat(assign, starts)
-    return num / den
 
 
 def nearest_cost(cost: sp.spmatrix, supply: np.ndarray | None = None, max_cost: float | None = None) -> np.ndarray:
