@@ -119,6 +119,58 @@ def test_published_healthequal_values_ordered_sample():
            rel=2e-6)
 
 
+# healthequal's tests/testthat for the non-ordered measures (test-bgv.R, test-bgsd.R, test-idisu.R,
+# test-idisw.R, test-mdbu.R, test-mdbw.R, test-mdmu.R, test-mdmw.R, test-mdru.R, test-mdrw.R, test-ti.R,
+# test-mld.R, test-paf-nonordered.R, test-par-nonordered.R; github.com/WHOequity/healthequal, same
+# values in CRAN's healthequal 1.0.x) draw 25 subgroups in R with
+#   set.seed(123); pop <- round(rnorm(25, 1000, 300)); est <- rbinom(25, 1000, .065)
+#   se <- rbinom(25, 100, .045); ref <- rep(0, 25); ref[sample(25, 1)] <- 1
+# under R's default generators (Mersenne-Twister, Inversion, Rejection sampling since R 3.6). These
+# are the draws (printed by R 4.2.2); the reference subgroup is the 14th. scale = 100, favourable.
+NO_POP = np.array([832, 931, 1468, 1021, 1039, 1515, 1138, 620, 794, 866, 1367, 1108, 1120, 1033, 833, 1536, 1149,
+                   410, 1210, 858, 680, 935, 692, 781, 812], float)
+NO_EST = np.array([61, 74, 58, 59, 72, 75, 74, 68, 75, 67, 73, 63, 66, 62, 60, 66, 71, 73, 71, 61, 74, 84, 55, 69, 60],
+                  float)
+NO_SE = np.array([5, 3, 3, 3, 4, 9, 2, 2, 2, 5, 5, 7, 5, 6, 4, 5, 6, 6, 9, 4, 3, 4, 1, 3, 7], float)
+NO_REF = (np.arange(25) == 13).astype(float)
+NO_SCALE = [100] * 25
+Z196 = 1.96  # the published TI, PAF and PAR intervals were worked out with z = 1.96
+
+
+def test_published_healthequal_test_values_nonordered():
+    """Expected values from healthequal's tests/testthat for the non-ordered measures (see above).
+
+    Tolerances are relative; healthequal's own tests use 1e-4 (1e-3 for MLD, 1e-6 for the PAF
+    interval). The published TI and MLD differ from their formula (which R and equicare both
+    evaluate to TI 5.0359803, MLD 5.0523552) by about 1e-5; everything else agrees to 1e-6 or better.
+    """
+    p, y, s, ref, sc = NO_POP, NO_EST, NO_SE, NO_REF, NO_SCALE
+    z = 1.959963984540054
+    _close(H.bgv(y, p, s), 46.198326, 17.134647, 46.198326 - 17.134647 * z, 46.198326 + 17.134647 * z, rel=1e-6)
+    _close(H.bgsd(y, p, s, scaleval=sc), 6.7969351, rel=1e-7)
+    _close(H.idisu(y, p, s, scaleval=sc), 8.7018175, rel=1e-7)
+    _close(H.idisw(y, p, s, scaleval=sc), 8.6178417, rel=1e-7)
+    _close(H.mdbu(y, s, favourable_indicator=1, scaleval=sc), 16.360001, rel=1e-7)
+    _close(H.mdbw(y, p, s, favourable_indicator=1, scaleval=sc), 16.293156, rel=1e-7)
+    _close(H.mdmu(y, p, s, scaleval=sc), 5.891726, rel=1e-7)
+    _close(H.mdmw(y, p, s, scaleval=sc), 5.8348689, rel=1e-7)
+    _close(H.mdru(y, ref, s, scaleval=sc), 7.2399998, rel=1e-7)
+    _close(H.mdrw(y, p, ref, s, scaleval=sc), 7.2228465, rel=1e-7)
+    _close(H.theil_index(y, p, s), 5.0359201, 0.0014201, 5.0331367, 5.0387035, rel=2e-5)
+    _close(H.mld(y, p, s), 5.0524006, 0.0014242, 5.0524006 - 0.0014242 * z, 5.0524006 + 0.0014242 * z, rel=2e-5)
+    paf = H.paf(y, p, 1, False, scaleval=sc)
+    _close(paf, 24.06426, 0.01771526, rel=1e-6)
+    assert paf.estimate - Z196 * paf.se == pytest.approx(24.029539, rel=1e-6)
+    assert paf.estimate + Z196 * paf.se == pytest.approx(24.098982, rel=1e-6)
+    par = H.par(y, p, 1, False, scaleval=sc)
+    _close(par, 16.293152, 1.1994447, rel=1e-6)
+    assert par.estimate - Z196 * par.se == pytest.approx(13.94224, rel=1e-6)
+    assert par.estimate + Z196 * par.se == pytest.approx(18.644063, rel=1e-6)
+    # BGSD and COV: the square root of BGV, and 100 BGSD / mean (COV has no published test)
+    mu = float(np.sum(p * y) / p.sum())
+    assert H.cov(y, p, s, scaleval=sc).estimate == pytest.approx(100 * 6.7969351 / mu, rel=1e-7)
+
+
 def test_difference_and_ratio_direction_rules():
     y, s = np.array([10.0, 30.0, 20.0]), np.array([1.0, 2.0, 2.0])
     order = [1, 2, 3]
@@ -204,8 +256,12 @@ def _heat_frame():
 def test_heat_summary_table():
     out = I.heat_summary(_heat_frame())
     assert list(out.columns) == ["setting", "date", "source", "indicator_abbr", "indicator_name", "dimension",
-                                 "measure", "estimate", "se", "lowerci", "upperci"]
-    by = {d: set(g.measure) for d, g in out.groupby("dimension")}
+                                 "measure", "estimate", "se", "lowerci", "upperci", "note"]
+    # every dimension lists every measure; those computed have an empty note
+    assert all(list(g.measure) == list(H.ALL_MEASURES) for _, g in out.groupby("dimension"))
+    done = out[out.note == ""]
+    assert done.estimate.notna().all()
+    by = {d: set(g.measure) for d, g in done.groupby("dimension")}
     assert by["Economic status"] == {"d", "r", "aci", "rci", "sii", "rii", "par", "paf"}
     assert by["Sex"] == {"d", "r"}
     assert {"bgv", "mdru", "mdrw", "ti", "mld", "idisw"} <= by["Region"]
@@ -213,6 +269,33 @@ def test_heat_summary_table():
     assert aci_row.estimate == pytest.approx(4.30052, rel=2e-6)
     d_reg = out[(out.dimension == "Region") & (out.measure == "d")].iloc[0]
     assert d_reg.estimate == pytest.approx(80.0 - 70.0)  # favourable with reference: ref - lowest
+
+
+def test_heat_summary_says_why_a_measure_does_not_apply():
+    df = _heat_frame()
+    nopop = df[df.dimension == "Region"].assign(dimension="Region, no population", population=np.nan,
+                                                reference_subgroup=0, setting_average=85.0)
+    ordered_nopop = df[df.dimension == "Economic status"].assign(dimension="Quintiles, no population",
+                                                                 population=np.nan)
+    one = df[df.dimension == "Sex"].iloc[:1].assign(dimension="One subgroup")
+    out = I.heat_summary(pd.concat([df, nopop, ordered_nopop, one]))
+    note = {(r.dimension, r.measure): r.note for r in out.itertuples()}
+    assert note["Region", "aci"] == "applies to ordered dimensions only"
+    assert note["Economic status", "bgv"] == "applies to non-ordered dimensions only"
+    assert note["Sex", "paf"] == "needs more than two subgroups (two subgroups get D and R only)"
+    assert note["Region, no population", "mdru"] == "needs a reference subgroup (reference_subgroup = 1)"
+    assert note["Region, no population", "ti"] == "needs the population of every subgroup"
+    assert note["Quintiles, no population", "sii"] == "needs the population of every subgroup"
+    assert note["One subgroup", "d"] == "needs at least two subgroups"
+    # without population, the setting average still gives MDMU, IDISU, PAR and PAF
+    assert {m for (d, m), t in note.items() if d == "Region, no population" and t == ""} == {
+        "d", "r", "mdbu", "mdmu", "idisu", "par", "paf"}
+    skipped = out[out.note != ""]
+    assert skipped[["estimate", "se", "lowerci", "upperci"]].isna().all().all()
+    # a measure that raises for these data is reported with its reason too
+    flat = df[df.dimension == "Economic status"].assign(estimate=50.0)
+    row = I.heat_summary(flat).set_index("measure").loc["sii"]
+    assert np.isnan(row.estimate) and "all estimates have the same value" in row.note
 
 
 def test_heat_table_errors_name_row_and_column():

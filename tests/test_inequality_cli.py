@@ -38,6 +38,9 @@ def test_heat_template_round_trip(run_cli, tmp_path):
     aci = out[(out.dimension == "Economic status") & (out.measure == "aci")]
     assert aci.estimate.iloc[0] == pytest.approx(4.30052, rel=2e-6)  # healthequal's published value
     assert len(out) == out[["dimension", "measure"]].drop_duplicates().shape[0]
+    assert list(out.columns)[-1] == "note"  # measures that do not apply are listed, with the reason
+    aci_region = out[(out.dimension == "Region") & (out.measure == "aci")].iloc[0]
+    assert pd.isna(aci_region.estimate) and aci_region.note == "applies to ordered dimensions only"
     assert len(HEAT_ROWS) == 11
 
 

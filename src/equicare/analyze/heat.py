@@ -46,7 +46,7 @@ __all__ = [
     "Measure",
     "difference", "ratio", "aci", "rci", "sii", "rii", "bgv", "bgsd", "cov",
     "mdbu", "mdbw", "mdmu", "mdmw", "mdru", "mdrw", "idisu", "idisw", "theil_index", "mld",
-    "paf", "par", "HEAT_COLUMNS", "read_heat_table", "heat_summary",
+    "paf", "par", "HEAT_COLUMNS", "ALL_MEASURES", "read_heat_table", "heat_summary",
 ]
 
 N_SIM = 100
@@ -684,9 +684,37 @@ def read_heat_table(data: pd.DataFrame | str | Path, file: str | None = None) ->
 ORDERED_MEASURES = ("d", "r", "aci", "rci", "sii", "rii", "par", "paf")
 NONORDERED_MEASURES = ("d", "r", "bgv", "bgsd", "cov", "mdbu", "mdbw", "mdmu", "mdmw", "mdru", "mdrw",
                        "idisu", "idisw", "ti", "mld", "par", "paf")
+#: Every measure :func:`heat_summary` reports for each dimension, in this order.
+ALL_MEASURES = ("d", "r", "aci", "rci", "sii", "rii", "bgv", "bgsd", "cov", "mdbu", "mdbw", "mdmu", "mdmw",
+                "mdru", "mdrw", "idisu", "idisw", "ti", "mld", "par", "paf")
+# measures that need the population of every subgroup (the ordered ones rank by population share)
+_WEIGHTED = {"aci", "rci", "sii", "rii", "bgv", "bgsd", "cov", "mdbw", "mdmw", "mdrw", "idisw", "ti", "mld"}
 
 
-def _group_measures(g: pd.DataFrame, conf_level: float, n_sim: int, seed: int) -> list[Measure]:
+def _not_applicable(name: str, n: int, ordered: bool, has_pop: bool, has_ref: bool, has_avg: bool) -> str | None:
+    """Why measure ``name`` does not apply to a dimension (``None`` if it does)."""
+    if n < 2:
+        return "needs at least two subgroups"
+    if name in ("d", "r"):
+        return None
+    if n == 2:
+        return "needs more than two subgroups (two subgroups get D and R only)"
+    if ordered and name not in ORDERED_MEASURES:
+        return "applies to non-ordered dimensions only"
+    if not ordered and name not in NONORDERED_MEASURES:
+        return "applies to ordered dimensions only"
+    if name in ("mdru", "mdrw") and not has_ref:
+        return "needs a reference subgroup (reference_subgroup = 1)"
+    if name in _WEIGHTED and not has_pop:
+        return "needs the population of every subgroup"
+    if name in ("mdmu", "idisu", "par", "paf") and not has_pop and not has_avg:
+        return "needs the population of every subgroup or the setting average"
+    return None
+
+
+def _group_measures(g: pd.DataFrame, conf_level: float, n_sim: int, seed: int) -> list[tuple[Measure, str]]:
+    """Every measure of ``ALL_MEASURES`` for one dimension, each with a note: empty when the measure
+    was computed, else why not (its estimate is then NaN)."""
     y = g["estimate"].to_numpy(float)
     se = g["se"].to_numpy(float)
     se = se if np.all(np.isfinite(se)) else None
@@ -703,58 +731,62 @@ def _group_measures(g: pd.DataFrame, conf_level: float, n_sim: int, seed: int) -
     savg = float(sa.iloc[0]) if len(sa) else None
     kw = {"conf_level": conf_level}
     sim = {"n_sim": n_sim, "seed": seed, "conf_level": conf_level}
-    out: list[Measure] = []
-    n = y.size
-    if n >= 2:
-        out.append(difference(y, se, fav, ordered, order, ref if has_ref else None, **kw))
-        out.append(ratio(y, se, fav, ordered, order, ref if has_ref else None, **kw))
-    if n <= 2:
-        return out
-    calls = []
-    if ordered:
-        calls += [lambda: aci(y, order, pop, **kw), lambda: rci(y, order, pop, **kw),
-                  lambda: sii(y, order, pop, scale, **kw), lambda: rii(y, order, pop, **kw)]
-    elif pop is not None:
-        calls += [lambda: bgv(y, pop, se, **kw), lambda: bgsd(y, pop, se, scale, **sim),
-                  lambda: cov(y, pop, se, scale, **sim), lambda: mdbu(y, se, fav, scale, **sim),
-                  lambda: mdbw(y, pop, se, fav, scale, **sim), lambda: mdmu(y, pop, se, scale, savg, **sim),
-                  lambda: mdmw(y, pop, se, scale, **sim)]
-        if has_ref:
-            calls += [lambda: mdru(y, ref, se, scale, **sim), lambda: mdrw(y, pop, ref, se, scale, **sim)]
-        calls += [lambda: idisu(y, pop, se, scale, savg, **sim), lambda: idisw(y, pop, se, scale, **sim),
-                  lambda: theil_index(y, pop, se, **kw), lambda: mld(y, pop, se, **kw)]
-    else:  # no population: only the unweighted measures that can use the setting average
-        calls += [lambda: mdbu(y, se, fav, scale, **sim)]
-        if has_ref:
-            calls += [lambda: mdru(y, ref, se, scale, **sim)]
-        if savg is not None:
-            calls += [lambda: mdmu(y, None, se, scale, savg, **sim), lambda: idisu(y, None, se, scale, savg, **sim)]
-    if pop is not None or savg is not None:
-        calls += [lambda: par(y, pop, fav, ordered, order, savg, scale, **kw),
-                  lambda: paf(y, pop, fav, ordered, order, savg, scale, **kw)]
-    for call in calls:
-        try:
-            out.append(call())
-        except EquicareError:
-            continue  # a measure that does not apply to these data is left out
+    refs = ref if has_ref else None
+    calls = {
+        "d": lambda: difference(y, se, fav, ordered, order, refs, **kw),
+        "r": lambda: ratio(y, se, fav, ordered, order, refs, **kw),
+        "aci": lambda: aci(y, order, pop, **kw),
+        "rci": lambda: rci(y, order, pop, **kw),
+        "sii": lambda: sii(y, order, pop, scale, **kw),
+        "rii": lambda: rii(y, order, pop, **kw),
+        "bgv": lambda: bgv(y, pop, se, **kw),
+        "bgsd": lambda: bgsd(y, pop, se, scale, **sim),
+        "cov": lambda: cov(y, pop, se, scale, **sim),
+        "mdbu": lambda: mdbu(y, se, fav, scale, **sim),
+        "mdbw": lambda: mdbw(y, pop, se, fav, scale, **sim),
+        "mdmu": lambda: mdmu(y, pop, se, scale, savg, **sim),
+        "mdmw": lambda: mdmw(y, pop, se, scale, **sim),
+        "mdru": lambda: mdru(y, ref, se, scale, **sim),
+        "mdrw": lambda: mdrw(y, pop, ref, se, scale, **sim),
+        "idisu": lambda: idisu(y, pop, se, scale, savg, **sim),
+        "idisw": lambda: idisw(y, pop, se, scale, **sim),
+        "ti": lambda: theil_index(y, pop, se, **kw),
+        "mld": lambda: mld(y, pop, se, **kw),
+        "par": lambda: par(y, pop, fav, ordered, order, savg, scale, **kw),
+        "paf": lambda: paf(y, pop, fav, ordered, order, savg, scale, **kw),
+    }
+    out: list[tuple[Measure, str]] = []
+    for name in ALL_MEASURES:
+        note = _not_applicable(name, y.size, ordered, pop is not None, has_ref, savg is not None)
+        if note is None:
+            try:
+                out.append((calls[name](), ""))
+                continue
+            except EquicareError as exc:  # a measure these data do not allow: say why
+                note = str(exc)
+            except np.linalg.LinAlgError as exc:  # e.g. a regression with no variation to fit
+                note = f"could not be computed ({exc})"
+        out.append((Measure(name, float("nan")), note))
     return out
 
 
 def heat_summary(data: pd.DataFrame | str | Path, conf_level: float = 0.95, n_sim: int = N_SIM,
                  seed: int = SEED, file: str | None = None) -> pd.DataFrame:
-    """All applicable HEAT summary measures for every setting, date, indicator and dimension.
+    """Every HEAT summary measure for every setting, date, indicator and dimension.
 
     ``data`` is a table (or CSV path) in the HEAT Plus upload template. Returns one row per
-    setting, date, source, indicator, dimension and measure with columns ``setting, date,
-    source, indicator_abbr, indicator_name, dimension, measure, estimate, se, lowerci,
-    upperci``. Ordered dimensions get D, R, ACI, RCI, SII, RII, PAR, PAF; non-ordered ones D, R,
-    BGV, BGSD, COV, MDBU, MDBW, MDMU, MDMW, (MDRU, MDRW with a reference subgroup), IDISU, IDISW,
-    TI, MLD, PAR, PAF; two-subgroup dimensions only D and R (as HEAT).
+    setting, date, source, indicator, dimension and measure of ``ALL_MEASURES`` with columns
+    ``setting, date, source, indicator_abbr, indicator_name, dimension, measure, estimate, se,
+    lowerci, upperci, note``. Ordered dimensions get D, R, ACI, RCI, SII, RII, PAR, PAF; non-ordered
+    ones D, R, BGV, BGSD, COV, MDBU, MDBW, MDMU, MDMW, (MDRU, MDRW with a reference subgroup), IDISU,
+    IDISW, TI, MLD, PAR, PAF; two-subgroup dimensions only D and R (as HEAT). A measure that does
+    not apply is still reported, with NaN values and a ``note`` saying why (e.g. "applies to
+    ordered dimensions only"); ``note`` is empty for the measures that were computed.
     """
     df = read_heat_table(data, file=file)
     rows = []
     for key, g in df.groupby(GROUP_KEYS, sort=False, dropna=False):
-        for m in _group_measures(g, conf_level, n_sim, seed):
-            rows.append(dict(zip(GROUP_KEYS, key)) | m.to_dict())
-    cols = GROUP_KEYS + ["measure", "estimate", "se", "lowerci", "upperci"]
+        for m, note in _group_measures(g, conf_level, n_sim, seed):
+            rows.append(dict(zip(GROUP_KEYS, key)) | m.to_dict() | {"note": note})
+    cols = GROUP_KEYS + ["measure", "estimate", "se", "lowerci", "upperci", "note"]
     return pd.DataFrame(rows, columns=cols)
