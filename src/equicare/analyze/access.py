@@ -158,12 +158,23 @@ def _weighted(cost: sp.csr_matrix, weight: WeightFunction | None, max_cost: floa
     Pairs beyond ``max_cost`` stay as explicit zero entries (cheaper than rebuilding the structure,
     and they add exactly 0 to every sum).
     """
-    data = np.ones(cost.nnz) if weight is None else np.asarray(weight(cost.data), float)
-    if max_cost is not None:
-        data = np.where(cost.data <= max_cost, data, 0.0)
+    if weight is None:
+        data = np.ones(cost.nnz) if max_cost is None else (cost.data <= max_cost).astype(float)
+    else:
+        data = np.asarray(weight(cost.data), float)
+        if max_cost is not None:
+            data = np.where(cost.data <= max_cost, data, 0.0)
     w = sp.csr_matrix((data, cost.indices, cost.indptr), shape=cost.shape, copy=False)
     w.has_sorted_indices = cost.has_sorted_indices
     return w
+
+
+def _dot(w: sp.csr_matrix, x: np.ndarray) -> np.ndarray:
+    """``w @ x``; a 2-D ``x`` column by column, which scipy does about twice as fast as the
+    several-column product (same sums in the same order, so the same numbers)."""
+    if x.ndim == 1:
+        return np.asarray(w @ x)
+    return np.column_stack([w @ x[:, k] for k in range(x.shape[1])])
 
 
 def _safe_ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
@@ -185,7 +196,7 @@ def weighted_catchment(cost: sp.spmatrix, supply: np.ndarray, weight: WeightFunc
     """
     cost, _, s = _prepare(cost, None, supply)
     w = _weighted(cost, weight, max_cost)
-    return np.asarray(w @ s)
+    return _dot(w, s)
 
 
 def gravity(cost: sp.spmatrix, supply: np.ndarray, scale: float, alpha: float, min_dist: float = 0.0,
@@ -233,7 +244,7 @@ def fca_ratio(cost: sp.spmatrix, demand: np.ndarray, supply: np.ndarray, max_cos
             raise EquicareError(f"fca_ratio: demand_cost has shape {dcost.shape}; expected "
                                 f"({cost.shape[0]}, {cost.shape[0]})")
         pop = np.asarray(_weighted(dcost, None, max_cost) @ d)
-    sup = np.asarray(w @ s)
+    sup = _dot(w, s)
     return _safe_ratio(sup, pop)
 
 
@@ -258,7 +269,7 @@ def two_step_fca(cost: sp.spmatrix, demand: np.ndarray, supply: np.ndarray, max_
     w = _weighted(cost, weight, max_cost)
     dem = np.asarray(w.T @ d)  # weighted demand in each destination's catchment
     ratio = _safe_ratio(s, dem)
-    return np.asarray(w @ ratio)
+    return _dot(w, ratio)
 
 
 def enhanced_two_step_fca(cost: sp.spmatrix, demand: np.ndarray, supply: np.ndarray,
@@ -297,7 +308,7 @@ def three_step_fca(cost: sp.spmatrix, demand: np.ndarray, supply: np.ndarray,
     gw.data *= g * wall
     dem = np.asarray(gw.T @ d)
     ratio = _safe_ratio(s, dem)
-    return np.asarray(gw @ ratio)
+    return _dot(gw, ratio)
 
 
 def raam(cost: sp.spmatrix, demand: np.ndarray, supply: np.ndarray, tau: float = 60.0,
