@@ -918,7 +918,7 @@ def _diagnose(mod: _Model, sol: Solution) -> None:
     raise InfeasibleError("the scenario is infeasible: these constraints conflict: " + " and ".join(names))
 
 
-def allocate(P: AllocationProblem, *, time_limit: float | None = None) -> AllocationResult:
+def allocate(P: AllocationProblem, *, time_limit: float | None = None, method: str = "auto") -> AllocationResult:
     """Solve an allocation problem and explain the answer.
 
     Parameters
@@ -927,6 +927,10 @@ def allocate(P: AllocationProblem, *, time_limit: float | None = None) -> Alloca
         The scenario (see :class:`AllocationProblem` and the module docstring for the formulation).
     time_limit : float, optional
         Seconds per HiGHS call (MIP only matters).
+    method : {"auto", "lp", "waterfill"}
+        ``auto`` solves a separable leximin problem (no pooling, no inequality bounds) by exact
+        water-filling (:mod:`equicare.optimize.waterfill`) and everything else by LPs on HiGHS;
+        ``lp`` always uses the LPs; ``waterfill`` insists on water-filling (error if it does not apply).
 
     Returns
     -------
@@ -938,10 +942,22 @@ def allocate(P: AllocationProblem, *, time_limit: float | None = None) -> Alloca
         When constraints conflict; the message names them (e.g. minimums above the stock).
     """
     from equicare.optimize.explain import explain
+    from equicare.optimize.waterfill import separable, waterfill
 
+    if method not in ("auto", "lp", "waterfill"):
+        raise EquicareError(f"method must be 'auto', 'lp' or 'waterfill', not {method!r}")
     t0 = time.perf_counter()
     _precheck(P)
     mod = _Model(P)
+    if method != "lp" and separable(mod):
+        run = waterfill(mod)
+        if run is not None:
+            if mod.integ.any():
+                run.x_int = _integerise(mod, run.sol)
+            return explain(mod, run, time.perf_counter() - t0)
+    if method == "waterfill":
+        raise EquicareError("water-filling applies only to leximin without pooling or inequality bounds "
+                            "(and with every scenario weight > 0); use method='lp'")
     nwo = None
     n_solves = 0
     if mod.T and P.pooling.no_worse_off:
