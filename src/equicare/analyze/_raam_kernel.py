@@ -2,7 +2,8 @@
 
 Imported lazily by :func:`equicare.analyze.access.raam`, so that the other access measures do not
 pay numba's import. The kernel repeats ``access.raam.iterate_raam`` (PySAL ``access``) cycle for
-cycle and operation for operation, in the same floating-point order, on the pairs in reach only:
+cycle with the same floating-point operations (only sums over origins or destinations may run in
+another order, which is exact for whole-number demand), on the pairs in reach only:
 
 1. every origin starts with all its demand at its nearest destination;
 2. each cycle computes the demand at every destination, ``congestion = demand / supply``, and for

@@ -324,9 +324,9 @@ def raam(cost: sp.spmatrix, demand: np.ndarray, supply: np.ndarray, tau: float =
     origin's costliest to its cheapest destination with a step that halves every ``half_life``
     cycles) replicates ``access.raam.iterate_raam`` step for step, on the sparse pairs only, in a
     compiled kernel (:mod:`equicare.analyze._raam_kernel`, numba; compiled on the first call and
-    cached on disk where possible) that prunes the search for each origin's cheapest destination
-    without changing its result. Ties between exactly equal total costs go to the lowest column
-    of ``cost`` (``access``: to the first in its own column order, that of a Python set).
+    cached on disk where possible) that keeps, per origin, the list of destinations it uses. Ties
+    between exactly equal total costs go to the lowest column of ``cost`` (``access``: to the
+    first in its own column order, that of a Python set).
 
     Only origins with demand > 0 and destinations with supply > 0 take part; other origins, and
     origins with no positive-supply destination in reach, get NaN. With a 2-D ``supply`` each
