@@ -21,7 +21,13 @@ coverage over expected need; in quantile mode only the chosen scenario enters th
 scenarios are evaluated afterwards).  Optional inequality bounds: a floor
 :math:`\\sigma_{ir} \\ge \\alpha\\,N_r` relative to the national share
 :math:`N_r = \\sum_{is} p_s v_{irs} / \\sum_{is} p_s d_{irs}`, and a cap on the max-min gap
-:math:`\\max_i \\sigma_{ir} - \\min_i \\sigma_{ir} \\le g`.  With pooling, each region keeps at least the
+:math:`\\max_i \\sigma_{ir} - \\min_i \\sigma_{ir} \\le g`, and a cap on the need-weighted Gini
+coefficient of the shares, :math:`\\sum_{ij} w_i w_j |\\sigma_{ir} - \\sigma_{jr}| \\le 2 G W \\sum_i w_i
+\\sigma_{ir}` with :math:`w_i = E[d_{ir}]`, :math:`W = \\sum_i w_i`.  The Gini cap is convex but has
+:math:`n^2` terms; it is imposed exactly by cutting planes: for the ordering :math:`\\pi` of the current
+shares, :math:`\\sum_i w_i (W^\\pi_{<i} - W^\\pi_{>i} - G W)\\,\\sigma_{ir} \\le 0` is valid for every
+solution and tight at the current one, so cuts are added and the LP re-solved until every resource's Gini
+is within the cap (Ogryczak 2000).  With pooling, each region keeps at least the
 share it would have had without pooling ("no region worse off").
 
 Objectives: ``leximin`` (default) raises the worst-off share first, then the next, ... (lexicographic
@@ -40,6 +46,8 @@ Radunović, B. and Le Boudec, J.-Y. (2007). A unified framework for max-min and 
 applications. *IEEE/ACM Transactions on Networking* 15(5), 1073-1083.
 Bertsimas, D., Farias, V. F. and Trichakis, N. (2011). The price of fairness. *Operations Research*
 59(1), 17-31.
+Ogryczak, W. (2000). Inequality measures and equitable approaches to location problems. *European
+Journal of Operational Research* 122(2), 374-391.
 """
 
 from __future__ import annotations
@@ -54,7 +62,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from equicare.errors import EquicareError, InfeasibleError
-from equicare.optimize.highs import LinearModel, Solution
+from equicare.optimize.highs import INF, LinearModel, Solution
 
 OBJECTIVES = ("leximin", "min_unmet", "weighted")
 _TOL = 1e-9
@@ -129,6 +137,8 @@ class AllocationProblem:
         ``alpha``: no region's share below ``alpha`` times the national share.
     max_gap : float, optional
         Cap on the largest minus the smallest share (per resource).
+    max_gini : float, optional
+        Cap on the need-weighted Gini coefficient of the shares across regions (per resource), in [0, 1).
     quality : ndarray, shape (n,), optional
         Quality rating of each region/facility (higher is better), used to prefer better places.
     quality_weight : float
@@ -161,6 +171,7 @@ class AllocationProblem:
     design_scenario: str | None = None
     coverage_floor: float | None = None
     max_gap: float | None = None
+    max_gini: float | None = None
     quality: np.ndarray | None = None
     quality_weight: float = 0.0
     pooling: Pooling | None = None
@@ -200,6 +211,8 @@ class AllocationProblem:
             if self.design_scenario not in self.scenario_names:
                 raise EquicareError(f"design scenario {self.design_scenario!r} is not one of the scenarios "
                                     f"{', '.join(self.scenario_names)}")
+        if self.max_gini is not None and not 0 <= self.max_gini < 1:
+            raise EquicareError(f"max_gini must be in [0, 1), not {self.max_gini}")
         if not 0 <= self.fairness_weight <= 1:
             raise EquicareError(f"fairness_weight must be between 0 and 1, not {self.fairness_weight}")
         for name, arr in (("capacity", self.capacity), ("demand", self.demand)):
@@ -489,6 +502,9 @@ class _Model:
         if T and P.pooling.no_worse_off:
             add(Sh_block := with_cols(Sh, []), -np.inf, np.inf, "no_worse_off")
             del Sh_block
+        # Gini cap: per resource, the positions of its fair pairs and their weights (expected need)
+        self.gini_groups = {r: (np.flatnonzero(fr == r), self.Ed.ravel()[fair][fr == r])
+                            for r in range(m) if (fr == r).sum() > 1} if P.max_gini is not None else {}
         self.A = sp.vstack(rows).tocsc()
         self.row_lo = np.concatenate(rlo)
         self.row_hi = np.concatenate(rhi)
@@ -533,6 +549,60 @@ class _Run:
     seconds: float
     x_int: np.ndarray | None = None
     shared_levels: dict[str, tuple[float, float]] = field(default_factory=dict)
+    gini_rows: dict[int, list[int]] = field(default_factory=dict)
+
+
+def weighted_gini(values: np.ndarray, weights: np.ndarray) -> float:
+    """Weighted Gini coefficient ``sum_ij w_i w_j |v_i - v_j| / (2 W sum_i w_i v_i)`` (0 if the mean is 0)."""
+    o = np.argsort(values, kind="stable")
+    v, w = values[o], weights[o]
+    W = w.sum()
+    below = np.cumsum(w) - w
+    above = W - below - w
+    den = W * float(w @ v)
+    return float((w * v * (below - above)).sum() / den) if den > 0 else 0.0
+
+
+def _gini_cut(mod: _Model, pos: np.ndarray, w: np.ndarray, share: np.ndarray) -> sp.csr_matrix:
+    """The cutting plane of the Gini cap at the ordering of ``share`` (a row over the v columns)."""
+    o = np.argsort(share, kind="stable")
+    W = w.sum()
+    below = np.empty_like(w)
+    below[o] = np.cumsum(w[o]) - w[o]
+    above = W - below - w
+    a = w * (below - above - mod.P.max_gini * W)
+    return sp.csr_matrix(a[None, :]) @ mod.Sh[pos]
+
+
+def _lp_solve(mod: _Model, lm: LinearModel, max_rounds: int = 200) -> Solution:
+    """Solve; with a Gini cap, add its cutting planes until every resource's Gini is within the cap.
+
+    Cuts live in ``lm.gini_rows`` (resource -> row indices); each round adds at most one per resource.
+    """
+    sol = lm.solve()
+    if not mod.gini_groups:
+        return sol
+    rows = lm.__dict__.setdefault("gini_rows", {})
+    secs = sol.seconds
+    for _ in range(max_rounds):
+        if not sol.ok:
+            break
+        share = mod.Sh @ sol.x[mod.cv:mod.cz]
+        added = False
+        for r, (pos, w) in mod.gini_groups.items():
+            if weighted_gini(share[pos], w) > mod.P.max_gini + 1e-7:
+                cut = _gini_cut(mod, pos, w, share[pos]).tocsr()
+                lm.h.addRow(-INF, 0.0, cut.nnz, (cut.indices + mod.cv).astype(np.int32),
+                            cut.data.astype(np.float64))
+                rows.setdefault(r, []).append(lm.n_row)
+                lm.n_row += 1
+                added = True
+        if not added:
+            break
+        sol = lm.solve()
+        secs += sol.seconds
+    sol.seconds = secs
+    return sol
 
 
 def _shared_rows(mod: _Model) -> dict[str, int]:
@@ -556,18 +626,18 @@ def _solve(mod: _Model, lm: LinearModel, nwo_lo: np.ndarray | None = None) -> _R
     levels = np.full(F, np.nan)
     if P.objective == "min_unmet":
         lm.set_costs(mod.c_cov + mod.c_tie)
-        sol = lm.solve()
+        sol = _lp_solve(mod, lm)
         if not sol.ok:
             _diagnose(mod, sol)
-        return _Run(sol, None, levels, 1, sol.seconds)
+        return _Run(sol, None, levels, 1, sol.seconds, gini_rows=getattr(lm, "gini_rows", {}))
     if P.objective == "weighted":
         w = P.fairness_weight
         tot = float((mod.Ed * P.weight[None, :]).sum()) or 1.0
         lm.set_costs(w * mod.c_z + (1 - w) * mod.c_cov / tot + mod.c_tie / tot)
-        sol = lm.solve()
+        sol = _lp_solve(mod, lm)
         if not sol.ok:
             _diagnose(mod, sol)
-        return _Run(sol, sol, levels, 1, sol.seconds)
+        return _Run(sol, sol, levels, 1, sol.seconds, gini_rows=getattr(lm, "gini_rows", {}))
     # leximin: progressive filling on the LP
     if lm.is_mip:
         lm.h.changeColsIntegrality(mod.ncol, np.arange(mod.ncol, dtype=np.int32),
@@ -579,7 +649,7 @@ def _solve(mod: _Model, lm: LinearModel, nwo_lo: np.ndarray | None = None) -> _R
     shared = _shared_rows(mod)
     shared_levels: dict[str, tuple[float, float]] = {}
     while F and not frozen.all():
-        sol = lm.solve()
+        sol = _lp_solve(mod, lm)
         n_solves += 1
         secs += sol.seconds
         if not sol.ok:
@@ -612,14 +682,15 @@ def _solve(mod: _Model, lm: LinearModel, nwo_lo: np.ndarray | None = None) -> _R
     lm.set_costs(mod.c_cov + mod.c_tie)
     if mod.ncol > 100_000:  # large expected-coverage models: interior point (with crossover) is far faster
         lm.h.setOptionValue("solver", "ipm")
-    sol = lm.solve()
+    sol = _lp_solve(mod, lm)
     n_solves += 1
     secs += sol.seconds
     if not sol.ok:
         _diagnose(mod, sol)
     if first is None:
         first = sol
-    run = _Run(sol, first, levels, n_solves, secs, shared_levels=shared_levels)
+    run = _Run(sol, first, levels, n_solves, secs, shared_levels=shared_levels,
+               gini_rows=getattr(lm, "gini_rows", {}))
     if mod.integ.any():
         run.x_int = _integerise(mod, sol)
     return run
@@ -659,7 +730,7 @@ def _freeze_capped(mod: _Model, lm: LinearModel, frozen: np.ndarray, levels: np.
     order = np.flatnonzero(cand)[np.argsort(mod.share_ub[cand], kind="stable")]
     # first guess: release every candidate (they then cost nothing) to get an upper bound on the level
     _pin_rows(mod, lm, order, 0.0)
-    sol = lm.solve()
+    sol = _lp_solve(mod, lm)
     n_solves += 1
     secs += sol.seconds
     z_hi = float(sol.x[mod.cz]) if sol.ok else 1.0
@@ -678,7 +749,7 @@ def _freeze_capped(mod: _Model, lm: LinearModel, frozen: np.ndarray, levels: np.
         else:
             fix(order[j:cur], False)
         cur = j
-        out = lm.solve()
+        out = _lp_solve(mod, lm)
         n_solves += 1
         secs += out.seconds
         return out
@@ -859,7 +930,7 @@ def _precheck(P: AllocationProblem) -> None:
 
 _GROUP_LABEL = {
     "min": "region minimums", "stock": "national stock", "budget": "budget",
-    "coverage_floor": "coverage floor", "max_gap": "cap on the max-min gap",
+    "coverage_floor": "coverage floor", "max_gap": "cap on the max-min gap", "max_gini": "Gini cap",
     "no_worse_off": "no-region-worse-off rule of pooling",
 }
 
@@ -870,7 +941,7 @@ def _diagnose(mod: _Model, sol: Solution) -> None:
         raise InfeasibleError(f"the solver stopped with status '{sol.status}' (no solution found)")
     P = mod.P
     groups = ["min"] + [g for g in ("stock", "budget", "coverage_floor", "max_gap", "no_worse_off")
-                        if g in mod.groups]
+                        if g in mod.groups] + (["max_gini"] if mod.gini_groups else [])
     if P.stock is not None:
         groups = [g for g in groups if g != "stock"] + [f"stock:{r}" for r in mod.stock_rows]
 
@@ -884,10 +955,18 @@ def _diagnose(mod: _Model, sol: Solution) -> None:
                 lm.set_row_bounds([mod.stock_rows[int(g.split(":")[1])]], -np.inf, np.inf)
             elif g == "max_gap":
                 lm.set_row_bounds(mod.groups["max_gap"], -np.inf, np.inf)
+            elif g == "max_gini":
+                pass  # no cuts are added below
             else:
                 lm.set_row_bounds(mod.groups[g], -np.inf, np.inf)
         lm.set_costs(np.zeros(mod.ncol))
-        return lm.solve().ok
+        if "max_gini" in relaxed:
+            mod_gini, mod.gini_groups = mod.gini_groups, {}
+            try:
+                return _lp_solve(mod, lm).ok
+            finally:
+                mod.gini_groups = mod_gini
+        return _lp_solve(mod, lm).ok
 
     if not feasible(set(groups)):
         raise InfeasibleError("the scenario is infeasible even without minimums, stock, budget and fairness "
@@ -913,6 +992,8 @@ def _diagnose(mod: _Model, sol: Solution) -> None:
             names.append(f"coverage floor (no region below {P.coverage_floor:.0%} of the national share)")
         elif g == "max_gap":
             names.append(f"cap on the max-min share gap ({P.max_gap:.0%})")
+        elif g == "max_gini":
+            names.append(f"cap on the Gini coefficient of shares ({P.max_gini:.2f})")
         else:
             names.append(_GROUP_LABEL.get(g, g))
     raise InfeasibleError("the scenario is infeasible: these constraints conflict: " + " and ".join(names))

@@ -70,7 +70,7 @@ def _list(names: list[str], k: int = 3) -> str:
 
 def explain(mod: _Model, run: _Run, seconds: float) -> AllocationResult:
     """Turn a solved model into an :class:`~equicare.optimize.allocate.AllocationResult` with explanations."""
-    from equicare.optimize.allocate import AllocationResult
+    from equicare.optimize.allocate import AllocationResult, weighted_gini
 
     P = mod.P
     n, m = P.n, P.m
@@ -138,6 +138,21 @@ def explain(mod: _Model, run: _Run, seconds: float) -> AllocationResult:
             row = mod.groups["max_gap"][k]
             shadow[f"max_gap:{P.resources[r]}"] = {"d_min_share": dual(first, [row]), "d_covered": dual(sol, [row])}
 
+    gini_tight = np.zeros(m, bool)
+    for r in mod.gini_groups:
+        grows = run.gini_rows.get(r, [])
+
+        def gdual(s_, rows=grows):
+            if s_ is None or is_mip:
+                return None
+            return float(np.sum(s_.row_dual[[k for k in rows if k < len(s_.row_dual)]])) if rows else 0.0
+
+        shadow[f"max_gini:{P.resources[r]}"] = {"d_min_share": gdual(first), "d_covered": gdual(sol)}
+        pos, w = mod.gini_groups[r]
+        g_now = weighted_gini(share.ravel()[mod.fair][pos], w)
+        shadow[f"max_gini:{P.resources[r]}"]["gini"] = g_now
+        gini_tight[r] = g_now >= P.max_gini - 1e-6
+
     # tight shared constraints -----------------------------------------------------------------
     placed = x.sum(axis=0)
     slack_unit = np.where(P.integer, 1.0 - 1e-9, 1e-6 * np.maximum(1, np.where(np.isfinite(P.stock), P.stock, 1)))
@@ -193,6 +208,8 @@ def explain(mod: _Model, run: _Run, seconds: float) -> AllocationResult:
                     binding.append("coverage floor")
                 if gap_bind[i, r]:
                     binding.append("max-min gap")
+                if gini_tight[r]:
+                    binding.append("Gini cap")
                 if not binding:
                     binding.append("fairness level")
             # transfers text
@@ -300,6 +317,9 @@ def _sentence(P, mod, i, r, need, x, share, binding, min_share, level, shadow, u
         parts.append(f"The coverage floor ({P.coverage_floor:.0%} of the national share) holds it up.")
     if "max-min gap" in binding:
         parts.append(f"The cap on the max-min gap ({P.max_gap:.0%}) limits how far it may differ from others.")
+    if "Gini cap" in binding:
+        parts.append(f"The cap on the Gini coefficient of {P.resources[r]} shares ({P.max_gini:.2f}) is reached, "
+                     "so shares may not spread further apart.")
     if "fairness level" in binding:
         parts.append("Its share is set by the lexicographic max-min rule: raising it would lower a "
                      "region that is worse off.")

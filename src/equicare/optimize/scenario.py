@@ -386,8 +386,8 @@ def load_scenario(path: str | Path) -> tuple[AllocationProblem, dict]:
         err.add("uncertainty.scenario", f"must name one of the scenarios ({', '.join(scen[:30])})", design)
     ineq = spec.get("inequality", {}) or {}
     for k in ineq:
-        if k not in ("coverage_floor", "max_gap"):
-            err.add(f"inequality.{k}", "unknown key (allowed: coverage_floor, max_gap)")
+        if k not in ("coverage_floor", "max_gap", "max_gini"):
+            err.add(f"inequality.{k}", "unknown key (allowed: coverage_floor, max_gap, max_gini)")
     quality = None
     qw = 0.0
     if spec.get("quality"):
@@ -422,7 +422,8 @@ def load_scenario(path: str | Path) -> tuple[AllocationProblem, dict]:
             float(spec["budget"]), stock=stock, min_alloc=min_alloc, max_alloc=max_alloc, integer=integer,
             weight=weight, objective=str(spec.get("objective", "leximin")),
             fairness_weight=float(spec.get("fairness_weight", 0.5)), uncertainty=mode, design_scenario=design,
-            coverage_floor=ineq.get("coverage_floor"), max_gap=ineq.get("max_gap"), quality=quality,
+            coverage_floor=ineq.get("coverage_floor"), max_gap=ineq.get("max_gap"),
+            max_gini=ineq.get("max_gini"), quality=quality,
             quality_weight=qw, pooling=pooling, cap_at_need=bool(spec.get("cap_at_need", True)),
             region_names=names, units=units)
     except EquicareError as exc:
