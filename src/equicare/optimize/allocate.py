@@ -145,6 +145,12 @@ class AllocationProblem:
         Strength of the quality preference (value per unit placed per rating point, relative to covering
         one unit of need).
     pooling : Pooling, optional
+    facilities : DataFrame, optional
+        Facilities under the regions (``facility, region[, name, quality]``): each region's new units are
+        placed at its facilities best-rated first (:mod:`equicare.optimize.facilities`).
+    facility_caps : ndarray, shape (len(facilities), m), optional
+        Units of each type each facility can take (``inf`` = no cap); the region caps become at most the
+        sum over its facilities.
     cap_at_need : bool
         Never place more units than the largest scenario's need minus existing capacity.
     region_names : list of str, optional
@@ -175,6 +181,8 @@ class AllocationProblem:
     quality: np.ndarray | None = None
     quality_weight: float = 0.0
     pooling: Pooling | None = None
+    facilities: pd.DataFrame | None = None
+    facility_caps: np.ndarray | None = None
     cap_at_need: bool = True
     region_names: list[str] | None = None
     units: dict[str, str] | None = None
@@ -218,6 +226,21 @@ class AllocationProblem:
         for name, arr in (("capacity", self.capacity), ("demand", self.demand)):
             if not np.all(np.isfinite(arr)) or np.any(arr < 0):
                 raise EquicareError(f"{name} must be finite and non-negative")
+        if self.facilities is not None:
+            from equicare.optimize.facilities import region_caps
+
+            missing = [c for c in ("facility", "region") if c not in self.facilities.columns]
+            if missing:
+                raise EquicareError(f"the facilities table needs columns facility and region (missing: "
+                                    f"{', '.join(missing)})")
+            if "quality" not in self.facilities.columns:
+                self.facilities = self.facilities.assign(quality=np.nan)
+            F = len(self.facilities)
+            fc = np.full((F, m), np.inf) if self.facility_caps is None else np.asarray(self.facility_caps, float)
+            if fc.shape != (F, m):
+                raise EquicareError(f"facility_caps must have shape ({F}, {m}), not {fc.shape}")
+            self.facility_caps = fc
+            self.max_alloc = np.minimum(self.max_alloc, region_caps(self.facilities, fc, list(self.regions)))
         if self.quality is not None:
             self.quality = np.asarray(self.quality, float).reshape(n)
             self.quality = np.nan_to_num(self.quality, nan=float(np.nanmean(self.quality)) if
@@ -267,6 +290,9 @@ class AllocationResult:
     n_solves : int
     x : ndarray, shape (n, m)
         Units placed per region and resource (the ``allocated`` column as a matrix).
+    facilities : DataFrame
+        With facilities: the units placed at each, best-rated first (``region, facility, name, quality,
+        resource, allocated, cap, rank``); empty otherwise.
     """
 
     problem: AllocationProblem
@@ -283,6 +309,7 @@ class AllocationResult:
     solve_seconds: float
     n_solves: int
     x: np.ndarray = field(repr=False, default=None)
+    facilities: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary plus the allocation, transfers and scenario coverage."""
@@ -300,6 +327,7 @@ class AllocationResult:
             "allocation": _records(self.allocation),
             "transfers": _records(self.transfers),
             "scenarios": _records(self.scenario_summary),
+            "facilities": _records(self.facilities),
         }
 
 

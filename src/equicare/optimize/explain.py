@@ -257,12 +257,37 @@ def explain(mod: _Model, run: _Run, seconds: float) -> AllocationResult:
                          "min_share": float((c[pos] / d[pos]).min()) if pos.any() else 1.0})
     scen = pd.DataFrame(summ)
     total_cov = float((covered * P.weight[None, :]).sum())
+    fac = pd.DataFrame()
+    if P.facilities is not None:
+        from equicare.optimize.facilities import place_at_facilities
+
+        fac = place_at_facilities(x, list(P.regions), list(P.resources), P.facilities, P.facility_caps)
+        alloc["explanation"] = [e + _facility_note(fac, reg, res) for e, reg, res in
+                                zip(alloc["explanation"], alloc["region"], alloc["resource"])]
     return AllocationResult(
         problem=P, allocation=alloc, transfers=transfers, coverage=coverage, scenario_summary=scen,
         shadow_prices=shadow, min_share=min_share,
         total_allocated={P.resources[r]: float(placed[r]) for r in range(m)}, total_cost=spent,
         total_covered=total_cov, status=sol.status if sol.status != "optimal" else "optimal",
-        solve_seconds=seconds, n_solves=run.n_solves, x=x)
+        solve_seconds=seconds, n_solves=run.n_solves, x=x, facilities=fac)
+
+
+def _facility_note(fac: pd.DataFrame, region: str, resource: str) -> str:
+    """' Placed at: A (5 stars) 12, B (4 stars) 3.' for one region and resource (empty if nothing placed)."""
+    if not len(fac):
+        return ""
+    d = fac[(fac["region"] == region) & (fac["resource"] == resource)]
+    if not len(d):
+        return ""
+
+    def one(row) -> str:
+        q = row["quality"]
+        stars = "not rated" if not np.isfinite(q) else f"{q:g} {_plural('star', q)}"
+        return f"{str(row['name']).title()} ({stars}) {_num(row['allocated'])}"
+
+    parts = [one(row) for _, row in d.iterrows()]
+    more = f" and {len(parts) - 3} more" if len(parts) > 3 else ""
+    return " Placed at the best-rated facilities first: " + ", ".join(parts[:3]) + more + "."
 
 
 def _sentence(P, mod, i, r, need, x, share, binding, min_share, level, shadow, unit, src) -> str:

@@ -28,7 +28,7 @@ from equicare.optimize.allocate import AllocationProblem, AllocationResult, Pool
 
 TOP_KEYS = {"name", "description", "regions", "resources", "capacity", "demand", "budget", "objective",
             "fairness_weight", "uncertainty", "inequality", "pooling", "quality", "what_if", "budget_sweep",
-            "cap_at_need"}
+            "cap_at_need", "facilities"}
 RESOURCE_KEYS = {"unit", "unit_cost", "stock", "integer", "weight", "min_per_region", "max_per_region"}
 HUBVERSE_QUANTILES = [0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65,
                       0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 0.975, 0.99]
@@ -90,6 +90,41 @@ def _need_cols(df, cols, fname, err) -> bool:
             err.add(c, "required column is missing", file=fname)
             ok = False
     return ok
+
+
+def _facilities(fspec: Any, base: Path, resources: list[str], err: _Errors):
+    """``facilities: {table: {builder: hospitals, level: state} | {file: ...}, caps: {r: {column, ratio}}}``."""
+    from equicare.optimize.facilities import bundled_hospitals, facility_caps
+
+    if not fspec:
+        return None, None
+    if not isinstance(fspec, dict) or "table" not in fspec:
+        err.add("facilities", "must be a mapping with a table (and optional caps)", fspec)
+        return None, None
+    tspec = fspec["table"]
+    try:
+        if isinstance(tspec, dict) and "builder" in tspec:
+            if tspec["builder"] != "hospitals":
+                err.add("facilities.table.builder", "unknown builder (available: hospitals)", tspec["builder"])
+                return None, None
+            fac, ffile = bundled_hospitals(str(tspec.get("level", "state"))), "hospitals"
+        else:
+            fac, ffile = _table(tspec, base, "facilities.table", err)
+        if fac is None or not _need_cols(fac, ["facility", "region"], ffile, err):
+            return None, None
+        fac = fac.copy()
+        if "quality" in fac.columns:
+            fac["quality"] = pd.to_numeric(fac["quality"], errors="coerce")
+        caps = {}
+        for rname, c in (fspec.get("caps") or {}).items():
+            if not isinstance(c, dict) or "column" not in c:
+                err.add(f"facilities.caps.{rname}", "must be {column: name, ratio: number}", c)
+                continue
+            caps[str(rname)] = (str(c["column"]), float(c.get("ratio", 1.0)))
+        return fac, facility_caps(fac, resources, caps)
+    except (EquicareError, ValueError, TypeError) as exc:
+        err.add("facilities", str(exc))
+        return None, None
 
 
 # ------------------------------------------------------------------------------------------------
@@ -263,6 +298,9 @@ def load_scenario(path: str | Path) -> tuple[AllocationProblem, dict]:
         err.add("resources", "required: a mapping resource name -> {unit, unit_cost, stock, ...}")
         err.raise_if_any()
     resources = [str(r) for r in rs]
+    for key in ("capacity", "demand", "max_alloc"):  # a builder's tables cover only the resources asked for
+        if key in built and "resource" in built[key].columns:
+            built[key] = built[key][built[key]["resource"].isin(resources)]
     m = len(resources)
     unit_cost, stock, integer, weight = np.ones(m), np.full(m, np.inf), np.zeros(m, bool), np.ones(m)
     units = {}
@@ -414,6 +452,7 @@ def load_scenario(path: str | Path) -> tuple[AllocationProblem, dict]:
                               resources=ps.get("resources"), cost_per_unit=float(ps.get("cost_per_unit", 0)),
                               cost_per_unit_distance=float(ps.get("cost_per_unit_distance", 0)),
                               no_worse_off=bool(ps.get("no_worse_off", True)))
+    fac, fcaps = _facilities(spec.get("facilities"), base, resources, err)
     err.raise_if_any()
     try:
         P = AllocationProblem(
@@ -424,7 +463,7 @@ def load_scenario(path: str | Path) -> tuple[AllocationProblem, dict]:
             fairness_weight=float(spec.get("fairness_weight", 0.5)), uncertainty=mode, design_scenario=design,
             coverage_floor=ineq.get("coverage_floor"), max_gap=ineq.get("max_gap"),
             max_gini=ineq.get("max_gini"), quality=quality,
-            quality_weight=qw, pooling=pooling, cap_at_need=bool(spec.get("cap_at_need", True)),
+            quality_weight=qw, pooling=pooling, facilities=fac, facility_caps=fcaps, cap_at_need=bool(spec.get("cap_at_need", True)),
             region_names=names, units=units)
     except EquicareError as exc:
         raise ValidationError([Problem(fname, None, None, str(exc))]) from exc
@@ -561,6 +600,8 @@ def run_scenario(path: str | Path, out_dir: str | Path, store_path: str | Path |
     res.transfers.to_csv(out / "transfers.csv", index=False)
     res.coverage.to_csv(out / "coverage.csv", index=False)
     res.scenario_summary.to_csv(out / "scenarios.csv", index=False)
+    if P.facilities is not None:
+        res.facilities.to_csv(out / "facilities.csv", index=False)
     wdf = pd.concat(wi_diffs, ignore_index=True) if wi_diffs else pd.DataFrame(
         columns=["what_if", "region", "resource", "allocated_before", "allocated_after", "share_before",
                  "share_after", "change"])
@@ -585,6 +626,8 @@ def run_scenario(path: str | Path, out_dir: str | Path, store_path: str | Path |
         tables = {"allocation": res.allocation, "coverage": res.coverage, "scenarios": res.scenario_summary}
         if len(res.transfers):
             tables["transfers"] = res.transfers
+        if len(res.facilities):
+            tables["facilities"] = res.facilities
         if len(wdf):
             tables["what_if"] = wdf
         if len(sweep):
