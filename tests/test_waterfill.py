@@ -95,6 +95,10 @@ def test_whole_units_go_through_the_same_greedy():
     a, b = allocate(P, method="waterfill"), allocate(P, method="lp")
     assert np.all(a.x[:, 0] == np.round(a.x[:, 0]))
     assert a.x[:, 0] == pytest.approx(b.x[:, 0], abs=1e-9)
+    # the continuous optimum bounds the whole-unit answer; without whole units there is no bound to report
+    assert a.min_share <= a.min_share_lp_bound + 1e-9
+    assert a.min_share_lp_bound == pytest.approx(allocate(_problem(7, 8, 2, 5, "expected", True, True)).min_share)
+    assert allocate(_problem(7, 8, 2, 5, "expected", True, True)).min_share_lp_bound is None
 
 
 def test_waterfill_refuses_coupled_models():

@@ -293,6 +293,9 @@ class AllocationResult:
     facilities : DataFrame
         With facilities: the units placed at each, best-rated first (``region, facility, name, quality,
         resource, allocated, cap, rank``); empty otherwise.
+    min_share_lp_bound : float or None
+        With whole units: the minimum share of the continuous (LP) optimum, an upper bound on what whole
+        units can reach; ``min_share_lp_bound - min_share`` bounds the loss from rounding.
     """
 
     problem: AllocationProblem
@@ -310,6 +313,7 @@ class AllocationResult:
     n_solves: int
     x: np.ndarray = field(repr=False, default=None)
     facilities: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
+    min_share_lp_bound: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary plus the allocation, transfers and scenario coverage."""
@@ -318,6 +322,7 @@ class AllocationResult:
             "objective": self.problem.objective,
             "uncertainty": self.problem.uncertainty,
             "min_share": _f(self.min_share),
+            "min_share_lp_bound": _f(self.min_share_lp_bound),
             "total_allocated": {k: _f(v) for k, v in self.total_allocated.items()},
             "total_cost": _f(self.total_cost),
             "total_covered": _f(self.total_covered),

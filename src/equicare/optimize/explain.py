@@ -100,6 +100,17 @@ def explain(mod: _Model, run: _Run, seconds: float) -> AllocationResult:
         share = np.where(Ed > 0, covered / np.where(Ed > 0, Ed, 1), 1.0)
     fair_mask = Ed > 0
     min_share = float(share[fair_mask].min()) if fair_mask.any() else 1.0
+    lp_bound = None
+    if run.x_int is not None and fair_mask.any():
+        # the continuous optimum bounds what whole units can reach: report how far the rounding is from it
+        x_lp = sol.x[:nm].reshape(n, m)
+        t_lp = sol.x[mod.ct:mod.ct + mod.T] if mod.T else np.zeros(0)
+        eff_lp = P.capacity + x_lp
+        if mod.T:
+            np.add.at(eff_lp, (mod.tb, mod.tr), t_lp)
+            np.add.at(eff_lp, (mod.ta, mod.tr), -t_lp)
+        cov_lp = np.tensordot(mod.p, np.minimum(np.maximum(eff_lp, 0)[None], mod.D), axes=1)
+        lp_bound = float((cov_lp[fair_mask] / Ed[fair_mask]).min())
     level = np.full((n, m), np.nan)
     level.ravel()[mod.fair] = run.levels
 
@@ -269,7 +280,7 @@ def explain(mod: _Model, run: _Run, seconds: float) -> AllocationResult:
         shadow_prices=shadow, min_share=min_share,
         total_allocated={P.resources[r]: float(placed[r]) for r in range(m)}, total_cost=spent,
         total_covered=total_cov, status=sol.status if sol.status != "optimal" else "optimal",
-        solve_seconds=seconds, n_solves=run.n_solves, x=x, facilities=fac)
+        solve_seconds=seconds, n_solves=run.n_solves, x=x, facilities=fac, min_share_lp_bound=lp_bound)
 
 
 def _facility_note(fac: pd.DataFrame, region: str, resource: str) -> str:
