@@ -163,3 +163,59 @@ def test_pmedian_lagrangian_reduction_is_exact():
         b = p_median(C, w, p, reduce=True)
         assert b.objective == pytest.approx(a.objective, rel=1e-9)
         assert "lagrangian_bound" in b.details and b.details["lagrangian_bound"] <= a.objective * (1 + 1e-9)
+
+
+def _brute_mclp(cover, w, p, forced=(), must=None, must_not=None):
+    from itertools import combinations
+    m = cover.shape[1]
+    best = -np.inf
+    for s in combinations(range(m), p):
+        if not set(forced) <= set(s) or (must is not None and must not in s) or (must_not is not None and must_not in s):
+            continue
+        best = max(best, float(w[cover[:, list(s)].any(axis=1)].sum()))
+    return best
+
+
+def test_brute_force_small_mclp_with_forced_sites():
+    # random small instances (ties and nested coverage sets included): the same optimum as enumeration
+    rng = np.random.default_rng(5)
+    for t in range(40):
+        n, m = int(rng.integers(5, 30)), int(rng.integers(3, 9))
+        C = rng.integers(0, 10, (n, m)).astype(float)
+        w = rng.integers(0, 20, n).astype(float)
+        p = int(rng.integers(1, m + 1))
+        forced = sorted(rng.choice(m, int(rng.integers(0, p + 1)), replace=False).tolist()) if t % 2 else []
+        r = mclp(C, w, p, service_radius=float(rng.integers(1, 6)), open_sites=forced or None)
+        radius = r.details["service_radius"]
+        assert r.objective == pytest.approx(_brute_mclp(C <= radius, w, p, forced))
+        assert len(r.selected_sites) == p and {str(j) for j in forced} <= set(r.selected_sites)
+        assert r.gap <= 1e-6
+
+
+def test_mclp_lagrangian_fixing_is_exact():
+    # for any multipliers >= 0 the bound is valid, and a site fixed closed (open) is in (out of) no
+    # solution better than the incumbent
+    from equicare.optimize.locate import _fixing_tests, _mclp_lagrangian
+
+    rng = np.random.default_rng(8)
+    n_fixed = 0
+    for t in range(60):
+        n, m = int(rng.integers(6, 25)), int(rng.integers(4, 9))
+        cover = rng.random((n, m)) < rng.uniform(0.1, 0.5)
+        w = rng.integers(1, 20, n).astype(float)
+        p = int(rng.integers(1, m))
+        forced = np.zeros(m, bool)
+        if t % 3 == 0:
+            forced[rng.integers(m)] = True
+        opt = _brute_mclp(cover, w, p, np.flatnonzero(forced))
+        inc = opt - float(rng.integers(0, 3))  # an incumbent at or a little below the optimum
+        lam = w * rng.uniform(0, 1, n) if t % 2 else w / np.maximum(cover.sum(axis=1), 1)
+        bound, S, rho = _mclp_lagrangian(cover, w, p, forced, lam)
+        assert bound >= opt - 1e-9
+        f0, f1 = _fixing_tests(-bound, -rho, S, forced, -inc)
+        for j in np.flatnonzero(f0):
+            assert _brute_mclp(cover, w, p, np.flatnonzero(forced), must=j) < inc + 1e-9
+        for j in np.flatnonzero(f1):
+            assert _brute_mclp(cover, w, p, np.flatnonzero(forced), must_not=j) < inc + 1e-9
+        n_fixed += int(f0.sum() + f1.sum())
+    assert n_fixed > 0

@@ -184,6 +184,21 @@ class LinearModel:
         """Change one matrix coefficient."""
         self.h.changeCoeff(int(row), int(col), float(value))
 
+    def set_start(self, x, search: bool = True) -> None:
+        """Hand HiGHS a feasible point as its first incumbent (a MIP prunes with it from the root).
+
+        With ``search=False`` HiGHS also skips its primal heuristics and root restarts: for a start from
+        a strong problem-specific heuristic, when what is left is the proof (or a better point found by
+        branching).  The answer stays exact either way.
+        """
+        x = np.asarray(x, dtype=np.float64)
+        self.h.setSolution(self.n_col, np.arange(self.n_col, dtype=np.int32), x)
+        if not search:
+            self.h.setOptionValue("mip_heuristic_effort", 0.0)
+            for opt in ("mip_heuristic_run_feasibility_jump", "mip_heuristic_run_rins", "mip_heuristic_run_rens",
+                        "mip_heuristic_run_root_reduced_cost", "mip_allow_restart"):
+                self.h.setOptionValue(opt, False)
+
     # --- solve ---------------------------------------------------------------------------------
     def solve(self) -> Solution:
         """Run HiGHS and return a :class:`Solution` (never raises on infeasibility)."""

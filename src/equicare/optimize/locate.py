@@ -346,6 +346,22 @@ def _evaluate(A: np.ndarray, open_idx: np.ndarray) -> float:
     return float(A[:, open_idx].min(axis=1).sum())
 
 
+def _greedy(A: np.ndarray, p: int, forced: np.ndarray) -> np.ndarray:
+    """Greedy adding (Kuehn and Hamburger 1963): the forced sites, then one at a time the site that lowers
+    ``sum_i min_{j open} A_ij`` the most (before the first site, every demand counts its largest cost)."""
+    S = list(np.flatnonzero(forced))
+    d = A[:, S].min(axis=1) if S else np.full(A.shape[0], float(np.max(A, initial=0.0)))
+    free = ~forced.copy()
+    while len(S) < p:
+        tot = np.minimum(A, d[:, None]).sum(axis=0)
+        tot[~free] = np.inf
+        j = int(np.argmin(tot))
+        S.append(j)
+        free[j] = False
+        d = np.minimum(d, A[:, j])
+    return np.array(sorted(S), dtype=int)
+
+
 def _swap_search(A: np.ndarray, S: np.ndarray, forced: np.ndarray, max_pass: int = 50) -> np.ndarray:
     """Best-improvement vertex substitution (Teitz and Bart 1968), vectorised over all swaps."""
     n, m = A.shape
@@ -379,6 +395,24 @@ def _swap_search(A: np.ndarray, S: np.ndarray, forced: np.ndarray, max_pass: int
         j, k = best
         S = np.array(sorted(set(S.tolist()) - {j} | {k}))
     return S
+
+
+def _fixing_tests(lb: float, rho: np.ndarray, S: np.ndarray, forced: np.ndarray, ub: float):
+    """Reduced-cost tests of a Lagrangian bound whose site part picks the forced sites and the p - |forced|
+    others with the smallest ``rho`` (minimisation): ``lb`` the bound, ``S`` the picked sites, ``ub`` the
+    incumbent.  Opening an unpicked site j costs at least ``rho_j - max(rho over free picked)`` on the
+    bound, closing a picked one ``min(rho over unpicked) - rho_j``: when the bound then exceeds the
+    incumbent, no better solution opens (closes) it.  Returns (fixed_closed, fixed_open) masks."""
+    m = len(rho)
+    inS = np.zeros(m, bool)
+    inS[S] = True
+    free_in = inS & ~forced
+    worst_in = rho[free_in].max() if free_in.any() else np.inf
+    best_out = rho[~inS].min() if (~inS).any() else np.inf
+    tol = 1e-9 * max(abs(ub), 1.0)
+    fixed_closed = ~inS & (lb + rho - worst_in > ub + tol)
+    fixed_open = free_in & (lb - rho + best_out > ub + tol)
+    return fixed_closed, fixed_open
 
 
 def _pmedian_lagrangian(A: np.ndarray, p: int, forced: np.ndarray, iters: int = 3000):
@@ -438,14 +472,7 @@ def _pmedian_lagrangian(A: np.ndarray, p: int, forced: np.ndarray, iters: int = 
         if c < ub:
             ub, S_best = c, cand
     lb = best_lam.sum() + rho[S].sum()
-    inS = np.zeros(m, bool)
-    inS[S] = True
-    free_in = inS & ~forced
-    worst_in = rho[free_in].max() if free_in.any() else np.inf
-    best_out = rho[~inS].min() if (~inS).any() else np.inf
-    tol = 1e-9 * max(abs(ub), 1.0)
-    fixed_closed = ~inS & (lb + rho - worst_in > ub + tol)
-    fixed_open = free_in & (lb - rho + best_out > ub + tol)
+    fixed_closed, fixed_open = _fixing_tests(lb, rho, S, forced, ub)
     return lb, ub, S_best, fixed_closed, fixed_open
 
 
@@ -519,7 +546,7 @@ def mclp(cost, weights=None, p: int | None = None, service_radius: float | None 
     """
     t0 = time.perf_counter()
     C, w, forced, site_ids, demand_ids = _prep(cost, weights, open_sites, site_ids, demand_ids)
-    n, m = C.shape
+    _n, m = C.shape
     _check_p(p, m, forced)
     if service_radius is None or not service_radius >= 0:
         raise EquicareError("MCLP needs --service-radius (a non-negative cost)")
@@ -542,40 +569,132 @@ def mclp(cost, weights=None, p: int | None = None, service_radius: float | None 
     sites_k = np.flatnonzero(keep_site)
     cov_k = cover[:, sites_k]
     has = cov_k.any(axis=1)
-    key = pd.Series([r.tobytes() for r in np.packbits(cov_k[has], axis=1)])
-    grp = pd.factorize(key)[0]
-    G = int(grp.max()) + 1 if len(grp) else 0
-    wg = np.bincount(grp, weights=w[has], minlength=G)
-    first = pd.Series(np.arange(len(grp))).groupby(grp).first().to_numpy() if G else np.zeros(0, int)
-    covg = cov_k[has][first]
+    covg, wg, _ = _merge_rows(cov_k[has], w[has])
+    G = len(wg)
     mk = len(sites_k)
-    ii, jj = np.nonzero(covg)
-    n_orig, m_orig = n, m
-    n, m = G, mk
-    ncol = m + n
-    c = np.r_[np.zeros(m), wg]
-    # c_i - sum_{j in N_i} y_j <= 0
-    A_cov = sp.csr_matrix((np.r_[np.ones(n), -np.ones(len(ii))], (np.r_[np.arange(n), ii], np.r_[m + np.arange(n), jj])),
-                          shape=(n, ncol))
-    A_p = sp.csr_matrix((np.ones(m), (np.zeros(m, int), np.arange(m))), shape=(1, ncol))
-    A = sp.vstack([A_cov, A_p])
-    integ = np.r_[np.ones(m, bool), np.zeros(n, bool)]
-    lm = LinearModel(c, A, np.r_[np.full(n, -np.inf), p], np.r_[np.zeros(n), p],
-                     np.r_[forced[sites_k].astype(float), np.zeros(n)], np.ones(ncol), integrality=integ,
-                     maximize=True, time_limit=time_limit, mip_rel_gap=mip_rel_gap)
-    sol = lm.solve()
-    if not np.all(np.isfinite(sol.x)):
-        raise InfeasibleError(f"the MCLP could not be solved (status: {sol.status})")
-    y = np.zeros(m_orig, bool)
-    y[sites_k[sol.x[:m] > 0.5]] = True
-    n, m = n_orig, m_orig
+    forced_k = forced[sites_k]
+    # 1. incumbent: greedy adding + vertex substitution (the MCLP is a p-median with cost -w_i when covered)
+    A_heur = -(wg[:, None] * covg)
+    S0 = _swap_search(A_heur, _greedy(A_heur, p, forced_k), forced_k)
+    inc = -_evaluate(A_heur, S0)
+    # 2. LP bound: its row duals are Lagrangian multipliers of the coverage rows, whose reduced-cost tests
+    #    close (or keep open) sites for good; the sites they favour are further local-search starts
+    lm, _, w_r, to_row = _mclp_model(covg, wg, p, forced_k, np.ones(mk, bool), integer=False)
+    lm.h.setOptionValue("solver", "ipm")  # any multipliers >= 0 give a valid bound: no crossover needed
+    lm.h.setOptionValue("run_crossover", "off")
+    lp = lm.solve()
+    details: dict[str, Any] = {}
+    fixed_closed = np.zeros(mk, bool)
+    bound = np.inf
+    if lp.ok:
+        # a merged row's dual is shared out by weight; a group only one site covers (folded into that
+        # site's objective) has multiplier w_i
+        d = np.r_[np.abs(lp.row_dual[:len(w_r)]), 0.0][to_row]  # to_row -1 -> the padded 0
+        wr = np.r_[w_r, 1.0][to_row]
+        lam = np.where(to_row >= 0, d * wg / np.where(wr > 0, wr, 1.0), wg)
+        bound, S_lp, rho = _mclp_lagrangian(covg, wg, p, forced_k, lam)
+        for st_ in (S_lp, np.argsort(-lp.x[:mk], kind="stable")[:p]):
+            if np.all(np.isin(np.flatnonzero(forced_k), st_)):
+                S1 = _swap_search(A_heur, st_, forced_k)
+                if -_evaluate(A_heur, S1) > inc:
+                    S0, inc = S1, -_evaluate(A_heur, S1)
+        fixed_closed, fixed_open = _fixing_tests(-bound, -rho, S_lp, forced_k, -inc)
+        forced_k = forced_k | fixed_open
+        details.update({"lagrangian_bound": bound, "sites_fixed_closed": int(fixed_closed.sum()),
+                        "sites_fixed_open": int(fixed_open.sum())})
+    details["heuristic_objective"] = float(inc)
+    y0 = np.zeros(mk, bool)
+    y0[S0] = True
+    keep = np.flatnonzero(~fixed_closed)
+    if bound <= inc + 1e-9 * max(abs(inc), 1.0):
+        # the bound proves the incumbent optimal
+        x_keep, gap, secs = y0[keep].astype(float), 0.0, 0.0
+        details["proof"] = "lagrangian bound"
+    else:
+        # 3. exact MIP on the sites left, started from the incumbent (HiGHS only has to prove it or
+        #    branch to a better one)
+        lm, cov_r, _, _ = _mclp_model(covg[:, keep], wg, p, forced_k[keep], np.ones(len(keep), bool),
+                                      integer=True, time_limit=time_limit, mip_rel_gap=mip_rel_gap)
+        lm.h.setOptionValue("mip_pool_soft_limit", 500)  # a smaller cut pool: faster root on these models
+        if y0[keep].sum() == p and np.all(y0[keep][forced_k[keep]]):
+            lm.set_start(np.r_[y0[keep], ~(cov_r & y0[keep]).any(axis=1)], search=False)
+        sol = lm.solve()
+        if not np.all(np.isfinite(sol.x)):
+            raise InfeasibleError(f"the MCLP could not be solved (status: {sol.status})")
+        x_keep, gap, secs = sol.x[:len(keep)], sol.gap, sol.seconds
+    y = np.zeros(m, bool)
+    y[sites_k[keep[x_keep > 0.5]]] = True
     assignment, best = _assign_nearest(C, y, demand_ids, site_ids, radius=service_radius)
     covered = float(w[best <= service_radius + 1e-9].sum())
-    return LocationResult("mclp", covered, [site_ids[j] for j in np.flatnonzero(y)], assignment, sol.gap,
+    return LocationResult("mclp", covered, [site_ids[j] for j in np.flatnonzero(y)], assignment, gap,
                           time.perf_counter() - t0,
                           {"covered_share": covered / w.sum() if w.sum() > 0 else 1.0,
-                           "service_radius": float(service_radius), "solver_seconds": sol.seconds,
-                           "sites_after_dominance": int(mk), "demand_groups": int(G)})
+                           "service_radius": float(service_radius), "solver_seconds": secs,
+                           "sites_after_dominance": int(mk), "demand_groups": int(G), **details})
+
+
+def _merge_rows(cov: np.ndarray, w: np.ndarray):
+    """Demand units with the same coverage set as one row whose weight is their sum (exact for MCLP).
+
+    Returns (coverage of the merged rows, their weights, merged row of each input row)."""
+    if len(w) == 0:
+        return cov, w, np.zeros(0, int)
+    first, grp = np.unique(np.packbits(cov, axis=1), axis=0, return_index=True, return_inverse=True)[1:]
+    grp = grp.ravel()
+    return cov[first], np.bincount(grp, weights=w, minlength=len(first)), grp
+
+
+def _mclp_model(cov, wg, p, forced, free, integer, **kw):
+    """The MCLP on demand groups x sites, as ``max -sum_i w_i u_i`` with ``u_i + sum_{j in N_i} y_j >= 1``,
+    ``sum y = p`` (``u_i = 1 - c_i``: the group is not covered; HiGHS proves these faster than the
+    ``c_i <= sum y`` form), presolve off (it only slows the root here).
+
+    Groups covered by a forced site are covered for sure (left out); a group only one site covers adds its
+    weight to that site's objective coefficient (exact).  Returns the model (y first, then one u per row
+    kept), the coverage and weight of its rows (identical rows merged) and the model row of each group
+    (-1: none).
+    """
+    m = cov.shape[1]
+    nsite = cov.sum(axis=1)
+    sure = cov[:, forced].any(axis=1)
+    single = ~sure & (nsite == 1)
+    rows = ~sure & (nsite > 1)
+    c_y = np.zeros(m)
+    np.add.at(c_y, np.argmax(cov[single], axis=1), wg[single])
+    cov_r, w_r, grp = _merge_rows(cov[rows], wg[rows])
+    to_row = np.full(len(wg), -1)
+    to_row[rows] = grp
+    ii, jj = np.nonzero(cov_r)
+    n = len(w_r)
+    ncol = m + n
+    # u_i = 1 - c_i (group not covered): u_i + sum_{j in N_i} y_j >= 1, then sum_j y_j = p
+    A = sp.csr_matrix((np.ones(n + len(ii) + m), (np.r_[np.arange(n), ii, np.full(m, n)],
+                                                  np.r_[m + np.arange(n), jj, np.arange(m)])), shape=(n + 1, ncol))
+    lm = LinearModel(np.r_[c_y, -w_r], A, np.r_[np.ones(n), p], np.r_[np.full(n, np.inf), p],
+                     np.r_[forced.astype(float), np.zeros(n)], np.r_[free.astype(float), np.ones(n)],
+                     integrality=np.r_[np.ones(m, bool), np.zeros(n, bool)] if integer else None,
+                     maximize=True, presolve=False, **kw)
+    return lm, cov_r, w_r, to_row
+    lm = LinearModel(np.r_[c_y, w_r], A, np.r_[np.full(n, -np.inf), p], np.r_[np.zeros(n), p],
+                     np.r_[forced.astype(float), np.zeros(n)], np.r_[free.astype(float), np.ones(n)],
+                     integrality=np.r_[np.ones(m, bool), np.zeros(n, bool)] if integer else None,
+                     maximize=True, presolve=False, **kw)
+    return lm, cov_r, w_r, to_row
+
+
+def _mclp_lagrangian(cov, wg, p, forced, lam):
+    """Upper bound of the MCLP from multipliers ``lam >= 0`` of its coverage rows (one per group):
+    ``sum_i max(0, w_i - lam_i) + `` the forced sites and the p best others by ``rho_j = sum_{i in N^-1(j)} lam_i``
+    (groups covered by a forced site count in full).  Returns (bound, chosen sites, rho)."""
+    sure = cov[:, forced].any(axis=1)
+    lam = np.where(sure, 0.0, np.minimum(lam, wg))
+    rho = lam @ cov
+    free = np.flatnonzero(~forced)
+    k = p - int(forced.sum())
+    pick = free[np.argsort(-rho[free], kind="stable")[:k]]
+    S = np.concatenate([np.flatnonzero(forced), pick])
+    bound = float(wg[sure].sum() + (wg - lam)[~sure].sum() + rho[S].sum())
+    return bound, S, rho
 
 
 def _lscp_core(C, radius, forced, time_limit=None):
