@@ -1042,9 +1042,10 @@ def allocate(P: AllocationProblem, *, time_limit: float | None = None, method: s
     time_limit : float, optional
         Seconds per HiGHS call (MIP only matters).
     method : {"auto", "lp", "waterfill"}
-        ``auto`` solves a separable leximin problem (no pooling, no inequality bounds) by exact
-        water-filling (:mod:`equicare.optimize.waterfill`) and everything else by LPs on HiGHS;
-        ``lp`` always uses the LPs; ``waterfill`` insists on water-filling (error if it does not apply).
+        ``auto`` solves a separable leximin problem (no pooling) by exact water-filling
+        (:mod:`equicare.optimize.waterfill`) when its answer also meets the inequality bounds, and
+        everything else by LPs on HiGHS; ``lp`` always uses the LPs; ``waterfill`` insists on
+        water-filling (error if it does not apply).
 
     Returns
     -------
@@ -1070,8 +1071,8 @@ def allocate(P: AllocationProblem, *, time_limit: float | None = None, method: s
                 run.x_int = _integerise(mod, run.sol)
             return explain(mod, run, time.perf_counter() - t0)
     if method == "waterfill":
-        raise EquicareError("water-filling applies only to leximin without pooling or inequality bounds "
-                            "(and with every scenario weight > 0); use method='lp'")
+        raise EquicareError("water-filling applies only to leximin without pooling, with every scenario "
+                            "weight > 0 and inequality bounds that the unbounded answer meets; use method='lp'")
     nwo = None
     n_solves = 0
     if mod.T and P.pooling.no_worse_off:

@@ -1,7 +1,7 @@
 """Exact lexicographic max-min for separable allocations by water-filling (no LP).
 
-When no constraint couples regions other than the per-type stocks and the money budget (no pooling, no
-coverage floor, no gap or Gini cap), every share of need met depends on its own new units only:
+When no constraint couples regions other than the per-type stocks and the money budget (no pooling),
+every share of need met depends on its own new units only:
 ``sigma_q(x_q)`` is concave, piecewise linear and non-decreasing in ``x_q`` (expected coverage over the
 demand scenarios, divided by expected need).  The lexicographic max-min is then found by progressive
 filling on a scalar level ``z`` instead of by a sequence of LPs:
@@ -42,10 +42,39 @@ _BISECT = 60  # halvings of the level interval: below 1e-18 of a share
 
 
 def separable(mod: _Model) -> bool:
-    """True when the water-filling route applies (only stocks and the budget couple the regions)."""
+    """True when the water-filling route applies: leximin, no pooling (only the stocks and the budget
+    couple the regions, apart from inequality bounds, which are checked on the answer afterwards)."""
     P = mod.P
-    return (P.objective == "leximin" and mod.T == 0 and P.coverage_floor is None and P.max_gap is None
-            and getattr(P, "max_gini", None) is None and bool(np.all(mod.p > 0)))
+    return P.objective == "leximin" and mod.T == 0 and bool(np.all(mod.p > 0))
+
+
+def satisfies_bounds(mod: _Model, x: np.ndarray, tol: float = 1e-9) -> bool:
+    """Whether shares from units ``x`` meet the coverage floor, the gap cap and the Gini cap.
+
+    The leximin optimum without these bounds, when it meets them, is also the leximin optimum with them
+    (a lexicographic maximum over a set that lies in a smaller set is that set's maximum too), so
+    water-filling stays exact; otherwise the LP route takes the bounds into account.
+    """
+    from equicare.optimize.allocate import weighted_gini
+
+    P = mod.P
+    if P.coverage_floor is None and P.max_gap is None and P.max_gini is None:
+        return True
+    cv = _Curves(mod)
+    share = cv.share(x[cv.f])
+    for r in range(P.m):
+        sel = cv.r == r
+        if not sel.any():
+            continue
+        s, w = share[sel], cv.Ed[sel]
+        nat = float((w * s).sum() / w.sum())
+        if P.coverage_floor is not None and np.any(s < P.coverage_floor * nat - tol):
+            return False
+        if P.max_gap is not None and s.max() - s.min() > P.max_gap + tol:
+            return False
+        if P.max_gini is not None and sel.sum() > 1 and weighted_gini(s, w) > P.max_gini + tol:
+            return False
+    return True
 
 
 class _Curves:
@@ -199,6 +228,8 @@ def waterfill(mod: _Model) -> _Run:
         if not freeze.any():  # numerical safety
             levels[idx] = share
             active[idx] = False
+    if not satisfies_bounds(mod, x):
+        return None
     sol = _solution(mod, cv, x, levels, _final_duals(mod, cv, x, rows), time.perf_counter() - t0)
     first = _solution(mod, cv, x, levels, {rows[k]: v for k, v in first_duals.items() if k in rows}, 0.0)
     first.x[mod.cz] = z_first if z_first is not None else 1.0
