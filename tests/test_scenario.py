@@ -149,3 +149,25 @@ def test_worked_example_cli(tmp_path):
     assert j["total_cost"] <= spec["budget"] + 1e-6
     assert any("Limited by the national icu beds stock" in r["explanation"] for r in j["allocation"])
     assert len(j["what_if"]) == 3 and j["budget_sweep"]
+
+
+def test_forecast_example_uses_the_forecast_quantiles(tmp_path):
+    """The second worked example: demand from equicare's own forecast, placement at rated hospitals."""
+    from equicare.forecast import demand_scenarios, forecast, load_truth
+    from equicare.forecast.truth import bundled_path
+
+    ex = ROOT / "examples" / "flu_forecast_states.yaml"
+    spec = yaml.safe_load(ex.read_text())
+    t = flu_surge_tables(**{k: v for k, v in spec["demand"].items() if k != "builder"})
+    fc = forecast(load_truth(bundled_path("target-hospital-admissions.csv")), spec["demand"]["as_of"])
+    peak = demand_scenarios(fc, (0.5, 0.9)).query("location == '48'").set_index("level")["value"]  # Texas
+    d = t["demand"].set_index(["region", "resource", "scenario"])["value"]
+    f = 2.0 * 0.15 * 7 / 7  # severity x ICU fraction x stay / 7
+    assert d[("TX", "icu_beds", "q0.5")] == pytest.approx(round(peak[0.5] * f, 1))
+    assert d[("TX", "icu_beds", "q0.9")] == pytest.approx(round(peak[0.9] * f, 1))
+    doc = run_scenario(ex, tmp_path / "ff")
+    fac = pd.read_csv(tmp_path / "ff" / "facilities.csv")
+    a = pd.read_csv(tmp_path / "ff" / "allocation.csv")
+    assert fac["allocated"].sum() == pytest.approx(a["allocated"].sum())
+    assert doc["shadow_prices"]["max_gini:icu_beds"]["gini"] <= 0.15 + 1e-9
+    assert doc["min_share"] <= doc["min_share_lp_bound"] + 1e-12

@@ -65,7 +65,8 @@ def _plural(word: str, v: float) -> str:
 def _list(names: list[str], k: int = 3) -> str:
     if len(names) <= k:
         return ", ".join(names)
-    return ", ".join(names[:k]) + f" and {len(names) - k} others"
+    rest = len(names) - k
+    return ", ".join(names[:k]) + f" and {rest} {'other' if rest == 1 else 'others'}"
 
 
 def explain(mod: _Model, run: _Run, seconds: float) -> AllocationResult:

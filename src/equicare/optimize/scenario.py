@@ -133,16 +133,24 @@ def _facilities(fspec: Any, base: Path, resources: list[str], err: _Errors):
 def flu_surge_tables(severity: float = 3.0, icu_fraction: float = 0.15, icu_los_days: float = 7.0,
                      ventilator_fraction: float = 0.4, target_occupancy: float = 0.85,
                      surge_cap_ratio: float = 0.2, season: str = "2023-24",
-                     quantiles: list[float] | None = None, min_log_sd: float = 0.2) -> dict[str, pd.DataFrame]:
+                     quantiles: list[float] | None = None, min_log_sd: float = 0.2, source: str = "season",
+                     as_of: str = "2023-12-30", model: str | None = None) -> dict[str, pd.DataFrame]:
     """Capacity and demand scenarios for surge ICU beds and ventilators by state, from bundled data.
 
-    Formulation (a transparent stand-in for the forecast module's quantiles; use ``demand: {file: ...}``
-    with forecast output instead when you have it):
+    Two sources of the peak weekly influenza admissions per state and scenario:
 
-    * ``P_s``: state *s*'s peak weekly influenza admissions in ``season`` (FluSight target data);
-      ``sigma``: standard deviation, pooled over states, of log(season peak / state's mean season peak)
-      over the complete seasons in the data (at least ``min_log_sd``).
-    * Scenario *q* (the 23 hubverse quantile levels): peak ``P_s severity exp(sigma z_q)``; flu ICU
+    * ``source="forecast"``: equicare's own quantile forecast (:func:`equicare.forecast.forecast`, model
+      ``model``, default the ensemble) from the bundled FluSight target data as of the Saturday
+      ``as_of`` (only data up to ``as_of - 7`` days are used); scenario *q* is the largest *q*-quantile
+      over horizons 0-3 (:func:`equicare.forecast.demand_scenarios`) times ``severity``.
+    * ``source="season"`` (default): a transparent stand-in. ``P_s`` is state *s*'s observed peak in
+      ``season``; ``sigma`` is the standard deviation, pooled over states, of log(season peak / state's
+      mean season peak) over the complete seasons in the data (at least ``min_log_sd``); scenario *q*
+      (the 23 hubverse quantile levels) is ``P_s severity exp(sigma z_q)``.
+
+    Then:
+
+    * flu ICU
       patients ``F_sq = peak * icu_fraction * icu_los_days / 7``; ventilated patients
       ``ventilator_fraction * F_sq``.
     * Existing capacity for flu patients: ICU beds free below the target occupancy,
@@ -182,6 +190,21 @@ def flu_surge_tables(severity: float = 3.0, icu_fraction: float = 0.15, icu_los_
     V = pd.to_numeric(cap["Estimated No. Full-Featured Mechanical Ventilators (2010 study estimate)"],
                       errors="coerce").fillna(0).to_numpy()
     P = peaks.loc[cap["region"], season].fillna(0).to_numpy(float)
+    if source not in ("season", "forecast"):
+        raise EquicareError(f"flu_surge: source must be 'season' or 'forecast', not {source!r}")
+    fpeak = None
+    if source == "forecast":
+        from equicare.forecast import demand_scenarios, forecast, load_truth
+        from equicare.forecast.run import DEFAULT_MODEL
+        from equicare.forecast.truth import bundled_path
+
+        fc = forecast(load_truth(bundled_path("target-hospital-admissions.csv")), as_of, model=model or DEFAULT_MODEL)
+        sc = demand_scenarios(fc, tuple(qs))
+        abbr = dict(zip(loc["location"], loc["abbreviation"]))
+        sc["region"] = sc["location"].map(abbr)
+        fpeak = sc.pivot_table(index="region", columns="level", values="value").reindex(cap["region"])
+        if fpeak.isna().any().any():
+            raise EquicareError("flu_surge: no forecast for " + ", ".join(fpeak.index[fpeak.isna().any(axis=1)]))
     regions = cap[["region", "name"]].rename(columns={"region": "id"}).reset_index(drop=True)
     capacity = pd.concat([
         pd.DataFrame({"region": cap["region"], "resource": "icu_beds",
@@ -190,7 +213,10 @@ def flu_surge_tables(severity: float = 3.0, icu_fraction: float = 0.15, icu_los_
     ], ignore_index=True)
     rows = []
     for q in qs:
-        peak = P * severity * np.exp(sigma * norm.ppf(q))
+        if fpeak is not None:
+            peak = fpeak[round(float(q), 4)].to_numpy(float) * severity
+        else:
+            peak = P * severity * np.exp(sigma * norm.ppf(q))
         F = peak * icu_fraction * icu_los_days / 7.0
         name = f"q{q:g}"
         rows.append(pd.DataFrame({"region": cap["region"], "resource": "icu_beds", "scenario": name,
