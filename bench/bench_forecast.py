@@ -12,9 +12,11 @@ Backtests every equicare model on
 
 Training data: the hub target file plus the 2020-2023 NHSN admissions in ``history/``, both cut at
 ``reference date - 7 days`` for every forecast; the pooled models (and the ensemble's pooled member) also
-train on ILINet state pseudo-rates from the 2010/11-2019/20 seasons (:mod:`equicare.forecast.ilinet`).
-The default ``ensemble`` is, with ILINet, the pooled GBM alone with per-horizon spread factors around the
-median (0.8/1.0/1.1/1.1), all chosen on 2022-23 (see docs/forecast.md).
+train on ILINet pseudo-rates (:mod:`equicare.forecast.ilinet`): the state extract (2010/11-2019/20) and the
+HHS-region extract (1997/98-2019/20).
+The default ``ensemble`` is, with ILINet, the pooled GBM alone (50-tree squared-error median, intervals from
+quantile-objective LightGBM models at 5 levels) with per-horizon spread factors around the median
+(0.85/1.0/1.1/1.15), all chosen on 2022-23 (see docs/forecast.md).
 Finally the default ensemble is run as the product runs it, from the bundled target file alone.
 Prints the wall time of each season backtest.
 
@@ -35,6 +37,7 @@ from equicare.forecast.models import PooledAR, PooledGBM, QuantileEnsemble
 AUGMENTABLE = (PooledAR, PooledGBM, QuantileEnsemble)
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "flusight"
+ILINET_FILES = ("ilinet_state.csv", "ilinet_hhs.csv")
 SEASONS = {"2022-23": ("2022-10-15", "2023-05-13"), "2023-24": ("2023-10-14", "2024-05-04")}
 
 
@@ -58,7 +61,7 @@ def main() -> int:
     history = None if args.no_history else load_truth(SHARED / "history" / "hhs-flu-admissions-2020-2023.csv")
     hub_base = load_forecasts(SHARED / "FluSight-baseline-2023-24.csv.gz")
     hub_ens = load_forecasts(SHARED / "FluSight-ensemble-2023-24.csv.gz")
-    ili = None if args.no_ilinet else load_ilinet(SHARED / "history" / "ilinet_state.csv")
+    ili = None if args.no_ilinet else load_ilinet([SHARED / "history" / f for f in ILINET_FILES])
     models = [m.strip() for m in args.models.split(",") if m.strip()]
 
     def build(name: str):
@@ -66,7 +69,7 @@ def main() -> int:
         return cls(augment=ili) if issubclass(cls, AUGMENTABLE) and ili is not None else cls()
 
     print(f"training data: hub target file{'' if history is None else ' + NHSN history 2020-2023'}"
-          f"{'' if ili is None else ' (+ ILINet 2010-2020 pseudo-rates for pooled models)'}; "
+          f"{'' if ili is None else ' (+ ILINet state 2010-2020 and HHS-region 1997-2020 pseudo-rates for pooled models)'}; "
           "every forecast uses data dated <= reference date - 7 days")
     head = (f"{'model':<16} {'ratio':>6}  {'h0    h1    h2    h3':<23}  {'cov50':>5} {'cov95':>5} "
             f"{'WIS':>7} {'tasks':>6} {'secs':>7}")
@@ -94,7 +97,7 @@ def main() -> int:
         fc = backtest(load_truth(bundled_path("target-hospital-admissions.csv")), *SEASONS["2023-24"])
         secs = time.perf_counter() - t0
         r = score(truth, fc, versus=hub_base)
-        print(f"\n== product setting: default model from the bundled target file only (no history, no ILINet)")
+        print("\n== product setting: default model from the bundled target file only (no history, no ILINet)")
         print(head)
         print(line("ensemble", r, secs))
     if ("2022-23", "ensemble") in summary:

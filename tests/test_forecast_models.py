@@ -10,7 +10,12 @@ import pytest
 
 from equicare.forecast import bundled_path, forecast, load_truth, to_panel
 from equicare.forecast.ilinet import load_ilinet
-from equicare.forecast.models import DampedTrend, FlatBaseline, PooledAR, QuantileEnsemble
+from equicare.forecast.models import (
+    DampedTrend,
+    FlatBaseline,
+    PooledAR,
+    QuantileEnsemble,
+)
 from equicare.forecast.models.smoothing import damped_holt
 from equicare.forecast.truth import Panel
 
@@ -55,6 +60,15 @@ def test_ilinet_pseudo_rates(shared_data: Path) -> None:
     jan = np.nanmean(ili.values[ili.dates.month == 1], axis=0)
     jul = np.nanmean(ili.values[ili.dates.month == 7], axis=0)
     assert np.mean(jan > jul) > 0.9
+    # several extracts: each with its own floors, joined on the union of weeks (HHS regions from 1997)
+    both = load_ilinet([shared_data / "flusight" / "history" / f for f in ("ilinet_state.csv", "ilinet_hhs.csv")])
+    assert both.dates[0] < pd.Timestamp("1998-01-01") and both.dates[-1] == ili.dates[-1]
+    assert set(ili.locations) < set(both.locations) and "ili:Region 1" in both.locations
+    i = both.dates.get_loc(ili.dates[0])
+    cols = [both.locations.index(c) for c in ili.locations]
+    assert np.allclose(both.values[i:i + len(ili.dates)][:, cols], ili.values, equal_nan=True)
+    with pytest.raises(Exception, match="more than one file"):
+        load_ilinet([shared_data / "flusight" / "history" / "ilinet_state.csv"] * 2)
 
 
 def test_augmented_model_respects_information_rule(panel: Panel) -> None:
@@ -103,14 +117,14 @@ def test_cli_forecast_with_ilinet(shared_data: Path, tmp_path: Path) -> None:
     import subprocess
     import sys
 
-    ili = shared_data / "flusight" / "history" / "ilinet_state.csv"
+    hist = shared_data / "flusight" / "history"
     out = tmp_path / "f.csv"
     cmd = [sys.executable, "-m", "equicare.cli", "forecast", "--reference-date", "2024-01-06", "--out", str(out),
-           "--ilinet", str(ili)]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+           "--ilinet", f"{hist / 'ilinet_state.csv'},{hist / 'ilinet_hhs.csv'}"]
+    r = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert len(pd.read_csv(out)) == 53 * 4 * 23
-    r = subprocess.run(cmd + ["--model", "linear"], capture_output=True, text=True, timeout=120)
+    r = subprocess.run(cmd + ["--model", "linear"], check=False, capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "does not use extra training series" in r.stderr
 
 
@@ -126,3 +140,26 @@ def test_ensemble_spread_around_median(panel: Panel) -> None:
     with pytest.raises(ValueError):
         QuantileEnsemble([a, b], spread=[0.0])
     assert QuantileEnsemble().spread is not None and len(QuantileEnsemble(augment=panel).members) == 1
+
+
+def test_gbm_quantile_intervals(panel: Panel) -> None:
+    """Quantile-objective intervals: per-location widths, monotone, extra rows obey the information rule."""
+    from equicare.forecast.models import PooledGBM
+
+    kw = {"quantile_levels": (0.05, 0.25, 0.5, 0.75, 0.95), "quantile_trees": 5, "n_estimators": 10,
+          "quantile_row_step": 2}
+    rng = np.random.default_rng(1)
+    dates = pd.date_range("2015-01-03", "2024-06-29", freq="7D")
+    vals = rng.gamma(2.0, 2.0, size=(len(dates), 4))
+    extra = Panel(dates, tuple(f"x{i}" for i in range(4)), vals, np.full(4, 1e5))
+    changed = vals.copy()
+    changed[dates > panel.dates[-1]] *= 10
+    a = PooledGBM(augment=extra, **kw).predict(panel, [1, 3])
+    b = PooledGBM(augment=Panel(dates, extra.locations, changed, extra.population), **kw).predict(panel, [1, 3])
+    assert np.array_equal(a, b)
+    assert a.shape == (panel.values.shape[1], 2, 23) and (np.diff(a, axis=-1) >= -1e-9).all()
+    # on the fourth-root rate scale, 90% widths differ across locations (residual quantiles: one width for all)
+    z = (np.maximum(a / (panel.population / 1e5)[:, None, None], 0) + 0.01) ** 0.25
+    assert np.ptp(z[:, 0, 20] - z[:, 0, 2]) > 1e-3
+    with pytest.raises(ValueError):
+        PooledGBM(quantile_levels=(0.1, 0.9))

@@ -89,7 +89,8 @@ def load_cmd(
 _TRUTH = typer.Option(None, "--truth", help="Hub target data CSV (default: the bundled file).")
 _MODEL = typer.Option(None, "--model", help="Forecast model (see equicare.forecast.MODELS).")
 _HISTORY = typer.Option(None, "--history", help="Optional older admissions in the same format.")
-_ILINET = typer.Option(None, "--ilinet", help="Optional ILINet state extract: extra training epidemics.")
+_ILINET = typer.Option(None, "--ilinet", help="Optional ILINet extract(s), comma-separated (state, HHS-region): "
+                       "extra training epidemics.")
 
 
 @app.command("forecast")

@@ -26,7 +26,9 @@ def _write(table: pd.DataFrame, out: str) -> int:
 
 
 def _model(model: str | None, ilinet: str | None):
-    return make_model(model or DEFAULT_MODEL, load_ilinet(ilinet) if ilinet else None)
+    """The model, trained also on the ILINet extract(s) ``ilinet`` (one path or comma-separated paths)."""
+    paths = [p.strip() for p in ilinet.split(",") if p.strip()] if ilinet else []
+    return make_model(model or DEFAULT_MODEL, load_ilinet(paths) if paths else None)
 
 
 def forecast_to_csv(truth: str | None, reference_date: str, out: str, model: str | None = None,

@@ -22,6 +22,7 @@ Epidemics 50: 100810.  CDC FluView ILINet, https://gis.cdc.gov/grasp/fluview/flu
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -33,29 +34,46 @@ from equicare.forecast.truth import Panel
 REQUIRED = ("region", "week_start", "unweighted_ili")
 
 
-def load_ilinet(path: str | Path, scale: float = 1.0, before: str = "2020-07-01",
+def load_ilinet(path: str | Path | Sequence[str | Path], scale: float = 1.0, before: str = "2020-07-01",
                 min_coverage: float = 0.8) -> Panel:
-    """Pseudo admission rates per 100,000 from an ILINet state extract (``ilinet_state.csv``).
+    """Pseudo admission rates per 100,000 from ILINet extracts (``ilinet_state.csv``, ``ilinet_hhs.csv``).
 
     Parameters
     ----------
     path
-        CSV with at least ``region, week_start, unweighted_ili`` (one row per state and week; ``week_start``
-        the Sunday starting the epidemiological week).
+        CSV with at least ``region, week_start, unweighted_ili`` (one row per region and week; ``week_start``
+        the Sunday starting the epidemiological week), or several such files (e.g. the state extract, from
+        2010/11, and the HHS-region extract, from 1997/98): each is converted on its own (its own floors
+        ``b``) and the series are joined on the union of their weeks.
     scale
         ``c`` above.
     before
         Only weeks starting before this date are kept.
     min_coverage
-        Keep a state only if it has a value for at least this share of the weeks.
+        Keep a region only if it has a value for at least this share of the weeks of its file.
 
     Returns
     -------
     Panel
-        Columns are states (named ``ili:<state>``), rows week-ending Saturdays, population ``1e5`` so that
+        Columns are regions (named ``ili:<region>``, e.g. ``ili:Alabama``, ``ili:Region 1``), rows
+        consecutive week-ending Saturdays (NaN before a region's first week), population ``1e5`` so that
         values are rates per 100,000.
     """
-    path = Path(path)
+    paths = [path] if isinstance(path, (str, Path)) else list(path)
+    if not paths:
+        raise EquicareError("no ILINet file given")
+    parts = [_pseudo_rates(Path(p), scale, before, min_coverage) for p in paths]
+    dup = sorted(set.intersection(*[set(p.columns) for p in parts])) if len(parts) > 1 else []
+    if dup:
+        raise EquicareError(f"ILINet region(s) {', '.join(map(str, dup[:5]))} appear in more than one file")
+    wide = pd.concat(parts, axis=1, sort=True)
+    wide = wide.reindex(pd.date_range(wide.index.min(), wide.index.max(), freq="7D"))
+    return Panel(pd.DatetimeIndex(wide.index), tuple(f"ili:{c}" for c in wide.columns),
+                 wide.to_numpy(dtype=float), np.full(wide.shape[1], 1e5))
+
+
+def _pseudo_rates(path: Path, scale: float, before: str, min_coverage: float) -> pd.DataFrame:
+    """Week-by-region pseudo rates of one ILINet extract (see :func:`load_ilinet`)."""
     if not path.is_file():
         raise EquicareError(f"ILINet file not found: {path}")
     df = pd.read_csv(path, usecols=lambda c: c in REQUIRED)
@@ -76,6 +94,4 @@ def load_ilinet(path: str | Path, scale: float = 1.0, before: str = "2020-07-01"
     wide = wide.reindex(pd.date_range(wide.index.min(), wide.index.max(), freq="7D"))
     wide = wide.loc[:, wide.notna().mean() >= min_coverage]
     floor = wide.quantile(0.2)
-    pseudo = np.maximum(wide - floor, 0.0) * scale
-    return Panel(pd.DatetimeIndex(wide.index), tuple(f"ili:{c}" for c in wide.columns),
-                 pseudo.to_numpy(dtype=float), np.full(wide.shape[1], 1e5))
+    return np.maximum(wide - floor, 0.0) * scale

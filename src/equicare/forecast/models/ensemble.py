@@ -17,6 +17,15 @@ DEFAULT_WEIGHTS = (3.0, 1.0)
 #: mean WIS of the GBM + damped-trend average without ILINet, 0.695 -> 0.691 of flat_baseline).
 DEFAULT_SPREAD = (0.8, 1.0, 1.1, 1.1)
 
+#: Settings of the pooled GBM used with extra training series (``augment``), chosen on 2022-23: a squared-error
+#: median of 50 trees (learning rate 0.1) and intervals from quantile-objective models at 5 levels (12 trees,
+#: learning rate 0.2, every second training row).
+AUGMENTED_GBM = {"n_estimators": 50, "learning_rate": 0.1, "quantile_levels": (0.05, 0.25, 0.5, 0.75, 0.95),
+                 "quantile_trees": 12, "quantile_rate": 0.2, "quantile_row_step": 2}
+
+#: Spread factor per step of that model, fitted on 2022-23 like :data:`DEFAULT_SPREAD`.
+AUGMENTED_SPREAD = (0.85, 1.0, 1.1, 1.15)
+
 
 class QuantileEnsemble(ForecastModel):
     r"""Average of the members' quantiles, level by level (Vincentisation), then an optional spread factor.
@@ -56,11 +65,12 @@ class QuantileEnsemble(ForecastModel):
 
         if members is None:
             if augment is not None:
-                members = [PooledGBM(augment=augment)]
+                members = [PooledGBM(augment=augment, **AUGMENTED_GBM)]
+                spread = AUGMENTED_SPREAD if spread is None else spread
             else:
                 members = [PooledGBM(), DampedTrend()]
                 weights = DEFAULT_WEIGHTS if weights is None else weights
-            spread = DEFAULT_SPREAD if spread is None else spread
+                spread = DEFAULT_SPREAD if spread is None else spread
         self.members = list(members)
         w = np.ones(len(self.members)) if weights is None else np.asarray(weights, dtype=float)
         if w.shape != (len(self.members),) or (w < 0).any() or w.sum() <= 0:
