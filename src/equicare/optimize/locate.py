@@ -332,10 +332,10 @@ def _pmedian_truncated(Ds, order, w, K, p, forced, m, time_limit, mip_rel_gap, s
     lm = LinearModel(c, A, row_lo, row_hi, col_lo, col_hi, integrality=integ, maximize=False,
                      time_limit=time_limit, mip_rel_gap=mip_rel_gap)
     if start_open is not None and start_open.sum() == p and np.all(start_open[forced]):
-        # the heuristic incumbent: HiGHS prunes with it from the first node
+        # the heuristic incumbent: HiGHS prunes with it from the first node and skips its own heuristics
         reached = np.cumsum(start_open[order], axis=1) > 0
         x0 = np.concatenate([start_open.astype(float), (~reached[ii, kk]).astype(float)])
-        lm.h.setSolution(ncol, np.arange(ncol, dtype=np.int32), x0)
+        lm.set_start(x0, search=False)
     sol = lm.solve()
     if sol.status not in ("optimal", "time_limit") or not np.all(np.isfinite(sol.x)):
         raise InfeasibleError(f"the p-median model could not be solved (status: {sol.status})")
