@@ -332,7 +332,9 @@ def allocate_cmd(
     alloc = ", ".join(f"{k} {v:,.0f}" for k, v in doc["total_allocated"].items())
     typer.echo(f"{doc['name']}: minimum share of need met {100 * doc['min_share']:.1f}%; placed {alloc}; "
                f"cost {doc['total_cost']:,.0f}; {doc['solve_seconds']:.2f} s; run {doc['run_id']}")
-    typer.echo(f"wrote {out}/allocation.csv, transfers.csv, coverage.csv, explanations.json", err=True)
+    files = ["allocation.csv", "transfers.csv", "coverage.csv", "scenarios.csv", "what_if.csv", "budget_sweep.csv"]
+    files += ["facilities.csv"] if doc.get("facilities") else []
+    typer.echo(f"wrote {out}/{', '.join(files)}, explanations.json", err=True)
 
 
 @app.command("locate")
