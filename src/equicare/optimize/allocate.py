@@ -645,6 +645,14 @@ def _shared_rows(mod: _Model) -> dict[str, int]:
     return out
 
 
+def _solved(mod: _Model, lm: LinearModel) -> Solution:
+    """Solve (with the Gini cuts); an infeasible or failed solve raises the diagnosed InfeasibleError."""
+    sol = _lp_solve(mod, lm)
+    if not sol.ok:
+        _diagnose(mod, sol)
+    return sol
+
+
 def _solve(mod: _Model, lm: LinearModel, nwo_lo: np.ndarray | None = None) -> _Run:
     """Run the chosen objective on a built model; raise InfeasibleError with a diagnosis if needed.
 
@@ -659,17 +667,13 @@ def _solve(mod: _Model, lm: LinearModel, nwo_lo: np.ndarray | None = None) -> _R
     levels = np.full(F, np.nan)
     if P.objective == "min_unmet":
         lm.set_costs(mod.c_cov + mod.c_tie)
-        sol = _lp_solve(mod, lm)
-        if not sol.ok:
-            _diagnose(mod, sol)
+        sol = _solved(mod, lm)
         return _Run(sol, None, levels, 1, sol.seconds, gini_rows=getattr(lm, "gini_rows", {}))
     if P.objective == "weighted":
         w = P.fairness_weight
         tot = float((mod.Ed * P.weight[None, :]).sum()) or 1.0
         lm.set_costs(w * mod.c_z + (1 - w) * mod.c_cov / tot + mod.c_tie / tot)
-        sol = _lp_solve(mod, lm)
-        if not sol.ok:
-            _diagnose(mod, sol)
+        sol = _solved(mod, lm)
         return _Run(sol, sol, levels, 1, sol.seconds, gini_rows=getattr(lm, "gini_rows", {}))
     # leximin: progressive filling on the LP
     if lm.is_mip:
@@ -682,11 +686,9 @@ def _solve(mod: _Model, lm: LinearModel, nwo_lo: np.ndarray | None = None) -> _R
     shared = _shared_rows(mod)
     shared_levels: dict[str, tuple[float, float]] = {}
     while F and not frozen.all():
-        sol = _lp_solve(mod, lm)
+        sol = _solved(mod, lm)
         n_solves += 1
         secs += sol.seconds
-        if not sol.ok:
-            _diagnose(mod, sol)
         if first is None:
             first = sol
         z = float(sol.x[mod.cz])
@@ -715,11 +717,9 @@ def _solve(mod: _Model, lm: LinearModel, nwo_lo: np.ndarray | None = None) -> _R
     lm.set_costs(mod.c_cov + mod.c_tie)
     if mod.ncol > 100_000:  # large expected-coverage models: interior point (with crossover) is far faster
         lm.h.setOptionValue("solver", "ipm")
-    sol = _lp_solve(mod, lm)
+    sol = _solved(mod, lm)
     n_solves += 1
     secs += sol.seconds
-    if not sol.ok:
-        _diagnose(mod, sol)
     if first is None:
         first = sol
     run = _Run(sol, first, levels, n_solves, secs, shared_levels=shared_levels,
