@@ -420,7 +420,7 @@ def _fixing_tests(lb: float, rho: np.ndarray, S: np.ndarray, forced: np.ndarray,
     return fixed_closed, fixed_open
 
 
-def _pmedian_lagrangian(A: np.ndarray, p: int, forced: np.ndarray, iters: int = 3000):
+def _pmedian_lagrangian(A: np.ndarray, p: int, forced: np.ndarray, iters: int = 3000, ils_rounds: int = 30):
     """Lagrangian relaxation of the assignment constraints (Cornuejols, Fisher and Nemhauser 1977;
     Beasley 1993): lower bound, best heuristic solution and sites that reduced-cost tests fix.
 
@@ -475,6 +475,19 @@ def _pmedian_lagrangian(A: np.ndarray, p: int, forced: np.ndarray, iters: int = 
         cand = _swap_search(Af, st_, forced)
         c = _evaluate(Af, cand)
         if c < ub:
+            ub, S_best = c, cand
+    # iterated local search: a few random open sites swapped for random closed ones, then vertex
+    # substitution again; a better incumbent fixes more sites
+    for _ in range(ils_rounds if p - nf < m - nf else 0):
+        out = np.setdiff1d(S_best, np.flatnonzero(forced))
+        closed = np.setdiff1d(np.flatnonzero(~forced), S_best)
+        if len(out) == 0 or len(closed) == 0:
+            break
+        k = int(rng.integers(1, max(1, min(len(out), len(closed), p // 4)) + 1))
+        st_ = np.r_[np.setdiff1d(S_best, rng.choice(out, k, replace=False)), rng.choice(closed, k, replace=False)]
+        cand = _swap_search(Af, st_, forced)
+        c = _evaluate(Af, cand)
+        if c < ub - 1e-12 * abs(ub):
             ub, S_best = c, cand
     lb = best_lam.sum() + rho[S].sum()
     fixed_closed, fixed_open = _fixing_tests(lb, rho, S, forced, ub)
