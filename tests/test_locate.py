@@ -219,3 +219,21 @@ def test_mclp_lagrangian_fixing_is_exact():
             assert _brute_mclp(cover, w, p, np.flatnonzero(forced), must_not=j) < inc + 1e-9
         n_fixed += int(f0.sum() + f1.sum())
     assert n_fixed > 0
+
+
+def test_pmedian_reduction_with_forced_sites_brute_force():
+    # Lagrangian fixing + iterated local search + started MIP, with forced sites: the enumerated optimum
+    from itertools import combinations
+
+    rng = np.random.default_rng(21)
+    for _ in range(8):
+        n, m = 30, 8
+        C = rng.uniform(0, 100, (n, m))
+        w = rng.integers(1, 10, n).astype(float)
+        p = int(rng.integers(2, 6))
+        forced = sorted(int(j) for j in rng.choice(m, int(rng.integers(1, 3)), replace=False))
+        best = min(float((w * C[:, list(s)].min(axis=1)).sum()) for s in combinations(range(m), p)
+                   if set(forced) <= set(s))
+        r = p_median(C, w, p, open_sites=[str(j) for j in forced], reduce=True)
+        assert r.objective == pytest.approx(best)
+        assert {str(j) for j in forced} <= set(r.selected_sites) and len(r.selected_sites) == p
