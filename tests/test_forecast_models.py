@@ -71,15 +71,20 @@ def test_ilinet_pseudo_rates(shared_data: Path) -> None:
         load_ilinet([shared_data / "flusight" / "history" / "ilinet_state.csv"] * 2)
 
 
-def test_augmented_model_respects_information_rule(panel: Panel) -> None:
-    """Extra training series are cut at the panel's last week too: later rows cannot change a forecast."""
-    rng = np.random.default_rng(0)
-    dates = pd.date_range("2021-01-02", "2024-06-29", freq="7D")
-    vals = rng.gamma(2.0, 2.0, size=(len(dates), 5))
-    extra = Panel(dates, tuple(f"x{i}" for i in range(5)), vals, np.full(5, 1e5))
+def _extra_pair(panel: Panel, start: str, k: int, seed: int) -> tuple[Panel, Panel]:
+    """Random extra training series, and the same with every week after the panel's last one changed."""
+    rng = np.random.default_rng(seed)
+    dates = pd.date_range(start, "2024-06-29", freq="7D")
+    vals = rng.gamma(2.0, 2.0, size=(len(dates), k))
+    extra = Panel(dates, tuple(f"x{i}" for i in range(k)), vals, np.full(k, 1e5))
     changed = vals.copy()
     changed[dates > panel.dates[-1]] *= 10
-    extra2 = Panel(dates, extra.locations, changed, extra.population)
+    return extra, Panel(dates, extra.locations, changed, extra.population)
+
+
+def test_augmented_model_respects_information_rule(panel: Panel) -> None:
+    """Extra training series are cut at the panel's last week too: later rows cannot change a forecast."""
+    extra, extra2 = _extra_pair(panel, "2021-01-02", 5, 0)
     a = PooledAR(augment=extra).predict(panel, [1, 4])
     b = PooledAR(augment=extra2).predict(panel, [1, 4])
     assert np.array_equal(a, b)
@@ -148,14 +153,9 @@ def test_gbm_quantile_intervals(panel: Panel) -> None:
 
     kw = {"quantile_levels": (0.05, 0.25, 0.5, 0.75, 0.95), "quantile_trees": 5, "n_estimators": 10,
           "quantile_row_step": 2}
-    rng = np.random.default_rng(1)
-    dates = pd.date_range("2015-01-03", "2024-06-29", freq="7D")
-    vals = rng.gamma(2.0, 2.0, size=(len(dates), 4))
-    extra = Panel(dates, tuple(f"x{i}" for i in range(4)), vals, np.full(4, 1e5))
-    changed = vals.copy()
-    changed[dates > panel.dates[-1]] *= 10
+    extra, extra2 = _extra_pair(panel, "2015-01-03", 4, 1)
     a = PooledGBM(augment=extra, **kw).predict(panel, [1, 3])
-    b = PooledGBM(augment=Panel(dates, extra.locations, changed, extra.population), **kw).predict(panel, [1, 3])
+    b = PooledGBM(augment=extra2, **kw).predict(panel, [1, 3])
     assert np.array_equal(a, b)
     assert a.shape == (panel.values.shape[1], 2, 23) and (np.diff(a, axis=-1) >= -1e-9).all()
     # on the fourth-root rate scale, 90% widths differ across locations (residual quantiles: one width for all)
