@@ -104,14 +104,7 @@ def explain(mod: _Model, run: _Run, seconds: float) -> AllocationResult:
     lp_bound = None
     if run.x_int is not None and fair_mask.any():
         # the continuous optimum bounds what whole units can reach: report how far the rounding is from it
-        x_lp = sol.x[:nm].reshape(n, m)
-        t_lp = sol.x[mod.ct:mod.ct + mod.T] if mod.T else np.zeros(0)
-        eff_lp = P.capacity + x_lp
-        if mod.T:
-            np.add.at(eff_lp, (mod.tb, mod.tr), t_lp)
-            np.add.at(eff_lp, (mod.ta, mod.tr), -t_lp)
-        cov_lp = np.tensordot(mod.p, np.minimum(np.maximum(eff_lp, 0)[None], mod.D), axes=1)
-        lp_bound = float((cov_lp[fair_mask] / Ed[fair_mask]).min())
+        lp_bound = float((mod.Sh @ sol.x[mod.cv:mod.cz]).min())
     level = np.full((n, m), np.nan)
     level.ravel()[mod.fair] = run.levels
 

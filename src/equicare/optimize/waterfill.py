@@ -29,6 +29,7 @@ Programming* 7, 97-107.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -48,7 +49,7 @@ def separable(mod: _Model) -> bool:
     return P.objective == "leximin" and mod.T == 0 and bool(np.all(mod.p > 0))
 
 
-def satisfies_bounds(mod: _Model, x: np.ndarray, tol: float = 1e-9) -> bool:
+def satisfies_bounds(mod: _Model, cv: _Curves, x: np.ndarray, tol: float = 1e-9) -> bool:
     """Whether shares from units ``x`` meet the coverage floor, the gap cap and the Gini cap.
 
     The leximin optimum without these bounds, when it meets them, is also the leximin optimum with them
@@ -60,7 +61,6 @@ def satisfies_bounds(mod: _Model, x: np.ndarray, tol: float = 1e-9) -> bool:
     P = mod.P
     if P.coverage_floor is None and P.max_gap is None and P.max_gini is None:
         return True
-    cv = _Curves(mod)
     share = cv.share(x[cv.f])
     for r in range(P.m):
         sel = cv.r == r
@@ -155,7 +155,6 @@ def waterfill(mod: _Model) -> _Run:
     shared: dict[str, tuple[float, float]] = {}
     first_duals: dict[str, float] = {}
     rows = _shared_rows(mod)
-    exhausted = np.zeros(m, bool)  # stocks that bind
     z_lo, z_first = 0.0, None
 
     def use(z: float):
@@ -171,10 +170,10 @@ def waterfill(mod: _Model) -> _Run:
         bad_stock = np.isfinite(stock) & (u > stock + stock_tol)
         return bad_stock, money > budget + budget_tol
 
-    while active.any():
-        bad_s, bad_b = violated(z_lo)
-        if bad_s.any() or bad_b:  # the minimums alone do not fit: let the LP route name the conflict
-            return None
+    bad_s, bad_b = violated(0.0)
+    if bad_s.any() or bad_b:  # the minimums alone do not fit: let the LP route name the conflict
+        return None
+    while active.any():  # every level reached below is feasible by construction
         top = float(min(1.0, cv.sig_hi[active].max()))
         bad_s, bad_b = violated(top)
         if not (bad_s.any() or bad_b):
@@ -221,19 +220,23 @@ def waterfill(mod: _Model) -> _Run:
             freeze[:] = True
         else:
             freeze |= bind_s[cv.r[idx]]
-        exhausted |= bind_s
         levels[idx[freeze]] = np.maximum(np.minimum(share[freeze], 1.0), 0.0)
         active[idx[freeze]] = False
         z_lo = z_star
         if not freeze.any():  # numerical safety
             levels[idx] = share
             active[idx] = False
-    if not satisfies_bounds(mod, x):
+    if not satisfies_bounds(mod, cv, x):
         return None
-    sol = _solution(mod, cv, x, levels, _final_duals(mod, cv, x, rows), time.perf_counter() - t0)
-    first = _solution(mod, cv, x, levels, {rows[k]: v for k, v in first_duals.items() if k in rows}, 0.0)
-    first.x[mod.cz] = z_first if z_first is not None else 1.0
-    first.objective = float(first.x[mod.cz])
+    sol = _solution(mod, cv, x, _final_duals(mod, cv, x, rows), time.perf_counter() - t0)
+    # the first max-min LP's view: the same point, its level and the duals of what bound it
+    first_dual = np.zeros_like(sol.row_dual)
+    for key, v in first_duals.items():
+        first_dual[rows[key]] = v
+    z1 = z_first if z_first is not None else 1.0
+    first_x = sol.x.copy()
+    first_x[mod.cz] = z1
+    first = replace(sol, x=first_x, objective=z1, row_dual=first_dual, seconds=0.0)
     return _Run(sol, first, levels, 0, sol.seconds, shared_levels=shared)
 
 
@@ -264,8 +267,7 @@ def _final_duals(mod: _Model, cv: _Curves, x: np.ndarray, rows: dict[str, int]) 
     return out
 
 
-def _solution(mod: _Model, cv: _Curves, x: np.ndarray, levels: np.ndarray, duals: dict[int, float],
-              seconds: float) -> Solution:
+def _solution(mod: _Model, cv: _Curves, x: np.ndarray, duals: dict[int, float], seconds: float) -> Solution:
     """A :class:`Solution` over the LP's columns and rows, as the LP route would report it."""
     P = mod.P
     nm = P.n * P.m
