@@ -267,7 +267,8 @@ def explain(mod: _Model, run: _Run, seconds: float) -> AllocationResult:
         from equicare.optimize.facilities import place_at_facilities
 
         fac = place_at_facilities(x, list(P.regions), list(P.resources), P.facilities, P.facility_caps)
-        alloc["explanation"] = [e + _facility_note(fac, reg, res) for e, reg, res in
+        notes = _facility_notes(fac)
+        alloc["explanation"] = [e + notes.get((reg, res), "") for e, reg, res in
                                 zip(alloc["explanation"], alloc["region"], alloc["resource"])]
     return AllocationResult(
         problem=P, allocation=alloc, transfers=transfers, coverage=coverage, scenario_summary=scen,
@@ -277,22 +278,20 @@ def explain(mod: _Model, run: _Run, seconds: float) -> AllocationResult:
         solve_seconds=seconds, n_solves=run.n_solves, x=x, facilities=fac, min_share_lp_bound=lp_bound)
 
 
-def _facility_note(fac: pd.DataFrame, region: str, resource: str) -> str:
-    """' Placed at: A (5 stars) 12, B (4 stars) 3.' for one region and resource (empty if nothing placed)."""
-    if not len(fac):
-        return ""
-    d = fac[(fac["region"] == region) & (fac["resource"] == resource)]
-    if not len(d):
-        return ""
+def _facility_notes(fac: pd.DataFrame) -> dict[tuple[str, str], str]:
+    """(region, resource) -> ' Placed at the best-rated facilities first: A (5 stars) 12, B (4 stars) 3.'"""
 
     def one(row) -> str:
         q = row["quality"]
         stars = "not rated" if not np.isfinite(q) else f"{q:g} {_plural('star', q)}"
         return f"{str(row['name']).title()} ({stars}) {_num(row['allocated'])}"
 
-    parts = [one(row) for _, row in d.iterrows()]
-    more = f" and {len(parts) - 3} more" if len(parts) > 3 else ""
-    return " Placed at the best-rated facilities first: " + ", ".join(parts[:3]) + more + "."
+    out = {}
+    for key, d in fac.groupby(["region", "resource"], sort=False):
+        parts = [one(row) for _, row in d.iterrows()]
+        more = f" and {len(parts) - 3} more" if len(parts) > 3 else ""
+        out[key] = " Placed at the best-rated facilities first: " + ", ".join(parts[:3]) + more + "."
+    return out
 
 
 def _sentence(P, mod, i, r, need, x, share, binding, min_share, level, shadow, unit, src) -> str:
