@@ -62,7 +62,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from equicare.errors import EquicareError, InfeasibleError
-from equicare.optimize.highs import INF, LinearModel, Solution
+from equicare.optimize.highs import LinearModel, Solution
 
 OBJECTIVES = ("leximin", "min_unmet", "weighted")
 _TOL = 1e-9
@@ -625,10 +625,7 @@ def _lp_solve(mod: _Model, lm: LinearModel, max_rounds: int = 200) -> Solution:
         for r, (pos, w) in mod.gini_groups.items():
             if weighted_gini(share[pos], w) > mod.P.max_gini + 1e-7:
                 cut = _gini_cut(mod, pos, w, share[pos]).tocsr()
-                lm.h.addRow(-INF, 0.0, cut.nnz, (cut.indices + mod.cv).astype(np.int32),
-                            cut.data.astype(np.float64))
-                rows.setdefault(r, []).append(lm.n_row)
-                lm.n_row += 1
+                rows.setdefault(r, []).append(lm.add_row(-np.inf, 0.0, cut.indices + mod.cv, cut.data))
                 added = True
         if not added:
             break
@@ -668,13 +665,13 @@ def _solve(mod: _Model, lm: LinearModel, nwo_lo: np.ndarray | None = None) -> _R
     if P.objective == "min_unmet":
         lm.set_costs(mod.c_cov + mod.c_tie)
         sol = _solved(mod, lm)
-        return _Run(sol, None, levels, 1, sol.seconds, gini_rows=getattr(lm, "gini_rows", {}))
+        return _Run(sol, None, levels, 1, sol.seconds)
     if P.objective == "weighted":
         w = P.fairness_weight
         tot = float((mod.Ed * P.weight[None, :]).sum()) or 1.0
         lm.set_costs(w * mod.c_z + (1 - w) * mod.c_cov / tot + mod.c_tie / tot)
         sol = _solved(mod, lm)
-        return _Run(sol, sol, levels, 1, sol.seconds, gini_rows=getattr(lm, "gini_rows", {}))
+        return _Run(sol, sol, levels, 1, sol.seconds)
     # leximin: progressive filling on the LP
     if lm.is_mip:
         lm.h.changeColsIntegrality(mod.ncol, np.arange(mod.ncol, dtype=np.int32),
@@ -722,8 +719,7 @@ def _solve(mod: _Model, lm: LinearModel, nwo_lo: np.ndarray | None = None) -> _R
     secs += sol.seconds
     if first is None:
         first = sol
-    run = _Run(sol, first, levels, n_solves, secs, shared_levels=shared_levels,
-               gini_rows=getattr(lm, "gini_rows", {}))
+    run = _Run(sol, first, levels, n_solves, secs, shared_levels=shared_levels)
     if mod.integ.any():
         run.x_int = _integerise(mod, sol)
     return run
@@ -1085,6 +1081,7 @@ def allocate(P: AllocationProblem, *, time_limit: float | None = None, method: s
     lm = mod.build(time_limit=time_limit)
     run = _solve(mod, lm, nwo)
     run.n_solves += n_solves
+    run.gini_rows = lm.__dict__.get("gini_rows", {})  # the cuts _lp_solve added to this model
     res = explain(mod, run, time.perf_counter() - t0)
     return res
 

@@ -184,6 +184,14 @@ class LinearModel:
         """Change one matrix coefficient."""
         self.h.changeCoeff(int(row), int(col), float(value))
 
+    def add_row(self, lo: float, hi: float, cols, values) -> int:
+        """Append the row ``lo <= sum values * x[cols] <= hi`` (the basis is kept); returns its index."""
+        cols = np.asarray(cols, dtype=np.int32)
+        self.h.addRow(float(_finite(lo, 1)[0]), float(_finite(hi, 1)[0]), len(cols), cols,
+                      np.asarray(values, dtype=np.float64))
+        self.n_row += 1
+        return self.n_row - 1
+
     def set_start(self, x, search: bool = True) -> None:
         """Hand HiGHS a feasible point as its first incumbent (a MIP prunes with it from the root).
 
