@@ -50,11 +50,12 @@ def separable(mod: _Model) -> bool:
 
 
 def satisfies_bounds(mod: _Model, cv: _Curves, x: np.ndarray, tol: float = 1e-9) -> bool:
-    """Whether shares from units ``x`` meet the coverage floor, the gap cap and the Gini cap.
+    """Whether shares from units ``x`` meet the coverage floor, the gap cap and the Gini cap with slack.
 
     The leximin optimum without these bounds, when it meets them, is also the leximin optimum with them
-    (a lexicographic maximum over a set that lies in a smaller set is that set's maximum too), so
-    water-filling stays exact; otherwise the LP route takes the bounds into account.
+    (a lexicographic maximum over a set that lies in a smaller set is that set's maximum too).  A bound
+    met with equality still shapes the shadow prices (one more unit may not go where it would cover most
+    without breaking it), so then, as when a bound is broken, the LP route solves the bounded problem.
     """
     from equicare.optimize.allocate import weighted_gini
 
@@ -68,11 +69,11 @@ def satisfies_bounds(mod: _Model, cv: _Curves, x: np.ndarray, tol: float = 1e-9)
             continue
         s, w = share[sel], cv.Ed[sel]
         nat = float((w * s).sum() / w.sum())
-        if P.coverage_floor is not None and np.any(s < P.coverage_floor * nat - tol):
+        if P.coverage_floor is not None and np.any(s <= P.coverage_floor * nat + tol):
             return False
-        if P.max_gap is not None and s.max() - s.min() > P.max_gap + tol:
+        if P.max_gap is not None and s.max() - s.min() >= P.max_gap - tol:
             return False
-        if P.max_gini is not None and sel.sum() > 1 and weighted_gini(s, w) > P.max_gini + tol:
+        if P.max_gini is not None and sel.sum() > 1 and weighted_gini(s, w) >= P.max_gini - tol:
             return False
     return True
 
