@@ -43,7 +43,10 @@ def test_ensemble_is_weighted_quantile_average(panel: Panel) -> None:
     a, b = FlatBaseline(), DampedTrend()
     ens = QuantileEnsemble([a, b], weights=[1, 3])
     got = ens.predict(panel, [1, 2])
-    want = 0.25 * np.sort(a.predict(panel, [1, 2]), axis=-1) + 0.75 * np.sort(b.predict(panel, [1, 2]), axis=-1)
+    def member(m: object) -> np.ndarray:  # members' quantiles are clipped at 0, then sorted
+        return np.sort(np.maximum(m.predict(panel, [1, 2]), 0.0), axis=-1)
+
+    want = 0.25 * member(a) + 0.75 * member(b)
     assert np.allclose(got, want)
     med = QuantileEnsemble([a, b, PooledAR()], combine="median").predict(panel, [1])
     assert med.shape == (panel.values.shape[1], 1, 23)
@@ -144,7 +147,31 @@ def test_ensemble_spread_around_median(panel: Panel) -> None:
     assert (np.diff(wide, axis=-1) >= -1e-9).all()
     with pytest.raises(ValueError):
         QuantileEnsemble([a, b], spread=[0.0])
-    assert QuantileEnsemble().spread is not None and len(QuantileEnsemble(augment=panel).members) == 1
+    assert QuantileEnsemble().spread is not None and len(QuantileEnsemble(augment=panel).members) == 2
+
+
+def test_ensemble_root_scale_spread(panel: Panel) -> None:
+    """The root-scale spread, element by element: z = (q / (N/1e5) + 0.01)^(1/4), z_m + s (z - z_m), mapped back."""
+    a, b = FlatBaseline(), DampedTrend()
+    plain = QuantileEnsemble([a, b]).predict(panel, [1, 2])
+    assert np.allclose(QuantileEnsemble([a, b], spread=[1.0], spread_scale="root").predict(panel, [1, 2]), plain)
+    got = QuantileEnsemble([a, b], spread=[0.5, 1.5], spread_scale="root").predict(panel, [1, 2])
+    for i, n in enumerate(panel.population):
+        for j, s in enumerate((0.5, 1.5)):
+            zm = (plain[i, j, 11] / (n / 1e5) + 0.01) ** 0.25
+            for t in range(23):
+                q = plain[i, j, t]
+                z = zm + s * ((q / (n / 1e5) + 0.01) ** 0.25 - zm)
+                want = 0.0 if q <= 0 else max((max(z, 0.0) ** 4 - 0.01) * n / 1e5, 0.0)
+                assert got[i, j, t] == pytest.approx(want, rel=1e-9, abs=1e-9)
+    assert np.allclose(got[:, :, 11], plain[:, :, 11])
+    assert (np.diff(got, axis=-1) >= -1e-9).all()
+    # narrower on the root scale is narrower on the count scale, and a quantile at 0 stays at 0
+    width = lambda x: x[:, :, 21] - x[:, :, 1]  # noqa: E731
+    assert (width(got)[:, 0] <= width(plain)[:, 0] + 1e-9).all() and (width(got)[:, 1] >= width(plain)[:, 1] - 1e-9).all()
+    assert (got[plain <= 0] == 0).all()
+    with pytest.raises(ValueError):
+        QuantileEnsemble([a, b], spread=[1.0], spread_scale="log")
 
 
 def test_gbm_quantile_intervals(panel: Panel) -> None:

@@ -23,8 +23,16 @@ DEFAULT_SPREAD = (0.8, 1.0, 1.1, 1.1)
 AUGMENTED_GBM = {"n_estimators": 50, "learning_rate": 0.1, "quantile_levels": (0.05, 0.25, 0.5, 0.75, 0.95),
                  "quantile_trees": 12, "quantile_rate": 0.2, "quantile_row_step": 2}
 
-#: Spread factor per step of that model, fitted on 2022-23 like :data:`DEFAULT_SPREAD`.
-AUGMENTED_SPREAD = (0.85, 1.0, 1.1, 1.15)
+#: Weights of the members with extra training series (that pooled GBM, the pooled AR), third selection round.
+AUGMENTED_WEIGHTS = (3.0, 1.0)
+
+#: Spread factor per step with extra training series, applied on the fourth-root scale (``spread_scale="root"``);
+#: third selection round: per horizon, the lowest mean of the 2021-22 and 2022-23 ratios to the flat baseline among
+#: factors whose 95% coverage over both seasons lies in [0.90, 0.97].
+AUGMENTED_SPREAD = (0.8, 0.85, 0.9, 0.9)
+
+#: Offset ``c`` of the fourth-root scale ``z = (rate per 100k + c)^(1/4)`` on which a root-scale spread works.
+ROOT_OFFSET = 0.01
 
 
 class QuantileEnsemble(ForecastModel):
@@ -32,18 +40,22 @@ class QuantileEnsemble(ForecastModel):
 
     .. math:: q_\tau^{\mathrm{ens}} = \sum_m w_m\, q_\tau^{(m)}, \qquad \sum_m w_m = 1,
 
-    or the level-wise median when ``combine="median"`` (the FluSight hub ensemble's rule).  Averaging
-    monotone quantile functions gives a monotone quantile function.  With ``spread`` (one factor per step,
-    the last one repeated for further steps), each quantile becomes ``m + s_k (q - m)`` around the median
-    ``m``, which keeps the quantiles monotone.
+    or the level-wise median when ``combine="median"`` (the FluSight hub ensemble's rule).  Members' quantiles
+    are clipped at 0 first.  Averaging monotone quantile functions gives a monotone quantile function.  With
+    ``spread`` (one factor per step, the last one repeated for further steps), each quantile becomes
+    ``m + s_k (q - m)`` around the median ``m``, which keeps the quantiles monotone.  With
+    ``spread_scale="root"`` this happens on the fourth-root scale of the rate,
+    ``z = (q / (N / 10^5) + c)^{1/4}`` with ``c`` = :data:`ROOT_OFFSET`, before mapping back; a quantile at 0
+    stays at 0 (it stands for all the mass at or below zero, which narrowing should not lift), so weeks with no
+    admissions stay covered.
 
     Default members, chosen on the 2022-23 validation season among quantile averages of the pooled AR, pooled
     GBM and damped-trend models (weights, median vs mean) and per-horizon spread factors:
 
-    * with ``augment`` (ILINet pseudo-rates): :class:`~equicare.forecast.models.pooled.PooledGBM` alone
-      (every mix with the damped trend or the pooled AR scored worse), with the settings
-      :data:`AUGMENTED_GBM` (quantile-objective intervals; second selection round, 2022-23 ratio to the flat
-      baseline 0.597 vs 0.625 with residual quantiles) and the spread :data:`AUGMENTED_SPREAD`;
+    * with ``augment`` (ILINet pseudo-rates): :class:`~equicare.forecast.models.pooled.PooledGBM` with the
+      settings :data:`AUGMENTED_GBM` (quantile-objective intervals, second selection round) and
+      :class:`~equicare.forecast.models.pooled.PooledAR`, weights :data:`AUGMENTED_WEIGHTS`, with the
+      root-scale spread :data:`AUGMENTED_SPREAD` (third selection round, on 2021-22 and 2022-23 together);
     * without: PooledGBM (weight 3) and :class:`~equicare.forecast.models.smoothing.DampedTrend` (weight 1),
       with the per-horizon spread :data:`DEFAULT_SPREAD`.
 
@@ -62,14 +74,16 @@ class QuantileEnsemble(ForecastModel):
 
     def __init__(self, members: Sequence[ForecastModel] | None = None, weights: Sequence[float] | None = None,
                  combine: str = "mean", augment: Panel | None = None,
-                 spread: Sequence[float] | None = None) -> None:
-        from equicare.forecast.models.pooled import PooledGBM
+                 spread: Sequence[float] | None = None, spread_scale: str | None = None) -> None:
+        from equicare.forecast.models.pooled import PooledAR, PooledGBM
         from equicare.forecast.models.smoothing import DampedTrend
 
         if members is None:
             if augment is not None:
-                members = [PooledGBM(augment=augment, **AUGMENTED_GBM)]
+                members = [PooledGBM(augment=augment, **AUGMENTED_GBM), PooledAR(augment=augment)]
+                weights = AUGMENTED_WEIGHTS if weights is None else weights
                 spread = AUGMENTED_SPREAD if spread is None else spread
+                spread_scale = "root" if spread_scale is None else spread_scale
             else:
                 members = [PooledGBM(), DampedTrend()]
                 weights = DEFAULT_WEIGHTS if weights is None else weights
@@ -87,12 +101,22 @@ class QuantileEnsemble(ForecastModel):
             if not spread or any(not np.isfinite(s) or s <= 0 for s in spread):
                 raise ValueError("spread must be one or more positive factors")
         self.spread = spread
+        spread_scale = "count" if spread_scale is None else spread_scale
+        if spread_scale not in ("count", "root"):
+            raise ValueError("spread_scale must be 'count' or 'root'")
+        self.spread_scale = spread_scale
 
     def predict(self, panel: Panel, steps: Sequence[int]) -> np.ndarray:
-        preds = np.stack([np.sort(m.predict(panel, steps), axis=-1) for m in self.members])
+        preds = np.stack([np.sort(np.maximum(m.predict(panel, steps), 0.0), axis=-1) for m in self.members])
         out = np.median(preds, axis=0) if self.combine == "median" else np.tensordot(self.weights, preds, axes=1)
-        if self.spread is not None:
-            s = np.array([self.spread[min(k, len(self.spread)) - 1] for k in steps])
+        if self.spread is None:
+            return out
+        s = np.array([self.spread[min(k, len(self.spread)) - 1] for k in steps])[None, :, None]
+        if self.spread_scale == "count":
             med = out[:, :, len(Q) // 2][:, :, None]
-            out = med + s[None, :, None] * (out - med)
-        return out
+            return med + s * (out - med)
+        scale = (panel.population / 1e5)[:, None, None]
+        z = (out / scale + ROOT_OFFSET) ** 0.25
+        zm = z[:, :, len(Q) // 2][:, :, None]
+        spread = (np.maximum(zm + s * (z - zm), 0.0) ** 4 - ROOT_OFFSET) * scale
+        return np.where(out <= 0.0, 0.0, np.maximum(spread, 0.0))
