@@ -4,7 +4,8 @@ Backtests every equicare model on
 
 * the validation season 2022-23 (reference dates 2022-10-15 .. 2023-05-13), where settings were chosen;
   the hub's baseline forecasts for that season are not in the shared data, so the ratio is to equicare's
-  own implementation of the same baseline method (``flat_baseline``), and
+  own implementation of the same baseline method (``flat_baseline``); the default also on 2021-22, the second
+  validation season of the third selection round (truth from the NHSN history), and
 * the test season 2023-24 (reference dates 2023-10-14 .. 2024-05-04), scored against the hub's own
   FluSight-baseline forecasts on the tasks both made (states, DC and PR; horizons 0-3), next to the hub
   ensemble scored the same way (the issue's reference figure 0.74; goal: at most 0.70 with 95% coverage
@@ -14,9 +15,10 @@ Training data: the hub target file plus the 2020-2023 NHSN admissions in ``histo
 ``reference date - 7 days`` for every forecast; the pooled models (and the ensemble's pooled member) also
 train on ILINet pseudo-rates (:mod:`equicare.forecast.ilinet`): the state extract (2010/11-2019/20) and the
 HHS-region extract (1997/98-2019/20).
-The default ``ensemble`` is, with ILINet, the pooled GBM alone (50-tree squared-error median, intervals from
-quantile-objective LightGBM models at 5 levels) with per-horizon spread factors around the median
-(0.85/1.0/1.1/1.15), all chosen on 2022-23 (see docs/forecast.md).
+The default ``ensemble`` is, with ILINet, the quantile average of the pooled GBM (50-tree squared-error median,
+intervals from quantile-objective LightGBM models at 5 levels; weight 3) and the pooled AR (weight 1), with
+per-horizon spread factors 0.8/0.85/0.9/0.9 on the fourth-root scale, chosen on 2021-22 and 2022-23 together (see
+docs/forecast.md and bench/selection-round3.md).
 Finally the default ensemble is run as the product runs it, from the bundled target file alone.
 Prints the wall time and the process CPU time of each season backtest (the machine is shared, so wall time
 varies with other jobs).
@@ -40,6 +42,7 @@ AUGMENTABLE = (PooledAR, PooledGBM, QuantileEnsemble)
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "flusight"
 ILINET_FILES = ("ilinet_state.csv", "ilinet_hhs.csv")
 SEASONS = {"2022-23": ("2022-10-15", "2023-05-13"), "2023-24": ("2023-10-14", "2024-05-04")}
+VALIDATION_2021 = ("2021-10-16", "2022-05-14")
 
 
 def line(label: str, r: dict, secs: float | None, cpu: float | None = None) -> str:
@@ -94,6 +97,22 @@ def main() -> int:
         if test:
             r = score(truth, hub_ens, versus=hub_base)
             print(line("hub ensemble", r, None))
+    if "ensemble" in models and history is not None:
+        # the second validation season of the third selection round: little flu; truth from the NHSN history
+        import pandas as pd
+
+        start, end = VALIDATION_2021
+        full = pd.concat([truth, history[~history["date"].isin(set(truth["date"]))]], ignore_index=True)
+        full = full[full["location"] != "78"]
+        t0, c0 = time.perf_counter(), time.process_time()
+        fc = backtest(truth, start, end, model=build("ensemble"), history=history)
+        secs, cpu = time.perf_counter() - t0, time.process_time() - c0
+        r = score(full, fc, versus=backtest(full, start, end, model="flat_baseline"))
+        summary[("2021-22", "ensemble")] = (r, secs, cpu)
+        print(f"\n== 2021-22 (second validation season; reference dates {start} .. {end}; truth from the NHSN history); "
+              "mean WIS ratio to flat_baseline")
+        print(head)
+        print(line("ensemble", r, secs, cpu))
     if "ensemble" in models:
         t0, c0 = time.perf_counter(), time.process_time()
         fc = backtest(load_truth(bundled_path("target-hospital-admissions.csv")), *SEASONS["2023-24"])
@@ -107,6 +126,10 @@ def main() -> int:
         print(f"\nequicare default (ensemble), 2022-23 validation: mean WIS ratio {r['wis_ratio']:.3f} vs flat_baseline, "
               f"coverage 50% {r['coverage_50']:.3f} / 95% {r['coverage_95']:.3f}, season backtest {secs:.1f} s "
               f"({cpu:.1f} s CPU)")
+        if ("2021-22", "ensemble") in summary:
+            r21 = summary[("2021-22", "ensemble")][0]
+            print(f"2021-22 validation: ratio {r21['wis_ratio']:.3f}, 95% coverage {r21['coverage_95']:.3f}; "
+                  f"selection score (mean of the two validation ratios) {(r['wis_ratio'] + r21['wis_ratio']) / 2:.4f}")
     if ("2023-24", "ensemble") in summary:
         r, secs, cpu = summary[("2023-24", "ensemble")]
         print("coverage by horizon (50% / 95%): "

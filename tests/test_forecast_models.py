@@ -167,7 +167,7 @@ def test_ensemble_root_scale_spread(panel: Panel) -> None:
     assert np.allclose(got[:, :, 11], plain[:, :, 11])
     assert (np.diff(got, axis=-1) >= -1e-9).all()
     # narrower on the root scale is narrower on the count scale, and a quantile at 0 stays at 0
-    width = lambda x: x[:, :, 21] - x[:, :, 1]  # noqa: E731
+    width = lambda x: x[:, :, 21] - x[:, :, 1]
     assert (width(got)[:, 0] <= width(plain)[:, 0] + 1e-9).all() and (width(got)[:, 1] >= width(plain)[:, 1] - 1e-9).all()
     assert (got[plain <= 0] == 0).all()
     with pytest.raises(ValueError):

@@ -120,7 +120,7 @@ def score(truth: pd.DataFrame, forecasts: pd.DataFrame, versus: pd.DataFrame | N
                 "ae_median": float(np.abs(y - q[:, i50]).mean()),
                 "coverage_50": float(((y >= q[:, i25]) & (y <= q[:, i75])).mean()),
                 "coverage_95": float(((y >= q[:, i025]) & (y <= q[:, i975])).mean()),
-                "n_tasks": int(len(m))}
+                "n_tasks": len(m)}
 
     def combined(ma: pd.DataFrame, mb: pd.DataFrame | None) -> dict:
         res = figures(ma)

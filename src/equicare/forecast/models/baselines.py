@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from equicare.forecast.models.base import Q, ForecastModel, ffill, last_value
+from equicare.forecast.models.base import ForecastModel, Q, ffill, last_value
 from equicare.forecast.truth import Panel
 
 

@@ -99,7 +99,7 @@ def peak_features(z: np.ndarray, w: int) -> np.ndarray:
     """``(T, L, 2)``: distance below the running ``w``-week maximum and weeks since it (over ``w``)."""
     from numpy.lib.stride_tricks import sliding_window_view
 
-    T, L = z.shape
+    L = z.shape[1]
     pad = np.vstack([np.full((w - 1, L), -np.inf), np.where(np.isnan(z), -np.inf, z)])
     win = sliding_window_view(pad, w, axis=0)  # (T, L, w), last element = week t
     mx = win.max(axis=2)

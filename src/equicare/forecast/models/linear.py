@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from equicare.forecast.models.base import Q, ForecastModel
+from equicare.forecast.models.base import ForecastModel, Q
 from equicare.forecast.models.design import pooled_design
 from equicare.forecast.truth import Panel
 

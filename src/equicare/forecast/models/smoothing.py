@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from equicare.forecast.models.base import Q, ForecastModel, ffill
+from equicare.forecast.models.base import ForecastModel, Q, ffill
 from equicare.forecast.truth import Panel
 
 
