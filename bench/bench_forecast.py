@@ -19,7 +19,9 @@ The default ``ensemble`` is, with ILINet, the quantile average of the pooled GBM
 intervals from quantile-objective LightGBM models at 5 levels; weight 3) and the pooled AR (weight 1), with
 per-horizon spread factors 0.8/0.85/0.9/0.9 on the fourth-root scale, chosen on 2021-22 and 2022-23 together (see
 docs/forecast.md and bench/selection-round3.md).
-Finally the default ensemble is run as the product runs it, from the bundled target file alone.
+Finally the default ensemble is run as the product runs it, from the bundled files only: with the bundled copies
+of the NHSN history and the ILINet extracts (the default of the command line, the demo and the service) and
+without them (``--no-extras``).
 Prints the wall time and the process CPU time of each season backtest (the machine is shared, so wall time
 varies with other jobs).
 
@@ -34,6 +36,7 @@ import time
 from pathlib import Path
 
 from equicare.forecast import MODELS, backtest, bundled_path, load_forecasts, load_truth, score
+from equicare.forecast.extras import bundled_extras
 from equicare.forecast.ilinet import load_ilinet
 from equicare.forecast.models import PooledAR, PooledGBM, QuantileEnsemble
 
@@ -114,13 +117,15 @@ def main() -> int:
         print(head)
         print(line("ensemble", r, secs, cpu))
     if "ensemble" in models:
-        t0, c0 = time.perf_counter(), time.process_time()
-        fc = backtest(load_truth(bundled_path("target-hospital-admissions.csv")), *SEASONS["2023-24"])
-        secs, cpu = time.perf_counter() - t0, time.process_time() - c0
-        r = score(truth, fc, versus=hub_base)
-        print("\n== product setting: default model from the bundled target file only (no history, no ILINet)")
+        print("\n== product setting: `equicare backtest` with the default model, from the bundled files only "
+              "(with its bundled extras, the default, and with --no-extras)")
         print(head)
-        print(line("ensemble", r, secs, cpu))
+        product_truth = load_truth(bundled_path("target-hospital-admissions.csv"))
+        for label, use in (("ensemble", True), ("--no-extras", False)):
+            t0, c0 = time.perf_counter(), time.process_time()
+            fc = backtest(product_truth, *SEASONS["2023-24"], **bundled_extras(use).kwargs())
+            secs, cpu = time.perf_counter() - t0, time.process_time() - c0
+            print(line(label, score(truth, fc, versus=hub_base), secs, cpu), flush=True)
     if ("2022-23", "ensemble") in summary:
         r, secs, cpu = summary[("2022-23", "ensemble")]
         print(f"\nequicare default (ensemble), 2022-23 validation: mean WIS ratio {r['wis_ratio']:.3f} vs flat_baseline, "

@@ -154,12 +154,14 @@ def test_worked_example_cli(tmp_path):
 def test_forecast_example_uses_the_forecast_quantiles(tmp_path):
     """The second worked example: demand from equicare's own forecast, placement at rated hospitals."""
     from equicare.forecast import demand_scenarios, forecast, load_truth
+    from equicare.forecast.extras import bundled_extras
     from equicare.forecast.truth import bundled_path
 
     ex = ROOT / "examples" / "flu_forecast_states.yaml"
     spec = yaml.safe_load(ex.read_text())
     t = flu_surge_tables(**{k: v for k, v in spec["demand"].items() if k != "builder"})
-    fc = forecast(load_truth(bundled_path("target-hospital-admissions.csv")), spec["demand"]["as_of"])
+    fc = forecast(load_truth(bundled_path("target-hospital-admissions.csv")), spec["demand"]["as_of"],
+                  **bundled_extras().kwargs())
     peak = demand_scenarios(fc, (0.5, 0.9)).query("location == '48'").set_index("level")["value"]  # Texas
     d = t["demand"].set_index(["region", "resource", "scenario"])["value"]
     f = 2.0 * 0.15 * 7 / 7  # severity x ICU fraction x stay / 7

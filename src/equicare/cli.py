@@ -91,6 +91,8 @@ _MODEL = typer.Option(None, "--model", help="Forecast model (see equicare.foreca
 _HISTORY = typer.Option(None, "--history", help="Optional older admissions in the same format.")
 _ILINET = typer.Option(None, "--ilinet", help="Optional ILINet extract(s), comma-separated (state, HHS-region): "
                        "extra training epidemics.")
+_EXTRAS = typer.Option(True, "--extras/--no-extras", help="Train also on the bundled NHSN admissions 2020-23 and "
+                       "ILINet extracts where --history/--ilinet are not given (default: on).")
 
 
 @app.command("forecast")
@@ -101,11 +103,12 @@ def forecast_cmd(
     model: str = _MODEL,
     history: str = _HISTORY,
     ilinet: str = _ILINET,
+    extras: bool = _EXTRAS,
 ) -> None:
     """Quantile forecasts of weekly flu admissions for one reference date (uses data up to R - 7 days)."""
     from equicare.forecast import cli as fc
 
-    n = fc.forecast_to_csv(truth, reference_date, out, model=model, history=history, ilinet=ilinet)
+    n = fc.forecast_to_csv(truth, reference_date, out, model=model, history=history, ilinet=ilinet, extras=extras)
     typer.echo(f"wrote {n} rows to {out}")
 
 
@@ -118,6 +121,7 @@ def backtest_cmd(
     model: str = _MODEL,
     history: str = _HISTORY,
     ilinet: str = _ILINET,
+    extras: bool = _EXTRAS,
 ) -> None:
     """Forecasts for every Saturday from START to END, each using only data available at the time."""
     from equicare.forecast import cli as fc
@@ -126,7 +130,7 @@ def backtest_cmd(
         typer.echo(f"\rreference dates: {done}/{total}", nl=done == total, err=True)
 
     n = fc.backtest_to_csv(truth, start, end, out, model=model, history=history, progress=progress,
-                           ilinet=ilinet)
+                           ilinet=ilinet, extras=extras)
     typer.echo(f"wrote {n} rows to {out}")
 
 

@@ -68,6 +68,9 @@ class DemoParams:
     """Reference dates of the hold-out evaluation (the 2023-24 FluSight season)."""
     forecast_model: str = "ensemble"
     """Forecast model for the planning scenario (the best-scoring on seasons before 2023-24)."""
+    forecast_extras: bool = True
+    """Train the forecasters also on the bundled NHSN admissions 2020-23 and ILINet epidemics
+    (:mod:`equicare.forecast.extras`)."""
     compare_models: tuple[str, ...] = ("linear",)
     """Other models scored on the hold-out weeks (``linear`` is the seed's regression on lags and season)."""
     baseline_model: str = "seasonal_naive"
@@ -157,20 +160,22 @@ def predict(params: DemoParams, truth: pd.DataFrame | None = None,
             progress: Progress = _noop) -> tuple[dict[str, pd.DataFrame], dict]:
     """Hold-out scores of the linear model and the seasonal-naive baseline, and the planning forecast."""
     from equicare.forecast import backtest, forecast, load_truth, score
+    from equicare.forecast.extras import bundled_extras
 
     truth = truth if truth is not None else load_truth(data_path("admissions"))
+    extras = bundled_extras(params.forecast_extras).kwargs()
     scores, holdout = [], []
     models = list(dict.fromkeys([params.forecast_model, *params.compare_models, params.baseline_model]))
     for i, model in enumerate(models):
         progress(f"back-testing {model}", i, len(models))
-        fc = backtest(truth, params.holdout_start, params.holdout_end, model=model)
+        fc = backtest(truth, params.holdout_start, params.holdout_end, model=model, **extras)
         holdout.append(fc.assign(model=model))
         s = score(truth, fc)
         scores.append({"model": model, **{k: v for k, v in s.items() if not isinstance(v, (dict, list))}})
     score_table = pd.DataFrame(scores)
     base = score_table.set_index("model").loc[params.baseline_model, "wis"]
     score_table["wis_ratio_vs_baseline"] = score_table["wis"] / base
-    plan = forecast(truth, params.as_of, model=params.forecast_model)
+    plan = forecast(truth, params.as_of, model=params.forecast_model, **extras)
     summary = {"forecast_scores": score_table.to_dict(orient="records"), "as_of": params.as_of}
     return {"forecast": plan, "forecast_scores": score_table, "holdout_forecasts": pd.concat(holdout),
             "truth": truth}, summary

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from equicare.forecast.extras import bundled_extras
 from equicare.forecast.hub import load_forecasts
 from equicare.forecast.ilinet import load_ilinet
 from equicare.forecast.run import DEFAULT_MODEL, backtest, forecast, make_model
@@ -25,27 +26,29 @@ def _write(table: pd.DataFrame, out: str) -> int:
     return len(table)
 
 
-def _model(model: str | None, ilinet: str | None):
-    """The model, trained also on the ILINet extract(s) ``ilinet`` (one path or comma-separated paths)."""
+def _inputs(model: str | None, history: str | None, ilinet: str | None, extras: bool) -> dict:
+    """``model=`` and ``history=`` for the commands. Files given win; otherwise, with ``extras``, the bundled
+    NHSN history and ILINet (:mod:`equicare.forecast.extras`) for the models that can use them. ``ilinet`` is one
+    path or comma-separated paths; naming it for a model that cannot use it is an error."""
+    name = model or DEFAULT_MODEL
+    bundled = bundled_extras(extras)
     paths = [p.strip() for p in ilinet.split(",") if p.strip()] if ilinet else []
-    return make_model(model or DEFAULT_MODEL, load_ilinet(paths) if paths else None)
+    built = make_model(name, load_ilinet(paths)) if paths else make_model(name, bundled.augment, strict=False)
+    return {"model": built, "history": load_truth(history) if history else bundled.history}
 
 
 def forecast_to_csv(truth: str | None, reference_date: str, out: str, model: str | None = None,
-                    history: str | None = None, ilinet: str | None = None) -> int:
+                    history: str | None = None, ilinet: str | None = None, extras: bool = True) -> int:
     """Forecast one reference date from a truth file and write the hubverse rows; returns the row count."""
-    t = _truth(truth)
-    h = load_truth(history) if history else None
-    return _write(forecast(t, reference_date, model=_model(model, ilinet), history=h), out)
+    return _write(forecast(_truth(truth), reference_date, **_inputs(model, history, ilinet, extras)), out)
 
 
 def backtest_to_csv(truth: str | None, start: str, end: str, out: str, model: str | None = None,
                     history: str | None = None, progress: Callable[[int, int], None] | None = None,
-                    ilinet: str | None = None) -> int:
+                    ilinet: str | None = None, extras: bool = True) -> int:
     """Backtest every Saturday from ``start`` to ``end`` and write the hubverse rows; returns the row count."""
-    t = _truth(truth)
-    h = load_truth(history) if history else None
-    return _write(backtest(t, start, end, model=_model(model, ilinet), progress=progress, history=h), out)
+    return _write(backtest(_truth(truth), start, end, progress=progress, **_inputs(model, history, ilinet, extras)),
+                  out)
 
 
 def format_score(result: dict) -> str:

@@ -25,23 +25,32 @@ def get_model(model: str | ForecastModel) -> ForecastModel:
     return MODELS[model]()
 
 
-def make_model(name: str, augment: Panel | None = None) -> ForecastModel:
-    """Build the model called ``name``, optionally with extra training series (``augment``, e.g. ILINet).
+def make_model(model: str | ForecastModel, augment: Panel | None = None, strict: bool = True) -> ForecastModel:
+    """Build the model called ``model``, optionally with extra training series (``augment``, e.g. ILINet).
+
+    A model instance is returned as it is when ``augment`` is ``None``.  With ``strict=False``, ``augment`` is
+    ignored by models that do not train on pooled series (the product's default: every model gets the extras
+    it can use).
 
     Raises
     ------
     EquicareError
-        Unknown name, or extra series given to a model that does not train on pooled series.
+        Unknown name; ``augment`` with a model instance (build the instance with ``augment=`` instead); or,
+        with ``strict=True``, extra series given to a model that does not train on pooled series.
     """
     from equicare.forecast.models import PooledAR, PooledGBM, QuantileEnsemble
 
     if augment is None:
-        return get_model(name)
-    model = get_model(name)
-    if not isinstance(model, (PooledAR, PooledGBM, QuantileEnsemble)):
-        raise EquicareError(f"model {name!r} does not use extra training series; "
-                            "choose pooled_ar, pooled_gbm or ensemble")
-    return type(model)(augment=augment)
+        return get_model(model)
+    if isinstance(model, ForecastModel):
+        raise EquicareError("extra training series need a model name; build the model instance with augment=")
+    built = get_model(model)
+    if not isinstance(built, (PooledAR, PooledGBM, QuantileEnsemble)):
+        if strict:
+            raise EquicareError(f"model {model!r} does not use extra training series; "
+                                "choose pooled_ar, pooled_gbm or ensemble")
+        return built
+    return type(built)(augment=augment)
 
 
 def _check_horizons(horizons: tuple[int, ...]) -> tuple[int, ...]:
@@ -74,7 +83,7 @@ def forecast_panel(panel: Panel, reference_date: object, model: str | ForecastMo
 
 def forecast(truth: pd.DataFrame, reference_date: object, model: str | ForecastModel = DEFAULT_MODEL,
              horizons: tuple[int, ...] = HORIZONS, locations: list[str] | None = None,
-             history: pd.DataFrame | None = None) -> pd.DataFrame:
+             history: pd.DataFrame | None = None, augment: Panel | None = None) -> pd.DataFrame:
     """Quantile forecasts of weekly admissions for one reference date, in hubverse format.
 
     Information rule: only observations dated ``reference_date - 7`` days or earlier are used (the latest
@@ -95,6 +104,9 @@ def forecast(truth: pd.DataFrame, reference_date: object, model: str | ForecastM
         Locations to output (all with data when ``None``); pooled models still learn from all locations.
     history
         Optional older observations in the same format, used only for weeks absent from ``truth``.
+    augment
+        Optional extra training series (ILINet pseudo-rates, see :mod:`equicare.forecast.extras`) for a model
+        named by ``model`` that trains on pooled series; other models ignore it.
 
     Returns
     -------
@@ -103,17 +115,18 @@ def forecast(truth: pd.DataFrame, reference_date: object, model: str | ForecastM
         value``; one row per location, horizon and each of the 23 quantile levels; values non-negative and
         non-decreasing in the level.
     """
-    return forecast_panel(to_panel(truth, history), reference_date, model, horizons, locations)
+    return forecast_panel(to_panel(truth, history), reference_date, make_model(model, augment, strict=False),
+                          horizons, locations)
 
 
 def backtest(truth: pd.DataFrame, start: object, end: object, model: str | ForecastModel = DEFAULT_MODEL,
              progress: Callable[[int, int], None] | None = None, horizons: tuple[int, ...] = HORIZONS,
-             history: pd.DataFrame | None = None) -> pd.DataFrame:
+             history: pd.DataFrame | None = None, augment: Panel | None = None) -> pd.DataFrame:
     """Forecasts for every Saturday from ``start`` to ``end`` (inclusive), each under the information rule.
 
     Parameters
     ----------
-    truth, model, horizons, history
+    truth, model, horizons, history, augment
         As for :func:`forecast`.
     start, end
         First and last reference dates (Saturdays).
@@ -127,7 +140,7 @@ def backtest(truth: pd.DataFrame, start: object, end: object, model: str | Forec
     """
     dates = saturdays(start, end)
     panel = to_panel(truth, history)
-    m = get_model(model)
+    m = make_model(model, augment, strict=False)
     tables = []
     for i, ref in enumerate(dates):
         tables.append(forecast_panel(panel, ref, m, horizons))

@@ -195,10 +195,12 @@ def flu_surge_tables(severity: float = 3.0, icu_fraction: float = 0.15, icu_los_
     fpeak = None
     if source == "forecast":
         from equicare.forecast import demand_scenarios, forecast, load_truth
+        from equicare.forecast.extras import bundled_extras
         from equicare.forecast.run import DEFAULT_MODEL
         from equicare.forecast.truth import bundled_path
 
-        fc = forecast(load_truth(bundled_path("target-hospital-admissions.csv")), as_of, model=model or DEFAULT_MODEL)
+        fc = forecast(load_truth(bundled_path("target-hospital-admissions.csv")), as_of, model=model or DEFAULT_MODEL,
+                      **bundled_extras().kwargs())
         sc = demand_scenarios(fc, tuple(qs))
         abbr = dict(zip(loc["location"], loc["abbreviation"]))
         sc["region"] = sc["location"].map(abbr)

@@ -107,8 +107,9 @@ def _truth() -> pd.DataFrame:
 @lru_cache(maxsize=16)
 def _forecast(as_of: str, model: str) -> pd.DataFrame:
     from equicare.forecast import forecast
+    from equicare.forecast.extras import bundled_extras
 
-    return forecast(_truth(), as_of, model=model)
+    return forecast(_truth(), as_of, model=model, **bundled_extras().kwargs())
 
 
 def _demo_params(p: ScenarioParams):
