@@ -11,6 +11,7 @@ import os
 import socket
 import threading
 import time
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -54,7 +55,7 @@ def server(tmp_path_factory):
     from equicare.service.accounts import User
     from equicare.service.releases import make_release
 
-    shared = make_release(store, User("sam", "south", "planner"), {
+    make_release(store, User("sam", "south", "planner"), {
         "dataset_id": south_ds, "method": "dp", "by": "region", "statistic": "count", "epsilon": 0.5,
         "share_with": ["north"]})
     port = _free_port()
@@ -181,8 +182,43 @@ def test_sign_in_upload_run_and_see(server, page):
     _shot(page, "sharing")
 
     # nothing was fetched from anywhere but the service
-    assert all(u.startswith(url) or u.startswith("data:") for u in page.requested), \
+    assert all(u.startswith((url, "data:")) for u in page.requested), \
         [u for u in page.requested if not u.startswith(url)]
+
+
+def test_allocation_with_gini_cap_and_hospitals(server, page):
+    """An allocate run from the form with a Gini cap and hospital placement: the page shows both."""
+    url = server["url"]
+    page.goto(f"{url}/")
+    if page.locator("#run-form").count() == 0:  # signed out: sign in again
+        page.goto(f"{url}/login")
+        page.fill("#name", "pat")
+        page.fill("#token", server["tokens"]["pat"])
+        page.click("#sign-in")
+        page.wait_for_selector("#run-form")
+    page.select_option("#run-kind", "allocate")
+    page.fill("#run-max-gini", "0.01")
+    page.check("#run-place")
+    page.fill("#run-hospital-share", "0.2")
+    page.click("#run-submit")
+    _wait_run(page)
+    page.click("#see-allocation")
+    page.wait_for_selector("#gini-summary")
+    assert page.locator("#gini-cap").inner_text() == "0.01"
+    assert page.locator("#gini-binding").inner_text() == "the cap binds"
+    assert float(page.locator("#gini-value").inner_text()) <= 0.01
+    assert "percentage points of minimum share" in page.locator("#gini-price").inner_text()
+    rows = page.locator("#hospital-table tbody tr")
+    assert rows.count() >= 50
+    # within each state the hospitals come best-rated first
+    by_state: dict[str, list[float]] = {}
+    for state, stars in zip(rows.evaluate_all("rs => rs.map(r => r.dataset.state)"),
+                            page.locator("#hospital-table td.stars").all_inner_texts()):
+        by_state.setdefault(state, []).append(0.0 if stars == "not rated" else float(stars))
+    assert len(by_state) >= 10
+    assert all(a >= b for s in by_state.values() for a, b in pairwise(s))
+    page.locator("#gini-summary").scroll_into_view_if_needed()
+    _shot(page, "allocation_gini")
 
 
 def test_refused_another_organisations_page(server, page):

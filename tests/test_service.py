@@ -124,7 +124,7 @@ def test_upload_validated_rejected_and_bounded(svc):
 
 
 def test_organisations_are_isolated(svc):
-    client, tokens, store = svc
+    client, tokens, _ = svc
     north = [d for d in client.get("/api/datasets", headers=H(tokens, "planner")).json()]
     assert north and all(d["org"] == "north" for d in north)
     assert client.get("/api/datasets", headers=H(tokens, "south")).json() == []
@@ -136,7 +136,7 @@ def test_organisations_are_isolated(svc):
 
 
 def test_allocate_run_progress_results_and_csv(svc):
-    client, tokens, store = svc
+    client, tokens, _ = svc
     r = client.post("/api/runs", headers=H(tokens, "planner"),
                     json={"kind": "allocate", "params": {"stockpile": 1500, "fairness": "leximin"}})
     assert r.status_code == 202, r.text
@@ -203,8 +203,8 @@ def test_dp_release_shared_and_pooled(svc):
     r = client.post("/api/releases", headers=H(tokens, "planner"), json={
         "dataset_id": ds, "method": "dp", "by": "region", "statistic": "count", "epsilon": 0.4})
     assert r.status_code == 403  # ds is south's dataset
-    north_ds = [d for d in client.get("/api/datasets", headers=H(tokens, "planner")).json()
-                if d["kind"] == "facilities"][0]["id"]
+    north_ds = next(d for d in client.get("/api/datasets", headers=H(tokens, "planner")).json()
+                    if d["kind"] == "facilities")["id"]
     over = client.post("/api/releases", headers=H(tokens, "planner"), json={
         "dataset_id": north_ds, "method": "dp", "by": "region", "statistic": "count", "epsilon": 0.6})
     assert over.status_code == 422 and "privacy budget exceeded" in over.json()["message"]
@@ -252,7 +252,7 @@ def test_cli_users_add_and_release(tmp_path):
         assert authenticate_token(st, token).role == "admin"
         from equicare.data import load_table
 
-        table, rep = load_table(FACILITIES.encode(), "facilities", name="f.csv")
+        table, _ = load_table(FACILITIES.encode(), "facilities", name="f.csv")
         ds = st.save_dataset("f", "facilities", table, source="f.csv", fingerprint="fp", org="north")
     out = tmp_path / "rel.csv"
     r = runner.invoke(app, ["release", str(ds), "--epsilon", "0.25", "--store", db, "--out", str(out)])
@@ -369,3 +369,114 @@ def test_pooled_supply_analysis_hand_case():
     g, rate, need, alloc = _analyse(np.array([30.0, 10.0]), np.array([1000.0, 1000.0]), ["a", "b"], 20.0, "need")
     assert rate.tolist() == [3000.0, 1000.0] and g == pytest.approx(0.25)
     assert alloc.tolist() == pytest.approx([15.0, 5.0])  # leximin: both at half their need
+
+
+# -- the Gini cap and hospital placement of the allocation ----------------------------------------------
+def pairwise_gini(share, need) -> float:
+    """Need-weighted Gini written out pairwise: sum_ij w_i w_j |s_i - s_j| / (2 W sum_i w_i s_i)."""
+    import numpy as np
+
+    s, w = np.asarray(share, float), np.asarray(need, float)
+    diff = np.abs(s[:, None] - s[None, :])
+    mean_w = float(w @ s)
+    return float((w[:, None] * w[None, :] * diff).sum() / (2 * w.sum() * mean_w)) if mean_w > 0 else 0.0
+
+
+def finished_run(client, tokens, params: dict) -> tuple[dict, pd.DataFrame]:
+    """Start an allocate run as the planner, poll it to the end; its info and allocation table."""
+    r = client.post("/api/runs", headers=H(tokens, "planner"), json={"kind": "allocate", "params": params})
+    assert r.status_code == 202, r.text
+    run_id = r.json()["id"]
+    for _ in range(240):
+        info = client.get(f"/api/runs/{run_id}", headers=H(tokens, "viewer")).json()
+        if info["status"] != "running":
+            break
+        time.sleep(0.25)
+    assert info["status"] == "succeeded", info.get("error")
+    rows = client.get(f"/api/runs/{run_id}/results/allocation", headers=H(tokens, "viewer")).json()
+    return info, pd.DataFrame(rows)
+
+
+def test_gini_cap_binds_and_beds_are_placed_at_hospitals(svc):
+    import numpy as np
+
+    client, tokens, _ = svc
+    base = {"stockpile": 2500, "place_at_hospitals": True, "hospital_share": 0.2}
+    free_info, free = finished_run(client, tokens, base)
+    g_free = pairwise_gini(free["share_met"], free["need"])
+    assert g_free == pytest.approx(free_info["summary"]["share_met_gini"], abs=1e-9)
+    cap = round(g_free / 2, 4)
+    assert 0 < cap < g_free
+    info, capped = finished_run(client, tokens, {**base, "max_gini": cap})
+    s = info["summary"]
+    assert info["params"]["max_gini"] == cap and info["results"] == ["allocation", "hospitals"]
+    # the cap holds on the returned shares (checked with the pairwise form) and binds
+    g = pairwise_gini(capped["share_met"], capped["need"])
+    assert g <= cap + 1e-9
+    assert s["gini_binding"] is True and s["share_met_gini"] == pytest.approx(g, abs=1e-9)
+    assert "Gini cap" in ";".join(capped["binding"])
+    # ... at a cost: never a higher minimum share, never more beds out than without the cap (1e-9: the
+    # JSON tables carry 10 digits)
+    with_need = capped["need"] > 0
+    min_capped = capped.loc[with_need, "share_met"].min()
+    assert min_capped <= free.loc[free["need"] > 0, "share_met"].min() + 1e-9
+    assert min_capped <= s["without_cap"]["min_share"] + 1e-9
+    assert s["gini_cost_min_share"] >= -1e-12 and s["gini_cost_beds"] >= -1e-9
+    assert capped["allocated"].sum() <= free["allocated"].sum() + 1e-6
+    assert (capped["allocated"] <= capped["cap"] + 1e-6).all() and (capped["allocated"] <= capped["need"] + 1e-6).all()
+    # hospitals: per state they add up to the allocation, best-rated first, each within its cap
+    for run_id, alloc in ((info["id"], capped), (free_info["id"], free)):
+        hosp = pd.DataFrame(client.get(f"/api/runs/{run_id}/results/hospitals", headers=H(tokens, "viewer")).json())
+        assert {"state", "hospital", "stars", "allocated", "cap"} <= set(hosp.columns)
+        per_state = hosp.groupby("region")["allocated"].sum()
+        given = alloc.set_index("region")["allocated"]
+        given = given[given > 0]
+        assert set(per_state[per_state > 0].index) == set(given.index)
+        assert np.allclose(per_state.reindex(given.index).to_numpy(float), given.to_numpy(float), atol=1e-6)
+        assert (hosp["allocated"] <= hosp["cap"] + 1e-9).all() and hosp["hospital"].str.len().min() > 0
+        for _, d in hosp.groupby("region", sort=False):
+            stars = pd.to_numeric(d["stars"], errors="coerce").fillna(0).to_numpy()  # unrated: last
+            assert (np.diff(stars) <= 0).all(), d[["hospital", "stars"]]
+    # the page shows the cap binding and the hospitals
+    page = client.get("/allocation", headers=H(tokens, "viewer"))
+    assert page.status_code == 200 and 'id="gini-binding"' in page.text and "the cap binds" in page.text
+    assert 'id="hospital-table"' in page.text
+    # another organisation sees none of it
+    assert client.get(f"/api/runs/{info['id']}/results/hospitals", headers=H(tokens, "south")).status_code == 403
+
+
+def test_whatif_with_gini_cap_and_hospitals(svc):
+    client, tokens, _ = svc
+    free = client.post("/api/whatif", headers=H(tokens, "planner"), json={"stockpile": 2000}).json()
+    assert free["hospitals"] == [] and free["summary"]["whatif"]["max_gini"] is None
+    table = pd.DataFrame(free["regions"])
+    cap = round(pairwise_gini(table["share_met"], table["need"]) / 2, 4)
+    r = client.post("/api/whatif", headers=H(tokens, "planner"),
+                    json={"stockpile": 2000, "max_gini": cap, "place_at_hospitals": "true"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    t = pd.DataFrame(body["regions"])
+    assert pairwise_gini(t["share_met"], t["need"]) <= cap + 1e-9
+    assert body["summary"]["whatif"]["gini_binding"] is True
+    assert body["summary"]["whatif"]["min_share"] <= free["summary"]["whatif"]["min_share"] + 1e-12
+    hosp = pd.DataFrame(body["hospitals"])
+    per_state = hosp.groupby("region")["allocated"].sum()
+    assert per_state.sum() == pytest.approx(t["allocated"].sum(), abs=1e-6)
+    # roles exactly as for the other what-ifs: viewers are refused
+    assert client.post("/api/whatif", headers=H(tokens, "viewer"), json={"max_gini": cap}).status_code == 403
+
+
+@pytest.mark.parametrize("params, name", [
+    ({"max_gini": 0}, "max_gini"), ({"max_gini": 1.5}, "max_gini"), ({"max_gini": "abc"}, "max_gini"),
+    ({"place_at_hospitals": True, "hospital_share": 0}, "hospital_share"),
+    ({"place_at_hospitals": True, "hospital_share": 1.5}, "hospital_share"),
+    ({"place_at_hospitals": "maybe"}, "place_at_hospitals"),
+])
+def test_bad_gini_and_hospital_values_are_refused(svc, params, name):
+    client, tokens, _ = svc
+    for path, body in (("/api/runs", {"kind": "allocate", "params": params}), ("/api/whatif", params)):
+        r = client.post(path, headers=H(tokens, "planner"), json=body)
+        assert r.status_code == 422 and name in r.json()["message"], (path, r.text)
+    page = client.post("/ui/whatif", headers=H(tokens, "planner"),
+                       data={k: str(v).lower() for k, v in params.items()})
+    assert page.status_code == 422 and name in page.text

@@ -212,27 +212,132 @@ def surge_need(state_capacity: pd.DataFrame, states: pd.DataFrame, plan: pd.Data
     return df
 
 
-def allocate_surge(need: pd.DataFrame, params: DemoParams) -> tuple[dict[str, pd.DataFrame], dict]:
-    """Share the stockpile by lexicographic max-min share of need met, with explanations."""
+SURGE_RESOURCE = "surge ICU beds"
+_NEED_COLUMNS = ["state", "abbr", "icu_beds", "icu_occupancy", "peak_admissions", "median_peak_admissions",
+                 "flu_icu_patients", "peak_icu_occupancy", "need_median_scenario"]
+_GINI_MARGIN = 1e-6
+"""The Gini cap is passed to the solver this much tighter, so the answer is within the cap despite the
+solver's tolerance (cuts are added until the Gini is within 1e-7 of what it is given)."""
+
+
+def allocate_surge(need: pd.DataFrame, params: DemoParams, *, objective: str = "leximin",
+                   fairness_weight: float = 0.5, max_gini: float | None = None,
+                   hospital_share: float | None = None, hospitals: pd.DataFrame | None = None
+                   ) -> tuple[dict[str, pd.DataFrame], dict]:
+    """Share the stockpile fairly (default: lexicographic max-min share of need met), with explanations.
+
+    ``objective`` and ``fairness_weight`` choose the rule of :func:`equicare.optimize.allocate.allocate`;
+    ``max_gini`` caps the need-weighted Gini coefficient of the shares of need met (in (0, 1]; the solver's
+    Gini cuts hold exactly for continuous units only, so a capped answer is in fractional beds);
+    ``hospital_share`` places each state's beds at its hospitals, best-rated first, each taking at most
+    that share of its staffed ICU beds (``hospitals`` default: the bundled CMS-rated hospitals), and adds
+    the table ``hospitals``.
+    """
     from equicare.optimize.allocate import allocate_stockpile
 
-    res = allocate_stockpile(need["state"].tolist(), need["need"].to_numpy(float), float(params.stockpile),
-                             cap=need["cap"].to_numpy(float), integer=True,
-                             region_names=need["name"].tolist())
-    table = res.table.merge(need[["state", "abbr", "icu_beds", "icu_occupancy", "peak_admissions",
-                                  "median_peak_admissions", "flu_icu_patients", "peak_icu_occupancy",
-                                  "need_median_scenario"]],
-                            left_on="region", right_on="state", how="left").drop(columns="state")
+    if objective == "leximin" and max_gini is None and hospital_share is None:
+        res = allocate_stockpile(need["state"].tolist(), need["need"].to_numpy(float), float(params.stockpile),
+                                 cap=need["cap"].to_numpy(float), integer=True,
+                                 region_names=need["name"].tolist())
+        return _surge_tables(need, res.table, params, res.result, None)
+    prob = _surge_problem(need, params, objective, fairness_weight, max_gini, hospital_share, hospitals)
+    return _surge_general(need, params, prob, max_gini)
+
+
+def _surge_problem(need: pd.DataFrame, params: DemoParams, objective: str, fairness_weight: float,
+                   max_gini: float | None, hospital_share: float | None, hospitals: pd.DataFrame | None):
+    """The surge allocation as an :class:`~equicare.optimize.allocate.AllocationProblem`."""
+    from equicare.optimize.allocate import AllocationProblem
+
+    if max_gini is not None and not 0 < max_gini <= 1:
+        raise EquicareError(f"max_gini must be in (0, 1], got {max_gini}")
+    fac = caps = None
+    if hospital_share is not None:
+        fac, caps = _state_hospitals(need, hospital_share, hospitals)
+    n = len(need)
+    return AllocationProblem(
+        regions=need["state"].tolist(), resources=[SURGE_RESOURCE], capacity=np.zeros((n, 1)),
+        demand=need["need"].to_numpy(float)[None, :, None], stock=np.array([float(params.stockpile)]),
+        max_alloc=need["cap"].to_numpy(float)[:, None], integer=np.array([max_gini is None]), objective=objective,
+        fairness_weight=fairness_weight, region_names=need["name"].tolist(), units={SURGE_RESOURCE: "bed"},
+        max_gini=None if max_gini is None else max(0.0, max_gini - _GINI_MARGIN), facilities=fac,
+        facility_caps=caps)
+
+
+def _state_hospitals(need: pd.DataFrame, share: float, hospitals: pd.DataFrame | None
+                     ) -> tuple[pd.DataFrame, np.ndarray]:
+    """Hospitals under the states of ``need`` (region = state FIPS) and their caps: ``share`` of ICU beds."""
+    from equicare.optimize.facilities import bundled_hospitals, facility_caps
+
+    if not 0 < share <= 1:
+        raise EquicareError(f"hospital_share must be in (0, 1], got {share}")
+    fac = bundled_hospitals("state") if hospitals is None else hospitals
+    fips = dict(zip(need["abbr"].astype(str), need["state"].astype(str)))
+    fac = fac.assign(abbr=fac["region"].astype(str), region=fac["region"].astype(str).map(fips))
+    fac = fac[fac["region"].notna()].reset_index(drop=True)
+    return fac, facility_caps(fac, [SURGE_RESOURCE], {SURGE_RESOURCE: ("icu_beds", share)})
+
+
+def _surge_general(need: pd.DataFrame, params: DemoParams, prob, max_gini: float | None
+                   ) -> tuple[dict[str, pd.DataFrame], dict]:
+    """Solve ``prob`` with :func:`~equicare.optimize.allocate.allocate`; tables and summary as the default."""
+    from equicare.optimize.allocate import allocate
+
+    res = allocate(prob)
+    a = res.allocation
+    table = pd.DataFrame({"region": a["region"].to_numpy(), "name": a["name"].to_numpy(),
+                          "need": a["need"].to_numpy(float), "cap": prob.max_alloc[:, 0],
+                          "allocated": a["allocated"].to_numpy(float), "share_met": a["share_met"].to_numpy(float),
+                          "binding": a["binding"].to_numpy(), "explanation": a["explanation"].to_numpy()})
+    tables, summary = _surge_tables(need, table, params, res, max_gini)
+    if prob.facilities is not None:
+        tables["hospitals"] = _hospital_table(res.facilities, need)
+    return tables, summary
+
+
+def _hospital_table(placed: pd.DataFrame, need: pd.DataFrame) -> pd.DataFrame:
+    """Units placed per hospital: ``region, state, abbr, facility, hospital, stars, allocated, cap, rank``."""
+    names = dict(zip(need["state"].astype(str), need["name"].astype(str)))
+    abbr = dict(zip(need["state"].astype(str), need["abbr"].astype(str)))
+    out = pd.DataFrame({"region": placed["region"].astype(str).to_numpy()})
+    out["state"] = out["region"].map(names)
+    out["abbr"] = out["region"].map(abbr)
+    out["facility"] = placed["facility"].astype(str).to_numpy()
+    out["hospital"] = placed["name"].astype(str).to_numpy()
+    out["stars"] = pd.to_numeric(placed["quality"], errors="coerce").to_numpy(float)
+    for c in ("allocated", "cap", "rank"):
+        out[c] = pd.to_numeric(placed[c], errors="coerce").to_numpy(float)
+    return out.reset_index(drop=True)
+
+
+def _surge_tables(need: pd.DataFrame, table: pd.DataFrame, params: DemoParams, res, max_gini: float | None
+                  ) -> tuple[dict[str, pd.DataFrame], dict]:
+    """The allocation table joined with the need columns, and the run summary (Gini reached included)."""
+    from equicare.optimize.allocate import weighted_gini
+
+    table = table.merge(need[_NEED_COLUMNS], left_on="region", right_on="state", how="left").drop(columns="state")
     med = need["need_median_scenario"].to_numpy(float)
     got = table.set_index("region").loc[need["state"], "allocated"].to_numpy(float)
     covered_median = float(np.minimum(got, med).sum() / med.sum()) if med.sum() > 0 else 1.0
+    pos = table["need"].to_numpy(float) > 0
+    sp_stock = res.shadow_prices.get(f"stock:{SURGE_RESOURCE}", {})
     summary = {"total_need": float(need["need"].sum()), "stockpile": params.stockpile,
                "total_need_median_scenario": float(med.sum()),
                "share_of_need_met_median_scenario": covered_median,
                "states_with_need": int((need["need"] > 0).sum()), "min_share": float(res.min_share),
-               "total_allocated": float(res.total_allocated), "stock_shadow_price": res.stock_shadow_price,
-               "stock_marginal_coverage": res.stock_marginal_coverage,
-               "solve_seconds": float(res.solve_seconds)}
+               "total_allocated": float(table["allocated"].sum()),
+               "stock_shadow_price": sp_stock.get("d_min_share"),
+               "stock_marginal_coverage": sp_stock.get("d_covered"),
+               "solve_seconds": float(res.solve_seconds),
+               "share_met_gini": weighted_gini(table["share_met"].to_numpy(float)[pos],
+                                               table["need"].to_numpy(float)[pos])}
+    if max_gini is not None:
+        summary["max_gini"] = max_gini
+        summary["whole_units"] = False
+        sp = res.shadow_prices.get(f"max_gini:{SURGE_RESOURCE}", {})
+        summary["gini_binding"] = bool(table["binding"].astype(str).str.contains("Gini cap").any())
+        summary["gini_shadow_price"] = sp.get("d_min_share")
+        summary["gini_shadow_price_coverage"] = sp.get("d_covered")
     return {"allocation": table}, summary
 
 

@@ -17,6 +17,8 @@ CSV downloads of tables with person counts apply small-cell suppression
 (:func:`equicare.service.exports.suppressed_csv`).
 """
 
+# ruff: noqa: B008  (FastAPI declares dependencies, forms and files as parameter defaults)
+
 from __future__ import annotations
 
 import json
@@ -39,7 +41,7 @@ from equicare.service.accounts import User
 from equicare.service.exports import suppressed_csv, suppressed_table
 from equicare.store import Store
 
-__all__ = ["create_app", "DEFAULT_MAX_UPLOAD_BYTES", "SESSION_COOKIE"]
+__all__ = ["DEFAULT_MAX_UPLOAD_BYTES", "SESSION_COOKIE", "create_app"]
 
 DEFAULT_MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 SESSION_COOKIE = "equicare_session"
@@ -334,10 +336,13 @@ def create_app(store_path: str | Path = "equicare-out/equicare.duckdb", *,
 
     @app.post("/api/whatif", tags=["runs"])
     def whatif_api(params: dict[str, Any], user: User = Depends(role("planner"))) -> dict:
-        from equicare.service.scenarios import parse_params, whatif
+        from equicare.service.scenarios import hospitals_table, parse_params, whatif
 
-        table, summary = whatif(parse_params(params))
-        return _clean({"summary": summary, "regions": _records(table)})
+        p = parse_params(params)
+        table, summary = whatif(p)
+        hosp = hospitals_table(p)
+        return _clean({"summary": summary, "regions": _records(table),
+                       "hospitals": [] if hosp is None else _records(hosp)})
 
     @app.post("/api/releases", tags=["privacy"], status_code=201)
     def release(req: ReleaseRequest, request: Request, user: User = Depends(role("planner"))) -> dict:

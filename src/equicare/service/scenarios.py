@@ -19,8 +19,18 @@ import pandas as pd
 from equicare.errors import EquicareError
 from equicare.store import Store
 
-__all__ = ["RUN_KINDS", "FAIRNESS_RULES", "ScenarioParams", "parse_params", "start_run", "execute_run",
-           "solve_allocation", "whatif"]
+__all__ = [
+    "FAIRNESS_RULES",
+    "RUN_KINDS",
+    "ScenarioParams",
+    "allocation_tables",
+    "execute_run",
+    "hospitals_table",
+    "parse_params",
+    "solve_allocation",
+    "start_run",
+    "whatif",
+]
 
 RUN_KINDS = ("analyse", "forecast", "allocate")
 FAIRNESS_RULES = ("leximin", "min_unmet", "weighted")
@@ -38,8 +48,17 @@ class ScenarioParams:
     fairness_weight: float = 0.5
     forecast_model: str = "linear"
     facilities_dataset: int | None = None
+    max_gini: float | None = None
+    """Cap on the need-weighted Gini coefficient of the states' shares of need met, in (0, 1]; None: no cap."""
+    place_at_hospitals: bool = False
+    """Place each state's beds at its CMS-rated hospitals, best-rated first."""
+    hospital_share: float = 0.2
+    """With placement: a hospital takes at most this share of its staffed ICU beds, in (0, 1]."""
 
 
+_TRUE = ("true", "1", "yes", "on")
+_FALSE = ("false", "0", "no", "off")
+_ALLOCATE_ONLY = ("max_gini", "place_at_hospitals")
 _QUANTILES = (0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8,
               0.85, 0.9, 0.95, 0.975, 0.99)
 
@@ -57,8 +76,10 @@ def parse_params(raw: dict | None) -> ScenarioParams:
         if v is None or v == "":
             continue
         try:
-            if k in ("severity", "scenario_quantile", "fairness_weight"):
+            if k in ("severity", "scenario_quantile", "fairness_weight", "max_gini", "hospital_share"):
                 vals[k] = float(v)
+            elif k == "place_at_hospitals":
+                vals[k] = _as_bool(v)
             elif k in ("stockpile", "facilities_dataset"):
                 if float(v) != int(float(v)):
                     raise ValueError
@@ -79,6 +100,10 @@ def parse_params(raw: dict | None) -> ScenarioParams:
         raise EquicareError(f"parameter 'severity' must be in (0, 100], got {p.severity}")
     if not 0 <= p.fairness_weight <= 1:
         raise EquicareError(f"parameter 'fairness_weight' must be in [0, 1], got {p.fairness_weight}")
+    if p.max_gini is not None and not 0 < p.max_gini <= 1:
+        raise EquicareError(f"parameter 'max_gini' must be in (0, 1] (blank: no cap), got {p.max_gini}")
+    if not 0 < p.hospital_share <= 1:
+        raise EquicareError(f"parameter 'hospital_share' must be in (0, 1], got {p.hospital_share}")
     try:
         ts = pd.Timestamp(p.as_of)
     except (ValueError, TypeError):
@@ -86,6 +111,16 @@ def parse_params(raw: dict | None) -> ScenarioParams:
     if ts.day_of_week != 5:
         raise EquicareError(f"parameter 'as_of' must be a Saturday (FluSight reference date), got {p.as_of}")
     return p
+
+
+def _as_bool(v: object) -> bool:
+    """A checkbox or JSON boolean: true/false, 1/0, yes/no, on/off."""
+    if isinstance(v, bool):
+        return v
+    text = str(v).strip().lower()
+    if text in _TRUE or text in _FALSE:
+        return text in _TRUE
+    raise ValueError(v)
 
 
 # -- cached inputs (the bundled data takes seconds to build; it never changes within a process) ---------
@@ -112,6 +147,13 @@ def _forecast(as_of: str, model: str) -> pd.DataFrame:
     return forecast(_truth(), as_of, model=model, **bundled_extras().kwargs())
 
 
+@lru_cache(maxsize=1)
+def _hospitals() -> pd.DataFrame:
+    from equicare.optimize.facilities import bundled_hospitals
+
+    return bundled_hospitals("state")
+
+
 def _demo_params(p: ScenarioParams):
     from equicare.pipeline import DemoParams
 
@@ -120,46 +162,66 @@ def _demo_params(p: ScenarioParams):
 
 
 def solve_allocation(p: ScenarioParams) -> tuple[pd.DataFrame, dict]:
-    """The surge-ICU allocation of :mod:`equicare.pipeline` under ``p`` (fairness rule included).
+    """The surge-ICU allocation of :mod:`equicare.pipeline` under ``p``: per-state table and summary.
 
-    ``leximin`` is the pipeline's own :func:`~equicare.pipeline.allocate_surge`; ``min_unmet`` and
-    ``weighted`` solve the same need, caps and stock with :func:`equicare.optimize.allocate.allocate`.
-    Solutions are cached per parameter set (the inputs are the bundled data, fixed in a process).
+    Every rule goes through :func:`equicare.pipeline.allocate_surge` (``fairness``, ``max_gini`` and hospital
+    placement are its options). Solutions are cached per parameter set (the inputs are the bundled data).
     """
-    table, summary = _solve_cached(replace(p, facilities_dataset=None))
-    return table.copy(), dict(summary)
+    tables, summary = allocation_tables(p)
+    return tables["allocation"], summary
+
+
+def allocation_tables(p: ScenarioParams) -> tuple[dict[str, pd.DataFrame], dict]:
+    """Like :func:`solve_allocation`, with every table: ``allocation`` and, with placement, ``hospitals``."""
+    tables, summary = _solve_cached(replace(p, facilities_dataset=None))
+    return {k: v.copy() for k, v in tables.items()}, dict(summary)
 
 
 @lru_cache(maxsize=64)
-def _solve_cached(p: ScenarioParams) -> tuple[pd.DataFrame, dict]:
+def _solve_cached(p: ScenarioParams) -> tuple[dict[str, pd.DataFrame], dict]:
     from equicare.pipeline import allocate_surge, surge_need
 
     data = _bundled()
     dp_ = _demo_params(p)
     need = surge_need(data.state_capacity, data.states, _forecast(p.as_of, p.forecast_model), dp_)
-    if p.fairness == "leximin":
-        tables, summary = allocate_surge(need, dp_)
-        table = tables["allocation"]
-    else:
-        from equicare.optimize.allocate import AllocationProblem, allocate
+    place = p.place_at_hospitals
+    tables, summary = allocate_surge(need, dp_, objective=p.fairness, fairness_weight=p.fairness_weight,
+                                     max_gini=p.max_gini, hospital_share=p.hospital_share if place else None,
+                                     hospitals=_hospitals() if place else None)
+    tables = {k: v.reset_index(drop=True) for k, v in tables.items()}
+    summary = {**summary, "fairness": p.fairness, **_gini_summary(p, summary),
+               **_placement_summary(p, tables.get("hospitals"))}
+    return tables, summary
 
-        n = len(need)
-        prob = AllocationProblem(
-            regions=need["state"].tolist(), resources=["surge_icu_beds"], capacity=np.zeros((n, 1)),
-            demand=need["need"].to_numpy(float)[None, :, None], stock=np.array([float(p.stockpile)]),
-            max_alloc=need["cap"].to_numpy(float)[:, None], integer=np.array([True]), objective=p.fairness,
-            fairness_weight=p.fairness_weight, region_names=need["name"].tolist(), units={"surge_icu_beds": "bed"})
-        res = allocate(prob)
-        a = res.allocation.rename(columns={"region": "state"})
-        table = need[["state", "name", "abbr", "need", "cap", "icu_beds", "icu_occupancy", "peak_admissions",
-                      "flu_icu_patients", "peak_icu_occupancy"]].merge(
-            a[["state", "allocated", "share_met", "binding", "explanation"]], on="state", how="left")
-        table = table.rename(columns={"state": "region"})
-        summary = {"total_need": float(need["need"].sum()), "stockpile": p.stockpile,
-                   "states_with_need": int((need["need"] > 0).sum()), "min_share": float(res.min_share),
-                   "total_allocated": float(sum(res.total_allocated.values())), "solve_seconds": res.solve_seconds}
-    summary = {**summary, "fairness": p.fairness}
-    return table.reset_index(drop=True), summary
+
+def _gini_summary(p: ScenarioParams, summary: dict) -> dict:
+    """The Gini cap in a run's summary: cap, whether it binds, its duals and what it cost against no cap."""
+    out = {"max_gini": p.max_gini, "whole_units": p.max_gini is None,
+           "gini_binding": bool(summary.get("gini_binding", False)),
+           "gini_shadow_price": summary.get("gini_shadow_price"),
+           "gini_shadow_price_coverage": summary.get("gini_shadow_price_coverage")}
+    if p.max_gini is not None:
+        # the same scenario in the same (continuous) units without an effective cap (a Gini never exceeds 1)
+        _, free = _solve_cached(replace(p, max_gini=1.0)) if p.max_gini < 1 else (None, summary)
+        out["without_cap"] = {k: free[k] for k in ("min_share", "total_allocated", "share_met_gini")}
+        out["gini_cost_min_share"] = float(free["min_share"] - summary["min_share"])
+        out["gini_cost_beds"] = float(free["total_allocated"] - summary["total_allocated"])
+    return out
+
+
+def _placement_summary(p: ScenarioParams, hospitals: pd.DataFrame | None) -> dict:
+    """Hospital placement in a run's summary (hospital_share is None when placement is off)."""
+    if hospitals is None:
+        return {"place_at_hospitals": False, "hospital_share": None}
+    used = hospitals[hospitals["allocated"] > 0]
+    return {"place_at_hospitals": True, "hospital_share": p.hospital_share, "hospitals_used": len(used),
+            "beds_placed": float(used["allocated"].sum())}
+
+
+def hospitals_table(p: ScenarioParams) -> pd.DataFrame | None:
+    """The beds placed per hospital under ``p`` (None when placement is off)."""
+    tables, _ = allocation_tables(p)
+    return tables.get("hospitals")
 
 
 def whatif(p: ScenarioParams, base: ScenarioParams | None = None) -> tuple[pd.DataFrame, dict]:
@@ -237,13 +299,12 @@ def execute_run(store: Store, run_id: str, kind: str, p: ScenarioParams, org: st
         elif kind == "allocate":
             store.set_progress(run_id, 0, 2, "forecast and need")
             _record_fingerprints(store, run_id, _bundled().fingerprints)
-            table, summary = solve_allocation(p)
+            tables, summary = allocation_tables(p)
             store.set_progress(run_id, 1, 2, "allocated")
-            tables = {"allocation": table}
         else:  # pragma: no cover - checked before starting
             raise EquicareError(f"unknown run kind {kind!r}")
         store.finish_run(run_id, tables, summary)
-    except Exception as exc:  # the run records the failure; the service stays up
+    except Exception as exc:  # noqa: BLE001 - the run records any failure; the service stays up
         msg = str(exc) if isinstance(exc, EquicareError) else f"{type(exc).__name__}: {exc}"
         store.fail_run(run_id, msg)
 
@@ -256,6 +317,9 @@ def start_run(store: Store, kind: str, params: dict | None, *, org: str, user: s
     p = parse_params(params)
     if p.facilities_dataset is not None and kind != "analyse":
         raise EquicareError("'facilities_dataset' applies to analyse runs only")
+    for k in _ALLOCATE_ONLY:
+        if kind != "allocate" and getattr(p, k) != getattr(ScenarioParams(), k):
+            raise EquicareError(f"parameter '{k}' applies to allocate runs only")
     run_id = store.start_run(kind, asdict(p), org=org, created_by=user)
     if background:
         threading.Thread(target=execute_run, args=(store, run_id, kind, p, org), daemon=True,

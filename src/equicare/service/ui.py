@@ -5,6 +5,8 @@ from the installed plotly package, SVG maps drawn by :func:`equicare.report.maps
 the bundled us-atlas geometry), so the dashboard works without the internet.
 """
 
+# ruff: noqa: B008  (FastAPI declares dependencies, forms and files as parameter defaults)
+
 from __future__ import annotations
 
 from dataclasses import asdict
@@ -36,6 +38,25 @@ def _table(df: pd.DataFrame, max_rows: int = 200) -> str:
     from equicare.report.html import table_html
 
     return table_html(df, max_rows=max_rows)
+
+
+def _form_params(**fields: str) -> dict:
+    """Form fields as run parameters: blanks dropped; the hospital share only with placement ticked."""
+    params = {k: v.strip() for k, v in fields.items() if v and v.strip()}
+    if "place_at_hospitals" not in params:
+        params.pop("hospital_share", None)
+    return params
+
+
+def _hospitals_by_state(h: pd.DataFrame) -> list[dict]:
+    """Hospital rows grouped per state (states by beds placed, hospitals best-rated first)."""
+    h = h[h["allocated"] > 0]
+    out = []
+    for state, d in h.groupby("state", sort=False):
+        d = d.sort_values("rank")
+        out.append({"state": state, "abbr": d["abbr"].iloc[0], "beds": float(d["allocated"].sum()),
+                    "rows": d[["hospital", "stars", "allocated", "cap"]].to_dict(orient="records")})
+    return sorted(out, key=lambda g: -g["beds"])
 
 
 def register(app: FastAPI) -> None:
@@ -115,11 +136,13 @@ def register(app: FastAPI) -> None:
     @app.post("/ui/runs", include_in_schema=False)
     def ui_run(request: Request, kind: str = Form(...), stockpile: str = Form(""), severity: str = Form(""),
                scenario_quantile: str = Form(""), fairness: str = Form(""), as_of: str = Form(""),
+               max_gini: str = Form(""), place_at_hospitals: str = Form(""), hospital_share: str = Form(""),
                user: User = Depends(role("planner"))):
         from equicare.service.scenarios import start_run
 
-        params = {k: v for k, v in {"stockpile": stockpile, "severity": severity, "scenario_quantile": scenario_quantile,
-                                    "fairness": fairness, "as_of": as_of}.items() if v}
+        params = _form_params(stockpile=stockpile, severity=severity, scenario_quantile=scenario_quantile,
+                              fairness=fairness, as_of=as_of, max_gini=max_gini,
+                              place_at_hospitals=place_at_hospitals, hospital_share=hospital_share)
         try:
             run_id = start_run(st, kind, params, org=user.org, user=user.name)
         except EquicareError as exc:
@@ -195,34 +218,43 @@ def register(app: FastAPI) -> None:
     @app.get("/allocation", response_class=HTMLResponse, include_in_schema=False)
     def allocation_page(request: Request, user: User = Depends(user_dep)):
         run = _latest_run(st, user.org, "allocate")
-        rows = None
+        rows, hospitals = None, None
         if run:
             a = st.get_result(run["id"], "allocation")
             a = a.sort_values(["need", "allocated"], ascending=False)
             rows = a[["region", "name", "need", "cap", "allocated", "share_met", "binding", "explanation"]
                      ].to_dict(orient="records")
-        return page(request, "allocation.html", run=run, rows=rows)
+            if "hospitals" in st.result_names(run["id"]):
+                hospitals = _hospitals_by_state(st.get_result(run["id"], "hospitals"))
+        return page(request, "allocation.html", run=run, rows=rows, s=run["summary"] if run else {},
+                    hospitals=hospitals)
 
     @app.get("/whatif", response_class=HTMLResponse, include_in_schema=False)
     def whatif_page(request: Request, user: User = Depends(user_dep)):
-        from equicare.service.scenarios import FAIRNESS_RULES, ScenarioParams, _QUANTILES
+        from equicare.service.scenarios import _QUANTILES, FAIRNESS_RULES, ScenarioParams
 
         return page(request, "whatif.html", defaults=asdict(ScenarioParams()), rules=FAIRNESS_RULES,
                     quantiles=_QUANTILES, can_write=accounts.has_role(user, "planner"))
 
     @app.post("/ui/whatif", response_class=HTMLResponse, include_in_schema=False)
     def whatif_fragment(request: Request, stockpile: str = Form(""), fairness: str = Form("leximin"),
-                        scenario_quantile: str = Form("0.9"), user: User = Depends(role("planner"))):
-        from equicare.service.scenarios import parse_params, whatif
+                        scenario_quantile: str = Form("0.9"), max_gini: str = Form(""),
+                        place_at_hospitals: str = Form(""), hospital_share: str = Form(""),
+                        user: User = Depends(role("planner"))):
+        from equicare.service.scenarios import hospitals_table, parse_params, whatif
 
         try:
-            p = parse_params({"stockpile": stockpile, "fairness": fairness, "scenario_quantile": scenario_quantile})
+            p = parse_params(_form_params(stockpile=stockpile, fairness=fairness, scenario_quantile=scenario_quantile,
+                                          max_gini=max_gini, place_at_hospitals=place_at_hospitals,
+                                          hospital_share=hospital_share))
             table, summary = whatif(p)
+            hosp = hospitals_table(p)
         except EquicareError as exc:
             return page(request, "_error_fragment.html", status=422, message=str(exc))
         changed = table[np.abs(table["change"]) > 0]
         return page(request, "_whatif_result.html", summary=summary, rows=table.to_dict(orient="records"),
-                    n_changed=len(changed))
+                    n_changed=len(changed), s=summary["whatif"],
+                    hospitals=None if hosp is None else _hospitals_by_state(hosp))
 
     # -- privacy: releases, ledger, pooling --------------------------------------------------------------
     @app.get("/privacy", response_class=HTMLResponse, include_in_schema=False)
