@@ -227,8 +227,9 @@ def allocate_surge(need: pd.DataFrame, params: DemoParams, *, objective: str = "
     """Share the stockpile fairly (default: lexicographic max-min share of need met), with explanations.
 
     ``objective`` and ``fairness_weight`` choose the rule of :func:`equicare.optimize.allocate.allocate`;
-    ``max_gini`` caps the need-weighted Gini coefficient of the shares of need met (in (0, 1]; the solver's
-    Gini cuts hold exactly for continuous units only, so a capped answer is in fractional beds);
+    ``max_gini`` caps the need-weighted Gini coefficient of the shares of need met (in (0, 1]; the answer is in
+    whole beds, and in the rare case where no whole-bed answer near the LP's meets the cap exactly, the summary's
+    ``gini_over_cap`` is true and the explanations say so);
     ``hospital_share`` places each state's beds at its hospitals, best-rated first, each taking at most
     that share of its staffed ICU beds (``hospitals`` default: the bundled CMS-rated hospitals), and adds
     the table ``hospitals``.
@@ -258,7 +259,7 @@ def _surge_problem(need: pd.DataFrame, params: DemoParams, objective: str, fairn
     return AllocationProblem(
         regions=need["state"].tolist(), resources=[SURGE_RESOURCE], capacity=np.zeros((n, 1)),
         demand=need["need"].to_numpy(float)[None, :, None], stock=np.array([float(params.stockpile)]),
-        max_alloc=need["cap"].to_numpy(float)[:, None], integer=np.array([max_gini is None]), objective=objective,
+        max_alloc=need["cap"].to_numpy(float)[:, None], integer=np.array([True]), objective=objective,
         fairness_weight=fairness_weight, region_names=need["name"].tolist(), units={SURGE_RESOURCE: "bed"},
         max_gini=None if max_gini is None else max(0.0, max_gini - _GINI_MARGIN), facilities=fac,
         facility_caps=caps)
@@ -333,8 +334,9 @@ def _surge_tables(need: pd.DataFrame, table: pd.DataFrame, params: DemoParams, r
                                                table["need"].to_numpy(float)[pos])}
     if max_gini is not None:
         summary["max_gini"] = max_gini
-        summary["whole_units"] = False
+        summary["whole_units"] = True
         sp = res.shadow_prices.get(f"max_gini:{SURGE_RESOURCE}", {})
+        summary["gini_over_cap"] = bool(sp.get("over_cap", False))
         summary["gini_binding"] = bool(table["binding"].astype(str).str.contains("Gini cap").any())
         summary["gini_shadow_price"] = sp.get("d_min_share")
         summary["gini_shadow_price_coverage"] = sp.get("d_covered")

@@ -885,9 +885,12 @@ def _integerise(mod: _Model, sol: Solution) -> np.ndarray:
     n, m = P.n, P.m
     x = sol.x[:n * m].reshape(n, m).copy()
     isint = np.broadcast_to(P.integer[None, :], (n, m))
-    xhi = mod.xhi.reshape(n, m)
+    xhi = np.floor(mod.xhi.reshape(n, m) + 1e-9)
     xlo = mod.xlo.reshape(n, m)
     x = np.where(isint, np.ceil(xlo - 1e-9), x)
+    for r in mod.gini_groups:  # under a Gini cap start from the LP's answer rounded down, not from the minimums
+        if P.integer[r]:
+            x[:, r] = np.minimum(np.maximum(x[:, r], np.floor(sol.x[:n * m].reshape(n, m)[:, r] + 1e-6)), xhi[:, r])
     t = sol.x[mod.ct:mod.ct + mod.T].copy() if mod.T else np.zeros(0)
     if mod.T:
         t = np.where(P.integer[mod.tr], np.floor(t + 1e-6), t)
@@ -897,6 +900,8 @@ def _integerise(mod: _Model, sol: Solution) -> np.ndarray:
         np.add.at(net, (mod.ta, mod.tr), -t)
     base = P.capacity + net
     stock_left = P.stock - x.sum(axis=0)
+    for r in mod.gini_groups:  # a binding Gini cap can leave units unused: place no more than the LP did
+        stock_left[r] = min(stock_left[r], np.floor(sol.x[:n * m].reshape(n, m)[:, r].sum() + 1e-6) - x[:, r].sum())
     money_left = (np.inf if P.budget is None else
                   P.budget - float((x * P.unit_cost[None, :]).sum()) - float((t * mod.tcost).sum()))
     Ed = np.where(mod.Ed > 0, mod.Ed, 1.0)
@@ -923,11 +928,150 @@ def _integerise(mod: _Model, sol: Solution) -> np.ndarray:
             c0, c1 = -neg1, cell(i, r, x[i, r] + 1)
             if c1 > c0 + 1e-12:
                 heapq.heappush(heap, (round(c0, 12), -round(c1, 12), i, r))
+    x = _trim_to_gini(mod, x, base)
     out = sol.x.copy()
     out[:n * m] = x.ravel()
     if mod.T:
         out[mod.ct:mod.ct + mod.T] = t
     return out
+
+
+def _trimmed_mip(mod: _Model, sol: Solution) -> np.ndarray:
+    """A MIP's solution with :func:`_trim_to_gini` applied (its Gini cuts bound the coverage variables, which
+    may sit below what whole units actually cover)."""
+    n, m = mod.P.n, mod.P.m
+    x = np.round(sol.x[:n * m].reshape(n, m))
+    net = np.zeros((n, m))
+    if mod.T:
+        t = sol.x[mod.ct:mod.ct + mod.T]
+        np.add.at(net, (mod.tb, mod.tr), t)
+        np.add.at(net, (mod.ta, mod.tr), -t)
+    out = sol.x.copy()
+    out[:n * m] = _trim_to_gini(mod, x, mod.P.capacity + net).ravel()
+    return out
+
+
+def _gini_if(s: np.ndarray, w: np.ndarray, num: float, den: float, idx: np.ndarray, new: np.ndarray) -> np.ndarray:
+    """The weighted Gini if the share ``s[idx[c]]`` became ``new[c]``, for each ``c`` (others unchanged).
+
+    ``num = sum_ij w_i w_j |s_i - s_j|`` and ``den = 2 W sum_i w_i s_i`` are the current numerator and
+    denominator; one share moving changes them by ``2 w_i sum_j w_j (|s_i' - s_j| - |s_i - s_j|)`` and
+    ``2 W w_i (s_i' - s_i)``.
+    """
+    diff = np.abs(new[:, None] - s[None, :]) - np.abs(s[idx][:, None] - s[None, :])
+    n2 = num + 2.0 * w[idx] * (diff @ w)
+    d2 = den + 2.0 * w.sum() * w[idx] * (new - s[idx])
+    return np.where(d2 > 0, n2 / np.where(d2 > 0, d2, 1.0), 0.0)
+
+
+def _trim_to_gini(mod: _Model, x: np.ndarray, base: np.ndarray, limit: int = 400) -> np.ndarray:
+    """Move or take back whole units that lift a capped resource's Gini above ``max_gini``.
+
+    The LP meets the cap exactly, but whole units (rounded or greedily placed) can overshoot it.  While the
+    need-weighted Gini of a resource's actual shares is above the cap, the unit whose removal lowers it most
+    is taken from its region and given to the region where it lowers the Gini most, if that still lowers it
+    (so coverage is kept); else it stays in the stock, as the LP leaves units unused when the cap binds.
+    Region minimums and maximums are kept; above ``limit`` regions only the ``limit`` best-covered give and
+    the ``limit`` worst-covered take.  When no step lowers the Gini, the answer stays above the cap and the
+    explanation says so.  ``x`` is ``(n, m)`` units placed, ``base`` the capacity after transfers.
+    """
+    P = mod.P
+    m = P.m
+    xlo, xhi = mod.xlo.reshape(P.n, m), mod.xhi.reshape(P.n, m)
+    for r, (pos, w) in mod.gini_groups.items():
+        if not P.integer[r]:
+            continue
+        reg = mod.fair[pos] // m
+        D, Ed, b = mod.D[:, reg, r], mod.Ed[reg, r], base[reg, r]
+        lo, hi = xlo[reg, r], xhi[reg, r]
+        W = float(w.sum())
+
+        def shares(units: np.ndarray, D=D, Ed=Ed, b=b) -> np.ndarray:
+            return np.tensordot(mod.p, np.minimum(b[None] + units[None], D), axes=1) / Ed
+
+        xr = x[reg, r].copy()
+        s = shares(xr)
+        g = weighted_gini(s, w)
+        while g > P.max_gini + 1e-9:
+            den = 2.0 * W * float(w @ s)
+            num = g * den
+            s_minus = shares(xr - 1)
+            give = np.flatnonzero((xr >= lo + 1 - 1e-9) & (s_minus < s - 1e-12))
+            give = give[np.argsort(-s[give], kind="stable")][:limit]
+            if not len(give):
+                break
+            g_rm = _gini_if(s, w, num, den, give, s_minus[give])
+            if g_rm.min() >= g - 1e-12:
+                break
+            i = give[int(np.argmin(g_rm))]
+            xr[i] -= 1
+            s = shares(xr)
+            g_removed = weighted_gini(s, w)
+            s_plus = shares(xr + 1)
+            take = np.flatnonzero((xr + 1 <= hi + 1e-9) & (s_plus > s + 1e-12))
+            take = take[take != i]
+            take = take[np.argsort(s[take], kind="stable")][:limit]
+            if len(take):
+                den = 2.0 * W * float(w @ s)
+                g_add = _gini_if(s, w, g_removed * den, den, take, s_plus[take])
+                j = int(np.argmin(g_add))
+                if g_add[j] < g - 1e-12:  # moving the unit still lowers the Gini: keep it in use
+                    xr[take[j]] += 1
+                    s = shares(xr)
+            g = weighted_gini(s, w)
+        if g > P.max_gini + 1e-9:  # single-unit steps are stuck (e.g. a cluster of equal shares): compress
+            xr = _compress_to_gini(xr, lo, hi, w, shares, P.max_gini)
+        x[reg, r] = xr
+    return x
+
+
+def _compress_to_gini(xr: np.ndarray, lo: np.ndarray, hi: np.ndarray, w: np.ndarray, shares, cap: float
+                      ) -> np.ndarray:
+    """Whole units whose shares are those of ``xr`` pulled towards the lowest share until the Gini is under ``cap``.
+
+    Target shares ``s_min + lam (s - s_min)``; each region keeps the most units (between its minimum and what it
+    has) whose share does not exceed its target; ``lam`` is the largest (by bisection) whose Gini is within the
+    cap.  The units freed are then handed back one at a time where the Gini stays lowest, while it stays within
+    the cap.  Returns ``xr`` unchanged if even ``lam = 0`` is above the cap.
+    """
+    s0 = shares(xr)
+    smin = float(s0.min())
+    lo_u = np.ceil(lo - 1e-9)
+
+    def at(lam: float) -> np.ndarray:
+        t = smin + lam * (s0 - smin) + 1e-12
+        a, b = lo_u.copy(), xr.copy()  # largest units in [a, b] with share <= t (a always qualifies here)
+        while (b - a > 0).any():
+            mid = np.ceil((a + b) / 2)
+            ok = shares(mid) <= t
+            a = np.where(ok, mid, a)
+            b = np.where(ok, b, mid - 1)
+        return a
+
+    if weighted_gini(shares(at(0.0)), w) > cap + 1e-9:
+        return xr
+    lo_l, hi_l = 0.0, 1.0
+    for _ in range(30):
+        mid = (lo_l + hi_l) / 2
+        if weighted_gini(shares(at(mid)), w) <= cap + 1e-9:
+            lo_l = mid
+        else:
+            hi_l = mid
+    x = at(lo_l)
+    W = float(w.sum())
+    for _ in range(int(xr.sum() - x.sum())):
+        s = shares(x)
+        s_plus = shares(x + 1)
+        take = np.flatnonzero((x + 1 <= hi + 1e-9) & (s_plus > s + 1e-12))
+        if not len(take):
+            break
+        den = 2.0 * W * float(w @ s)
+        g_add = _gini_if(s, w, weighted_gini(s, w) * den, den, take, s_plus[take])
+        j = int(np.argmin(g_add))
+        if g_add[j] > cap + 1e-9:
+            break
+        x[take[j]] += 1
+    return x
 
 
 def _precheck(P: AllocationProblem) -> None:
@@ -1081,6 +1225,8 @@ def allocate(P: AllocationProblem, *, time_limit: float | None = None, method: s
     lm = mod.build(time_limit=time_limit)
     run = _solve(mod, lm, nwo)
     run.n_solves += n_solves
+    if mod.integ.any() and mod.gini_groups and run.x_int is None:  # a MIP: its cap holds on v, not on the units
+        run.x_int = _trimmed_mip(mod, run.sol)
     run.gini_rows = lm.__dict__.get("gini_rows", {})  # the cuts _lp_solve added to this model
     res = explain(mod, run, time.perf_counter() - t0)
     return res

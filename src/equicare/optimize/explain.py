@@ -102,7 +102,7 @@ def explain(mod: _Model, run: _Run, seconds: float) -> AllocationResult:
     fair_mask = Ed > 0
     min_share = float(share[fair_mask].min()) if fair_mask.any() else 1.0
     lp_bound = None
-    if run.x_int is not None and fair_mask.any():
+    if run.x_int is not None and fair_mask.any() and P.objective == "leximin":
         # the continuous optimum bounds what whole units can reach: report how far the rounding is from it
         lp_bound = float((mod.Sh @ sol.x[mod.cv:mod.cz]).min())
     level = np.full((n, m), np.nan)
@@ -156,7 +156,11 @@ def explain(mod: _Model, run: _Run, seconds: float) -> AllocationResult:
         pos, w = mod.gini_groups[r]
         g_now = weighted_gini(share.ravel()[mod.fair][pos], w)
         shadow[f"max_gini:{P.resources[r]}"]["gini"] = g_now
-        gini_tight[r] = g_now >= P.max_gini - 1e-6
+        # whole units may not reach the cap exactly (see allocate._trim_to_gini)
+        shadow[f"max_gini:{P.resources[r]}"]["over_cap"] = bool(g_now > P.max_gini + 1e-9)
+        # binding: the answer sits at the cap, or the LP did (whole units may then land just under it)
+        g_lp = weighted_gini((mod.Sh @ sol.x[mod.cv:mod.cz])[pos], w)
+        gini_tight[r] = max(g_now, g_lp) >= P.max_gini - 1e-6
 
     # tight shared constraints -----------------------------------------------------------------
     placed = x.sum(axis=0)
@@ -349,6 +353,10 @@ def _sentence(P, mod, i, r, need, x, share, binding, min_share, level, shadow, u
     if "Gini cap" in binding:
         parts.append(f"The cap on the Gini coefficient of {P.resources[r]} shares ({P.max_gini:.2f}) is reached, "
                      "so shares may not spread further apart.")
+        g = shadow.get(f"max_gini:{P.resources[r]}", {})
+        if g.get("over_cap"):
+            parts.append(f"In whole units the Gini is {g['gini']:.4f}, just above the cap of {P.max_gini:.4f}: no "
+                         "move or removal of one unit brings it lower.")
     if "fairness level" in binding:
         parts.append("Its share is set by the lexicographic max-min rule: raising it would lower a "
                      "region that is worse off.")

@@ -196,12 +196,13 @@ def _solve_cached(p: ScenarioParams) -> tuple[dict[str, pd.DataFrame], dict]:
 
 def _gini_summary(p: ScenarioParams, summary: dict) -> dict:
     """The Gini cap in a run's summary: cap, whether it binds, its duals and what it cost against no cap."""
-    out = {"max_gini": p.max_gini, "whole_units": p.max_gini is None,
+    out = {"max_gini": p.max_gini, "whole_units": True,
            "gini_binding": bool(summary.get("gini_binding", False)),
+           "gini_over_cap": bool(summary.get("gini_over_cap", False)),
            "gini_shadow_price": summary.get("gini_shadow_price"),
            "gini_shadow_price_coverage": summary.get("gini_shadow_price_coverage")}
     if p.max_gini is not None:
-        # the same scenario in the same (continuous) units without an effective cap (a Gini never exceeds 1)
+        # the same scenario without an effective cap (a Gini never exceeds 1)
         _, free = _solve_cached(replace(p, max_gini=1.0)) if p.max_gini < 1 else (None, summary)
         out["without_cap"] = {k: free[k] for k in ("min_share", "total_allocated", "share_met_gini")}
         out["gini_cost_min_share"] = float(free["min_share"] - summary["min_share"])
