@@ -135,21 +135,26 @@ def test_organisations_are_isolated(svc):
     assert client.get("/api/datasets/999999", headers=H(tokens, "south")).status_code == 404
 
 
-def test_allocate_run_progress_results_and_csv(svc):
-    client, tokens, _ = svc
-    r = client.post("/api/runs", headers=H(tokens, "planner"),
-                    json={"kind": "allocate", "params": {"stockpile": 1500, "fairness": "leximin"}})
+def finished_run(client, tokens, params: dict) -> tuple[dict, pd.DataFrame]:
+    """Start an allocate run as the planner, poll it to the end; its info and allocation table."""
+    r = client.post("/api/runs", headers=H(tokens, "planner"), json={"kind": "allocate", "params": params})
     assert r.status_code == 202, r.text
     run_id = r.json()["id"]
-    for _ in range(120):
+    for _ in range(240):
         info = client.get(f"/api/runs/{run_id}", headers=H(tokens, "viewer")).json()
         if info["status"] != "running":
             break
         time.sleep(0.25)
     assert info["status"] == "succeeded", info.get("error")
-    assert info["results"] == ["allocation"] and info["params"]["stockpile"] == 1500
     rows = client.get(f"/api/runs/{run_id}/results/allocation", headers=H(tokens, "viewer")).json()
-    alloc = pd.DataFrame(rows)
+    return info, pd.DataFrame(rows)
+
+
+def test_allocate_run_progress_results_and_csv(svc):
+    client, tokens, _ = svc
+    info, alloc = finished_run(client, tokens, {"stockpile": 1500, "fairness": "leximin"})
+    run_id = info["id"]
+    assert info["results"] == ["allocation"] and info["params"]["stockpile"] == 1500
     assert alloc["allocated"].sum() <= 1500 + 1e-6 and alloc["explanation"].str.len().min() > 0
     csv = client.get(f"/api/runs/{run_id}/results/allocation/csv", headers=H(tokens, "viewer"))
     assert csv.status_code == 200 and csv.headers["content-type"].startswith("text/csv")
@@ -380,21 +385,6 @@ def pairwise_gini(share, need) -> float:
     diff = np.abs(s[:, None] - s[None, :])
     mean_w = float(w @ s)
     return float((w[:, None] * w[None, :] * diff).sum() / (2 * w.sum() * mean_w)) if mean_w > 0 else 0.0
-
-
-def finished_run(client, tokens, params: dict) -> tuple[dict, pd.DataFrame]:
-    """Start an allocate run as the planner, poll it to the end; its info and allocation table."""
-    r = client.post("/api/runs", headers=H(tokens, "planner"), json={"kind": "allocate", "params": params})
-    assert r.status_code == 202, r.text
-    run_id = r.json()["id"]
-    for _ in range(240):
-        info = client.get(f"/api/runs/{run_id}", headers=H(tokens, "viewer")).json()
-        if info["status"] != "running":
-            break
-        time.sleep(0.25)
-    assert info["status"] == "succeeded", info.get("error")
-    rows = client.get(f"/api/runs/{run_id}/results/allocation", headers=H(tokens, "viewer")).json()
-    return info, pd.DataFrame(rows)
 
 
 def test_gini_cap_binds_and_beds_are_placed_at_hospitals(svc):
