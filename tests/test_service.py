@@ -391,7 +391,8 @@ def test_gini_cap_binds_and_beds_are_placed_at_hospitals(svc):
     import numpy as np
 
     client, tokens, _ = svc
-    base = {"stockpile": 2500, "place_at_hospitals": True, "hospital_share": 0.2}
+    # the linear model's forecast: a scenario where whole beds can meet half the uncapped Gini
+    base = {"stockpile": 2500, "place_at_hospitals": True, "hospital_share": 0.2, "forecast_model": "linear"}
     free_info, free = finished_run(client, tokens, base)
     g_free = pairwise_gini(free["share_met"], free["need"])
     assert g_free == pytest.approx(free_info["summary"]["share_met_gini"], abs=1e-9)
@@ -464,6 +465,14 @@ def test_whatif_with_gini_cap_and_hospitals(svc):
     assert per_state.sum() == pytest.approx(t["allocated"].sum(), abs=1e-6)
     # roles exactly as for the other what-ifs: viewers are refused
     assert client.post("/api/whatif", headers=H(tokens, "viewer"), json={"max_gini": cap}).status_code == 403
+
+
+def test_unknown_forecast_model_is_refused(svc):
+    client, tokens, _ = svc
+    for path, body in (("/api/runs", {"kind": "allocate", "params": {"forecast_model": "oracle"}}),
+                       ("/api/whatif", {"forecast_model": "oracle"})):
+        r = client.post(path, headers=H(tokens, "planner"), json=body)
+        assert r.status_code == 422 and "forecast_model" in r.json()["message"], (path, r.text)
 
 
 @pytest.mark.parametrize("params, name", [

@@ -46,7 +46,7 @@ class ScenarioParams:
     scenario_quantile: float = 0.9
     fairness: str = "leximin"
     fairness_weight: float = 0.5
-    forecast_model: str = "linear"
+    forecast_model: str = "ensemble"
     facilities_dataset: int | None = None
     max_gini: float | None = None
     """Cap on the need-weighted Gini coefficient of the states' shares of need met, in (0, 1]; None: no cap."""
@@ -89,6 +89,10 @@ def parse_params(raw: dict | None) -> ScenarioParams:
         except (TypeError, ValueError):
             raise EquicareError(f"parameter '{k}': not a valid value ({v!r})") from None
     p = replace(p, **vals)
+    from equicare.forecast import MODELS
+
+    if p.forecast_model not in MODELS:
+        raise EquicareError(f"parameter 'forecast_model' must be one of {', '.join(MODELS)}, got {p.forecast_model!r}")
     if p.fairness not in FAIRNESS_RULES:
         raise EquicareError(f"parameter 'fairness' must be one of {', '.join(FAIRNESS_RULES)}, got {p.fairness!r}")
     if not any(abs(p.scenario_quantile - q) < 1e-9 for q in _QUANTILES):

@@ -105,8 +105,11 @@ def register(app: FastAPI) -> None:
     def home(request: Request, user: User = Depends(user_dep)):
         ds = sharing.visible_datasets(st, user.org)
         runs = st.list_runs(org=user.org)
+        from equicare.forecast import DEFAULT_MODEL, MODELS
+
         return page(request, "home.html", datasets=ds.to_dict(orient="records"),
-                    runs=runs.head(30).to_dict(orient="records"), can_write=accounts.has_role(user, "planner"))
+                    runs=runs.head(30).to_dict(orient="records"), can_write=accounts.has_role(user, "planner"),
+                    models=list(MODELS), default_model=DEFAULT_MODEL)
 
     @app.post("/ui/upload", include_in_schema=False)
     async def ui_upload(request: Request, file: UploadFile = File(...), kind: str = Form(...),
@@ -137,12 +140,13 @@ def register(app: FastAPI) -> None:
     def ui_run(request: Request, kind: str = Form(...), stockpile: str = Form(""), severity: str = Form(""),
                scenario_quantile: str = Form(""), fairness: str = Form(""), as_of: str = Form(""),
                max_gini: str = Form(""), place_at_hospitals: str = Form(""), hospital_share: str = Form(""),
-               user: User = Depends(role("planner"))):
+               forecast_model: str = Form(""), user: User = Depends(role("planner"))):
         from equicare.service.scenarios import start_run
 
         params = _form_params(stockpile=stockpile, severity=severity, scenario_quantile=scenario_quantile,
                               fairness=fairness, as_of=as_of, max_gini=max_gini,
-                              place_at_hospitals=place_at_hospitals, hospital_share=hospital_share)
+                              place_at_hospitals=place_at_hospitals, hospital_share=hospital_share,
+                              forecast_model=forecast_model)
         try:
             run_id = start_run(st, kind, params, org=user.org, user=user.name)
         except EquicareError as exc:
