@@ -147,3 +147,13 @@ def test_whole_units_meet_the_cap_or_say_so(seed, n, G, objective):
     if over:  # whole units could not get under the cap: said in the explanation, and only just above it
         assert res.allocation["explanation"].str.contains("just above the cap").any()
         assert g <= G + 0.02
+
+
+def test_mip_trimming_leaves_continuous_types_alone():
+    # beds whole, doses continuous; a Gini cap of 0 means equal shares: doses 2.5 each (not rounded), beds 2 each
+    P = AllocationProblem(regions=["A", "B"], resources=["beds", "doses"], capacity=np.zeros((2, 2)),
+                          demand=np.array([[[3.0, 3.3], [3.0, 3.3]]]), stock=[4.0, 5.0], max_gini=0.0,
+                          objective="min_unmet", integer=[True, False])
+    res = allocate(P)
+    assert res.x[:, 1] == pytest.approx([2.5, 2.5], abs=1e-6)
+    assert res.x[:, 0] == pytest.approx([2.0, 2.0])

@@ -940,7 +940,8 @@ def _trimmed_mip(mod: _Model, sol: Solution) -> np.ndarray:
     """A MIP's solution with :func:`_trim_to_gini` applied (its Gini cuts bound the coverage variables, which
     may sit below what whole units actually cover)."""
     n, m = mod.P.n, mod.P.m
-    x = np.round(sol.x[:n * m].reshape(n, m))
+    x = sol.x[:n * m].reshape(n, m).copy()
+    x[:, mod.P.integer] = np.round(x[:, mod.P.integer])
     net = np.zeros((n, m))
     if mod.T:
         t = sol.x[mod.ct:mod.ct + mod.T]
