@@ -334,7 +334,6 @@ def _surge_tables(need: pd.DataFrame, table: pd.DataFrame, params: DemoParams, r
                                                table["need"].to_numpy(float)[pos])}
     if max_gini is not None:
         summary["max_gini"] = max_gini
-        summary["whole_units"] = True
         sp = res.shadow_prices.get(f"max_gini:{SURGE_RESOURCE}", {})
         summary["gini_over_cap"] = bool(sp.get("over_cap", False))
         summary["gini_binding"] = bool(table["binding"].astype(str).str.contains("Gini cap").any())

@@ -834,14 +834,10 @@ def _stuck_rows(mod: _Model, sol: Solution, frozen: np.ndarray) -> np.ndarray:
     x = sol.x[:n * m].reshape(n, m)
     xlo = mod.xlo.reshape(n, m)
     xhi = mod.xhi.reshape(n, m)
-    net = np.zeros((n, m))
     pooled = np.zeros(m, bool)
     if mod.T:
-        t = sol.x[mod.ct:mod.ct + mod.T]
-        np.add.at(net, (mod.tb, mod.tr), t)
-        np.add.at(net, (mod.ta, mod.tr), -t)
         pooled[np.unique(mod.tr)] = True
-    eff = P.capacity + x + net
+    eff = P.capacity + x + _net_transfers(mod, sol.x[mod.ct:mod.ct + mod.T])
     flat = eff > mod.D.max(axis=0) + tol  # more than the largest need: can release without loss
     fz = np.zeros(n * m, bool)
     fz[mod.fair] = frozen
@@ -883,25 +879,21 @@ def _integerise(mod: _Model, sol: Solution) -> np.ndarray:
 
     P = mod.P
     n, m = P.n, P.m
-    x = sol.x[:n * m].reshape(n, m).copy()
+    x_lp = sol.x[:n * m].reshape(n, m)
     isint = np.broadcast_to(P.integer[None, :], (n, m))
     xhi = np.floor(mod.xhi.reshape(n, m) + 1e-9)
     xlo = mod.xlo.reshape(n, m)
-    x = np.where(isint, np.ceil(xlo - 1e-9), x)
+    x = np.where(isint, np.ceil(xlo - 1e-9), x_lp)
     for r in mod.gini_groups:  # under a Gini cap start from the LP's answer rounded down, not from the minimums
         if P.integer[r]:
-            x[:, r] = np.minimum(np.maximum(x[:, r], np.floor(sol.x[:n * m].reshape(n, m)[:, r] + 1e-6)), xhi[:, r])
+            x[:, r] = np.minimum(np.maximum(x[:, r], np.floor(x_lp[:, r] + 1e-6)), xhi[:, r])
     t = sol.x[mod.ct:mod.ct + mod.T].copy() if mod.T else np.zeros(0)
     if mod.T:
         t = np.where(P.integer[mod.tr], np.floor(t + 1e-6), t)
-    net = np.zeros((n, m))
-    if mod.T:
-        np.add.at(net, (mod.tb, mod.tr), t)
-        np.add.at(net, (mod.ta, mod.tr), -t)
-    base = P.capacity + net
+    base = P.capacity + _net_transfers(mod, t)
     stock_left = P.stock - x.sum(axis=0)
     for r in mod.gini_groups:  # a binding Gini cap can leave units unused: place no more than the LP did
-        stock_left[r] = min(stock_left[r], np.floor(sol.x[:n * m].reshape(n, m)[:, r].sum() + 1e-6) - x[:, r].sum())
+        stock_left[r] = min(stock_left[r], np.floor(x_lp[:, r].sum() + 1e-6) - x[:, r].sum())
     money_left = (np.inf if P.budget is None else
                   P.budget - float((x * P.unit_cost[None, :]).sum()) - float((t * mod.tcost).sum()))
     Ed = np.where(mod.Ed > 0, mod.Ed, 1.0)
@@ -942,14 +934,19 @@ def _trimmed_mip(mod: _Model, sol: Solution) -> np.ndarray:
     n, m = mod.P.n, mod.P.m
     x = sol.x[:n * m].reshape(n, m).copy()
     x[:, mod.P.integer] = np.round(x[:, mod.P.integer])
-    net = np.zeros((n, m))
+    t = sol.x[mod.ct:mod.ct + mod.T]
+    out = sol.x.copy()
+    out[:n * m] = _trim_to_gini(mod, x, mod.P.capacity + _net_transfers(mod, t)).ravel()
+    return out
+
+
+def _net_transfers(mod: _Model, t: np.ndarray) -> np.ndarray:
+    """``(n, m)`` units each region receives minus those it sends, for transfer amounts ``t``."""
+    net = np.zeros((mod.P.n, mod.P.m))
     if mod.T:
-        t = sol.x[mod.ct:mod.ct + mod.T]
         np.add.at(net, (mod.tb, mod.tr), t)
         np.add.at(net, (mod.ta, mod.tr), -t)
-    out = sol.x.copy()
-    out[:n * m] = _trim_to_gini(mod, x, mod.P.capacity + net).ravel()
-    return out
+    return net
 
 
 def _gini_if(s: np.ndarray, w: np.ndarray, num: float, den: float, idx: np.ndarray, new: np.ndarray) -> np.ndarray:
