@@ -46,9 +46,9 @@ def test_e2sfca_weights_gravity_and_normalize(run_cli, files):
 
 
 @pytest.mark.parametrize("cost_rows, message", [
-    ("o1,d1,-1\n", "row 1, column 'cost': cost must not be negative"),
-    ("zz,d1,3\n", "row 1, column 'origin': unknown origin id"),
-    ("o1,d9,3\n", "row 1, column 'destination': unknown destination id"),
+    ("o1,d1,-1\n", "row 2, column 'cost': cost must not be negative"),
+    ("zz,d1,3\n", "row 2, column 'origin': unknown origin id"),
+    ("o1,d9,3\n", "row 2, column 'destination': unknown destination id"),
 ])
 def test_bad_cost_table_is_a_clear_error(run_cli, files, cost_rows, message):
     (files / "bad.csv").write_text("origin,destination,cost\n" + cost_rows)
@@ -62,7 +62,7 @@ def test_negative_supply_empty_join_and_missing_column(run_cli, files):
     pd.DataFrame({"id": ["d1", "d2"], "capacity": [2, -1]}).to_csv(files / "S2.csv", index=False)
     code, _, err = run_cli("access", "--demand", files / "D.csv", "--supply", files / "S2.csv",
                         "--cost", files / "C.csv", "--method", "2sfca")
-    assert code == 2 and "S2.csv, row 2, column 'capacity': value must not be negative" in err
+    assert code == 2 and "S2.csv, row 3, column 'capacity': value must not be negative" in err
     code, _, err = run_cli("access", "--demand", files / "D.csv", "--supply", files / "S.csv",
                         "--cost", files / "C.csv", "--method", "2sfca", "--max-cost", -1)
     assert code == 2 and "no origin-destination pair" in err

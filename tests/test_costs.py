@@ -76,8 +76,8 @@ def test_long_table_errors_name_row_and_column():
     with pytest.raises(ValidationError) as e:
         cost_matrix_from_long(df, ["a", "b"], ["1"], file="C.csv")
     text = str(e.value)
-    assert "C.csv, row 2, column 'origin': unknown origin id" in text
-    assert "C.csv, row 3, column 'cost': cost must not be negative" in text
-    assert "row 4" in text and "duplicate origin-destination pair" in text
+    assert "C.csv, row 3, column 'origin': unknown origin id" in text
+    assert "C.csv, row 4, column 'cost': cost must not be negative" in text
+    assert "row 5" in text and "duplicate origin-destination pair" in text
     with pytest.raises(ValidationError, match="required column is missing"):
         cost_matrix_from_long(df.drop(columns="cost"), ["a"], ["1"])

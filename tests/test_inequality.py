@@ -304,7 +304,7 @@ def test_heat_table_errors_name_row_and_column():
     with pytest.raises(ValidationError) as e:
         H.read_heat_table(df, file="heat.csv")
     text = str(e.value)
-    assert "heat.csv, row 3, column 'estimate': must be a number" in text
+    assert "heat.csv, row 4, column 'estimate': must be a number" in text
     df = _heat_frame()
     df.loc[6, "favourable_indicator"] = 0
     with pytest.raises(ValidationError, match="favourable_indicator.*must be the same"):

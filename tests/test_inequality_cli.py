@@ -59,9 +59,9 @@ def test_errors(run_cli, tmp_path):
     pd.DataFrame({"region": ["a", "b"], "rate": [1.0, -2.0], "pop": [1, 2]}).to_csv(tmp_path / "r.csv", index=False)
     code, _, err = run_cli("inequality", "--regions", tmp_path / "r.csv", "--value", "rate",
                         "--weight", "pop")
-    assert code == 2 and "r.csv, row 2, column 'rate': value must not be negative" in err
+    assert code == 2 and "r.csv, row 3, column 'rate': value must not be negative" in err
     bad = _heat_frame()
     bad.loc[0, "ordered_dimension"] = 2
     bad.to_csv(tmp_path / "h.csv", index=False)
     code, _, err = run_cli("inequality", "--data", tmp_path / "h.csv")
-    assert code == 2 and "row 1, column 'ordered_dimension': must be 0 or 1" in err
+    assert code == 2 and "row 2, column 'ordered_dimension': must be 0 or 1" in err

@@ -124,7 +124,7 @@ def test_bad_input(sf):
         p_median(table.cost, w, 2, open_sites=["nope"], site_ids=table.site_ids)
     bad = long.copy()
     bad.loc[5, "cost"] = -1
-    with pytest.raises(ValidationError, match="row 6, column 'cost'"):
+    with pytest.raises(ValidationError, match="row 7, column 'cost'"):
         cost_table_from_long(bad, file="C.csv")
 
 

@@ -235,15 +235,11 @@ def serve_cmd(
 
 
 def _read_csv_ids(path: str):
-    """Read a CSV for the analysis commands, keeping ids as text; unreadable files are user errors."""
-    import pandas as pd
+    """Read a table for the analysis commands (CSV, XLSX or Parquet; see :mod:`equicare.data.readers`):
+    ids stay text exactly as written, all-number columns become numbers; bad files are user errors."""
+    from equicare.data.readers import read_table
 
-    from equicare.errors import EquicareError
-
-    try:
-        return pd.read_csv(path, dtype={"id": str, "origin": str, "destination": str})
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise EquicareError(f"{path}: cannot read the file ({exc})") from exc
+    return read_table(path, text=("id", "origin", "destination"))
 
 
 def _write_table(table, out: str | None) -> None:

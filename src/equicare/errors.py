@@ -5,6 +5,39 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 
+def plain(value: object) -> object:
+    """A value as a user reads it: numpy scalars become Python numbers, whole floats print without ``.0``.
+
+    >>> import numpy as np
+    >>> plain(np.int64(-3)), plain(np.float64(2.0)), plain(np.float64("nan")), plain("x")
+    (-3, 2, 'missing', 'x')
+    """
+    if hasattr(value, "item") and callable(value.item) and getattr(value, "ndim", 1) == 0:
+        value = value.item()
+    if value is None:
+        return None
+    if isinstance(value, float):
+        if value != value:
+            return "missing"
+        if value.is_integer() and abs(value) < 1e15:
+            return int(value)
+        return float(format(value, ".12g"))
+    try:
+        import pandas as pd
+
+        if value is pd.NA or value is pd.NaT:
+            return "missing"
+    except ImportError:  # pragma: no cover
+        pass
+    return value
+
+
+def plain_text(value: object) -> str:
+    """:func:`plain` as message text: numbers bare, text quoted (``-3``, ``2.5``, ``'abc'``)."""
+    v = plain(value)
+    return repr(v) if isinstance(v, str) and v != "missing" else str(v)
+
+
 class EquicareError(Exception):
     """Base class: a problem the user can fix (bad file, bad parameter, infeasible scenario).
 
@@ -29,17 +62,17 @@ class Problem:
     def __str__(self) -> str:
         where = self.file
         if self.row is not None:
-            where += f", row {self.row}"
+            where += f", row {plain(self.row)}"
         if self.column is not None:
             where += f", column '{self.column}'"
-        val = "" if self.value is None else f" (value: {self.value!r})"
+        val = "" if self.value is None else f" (value: {plain_text(self.value)})"
         return f"{where}: {self.rule}{val}"
 
     def to_dict(self) -> dict:
-        v = self.value
+        v = plain(self.value)
         if v is not None and not isinstance(v, (int, float, str, bool)):
             v = str(v)
-        return {"file": self.file, "row": self.row, "column": self.column, "rule": self.rule, "value": v}
+        return {"file": self.file, "row": plain(self.row), "column": self.column, "rule": self.rule, "value": v}
 
 
 @dataclass

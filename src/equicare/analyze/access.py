@@ -36,6 +36,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from equicare.analyze.costs import _subset
+from equicare.data.readers import sheet_row
 from equicare.errors import EquicareError
 
 __all__ = [
@@ -477,9 +478,9 @@ def _numeric_columns(df: pd.DataFrame, cols: list[str], file: str) -> tuple[np.n
         raw = df[c]
         num = pd.to_numeric(raw, errors="coerce")
         for r in np.flatnonzero(num.isna().to_numpy())[:20]:
-            problems.append(Problem(file, int(r) + 1, c, "value is missing or not a number", raw.iloc[r]))
+            problems.append(Problem(file, sheet_row(df, r), c, "value is missing or not a number", raw.iloc[r]))
         for r in np.flatnonzero((num < 0).to_numpy())[:20]:
-            problems.append(Problem(file, int(r) + 1, c, "value must not be negative", raw.iloc[r]))
+            problems.append(Problem(file, sheet_row(df, r), c, "value must not be negative", raw.iloc[r]))
         out[:, k] = num.to_numpy(float)
     return out, problems
 
@@ -490,9 +491,9 @@ def _ids(df: pd.DataFrame, file: str) -> tuple[pd.Index, list]:
     if "id" not in df.columns:
         return pd.Index([]), [Problem(file, None, "id", "required column is missing")]
     ids = df["id"].astype(str).str.strip()
-    problems = [Problem(file, int(r) + 1, "id", "id is missing") for r in np.flatnonzero((ids == "") | df["id"].isna())[:20]]
+    problems = [Problem(file, sheet_row(df, r), "id", "id is missing") for r in np.flatnonzero((ids == "") | df["id"].isna())[:20]]
     dup = ids.duplicated()
-    problems += [Problem(file, int(r) + 1, "id", "duplicate id", ids.iloc[r]) for r in np.flatnonzero(dup.to_numpy())[:20]]
+    problems += [Problem(file, sheet_row(df, r), "id", "duplicate id", ids.iloc[r]) for r in np.flatnonzero(dup.to_numpy())[:20]]
     return pd.Index(ids), problems
 
 

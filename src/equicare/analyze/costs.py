@@ -24,6 +24,7 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy.spatial import cKDTree
 
+from equicare.data.readers import sheet_rows
 from equicare.errors import EquicareError, Problem, ValidationError
 
 #: Mean Earth radius (IUGG R1), km.
@@ -211,7 +212,7 @@ def cost_matrix_from_long(df: pd.DataFrame, origin_ids, dest_ids, *, origin_col:
     o = oidx.get_indexer(_as_str_ids(df[origin_col]))
     d = didx.get_indexer(_as_str_ids(df[dest_col]))
     c = pd.to_numeric(df[cost_col], errors="coerce").to_numpy(float)
-    rows = np.arange(len(df)) + 1
+    rows = sheet_rows(df, np.arange(len(df)))
 
     def _report(mask: np.ndarray, column: str, rule: str, values) -> None:
         for k in np.flatnonzero(mask)[:50]:

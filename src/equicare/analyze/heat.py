@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm, truncnorm
 
+from equicare.data.readers import read_table, sheet_rows
 from equicare.errors import EquicareError, Problem, ValidationError
 
 __all__ = [
@@ -622,10 +623,7 @@ def read_heat_table(data: pd.DataFrame | str | Path, file: str | None = None) ->
     """
     if isinstance(data, (str, Path)):
         file = file or str(data)
-        try:
-            df = pd.read_csv(data, dtype=str, keep_default_na=False, na_values=[""])
-        except (OSError, pd.errors.ParserError) as exc:
-            raise EquicareError(f"{file}: cannot read the file ({exc})") from exc
+        df = read_table(data, label=file, na_values=("",))
     else:
         df = data.copy()
     file = file or "HEAT table"
@@ -640,7 +638,7 @@ def read_heat_table(data: pd.DataFrame | str | Path, file: str | None = None) ->
         df[c] = df[c].astype(object).where(df[c].notna(), "")
     for c in ("setting", "date", "indicator_abbr", "dimension", "subgroup"):
         df[c] = df[c].astype(str).str.strip()
-    rows = np.arange(len(df)) + 1
+    rows = sheet_rows(df, np.arange(len(df)))
     for c in _NUMERIC:
         raw = df[c]
         num = pd.to_numeric(raw, errors="coerce")

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from equicare.analyze.heat import heat_summary  # noqa: F401  (re-export)
+from equicare.data.readers import sheet_row
 from equicare.errors import EquicareError
 
 __all__ = [
@@ -285,9 +286,9 @@ def region_inequality_table(regions: pd.DataFrame, value: str, weight: str | Non
             continue
         num = pd.to_numeric(regions[c], errors="coerce")
         for r in np.flatnonzero(num.isna().to_numpy())[:20]:
-            problems.append(Problem(file, int(r) + 1, c, "value is missing or not a number", regions[c].iloc[r]))
+            problems.append(Problem(file, sheet_row(regions, r), c, "value is missing or not a number", regions[c].iloc[r]))
         for r in np.flatnonzero((num < 0).to_numpy())[:20]:
-            problems.append(Problem(file, int(r) + 1, c, "value must not be negative", regions[c].iloc[r]))
+            problems.append(Problem(file, sheet_row(regions, r), c, "value must not be negative", regions[c].iloc[r]))
         arrays.append(num.to_numpy(float))
     if problems:
         raise ValidationError(problems)

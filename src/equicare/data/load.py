@@ -9,17 +9,16 @@ spreadsheet shows them.
 from __future__ import annotations
 
 import hashlib
-import io
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from equicare.data.clean import CleaningReport, apply_missing_policy, flag_outliers, pad_fips
+from equicare.data.readers import NA_VALUES, mask_rows, read_table
 from equicare.data.schemas import Schema, get_schema
 from equicare.errors import EquicareError, Problem, ValidationError
 
-NA_VALUES = ["", "NA", "N/A", "NaN", "nan", "null", "NULL", "None", "Not Available", "-"]
 MAX_PROBLEMS = 1000
 
 
@@ -29,33 +28,18 @@ def fingerprint(source: str | Path | bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def read_file(source: str | Path | bytes, label: str | None = None) -> pd.DataFrame:
-    """Read CSV or Parquet (by magic bytes, not by file name) with every CSV cell as text.
+def read_file(source: str | Path | bytes, label: str | None = None, **options) -> pd.DataFrame:
+    """Read CSV, XLSX or Parquet (by the bytes, not the file name) with every cell as text.
 
-    Keeping cells as text preserves leading zeros of codes until the schema says what each column is.
+    A thin name for :func:`equicare.data.readers.read_table` (``options`` are its keyword arguments):
+    keeping cells as text preserves leading zeros of codes until the schema says what each column is.
     """
-    label = label or (str(source) if not isinstance(source, bytes) else "upload")
-    try:
-        data = source if isinstance(source, bytes) else Path(source).read_bytes()
-    except OSError as exc:
-        raise EquicareError(f"{label}: cannot read file ({exc.strerror or exc})") from exc
-    if not data.strip():
-        raise ValidationError([Problem(label, None, None, "file is empty")])
-    try:
-        if data[:4] == b"PAR1":
-            df = pd.read_parquet(io.BytesIO(data))
-        else:
-            df = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False, na_values=NA_VALUES,
-                             skipinitialspace=True)
-    except Exception as exc:  # pandas raises several parser error types
-        raise ValidationError([Problem(label, None, None, f"cannot parse as CSV or Parquet: {exc}")]) from exc
-    df.columns = [str(c).strip() for c in df.columns]
-    return df.reset_index(drop=True)
+    return read_table(source, label=label, **options)
 
 
-def _rows(mask: np.ndarray | pd.Series) -> np.ndarray:
-    """Spreadsheet row numbers (header = 1) of the True positions."""
-    return np.flatnonzero(np.asarray(mask, dtype=bool)) + 2
+def _rows(df: pd.DataFrame, mask: np.ndarray | pd.Series) -> np.ndarray:
+    """Spreadsheet row numbers (header = 1) of the True positions of ``mask`` in ``df``."""
+    return mask_rows(df, mask)
 
 
 def validate(df: pd.DataFrame, schema: Schema, file: str, regions: set[str] | None = None
@@ -90,51 +74,51 @@ def validate(df: pd.DataFrame, schema: Schema, file: str, regions: set[str] | No
         elif rule.dtype in ("float", "int"):
             num = pd.to_numeric(raw, errors="coerce")
             bad = num.isna() & raw.notna()
-            for r, v in zip(_rows(bad), raw[bad].tolist()):
+            for r, v in zip(_rows(df, bad), raw[bad].tolist()):
                 problems.append(Problem(file, int(r), col, "not a number", v))
             out[col] = num.astype(float)
         elif rule.dtype == "date":
             dt = pd.to_datetime(raw, errors="coerce", format="ISO8601")
             bad = dt.isna() & raw.notna()
-            for r, v in zip(_rows(bad), raw[bad].tolist()):
+            for r, v in zip(_rows(df, bad), raw[bad].tolist()):
                 problems.append(Problem(file, int(r), col, "not a date (expected YYYY-MM-DD)", v))
             out[col] = dt
         vals = out[col]
         if rule.missing == "error":
             miss = raw.isna() | (raw.astype("string").str.strip() == "")
-            for r in _rows(miss):
+            for r in _rows(df, miss):
                 problems.append(Problem(file, int(r), col, "missing value (this column must be filled)"))
         if rule.dtype in ("float", "int"):
             v = vals.to_numpy(dtype=float, na_value=np.nan)
             if rule.min is not None:
                 low = v < rule.min
-                for r, x in zip(_rows(low), v[low]):
+                for r, x in zip(_rows(df, low), v[low]):
                     rule_txt = ("must not be negative" if rule.min == 0
                                 else f"out of range: must be >= {rule.min:g}")
                     problems.append(Problem(file, int(r), col, f"{rule_txt} ({rule.unit})" if rule.unit
                                             else rule_txt, float(x)))
             if rule.max is not None:
                 high = v > rule.max
-                for r, x in zip(_rows(high), v[high]):
+                for r, x in zip(_rows(df, high), v[high]):
                     problems.append(Problem(file, int(r), col, f"out of range: must be <= {rule.max:g}"
                                             + (f" ({rule.unit})" if rule.unit else ""), float(x)))
             if rule.dtype == "int":
                 frac = np.isfinite(v) & (np.floor(v) != v)
-                for r, x in zip(_rows(frac), v[frac]):
+                for r, x in zip(_rows(df, frac), v[frac]):
                     problems.append(Problem(file, int(r), col, "must be a whole number", float(x)))
         if rule.unique:
             dup = vals.duplicated(keep="first") & vals.notna()
-            for r, x in zip(_rows(dup), vals[dup].tolist()):
+            for r, x in zip(_rows(df, dup), vals[dup].tolist()):
                 problems.append(Problem(file, int(r), col, "duplicate id", x))
         if rule.region_ref and regions is not None:
             unknown = vals.notna() & ~vals.isin(list(regions))
-            for r, x in zip(_rows(unknown), vals[unknown].tolist()):
+            for r, x in zip(_rows(df, unknown), vals[unknown].tolist()):
                 problems.append(Problem(file, int(r), col, "unknown region id (not in the regions table)", x))
         if len(problems) > MAX_PROBLEMS:
             break
     if schema.key and all(k in out.columns for k in schema.key):
         dup = out.duplicated(list(schema.key), keep="first")
-        for r, (_, row) in zip(_rows(dup), out.loc[dup, list(schema.key)].iterrows()):
+        for r, (_, row) in zip(_rows(df, dup), out.loc[dup, list(schema.key)].iterrows()):
             problems.append(Problem(file, int(r), ",".join(schema.key), "duplicate key",
                                     ", ".join(str(row[k].date() if hasattr(row[k], "date") else row[k])
                                               for k in schema.key)))

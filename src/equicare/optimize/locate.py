@@ -58,6 +58,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from equicare.data.readers import read_table, sheet_row
 from equicare.errors import EquicareError, InfeasibleError, Problem, ValidationError
 from equicare.optimize.highs import LinearModel
 
@@ -141,10 +142,10 @@ def cost_table_from_long(df: pd.DataFrame, demand_ids=None, file: str = "cost ta
     c = pd.to_numeric(df[cost], errors="coerce").to_numpy(float)
     bad = np.flatnonzero(~np.isfinite(c) | (c < 0))
     for k in bad[:20]:
-        probs.append(Problem(file, int(k) + 1, cost, "must be a non-negative number", df[cost].iloc[k]))
+        probs.append(Problem(file, sheet_row(df, k), cost, "must be a non-negative number", df[cost].iloc[k]))
     dup = pd.Series(list(zip(o, d))).duplicated().to_numpy()
     for k in np.flatnonzero(dup)[:20]:
-        probs.append(Problem(file, int(k) + 1, f"{origin},{destination}", "duplicate pair", f"{o[k]}->{d[k]}"))
+        probs.append(Problem(file, sheet_row(df, k), f"{origin},{destination}", "duplicate pair", f"{o[k]}->{d[k]}"))
     if probs:
         raise ValidationError(probs)
     if demand_ids is None:
@@ -833,10 +834,8 @@ def locate(model: str, table: CostTable, demand: np.ndarray | None = None, p: in
 
 
 def _read_csv(path: str, what: str) -> pd.DataFrame:
-    try:
-        return pd.read_csv(path, dtype={"id": str, "origin": str, "destination": str})
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise EquicareError(f"{path}: cannot read the {what} file ({exc})") from exc
+    """The ``what`` table (CSV, XLSX or Parquet) with ids as text (see :mod:`equicare.data.readers`)."""
+    return read_table(path, text=("id", "origin", "destination"))
 
 
 def locate_files(cost_path: str, demand_path: str, model: str, p: int | None = None,
@@ -863,10 +862,10 @@ def locate_files(cost_path: str, demand_path: str, model: str, p: int | None = N
     ids = D["id"].astype(str)
     w = pd.to_numeric(D[demand_value], errors="coerce")
     for k in np.flatnonzero((~np.isfinite(w.to_numpy(float))) | (w.to_numpy(float) < 0))[:20]:
-        probs.append(Problem(demand_path, int(k) + 1, demand_value, "must be a non-negative number",
+        probs.append(Problem(demand_path, sheet_row(D, k), demand_value, "must be a non-negative number",
                              D[demand_value].iloc[k]))
     for k in np.flatnonzero(ids.duplicated().to_numpy())[:20]:
-        probs.append(Problem(demand_path, int(k) + 1, "id", "duplicate id", ids.iloc[k]))
+        probs.append(Problem(demand_path, sheet_row(D, k), "id", "duplicate id", ids.iloc[k]))
     if probs:
         raise ValidationError(probs)
     table = cost_table_from_long(C, demand_ids=list(ids), file=cost_path)
