@@ -54,6 +54,35 @@ _SAMPLE_LINES = 200
 Source = str | Path | bytes | IO[bytes]
 
 
+class SheetRows:
+    """Spreadsheet row numbers of a frame's rows, kept in ``DataFrame.attrs["sheet_rows"]``.
+
+    Immutable; compares by value and is shared, not copied, when pandas copies ``attrs`` (a bare array there
+    would make pandas' attribute checks in ``merge``/``concat`` fail).
+    """
+
+    __slots__ = ("rows",)
+
+    def __init__(self, rows: Iterable[int]) -> None:
+        self.rows = np.asarray(list(rows) if not isinstance(rows, np.ndarray) else rows, dtype=int)
+        self.rows.setflags(write=False)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SheetRows) and np.array_equal(self.rows, other.rows)
+
+    def __hash__(self) -> int:
+        return hash((len(self.rows), int(self.rows[0]) if len(self.rows) else 0))
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __deepcopy__(self, memo: dict) -> SheetRows:
+        return self
+
+    def __repr__(self) -> str:
+        return f"SheetRows({self.rows.tolist()[:5]}{'...' if len(self.rows) > 5 else ''})"
+
+
 def sheet_rows(df: pd.DataFrame, positions: Iterable[int] | np.ndarray) -> np.ndarray:
     """Spreadsheet row numbers (header = row 1) of the rows at ``positions`` of ``df``.
 
@@ -73,7 +102,7 @@ def sheet_rows(df: pd.DataFrame, positions: Iterable[int] | np.ndarray) -> np.nd
     labels = np.asarray(df.index)[pos] if len(pos) else np.zeros(0, dtype=int)
     rows = df.attrs.get("sheet_rows")
     if rows is not None and np.issubdtype(np.asarray(labels).dtype, np.integer):
-        rows = np.asarray(rows)
+        rows = rows.rows if isinstance(rows, SheetRows) else np.asarray(rows)
         if len(labels) == 0 or (labels.min() >= 0 and labels.max() < len(rows)):
             return rows[labels].astype(int)
     if np.issubdtype(np.asarray(labels).dtype, np.integer):
@@ -427,5 +456,5 @@ def read_table(source: Source, *, label: str | None = None, sheet: str | int | N
     for c in body.columns:
         if body[c].dtype == object:
             body[c] = body[c].astype("str")
-    body.attrs.update(attrs, sheet_rows=np.asarray(rows, dtype=int))
+    body.attrs.update(attrs, sheet_rows=SheetRows(rows))
     return body

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from equicare.data.readers import SheetRows, read_table, sheet_row
 from equicare.errors import EquicareError, InfeasibleError, Problem, ValidationError
 from equicare.optimize.allocate import AllocationProblem, AllocationResult, Pooling, allocate
 
@@ -57,7 +58,9 @@ def _table(spec: Any, base: Path, where: str, err: _Errors) -> tuple[pd.DataFram
         if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
             err.add(where + ".rows", "must be a list of mappings")
             return None, where
-        return pd.DataFrame(rows), f"{err.file}:{where}"
+        frame = pd.DataFrame(rows)
+        frame.attrs["sheet_rows"] = SheetRows(np.arange(1, len(frame) + 1))  # inline rows: the item's number
+        return frame, f"{err.file}:{where}"
     if isinstance(spec, dict) and ("file" in spec or "bundled" in spec):
         if "file" in spec:
             path = Path(str(spec["file"]))
@@ -67,19 +70,27 @@ def _table(spec: Any, base: Path, where: str, err: _Errors) -> tuple[pd.DataFram
 
             path = data_path(str(spec["bundled"]))
         try:
-            return pd.read_csv(path, dtype=str), str(path)
-        except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+            return read_table(path, **_read_options(spec)), str(path)
+        except ValidationError as exc:
+            err.items.extend(exc.problems)
+            return None, str(path)
+        except EquicareError as exc:
             err.add(where, f"cannot read table ({exc})", str(path))
             return None, str(path)
     err.add(where, "must be {file: path.csv}, {bundled: key} or {rows: [...]}", spec)
     return None, where
 
 
+def _read_options(spec: dict) -> dict:
+    """``sheet``, ``delimiter``, ``decimal`` and ``encoding`` of a ``{file: ...}`` table, for ``read_table``."""
+    return {k: spec[k] for k in ("sheet", "delimiter", "decimal", "encoding") if k in spec}
+
+
 def _num(df: pd.DataFrame, col: str, fname: str, err: _Errors, allow_inf: bool = False) -> np.ndarray:
     v = pd.to_numeric(df[col], errors="coerce").to_numpy(float)
     bad = np.isnan(v) | (v < 0) | (~np.isfinite(v) & (not allow_inf))
     for k in np.flatnonzero(bad)[:20]:
-        err.add(col, "must be a non-negative number", df[col].iloc[k], row=int(k) + 1, file=fname)
+        err.add(col, "must be a non-negative number", df[col].iloc[k], row=sheet_row(df, k), file=fname)
     return v
 
 
@@ -315,7 +326,7 @@ def load_scenario(path: str | Path) -> tuple[AllocationProblem, dict]:
         err.raise_if_any()
     ids = regions["id"].astype(str).str.strip().tolist()
     for k in np.flatnonzero(pd.Series(ids).duplicated().to_numpy()):
-        err.add("id", "duplicate region id", ids[k], row=int(k) + 1, file=rfile)
+        err.add("id", "duplicate region id", ids[k], row=sheet_row(regions, k), file=rfile)
     names = regions["name"].astype(str).tolist() if "name" in regions.columns else ids
     ridx = {r: k for k, r in enumerate(ids)}
     n = len(ids)
@@ -387,9 +398,9 @@ def load_scenario(path: str | Path) -> tuple[AllocationProblem, dict]:
             vals = _num(cdf, "capacity", cfile, err)
             for k, (reg, res) in enumerate(zip(cdf["region"].astype(str), cdf["resource"].astype(str))):
                 if reg not in ridx:
-                    err.add("region", "not one of the regions", reg, row=k + 1, file=cfile)
+                    err.add("region", "not one of the regions", reg, row=sheet_row(cdf, k), file=cfile)
                 elif res not in resources:
-                    err.add("resource", "not one of the resources", res, row=k + 1, file=cfile)
+                    err.add("resource", "not one of the resources", res, row=sheet_row(cdf, k), file=cfile)
                 elif np.isfinite(vals[k]):
                     capacity[ridx[reg], resources.index(res)] = vals[k]
 
@@ -418,13 +429,13 @@ def load_scenario(path: str | Path) -> tuple[AllocationProblem, dict]:
     for k, (reg, res, sc) in enumerate(zip(ddf["region"].astype(str), ddf["resource"].astype(str),
                                             ddf["scenario"].astype(str))):
         if reg not in ridx:
-            err.add("region", "not one of the regions", reg, row=k + 1, file=dfile)
+            err.add("region", "not one of the regions", reg, row=sheet_row(ddf, k), file=dfile)
             continue
         if res not in resources:
-            err.add("resource", "not one of the resources", res, row=k + 1, file=dfile)
+            err.add("resource", "not one of the resources", res, row=sheet_row(ddf, k), file=dfile)
             continue
         if (reg, res, sc) in seen:
-            err.add("region,resource,scenario", "duplicate row", f"{reg},{res},{sc}", row=k + 1, file=dfile)
+            err.add("region,resource,scenario", "duplicate row", f"{reg},{res},{sc}", row=sheet_row(ddf, k), file=dfile)
             continue
         seen.add((reg, res, sc))
         if np.isfinite(dvals[k]):
