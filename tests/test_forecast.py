@@ -56,12 +56,12 @@ def _write(tmp_path: Path, body: str) -> Path:
 
 
 @pytest.mark.parametrize("body,row,column,rule", [
-    ("2024-01-06,01,Alabama,5,0.1\n2024-01-13,01,Alabama,-3,0.1\n", 2, "value", "negative"),
-    ("2024-01-06,01,Alabama,5,0.1\n2024-01-6x,01,Alabama,3,0.1\n", 2, "date", "YYYY-MM-DD"),
-    ("2024-01-05,01,Alabama,5,0.1\n", 1, "date", "Saturday"),
-    ("2024-01-06,01,Alabama,five,0.1\n", 1, "value", "not a number"),
-    ("2024-01-06,1,Alabama,5,0.1\n2024-01-06,01,Alabama,6,0.1\n", 2, "date", "duplicate"),
-    ("2024-01-06,ALA,Alabama,5,0.1\n", 1, "location", "FIPS"),
+    ("2024-01-06,01,Alabama,5,0.1\n2024-01-13,01,Alabama,-3,0.1\n", 3, "value", "negative"),
+    ("2024-01-06,01,Alabama,5,0.1\n2024-01-6x,01,Alabama,3,0.1\n", 3, "date", "YYYY-MM-DD"),
+    ("2024-01-05,01,Alabama,5,0.1\n", 2, "date", "Saturday"),
+    ("2024-01-06,01,Alabama,five,0.1\n", 2, "value", "not a number"),
+    ("2024-01-06,1,Alabama,5,0.1\n2024-01-06,01,Alabama,6,0.1\n", 3, "date", "duplicate"),
+    ("2024-01-06,ALA,Alabama,5,0.1\n", 2, "location", "FIPS"),
 ])
 def test_load_truth_rejects_bad_rows(tmp_path: Path, body: str, row: int, column: str, rule: str) -> None:
     with pytest.raises(ValidationError) as exc:
@@ -78,7 +78,7 @@ def test_load_truth_missing_values(tmp_path: Path) -> None:
     assert len(t) == 2 and set(t["location"]) == {"01", "02"}
     with pytest.raises(ValidationError) as exc:
         load_truth(p, missing="error")
-    assert exc.value.problems[0].row == 2 and exc.value.problems[0].rule == "missing value"
+    assert exc.value.problems[0].row == 3 and exc.value.problems[0].rule == "missing value"
 
 
 def test_load_truth_missing_column_and_file(tmp_path: Path) -> None:
@@ -255,4 +255,4 @@ def test_cli_errors_are_clean(tmp_path: Path) -> None:
     bad = _write(tmp_path, "2024-01-06,01,Alabama,-1,0\n")
     r = _cli("backtest", "--truth", str(bad), "--start", "2024-01-13", "--end", "2024-01-13",
              "--out", str(tmp_path / "y"))
-    assert r.returncode == 2 and "t.csv, row 1, column 'value'" in r.stderr
+    assert r.returncode == 2 and "t.csv, row 2, column 'value'" in r.stderr

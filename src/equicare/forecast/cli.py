@@ -69,6 +69,14 @@ def format_score(result: dict) -> str:
     for h, r in result["by_horizon"].items():
         lines.append(row(str(h), r))
     lines.append(row("all", result))
+    for key, which in (("incomplete_tasks", "forecasts"), ("incomplete_tasks_versus", "--versus forecasts")):
+        tasks = result.get(key) or []
+        if tasks:
+            shown = "; ".join(f"{r} {loc} horizon {h} lacks {', '.join(f'{x:g}' for x in miss)}"
+                              for r, loc, h, miss in tasks[:5])
+            more = f"; ... and {len(tasks) - 5} more" if len(tasks) > 5 else ""
+            lines.append(f"note: {len(tasks)} task{'s' if len(tasks) != 1 else ''} of the {which} left out "
+                         f"(not all 23 quantile levels): {shown}{more}")
     return "\n".join(lines)
 
 

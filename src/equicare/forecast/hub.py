@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from equicare.errors import EquicareError, Problem, ValidationError
+from equicare.data.readers import read_table, sheet_rows
+from equicare.errors import EquicareError, Problem, ValidationError, plain_text
 
 #: The 23 quantile levels the hub asks for.
 QUANTILES: tuple[float, ...] = (0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5,
@@ -88,49 +89,158 @@ def quantile_table(reference_date: pd.Timestamp, locations: list[str], horizons:
 
 
 def load_forecasts(path: str | Path) -> pd.DataFrame:
-    """Read a hubverse model-output CSV (plain or ``.gz``) and keep its quantile rows for ``wk inc flu hosp``.
+    """Read a hubverse model-output file (CSV, ``.csv.gz`` or Parquet), keep its ``wk inc flu hosp`` quantile
+    rows and check them against the hub's rules (:func:`check_forecasts`).
 
     Returns
     -------
     pandas.DataFrame
         Columns as :data:`COLUMNS`; dates as ``YYYY-MM-DD`` strings, location a 2-character string or ``US``.
+        ``attrs["incomplete_tasks"]`` lists tasks that lack some of the 23 quantile levels (reported by
+        ``score``, which cannot score them).
 
     Raises
     ------
     ValidationError
-        Missing columns, bad dates, non-numeric or negative values, quantile levels outside (0, 1).
+        Naming the file, row (header = row 1), column and rule: missing columns, bad dates, non-numeric or
+        negative values, quantile levels outside (0, 1), and every hub rule of :func:`check_forecasts`.
     """
     path = Path(path)
     name = path.name
     if not path.is_file():
         raise EquicareError(f"forecast file not found: {path}")
-    try:
-        df = pd.read_csv(path, dtype={"location": str, "output_type": str, "target": str}, keep_default_na=True)
-    except (ValueError, OSError, UnicodeDecodeError) as exc:
-        raise ValidationError([Problem(name, None, None, f"cannot be read as CSV: {exc}")]) from exc
-    missing = [c for c in COLUMNS if c not in df.columns]
+    raw = read_table(path, label=name)
+    missing = [c for c in COLUMNS if c not in raw.columns]
     if missing:
         raise ValidationError([Problem(name, None, c, "required column is missing") for c in missing])
-    df = df[(df["output_type"] == "quantile") & (df["target"] == TARGET)].copy()
+    keep = ((raw["output_type"].str.strip() == "quantile") & (raw["target"].str.strip() == TARGET)).to_numpy()
+    df = raw[keep].copy()
+    df["_row"] = sheet_rows(raw, np.flatnonzero(keep))
+    out = check_forecasts(df, name)
+    out.attrs["file"] = name
+    return out
+
+
+def check_forecasts(forecasts: pd.DataFrame, file: str = "forecasts") -> pd.DataFrame:
+    """Check quantile forecast rows against the hubverse rules; return them typed, in :data:`COLUMNS` order.
+
+    Rules (hubverse model-output format and the checks of the hub's ``hubValidations`` package):
+
+    - dates are ``YYYY-MM-DD``; ``value`` is a number >= 0; ``output_type_id`` a level in (0, 1);
+    - ``target_end_date`` is ``reference_date + 7 x horizon`` days (the week the horizon targets);
+    - one row per task (reference date, location, horizon, target) and quantile level
+      (``check_tbl_rows_unique``);
+    - values do not decrease as the level rises within a task (``check_tbl_value_col_ascending``); they are
+      never re-sorted, which would score a different forecast from the one submitted.
+
+    Rows are numbered as in the file (header = row 1): from a ``_row`` column when present (as
+    :func:`load_forecasts` gives), else the frame's index + 2.  A task lacking some of the 23 levels is not an
+    error here; it is listed in ``attrs["incomplete_tasks"]`` (tuples ``(reference_date, location, horizon,
+    missing levels)``).
+
+    Raises
+    ------
+    ValidationError
+        Every broken rule, each with file, row, column and rule (the first 20 of each kind).
+    """
+    df = forecasts.copy()
+    rows = (df["_row"].to_numpy(dtype=int) if "_row" in df.columns
+            else sheet_rows(forecasts, np.arange(len(df))))
+    df = df.drop(columns=["_row"], errors="ignore").reset_index(drop=True)
+    if "output_type" in df.columns:
+        sel = (df["output_type"].astype(str).str.strip() == "quantile").to_numpy()
+        df, rows = df[sel].reset_index(drop=True), rows[sel]
     problems: list[Problem] = []
+
+    def flag(mask: np.ndarray, col: str, rule: str, values: object = None) -> None:
+        vals = df[col].to_numpy(object) if values is None else np.asarray(values, dtype=object)
+        for i in np.flatnonzero(mask)[:20]:
+            problems.append(Problem(file, int(rows[i]), col, rule, vals[i]))
+
     for col in ("reference_date", "target_end_date"):
-        parsed = pd.to_datetime(df[col], format="%Y-%m-%d", errors="coerce")
-        for i in np.flatnonzero(parsed.isna().to_numpy())[:20]:
-            problems.append(Problem(name, int(df.index[i]) + 1, col, "not a YYYY-MM-DD date", df[col].iloc[i]))
-        df[col] = parsed.dt.strftime("%Y-%m-%d")
-    for col, lo, hi in (("value", 0.0, np.inf), ("output_type_id", 0.0, 1.0), ("horizon", -10, 10)):
+        text = df[col].astype(str).str.strip()
+        parsed = pd.to_datetime(text, format="%Y-%m-%d", errors="coerce")
+        flag(parsed.isna().to_numpy(), col, "not a YYYY-MM-DD date")
+        df[col] = parsed
+    for col, lo, hi, rule in (("value", 0.0, np.inf, "must be a number >= 0"),
+                              ("output_type_id", 0.0, 1.0, "must be a quantile level between 0 and 1"),
+                              ("horizon", -10, 10, "must be a whole number of weeks between -10 and 10")):
         num = pd.to_numeric(df[col], errors="coerce")
-        bad = num.isna() | (num < lo) | (num > hi)
-        for i in np.flatnonzero(bad.to_numpy())[:20]:
-            problems.append(Problem(name, int(df.index[i]) + 1, col, f"must be a number in [{lo}, {hi}]",
-                                    df[col].iloc[i]))
+        bad = (num.isna() | (num < lo) | (num > hi)).to_numpy().copy()
+        if col == "horizon":
+            bad |= (num.notna() & (num != num.round())).to_numpy()
+        flag(bad, col, rule)
         df[col] = num
     if problems:
         raise ValidationError(problems)
+
     df["horizon"] = df["horizon"].astype(int)
     df["location"] = df["location"].map(_pad_location)
-    df["output_type_id"] = df["output_type_id"].round(4)
-    return df.reset_index(drop=True)[list(COLUMNS)]
+    df["output_type_id"] = df["output_type_id"].astype(float).round(4)
+    expected = df["reference_date"] + pd.to_timedelta(7 * df["horizon"], unit="D")
+    wrong = (df["target_end_date"] != expected).to_numpy()
+    for i in np.flatnonzero(wrong)[:20]:
+        problems.append(Problem(file, int(rows[i]), "target_end_date",
+                                f"must be reference_date + 7 x horizon days (hub rule): expected "
+                                f"{expected.iloc[i]:%Y-%m-%d} for {_task_text(df, i)}",
+                                f"{df['target_end_date'].iloc[i]:%Y-%m-%d}"))
+
+    key = ["reference_date", "location", "horizon", "target"] if "target" in df.columns else \
+        ["reference_date", "location", "horizon"]
+    keyed = df[key + ["output_type_id"]]
+    dup = keyed.duplicated(keep="first").to_numpy()
+    if dup.any():
+        first = keyed.reset_index().groupby(key + ["output_type_id"], sort=False)["index"].transform("first")
+        for i in np.flatnonzero(dup)[:20]:
+            problems.append(Problem(file, int(rows[i]), "output_type_id",
+                                    f"a second row for task {_task_text(df, i)} and level "
+                                    f"{df['output_type_id'].iloc[i]:g} (first at row {int(rows[first.iloc[i]])}); "
+                                    "the hub allows one row per task and level", df["value"].iloc[i]))
+    if problems:
+        raise ValidationError(problems)
+
+    order = np.lexsort((df["output_type_id"].to_numpy(), *(pd.factorize(df[k])[0] for k in reversed(key))))
+    srt = df.iloc[order]
+    same = np.ones(len(srt), dtype=bool)
+    for k in key:
+        v = srt[k].to_numpy()
+        same[1:] &= v[1:] == v[:-1]
+    same[0] = False
+    val = srt["value"].to_numpy(float)
+    down = np.flatnonzero(same & (np.r_[np.inf, val[:-1]] > val))
+    for j in down[:20]:
+        i_hi, i_lo = order[j], order[j - 1]
+        problems.append(Problem(file, int(rows[i_hi]), "value",
+                                f"quantiles decrease as the level rises in task {_task_text(df, i_hi)}: level "
+                                f"{df['output_type_id'].iloc[i_lo]:g} = {plain_text(val[j - 1])} (row "
+                                f"{int(rows[i_lo])}) but level {df['output_type_id'].iloc[i_hi]:g} = "
+                                f"{plain_text(val[j])}; hub rule: values must not decrease with the quantile "
+                                "level (they are not re-sorted)"))
+    if len(down) > 20:
+        problems.append(Problem(file, None, "value", f"... and {len(down) - 20} more decreasing quantiles"))
+    if problems:
+        raise ValidationError(problems)
+
+    levels = np.round(np.asarray(QUANTILES), 4)
+    have = df.groupby(["reference_date", "location", "horizon"])["output_type_id"].agg(lambda s: set(s.tolist()))
+    incomplete = [(r.strftime("%Y-%m-%d"), loc, int(h), tuple(float(x) for x in levels if x not in got))
+                  for (r, loc, h), got in have.items() if not set(levels.tolist()) <= got]
+    for c in ("reference_date", "target_end_date"):
+        df[c] = df[c].dt.strftime("%Y-%m-%d")
+    for c in COLUMNS:
+        if c not in df.columns:
+            df[c] = TARGET if c == "target" else "quantile"
+    out = df[list(COLUMNS)].reset_index(drop=True)
+    out["value"] = out["value"].astype(float)
+    out.attrs["incomplete_tasks"] = incomplete
+    return out
+
+
+def _task_text(df: pd.DataFrame, i: int) -> str:
+    """A task as a planner reads it: ``reference_date 2024-01-06, location 01, horizon 2``."""
+    r = df["reference_date"].iloc[i]
+    r = r.strftime("%Y-%m-%d") if hasattr(r, "strftime") else str(r)
+    return f"(reference_date {r}, location {df['location'].iloc[i]}, horizon {int(df['horizon'].iloc[i])})"
 
 
 def _pad_location(x: object) -> str:

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from equicare.errors import EquicareError
-from equicare.forecast.hub import HORIZONS, QUANTILES
+from equicare.forecast.hub import HORIZONS, QUANTILES, check_forecasts
 
 TASK = ["reference_date", "location", "horizon"]
 
@@ -44,21 +44,23 @@ def wis(y: np.ndarray, q: np.ndarray, levels: np.ndarray | tuple[float, ...] = Q
     return 2.0 * pin.sum(axis=1) / q.shape[1]
 
 
-def _task_matrix(forecasts: pd.DataFrame) -> pd.DataFrame:
-    """Quantile values as one row per task (reference date, location, horizon) and one column per level."""
-    f = forecasts[forecasts["output_type"] == "quantile"] if "output_type" in forecasts else forecasts
-    f = f.assign(output_type_id=pd.to_numeric(f["output_type_id"]).round(4),
-                 reference_date=pd.to_datetime(f["reference_date"]).dt.strftime("%Y-%m-%d"),
-                 target_end_date=pd.to_datetime(f["target_end_date"]).dt.strftime("%Y-%m-%d"),
-                 location=f["location"].astype(str))
-    wide = f.pivot_table(index=TASK + ["target_end_date"], columns="output_type_id", values="value",
-                         aggfunc="first")
+def _task_matrix(forecasts: pd.DataFrame, file: str = "forecasts") -> tuple[pd.DataFrame, list[tuple]]:
+    """Quantile values as one row per task (reference date, location, horizon) and one column per level.
+
+    The rows are checked against the hub's rules first (:func:`~equicare.forecast.hub.check_forecasts`: no
+    decreasing quantiles, no duplicate task and level, ``target_end_date`` matching the horizon).  Tasks that
+    lack some of the 23 levels cannot be scored; they are returned (as ``(reference_date, location, horizon,
+    missing levels)``) for the caller to report.
+    """
+    f = check_forecasts(forecasts, file)
+    incomplete = list(f.attrs.get("incomplete_tasks", []))
+    wide = f.pivot(index=TASK + ["target_end_date"], columns="output_type_id", values="value")
     levels = [round(x, 4) for x in QUANTILES]
-    missing = [lv for lv in levels if lv not in wide.columns]
-    if missing:
-        raise EquicareError(f"forecasts lack quantile levels {missing}; the hub's 23 levels are required")
-    wide = wide[levels].dropna()
-    return wide.reset_index()
+    if not any(lv in wide.columns for lv in levels) or wide.reindex(columns=levels).dropna().empty:
+        raise EquicareError(f"{file}: no task has all of the hub's 23 quantile levels "
+                            f"({', '.join(f'{x:g}' for x in levels)}); cannot score")
+    wide = wide.reindex(columns=levels).dropna()
+    return wide.reset_index(), incomplete
 
 
 def score(truth: pd.DataFrame, forecasts: pd.DataFrame, versus: pd.DataFrame | None = None,
@@ -84,7 +86,14 @@ def score(truth: pd.DataFrame, forecasts: pd.DataFrame, versus: pd.DataFrame | N
         ``wis`` (mean WIS), ``ae_median`` (mean absolute error of the median), ``coverage_50`` and
         ``coverage_95`` (share of observations inside the central 50% / 95% intervals, ends included),
         ``n_tasks``; with ``versus`` also ``wis_versus``, ``wis_ratio`` and the other set's coverage;
-        ``by_horizon`` maps each horizon to the same figures.
+        ``by_horizon`` maps each horizon to the same figures; ``incomplete_tasks`` (and
+        ``incomplete_tasks_versus``) list the tasks left out because they lack some quantile levels, as
+        ``(reference_date, location, horizon, missing levels)``.
+
+    Raises
+    ------
+    ValidationError
+        A forecast set breaks a hub rule (:func:`~equicare.forecast.hub.check_forecasts`).
 
     References
     ----------
@@ -94,15 +103,18 @@ def score(truth: pd.DataFrame, forecasts: pd.DataFrame, versus: pd.DataFrame | N
         ["target_end_date", "location", "value"]].rename(columns={"value": "observed"})
     levels = [round(x, 4) for x in QUANTILES]
 
-    def prep(fc: pd.DataFrame) -> pd.DataFrame:
-        m = _task_matrix(fc)
+    incomplete: dict[str, list[tuple]] = {}
+
+    def prep(fc: pd.DataFrame, which: str) -> pd.DataFrame:
+        m, missing = _task_matrix(fc, str(fc.attrs.get("file", which)))
+        incomplete[which] = [t for t in missing if t[1] not in exclude and t[2] in horizons]
         m = m[~m["location"].isin(exclude) & m["horizon"].isin(horizons)]
         return m.merge(obs, on=["target_end_date", "location"], how="inner")
 
-    a = prep(forecasts)
+    a = prep(forecasts, "forecasts")
     b = None
     if versus is not None:
-        b = prep(versus)
+        b = prep(versus, "versus")
         common = a[TASK].merge(b[TASK], on=TASK)
         a = a.merge(common, on=TASK)
         b = b.merge(common, on=TASK)
@@ -111,8 +123,7 @@ def score(truth: pd.DataFrame, forecasts: pd.DataFrame, versus: pd.DataFrame | N
                             "(check dates, locations and horizons)")
 
     def figures(m: pd.DataFrame) -> dict:
-        q = m[levels].to_numpy(dtype=float)
-        q = np.sort(q, axis=1)
+        q = m[levels].to_numpy(dtype=float)  # checked non-decreasing; never re-sorted
         y = m["observed"].to_numpy(dtype=float)
         i25, i50, i75 = levels.index(0.25), levels.index(0.5), levels.index(0.75)
         i025, i975 = levels.index(0.025), levels.index(0.975)
@@ -132,6 +143,9 @@ def score(truth: pd.DataFrame, forecasts: pd.DataFrame, versus: pd.DataFrame | N
         return res
 
     out = combined(a, b)
+    out["incomplete_tasks"] = incomplete["forecasts"]
+    if versus is not None:
+        out["incomplete_tasks_versus"] = incomplete["versus"]
     out["by_horizon"] = {int(h): combined(a[a["horizon"] == h], None if b is None else b[b["horizon"] == h])
                          for h in sorted(a["horizon"].unique())}
     return out

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from equicare.data.readers import read_table, sheet_rows
 from equicare.errors import EquicareError, Problem, ValidationError
 
 REQUIRED = ("date", "location", "value")
@@ -47,7 +48,7 @@ def load_truth(path: str | Path, missing: str = "drop") -> pd.DataFrame:
     Raises
     ------
     ValidationError
-        Naming file, 1-based data row, column and rule for: a missing required column, a date that is not
+        Naming file, row (header = row 1), column and rule for: a missing required column, a date that is not
         ``YYYY-MM-DD`` or not a Saturday, a location that is not a 1-2 digit code or ``US``, a value that is
         not a number, negative, infinite or (with ``missing="error"``) blank, and a duplicate
         ``(date, location)``.  Nothing is loaded when any rule is broken.
@@ -58,15 +59,14 @@ def load_truth(path: str | Path, missing: str = "drop") -> pd.DataFrame:
     name = path.name
     if not path.is_file():
         raise EquicareError(f"truth file not found: {path}")
-    try:
-        raw = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (ValueError, OSError, UnicodeDecodeError) as exc:
-        raise ValidationError([Problem(name, None, None, f"cannot be read as CSV: {exc}")]) from exc
+    raw = read_table(path, label=name, na_values=("",))
+    rows_of = sheet_rows(raw, np.arange(len(raw)))
+    raw = raw.fillna("")
     absent = [c for c in REQUIRED if c not in raw.columns]
     if absent:
         raise ValidationError([Problem(name, None, c, "required column is missing") for c in absent])
     problems: list[Problem] = []
-    row = np.arange(1, len(raw) + 1)
+    row = rows_of
 
     def flag(mask: np.ndarray, col: str, rule: str) -> None:
         for i in np.flatnonzero(mask)[:50]:
