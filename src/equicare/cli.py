@@ -297,6 +297,8 @@ def inequality_cmd(
     regions: str = typer.Option(None, "--regions", help="Region table with a rate column (and a population column)."),
     value: str = typer.Option(None, "--value", help="With --regions: the rate column (e.g. beds per 1,000)."),
     weight: str = typer.Option(None, "--weight", help="With --regions: the population column used as weight."),
+    unweighted: bool = typer.Option(False, "--unweighted", help="With --regions: count every region once "
+                                    "(instead of --weight)."),
     out: str = typer.Option(None, "--out", help="Output CSV; stdout if omitted."),
     conf_level: float = typer.Option(0.95, "--conf-level", help="Confidence level of the intervals."),
     n_sim: int = typer.Option(100, "--n-sim", help="HEAT: simulations for the simulated intervals."),
@@ -318,8 +320,11 @@ def inequality_cmd(
 
         if not value:
             raise EquicareError("--regions needs --value (the rate column)")
-        table = region_inequality_table(_read_csv_ids(regions), value, weight, file=regions, epsilon=epsilon,
-                                        n_boot=n_boot, level=conf_level, seed=seed)
+        if not weight and not unweighted:
+            raise EquicareError("--regions needs --weight COLUMN (the population of each region, e.g. --weight "
+                                "population) or --unweighted to count every region once")
+        table = region_inequality_table(_read_csv_ids(regions), value, weight or None, unweighted=unweighted,
+                                        file=regions, epsilon=epsilon, n_boot=n_boot, level=conf_level, seed=seed)
     _write_table(table, out)
 
 
