@@ -266,15 +266,18 @@ def access_cmd(
     out: str = typer.Option(None, "--out", help="Output CSV (id, <method>_<supply column>); stdout if omitted."),
     demand_value: str = typer.Option("population", "--demand-value", help="Demand column in --demand."),
     supply_value: list[str] = typer.Option(["capacity"], "--supply-value", help="Supply column(s); repeatable."),
-    max_cost: float = typer.Option(None, "--max-cost", help="Catchment: keep pairs with cost <= this."),
-    weights: str = typer.Option(None, "--weights", help="Step weights 'cost:weight,...' e.g. '4000:1,8000:0.68,12000:0.22'."),
+    max_cost: float = typer.Option(None, "--max-cost", help="Catchment: keep pairs with cost <= this "
+                                   "(required by fca, and by 2sfca without --weights)."),
+    weights: str = typer.Option(None, "--weights", help="Step weights 'cost:weight,...' in cost units, e.g. "
+                                "'4000:1,8000:0.68,12000:0.22' (required by e2sfca and 3sfca)."),
     scale: float = typer.Option(None, "--scale", help="Gravity: f(c) = (max(c, min_dist)/scale)^alpha."),
     alpha: float = typer.Option(None, "--alpha", help="Gravity exponent, with its sign (negative = decay)."),
-    min_dist: float = typer.Option(0.0, "--min-dist", help="Gravity: costs below this count as this."),
+    min_dist: float = typer.Option(None, "--min-dist", help="Gravity: costs below this count as this (default 0)."),
     sigma: float = typer.Option(None, "--sigma", help="Gravity with Gaussian decay exp(-c^2/(2 sigma^2)) instead of power."),
-    tau: float = typer.Option(60.0, "--tau", help="RAAM: travel cost equal to 100% congestion."),
+    tau: float = typer.Option(None, "--tau", help="RAAM (required): travel cost, in cost units, equal to 100% "
+                              "congestion (access uses 60 for minutes)."),
     rho: float = typer.Option(None, "--rho", help="RAAM: demand-to-supply ratio (default: the mean)."),
-    max_cycles: int = typer.Option(150, "--max-cycles", help="RAAM iterations."),
+    max_cycles: int = typer.Option(None, "--max-cycles", help="RAAM iterations (default 150)."),
     demand_cost: str = typer.Option(None, "--demand-cost", help="FCA: origin,destination,cost between demand locations."),
     normalize: bool = typer.Option(False, "--normalize", help="Divide by the population-weighted mean."),
 ) -> None:
