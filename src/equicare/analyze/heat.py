@@ -353,14 +353,24 @@ def _regression(est, subgroup_order, pop, scaleval, linear):
         beta = np.zeros(2)
         eta = np.log((prop * pw + 0.5) / ((1 - prop) * pw + 0.5))
         beta = np.linalg.lstsq(X, eta, rcond=None)[0]
-        for _ in range(100):
-            mu = 1.0 / (1.0 + np.exp(-(X @ beta)))
-            v = mu * (1 - mu)
-            XtWX = X.T @ ((pw * v)[:, None] * X)
-            step = np.linalg.solve(XtWX, X.T @ (pw * (prop - mu)))
-            beta = beta + step
-            if np.max(np.abs(step)) < 1e-12:
-                break
+        converged = False
+        with np.errstate(over="ignore"):
+            for _ in range(100):
+                mu = 1.0 / (1.0 + np.exp(-(X @ beta)))
+                v = mu * (1 - mu)
+                XtWX = X.T @ ((pw * v)[:, None] * X)
+                try:
+                    step = np.linalg.solve(XtWX, X.T @ (pw * (prop - mu)))
+                except np.linalg.LinAlgError:
+                    break
+                beta = beta + step
+                if not np.all(np.isfinite(beta)):
+                    break
+                if np.max(np.abs(step)) < 1e-12:
+                    converged = True
+                    break
+        _need(converged, "SII/RII could not be fitted: the logistic regression does not converge (the counts "
+                         "estimate/scale x population are 0, or all of the population, in too many subgroups)")
         mu = 1.0 / (1.0 + np.exp(-(X @ beta)))
         XtWX = X.T @ ((pw * mu * (1 - mu))[:, None] * X)
         score = (pw * (prop - mu))[:, None] * X
