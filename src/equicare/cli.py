@@ -262,15 +262,18 @@ def access_cmd(
     out: str = typer.Option(None, "--out", help="Output CSV (id, <method>_<supply column>); stdout if omitted."),
     demand_value: str = typer.Option("population", "--demand-value", help="Demand column in --demand."),
     supply_value: list[str] = typer.Option(["capacity"], "--supply-value", help="Supply column(s); repeatable."),
-    max_cost: float = typer.Option(None, "--max-cost", help="Catchment: keep pairs with cost <= this."),
-    weights: str = typer.Option(None, "--weights", help="Step weights 'cost:weight,...' e.g. '4000:1,8000:0.68,12000:0.22'."),
+    max_cost: float = typer.Option(None, "--max-cost", help="Catchment: keep pairs with cost <= this "
+                                   "(required by fca, and by 2sfca without --weights)."),
+    weights: str = typer.Option(None, "--weights", help="Step weights 'cost:weight,...' in cost units, e.g. "
+                                "'4000:1,8000:0.68,12000:0.22' (required by e2sfca and 3sfca)."),
     scale: float = typer.Option(None, "--scale", help="Gravity: f(c) = (max(c, min_dist)/scale)^alpha."),
     alpha: float = typer.Option(None, "--alpha", help="Gravity exponent, with its sign (negative = decay)."),
-    min_dist: float = typer.Option(0.0, "--min-dist", help="Gravity: costs below this count as this."),
+    min_dist: float = typer.Option(None, "--min-dist", help="Gravity: costs below this count as this (default 0)."),
     sigma: float = typer.Option(None, "--sigma", help="Gravity with Gaussian decay exp(-c^2/(2 sigma^2)) instead of power."),
-    tau: float = typer.Option(60.0, "--tau", help="RAAM: travel cost equal to 100% congestion."),
+    tau: float = typer.Option(None, "--tau", help="RAAM (required): travel cost, in cost units, equal to 100% "
+                              "congestion (access uses 60 for minutes)."),
     rho: float = typer.Option(None, "--rho", help="RAAM: demand-to-supply ratio (default: the mean)."),
-    max_cycles: int = typer.Option(150, "--max-cycles", help="RAAM iterations."),
+    max_cycles: int = typer.Option(None, "--max-cycles", help="RAAM iterations (default 150)."),
     demand_cost: str = typer.Option(None, "--demand-cost", help="FCA: origin,destination,cost between demand locations."),
     normalize: bool = typer.Option(False, "--normalize", help="Divide by the population-weighted mean."),
 ) -> None:
@@ -293,6 +296,8 @@ def inequality_cmd(
     regions: str = typer.Option(None, "--regions", help="Region table with a rate column (and a population column)."),
     value: str = typer.Option(None, "--value", help="With --regions: the rate column (e.g. beds per 1,000)."),
     weight: str = typer.Option(None, "--weight", help="With --regions: the population column used as weight."),
+    unweighted: bool = typer.Option(False, "--unweighted", help="With --regions: count every region once "
+                                    "(instead of --weight)."),
     out: str = typer.Option(None, "--out", help="Output CSV; stdout if omitted."),
     conf_level: float = typer.Option(0.95, "--conf-level", help="Confidence level of the intervals."),
     n_sim: int = typer.Option(100, "--n-sim", help="HEAT: simulations for the simulated intervals."),
@@ -314,8 +319,11 @@ def inequality_cmd(
 
         if not value:
             raise EquicareError("--regions needs --value (the rate column)")
-        table = region_inequality_table(_read_csv_ids(regions), value, weight, file=regions, epsilon=epsilon,
-                                        n_boot=n_boot, level=conf_level, seed=seed)
+        if not weight and not unweighted:
+            raise EquicareError("--regions needs --weight COLUMN (the population of each region, e.g. --weight "
+                                "population) or --unweighted to count every region once")
+        table = region_inequality_table(_read_csv_ids(regions), value, weight or None, unweighted=unweighted,
+                                        file=regions, epsilon=epsilon, n_boot=n_boot, level=conf_level, seed=seed)
     _write_table(table, out)
 
 

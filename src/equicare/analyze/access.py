@@ -21,6 +21,18 @@ Chicago example data):
 * RAAM's ``tau`` is the travel cost equivalent to a congestion of 100% of the mean
   demand-to-supply ratio ``rho`` (``access.raam``).
 
+Every parameter is range-checked here, in the library, with an
+:class:`~equicare.errors.EquicareError` naming it and its value (the command line only passes them
+on): ``max_cost >= 0`` (``inf`` allowed), step thresholds and weights finite and ``>= 0`` with at
+least one weight ``> 0``, gravity ``scale > 0``, ``alpha <= 0``, ``min_dist >= 0``, Gaussian
+``sigma > 0``, RAAM ``tau > 0``, ``rho > 0``, ``max_cycles >= 1`` (whole), ``0 < initial_step <= 1``,
+``0 < min_step <= initial_step``, ``half_life > 0`` and ``limit_initial >= 0`` (whole). Where no
+default is sensible the parameter is required: 2SFCA without decay weights needs ``max_cost``
+(without a catchment every pair in the cost table counts, and on a complete table every origin
+gets the same value; pass ``max_cost=inf`` to mean exactly that), and E2SFCA and 3SFCA need their
+step weights (``access``' default bands are in minutes and fit no other cost unit; they are kept
+here as :data:`E2SFCA_DEFAULT_WEIGHTS` and :data:`THREE_SFCA_DEFAULT_WEIGHTS` for costs in minutes).
+
 Documented differences from ``access`` (none affects an origin with a finite ``access`` value):
 an origin with no destination in reach gets 0 (``access`` leaves it missing), and a destination
 whose catchment holds no weighted demand contributes nothing (``access`` divides by zero and
@@ -42,6 +54,8 @@ from equicare.errors import EquicareError
 __all__ = [
     "E2SFCA_DEFAULT_WEIGHTS",
     "METHODS",
+    "METHOD_PARAMETERS",
+    "RAAM_MAX_CYCLES",
     "THREE_SFCA_DEFAULT_WEIGHTS",
     "WeightFunction",
     "access_table",
@@ -63,10 +77,37 @@ __all__ = [
 
 WeightFunction = Callable[[np.ndarray], np.ndarray]
 
+
+# --------------------------------------------------------------------------- parameter checks
+def _number(name: str, value, *, low: float | None = None, low_open: bool = False, high: float | None = None,
+            whole: bool = False, allow_inf: bool = False) -> float:
+    """``value`` as a float if it is a number in range, else an :class:`EquicareError` naming ``name``."""
+    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+    v = float(value) if ok else float("nan")
+    rule = []
+    if low is not None:
+        rule.append(f"> {low:g}" if low_open else f">= {low:g}")
+    if high is not None:
+        rule.append(f"<= {high:g}")
+    what = ("a whole number" if whole else "a number") + (" " + " and ".join(rule) if rule else "")
+    bad = (not ok or np.isnan(v) or (np.isinf(v) and not allow_inf)
+           or (low is not None and (v <= low if low_open else v < low))
+           or (high is not None and v > high) or (whole and np.isfinite(v) and v != int(v)))
+    if bad:
+        shown = f"{v:g}" if ok and not np.isnan(v) else repr(value)
+        raise EquicareError(f"{name} must be {what} (value: {shown})")
+    return v
+
+
+def _max_cost(max_cost) -> float | None:
+    return None if max_cost is None else _number("max_cost", max_cost, low=0.0, allow_inf=True)
+
 #: ``access``' default E2SFCA steps (minutes): Luo & Qi (2009).
 E2SFCA_DEFAULT_WEIGHTS: dict[float, float] = {10: 1.0, 20: 0.68, 30: 0.22}
 #: ``access``' default 3SFCA steps (minutes): Wan, Zou & Sternberg (2012).
 THREE_SFCA_DEFAULT_WEIGHTS: dict[float, float] = {10: 0.962, 20: 0.704, 30: 0.377, 60: 0.042}
+#: RAAM iterations unless told otherwise (``access``' default).
+RAAM_MAX_CYCLES = 150
 
 
 # --------------------------------------------------------------------------- weight functions
@@ -79,10 +120,13 @@ def step_weights(steps: Mapping[float, float]) -> WeightFunction:
     """
     if not isinstance(steps, Mapping) or not steps:
         raise EquicareError("step weights must be a non-empty mapping threshold -> weight")
+    for k, v in steps.items():
+        _number("a step weight threshold", k, low=0.0)
+        _number(f"the step weight at {float(k):g}", v, low=0.0)
     keys = np.array(sorted(steps), dtype=float)
     vals = np.array([steps[k] for k in sorted(steps)], dtype=float)
-    if np.any(vals < 0) or not np.all(np.isfinite(vals)):
-        raise EquicareError("step weights must be finite and not negative")
+    if not np.any(vals > 0):
+        raise EquicareError("step weights are all 0: nothing would be in reach")
     ext = np.append(vals, 0.0)
 
     def weight(x: np.ndarray) -> np.ndarray:
@@ -98,8 +142,9 @@ def gravity_weights(scale: float, alpha: float, min_dist: float = 0.0) -> Weight
     ``alpha`` carries its sign (use a negative value for decay); ``min_dist`` caps the weight of
     very short trips (with ``min_dist = 0`` a zero cost and a negative ``alpha`` give ``inf``).
     """
-    if scale == 0:
-        raise EquicareError("gravity: scale must be non-zero")
+    scale = _number("gravity scale", scale, low=0.0, low_open=True)
+    alpha = _number("gravity alpha (negative for decay with cost, 0 for none)", alpha, high=0.0)
+    min_dist = _number("gravity min_dist", min_dist, low=0.0)
 
     def weight(x: np.ndarray) -> np.ndarray:
         return np.power(np.maximum(np.asarray(x, float), min_dist) / scale, alpha)
@@ -109,8 +154,7 @@ def gravity_weights(scale: float, alpha: float, min_dist: float = 0.0) -> Weight
 
 def gaussian_weights(sigma: float) -> WeightFunction:
     """Gaussian decay ``f(x) = exp(-x^2 / (2 sigma^2))``, with ``f(0) = 1`` (``access.weights.gaussian``)."""
-    if sigma == 0:
-        raise EquicareError("gaussian weights: sigma must be non-zero")
+    sigma = _number("gaussian sigma", sigma, low=0.0, low_open=True)
 
     def weight(x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, float)
@@ -148,6 +192,7 @@ def _prepare(cost: sp.spmatrix, demand: np.ndarray | None, supply: np.ndarray | 
 
 
 def _within(cost: sp.csr_matrix, max_cost: float | None) -> sp.csr_matrix:
+    max_cost = _max_cost(max_cost)
     if max_cost is None:
         return cost
     return _subset(cost, cost.data <= max_cost)
@@ -159,6 +204,7 @@ def _weighted(cost: sp.csr_matrix, weight: WeightFunction | None, max_cost: floa
     Pairs beyond ``max_cost`` stay as explicit zero entries (cheaper than rebuilding the structure,
     and they add exactly 0 to every sum).
     """
+    max_cost = _max_cost(max_cost)
     if weight is None:
         data = np.ones(cost.nnz) if max_cost is None else (cost.data <= max_cost).astype(float)
     else:
@@ -211,12 +257,13 @@ def gravity(cost: sp.spmatrix, supply: np.ndarray, scale: float, alpha: float, m
     (Hansen 1959, "How accessibility shapes land use", J. Am. Inst. Planners 25:73-76).
     For Gaussian decay use :func:`weighted_catchment` with :func:`gaussian_weights`.
     """
+    f = gravity_weights(scale, alpha, min_dist)  # checks the parameters
     if alpha < 0 and min_dist <= 0 and sp.issparse(cost):
         c = cost.tocsr().data
         if np.any((c == 0) if max_cost is None else ((c == 0) & (c <= max_cost))):
             raise EquicareError("gravity: a zero cost with min_dist = 0 and a negative alpha gives infinite "
                                 "access; set min_dist (e.g. half the smallest non-zero cost)")
-    return weighted_catchment(cost, supply, gravity_weights(scale, alpha, min_dist), max_cost)
+    return weighted_catchment(cost, supply, f, max_cost)
 
 
 def fca_ratio(cost: sp.spmatrix, demand: np.ndarray, supply: np.ndarray, max_cost: float,
@@ -260,12 +307,19 @@ def two_step_fca(cost: sp.spmatrix, demand: np.ndarray, supply: np.ndarray, max_
     the enhanced 2SFCA (Luo & Qi 2009, Health & Place 15:1100-1107), see
     :func:`enhanced_two_step_fca`. Same numbers as ``access.Access.two_stage_fca``.
     Vectorised as ``D = W^T P``, ``R = S / D``, ``A = W R`` with ``W`` the sparse weight matrix.
+    Without ``weight``, ``max_cost`` is required (``np.inf`` counts every pair of the cost matrix,
+    which on a complete table gives every origin the same value).
 
     Returns
     -------
     numpy.ndarray
         ``(n_origins,)``, or ``(n_origins, k)`` for a 2-D ``supply``; supply per unit of demand.
     """
+    if max_cost is None and weight is None:
+        raise EquicareError("2SFCA needs max_cost (the catchment: pairs with cost <= max_cost are in reach) "
+                            "or distance-decay weights; without either, every pair of the cost table counts "
+                            "and on a complete table every origin gets the same value (pass max_cost=inf "
+                            "if that is what you mean)")
     cost, d, s = _prepare(cost, demand, supply)
     w = _weighted(cost, weight, max_cost)
     dem = np.asarray(w.T @ d)  # weighted demand in each destination's catchment
@@ -274,33 +328,42 @@ def two_step_fca(cost: sp.spmatrix, demand: np.ndarray, supply: np.ndarray, max_
 
 
 def enhanced_two_step_fca(cost: sp.spmatrix, demand: np.ndarray, supply: np.ndarray,
-                          weights: Mapping[float, float] | WeightFunction = E2SFCA_DEFAULT_WEIGHTS,
+                          weights: Mapping[float, float] | WeightFunction,
                           max_cost: float | None = None) -> np.ndarray:
     """Enhanced 2SFCA (E2SFCA, Luo & Qi 2009): 2SFCA with step weights by travel-cost zone.
 
-    ``weights`` maps zone upper bounds to weights (``access.weights.step_fn`` semantics, see
-    :func:`step_weights`), default ``{10: 1, 20: 0.68, 30: 0.22}`` as in ``access`` (minutes;
-    give thresholds in the unit of ``cost``). Same numbers as
+    ``weights`` (required) maps zone upper bounds to weights (``access.weights.step_fn`` semantics,
+    see :func:`step_weights`), in the unit of ``cost``; ``access``' default for costs in minutes is
+    :data:`E2SFCA_DEFAULT_WEIGHTS` ``{10: 1, 20: 0.68, 30: 0.22}``. Same numbers as
     ``access.Access.enhanced_two_stage_fca(weight_fn=step_fn(weights), max_cost=max_cost)``.
     """
-    f = weights if callable(weights) else step_weights(weights)
+    f = _step_or_function(weights, "E2SFCA", E2SFCA_DEFAULT_WEIGHTS)
     return two_step_fca(cost, demand, supply, max_cost=max_cost, weight=f)
 
 
+def _step_or_function(weights, method: str, usual: Mapping[float, float]) -> WeightFunction:
+    if weights is None:
+        bands = ",".join(f"{k:g}:{v:g}" for k, v in usual.items())
+        raise EquicareError(f"{method} needs step weights 'cost:weight,...' in the unit of the costs (--weights); "
+                            f"for costs in minutes the usual bands are {bands}")
+    return weights if callable(weights) else step_weights(weights)
+
+
 def three_step_fca(cost: sp.spmatrix, demand: np.ndarray, supply: np.ndarray,
-                   weights: Mapping[float, float] | WeightFunction = THREE_SFCA_DEFAULT_WEIGHTS,
+                   weights: Mapping[float, float] | WeightFunction,
                    max_cost: float | None = None) -> np.ndarray:
     """Three-step floating catchment area (3SFCA, Wan, Zou & Sternberg 2012, IJGIS 26:1073-1089).
 
     Selection weights :math:`G_{ij} = W_{ij} / \\sum_k W_{ik}` (the sum over **all** destinations
     in the cost matrix, as ``access`` does, regardless of ``max_cost``), then
     :math:`R_j = S_j / \\sum_i P_i G_{ij} W_{ij}` and :math:`A_i = \\sum_j R_j G_{ij} W_{ij}`,
-    both sums over pairs with :math:`c_{ij} \\le d`. ``weights`` are step weights (default
-    ``{10: 0.962, 20: 0.704, 30: 0.377, 60: 0.042}`` as in ``access``) or a weight function.
+    both sums over pairs with :math:`c_{ij} \\le d`. ``weights`` (required) are step weights in the
+    unit of ``cost`` or a weight function; ``access``' default for costs in minutes is
+    :data:`THREE_SFCA_DEFAULT_WEIGHTS` ``{10: 0.962, 20: 0.704, 30: 0.377, 60: 0.042}``.
     Same numbers as ``access.Access.three_stage_fca``.
     """
+    f = _step_or_function(weights, "3SFCA", THREE_SFCA_DEFAULT_WEIGHTS)
     cost, d, s = _prepare(cost, demand, supply)
-    f = weights if callable(weights) else step_weights(weights)
     wall = np.asarray(f(cost.data), float)
     rows = np.repeat(np.arange(cost.shape[0]), np.diff(cost.indptr))
     wsum = np.bincount(rows, weights=wall, minlength=cost.shape[0])
@@ -312,16 +375,17 @@ def three_step_fca(cost: sp.spmatrix, demand: np.ndarray, supply: np.ndarray,
     return _dot(gw, ratio)
 
 
-def raam(cost: sp.spmatrix, demand: np.ndarray, supply: np.ndarray, tau: float = 60.0,
-         rho: float | None = None, max_cycles: int = 150, initial_step: float = 0.2,
+def raam(cost: sp.spmatrix, demand: np.ndarray, supply: np.ndarray, tau: float | None = None,
+         rho: float | None = None, max_cycles: int = RAAM_MAX_CYCLES, initial_step: float = 0.2,
          min_step: float = 0.005, half_life: float = 50, limit_initial: int = 20) -> np.ndarray:
     """Rational Agent Access Model (RAAM, Saxon & Snow 2020, Geogr. Anal. 52:27-53).
 
     Each origin's demand is assigned to destinations so as to minimise, for each agent, the
     total cost :math:`c_{ij}/\\tau + \\rho^{-1}\\,(\\text{demand at } j) / S_j`; the returned value
     is the demand-weighted total cost of each origin's final assignment (lower is better).
-    ``rho`` defaults to the mean demand-to-supply ratio ``sum(P) / sum(S)``; ``tau`` is the travel
-    cost that equals congestion at 100% of ``rho``. The iteration (shifting demand from each
+    ``rho`` defaults to the mean demand-to-supply ratio ``sum(P) / sum(S)``; ``tau`` (required, in
+    the unit of the costs; ``access``' default is 60 minutes) is the travel cost that equals
+    congestion at 100% of ``rho``. The iteration (shifting demand from each
     origin's costliest to its cheapest destination with a step that halves every ``half_life``
     cycles) replicates ``access.raam.iterate_raam`` step for step, on the sparse pairs only, in a
     compiled kernel (:mod:`equicare.analyze._raam_kernel`, numba; compiled on the first call and
@@ -331,11 +395,23 @@ def raam(cost: sp.spmatrix, demand: np.ndarray, supply: np.ndarray, tau: float =
 
     Only origins with demand > 0 and destinations with supply > 0 take part; other origins, and
     origins with no positive-supply destination in reach, get NaN. With a 2-D ``supply`` each
-    column is solved separately.
+    column is solved separately. Parameters are range-checked (module docstring): ``rho <= 0`` or
+    ``max_cycles < 1`` would drop the congestion term and leave travel cost only.
     """
+    if tau is None:
+        raise EquicareError("RAAM needs tau (--tau): the travel cost, in the unit of the costs, that weighs as "
+                            "much as congestion at 100% of the mean demand-to-supply ratio (access' default "
+                            "60 is for costs in minutes)")
+    tau = _number("raam tau", tau, low=0.0, low_open=True)
+    if rho is not None:
+        rho = _number("raam rho (demand-to-supply ratio)", rho, low=0.0, low_open=True)
+    max_cycles = int(_number("raam max_cycles", max_cycles, low=1.0, whole=True))
+    initial_step = _number("raam initial_step (share of demand moved per cycle)", initial_step, low=0.0,
+                           low_open=True, high=1.0)
+    min_step = _number("raam min_step", min_step, low=0.0, low_open=True, high=initial_step)
+    half_life = _number("raam half_life (cycles)", half_life, low=0.0, low_open=True)
+    limit_initial = int(_number("raam limit_initial (cycles)", limit_initial, low=0.0, whole=True))
     cost, d, s = _prepare(cost, demand, supply)
-    if tau <= 0:
-        raise EquicareError(f"raam: tau must be > 0 (value: {tau!r})")
     if s.ndim == 2:
         return np.column_stack([raam(cost, d, s[:, k], tau, rho, max_cycles, initial_step, min_step,
                                      half_life, limit_initial) for k in range(s.shape[1])])
@@ -394,52 +470,85 @@ def normalize_access(values: np.ndarray, demand: np.ndarray) -> np.ndarray:
     """
     a = np.asarray(values, float)
     p = np.asarray(demand, float)
+    if p.shape != a.shape[:1] or not np.all(np.isfinite(p)) or np.any(p < 0) or p.sum() <= 0:
+        raise EquicareError("normalize: demand must be one finite value >= 0 per origin, not all 0")
     pw = p if a.ndim == 1 else p[:, None]
     mean = np.nansum(a * pw, axis=0) / p.sum()
+    if np.any(mean == 0):
+        raise EquicareError("normalize: the population-weighted mean access is 0, so access cannot be "
+                            "expressed relative to it")
     return a / mean
 
 
 #: Methods understood by :func:`compute_access` (and the ``equicare access --method`` option).
 METHODS = ("fca", "2sfca", "e2sfca", "gravity", "3sfca", "raam", "nearest")
+#: The parameters of :func:`compute_access` each method uses; giving another one is an error.
+METHOD_PARAMETERS: dict[str, tuple[str, ...]] = {
+    "fca": ("max_cost", "demand_cost"),
+    "2sfca": ("max_cost", "weights"),
+    "e2sfca": ("max_cost", "weights"),
+    "3sfca": ("max_cost", "weights"),
+    "gravity": ("max_cost", "scale", "alpha", "min_dist", "sigma"),
+    "raam": ("max_cost", "tau", "rho", "max_cycles"),
+    "nearest": ("max_cost",),
+}
 
 
 def compute_access(method: str, cost: sp.spmatrix, demand: np.ndarray, supply: np.ndarray, *,
                    max_cost: float | None = None, weights: Mapping[float, float] | None = None,
-                   scale: float | None = None, alpha: float | None = None, min_dist: float = 0.0,
-                   sigma: float | None = None, tau: float = 60.0, rho: float | None = None,
-                   max_cycles: int = 150, demand_cost: sp.spmatrix | None = None,
+                   scale: float | None = None, alpha: float | None = None, min_dist: float | None = None,
+                   sigma: float | None = None, tau: float | None = None, rho: float | None = None,
+                   max_cycles: int | None = None, demand_cost: sp.spmatrix | None = None,
                    normalize: bool = False) -> np.ndarray:
     """Dispatch to one measure by name (one of :data:`METHODS`), with its parameters.
 
     ``gravity`` uses power decay (``scale``, ``alpha``, ``min_dist``) or, if ``sigma`` is given,
-    Gaussian decay. ``2sfca`` accepts optional ``weights`` (then it is an E2SFCA). ``normalize``
-    divides the result by its demand-weighted mean (:func:`normalize_access`).
+    Gaussian decay, not both. ``2sfca`` needs ``max_cost`` unless ``weights`` are given (then it is
+    an E2SFCA); ``e2sfca`` and ``3sfca`` need ``weights`` (in the unit of the costs); ``fca`` needs
+    ``max_cost``; ``raam`` needs ``tau`` (``max_cycles`` defaults to :data:`RAAM_MAX_CYCLES`).
+    A parameter the method does not use (:data:`METHOD_PARAMETERS`) is refused rather than
+    ignored. ``normalize`` divides the result by its demand-weighted mean
+    (:func:`normalize_access`). Every parameter is range-checked (see the module docstring).
     """
     method = method.lower()
     if method not in METHODS:
         raise EquicareError(f"unknown access method {method!r}; choose one of {', '.join(METHODS)}")
-    if method in ("fca",) and max_cost is None:
+    given = {"max_cost": max_cost, "weights": weights, "scale": scale, "alpha": alpha, "min_dist": min_dist,
+             "sigma": sigma, "tau": tau, "rho": rho, "max_cycles": max_cycles, "demand_cost": demand_cost}
+    unused = [k for k, v in given.items() if v is not None and k not in METHOD_PARAMETERS[method]]
+    if unused:
+        names = ", ".join(f"{k} (--{k.replace('_', '-')})" for k in unused)
+        takes = ", ".join(METHOD_PARAMETERS[method])
+        raise EquicareError(f"method {method!r} does not use {names}; it takes {takes}")
+    _max_cost(max_cost)
+    if method == "fca" and max_cost is None:
         raise EquicareError("method 'fca' needs max_cost (the catchment size)")
+    if method == "2sfca" and max_cost is None and weights is None:
+        raise EquicareError("method '2sfca' needs max_cost (--max-cost: the catchment, in the unit of the costs); "
+                            "without it every pair of the cost table counts, and on a complete table every "
+                            "origin gets the same value")
     if method == "fca":
         out = fca_ratio(cost, demand, supply, max_cost, demand_cost)
     elif method == "2sfca":
         out = two_step_fca(cost, demand, supply, max_cost, None if weights is None else step_weights(weights))
     elif method == "e2sfca":
-        out = enhanced_two_step_fca(cost, demand, supply, E2SFCA_DEFAULT_WEIGHTS if weights is None else weights,
-                                    max_cost)
+        out = enhanced_two_step_fca(cost, demand, supply, weights, max_cost)
     elif method == "3sfca":
-        out = three_step_fca(cost, demand, supply, THREE_SFCA_DEFAULT_WEIGHTS if weights is None else weights,
-                             max_cost)
+        out = three_step_fca(cost, demand, supply, weights, max_cost)
     elif method == "gravity":
         if sigma is not None:
+            if scale is not None or alpha is not None:
+                raise EquicareError("method 'gravity': give sigma (Gaussian decay) or scale and alpha (power "
+                                    "decay), not both")
             out = weighted_catchment(cost, supply, gaussian_weights(sigma), max_cost)
         else:
             if scale is None or alpha is None:
                 raise EquicareError("method 'gravity' needs scale and alpha (power decay) or sigma (Gaussian)")
-            out = gravity(cost, supply, scale, alpha, min_dist, max_cost)
+            out = gravity(cost, supply, scale, alpha, 0.0 if min_dist is None else min_dist, max_cost)
     elif method == "raam":
         c = cost if max_cost is None else _within(sp.csr_matrix(cost), max_cost)
-        out = raam(c, demand, supply, tau=tau, rho=rho, max_cycles=max_cycles)
+        out = raam(c, demand, supply, tau=tau, rho=rho,
+                   max_cycles=RAAM_MAX_CYCLES if max_cycles is None else max_cycles)
     else:
         out = nearest_cost(cost, supply, max_cost)
     if normalize:
@@ -457,7 +566,10 @@ def parse_step_weights(text: str) -> dict[float, float]:
             continue
         try:
             k, v = part.split(":")
-            out[float(k)] = float(v)
+            key = float(k)
+            if key in out:
+                raise EquicareError(f"--weights: threshold {key:g} is given twice")
+            out[key] = float(v)
         except ValueError as exc:
             raise EquicareError(f"--weights: cannot read {part!r}; write threshold:weight pairs such as "
                                 f"'4000:1,8000:0.68,12000:0.22'") from exc

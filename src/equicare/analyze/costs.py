@@ -48,7 +48,15 @@ def haversine_km(lat1, lon1, lat2, lon2, radius_km: float = EARTH_RADIUS_KM) -> 
     :math:`d = 2R\\arcsin\\sqrt{\\sin^2(\\Delta\\varphi/2) + \\cos\\varphi_1\\cos\\varphi_2\\sin^2(\\Delta\\lambda/2)}`
     (Sinnott 1984, "Virtues of the haversine", Sky & Telescope 68(2):159), which is accurate for
     small distances, on a sphere of radius ``radius_km`` (default: IUGG mean radius 6371.0088 km).
+    Raises :class:`~equicare.errors.EquicareError` for a latitude outside [-90, 90] or a longitude
+    outside [-180, 180] (NaN passes through as NaN).
     """
+    lat1, lon1, lat2, lon2 = (np.asarray(a, float) for a in (lat1, lon1, lat2, lon2))
+    for what, arrays, lim in (("latitude", (lat1, lat2), 90.0), ("longitude", (lon1, lon2), 180.0)):
+        for a in arrays:
+            if np.any(np.abs(a) > lim):
+                v = float(a[np.abs(a) > lim].ravel()[0])
+                raise EquicareError(f"haversine_km: {what} {v:g} is outside [{-lim:g}, {lim:g}] decimal degrees")
     p1, p2 = np.radians(lat1), np.radians(lat2)
     dphi = p2 - p1
     dlmb = np.radians(np.asarray(lon2, float) - np.asarray(lon1, float))
@@ -71,6 +79,17 @@ def _check_coords(name: str, *arrays: np.ndarray) -> None:
             raise EquicareError(f"{name}: coordinate at position {bad} is missing or not finite")
 
 
+def _check_lat_lon(name: str, which: str, lat: np.ndarray, lon: np.ndarray) -> None:
+    """Latitudes in [-90, 90] and longitudes in [-180, 180] (decimal degrees), else an error naming the first bad point."""
+    for what, a, lim in (("latitude", lat, 90.0), ("longitude", lon, 180.0)):
+        bad = np.flatnonzero(np.abs(a) > lim)
+        if bad.size:
+            k = int(bad[0])
+            hint = " (are latitude and longitude swapped?)" if what == "latitude" and abs(lon[k]) <= 90 else ""
+            raise EquicareError(f"{name}: {which} {what} at position {k} (0-based) is {float(a[k]):g}, outside "
+                                f"[{-lim:g}, {lim:g}] decimal degrees{hint}; {bad.size} point(s) out of range")
+
+
 def _pairs_to_csr(i: np.ndarray, j: np.ndarray, d: np.ndarray, shape: tuple[int, int]) -> sp.csr_matrix:
     order = np.lexsort((j, i))
     i, j, d = i[order], j[order], d[order]
@@ -88,7 +107,9 @@ def great_circle_costs(orig_lat, orig_lon, dest_lat, dest_lon, max_km: float,
     Parameters
     ----------
     orig_lat, orig_lon, dest_lat, dest_lon : array_like
-        Decimal degrees (WGS84 latitude/longitude treated as a sphere).
+        Decimal degrees (WGS84 latitude/longitude treated as a sphere); latitudes must lie in
+        [-90, 90] and longitudes in [-180, 180], else :class:`~equicare.errors.EquicareError`
+        (swapped latitude and longitude are caught this way whenever a longitude exceeds 90).
     max_km : float
         Cut-off; pairs with distance ``<= max_km`` are kept.
     radius_km : float
@@ -112,8 +133,12 @@ def great_circle_costs(orig_lat, orig_lon, dest_lat, dest_lon, max_km: float,
     _check_coords("great_circle_costs", olat, olon, dlat, dlon)
     if olat.shape != olon.shape or dlat.shape != dlon.shape:
         raise EquicareError("great_circle_costs: latitude and longitude arrays differ in length")
-    if not max_km >= 0:
-        raise EquicareError(f"great_circle_costs: max_km must be >= 0 (value: {max_km!r})")
+    _check_lat_lon("great_circle_costs", "origin", olat, olon)
+    _check_lat_lon("great_circle_costs", "destination", dlat, dlon)
+    if not (isinstance(max_km, (int, float, np.integer, np.floating)) and max_km >= 0):
+        raise EquicareError(f"great_circle_costs: max_km must be a number >= 0 (value: {max_km})")
+    if not (isinstance(radius_km, (int, float, np.integer, np.floating)) and 0 < radius_km < np.inf):
+        raise EquicareError(f"great_circle_costs: radius_km must be a number > 0 (value: {radius_km})")
     shape = (olat.size, dlat.size)
     if olat.size == 0 or dlat.size == 0:
         return sp.csr_matrix(shape, dtype=float)

@@ -14,10 +14,18 @@ advantaged) the most advantaged and disadvantaged subgroups are compared; in **n
 dimensions the best and worst subgroups, or a user-selected ``reference_subgroup``; whether
 high is good (``favourable_indicator = 1``) or bad (0) decides the direction.
 
-Known, documented departures from healthequal: in the difference for a non-ordered dimension
-without a reference subgroup, ``D = y_max - y_min`` for both favourable and adverse indicators (the
-healthequal version returns nothing for favourable indicators); and simulated CIs use numpy's
-random generator, so they equal healthequal's only in distribution, not digit for digit.
+Known, documented departures from healthequal 1.0.1: a subgroup whose population is 0 holds no
+people, so it has zero width and drops out of every measure that uses population (ACI, RCI, SII,
+RII, BGV, BGSD, COV, MDBW, MDMW, IDISW, TI, MLD, and PAR/PAF computed from population): adding such
+a subgroup changes none of them (healthequal returns nothing for SII/RII, keeps it in the degrees
+of freedom of ACI/RCI and may pick it as the best subgroup of MDBW, PAR and PAF); the unweighted
+measures (D, R, MDBU, MDMU, MDRU, IDISU) still count it as a subgroup, and MDRW keeps a reference
+subgroup of population 0 as its benchmark. A value that would be undefined (a ratio over 0, a mean
+of 0, estimates above the indicator scale) raises :class:`~equicare.errors.EquicareError` with the
+reason instead of returning NaN or infinity. Measures that cannot be negative (TI, MLD) are exactly
+0 when every estimate is equal, and ACI/RCI are exactly 0 then too, never a round-off residue such
+as ``-2.2e-16``. Simulated CIs use numpy's random generator, so they equal healthequal's only in
+distribution, not digit for digit.
 
 References
 ----------
@@ -68,7 +76,18 @@ class Measure:
         return asdict(self)
 
 
+def _check_level(conf_level: float) -> None:
+    _need(isinstance(conf_level, (int, float)) and 0.0 < conf_level < 1.0,
+          f"conf_level must be between 0 and 1, e.g. 0.95 (value: {conf_level})")
+
+
+def _check_n_sim(n_sim: int) -> None:
+    _need(isinstance(n_sim, (int, np.integer)) and not isinstance(n_sim, bool) and n_sim >= 1,
+          f"n_sim must be a whole number >= 1 (value: {n_sim})")
+
+
 def _z(conf_level: float) -> float:
+    _check_level(conf_level)
     return float(norm.ppf(1.0 - (1.0 - conf_level) / 2.0))
 
 
@@ -89,6 +108,33 @@ def _shares(pop) -> np.ndarray:
     _need(np.all(np.isfinite(p)) and np.all(p >= 0) and p.sum() > 0,
           "population must be known, >= 0 and not all 0 in every subgroup")
     return p / p.sum()
+
+
+def _populated(pop, *arrays, keep=None):
+    """``(pop, *arrays)`` without the subgroups of population 0 (they have zero width and drop out).
+
+    ``keep`` (an index) is a subgroup kept whatever its population (MDRW's reference). ``None``
+    entries of ``arrays`` stay ``None``. Raises when population is missing, negative or all 0.
+    """
+    p = _arr(pop, "population")
+    _need(np.all(np.isfinite(p)) and np.all(p >= 0) and p.sum() > 0,
+          "population must be known, >= 0 and not all 0 in every subgroup")
+    mask = p > 0
+    if keep is not None:
+        mask[keep] = True
+    out = [p[mask]]
+    for a in arrays:
+        if a is None:
+            out.append(None)
+            continue
+        a = np.asarray(a, float)
+        _need(a.shape == p.shape, "every argument must have one value per subgroup")
+        out.append(a[mask])
+    return tuple(out)
+
+
+def _all_equal(y: np.ndarray) -> bool:
+    return bool(np.all(y == y[0]))
 
 
 def _has_se(se) -> bool:
@@ -116,6 +162,8 @@ def _simulate(est: np.ndarray, se: np.ndarray, scale: float | None, n_sim: int, 
 
 
 def _sim_ci(name, est_value, fn, est, se, scale, n_sim, seed, conf_level) -> Measure:
+    _check_level(conf_level)
+    _check_n_sim(n_sim)
     if not _has_se(se) or scale is None or not np.isfinite(scale):
         return Measure(name, float(est_value))
     sims = _simulate(est, np.asarray(se, float), scale, n_sim, seed)
@@ -125,20 +173,36 @@ def _sim_ci(name, est_value, fn, est, se, scale, n_sim, seed, conf_level) -> Mea
     return Measure(name, float(est_value), float("nan"), float(np.quantile(vals, a)), float(np.quantile(vals, 1 - a)))
 
 
+def _fav(favourable_indicator) -> int:
+    _need(favourable_indicator in (0, 1), f"favourable_indicator must be 0 or 1 (value: {favourable_indicator})")
+    return int(favourable_indicator)
+
+
 def _pick_pair(est, favourable, ordered, subgroup_order, reference_subgroup):
-    """Indices (i1, i2) of the two subgroups compared by D and R (see :func:`difference`)."""
-    fav = int(favourable)
+    """Indices ``(i1, i2)`` of the two subgroups compared by D and R, as healthequal 1.0.1's ``d``/``r``.
+
+    Ordered: favourable ``(most advantaged, most disadvantaged)``, adverse the reverse. Non-ordered
+    without a reference: ``(highest, lowest)``. Non-ordered with a reference subgroup: favourable
+    ``(reference, lowest of the other subgroups)``, adverse ``(highest of the other subgroups,
+    reference)``. Ties go to the first subgroup.
+    """
+    fav = _fav(favourable)
     if ordered:
         _need(subgroup_order is not None, "an ordered dimension needs subgroup_order")
         o = _arr(subgroup_order, "subgroup_order")
+        _need(o.size == est.size, "subgroup_order must have one value per subgroup")
         lo, hi = int(np.argmin(o)), int(np.argmax(o))
         return (hi, lo) if fav == 1 else (lo, hi)
-    imax, imin = int(np.argmax(est)), int(np.argmin(est))
     ref = None if reference_subgroup is None else np.asarray(reference_subgroup, float)
     if ref is None or np.nansum(ref) == 0:
-        return imax, imin
+        return int(np.argmax(est)), int(np.argmin(est))
+    _need(ref.size == est.size, "reference_subgroup must have one value per subgroup")
+    _need(np.nansum(ref == 1) == 1, "exactly one subgroup must be marked as the reference (reference_subgroup = 1)")
     iref = int(np.flatnonzero(ref == 1)[0])
-    return (iref, imin) if fav == 1 else (imax, iref)
+    others = np.flatnonzero(ref != 1)
+    if fav == 1:
+        return iref, int(others[np.argmin(est[others])])
+    return int(others[np.argmax(est[others])]), iref
 
 
 def difference(est, se=None, favourable_indicator: int = 1, ordered_dimension: bool = False,
@@ -147,9 +211,11 @@ def difference(est, se=None, favourable_indicator: int = 1, ordered_dimension: b
 
     Ordered dimension: favourable indicator :math:`y_1` = most advantaged (highest order),
     :math:`y_2` = most disadvantaged; adverse indicator the reverse. Non-ordered without a
-    reference subgroup: :math:`y_1` = highest and :math:`y_2` = lowest estimate. Non-ordered with a
-    reference subgroup: favourable :math:`D = y_{ref} - y_{min}`, adverse :math:`D = y_{max} - y_{ref}`.
-    SE :math:`\\sqrt{se_1^2 + se_2^2}`, normal CI.
+    reference subgroup: :math:`y_1` = highest and :math:`y_2` = lowest estimate (so D >= 0 and
+    R >= 1). Non-ordered with a reference subgroup, the reference is compared with the most extreme
+    *other* subgroup: favourable :math:`D = y_{ref} - \\min_{j \\ne ref} y_j`, adverse
+    :math:`D = \\max_{j \\ne ref} y_j - y_{ref}` (healthequal 1.0.1; e.g. a favourable reference
+    at 40 with others at 60 and 70 gives D = -20). SE :math:`\\sqrt{se_1^2 + se_2^2}`, normal CI.
     """
     y = _arr(est, "estimate")
     i1, i2 = _pick_pair(y, favourable_indicator, ordered_dimension, subgroup_order, reference_subgroup)
@@ -168,8 +234,9 @@ def ratio(est, se=None, favourable_indicator: int = 1, ordered_dimension: bool =
     """
     y = _arr(est, "estimate")
     i1, i2 = _pick_pair(y, favourable_indicator, ordered_dimension, subgroup_order, reference_subgroup)
+    _need(y[i2] != 0, "R is undefined: the estimate in the denominator subgroup is 0")
     r = y[i1] / y[i2]
-    if not _has_se(se) or not np.isfinite(r) or r <= 0:
+    if not _has_se(se) or r <= 0:
         return Measure("r", float(r))
     s = np.asarray(se, float)
     r_se = np.sqrt((1.0 / y[i2] ** 2) * (s[i1] ** 2 + r**2 * s[i2] ** 2))
@@ -194,15 +261,23 @@ def _ridit(subgroup_order, pop) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _conc(est, subgroup_order, pop, relative: bool, conf_level: float) -> Measure:
+    name = "rci" if relative else "aci"
     y = _arr(est, "estimate")
+    order = _arr(subgroup_order, "subgroup_order")
+    _need(order.size == y.size, "subgroup_order must have one value per subgroup")
+    w = np.ones(y.size) if pop is None else _arr(pop, "population")
+    if pop is not None:
+        w, y, order = _populated(w, y, order)
     n = y.size
-    _need(n > 2, "concentration indices need more than two subgroups")
-    w = np.ones(n) if pop is None else _arr(pop, "population")
-    idx, p, rank = _ridit(subgroup_order, w)
+    _need(n > 2, "concentration indices need more than two subgroups (with population > 0)")
+    idx, p, rank = _ridit(order, w)
     y = y[idx]
     N = p.sum()
     sigma2 = np.sum(p / N * (rank - 0.5) ** 2)
     mu = np.sum(p * y) / N
+    _need(not relative or mu > 0, "RCI is undefined: the mean of the estimates is 0")
+    if _all_equal(y):  # no gradient at all: exactly 0, not a round-off residue
+        return _normal_ci(name, 0.0, 0.0, conf_level)
     # convenient regression (Kakwani, Wagstaff & van Doorslaer 1997) on sqrt(pop)-scaled data
     sq = np.sqrt(p)
     lhs = 2.0 * sigma2 * y * sq * ((1.0 / mu) if relative else 1.0)
@@ -211,7 +286,7 @@ def _conc(est, subgroup_order, pop, relative: bool, conf_level: float) -> Measur
     resid = lhs - X @ beta
     s2 = resid @ resid / (n - 2)
     cov = s2 * np.linalg.inv(X.T @ X)
-    return _normal_ci("rci" if relative else "aci", beta[0], float(np.sqrt(cov[0, 0])), conf_level)
+    return _normal_ci(name, beta[0], float(np.sqrt(cov[0, 0])), conf_level)
 
 
 def aci(est, subgroup_order, pop=None, conf_level: float = 0.95) -> Measure:
@@ -250,14 +325,18 @@ def _infer_scale(est: np.ndarray, scaleval) -> float:
 
 def _regression(est, subgroup_order, pop, scaleval, linear):
     y = _arr(est, "estimate")
-    _need(y.size > 2, "SII and RII need more than two subgroups")
+    order = _arr(subgroup_order, "subgroup_order")
+    _need(order.size == y.size, "subgroup_order must have one value per subgroup")
+    if pop is not None:  # a subgroup of population 0 has zero width: it drops out
+        pop, y, order = _populated(pop, y, order)
+    _need(y.size > 2, "SII and RII need more than two subgroups (with population > 0)")
     _need(np.unique(y).size > 1, "SII/RII not calculated: all estimates have the same value")
+    _need(np.all(y >= 0), "SII/RII need estimates >= 0")
     scale = _infer_scale(y, scaleval)
-    w = np.ones(y.size) if pop is None else np.ceil(_arr(pop, "population"))
+    _need(np.all(y <= scale), f"SII/RII not calculated: an estimate exceeds the indicator scale ({scale:g})")
+    w = np.ones(y.size) if pop is None else np.ceil(pop)
     cnt = np.round(y / scale * w)
-    if np.any(w - cnt < 0) or np.any(cnt < 0):
-        return None
-    idx, w, rank = _ridit(subgroup_order, w)
+    idx, w, rank = _ridit(order, w)
     y, cnt = y[idx] / scale, cnt[idx]
     X = np.column_stack([np.ones_like(rank), rank])
     n, k = X.shape
@@ -275,14 +354,24 @@ def _regression(est, subgroup_order, pop, scaleval, linear):
         beta = np.zeros(2)
         eta = np.log((prop * pw + 0.5) / ((1 - prop) * pw + 0.5))
         beta = np.linalg.lstsq(X, eta, rcond=None)[0]
-        for _ in range(100):
-            mu = 1.0 / (1.0 + np.exp(-(X @ beta)))
-            v = mu * (1 - mu)
-            XtWX = X.T @ ((pw * v)[:, None] * X)
-            step = np.linalg.solve(XtWX, X.T @ (pw * (prop - mu)))
-            beta = beta + step
-            if np.max(np.abs(step)) < 1e-12:
-                break
+        converged = False
+        with np.errstate(over="ignore"):
+            for _ in range(100):
+                mu = 1.0 / (1.0 + np.exp(-(X @ beta)))
+                v = mu * (1 - mu)
+                XtWX = X.T @ ((pw * v)[:, None] * X)
+                try:
+                    step = np.linalg.solve(XtWX, X.T @ (pw * (prop - mu)))
+                except np.linalg.LinAlgError:
+                    break
+                beta = beta + step
+                if not np.all(np.isfinite(beta)):
+                    break
+                if np.max(np.abs(step)) < 1e-12:
+                    converged = True
+                    break
+        _need(converged, "SII/RII could not be fitted: the logistic regression does not converge (the counts "
+                         "estimate/scale x population are 0, or all of the population, in too many subgroups)")
         mu = 1.0 / (1.0 + np.exp(-(X @ beta)))
         XtWX = X.T @ ((pw * mu * (1 - mu))[:, None] * X)
         score = (pw * (prop - mu))[:, None] * X
@@ -301,12 +390,12 @@ def sii(est, subgroup_order, pop=None, scaleval=None, linear: bool = False, conf
     linear model of ``y/scale``); :math:`SII = (\\hat\\mu(1) - \\hat\\mu(0)) \\times scale`. SE by the
     delta method with the HC1 sandwich covariance, reported on the 0-1 scale as healthequal
     does; the CI is on the indicator's scale. ``scaleval`` defaults to 1, 100, 1000, ... by the
-    largest estimate.
+    largest estimate. Subgroups of population 0 have zero width and drop out (Q1..Q5 at 20, 30,
+    40, 50, 60 with populations 0, 300, 300, 300, 300 give SII 38.98, as Q2..Q5 alone). Raises
+    :class:`~equicare.errors.EquicareError` when all estimates are equal, an estimate exceeds the
+    scale, or fewer than three subgroups have people.
     """
-    fit = _regression(est, subgroup_order, pop, scaleval, linear)
-    if fit is None:
-        return Measure("sii", float("nan"))
-    scale, b, vc, mu_fn, dmu = fit
+    scale, b, vc, mu_fn, dmu = _regression(est, subgroup_order, pop, scaleval, linear)
     val = mu_fn(b, 1.0) - mu_fn(b, 0.0)
     g = dmu(b, 1.0) - dmu(b, 0.0)
     se = float(np.sqrt(g @ vc @ g))
@@ -321,11 +410,9 @@ def rii(est, subgroup_order, pop=None, scaleval=None, linear: bool = False, conf
     :math:`\\exp(\\ln RII \\pm z\\,se)`. healthequal's ``rii`` always infers the scale from the
     largest estimate (1, 100, 1000, ...), and :func:`heat_summary` does the same for equal numbers.
     """
-    fit = _regression(est, subgroup_order, pop, scaleval, linear)
-    if fit is None:
-        return Measure("rii", float("nan"))
-    _, b, vc, mu_fn, dmu = fit
+    _, b, vc, mu_fn, dmu = _regression(est, subgroup_order, pop, scaleval, linear)
     m1, m0 = mu_fn(b, 1.0), mu_fn(b, 0.0)
+    _need(m1 > 0 and m0 > 0, "RII is undefined: a fitted value at the end of the ranking is <= 0")
     lr = np.log(m1 / m0)
     g = dmu(b, 1.0) / m1 - dmu(b, 0.0) / m0
     se = float(np.sqrt(g @ vc @ g))
@@ -333,12 +420,12 @@ def rii(est, subgroup_order, pop=None, scaleval=None, linear: bool = False, conf
     return Measure("rii", float(np.exp(lr)), se, float(np.exp(lr - z * se)), float(np.exp(lr + z * se)))
 
 
-def _nonordered(est, pop, se=None, need_pop=True):
+def _nonordered(est, pop, se=None):
+    """Estimates, population shares and SEs of the subgroups with population > 0 (at least three)."""
     y = _arr(est, "estimate")
-    _need(y.size > 2, "this measure needs more than two subgroups")
-    p = _shares(pop) if (pop is not None or need_pop) else None
-    s = None if se is None else np.asarray(se, float)
-    return y, p, s
+    p, y, s = _populated(pop, y, se)
+    _need(y.size > 2, "this measure needs more than two subgroups (with population > 0)")
+    return y, p / p.sum(), s
 
 
 def bgv(est, pop, se=None, conf_level: float = 0.95) -> Measure:
@@ -349,8 +436,8 @@ def bgv(est, pop, se=None, conf_level: float = 0.95) -> Measure:
     """
     y, p, s = _nonordered(est, pop, se)
     mu = np.sum(p * y)
-    val = np.sum(p * (y - mu) ** 2)
-    if not _has_se(se):
+    val = 0.0 if _all_equal(y) else np.sum(p * (y - mu) ** 2)
+    if not _has_se(s):
         return Measure("bgv", float(val))
     se2 = np.sum(p**2 * s**2 * (y - mu) ** 2)
     s2 = np.sum(p**2 * s**2)
@@ -367,18 +454,20 @@ def _bgsd_rows(sims, p):
 def bgsd(est, pop, se=None, scaleval=None, n_sim: int = N_SIM, seed: int = SEED, conf_level: float = 0.95) -> Measure:
     """Between-group standard deviation :math:`\\sqrt{BGV}`; simulated CI."""
     y, p, s = _nonordered(est, pop, se)
-    val = _bgsd_rows(y[None, :], p)[0]
+    val = 0.0 if _all_equal(y) else _bgsd_rows(y[None, :], p)[0]
     return _sim_ci("bgsd", val, lambda m: _bgsd_rows(m, p), y, s, _scale_or_none(scaleval), n_sim, seed, conf_level)
 
 
 def cov(est, pop, se=None, scaleval=None, n_sim: int = N_SIM, seed: int = SEED, conf_level: float = 0.95) -> Measure:
-    """Coefficient of variation :math:`COV = 100\\, BGSD/\\mu`; simulated CI."""
+    """Coefficient of variation :math:`COV = 100\\, BGSD/\\mu`; simulated CI. Undefined (raises) when :math:`\\mu = 0`."""
     y, p, s = _nonordered(est, pop, se)
+    _need(y @ p > 0, "COV is undefined: the mean of the estimates is 0")
 
     def f(m):
         return _bgsd_rows(m, p) / (m @ p) * 100.0
 
-    return _sim_ci("cov", f(y[None, :])[0], f, y, s, _scale_or_none(scaleval), n_sim, seed, conf_level)
+    val = 0.0 if _all_equal(y) else f(y[None, :])[0]
+    return _sim_ci("cov", val, f, y, s, _scale_or_none(scaleval), n_sim, seed, conf_level)
 
 
 def _scale_or_none(scaleval):
@@ -395,36 +484,49 @@ def _mean_ref(m, p, setting_average):
     return m @ p
 
 
-def _md(name, est, pop, se, scaleval, n_sim, seed, conf_level, ref_fn, weighted):
-    y = _arr(est, "estimate")
-    _need(y.size > 2, f"{name} needs more than two subgroups")
-    p = _shares(pop) if weighted else None
-    s = None if se is None else np.asarray(se, float)
+def _md(name, y, p, s, scaleval, n_sim, seed, conf_level, ref_fn) -> Measure:
+    """Mean absolute difference from ``ref_fn(draws)``: weighted by shares ``p``, or unweighted (``p=None``)."""
     n = y.size
 
     def f(m):
-        ref = ref_fn(m)
-        dev = np.abs(m - ref[:, None])
-        return dev @ p if weighted else dev.sum(1) / n
+        dev = np.abs(m - ref_fn(m)[:, None])
+        return dev @ p if p is not None else dev.sum(1) / n
 
     return _sim_ci(name, f(y[None, :])[0], f, y, s, _scale_or_none(scaleval), n_sim, seed, conf_level)
+
+
+def _unweighted(est, se, name):
+    y = _arr(est, "estimate")
+    _need(y.size > 2, f"{name} needs more than two subgroups")
+    s = None if se is None else np.asarray(se, float)
+    return y, s
+
+
+def _best(favourable_indicator):
+    return np.max if _fav(favourable_indicator) == 1 else np.min
 
 
 def mdbu(est, se=None, favourable_indicator: int = 1, scaleval=None, n_sim: int = N_SIM, seed: int = SEED,
          conf_level: float = 0.95) -> Measure:
     """Mean difference from the best subgroup, unweighted: :math:`\\frac{1}{n}\\sum_j |y_j - y_{best}|`.
 
-    Best = highest estimate for a favourable indicator, lowest for an adverse one. Simulated CI.
+    Best = highest estimate for a favourable indicator, lowest for an adverse one (healthequal
+    ``mdbu``; no reference subgroup involved). Simulated CI.
     """
-    best = np.max if int(favourable_indicator) == 1 else np.min
-    return _md("mdbu", est, None, se, scaleval, n_sim, seed, conf_level, lambda m: best(m, axis=1), False)
+    best = _best(favourable_indicator)
+    y, s = _unweighted(est, se, "mdbu")
+    return _md("mdbu", y, None, s, scaleval, n_sim, seed, conf_level, lambda m: best(m, axis=1))
 
 
 def mdbw(est, pop, se=None, favourable_indicator: int = 1, scaleval=None, n_sim: int = N_SIM, seed: int = SEED,
          conf_level: float = 0.95) -> Measure:
-    """Mean difference from the best subgroup, weighted: :math:`\\sum_j p_j |y_j - y_{best}|`; simulated CI."""
-    best = np.max if int(favourable_indicator) == 1 else np.min
-    return _md("mdbw", est, pop, se, scaleval, n_sim, seed, conf_level, lambda m: best(m, axis=1), True)
+    """Mean difference from the best subgroup, weighted: :math:`\\sum_j p_j |y_j - y_{best}|`; simulated CI.
+
+    Best as in :func:`mdbu`, among the subgroups with population > 0.
+    """
+    best = _best(favourable_indicator)
+    y, p, s = _nonordered(est, pop, se)
+    return _md("mdbw", y, p, s, scaleval, n_sim, seed, conf_level, lambda m: best(m, axis=1))
 
 
 def mdmu(est, pop=None, se=None, scaleval=None, setting_average=None, n_sim: int = N_SIM, seed: int = SEED,
@@ -435,20 +537,21 @@ def mdmu(est, pop=None, se=None, scaleval=None, setting_average=None, n_sim: int
     subgroups (healthequal ``mdmu``). Simulated CI.
     """
     _need(pop is not None or setting_average is not None, "mdmu needs population or the setting average")
-    p = _shares(pop) if pop is not None else None
-    return _md("mdmu", est, None, se, scaleval, n_sim, seed, conf_level,
-               lambda m: _mean_ref(m, p, setting_average), False)
+    y, s = _unweighted(est, se, "mdmu")
+    p = None if pop is None else _shares(pop)
+    return _md("mdmu", y, None, s, scaleval, n_sim, seed, conf_level, lambda m: _mean_ref(m, p, setting_average))
 
 
 def mdmw(est, pop, se=None, scaleval=None, n_sim: int = N_SIM, seed: int = SEED, conf_level: float = 0.95) -> Measure:
     """Mean difference from the mean, weighted: :math:`\\sum_j p_j |y_j - \\mu|`, :math:`\\mu=\\sum p_j y_j`."""
-    p = _shares(pop)
-    return _md("mdmw", est, pop, se, scaleval, n_sim, seed, conf_level, lambda m: m @ p, True)
+    y, p, s = _nonordered(est, pop, se)
+    return _md("mdmw", y, p, s, scaleval, n_sim, seed, conf_level, lambda m: m @ p)
 
 
-def _ref_index(reference_subgroup) -> int:
+def _ref_index(reference_subgroup, n: int) -> int:
     _need(reference_subgroup is not None, "this measure needs a reference subgroup")
     r = np.asarray(reference_subgroup, float)
+    _need(r.shape == (n,), "reference_subgroup must have one value per subgroup")
     _need(np.nansum(r == 1) == 1, "exactly one subgroup must be marked as the reference (reference_subgroup = 1)")
     return int(np.flatnonzero(r == 1)[0])
 
@@ -456,58 +559,64 @@ def _ref_index(reference_subgroup) -> int:
 def mdru(est, reference_subgroup, se=None, scaleval=None, n_sim: int = N_SIM, seed: int = SEED,
          conf_level: float = 0.95) -> Measure:
     """Mean difference from the reference subgroup, unweighted: :math:`\\frac{1}{n}\\sum_j |y_j - y_{ref}|`."""
-    k = _ref_index(reference_subgroup)
-    return _md("mdru", est, None, se, scaleval, n_sim, seed, conf_level, lambda m: m[:, k], False)
+    y, s = _unweighted(est, se, "mdru")
+    k = _ref_index(reference_subgroup, y.size)
+    return _md("mdru", y, None, s, scaleval, n_sim, seed, conf_level, lambda m: m[:, k])
 
 
 def mdrw(est, pop, reference_subgroup, se=None, scaleval=None, n_sim: int = N_SIM, seed: int = SEED,
          conf_level: float = 0.95) -> Measure:
-    """Mean difference from the reference subgroup, weighted: :math:`\\sum_j p_j |y_j - y_{ref}|`."""
-    k = _ref_index(reference_subgroup)
-    return _md("mdrw", est, pop, se, scaleval, n_sim, seed, conf_level, lambda m: m[:, k], True)
+    """Mean difference from the reference subgroup, weighted: :math:`\\sum_j p_j |y_j - y_{ref}|`.
+
+    The reference stays the benchmark even when its own population is 0.
+    """
+    y = _arr(est, "estimate")
+    k = _ref_index(reference_subgroup, y.size)
+    refs = (np.arange(y.size) == k).astype(float)
+    p, y, s, refs = _populated(pop, y, se, refs, keep=k)
+    _need(y.size > 2, "mdrw needs more than two subgroups (with population > 0)")
+    k = int(np.flatnonzero(refs == 1)[0])
+    return _md("mdrw", y, p / p.sum(), s, scaleval, n_sim, seed, conf_level, lambda m: m[:, k])
 
 
 def idisu(est, pop=None, se=None, scaleval=None, setting_average=None, n_sim: int = N_SIM, seed: int = SEED,
           conf_level: float = 0.95) -> Measure:
     """Index of disparity, unweighted: :math:`IDISU = \\frac{100}{n}\\sum_j |y_j - \\mu| / \\mu`.
 
-    :math:`\\mu` as in :func:`mdmu` (setting average when given). Simulated CI.
+    :math:`\\mu` as in :func:`mdmu` (setting average when given). Simulated CI. Undefined (raises)
+    when :math:`\\mu = 0`.
     """
     _need(pop is not None or setting_average is not None, "idisu needs population or the setting average")
-    y = _arr(est, "estimate")
-    _need(y.size > 2, "idisu needs more than two subgroups")
+    y, s = _unweighted(est, se, "idisu")
     p = _shares(pop) if pop is not None else None
     n = y.size
+    _need(_mean_ref(y[None, :], p, setting_average)[0] > 0, "IDISU is undefined: the mean is 0")
 
     def f(m):
         mu = _mean_ref(m, p, setting_average)
         return 100.0 / n * np.abs(m - mu[:, None]).sum(1) / mu
 
-    s = None if se is None else np.asarray(se, float)
     return _sim_ci("idisu", f(y[None, :])[0], f, y, s, _scale_or_none(scaleval), n_sim, seed, conf_level)
 
 
 def idisw(est, pop, se=None, scaleval=None, n_sim: int = N_SIM, seed: int = SEED, conf_level: float = 0.95) -> Measure:
     """Index of disparity, weighted: :math:`IDISW = 100 \\sum_j p_j |y_j - \\mu| / \\mu`; simulated CI."""
-    y = _arr(est, "estimate")
-    _need(y.size > 2, "idisw needs more than two subgroups")
-    p = _shares(pop)
+    y, p, s = _nonordered(est, pop, se)
+    _need(y @ p > 0, "IDISW is undefined: the mean of the estimates is 0")
 
     def f(m):
         mu = m @ p
         return 100.0 * (np.abs(m - mu[:, None]) @ p) / mu
 
-    s = None if se is None else np.asarray(se, float)
     return _sim_ci("idisw", f(y[None, :])[0], f, y, s, _scale_or_none(scaleval), n_sim, seed, conf_level)
 
 
-def _tl_prep(est, pop):
-    y = _arr(est, "estimate")
-    _need(y.size > 2, "this measure needs more than two subgroups")
+def _tl_prep(est, pop, se):
+    y, p, s = _nonordered(est, pop, se)
+    flat = _all_equal(y)
     y = np.where(y == 0, 1e-6, y)
-    p = _shares(pop)
     mu = np.sum(p * y)
-    return y, p, mu, y / mu
+    return y, p, s, mu, y / mu, flat
 
 
 def theil_index(est, pop, se=None, conf_level: float = 0.95) -> Measure:
@@ -515,12 +624,12 @@ def theil_index(est, pop, se=None, conf_level: float = 0.95) -> Measure:
 
     Zero estimates are replaced by 1e-6. Analytic SE (Ahn et al. 2018), as healthequal computes it
     :math:`\\sqrt{\\sum_j (1 + \\ln r_j - \\sum_k p_k r_k (1+\\ln r_k))^2 p_j^2 se_j^2/\\mu^2}` (not x1000).
+    TI >= 0: exactly 0 when all estimates are equal, and never a negative round-off residue.
     """
-    y, p, mu, r = _tl_prep(est, pop)
-    val = np.sum(p * r * np.log(r)) * 1000.0
-    if not _has_se(se):
-        return Measure("ti", float(val))
-    s = np.asarray(se, float)
+    y, p, s, mu, r, flat = _tl_prep(est, pop, se)
+    val = 0.0 if flat else max(float(np.sum(p * r * np.log(r)) * 1000.0), 0.0)
+    if not _has_se(s):
+        return Measure("ti", val)
     prep = np.sum(r * (1 + np.log(r)) * p)
     sev = float(np.sqrt(np.sum((1 + np.log(r) - prep) ** 2 * (p**2 * s**2 / mu**2))))
     return _normal_ci("ti", val, sev, conf_level)
@@ -530,29 +639,41 @@ def mld(est, pop, se=None, conf_level: float = 0.95) -> Measure:
     """Mean log deviation as in HEAT: :math:`MLD = 1000 \\sum_j p_j (-\\ln r_j)`, :math:`r_j = y_j/\\mu`.
 
     Zero estimates are replaced by 1e-6. SE (healthequal, not x1000):
-    :math:`\\sqrt{\\sum_j se_j^2 p_j^2 / \\mu^2 \\,(1 - 1/r_j)^2}`.
+    :math:`\\sqrt{\\sum_j se_j^2 p_j^2 / \\mu^2 \\,(1 - 1/r_j)^2}`. MLD >= 0 as :func:`theil_index`.
     """
-    y, p, mu, r = _tl_prep(est, pop)
-    val = np.sum(p * (-np.log(r))) * 1000.0
-    if not _has_se(se):
-        return Measure("mld", float(val))
-    s = np.asarray(se, float)
+    y, p, s, mu, r, flat = _tl_prep(est, pop, se)
+    val = 0.0 if flat else max(float(np.sum(p * (-np.log(r))) * 1000.0), 0.0)
+    if not _has_se(s):
+        return Measure("mld", val)
     sev = float(np.sqrt(np.sum((s**2 * p**2) / mu**2 * (1 - 1 / r) ** 2)))
     return _normal_ci("mld", val, sev, conf_level)
 
 
 def _impact(est, pop, favourable_indicator, ordered_dimension, subgroup_order, setting_average, scaleval):
+    """Reference estimate, mean, whether PAF/PAR are set to 0, and Walter's SE (healthequal ``paf``/``parisk``).
+
+    The reference is the most advantaged subgroup (highest ``subgroup_order``) of an ordered
+    dimension whatever the direction, and the best estimate of a non-ordered one (highest if
+    favourable, lowest if adverse); the ``reference_subgroup`` column is not used, as in
+    healthequal 1.0.1. With population, subgroups of population 0 drop out first.
+    """
     y = _arr(est, "estimate")
-    _need(y.size > 2, "PAR and PAF need more than two subgroups")
-    fav = int(favourable_indicator)
+    fav = _fav(favourable_indicator)
+    order = None
     if ordered_dimension:
         _need(subgroup_order is not None, "an ordered dimension needs subgroup_order")
-        k = int(np.argmax(_arr(subgroup_order, "subgroup_order")))
+        order = _arr(subgroup_order, "subgroup_order")
+        _need(order.size == y.size, "subgroup_order must have one value per subgroup")
+    P = None
+    if pop is not None:
+        P, y, order = _populated(pop, y, order)
+    _need(y.size > 2, "PAR and PAF need more than two subgroups" + ("" if pop is None else " (with population > 0)"))
+    if ordered_dimension:
+        k = int(np.argmax(order))
     else:
         k = int(np.argmax(y)) if fav == 1 else int(np.argmin(y))
-    if pop is not None:
-        p = _shares(pop)
-        mu = float(np.sum(p * y))
+    if P is not None:
+        mu = float(np.sum(P / P.sum() * y))
     else:
         _need(setting_average is not None and np.isfinite(setting_average),
               "PAR/PAF need population or the setting average")
@@ -560,9 +681,8 @@ def _impact(est, pop, favourable_indicator, ordered_dimension, subgroup_order, s
     ref = float(y[k])
     zeroed = (ref - mu < 0 and fav == 1) or (ref - mu > 0 and fav == 0)
     se_frac = float("nan")
-    if pop is not None and scaleval is not None and np.isfinite(_scale_or_none(scaleval) or np.nan):
-        scale = _scale_or_none(scaleval)
-        P = np.asarray(pop, float)
+    scale = _scale_or_none(scaleval)
+    if P is not None and scale is not None and mu > 0:
         N = P.sum()
         c = ref / scale * P[k]
         d = P[k] - c
@@ -577,13 +697,15 @@ def paf(est, pop=None, favourable_indicator: int = 1, ordered_dimension: bool = 
         setting_average=None, scaleval=None, conf_level: float = 0.95) -> Measure:
     """Population attributable fraction :math:`PAF = 100 (y_{ref} - \\mu)/\\mu` (healthequal ``paf``).
 
-    Reference: the most advantaged subgroup (ordered) or the best-performing one (non-ordered);
-    :math:`\\mu` the population-weighted mean (or the setting average without population). PAF is
-    set to 0 when no improvement is possible (favourable and PAF < 0, adverse and PAF > 0).
-    SE from Walter (1978) on the fraction scale, as healthequal reports it; CI ``PAF +- z se``.
+    Reference: the most advantaged subgroup (ordered, whatever the direction) or the best-performing
+    one (non-ordered: highest if favourable, lowest if adverse); :math:`\\mu` the population-weighted
+    mean (or the setting average without population). PAF is set to 0 when no improvement is
+    possible (favourable and PAF < 0, adverse and PAF > 0). SE from Walter (1978) on the fraction
+    scale, as healthequal reports it; CI ``PAF +- z se``. Undefined (raises) when :math:`\\mu = 0`.
     """
     ref, mu, zeroed, se = _impact(est, pop, favourable_indicator, ordered_dimension, subgroup_order,
                                   setting_average, scaleval)
+    _need(mu != 0, "PAF is undefined: the mean is 0")
     val = 0.0 if zeroed else 100.0 * (ref - mu) / mu
     return _normal_ci("paf", val, se, conf_level)
 
@@ -758,14 +880,29 @@ def _group_measures(g: pd.DataFrame, conf_level: float, n_sim: int, seed: int) -
         note = _not_applicable(name, y.size, ordered, pop is not None, has_ref, savg is not None)
         if note is None:
             try:
-                out.append((calls[name](), ""))
-                continue
+                m = _finite(calls[name]())
+                if m is not None:
+                    out.append((m, ""))
+                    continue
+                note = "undefined for these estimates (the formula gives no finite number)"
             except EquicareError as exc:  # a measure these data do not allow: say why
                 note = str(exc)
             except np.linalg.LinAlgError as exc:  # e.g. a regression with no variation to fit
                 note = f"could not be computed ({exc})"
         out.append((Measure(name, float("nan")), note))
     return out
+
+
+def _finite(m: Measure) -> Measure | None:
+    """``m`` with non-finite SE or interval bounds blanked (an estimate without an interval), or
+    ``None`` when the estimate itself is not finite: never an interval beside an empty estimate,
+    never infinity."""
+    if not np.isfinite(m.estimate):
+        return None
+    if np.isfinite(m.lowerci) and np.isfinite(m.upperci):
+        return m
+    se = m.se if np.isfinite(m.se) else float("nan")
+    return Measure(m.measure, m.estimate, se)
 
 
 def heat_summary(data: pd.DataFrame | str | Path, conf_level: float = 0.95, n_sim: int = N_SIM,
@@ -781,6 +918,8 @@ def heat_summary(data: pd.DataFrame | str | Path, conf_level: float = 0.95, n_si
     not apply is still reported, with NaN values and a ``note`` saying why (e.g. "applies to
     ordered dimensions only"); ``note`` is empty for the measures that were computed.
     """
+    _check_level(conf_level)
+    _check_n_sim(n_sim)
     df = read_heat_table(data, file=file)
     rows = []
     for key, g in df.groupby(GROUP_KEYS, sort=False, dropna=False):
