@@ -192,6 +192,40 @@ def _check_p(p, m, forced):
         raise InfeasibleError(f"{int(forced.sum())} sites are forced open but only p = {p} may open")
 
 
+def _check_reach(C, p, forced, demand_ids, model):
+    """Refuse a table in which no choice of *p* sites (the forced ones among them) reaches every demand point.
+
+    A pair missing from the cost table (``inf``) means that site cannot serve that demand.  Demand points
+    that no site reaches are named; otherwise, when the fewest sites reaching everyone (a set cover over the
+    finite pairs, with the forced sites) exceed *p*, the points left unreached by the choice of *p* sites
+    that reaches the most of them are named.
+
+    Raises
+    ------
+    InfeasibleError
+    """
+    fin = np.isfinite(C)
+    if fin.all():
+        return
+    none = ~fin.any(axis=1)
+    if none.any():
+        bad = [demand_ids[i] for i in np.flatnonzero(none)]
+        raise InfeasibleError(f"{model}: {len(bad)} demand points have no candidate site in the cost table "
+                              f"(a missing pair means that site cannot serve that point): {', '.join(bad[:20])}")
+    reach_cost = np.where(fin, 0.0, np.inf)
+    y, _ = _lscp_core(reach_cost, 0.0, forced)
+    if y is not None and y.sum() <= p:
+        return
+    need = int(y.sum()) if y is not None else None
+    best = mclp(reach_cost, np.ones(len(C)), p, 0.0, open_sites=np.flatnonzero(forced).tolist() or None,
+                site_ids=list(range(C.shape[1])), demand_ids=demand_ids)
+    bad = [d for d, s in best.assignment.items() if s is None]
+    raise InfeasibleError(f"{model}: no choice of p = {p} sites reaches every demand point "
+                          f"(a missing pair means that site cannot serve that point"
+                          + (f"; at least {need} sites are needed" if need is not None else "")
+                          + f"); the best choice of {p} sites leaves {len(bad)} unreached: {', '.join(bad[:20])}")
+
+
 def _assign_nearest(C, open_mask, demand_ids, site_ids, radius=None):
     cols = np.flatnonzero(open_mask)
     sub = C[:, cols]
@@ -242,14 +276,16 @@ def p_median(cost, weights=None, p: int | None = None, open_sites=None, site_ids
     C, w, forced, site_ids, demand_ids = _prep(cost, weights, open_sites, site_ids, demand_ids)
     n, m = C.shape
     _check_p(p, m, forced)
-    reach = np.isfinite(C).sum(axis=1)
-    if np.any(reach == 0):
-        bad = [demand_ids[i] for i in np.flatnonzero(reach == 0)[:10]]
-        raise InfeasibleError(f"demand units with no candidate site in the cost table: {', '.join(bad)}")
+    _check_reach(C, p, forced, demand_ids, "p-median")
     details: dict[str, Any] = {}
     keep = np.arange(m)
     forced_k = forced.copy()
-    A = w[:, None] * C
+    fin = np.isfinite(C)
+    A = np.where(fin, w[:, None] * np.where(fin, C, 0.0), 0.0)
+    if not fin.all():
+        # a missing pair costs more than any whole solution that serves everyone: the bounds and heuristics
+        # below stay valid for the table's problem, which has a solution (checked above)
+        A[~fin] = float(A.max(axis=1).sum()) + 1.0
     if (n * m > 20000 if reduce is None else reduce) and p < m:
         # Lagrangian bound + swap heuristic; reduced-cost tests close or open sites for good
         lb, ub, S_best, f0, f1 = _pmedian_lagrangian(A, p, forced)
@@ -280,7 +316,7 @@ def p_median(cost, weights=None, p: int | None = None, open_sites=None, site_ids
     while True:
         iters += 1
         y, obj_lb, gap, secs = _pmedian_truncated(Ds, order, w, K, p, forced_k, mk, time_limit, mip_rel_gap,
-                                                  start_open=start_k)
+                                                  start_open=start_k, reach=reach_k)
         total_solve += secs
         open_k = y > 0.5
         open_mask = np.zeros(m, bool)
@@ -301,8 +337,11 @@ def p_median(cost, weights=None, p: int | None = None, open_sites=None, site_ids
                           gap, time.perf_counter() - t0, details)
 
 
-def _pmedian_truncated(Ds, order, w, K, p, forced, m, time_limit, mip_rel_gap, start_open=None):
-    """Chained Elloumi formulation with K_i nearest sites per demand; returns y and the bound."""
+def _pmedian_truncated(Ds, order, w, K, p, forced, m, time_limit, mip_rel_gap, start_open=None, reach=None):
+    """Chained Elloumi formulation with K_i nearest sites per demand; returns y and the bound.
+
+    A demand whose kept sites are all the sites that can serve it (``K_i == reach_i < m``: the cost table
+    leaves the others out) gets the closing row ``y_{j_iK} >= z_{i,K-1}`` (one of its sites must open)."""
     n = len(w)
     # z variables for k = 1..K_i-1 (k-th nearest closed); coefficient w_i (D_{k+1} - D_k)
     nz = np.maximum(K - 1, 0)
@@ -329,6 +368,20 @@ def _pmedian_truncated(Ds, order, w, K, p, forced, m, time_limit, mip_rel_gap, s
     row_lo = np.where(has_prev, 0.0, 1.0)
     row_lo = np.concatenate([row_lo, [p]])
     row_hi = np.concatenate([np.full(Z, np.inf), [p]])
+    if reach is not None:
+        close = np.flatnonzero((K == reach) & (reach < m) & (K >= 1))
+        if len(close):
+            # y_{j_iK} - z_{i,K-1} >= 0 (K_i >= 2), or y_{j_i1} >= 1 (K_i == 1)
+            kc = K[close]
+            nc = len(close)
+            cr = np.arange(nc)
+            two = kc >= 2
+            Acl = sp.csr_matrix((np.r_[np.ones(nc), -np.ones(int(two.sum()))],
+                                 (np.r_[cr, cr[two]], np.r_[order[close, kc - 1], m + zstart[close[two]] + kc[two] - 2])),
+                                shape=(nc, ncol))
+            A = sp.vstack([A, Acl])
+            row_lo = np.r_[row_lo, np.where(two, 0.0, 1.0)]
+            row_hi = np.r_[row_hi, np.full(nc, np.inf)]
     col_lo = np.zeros(ncol)
     col_lo[:m] = forced.astype(float)
     col_hi = np.ones(ncol)
@@ -512,6 +565,7 @@ def capacitated_p_median(cost, weights, capacity, p: int, open_sites=None, site_
     C, w, forced, site_ids, demand_ids = _prep(cost, weights, open_sites, site_ids, demand_ids)
     n, m = C.shape
     _check_p(p, m, forced)
+    _check_reach(C, p, forced, demand_ids, "capacitated p-median")
     Q = np.asarray(capacity, float).ravel()
     if Q.shape != (m,) or np.any(~np.isfinite(Q)) or np.any(Q < 0):
         raise EquicareError(f"capacity needs {m} finite non-negative values, one per site")
@@ -774,9 +828,7 @@ def p_center(cost, p: int | None = None, open_sites=None, site_ids=None, demand_
     C, _w, forced, site_ids, demand_ids = _prep(cost, None, open_sites, site_ids, demand_ids)
     _n, m = C.shape
     _check_p(p, m, forced)
-    if not np.isfinite(C).any(axis=1).all():
-        bad = [demand_ids[i] for i in np.flatnonzero(~np.isfinite(C).any(axis=1))[:10]]
-        raise InfeasibleError(f"demand units with no candidate site in the cost table: {', '.join(bad)}")
+    _check_reach(C, p, forced, demand_ids, "p-center")
     vals = np.unique(C[np.isfinite(C)])
     lo_val = np.max(np.min(C, axis=1))  # every demand needs at least its nearest site
     vals = vals[vals >= lo_val]
@@ -795,18 +847,20 @@ def p_center(cost, p: int | None = None, open_sites=None, site_ids=None, demand_
     if best_y is None:
         raise InfeasibleError("no set of p sites reaches every demand unit")
     y = best_y.copy()
-    # open extra sites to reach exactly p (cheapest radius unaffected): nearest-to-worst demand first
+    # open further sites until exactly p are open (the radius cannot get worse): first the site nearest
+    # to each demand in turn from the worst served, then the sites that reach the most demand points
     if y.sum() < p:
-        extra = np.flatnonzero(~y)
         _, best = _assign_nearest(C, y, demand_ids, site_ids)
-        worst = np.argsort(-best)
-        for i in worst:
-            if y.sum() >= p:
+        for i in np.argsort(-best, kind="stable"):
+            closed = np.flatnonzero(~y)
+            if y.sum() >= p or not len(closed):
                 break
-            j = extra[np.argmin(C[i, extra])] if len(extra) else None
-            if j is not None and not y[j]:
+            j = closed[np.argmin(C[i, closed])]
+            if np.isfinite(C[i, j]) and C[i, j] < best[i]:
                 y[j] = True
-                extra = extra[extra != j]
+        closed = np.flatnonzero(~y)
+        more = closed[np.argsort(-np.isfinite(C[:, closed]).sum(axis=0), kind="stable")]
+        y[more[: p - int(y.sum())]] = True
     assignment, best = _assign_nearest(C, y, demand_ids, site_ids)
     return LocationResult("pcenter", float(best.max()), [site_ids[j] for j in np.flatnonzero(y)], assignment, 0.0,
                           time.perf_counter() - t0, {"probes": probes})
