@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from equicare.errors import InfeasibleError
-from equicare.optimize.locate import capacitated_p_median, lscp, mclp, p_center, p_median
+from equicare.optimize.location import capacitated_p_median, lscp, mclp, p_center, p_median
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
