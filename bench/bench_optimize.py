@@ -40,7 +40,7 @@ def chicago():
 
 
 def bench_locate(spopt_limit: float, skip_spopt: bool) -> list[dict]:
-    from equicare.optimize.locate import mclp, p_median
+    from equicare.optimize.location import mclp, p_median
 
     C, w = chicago()
     print(f"Chicago: {C.shape[0]} tracts x {C.shape[1]} candidate sites")

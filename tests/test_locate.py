@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from equicare.errors import EquicareError, InfeasibleError, ValidationError
-from equicare.optimize.locate import capacitated_p_median, cost_table_from_long, lscp, mclp, p_center, p_median
+from equicare.optimize.location import capacitated_p_median, cost_table_from_long, lscp, mclp, p_center, p_median
 
 pulp = pytest.importorskip("pulp")
 spopt_locate = pytest.importorskip("spopt.locate")
@@ -195,7 +195,8 @@ def test_brute_force_small_mclp_with_forced_sites():
 def test_mclp_lagrangian_fixing_is_exact():
     # for any multipliers >= 0 the bound is valid, and a site fixed closed (open) is in (out of) no
     # solution better than the incumbent
-    from equicare.optimize.locate import _fixing_tests, _mclp_lagrangian
+    from equicare.optimize.location.coverage import mclp_lagrangian as _mclp_lagrangian
+    from equicare.optimize.location.heuristics import fixing_tests as _fixing_tests
 
     rng = np.random.default_rng(8)
     n_fixed = 0

@@ -361,7 +361,7 @@ def locate_cmd(
     import json
     from pathlib import Path
 
-    from equicare.optimize.locate import locate_files
+    from equicare.optimize.location import locate_files
 
     res = locate_files(cost, demand, model, p=p, service_radius=service_radius, demand_value=demand_value,
                        open_sites=open_sites, time_limit=time_limit)

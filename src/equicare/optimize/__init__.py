@@ -7,3 +7,16 @@
 - :mod:`equicare.optimize.scenario`: the YAML scenario file behind ``equicare allocate``.
 - :mod:`equicare.optimize.locate`: p-median, capacitated p-median, MCLP, LSCP and p-center.
 """
+
+# facility location (equicare.optimize.location)
+from equicare.optimize.location import (  # noqa: E402
+    CostTable,
+    LocationResult,
+    capacitated_p_median,
+    cost_table_from_long,
+    locate,
+    lscp,
+    mclp,
+    p_center,
+    p_median,
+)

@@ -1,0 +1,75 @@
+"""One entry point for every location model, and the files behind ``equicare locate``."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from equicare.data.readers import read_table, sheet_row
+from equicare.errors import EquicareError, Problem, ValidationError
+from equicare.optimize.location.center import p_center
+from equicare.optimize.location.costs import CostTable, cost_table_from_long
+from equicare.optimize.location.coverage import lscp, mclp
+from equicare.optimize.location.median import capacitated_p_median, p_median
+from equicare.optimize.location.result import LocationResult
+
+MODELS = ("pmedian", "cpmedian", "mclp", "lscp", "pcenter")
+
+
+def locate(model: str, table: CostTable, demand: np.ndarray | None = None, p: int | None = None,
+           service_radius: float | None = None, open_sites=None, capacity=None,
+           time_limit: float | None = None) -> LocationResult:
+    """Dispatch to one of :data:`MODELS` on a :class:`CostTable` (used by ``equicare locate``)."""
+    if model not in MODELS:
+        raise EquicareError(f"model must be one of {', '.join(MODELS)}, not {model!r}")
+    kw = {"site_ids": table.site_ids, "demand_ids": table.demand_ids, "open_sites": open_sites}
+    if model == "pmedian":
+        return p_median(table.cost, demand, p, time_limit=time_limit, **kw)
+    if model == "cpmedian":
+        if capacity is None:
+            raise EquicareError("the capacitated p-median needs site capacities")
+        return capacitated_p_median(table.cost, demand, capacity, p, time_limit=time_limit, **kw)
+    if model == "mclp":
+        return mclp(table.cost, demand, p, service_radius, time_limit=time_limit, **kw)
+    if model == "lscp":
+        return lscp(table.cost, service_radius, time_limit=time_limit, **kw)
+    return p_center(table.cost, p, time_limit=time_limit, **kw)
+
+def _read_csv(path: str, what: str) -> pd.DataFrame:
+    """The ``what`` table (CSV, XLSX or Parquet) with ids as text (see :mod:`equicare.data.readers`)."""
+    return read_table(path, text=("id", "origin", "destination"))
+
+def locate_files(cost_path: str, demand_path: str, model: str, p: int | None = None,
+                 service_radius: float | None = None, demand_value: str = "demand",
+                 open_sites: list[str] | None = None, time_limit: float | None = None) -> LocationResult:
+    """Read ``C.csv`` (origin,destination,cost) and ``D.csv`` (id and a demand column) and solve.
+
+    Demand units are the rows of ``D.csv``, in its order; cost pairs whose origin is not listed there
+    are ignored.  ``open_sites`` entries may also be comma-separated lists.
+
+    Raises
+    ------
+    ValidationError
+        Missing columns, bad numbers or duplicate ids, with file, row and column.
+    """
+    C = _read_csv(cost_path, "cost")
+    D = _read_csv(demand_path, "demand")
+    probs = []
+    for col in ("id", demand_value):
+        if col not in D.columns:
+            probs.append(Problem(demand_path, None, col, "required column is missing"))
+    if probs:
+        raise ValidationError(probs)
+    ids = D["id"].astype(str)
+    w = pd.to_numeric(D[demand_value], errors="coerce")
+    for k in np.flatnonzero((~np.isfinite(w.to_numpy(float))) | (w.to_numpy(float) < 0))[:20]:
+        probs.append(Problem(demand_path, sheet_row(D, k), demand_value, "must be a non-negative number",
+                             D[demand_value].iloc[k]))
+    for k in np.flatnonzero(ids.duplicated().to_numpy())[:20]:
+        probs.append(Problem(demand_path, sheet_row(D, k), "id", "duplicate id", ids.iloc[k]))
+    if probs:
+        raise ValidationError(probs)
+    table = cost_table_from_long(C, demand_ids=list(ids), file=cost_path)
+    opened = [s.strip() for item in (open_sites or []) for s in str(item).split(",") if s.strip()]
+    return locate(model, table, w.to_numpy(float), p=p, service_radius=service_radius, open_sites=opened or None,
+                  time_limit=time_limit)
