@@ -199,7 +199,7 @@ def release_cmd(
     store: str = typer.Option("equicare-out/equicare.duckdb", "--store", help="DuckDB store."),
 ) -> None:
     """Differentially private per-region count, sum or mean of a dataset (OpenDP), with its 95% error bound."""
-    from equicare.privacy.dp import privacy_budget, privacy_spent, release_dataset
+    from equicare.privacy.ledger import privacy_budget, privacy_spent, release_dataset
     from equicare.service.releases import public_regions
     from equicare.store import Store
 

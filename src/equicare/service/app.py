@@ -359,7 +359,7 @@ def create_app(store_path: str | Path = "equicare-out/equicare.duckdb", *,
 
     @app.get("/api/privacy/ledger", tags=["privacy"])
     def ledger(user: User = Depends(user_dep)) -> list[dict]:
-        from equicare.privacy.dp import privacy_ledger
+        from equicare.privacy.ledger import privacy_ledger
 
         return _records(privacy_ledger(st, org=user.org))
 

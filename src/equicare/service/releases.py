@@ -1,7 +1,7 @@
 """Privacy-protected sharing between organisations: aggregate releases and the pooled analysis.
 
 An organisation turns one of its row-level datasets into an aggregate per region -- a differentially
-private release (:func:`equicare.privacy.dp.release_dataset`, charged to the dataset's epsilon budget) or
+private release (:func:`equicare.privacy.ledger.release_dataset`, charged to the dataset's epsilon budget) or
 a small-cell-suppressed table (:func:`equicare.privacy.suppress.suppress_small_cells`) -- stores it as a
 dataset of kind ``dp_release`` or ``suppressed`` and may share it with other organisations. Only such
 aggregates can be shared (:mod:`equicare.service.sharing`).
@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from equicare.errors import EquicareError
-from equicare.privacy.dp import release_dataset
+from equicare.privacy.ledger import release_dataset
 from equicare.privacy.suppress import suppress_small_cells
 from equicare.service import sharing
 from equicare.service.accounts import User

@@ -263,7 +263,7 @@ def register(app: FastAPI) -> None:
     # -- privacy: releases, ledger, pooling --------------------------------------------------------------
     @app.get("/privacy", response_class=HTMLResponse, include_in_schema=False)
     def privacy_page(request: Request, user: User = Depends(user_dep)):
-        from equicare.privacy.dp import privacy_ledger
+        from equicare.privacy.ledger import privacy_ledger
 
         ds = sharing.visible_datasets(st, user.org)
         own_rows = ds[(~ds["shared"]) & (~ds["kind"].isin(sharing.SHAREABLE_KINDS))]
