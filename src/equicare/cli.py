@@ -194,13 +194,13 @@ def release_cmd(
     column: str = typer.Option(None, "--column", help="Numeric column for a sum or mean."),
     lower: float = typer.Option(None, "--lower", help="Public lower bound of --column."),
     upper: float = typer.Option(None, "--upper", help="Public upper bound of --column."),
-    level: str = typer.Option("state", "--level", help="Public region list: state or county."),
+    level: str = typer.Option("state", "--level", help="Public region list: state, county or a declared list."),
     out: str = typer.Option(None, "--out", help="Write the release to this CSV."),
     store: str = typer.Option("equicare-out/equicare.duckdb", "--store", help="DuckDB store."),
 ) -> None:
     """Differentially private per-region count, sum or mean of a dataset (OpenDP), with its 95% error bound."""
     from equicare.privacy.ledger import privacy_budget, privacy_spent, release_dataset
-    from equicare.service.releases import public_regions
+    from equicare.service.region_lists import public_regions
     from equicare.store import Store
 
     bounds = None if lower is None and upper is None else (lower, upper)
@@ -208,7 +208,7 @@ def release_cmd(
         raise typer.BadParameter("give both --lower and --upper")
     with Store(store) as st:
         rel = release_dataset(st, dataset, by=by, statistic=statistic, epsilon=epsilon,
-                              regions=public_regions(level)["id"].tolist(), column=column, bounds=bounds,
+                              regions=public_regions(level, st)["id"].tolist(), column=column, bounds=bounds,
                               created_by="cli")
         spent, budget = privacy_spent(st, dataset), privacy_budget(st, dataset)
     if out:

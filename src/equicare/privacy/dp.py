@@ -245,6 +245,29 @@ def _noisy_sums(codes: np.ndarray, values: np.ndarray, n_regions: int, bounds: t
     return out, float(scale), laplace_error_bound(scale, alpha)
 
 
+def match_regions(keys: pd.Series, regions: list[str], by: str) -> tuple[np.ndarray, list[str]]:
+    """Each row's index in the public ``regions`` (``len(regions)`` when outside it) and a note on those.
+
+    Raises
+    ------
+    EquicareError
+        When fewer than :data:`MIN_REGION_MATCH` of the rows lie in a public region: the data use another
+        region list, and a release over this one would be noise (and spend budget) for nothing.
+    """
+    k = keys.astype("string").str.strip()
+    codes = pd.Categorical(k, categories=[str(r) for r in regions]).codes.astype(np.int32)
+    codes = np.where(codes < 0, len(regions), codes).astype(np.int32)
+    n_out, n = int((codes == len(regions)).sum()), len(k)
+    if n and (n - n_out) < MIN_REGION_MATCH * n:
+        unknown = k[codes == len(regions)].dropna().unique()[:5].tolist()
+        raise EquicareError(
+            f"the data's region codes do not match the public region list: {n_out:,} of {n:,} rows have a "
+            f"'{by}' outside it (e.g. {', '.join(map(str, unknown)) or 'missing'}); choose the list the data use "
+            "or declare your own public region list. Nothing was released and no epsilon was spent")
+    notes = [f"{n_out:,} row(s) with a '{by}' outside the public region list were left out"] if n_out else []
+    return codes, notes
+
+
 def dp_release(
     df: pd.DataFrame,
     *,
@@ -310,19 +333,7 @@ def dp_release(
             raise EquicareError(f"a {statistic} of '{column}' needs public bounds (lower, upper) for clamping; "
                                 "bounds taken from the data itself would leak it")
         lo, hi = check_bounds(bounds, column)
-    keys = df[by].astype("string").str.strip()
-    codes = pd.Categorical(keys, categories=regions).codes.astype(np.int32)
-    codes = np.where(codes < 0, len(regions), codes).astype(np.int32)
-    n_out = int((codes == len(regions)).sum())
-    notes: list[str] = []
-    if len(df) and (len(df) - n_out) < MIN_REGION_MATCH * len(df):
-        unknown = keys[codes == len(regions)].dropna().unique()[:5].tolist()
-        raise EquicareError(
-            f"the data's region codes do not match the public region list: {n_out:,} of {len(df):,} rows have a "
-            f"'{by}' outside it (e.g. {', '.join(map(str, unknown)) or 'missing'}); choose the list the data use "
-            "or declare your own public region list. Nothing was released and no epsilon was spent")
-    if n_out:
-        notes.append(f"{n_out:,} row(s) with a '{by}' outside the public region list were left out")
+    codes, notes = match_regions(df[by], regions, by)
     out = pd.DataFrame({by: regions})
     if statistic == "count":
         counts, b, t = _noisy_counts(codes, len(regions), eps, alpha)

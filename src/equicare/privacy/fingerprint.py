@@ -32,7 +32,7 @@ import hashlib
 import numpy as np
 import pandas as pd
 
-__all__ = ["DERIVED_COLUMNS", "SKETCH_SIZE", "canonical_cells", "data_fingerprint", "jaccard", "row_hashes",
+__all__ = ["DERIVED_COLUMNS", "SKETCH_SIZE", "canonical_cells", "canonical_column", "data_fingerprint", "jaccard", "row_hashes",
            "row_sketch"]
 
 DERIVED_COLUMNS = ("outlier_flags",)
@@ -40,7 +40,7 @@ SKETCH_SIZE = 256
 _NA = "\x00NA"
 
 
-def _canonical_column(s: pd.Series) -> pd.Series:
+def canonical_column(s: pd.Series) -> pd.Series:
     """One column as canonical text (see the module docstring)."""
     if pd.api.types.is_bool_dtype(s):
         out = s.map(lambda v: _NA if pd.isna(v) else ("1" if v else "0"))
@@ -56,7 +56,7 @@ def _canonical_column(s: pd.Series) -> pd.Series:
         num = pd.to_numeric(txt, errors="coerce")
         isnum = num.notna() & txt.notna()
         if bool(isnum.all()) and len(txt):
-            return _canonical_column(num.astype(float))
+            return canonical_column(num.astype(float))
         out = txt.fillna(_NA).astype(object)
     return out.astype(object)
 
@@ -66,7 +66,7 @@ def canonical_cells(df: pd.DataFrame) -> pd.DataFrame:
     cols = sorted(str(c) for c in df.columns if str(c) not in DERIVED_COLUMNS)
     frame = df.copy()
     frame.columns = [str(c) for c in frame.columns]
-    return pd.DataFrame({c: _canonical_column(frame[c]) for c in cols}, index=frame.index)
+    return pd.DataFrame({c: canonical_column(frame[c]) for c in cols}, index=frame.index)
 
 
 def row_hashes(df: pd.DataFrame) -> np.ndarray:

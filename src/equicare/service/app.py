@@ -38,7 +38,7 @@ from equicare import __version__
 from equicare.errors import EquicareError
 from equicare.service import accounts, audit, sharing
 from equicare.service.accounts import User
-from equicare.service.exports import suppressed_csv, suppressed_table
+from equicare.service.exports import dataset_export, suppressed_csv, suppressed_table
 from equicare.store import Store
 
 __all__ = ["DEFAULT_MAX_UPLOAD_BYTES", "SESSION_COOKIE", "create_app"]
@@ -295,13 +295,13 @@ def create_app(store_path: str | Path = "equicare-out/equicare.duckdb", *,
     @app.get("/api/datasets/{dataset_id}/rows", tags=["data"])
     def dataset_rows(dataset_id: int, limit: int = 100, user: User = Depends(user_dep)) -> list[dict]:
         dataset_for(user, dataset_id)
-        df, _ = suppressed_table(st.get_dataset(dataset_id))
+        df, _ = dataset_export(st, dataset_id)
         return _records(df, limit=max(0, min(limit, 10_000)))
 
     @app.get("/api/datasets/{dataset_id}/csv", tags=["data"])
     def dataset_csv(dataset_id: int, user: User = Depends(user_dep)) -> Response:
         info = dataset_for(user, dataset_id)
-        return _csv_response(suppressed_csv(st.get_dataset(dataset_id)), f"dataset-{int(info['id'])}.csv")
+        return _csv_response(dataset_export(st, dataset_id)[0].to_csv(index=False), f"dataset-{int(info['id'])}.csv")
 
     @app.post("/api/runs", tags=["runs"], status_code=202)
     def runs_start(req: RunRequest, request: Request, user: User = Depends(role("planner"))) -> dict:
