@@ -62,6 +62,9 @@ def load_cmd(
     name: str = typer.Option(None, "--name", help="Dataset name in the store (default: the file's stem)."),
     store: str = typer.Option("equicare-out/equicare.duckdb", "--store", help="DuckDB store."),
     regions: str = typer.Option(None, "--regions", help="Name of a stored regions dataset to check region ids against."),
+    count_columns: str = typer.Option(None, "--count-columns", help="Comma-separated columns that count people "
+                                      "(suppressed in every export); default: columns named like admissions, "
+                                      "cases, deaths, patients, visits, ..."),
 ) -> None:
     """Validate and clean a file, store it, and print the cleaning report (a rejected file stores nothing)."""
     from pathlib import Path
@@ -76,7 +79,8 @@ def load_cmd(
             if ds is None:
                 raise typer.BadParameter(f"no regions dataset called {regions!r} in {store}")
             known = set(st.get_dataset(ds)["id"])
-        table, report = load_table(path, kind, regions=known)
+        table, report = load_table(path, kind, regions=known,
+                                   count_columns=None if count_columns is None else count_columns.split(","))
         ds_id = st.save_dataset(name or Path(path).stem, kind, table, source=Path(path).name,
                                 fingerprint=fingerprint(path), report=report.to_dict())
     typer.echo(f"stored {len(table):,} rows as dataset {ds_id} ({kind})")
