@@ -10,11 +10,9 @@ import pandas as pd
 import pytest
 
 from equicare.errors import EquicareError
-from equicare.privacy.dp import (
+from equicare.privacy.dp import discrete_laplace_error_bound, dp_release, laplace_error_bound
+from equicare.privacy.ledger import (
     DEFAULT_EPSILON_BUDGET,
-    discrete_laplace_error_bound,
-    dp_release,
-    laplace_error_bound,
     privacy_budget,
     privacy_ledger,
     privacy_spent,
@@ -135,3 +133,66 @@ def test_budget_is_charged_per_dataset_and_survives_reupload(rows):
         # another organisation's copy of the same file has its own budget
         ds3 = st.save_dataset("admissions", "demand", rows, source="x.csv", fingerprint="abc", org="south")
         assert privacy_spent(st, ds3) == 0.0
+
+
+# -- issue 17, item 2: sums and means over more than 2^20 rows ----------------------------------------------
+def test_sum_and_mean_are_right_above_two_to_the_twenty_rows():
+    """OpenDP's default float sum keeps only the first 2^20 rows: 1.1 M ones summed to 1,048,575 +- 3 and the
+    mean of 1.5 M ones was 0.699. With epsilon 1 the noise is a few units, so both must be near the truth."""
+    n1, n2 = 1_100_000, 1_500_000
+    df = pd.DataFrame({"state": np.repeat(["01", "02"], [n1, n2]), "x": np.ones(n1 + n2)})
+    rel = dp_release(df, by="state", statistic="sum", column="x", bounds=(0, 1), epsilon=1.0, regions=["01", "02"])
+    est = rel.table.set_index("state")["estimate"]
+    assert abs(est["01"] - n1) <= rel.error_bound * 3 and abs(est["02"] - n2) <= rel.error_bound * 3
+    mean = dp_release(df, by="state", statistic="mean", column="x", bounds=(0, 10), epsilon=1.0,
+                      regions=["01", "02"]).table.set_index("state")["estimate"]
+    assert mean["02"] == pytest.approx(1.0, abs=1e-3) and mean["01"] == pytest.approx(1.0, abs=1e-3)
+    cnt = dp_release(df, by="state", statistic="count", epsilon=1.0, regions=["01", "02"]).table.set_index("state")
+    assert abs(cnt.loc["02", "estimate"] - n2) < 30
+
+
+# -- issue 17, item 3: bounds and epsilons OpenDP cannot handle -----------------------------------------------
+@pytest.mark.parametrize("bounds, msg", [
+    ((0, 1e308), "too large"), ((0, float("inf")), "finite"), ((-1e308, 1e308), "too large"),
+    ((float("nan"), 1), "finite"), (("0", "1"), "two numbers"), ((0, 2.0**53 + 4096), "too large"),
+])
+def test_bounds_opendp_cannot_handle_are_refused(rows, bounds, msg):
+    for statistic in ("sum", "mean"):
+        with pytest.raises(EquicareError, match=msg):
+            dp_release(rows, by="state", statistic=statistic, column="beds", bounds=bounds, epsilon=1.0,
+                       regions=REGIONS)
+
+
+@pytest.mark.parametrize("eps", ["0.5", 1e-320, float("inf"), -1, 0.0, None, True, 1e6])
+def test_bad_epsilons_are_refused(rows, eps):
+    with pytest.raises(EquicareError, match="epsilon"):
+        dp_release(rows, by="state", statistic="count", epsilon=eps, regions=REGIONS)
+
+
+def test_large_but_valid_bounds_work(rows):
+    rel = dp_release(rows, by="state", statistic="sum", column="beds", bounds=(-1e12, 1e12), epsilon=1.0,
+                     regions=REGIONS)
+    assert np.isfinite(rel.table.estimate).all() and rel.scale["sum"] >= 2e12
+
+
+def test_cli_refuses_huge_bounds_with_exit_2(tmp_path):
+    import subprocess
+    import sys
+
+    from equicare.data import load_table
+
+    db = str(tmp_path / "s.duckdb")
+    fac = "id,name,region,lat,lon,cap_beds\nh1,A,01,32.5,-86.6,120\nh2,B,02,61.2,-149.9,300\n"
+    with Store(db) as st:
+        table, _ = load_table(fac.encode(), "facilities", name="f.csv")
+        ds = st.save_dataset("f", "facilities", table, source="f.csv", fingerprint="fp")
+    for upper in ("1e308", "inf"):
+        out = subprocess.run([sys.executable, "-m", "equicare", "release", str(ds), "--statistic", "sum",
+                              "--column", "cap_beds", "--lower", "0", "--upper", upper, "--epsilon", "0.5",
+                              "--store", db], capture_output=True, text=True, timeout=120)
+        assert out.returncode == 2, out.stderr
+        assert "Traceback" not in out.stderr and "bounds of 'cap_beds'" in out.stderr
+    with Store(db) as st:
+        from equicare.privacy.ledger import privacy_spent
+
+        assert privacy_spent(st, ds) == 0.0  # nothing charged

@@ -242,7 +242,7 @@ def test_cli_users_add_and_release(tmp_path):
     from typer.testing import CliRunner
 
     from equicare.cli import app
-    from equicare.privacy.dp import privacy_spent
+    from equicare.privacy.ledger import privacy_spent
     from equicare.service.accounts import authenticate_token
 
     db = str(tmp_path / "cli.duckdb")

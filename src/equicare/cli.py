@@ -62,6 +62,9 @@ def load_cmd(
     name: str = typer.Option(None, "--name", help="Dataset name in the store (default: the file's stem)."),
     store: str = typer.Option("equicare-out/equicare.duckdb", "--store", help="DuckDB store."),
     regions: str = typer.Option(None, "--regions", help="Name of a stored regions dataset to check region ids against."),
+    count_columns: str = typer.Option(None, "--count-columns", help="Comma-separated columns that count people "
+                                      "(suppressed in every export); default: columns named like admissions, "
+                                      "cases, deaths, patients, visits, ..."),
 ) -> None:
     """Validate and clean a file, store it, and print the cleaning report (a rejected file stores nothing)."""
     from pathlib import Path
@@ -76,7 +79,8 @@ def load_cmd(
             if ds is None:
                 raise typer.BadParameter(f"no regions dataset called {regions!r} in {store}")
             known = set(st.get_dataset(ds)["id"])
-        table, report = load_table(path, kind, regions=known)
+        table, report = load_table(path, kind, regions=known,
+                                   count_columns=None if count_columns is None else count_columns.split(","))
         ds_id = st.save_dataset(name or Path(path).stem, kind, table, source=Path(path).name,
                                 fingerprint=fingerprint(path), report=report.to_dict())
     typer.echo(f"stored {len(table):,} rows as dataset {ds_id} ({kind})")
@@ -194,13 +198,13 @@ def release_cmd(
     column: str = typer.Option(None, "--column", help="Numeric column for a sum or mean."),
     lower: float = typer.Option(None, "--lower", help="Public lower bound of --column."),
     upper: float = typer.Option(None, "--upper", help="Public upper bound of --column."),
-    level: str = typer.Option("state", "--level", help="Public region list: state or county."),
+    level: str = typer.Option("state", "--level", help="Public region list: state, county or a declared list."),
     out: str = typer.Option(None, "--out", help="Write the release to this CSV."),
     store: str = typer.Option("equicare-out/equicare.duckdb", "--store", help="DuckDB store."),
 ) -> None:
     """Differentially private per-region count, sum or mean of a dataset (OpenDP), with its 95% error bound."""
-    from equicare.privacy.dp import privacy_budget, privacy_spent, release_dataset
-    from equicare.service.releases import public_regions
+    from equicare.privacy.ledger import privacy_budget, privacy_spent, release_dataset
+    from equicare.service.region_lists import public_regions
     from equicare.store import Store
 
     bounds = None if lower is None and upper is None else (lower, upper)
@@ -208,7 +212,7 @@ def release_cmd(
         raise typer.BadParameter("give both --lower and --upper")
     with Store(store) as st:
         rel = release_dataset(st, dataset, by=by, statistic=statistic, epsilon=epsilon,
-                              regions=public_regions(level)["id"].tolist(), column=column, bounds=bounds,
+                              regions=public_regions(level, st)["id"].tolist(), column=column, bounds=bounds,
                               created_by="cli")
         spent, budget = privacy_spent(st, dataset), privacy_budget(st, dataset)
     if out:

@@ -29,6 +29,7 @@ class CleaningReport:
     """Every change made while loading, in order."""
 
     changes: list[Change] = field(default_factory=list)
+    count_columns: list[str] | None = None  # columns that count people (declared or by name)
 
     def add(self, file: str, step: str, column: str, count: int, detail: str = "") -> None:
         """Record a change (changes that touched no rows are not recorded)."""
@@ -43,7 +44,10 @@ class CleaningReport:
         return pd.DataFrame([asdict(c) for c in self.changes], columns=cols)
 
     def to_dict(self) -> dict:
-        return {"changes": [asdict(c) for c in self.changes]}
+        out: dict = {"changes": [asdict(c) for c in self.changes]}
+        if self.count_columns is not None:
+            out["count_columns"] = list(self.count_columns)
+        return out
 
     def __len__(self) -> int:
         return len(self.changes)

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from equicare.data.clean import CleaningReport, apply_missing_policy, flag_outliers, pad_fips
+from equicare.data.counts import check_count_columns, default_count_columns, type_extra_columns
 from equicare.data.readers import NA_VALUES, mask_rows, read_table
 from equicare.data.schemas import Schema, get_schema
 from equicare.errors import EquicareError, Problem, ValidationError
@@ -127,7 +128,8 @@ def validate(df: pd.DataFrame, schema: Schema, file: str, regions: set[str] | No
 
 def load_table(source: str | Path | bytes | pd.DataFrame, kind: str, *, name: str | None = None,
                regions: set[str] | None = None, missing: dict[str, str] | None = None,
-               report: CleaningReport | None = None) -> tuple[pd.DataFrame, CleaningReport]:
+               report: CleaningReport | None = None, count_columns: list[str] | None = None
+               ) -> tuple[pd.DataFrame, CleaningReport]:
     """Read, validate and clean a table of ``kind`` (``regions``, ``facilities``, ``demand``, ``costs``).
 
     Parameters
@@ -139,6 +141,10 @@ def load_table(source: str | Path | bytes | pd.DataFrame, kind: str, *, name: st
     missing : per-column missing-value policy overriding the schema's (``drop``, ``impute_median``,
         ``impute_zero``, ``flag``, ``error``).
     report : a report to append to (a new one by default).
+    count_columns : the columns that count people (suppressed in every download and export); by default
+        the numeric columns named like a count (:data:`equicare.data.counts.COUNT_NAME`). The list ends
+        up in ``report.count_columns``. Columns the schema does not name are typed as numbers when every
+        filled cell is one (:func:`equicare.data.counts.type_extra_columns`).
 
     Returns
     -------
@@ -168,8 +174,26 @@ def load_table(source: str | Path | bytes | pd.DataFrame, kind: str, *, name: st
         raise ValidationError([Problem(label, None, None, "file has a header but no rows")])
 
     table, problems = validate(raw, schema, label, regions)
+    known = {c for c in table.columns if schema.column(c) is not None}
+    table, typed = type_extra_columns(table, known)
+    for col in typed:
+        v = table[col].to_numpy(dtype=float, na_value=np.nan)
+        for r in _rows(np.isinf(v))[:20]:
+            problems.append(Problem(label, int(r), col, "number out of range (not finite)", str(raw[col].iloc[r - 2])))
+    declared = [str(c).strip() for c in count_columns if str(c).strip()] if count_columns is not None else None
+    if declared is not None:
+        problems += check_count_columns(table, declared, label)
     if problems:
         raise ValidationError(problems)
+    for col in typed:
+        report.add(label, "typed as number", col, int(table[col].notna().sum()),
+                   "a column outside the schema whose cells are all numbers")
+    if declared is None:  # the usual count names, and a demand table's whole-number value (events per period)
+        declared = default_count_columns(table)
+        if schema.kind == "demand" and "value" not in declared and "count" in default_count_columns(
+                table[["value"]].rename(columns={"value": "count"})):
+            declared.append("value")
+    report.count_columns = declared
     for col in table.columns:  # validate() padded the codes; count what changed
         rule = schema.column(col)
         if rule is not None and rule.dtype == "id":

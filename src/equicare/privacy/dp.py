@@ -1,4 +1,4 @@
-"""Differentially private release of per-region counts, sums and means (OpenDP), with a privacy-loss ledger.
+"""Differentially private release of per-region counts, sums and means (OpenDP).
 
 The privacy unit is one row of a dataset (one patient record, one facility): neighbouring datasets differ
 by adding or removing a row (symmetric distance 1). Every row belongs to one region.
@@ -10,8 +10,9 @@ count
     discrete Laplace mechanism with scale ``b = 1 / epsilon``.
 sum
     Values clamped to public bounds ``[L, U]`` and summed per region; the continuous Laplace mechanism
-    adds noise of scale ``b = max(|L|, |U|) / epsilon`` (OpenDP's map accounts for floating-point rounding,
-    so ``b`` is a hair larger). Regions are disjoint, so releasing every region's sum costs ``epsilon``
+    adds noise of scale ``b = D / epsilon`` with ``D = max(|L|, |U|)`` when both bounds have one sign and
+    ``D = U - L`` when they straddle 0 (OpenDP's sensitivity for a checked float sum; its map also accounts
+    for floating-point rounding, so ``b`` is a hair larger). Regions are disjoint, so releasing every region's sum costs ``epsilon``
     once (parallel composition, [3]_).
 mean
     A count and a sum, each with ``epsilon / 2`` (sequential composition); ``mean = sum / max(count, 1)``.
@@ -21,10 +22,20 @@ Accuracy: the 95% error bound ``t`` of a Laplace release satisfies ``P(|noise| >
 Laplace. For a mean, with ``t_s``, ``t_n`` the bounds of its sum and count at level ``alpha/2`` each (union
 bound), ``|mean~ - mean| <= (t_s + |mean~| t_n) / (n~ - t_n)`` whenever ``n~ > t_n`` (else unbounded).
 
-Ledger: each release's epsilon is recorded in the store table ``privacy_ledger`` against the dataset's
-organisation and *fingerprint* (the hash of the uploaded bytes), so re-uploading the same file does not
-reset its budget. A release whose epsilon would take the total past the dataset's budget
-(``privacy_budget`` table, default :data:`DEFAULT_EPSILON_BUDGET`) is refused.
+Any size: the sum is OpenDP's ``make_bounded_float_checked_sum`` with a public size limit of
+:data:`SUM_SIZE_LIMIT` rows (pairwise summation; OpenDP's map accounts for the floating-point error of
+summing that many values). OpenDP's default ``then_sum`` on unsized float data keeps only the first
+``2^20`` rows, which made sums and means of larger regions silently wrong. Tables with more rows than
+the limit are refused. Data are handed to OpenDP as NumPy arrays (region codes as integers), so a
+million rows take a fraction of a second.
+
+Refused (a clear :class:`~equicare.errors.EquicareError`, never an OpenDP traceback): bounds that are
+not finite or whose magnitude exceeds :data:`MAX_ABS_BOUND` (``2^53``, beyond which floats cannot hold
+whole numbers and OpenDP cannot bound the rounding of the sum), epsilon outside
+[:data:`MIN_EPSILON`, :data:`MAX_EPSILON`], and data whose region codes mostly fall outside the public
+region list (:data:`MIN_REGION_MATCH`; a release over another country's codes would be pure noise).
+
+The budget and ledger live in :mod:`equicare.privacy.ledger`.
 
 References
 ----------
@@ -40,47 +51,24 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING
-
 import numpy as np
 import pandas as pd
 
 from equicare.errors import EquicareError
 
-if TYPE_CHECKING:  # pragma: no cover
-    from equicare.store import Store
+__all__ = ["DPRelease", "MAX_ABS_BOUND", "MAX_EPSILON", "MIN_EPSILON", "MIN_REGION_MATCH", "STATISTICS",
+           "SUM_SIZE_LIMIT", "check_bounds", "check_epsilon", "dp_release", "discrete_laplace_error_bound",
+           "laplace_error_bound"]
 
-__all__ = ["DEFAULT_EPSILON_BUDGET", "DPRelease", "STATISTICS", "dp_release", "laplace_error_bound",
-           "discrete_laplace_error_bound", "privacy_budget", "privacy_spent", "privacy_ledger",
-           "release_dataset", "set_privacy_budget"]
-
-DEFAULT_EPSILON_BUDGET = 1.0
 STATISTICS = ("count", "sum", "mean")
+SUM_SIZE_LIMIT = 2**28
+MAX_ABS_BOUND = float(2**53)
+MIN_EPSILON = 1e-6
+MAX_EPSILON = 100.0
+MIN_REGION_MATCH = 0.5
 
-_LEDGER_SQL = """
-CREATE SEQUENCE IF NOT EXISTS privacy_ledger_seq START 1;
-CREATE TABLE IF NOT EXISTS privacy_ledger (
-    id BIGINT PRIMARY KEY,
-    org TEXT NOT NULL,
-    fingerprint TEXT NOT NULL,
-    dataset_id BIGINT,
-    dataset_name TEXT,
-    statistic TEXT NOT NULL,
-    value_column TEXT,
-    by_column TEXT,
-    epsilon DOUBLE NOT NULL,
-    error_bound DOUBLE,
-    created_by TEXT,
-    released_at TIMESTAMP
-);
-CREATE TABLE IF NOT EXISTS privacy_budget (
-    org TEXT NOT NULL,
-    fingerprint TEXT NOT NULL,
-    epsilon_budget DOUBLE NOT NULL,
-    PRIMARY KEY (org, fingerprint)
-);
-"""
 
 
 def _dp():
@@ -147,57 +135,137 @@ class DPRelease:
                 "error_bound": self.error_bound, "notes": self.notes}
 
 
-def _check_epsilon(epsilon: float) -> float:
+def check_epsilon(epsilon: object, what: str = "epsilon") -> float:
+    """``epsilon`` as a float in [MIN_EPSILON, MAX_EPSILON] (a budget may be larger); text is refused."""
+    if isinstance(epsilon, (str, bytes, bool)) or epsilon is None:
+        raise EquicareError(f"{what} must be a positive number, got {epsilon!r}")
     try:
-        eps = float(epsilon)
+        eps = float(epsilon)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        raise EquicareError(f"epsilon must be a positive number, got {epsilon!r}") from None
+        raise EquicareError(f"{what} must be a positive number, got {epsilon!r}") from None
     if not (eps > 0 and math.isfinite(eps)):
-        raise EquicareError(f"epsilon must be a positive number, got {epsilon!r}")
+        raise EquicareError(f"{what} must be a positive number, got {epsilon!r}")
+    if what == "epsilon" and not MIN_EPSILON <= eps <= MAX_EPSILON:
+        raise EquicareError(f"epsilon must lie between {MIN_EPSILON:g} and {MAX_EPSILON:g}, got {eps:g}")
     return eps
+
+
+def check_bounds(bounds: object, column: str | None = None) -> tuple[float, float]:
+    """Public clamping bounds as two finite floats with ``lower < upper`` and magnitude <= MAX_ABS_BOUND."""
+    what = f" of '{column}'" if column else ""
+    try:
+        lo, hi = bounds  # type: ignore[misc]
+        if isinstance(lo, (str, bytes, bool)) or isinstance(hi, (str, bytes, bool)):
+            raise TypeError
+        lo, hi = float(lo), float(hi)
+    except (TypeError, ValueError):
+        raise EquicareError(f"bounds{what} must be two numbers (lower, upper), got {bounds!r}") from None
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        raise EquicareError(f"bounds{what} must be finite numbers, got lower {lo:g} and upper {hi:g}")
+    if not lo < hi:
+        raise EquicareError(f"bounds{what} must have lower < upper, got lower {lo:g} and upper {hi:g}")
+    if max(abs(lo), abs(hi)) > MAX_ABS_BOUND:
+        raise EquicareError(f"bounds{what} are too large: lower {lo:g}, upper {hi:g}; their magnitude must be at most "
+                            f"{MAX_ABS_BOUND:.0f} (2^53), beyond which a sum cannot be made differentially "
+                            "private with a bounded floating-point error")
+    return lo, hi
 
 
 def _calibrate(build, guess: float, epsilon: float) -> tuple[object, float]:
     """The measurement ``build(scale)`` with the smallest scale near ``guess`` whose privacy map at d_in=1
-    is at most ``epsilon`` (the formula's scale, nudged up past floating-point slack)."""
-    scale = guess
-    for _ in range(60):
-        meas = build(scale)
-        if meas.map(1) <= epsilon:
-            return meas, float(scale)
-        scale *= 1 + 2.0 ** -22
-    scale = _dp().binary_search_param(build, d_in=1, d_out=epsilon)
-    return build(scale), float(scale)
+    is at most ``epsilon`` (the formula's scale, nudged up past floating-point slack).
 
-
-def _noisy_counts(keys: list[str], regions: list[str], epsilon: float, alpha: float) -> tuple[np.ndarray, float, float]:
+    Any OpenDP failure (an overflow from extreme parameters) becomes an :class:`EquicareError`.
+    """
     dp = _dp()
-    space = (dp.vector_domain(dp.atom_domain(T=str)), dp.symmetric_distance())
+    try:
+        scale = guess
+        for _ in range(60):
+            meas = build(scale)
+            if meas.map(1) <= epsilon:
+                return meas, float(scale)
+            scale *= 1 + 2.0 ** -22
+        scale = dp.binary_search_param(build, d_in=1, d_out=epsilon)
+        return build(scale), float(scale)
+    except dp.OpenDPException as exc:
+        msg = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        raise EquicareError(f"OpenDP cannot build this release with epsilon {epsilon:g}: {msg}; use smaller "
+                            "bounds or a larger epsilon") from None
+
+
+@lru_cache(maxsize=64)
+def _count_measurement(n_regions: int, epsilon: float) -> tuple[object, float]:
+    dp = _dp()
+    space = (dp.vector_domain(dp.atom_domain(T="i32")), dp.symmetric_distance())
+    cats = list(range(n_regions))
 
     def build(scale: float):
-        return space >> dp.t.then_count_by_categories(categories=regions, null_category=False) \
+        return space >> dp.t.then_count_by_categories(categories=cats, null_category=False) \
             >> dp.m.then_laplace(scale=scale)
 
-    meas, scale = _calibrate(build, 1.0 / epsilon, epsilon)
-    noisy = np.asarray(meas(keys), dtype=float)
-    return noisy, float(scale), discrete_laplace_error_bound(scale, alpha)
+    return _calibrate(build, 1.0 / epsilon, epsilon)
 
 
-def _noisy_sums(keys: np.ndarray, values: np.ndarray, regions: list[str], bounds: tuple[float, float],
-                epsilon: float, alpha: float) -> tuple[np.ndarray, float, float]:
+@lru_cache(maxsize=64)
+def _sum_measurement(lo: float, hi: float, epsilon: float) -> tuple[object, float]:
     dp = _dp()
-    lo, hi = float(bounds[0]), float(bounds[1])
     space = (dp.vector_domain(dp.atom_domain(T=float, nan=False)), dp.symmetric_distance())
 
     def build(scale: float):
-        return space >> dp.t.then_clamp((lo, hi)) >> dp.t.then_sum() >> dp.m.then_laplace(scale=scale)
+        return (space >> dp.t.then_clamp((lo, hi))
+                >> dp.t.make_bounded_float_checked_sum(SUM_SIZE_LIMIT, (lo, hi), S="Pairwise<f64>")
+                >> dp.m.then_laplace(scale=scale))
 
-    meas, scale = _calibrate(build, max(abs(lo), abs(hi)) / epsilon, epsilon)
+    return _calibrate(build, max(abs(lo), abs(hi)) / epsilon, epsilon)
+
+
+def _noisy_counts(codes: np.ndarray, n_regions: int, epsilon: float, alpha: float) -> tuple[np.ndarray, float, float]:
+    """Discrete-Laplace counts of ``codes`` (int32 region indices; ``n_regions`` = not a public region)."""
+    meas, scale = _count_measurement(int(n_regions), float(epsilon))
+    noisy = np.asarray(meas(np.ascontiguousarray(codes, dtype=np.int32)), dtype=float)
+    return noisy, float(scale), discrete_laplace_error_bound(scale, alpha)
+
+
+def _noisy_sums(codes: np.ndarray, values: np.ndarray, n_regions: int, bounds: tuple[float, float],
+                epsilon: float, alpha: float) -> tuple[np.ndarray, float, float]:
+    """Laplace sums of ``values`` clamped to ``bounds`` per region code (checked float sum, any size up to
+    :data:`SUM_SIZE_LIMIT` rows)."""
+    lo, hi = float(bounds[0]), float(bounds[1])
+    if len(values) > SUM_SIZE_LIMIT:
+        raise EquicareError(f"a sum over {len(values):,} rows is beyond the public size limit of "
+                            f"{SUM_SIZE_LIMIT:,} rows; split the data")
+    meas, scale = _sum_measurement(lo, hi, float(epsilon))
     # Parallel composition: each row lies in exactly one region's partition, so one row changes one sum.
-    out = np.empty(len(regions))
-    for i, r in enumerate(regions):
-        out[i] = meas([float(v) for v in values[keys == r]])
+    order = np.argsort(codes, kind="stable")
+    edges = np.searchsorted(codes[order], np.arange(n_regions + 1))
+    sorted_vals = np.ascontiguousarray(values[order], dtype=float)
+    out = np.empty(n_regions)
+    for i in range(n_regions):
+        out[i] = meas(np.ascontiguousarray(sorted_vals[edges[i]:edges[i + 1]]))
     return out, float(scale), laplace_error_bound(scale, alpha)
+
+
+def match_regions(keys: pd.Series, regions: list[str], by: str) -> tuple[np.ndarray, list[str]]:
+    """Each row's index in the public ``regions`` (``len(regions)`` when outside it) and a note on those.
+
+    Raises
+    ------
+    EquicareError
+        When fewer than :data:`MIN_REGION_MATCH` of the rows lie in a public region: the data use another
+        region list, and a release over this one would be noise (and spend budget) for nothing.
+    """
+    k = keys.astype("string").str.strip()
+    codes = pd.Categorical(k, categories=[str(r) for r in regions]).codes.astype(np.int32)
+    codes = np.where(codes < 0, len(regions), codes).astype(np.int32)
+    n_out, n = int((codes == len(regions)).sum()), len(k)
+    if n and (n - n_out) < MIN_REGION_MATCH * n:
+        unknown = k[codes == len(regions)].dropna().unique()[:5].tolist()
+        raise EquicareError(
+            f"the data's region codes do not match the public region list: {n_out:,} of {n:,} rows have a "
+            f"'{by}' outside it (e.g. {', '.join(map(str, unknown)) or 'missing'}); choose the list the data use "
+            "or declare your own public region list. Nothing was released and no epsilon was spent")
+    notes = [f"{n_out:,} row(s) with a '{by}' outside the public region list were left out"] if n_out else []
+    return codes, notes
 
 
 def dp_release(
@@ -241,11 +309,13 @@ def dp_release(
     Raises
     ------
     EquicareError
-        Unknown statistic or column, a non-positive epsilon, missing or inverted bounds.
+        Unknown statistic or column; epsilon not a number in [MIN_EPSILON, MAX_EPSILON]; bounds missing,
+        inverted, not finite or beyond MAX_ABS_BOUND; fewer than MIN_REGION_MATCH of the rows in a public
+        region; any OpenDP failure.
     """
     if statistic not in STATISTICS:
         raise EquicareError(f"statistic must be one of {', '.join(STATISTICS)}, got {statistic!r}")
-    eps = _check_epsilon(epsilon)
+    eps = check_epsilon(epsilon)
     if not 0 < alpha < 1:
         raise EquicareError(f"alpha must lie in (0, 1), got {alpha!r}")
     if by not in df.columns:
@@ -255,37 +325,37 @@ def dp_release(
         raise EquicareError("the public list of regions is empty")
     if len(set(regions)) != len(regions):
         raise EquicareError("the public list of regions has duplicates")
-    keys = df[by].astype(str).to_numpy()
+    lo = hi = 0.0
+    if statistic != "count":
+        if column is None or column not in df.columns:
+            raise EquicareError(f"a {statistic} needs a numeric value column present in the table, got {column!r}")
+        if bounds is None:
+            raise EquicareError(f"a {statistic} of '{column}' needs public bounds (lower, upper) for clamping; "
+                                "bounds taken from the data itself would leak it")
+        lo, hi = check_bounds(bounds, column)
+    codes, notes = match_regions(df[by], regions, by)
     out = pd.DataFrame({by: regions})
-    notes: list[str] = []
     if statistic == "count":
-        counts, b, t = _noisy_counts(list(keys), regions, eps, alpha)
+        counts, b, t = _noisy_counts(codes, len(regions), eps, alpha)
         out["estimate"] = counts
         out["error_bound"] = t
         return DPRelease(out, "count", None, by, eps, {"count": b}, alpha, None,
                          "count_by_categories + discrete Laplace", notes)
 
-    if column is None or column not in df.columns:
-        raise EquicareError(f"a {statistic} needs a numeric value column present in the table, got {column!r}")
-    if bounds is None:
-        raise EquicareError(f"a {statistic} of '{column}' needs public bounds (lower, upper) for clamping; "
-                            "bounds taken from the data itself would leak it")
-    lo, hi = (float(bounds[0]), float(bounds[1]))
-    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
-        raise EquicareError(f"bounds must be finite with lower < upper, got {bounds!r}")
-    vals = pd.to_numeric(df[column], errors="coerce").to_numpy(dtype=float)
+    vals = pd.to_numeric(df[column], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    vals = np.where(np.isinf(vals), np.nan, vals)
     n_missing = int(np.isnan(vals).sum())
     if n_missing:
         notes.append(f"{n_missing} missing value(s) of '{column}' counted as {min(max(0.0, lo), hi):g}")
         vals = np.where(np.isnan(vals), min(max(0.0, lo), hi), vals)
     if statistic == "sum":
-        sums, b, t = _noisy_sums(keys, vals, regions, (lo, hi), eps, alpha)
+        sums, b, t = _noisy_sums(codes, vals, len(regions), (lo, hi), eps, alpha)
         out["estimate"] = sums
         out["error_bound"] = t
         return DPRelease(out, "sum", column, by, eps, {"sum": b}, alpha, (lo, hi), "clamp + sum + Laplace", notes)
 
-    counts, bc, tc = _noisy_counts(list(keys), regions, eps / 2, alpha / 2)
-    sums, bs, ts = _noisy_sums(keys, vals, regions, (lo, hi), eps / 2, alpha / 2)
+    counts, bc, tc = _noisy_counts(codes, len(regions), eps / 2, alpha / 2)
+    sums, bs, ts = _noisy_sums(codes, vals, len(regions), (lo, hi), eps / 2, alpha / 2)
     n_clip = np.maximum(counts, 1.0)
     mean = np.clip(sums / n_clip, lo, hi)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -299,101 +369,3 @@ def dp_release(
                      "count (discrete Laplace) and clamped sum (Laplace)", notes)
 
 
-# -- the ledger -----------------------------------------------------------------------------------------
-def _ensure(store: "Store") -> None:
-    with store._lock:
-        store.con.execute(_LEDGER_SQL)
-
-
-def _key(store: "Store", dataset_id: int) -> tuple[str, str, str]:
-    info = store.dataset_info(dataset_id)
-    return str(info["org"]), str(info["fingerprint"] or f"dataset:{dataset_id}"), str(info["name"])
-
-
-def privacy_budget(store: "Store", dataset_id: int) -> float:
-    """The dataset's total epsilon budget (:data:`DEFAULT_EPSILON_BUDGET` unless set)."""
-    _ensure(store)
-    org, fp, _ = _key(store, dataset_id)
-    row = store.query("SELECT epsilon_budget FROM privacy_budget WHERE org = ? AND fingerprint = ?", [org, fp])
-    return DEFAULT_EPSILON_BUDGET if row.empty else float(row.epsilon_budget.iloc[0])
-
-
-def set_privacy_budget(store: "Store", dataset_id: int, epsilon: float) -> None:
-    """Set the dataset's total epsilon budget; it may not go below what was already spent."""
-    eps = _check_epsilon(epsilon)
-    _ensure(store)
-    org, fp, name = _key(store, dataset_id)
-    with store.transaction() as con:
-        spent = con.execute("SELECT COALESCE(SUM(epsilon), 0) FROM privacy_ledger WHERE org = ? AND fingerprint = ?",
-                            [org, fp]).fetchall()[0][0]
-        if eps < spent - 1e-12:
-            raise EquicareError(f"dataset '{name}' has already spent epsilon {spent:g}; its budget cannot be {eps:g}")
-        con.execute("DELETE FROM privacy_budget WHERE org = ? AND fingerprint = ?", [org, fp])
-        con.execute("INSERT INTO privacy_budget VALUES (?, ?, ?)", [org, fp, eps])
-
-
-def privacy_spent(store: "Store", dataset_id: int) -> float:
-    """Total epsilon of the releases made so far from this dataset's data (same org and fingerprint)."""
-    _ensure(store)
-    org, fp, _ = _key(store, dataset_id)
-    row = store.query("SELECT COALESCE(SUM(epsilon), 0) AS s FROM privacy_ledger WHERE org = ? AND fingerprint = ?",
-                      [org, fp])
-    return float(row.s.iloc[0])
-
-
-def privacy_ledger(store: "Store", org: str | None = None) -> pd.DataFrame:
-    """Every recorded release (newest first), optionally only one organisation's."""
-    _ensure(store)
-    return store.select("SELECT * FROM privacy_ledger", {"org": org}, "id DESC")
-
-
-def release_dataset(
-    store: "Store",
-    dataset_id: int,
-    *,
-    by: str,
-    statistic: str,
-    epsilon: float,
-    regions: Sequence,
-    column: str | None = None,
-    bounds: tuple[float, float] | None = None,
-    alpha: float = 0.05,
-    created_by: str | None = None,
-) -> DPRelease:
-    """:func:`dp_release` of a stored dataset, charged to its privacy budget.
-
-    The budget check and the ledger entry happen in one transaction after the release is computed; a
-    release that would exceed the budget is refused (its noisy values are discarded unseen).
-
-    Raises
-    ------
-    EquicareError
-        ``"privacy budget exceeded ..."`` naming the dataset, the epsilon spent, the budget and the
-        request; or any error of :func:`dp_release`.
-    """
-    eps = _check_epsilon(epsilon)
-    _ensure(store)
-    org, fp, name = _key(store, dataset_id)
-    budget, spent = privacy_budget(store, dataset_id), privacy_spent(store, dataset_id)
-
-    def refuse(spent: float) -> EquicareError:
-        return EquicareError(
-            f"privacy budget exceeded for dataset '{name}' (id {dataset_id}): epsilon {spent:g} of its budget "
-            f"{budget:g} is spent, {max(budget - spent, 0):g} remains, and this release needs {eps:g}; "
-            "ask for a smaller epsilon or reuse an earlier release")
-
-    if spent + eps > budget + 1e-12:
-        raise refuse(spent)
-    rel = dp_release(store.get_dataset(dataset_id), by=by, statistic=statistic, epsilon=eps, regions=regions,
-                     column=column, bounds=bounds, alpha=alpha)
-    with store.transaction() as con:
-        spent = con.execute("SELECT COALESCE(SUM(epsilon), 0) FROM privacy_ledger WHERE org = ? AND fingerprint = ?",
-                            [org, fp]).fetchall()[0][0]
-        if spent + eps > budget + 1e-12:
-            raise refuse(spent)
-        lid = int(con.execute("SELECT nextval('privacy_ledger_seq')").fetchall()[0][0])
-        con.execute("INSERT INTO privacy_ledger VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [lid, org, fp, int(dataset_id), name, statistic, column, by, eps,
-                     rel.error_bound if math.isfinite(rel.error_bound) else None, created_by,
-                     datetime.now(timezone.utc).replace(tzinfo=None)])
-    return rel

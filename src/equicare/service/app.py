@@ -25,7 +25,7 @@ import json
 import math
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import pandas as pd
 from fastapi import Depends, FastAPI, File, Form, HTTPException, Request, UploadFile
@@ -38,7 +38,7 @@ from equicare import __version__
 from equicare.errors import EquicareError
 from equicare.service import accounts, audit, sharing
 from equicare.service.accounts import User
-from equicare.service.exports import suppressed_csv, suppressed_table
+from equicare.service.exports import dataset_export, suppressed_csv, suppressed_table
 from equicare.store import Store
 
 __all__ = ["DEFAULT_MAX_UPLOAD_BYTES", "SESSION_COOKIE", "create_app"]
@@ -47,6 +47,9 @@ DEFAULT_MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 SESSION_COOKIE = "equicare_session"
 UPLOAD_KINDS = ("regions", "facilities", "demand", "costs")
 _PUBLIC = ("/health", "/docs", "/openapi.json", "/static/", "/login", "/favicon.ico", "/docs/oauth2-redirect")
+
+
+StrictNumber = Annotated[float, Field(strict=True)]
 
 
 class RunRequest(BaseModel):
@@ -69,12 +72,23 @@ class ReleaseRequest(BaseModel):
     by: str = Field(description="region column")
     statistic: str = Field("count", description="dp: count, sum or mean")
     column: str | None = None
-    bounds: tuple[float, float] | None = None
-    epsilon: float | None = None
+    bounds: tuple[StrictNumber, StrictNumber] | None = Field(None, description="dp sum/mean: public (lower, upper)")
+    epsilon: StrictNumber | None = Field(None, description="dp: privacy loss, a number (text is refused)")
     count_columns: list[str] | None = Field(None, description="suppress: count columns to protect")
-    level: str = Field("state", description="public region list: state or county")
+    level: str = Field("state", description="public region list: state, county or a declared list")
     name: str | None = None
     share_with: list[str] = Field(default_factory=list)
+
+
+class RegionListRequest(BaseModel):
+    """Declare one of your ``regions`` datasets a public region list (its ids, names, populations become public)."""
+
+    name: str
+    dataset_id: int
+
+
+class OrgBudgetRequest(BaseModel):
+    epsilon: StrictNumber = Field(description="the organisation's total epsilon over all its data")
 
 
 class PoolRequest(BaseModel):
@@ -211,13 +225,14 @@ def create_app(store_path: str | Path = "equicare-out/equicare.duckdb", *,
             chunks.append(chunk)
         return b"".join(chunks)
 
-    def store_upload(user: User, data: bytes, kind: str, name: str | None, label: str) -> tuple[int, dict]:
+    def store_upload(user: User, data: bytes, kind: str, name: str | None, label: str,
+                     count_columns: list[str] | None = None) -> tuple[int, dict]:
         from equicare.data import fingerprint, load_table
 
         if kind not in UPLOAD_KINDS:
             raise EquicareError(f"kind must be one of {', '.join(UPLOAD_KINDS)}, got {kind!r}")
         label = Path(label or "upload").name[:128] or "upload"  # a label for messages only, never a path
-        table, report = load_table(data, kind, name=label)
+        table, report = load_table(data, kind, name=label, count_columns=count_columns)
         ds_name = (name or Path(label).stem or "upload")[:128]
         ds_id = st.save_dataset(ds_name, kind, table, source=f"upload:{label}", fingerprint=fingerprint(data),
                                 report=report.to_dict(), org=user.org, created_by=user.name)
@@ -281,10 +296,12 @@ def create_app(store_path: str | Path = "equicare-out/equicare.duckdb", *,
 
     @app.post("/api/datasets", tags=["data"], status_code=201)
     async def datasets_upload(request: Request, file: UploadFile = File(...), kind: str = Form(...),
-                              name: str | None = Form(None), user: User = Depends(role("planner"))):
+                              name: str | None = Form(None), count_columns: str | None = Form(None),
+                              user: User = Depends(role("planner"))):
         data = await read_upload(file)
         request.state.audit_detail = {"kind": kind, "file": Path(file.filename or "upload").name, "bytes": len(data)}
-        ds_id, report = store_upload(user, data, kind, name, file.filename or "upload")
+        ds_id, report = store_upload(user, data, kind, name, file.filename or "upload",
+                                     count_columns=None if count_columns is None else count_columns.split(","))
         request.state.audit_target = f"dataset:{ds_id}"
         return _clean({"id": ds_id, "kind": kind, "report": report})
 
@@ -295,13 +312,13 @@ def create_app(store_path: str | Path = "equicare-out/equicare.duckdb", *,
     @app.get("/api/datasets/{dataset_id}/rows", tags=["data"])
     def dataset_rows(dataset_id: int, limit: int = 100, user: User = Depends(user_dep)) -> list[dict]:
         dataset_for(user, dataset_id)
-        df, _ = suppressed_table(st.get_dataset(dataset_id))
+        df, _ = dataset_export(st, dataset_id)
         return _records(df, limit=max(0, min(limit, 10_000)))
 
     @app.get("/api/datasets/{dataset_id}/csv", tags=["data"])
     def dataset_csv(dataset_id: int, user: User = Depends(user_dep)) -> Response:
         info = dataset_for(user, dataset_id)
-        return _csv_response(suppressed_csv(st.get_dataset(dataset_id)), f"dataset-{int(info['id'])}.csv")
+        return _csv_response(dataset_export(st, dataset_id)[0].to_csv(index=False), f"dataset-{int(info['id'])}.csv")
 
     @app.post("/api/runs", tags=["runs"], status_code=202)
     def runs_start(req: RunRequest, request: Request, user: User = Depends(role("planner"))) -> dict:
@@ -359,9 +376,37 @@ def create_app(store_path: str | Path = "equicare-out/equicare.duckdb", *,
 
     @app.get("/api/privacy/ledger", tags=["privacy"])
     def ledger(user: User = Depends(user_dep)) -> list[dict]:
-        from equicare.privacy.dp import privacy_ledger
+        from equicare.privacy.ledger import privacy_ledger
 
         return _records(privacy_ledger(st, org=user.org))
+
+    @app.get("/api/privacy/budget", tags=["privacy"])
+    def org_budget_get(user: User = Depends(user_dep)) -> dict:
+        from equicare.privacy.ledger import org_budget, org_spent
+
+        return {"org": user.org, "epsilon_budget": org_budget(st, user.org), "epsilon_spent": org_spent(st, user.org)}
+
+    @app.post("/api/privacy/budget", tags=["privacy"])
+    def org_budget_set(req: OrgBudgetRequest, request: Request, user: User = Depends(role("admin"))) -> dict:
+        from equicare.privacy.ledger import org_budget, org_spent, set_org_budget
+
+        request.state.audit_target = f"org-budget:{user.org}"
+        set_org_budget(st, user.org, req.epsilon)
+        return {"org": user.org, "epsilon_budget": org_budget(st, user.org), "epsilon_spent": org_spent(st, user.org)}
+
+    @app.get("/api/region-lists", tags=["privacy"])
+    def region_lists_get(user: User = Depends(user_dep)) -> list[dict]:
+        from equicare.service.region_lists import list_region_lists
+
+        return _clean(list_region_lists(st))
+
+    @app.post("/api/region-lists", tags=["privacy"], status_code=201)
+    def region_lists_add(req: RegionListRequest, request: Request, user: User = Depends(role("admin"))) -> dict:
+        from equicare.service.region_lists import declare_region_list
+
+        dataset_for(user, req.dataset_id)
+        request.state.audit_target = f"region-list:{req.name}"
+        return declare_region_list(st, req.name, req.dataset_id, org=user.org, user=user.name)
 
     @app.post("/api/pool", tags=["privacy"])
     def pool(req: PoolRequest, user: User = Depends(role("planner"))) -> dict:

@@ -1,49 +1,55 @@
 """Exports and downloads: every table leaving the service has its person counts small-cell suppressed.
 
-A column holds *person counts* when it is numeric, holds only whole numbers, and its name says it counts
-people or events (``count``, ``*admissions*``, ``*patients*``, ``*cases*``, ``*deaths*``, ``*visits*``,
-``persons``/``people``, or ``value`` in a table of region x date observations), unless the table already
-carries its ``<column>_suppressed`` flag (a suppressed release keeps its own suppression). Counts of facilities
-or beds (``n_facilities``, ``cap_*``) are not about people and are left alone. Those columns go through
-:func:`equicare.privacy.suppress.suppress_small_cells` (1..10 hidden, with complementary suppression),
-grouped by date when the table has one (so each date's total over regions is protected) -- capacity,
-rates, forecasts and allocations are not person counts and are left as they are.
+Person counts are the columns the uploader declared (``count_columns``, stored in the dataset's report)
+or, without a declaration, the numeric columns of whole non-negative numbers named like a count of
+people or events (:data:`equicare.data.counts.COUNT_NAME`: ``count``, ``*admissions*``, ``*patients*``,
+``*cases*``, ``*deaths*``, ``*visits*``, ...), plus ``value`` in a table of region x date observations.
+A table that already carries ``<column>_suppressed`` flags (a suppressed release) keeps its own
+suppression. Counts of facilities or beds (``n_facilities``, ``cap_*``) are not about people.
+
+Those columns go through :func:`equicare.privacy.suppress.suppress_small_cells` (1..10 hidden, with
+complementary suppression), grouped by date when the table has one. For a stored dataset, every download
+and every suppressed release is also checked against the outputs already given out of the same data
+(:mod:`equicare.privacy.disclosure`), so that two outputs together cannot reveal a hidden count.
 """
 
 from __future__ import annotations
 
-import re
+import json
 
 import numpy as np
 import pandas as pd
 
+from equicare.data.counts import COUNT_NAME, default_count_columns
+from equicare.privacy.disclosure import DataIndex, OutputCells, protect_outputs
+from equicare.privacy.ledger import budget_key
 from equicare.privacy.suppress import suppress_small_cells
+from equicare.store import Store
 
-__all__ = ["PERSON_COUNT", "person_count_columns", "suppressed_table", "suppressed_csv"]
+__all__ = ["PERSON_COUNT", "dataset_export", "person_count_columns", "suppressed_csv", "suppressed_release",
+           "suppressed_table"]
 
-PERSON_COUNT = re.compile(r"(^count$|admission|patient|cases?$|^cases|death|visit|^persons?$|^people$)", re.I)
+PERSON_COUNT = COUNT_NAME
+ROWS = "__rows__"  # the ledger's name for "number of rows" (a release without count columns)
+THRESHOLD = 11
 
 
-def person_count_columns(df: pd.DataFrame) -> list[str]:
+def person_count_columns(df: pd.DataFrame, declared: list[str] | None = None) -> list[str]:
     """The columns of ``df`` treated as counts of people (see the module docstring)."""
-    out = []
-    observation_table = "date" in df.columns and "value" in df.columns
-    for c in df.columns:
-        name = str(c)
-        if name.endswith("_suppressed") or f"{name}_suppressed" in df.columns or not pd.api.types.is_numeric_dtype(df[c]) or pd.api.types.is_bool_dtype(df[c]):
-            continue
-        if not (PERSON_COUNT.search(name) or (observation_table and name == "value")):
-            continue
-        v = pd.to_numeric(df[c], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-        v = v[~np.isnan(v)]
-        if v.size and np.all(v >= 0) and np.all(np.abs(v - np.round(v)) < 1e-9):
-            out.append(name)
+    flagged = {c for c in map(str, df.columns) if f"{c}_suppressed" in df.columns}
+    if declared is not None:
+        return [c for c in declared if c in df.columns and c not in flagged]
+    out = [c for c in default_count_columns(df) if c not in flagged]
+    if "date" in df.columns and "value" in df.columns and "value" not in out and "value" not in flagged:
+        if default_count_columns(df.rename(columns={"value": "count"})).count("count"):
+            out.append("value")
     return out
 
 
-def suppressed_table(df: pd.DataFrame, threshold: int = 11) -> tuple[pd.DataFrame, dict]:
-    """``df`` with its person-count columns suppressed; the report names the columns and the cells hidden."""
-    cols = person_count_columns(df)
+def suppressed_table(df: pd.DataFrame, threshold: int = THRESHOLD, count_columns: list[str] | None = None
+                     ) -> tuple[pd.DataFrame, dict]:
+    """``df`` with its person-count columns suppressed (one output on its own, nothing recorded)."""
+    cols = person_count_columns(df, count_columns)
     if not cols:
         return df, {"columns": [], "n_primary": 0, "n_complementary": 0}
     group = "date" if "date" in df.columns and len(df) else None
@@ -51,7 +57,106 @@ def suppressed_table(df: pd.DataFrame, threshold: int = 11) -> tuple[pd.DataFram
     return out, {"columns": cols, **rep.to_dict()}
 
 
-def suppressed_csv(df: pd.DataFrame, threshold: int = 11) -> str:
+def suppressed_csv(df: pd.DataFrame, threshold: int = THRESHOLD) -> str:
     """CSV text of :func:`suppressed_table` (suppressed cells are empty, flagged in ``<col>_suppressed``)."""
     out, _ = suppressed_table(df, threshold)
     return out.to_csv(index=False)
+
+
+def _cells(index: DataIndex, out: pd.DataFrame, col: str, members: list[np.ndarray], specs: list[str],
+           signature: str) -> OutputCells:
+    flag = out[f"{col}_suppressed"].to_numpy(bool)
+    return OutputCells(signature, col, specs, members, np.zeros(len(specs)), ~flag, np.zeros(len(specs), bool))
+
+
+def _finish(o: OutputCells, base: np.ndarray, threshold: int) -> OutputCells:
+    vals = np.array([float(np.nansum(base[m])) for m in o.members])
+    o.values = vals
+    o.primary = (vals >= 1) & (vals <= threshold - 1)
+    return o
+
+
+def _apply(out: pd.DataFrame, col: str, o: OutputCells, truth: np.ndarray) -> None:
+    s = pd.array(np.where(np.isnan(truth), 0, truth).astype(np.int64), dtype="Int64")
+    s[np.isnan(truth) | ~o.shown] = pd.NA
+    out[col] = pd.Series(s, index=out.index)
+    out[f"{col}_suppressed"] = ~o.shown
+
+
+def dataset_export(store: Store, dataset_id: int, threshold: int = THRESHOLD) -> tuple[pd.DataFrame, dict]:
+    """A stored dataset as it may leave the service: person counts suppressed, consistently with every
+    earlier output of the same data (recorded in the store)."""
+    df = store.get_dataset(dataset_id)
+    info = store.dataset_info(dataset_id)
+    declared = (info.get("report") or {}).get("count_columns")
+    cols = person_count_columns(df, declared)
+    if not cols or not len(df):
+        return df, {"columns": [], "n_primary": 0, "n_complementary": 0}
+    group = "date" if "date" in df.columns else None
+    full, rep = suppress_small_cells(df, cols, threshold=threshold, group_column=group, total_row=True)
+    index = DataIndex(df)
+    n = len(df)
+    members = [np.array([i]) for i in range(n)]
+    specs = list(index.row_keys)
+    if group:
+        codes, uniques = pd.factorize(df[group], sort=False, use_na_sentinel=False)
+        for g in range(len(uniques)):
+            rows = np.flatnonzero(codes == g)
+            members.append(rows)
+            specs.append(index.group_spec({group: int(rows[0])}))
+    members.append(np.arange(n))
+    specs.append(json.dumps({"g": {}}))
+    key = budget_key(store, dataset_id)
+    outputs, bases = [], {}
+    for c in cols:
+        base = pd.to_numeric(df[c], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        bases[c] = base
+        outputs.append(_finish(_cells(index, full, c, members, specs, f"download|group={group}"), base, threshold))
+    protect_outputs(store, key.org, key.data_key, index, outputs, bases, threshold)
+    out = df.copy()
+    for c, o in zip(cols, outputs):
+        body = OutputCells(o.signature, c, o.specs[:n], o.members[:n], o.values[:n], o.shown[:n], o.primary[:n])
+        _apply(out, c, body, bases[c])
+    rep = {"columns": cols, **rep.to_dict(), "added_by_cross_check": int(sum(o.added for o in outputs))}
+    return out, rep
+
+
+def suppressed_release(store: Store, dataset_id: int, df: pd.DataFrame, by: str, cols: list[str],
+                       regions: list[str], codes: np.ndarray, threshold: int = THRESHOLD
+                       ) -> tuple[pd.DataFrame, dict]:
+    """Per-region sums of ``cols`` (or row counts) over the rows in a public region, suppressed and checked
+    against every earlier output of the same data. ``codes`` are the rows' indices in ``regions``
+    (``len(regions)`` outside)."""
+    inside = np.flatnonzero(codes < len(regions))
+    sub = df.iloc[inside]
+    names = list(cols) or ["count"]
+    keys = sub[by].astype("string").str.strip()
+    rcodes, uniques = pd.factorize(keys, sort=True)
+    agg = pd.DataFrame({by: [str(u) for u in uniques]})
+    bases = {}
+    for c in names:
+        base = (np.ones(len(df)) if not cols else
+                pd.to_numeric(df[c], errors="coerce").to_numpy(dtype=float, na_value=np.nan))
+        bases[ROWS if not cols else c] = base
+        agg[c] = np.bincount(rcodes, weights=np.nan_to_num(base[inside]), minlength=len(uniques)).round()
+    full, rep = suppress_small_cells(agg, names, threshold=threshold, total_row=True)
+    index = DataIndex(df)
+    members = [inside[rcodes == g] for g in range(len(uniques))] + [inside]
+    specs = [index.group_spec({by: int(m[0])}) for m in members[:-1]]
+    specs.append(json.dumps({"g": {}}) if len(inside) == len(df) else index.within_spec(by, inside))
+    signature = f"release|by={by}|regions={len(regions)}:{regions[0] if regions else ''}:{regions[-1] if regions else ''}"
+    key = budget_key(store, dataset_id)
+    outputs = []
+    for c in names:
+        name = ROWS if not cols else c
+        o = _cells(index, full, c, members, specs, signature)
+        o.column = name
+        outputs.append(_finish(o, bases[name], threshold))
+    protect_outputs(store, key.org, key.data_key, index, outputs, bases, threshold)
+    table = agg.copy()
+    for c, o in zip(names, outputs):
+        k = len(uniques)
+        body = OutputCells(o.signature, c, o.specs[:k], o.members[:k], o.values[:k], o.shown[:k], o.primary[:k])
+        _apply(table, c, body, agg[c].to_numpy(dtype=float))
+    rep = {**rep.to_dict(), "added_by_cross_check": int(sum(o.added for o in outputs))}
+    return table, rep

@@ -1,7 +1,7 @@
 """Privacy-protected sharing between organisations: aggregate releases and the pooled analysis.
 
 An organisation turns one of its row-level datasets into an aggregate per region -- a differentially
-private release (:func:`equicare.privacy.dp.release_dataset`, charged to the dataset's epsilon budget) or
+private release (:func:`equicare.privacy.ledger.release_dataset`, charged to the dataset's epsilon budget) or
 a small-cell-suppressed table (:func:`equicare.privacy.suppress.suppress_small_cells`) -- stores it as a
 dataset of kind ``dp_release`` or ``suppressed`` and may share it with other organisations. Only such
 aggregates can be shared (:mod:`equicare.service.sharing`).
@@ -30,36 +30,37 @@ import numpy as np
 import pandas as pd
 
 from equicare.errors import EquicareError
-from equicare.privacy.dp import release_dataset
-from equicare.privacy.suppress import suppress_small_cells
+from equicare.privacy.dp import match_regions
+from equicare.privacy.ledger import record_derivation, release_dataset
 from equicare.service import sharing
+from equicare.service.exports import suppressed_release
+from equicare.service.region_lists import public_regions
 from equicare.service.accounts import User
 from equicare.store import Store
 
 __all__ = ["make_release", "pooled_analysis", "public_regions"]
 
 
-def public_regions(level: str) -> pd.DataFrame:
-    """The public list of US regions (``id``, ``name``, ``population``) at ``level`` (state or county)."""
-    from equicare.service.scenarios import _bundled
-
-    data = _bundled()
-    if level == "state":
-        return data.states[["id", "name", "population"]].copy()
-    if level == "county":
-        return data.counties[["id", "name", "population"]].copy()
-    raise EquicareError(f"level must be 'state' or 'county', got {level!r}")
-
-
 def _fingerprint(df: pd.DataFrame) -> str:
     return hashlib.sha256(df.to_csv(index=False).encode()).hexdigest()
+
+
+def _refuse_row_level(df: pd.DataFrame, by: str, ds: int) -> None:
+    """Refuse grouping by a key that is unique per row: the 'aggregate' would be the rows themselves."""
+    n = len(df)
+    keys = df[by]
+    if n > 1 and int(keys.nunique(dropna=True)) == n:
+        raise EquicareError(f"'{by}' is unique per row in dataset {ds}: grouping by it would release row-level "
+                            "values, not an aggregate; group by a region column of a public region list")
 
 
 def make_release(store: Store, user: User, req: dict) -> dict:
     """Make (and optionally share) an aggregate of one of ``user``'s organisation's datasets.
 
     ``req`` keys: ``dataset_id``, ``method`` (``dp`` or ``suppress``), ``by`` (region column),
-    ``level`` (``state``/``county``, the public region list; default state), for ``dp``: ``statistic``,
+    ``level`` (``state``, ``county`` or a declared public region list, :mod:`equicare.service.region_lists`;
+    default state; data whose codes mostly fall outside it are refused before any epsilon is spent; a
+    ``by`` column unique per row is refused as row-level data), for ``dp``: ``statistic``,
     ``epsilon``, ``column``, ``bounds``; for ``suppress``: ``count_columns`` (summed per region; default:
     the number of rows per region); ``name``; ``share_with`` (organisations).
 
@@ -77,42 +78,41 @@ def make_release(store: Store, user: User, req: dict) -> dict:
     share_with = [str(o) for o in (req.get("share_with") or []) if str(o) and str(o) != user.org]
     if not by:
         raise EquicareError("'by' (the region column) is required")
+    if method not in ("dp", "suppress"):
+        raise EquicareError(f"method must be 'dp' or 'suppress', got {method!r}")
+    df = store.get_dataset(ds)
+    if by not in df.columns:
+        raise EquicareError(f"region column '{by}' is not in dataset {ds}")
+    _refuse_row_level(df, by, ds)
+    pub = public_regions(level, store)
+    regions = pub["id"].astype(str).tolist()
+    codes, notes = match_regions(df[by], regions, by)  # refuses data coded with another region list
     if method == "dp":
         if req.get("epsilon") is None:
             raise EquicareError("a differentially private release needs 'epsilon'")
-        regions = public_regions(level)["id"].tolist()
         rel = release_dataset(store, ds, by=by, statistic=req.get("statistic") or "count",
-                              epsilon=float(req["epsilon"]), regions=regions, column=req.get("column"),
-                              bounds=tuple(req["bounds"]) if req.get("bounds") else None, created_by=user.name)
+                              epsilon=req["epsilon"], regions=regions, column=req.get("column"),
+                              bounds=tuple(req["bounds"]) if req.get("bounds") is not None else None,
+                              created_by=user.name)
         table = rel.table
         meta = {"method": "dp", "source_dataset": ds, "level": level, **rel.to_dict()}
         kind = "dp_release"
         default_name = f"{info['name']} {rel.statistic} (DP, epsilon {rel.epsilon:g})"
-    elif method == "suppress":
-        df = store.get_dataset(ds)
-        if by not in df.columns:
-            raise EquicareError(f"region column '{by}' is not in dataset {ds}")
+    else:
         cols = req.get("count_columns") or []
         missing = [c for c in cols if c not in df.columns]
         if missing:
             raise EquicareError(f"count column(s) not in dataset {ds}: {', '.join(missing)}")
-        if cols:
-            agg = df.groupby(df[by].astype(str))[cols].sum(min_count=1).reset_index()
-        else:
-            agg = df.groupby(df[by].astype(str)).size().rename("count").reset_index()
-            cols = ["count"]
-        for c in cols:
-            agg[c] = pd.to_numeric(agg[c]).round()
-        table, rep = suppress_small_cells(agg, cols)
+        table, rep = suppressed_release(store, ds, df, by, cols, regions, codes)
+        cols = cols or ["count"]
         meta = {"method": "suppress", "source_dataset": ds, "by": by, "count_columns": cols, "level": level,
-                "epsilon": 0.0, **rep.to_dict()}
+                "epsilon": 0.0, "notes": notes, **rep}
         kind = "suppressed"
         default_name = f"{info['name']} counts (suppressed)"
-    else:
-        raise EquicareError(f"method must be 'dp' or 'suppress', got {method!r}")
     name = (req.get("name") or default_name)[:128]
     new_id = store.save_dataset(name, kind, table, source=f"{kind}:{ds}", fingerprint=_fingerprint(table),
                                 report=meta, org=user.org, created_by=user.name)
+    record_derivation(store, new_id, ds)
     for org in share_with:
         sharing.grant(store, new_id, org, by_org=user.org, by_user=user.name)
     return {"id": new_id, "kind": kind, "name": name, "release": meta, "shared_with": share_with}
@@ -197,7 +197,7 @@ def pooled_analysis(store: Store, dataset_ids: list[int], *, stockpile: float = 
     levels = {d["level"] for d in descs}
     if len(levels) != 1:
         raise EquicareError(f"the aggregates mix region levels ({', '.join(sorted(levels))}); pool one level")
-    pub = public_regions(levels.pop()).set_index("id")
+    pub = public_regions(levels.pop(), store).set_index("id")
     allp = pd.concat(parts, ignore_index=True)
     allp = allp[allp["region"].isin(pub.index)]
     # Regions covered: those where some contribution is non-zero or suppressed (a DP release lists every

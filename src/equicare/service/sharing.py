@@ -2,7 +2,9 @@
 
 Only aggregates may cross organisations: a dataset of kind ``dp_release`` (a differentially private
 release, :mod:`equicare.privacy.dp`) or ``suppressed`` (a small-cell-suppressed table,
-:mod:`equicare.privacy.suppress`). Row-level uploads can never be shared.
+:mod:`equicare.privacy.suppress`), made over a public region list (its report names the ``level`` and
+the ``by`` column). Row-level uploads can never be shared, and a release grouped by a key unique per row
+is refused when it is made (:func:`equicare.service.releases.make_release`).
 """
 
 from __future__ import annotations
@@ -49,6 +51,10 @@ def grant(store: Store, dataset_id: int, to_org: str, *, by_org: str, by_user: s
     if info["kind"] not in SHAREABLE_KINDS:
         raise EquicareError(f"dataset {dataset_id} is row-level data ({info['kind']}); only differentially private "
                             "or small-cell-suppressed aggregates can be shared")
+    rep = info.get("report") or {}
+    if not rep.get("level") or not rep.get("by"):
+        raise EquicareError(f"dataset {dataset_id} is not an aggregate over a public region list; only releases "
+                            "made over a public region list can be shared")
     with store.transaction() as con:
         con.execute("DELETE FROM grants WHERE dataset_id = ? AND to_org = ?", [int(dataset_id), to_org])
         con.execute("INSERT INTO grants VALUES (?, ?, ?, ?)",

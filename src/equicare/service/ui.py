@@ -127,10 +127,11 @@ def register(app: FastAPI) -> None:
 
     @app.get("/datasets/{dataset_id}", response_class=HTMLResponse, include_in_schema=False)
     def dataset_page(request: Request, dataset_id: int, user: User = Depends(user_dep)):
-        from equicare.service.exports import suppressed_table
+        from equicare.service.exports import dataset_export
 
         info = h["dataset_for"](user, dataset_id)
-        rows, sup = suppressed_table(st.get_dataset(dataset_id).head(500))
+        rows, sup = dataset_export(st, dataset_id)
+        rows = rows.head(500)
         rep = info.get("report") or {}
         changes = rep.get("changes") if isinstance(rep, dict) else None
         return page(request, "dataset.html", info=info, report=rep, changes=changes,
@@ -263,7 +264,7 @@ def register(app: FastAPI) -> None:
     # -- privacy: releases, ledger, pooling --------------------------------------------------------------
     @app.get("/privacy", response_class=HTMLResponse, include_in_schema=False)
     def privacy_page(request: Request, user: User = Depends(user_dep)):
-        from equicare.privacy.dp import privacy_ledger
+        from equicare.privacy.ledger import privacy_ledger
 
         ds = sharing.visible_datasets(st, user.org)
         own_rows = ds[(~ds["shared"]) & (~ds["kind"].isin(sharing.SHAREABLE_KINDS))]

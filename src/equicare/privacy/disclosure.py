@@ -1,0 +1,308 @@
+"""Suppression that holds across every output of the same data.
+
+:func:`equicare.privacy.suppress.suppress_small_cells` protects one table with its totals. Two tables of
+the same data suppressed separately can still disclose a hidden count together: a weekly table hiding
+region 01's 5 in week 1 and a per-region table showing region 01's total 55 with weeks 2 and 3 (20, 30)
+shown give 55 - 20 - 30 = 5. So every suppressed output of a dataset is recorded, cell by cell, in the
+store table ``suppression_cells`` (keyed by organisation, the data key of
+:mod:`equicare.privacy.fingerprint` -- the same for any re-save of the same rows -- and the count
+column), and a new output is checked together with all earlier ones before it leaves:
+
+Attacker model
+    The attacker knows every shown cell of every output (each is a linear equation over the dataset's
+    rows, ``sum of member rows = value``), that every count is >= 0, and that a cell hidden by the
+    primary rule lies in ``1..threshold-1``. A *sensitive* cell (any cell hidden by the primary rule, in
+    any output, and any single row whose count is 1..threshold-1) is **disclosed** when those facts pin
+    it to one value.
+
+Check (exact for the linear relaxation)
+    A linear function is constant on a polytope iff it is constant on the polytope's affine hull, which
+    is cut out by the equations plus the *implicit equalities* among the inequalities (those tight at
+    every feasible point). These are found by linear programmes (HiGHS) maximising capped slacks
+    (Fukuda, *Polyhedral computation*, 2020, sec. 8.4), then a sensitive cell is pinned iff its row
+    vector lies in the row space of that equality system (a least-squares residual of zero). Rows shown
+    on their own are substituted first, so the systems involve only hidden rows.
+
+Repair
+    While some sensitive cell is disclosed, one more cell of the *new* output is hidden: the smallest
+    non-zero shown cell among those the least-squares combination pinning it uses (else the smallest
+    shown cell). Earlier outputs never change: they have already left. A repeated output (same
+    signature, same data) gets exactly the cells it got the first time.
+
+Not covered: outputs of *different* count columns are independent (no identity across columns is
+assumed), and run results that are not datasets are not recorded.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from scipy.optimize import linprog
+
+from equicare.errors import EquicareError
+from equicare.privacy.fingerprint import canonical_column, row_hashes
+
+if TYPE_CHECKING:  # pragma: no cover
+    from equicare.store import Store
+
+__all__ = ["DataIndex", "OutputCells", "disclosed_cells", "ensure_schema", "protect_outputs", "recorded_cells"]
+
+_SQL = """
+CREATE TABLE IF NOT EXISTS suppression_cells (
+    org TEXT NOT NULL,
+    data_key TEXT NOT NULL,
+    column_name TEXT NOT NULL,
+    signature TEXT NOT NULL,
+    spec TEXT NOT NULL,
+    shown BOOLEAN NOT NULL,
+    primary_cell BOOLEAN NOT NULL,
+    value DOUBLE,
+    recorded_at TIMESTAMP
+);
+"""
+
+
+def ensure_schema(store: "Store") -> None:
+    with store._lock:
+        store.con.execute(_SQL)
+
+
+class DataIndex:
+    """Cell specifications of one dataset's rows that do not depend on row order or file format.
+
+    A row cell is ``{"row": <hash of the canonical row>, "k": <occurrence>}``; a group cell (a total over
+    the rows sharing some column values) is ``{"g": {column: canonical value}}`` (``{}`` for all rows).
+    """
+
+    def __init__(self, df: pd.DataFrame) -> None:
+        self.df = df
+        self.hashes = row_hashes(df)
+        occ = pd.Series(self.hashes).groupby(self.hashes).cumcount().to_numpy()
+        self.row_keys = [json.dumps({"row": format(int(h), "016x"), "k": int(k)}) for h, k in zip(self.hashes, occ)]
+        self._row_of = {s: i for i, s in enumerate(self.row_keys)}
+        self._canon: dict[str, np.ndarray] = {}
+
+    def canon(self, col: str) -> np.ndarray:
+        if col not in self._canon:
+            self._canon[col] = canonical_column(self.df[col]).to_numpy(dtype=object)
+        return self._canon[col]
+
+    def group_spec(self, filters: dict[str, int]) -> str:
+        """Spec of the group of rows sharing, for each column, the value of the given example row."""
+        return json.dumps({"g": {c: str(self.canon(c)[i]) for c, i in sorted(filters.items())}}, sort_keys=True)
+
+    def within_spec(self, column: str, rows: np.ndarray) -> str:
+        """Spec of all rows whose ``column`` takes one of the values it has at ``rows``."""
+        vals = sorted({str(v) for v in self.canon(column)[rows]})
+        return json.dumps({"gin": {column: vals}}, sort_keys=True)
+
+    def members(self, spec: str) -> np.ndarray:
+        d = json.loads(spec)
+        if "row" in d:
+            i = self._row_of.get(spec)
+            return np.array([], dtype=np.int64) if i is None else np.array([i], dtype=np.int64)
+        mask = np.ones(len(self.df), dtype=bool)
+        for c, vs in d.get("gin", {}).items():
+            if c not in self.df.columns:
+                return np.array([], dtype=np.int64)
+            mask &= np.isin(self.canon(c), np.asarray(vs, dtype=object))
+        for c, v in d.get("g", {}).items():
+            if c not in self.df.columns:
+                return np.array([], dtype=np.int64)
+            mask &= self.canon(c) == v
+        return np.flatnonzero(mask)
+
+
+@dataclass
+class OutputCells:
+    """The cells of one output for one count column.
+
+    ``specs`` are :class:`DataIndex` specs, ``members`` the row indices each cell sums, ``values`` the true
+    values, ``shown`` whether the cell is published, ``primary`` whether it is hidden by the primary rule.
+    """
+
+    signature: str
+    column: str
+    specs: list[str]
+    members: list[np.ndarray]
+    values: np.ndarray
+    shown: np.ndarray
+    primary: np.ndarray
+    added: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+def recorded_cells(store: "Store", org: str, data_key: str, column: str) -> pd.DataFrame:
+    """Every cell recorded for this data and column (all outputs)."""
+    ensure_schema(store)
+    return store.query("SELECT signature, spec, shown, primary_cell, value FROM suppression_cells "
+                       "WHERE org = ? AND data_key = ? AND column_name = ?", [org, data_key, column])
+
+
+def _implicit_equalities(A: sp.csr_matrix, b: np.ndarray, G: sp.csr_matrix, h: np.ndarray) -> np.ndarray:
+    """Mask of the inequalities ``G x >= h`` that hold with equality on all of ``{A x = b, G x >= h}``."""
+    n, k = A.shape[1], G.shape[0]
+    remaining = np.ones(k, dtype=bool)
+    if k == 0:
+        return remaining
+    A_eq = sp.hstack([A, sp.csr_matrix((A.shape[0], k))]).tocsr() if A.shape[0] else None
+    A_ub = sp.hstack([-G, sp.identity(k, format="csr")]).tocsr()
+    bounds = [(None, None)] * n + [(0.0, 1.0)] * k
+    for _ in range(50):
+        c = np.concatenate([np.zeros(n), -remaining.astype(float)])
+        res = linprog(c, A_ub=A_ub, b_ub=-h, A_eq=A_eq, b_eq=b if A_eq is not None else None, bounds=bounds,
+                      method="highs")
+        if res.status != 0:
+            raise EquicareError(f"the disclosure check could not solve its linear programme: {res.message}")
+        t = res.x[n:]
+        loose = remaining & (t > 1e-7)
+        if not loose.any():
+            return remaining
+        remaining &= ~loose
+    return remaining
+
+
+def disclosed_cells(cells: list[tuple[np.ndarray, float, bool, bool]], n_rows: int, threshold: int,
+                    sensitive_rows: np.ndarray | None = None) -> tuple[list[int], list[np.ndarray]]:
+    """Which sensitive cells the shown cells pin, and for each the shown cells used to pin it.
+
+    ``cells`` are ``(member rows, value, shown, primary)``; sensitive are the hidden primary cells and
+    ``sensitive_rows`` (single rows with a small count). Returns the indices of disclosed cells (rows
+    disclosed are returned as ``-1 - row``) and, per disclosed cell, the indices of shown cells involved.
+    """
+    ones = [(i, m) for i, (m, _, shown, _) in enumerate(cells) if shown and len(m) == 1]
+    fixed = np.zeros(n_rows, dtype=bool)
+    fixed_val = np.zeros(n_rows)
+    for i, m in ones:
+        fixed[m[0]] = True
+        fixed_val[m[0]] = cells[i][1]
+    free = np.flatnonzero(~fixed)
+    col = -np.ones(n_rows, dtype=np.int64)
+    col[free] = np.arange(len(free))
+    nf = len(free)
+
+    def vec(m: np.ndarray) -> tuple[np.ndarray, float]:
+        """Restriction of a cell to the free rows, and the known part of its sum."""
+        return col[m[~fixed[m]]], float(fixed_val[m[fixed[m]]].sum())
+
+    eq_rows, eq_b, eq_src = [], [], []
+    ineq_rows, ineq_h = [[j] for j in range(nf)], [0.0] * nf
+    sens: list[tuple[int, np.ndarray]] = []
+    for i, (m, v, shown, primary) in enumerate(cells):
+        cols, known = vec(m)
+        if shown and len(m) > 1 and len(cols):
+            eq_rows.append(cols)
+            eq_b.append(v - known)
+            eq_src.append(i)
+        elif not shown and primary:
+            if len(cols):
+                ineq_rows += [cols, cols]
+                ineq_h += [1.0 - known, -(threshold - 1.0 - known)]
+            sens.append((i, cols))
+    for r in (sensitive_rows if sensitive_rows is not None else []):
+        if not fixed[r]:
+            sens.append((-1 - int(r), col[[r]]))
+    if not sens:
+        return [], []
+
+    def matrix(rows: list[np.ndarray], signs: list[float] | None = None) -> sp.csr_matrix:
+        if not rows:
+            return sp.csr_matrix((0, nf))
+        indptr = np.cumsum([0] + [len(r) for r in rows])
+        data = np.concatenate([np.full(len(r), 1.0 if signs is None else signs[k]) for k, r in enumerate(rows)])
+        return sp.csr_matrix((data, np.concatenate(rows), indptr), shape=(len(rows), nf))
+
+    signs = [1.0] * nf + [(-1.0 if k % 2 else 1.0) for k in range(len(ineq_rows) - nf)]
+    A, G = matrix(eq_rows), matrix(ineq_rows, signs)
+    implicit = _implicit_equalities(A, np.asarray(eq_b, float), G, np.asarray(ineq_h, float))
+    M = sp.vstack([A, G[implicit]]).toarray() if (A.shape[0] or implicit.any()) else np.zeros((0, nf))
+    src = eq_src + [-1] * int(implicit.sum())
+    out, used = [], []
+    if M.shape[0] == 0:
+        return [], []
+    B = np.zeros((nf, len(sens)))
+    for k, (_, cols) in enumerate(sens):
+        B[cols, k] = 1.0
+    Y, *_ = np.linalg.lstsq(M.T, B, rcond=None)
+    resid = np.linalg.norm(M.T @ Y - B, axis=0)
+    for k, (i, cols) in enumerate(sens):
+        if len(cols) == 0 or resid[k] < 1e-6:
+            if i >= 0 and threshold - 1 <= 1:
+                continue  # pinned by the rule alone (1..1)
+            out.append(i)
+            used.append(np.array([src[j] for j in np.flatnonzero(np.abs(Y[:, k]) > 1e-9) if src[j] >= 0]))
+    return out, used
+
+
+def _store_cells(con, org: str, data_key: str, o: OutputCells) -> None:
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    rows = [(org, data_key, o.column, o.signature, s, bool(sh), bool(pr), float(v), now)
+            for s, sh, pr, v in zip(o.specs, o.shown, o.primary, o.values)]
+    con.executemany("INSERT INTO suppression_cells VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+
+
+def protect_outputs(store: "Store", org: str, data_key: str, index: DataIndex, outputs: list[OutputCells],
+                    base: dict[str, np.ndarray], threshold: int = 11, max_rounds: int = 500) -> list[OutputCells]:
+    """Check each new output against the earlier outputs of the same data and column, hide more of it
+    where needed (see the module docstring), record it, and return it.
+
+    ``base[column]`` holds each row's count (the values the cells sum). An output whose signature was
+    recorded before is given the recorded pattern unchanged.
+    """
+    ensure_schema(store)
+    with store._lock:
+        for o in outputs:
+            rec = recorded_cells(store, org, data_key, o.column)
+            same = rec[rec.signature == o.signature]
+            if len(same):
+                shown = dict(zip(same.spec, same.shown.astype(bool)))
+                o.shown = np.array([bool(shown.get(s, False)) for s in o.specs])
+                continue
+            prev = rec[rec.signature != o.signature]
+            if len(prev):
+                _repair(o, prev, index, base[o.column], threshold, max_rounds)
+            with store.transaction() as con:
+                _store_cells(con, org, data_key, o)
+    return outputs
+
+
+def _repair(o: OutputCells, prev: pd.DataFrame, index: DataIndex, base: np.ndarray, threshold: int,
+            max_rounds: int) -> None:
+    n = len(index.df)
+    vals = np.nan_to_num(np.asarray(base, dtype=float))
+    old = []
+    for spec, shown, primary, value in zip(prev.spec, prev.shown, prev.primary_cell, prev.value):
+        m = index.members(spec)
+        old.append((m, float(vals[m].sum()) if len(m) else float(value), bool(shown), bool(primary)))
+    small_rows = np.flatnonzero((vals >= 1) & (vals <= threshold - 1))
+    for _ in range(max_rounds):
+        new = [(m, float(v), bool(s), bool(p)) for m, v, s, p in zip(o.members, o.values, o.shown, o.primary)]
+        bad, used = disclosed_cells(old + new, n, threshold, small_rows)
+        if not bad:
+            return
+        allc = old + new
+        cand = {j - len(old) for u in used for j in u if j >= len(old) and o.shown[j - len(old)]}
+        support = set(np.concatenate([allc[j][0] for u in used for j in u] or [np.array([], int)]).tolist())
+        cand |= {j for j in range(len(o.specs)) if o.shown[j] and len(o.members[j]) == 1
+                 and int(o.members[j][0]) in support}
+        cand = sorted(cand)
+        if not cand:
+            rows = set(np.concatenate([(old + new)[i][0] if i >= 0 else np.array([-1 - i]) for i in bad]).tolist())
+            cand = [j for j in range(len(o.specs)) if o.shown[j] and rows & set(o.members[j].tolist())]
+        if not cand:
+            cand = [j for j in range(len(o.specs)) if o.shown[j]]
+        if not cand:
+            raise EquicareError("this output cannot be released without disclosing a count hidden in an earlier "
+                                "output of the same data")
+        v = o.values[cand]
+        order = np.lexsort((v, v == 0))  # non-zero first, smallest first
+        pick = cand[int(order[0])]
+        o.shown[pick] = False
+        o.added += 1
+    raise EquicareError("the cross-output disclosure check did not settle; nothing was released")

@@ -1,0 +1,279 @@
+"""The privacy-loss ledger: every DP release charged to the data it came from and to its organisation.
+
+Budget keys
+-----------
+A dataset's epsilon is charged to its **data family**, not to its file:
+
+* the *data key* is :func:`equicare.privacy.fingerprint.data_fingerprint` of the stored, typed rows, so
+  the same rows saved again in any order or file format (CRLF, trailing newline, quoted header, spaces
+  after commas, Parquet) have the same key and the same spent budget;
+* a dataset whose rows largely repeat those of an earlier dataset of the organisation (estimated share of
+  common rows, Jaccard, at least :data:`FAMILY_JACCARD`, e.g. a copy with one row of twenty changed, a
+  subset or superset) joins that dataset's family;
+* a dataset made from another (a release, :func:`record_derivation`) belongs to its parent's family.
+
+Every release is checked against two budgets in the same transaction that records it: the family's
+(default :data:`DEFAULT_EPSILON_BUDGET`) and the organisation's total over all its data
+(default :data:`DEFAULT_ORG_EPSILON_BUDGET`). The second bounds what any copy that escapes the family
+check (most rows changed) can add: by sequential composition, the organisation's releases together are
+at most ``org budget``-DP for any person, whichever copies they came from.
+
+Tables: ``privacy_ledger`` (one row per release), ``privacy_budget`` (family budgets),
+``privacy_org_budget`` (organisation totals), ``privacy_data`` (data key -> family, row sketch) and
+``privacy_keys`` (dataset id -> data key).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from equicare.errors import EquicareError
+from equicare.privacy.dp import DPRelease, check_epsilon, dp_release
+from equicare.privacy.fingerprint import data_fingerprint, jaccard, row_sketch
+
+if TYPE_CHECKING:  # pragma: no cover
+    from equicare.store import Store
+
+__all__ = ["DEFAULT_EPSILON_BUDGET", "DEFAULT_ORG_EPSILON_BUDGET", "FAMILY_JACCARD", "BudgetKey", "budget_key",
+           "ensure_schema", "org_budget", "org_spent", "privacy_budget", "privacy_ledger", "privacy_spent",
+           "record_derivation", "release_dataset", "set_org_budget", "set_privacy_budget"]
+
+DEFAULT_EPSILON_BUDGET = 1.0
+DEFAULT_ORG_EPSILON_BUDGET = 10.0
+FAMILY_JACCARD = 0.5
+
+_SQL = """
+CREATE SEQUENCE IF NOT EXISTS privacy_ledger_seq START 1;
+CREATE TABLE IF NOT EXISTS privacy_ledger (
+    id BIGINT PRIMARY KEY,
+    org TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    dataset_id BIGINT,
+    dataset_name TEXT,
+    statistic TEXT NOT NULL,
+    value_column TEXT,
+    by_column TEXT,
+    epsilon DOUBLE NOT NULL,
+    error_bound DOUBLE,
+    created_by TEXT,
+    released_at TIMESTAMP
+);
+CREATE TABLE IF NOT EXISTS privacy_budget (
+    org TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    epsilon_budget DOUBLE NOT NULL,
+    PRIMARY KEY (org, fingerprint)
+);
+CREATE TABLE IF NOT EXISTS privacy_org_budget (
+    org TEXT PRIMARY KEY,
+    epsilon_budget DOUBLE NOT NULL
+);
+CREATE TABLE IF NOT EXISTS privacy_data (
+    org TEXT NOT NULL,
+    data_key TEXT NOT NULL,
+    family TEXT NOT NULL,
+    n_rows BIGINT,
+    sketch TEXT,
+    PRIMARY KEY (org, data_key)
+);
+CREATE TABLE IF NOT EXISTS privacy_keys (
+    dataset_id BIGINT PRIMARY KEY,
+    org TEXT NOT NULL,
+    data_key TEXT NOT NULL
+);
+"""
+
+
+class BudgetKey:
+    """Where a dataset's epsilon is charged: ``org``, ``data_key`` (its rows) and ``family`` (the budget)."""
+
+    def __init__(self, org: str, data_key: str, family: str, name: str) -> None:
+        self.org, self.data_key, self.family, self.name = org, data_key, family, name
+
+
+def ensure_schema(store: "Store") -> None:
+    with store._lock:
+        store.con.execute(_SQL)
+
+
+def budget_key(store: "Store", dataset_id: int) -> BudgetKey:
+    """The dataset's data key and budget family, computed from its stored rows on first use."""
+    ensure_schema(store)
+    info = store.dataset_info(dataset_id)
+    org, name = str(info["org"]), str(info["name"])
+    row = store.query("SELECT data_key FROM privacy_keys WHERE dataset_id = ?", [int(dataset_id)])
+    if not row.empty:
+        key = str(row.data_key.iloc[0])
+        fam = store.query("SELECT family FROM privacy_data WHERE org = ? AND data_key = ?", [org, key])
+        return BudgetKey(org, key, str(fam.family.iloc[0]) if not fam.empty else key, name)
+    df = store.get_dataset(dataset_id)
+    key = data_fingerprint(df)
+    with store.transaction() as con:
+        known = con.execute("SELECT family FROM privacy_data WHERE org = ? AND data_key = ?", [org, key]).fetchall()
+        if known:
+            family = str(known[0][0])
+        else:
+            sketch = row_sketch(df)
+            family, best = key, 0.0
+            for other_key, other_family, other_sketch in con.execute(
+                    "SELECT data_key, family, sketch FROM privacy_data WHERE org = ?", [org]).fetchall():
+                j = jaccard(sketch, json.loads(other_sketch or "[]"))
+                if j >= FAMILY_JACCARD and j > best:
+                    family, best = str(other_family), j
+            con.execute("INSERT INTO privacy_data VALUES (?, ?, ?, ?, ?)",
+                        [org, key, family, len(df), json.dumps(sketch)])
+        con.execute("DELETE FROM privacy_keys WHERE dataset_id = ?", [int(dataset_id)])
+        con.execute("INSERT INTO privacy_keys VALUES (?, ?, ?)", [int(dataset_id), org, key])
+    return BudgetKey(org, key, family, name)
+
+
+def record_derivation(store: "Store", child_id: int, parent_id: int) -> None:
+    """Make dataset ``child_id`` (made from ``parent_id``) share its parent's budget family."""
+    parent = budget_key(store, parent_id)
+    child = store.dataset_info(child_id)
+    key = f"derived:{int(child_id)}:{parent.data_key}"
+    with store.transaction() as con:
+        con.execute("DELETE FROM privacy_data WHERE org = ? AND data_key = ?", [str(child["org"]), key])
+        con.execute("INSERT INTO privacy_data VALUES (?, ?, ?, ?, ?)",
+                    [str(child["org"]), key, parent.family, int(child["n_rows"] or 0), "[]"])
+        con.execute("DELETE FROM privacy_keys WHERE dataset_id = ?", [int(child_id)])
+        con.execute("INSERT INTO privacy_keys VALUES (?, ?, ?)", [int(child_id), str(child["org"]), key])
+
+
+def _spent(con, org: str, family: str | None = None) -> float:
+    if family is None:
+        sql, args = "SELECT COALESCE(SUM(epsilon), 0) FROM privacy_ledger WHERE org = ?", [org]
+    else:
+        sql, args = "SELECT COALESCE(SUM(epsilon), 0) FROM privacy_ledger WHERE org = ? AND fingerprint = ?", [
+            org, family]
+    return float(con.execute(sql, args).fetchall()[0][0])
+
+
+def privacy_budget(store: "Store", dataset_id: int) -> float:
+    """The total epsilon budget of the dataset's family (:data:`DEFAULT_EPSILON_BUDGET` unless set)."""
+    k = budget_key(store, dataset_id)
+    row = store.query("SELECT epsilon_budget FROM privacy_budget WHERE org = ? AND fingerprint = ?",
+                      [k.org, k.family])
+    return DEFAULT_EPSILON_BUDGET if row.empty else float(row.epsilon_budget.iloc[0])
+
+
+def privacy_spent(store: "Store", dataset_id: int) -> float:
+    """Total epsilon of the releases made so far from this dataset's family (same rows, copies, parents)."""
+    k = budget_key(store, dataset_id)
+    with store._lock:
+        return _spent(store.con, k.org, k.family)
+
+
+def set_privacy_budget(store: "Store", dataset_id: int, epsilon: float) -> None:
+    """Set the budget of the dataset's family; it may not go below what was already spent."""
+    eps = check_epsilon(epsilon, "budget")
+    k = budget_key(store, dataset_id)
+    with store.transaction() as con:
+        spent = _spent(con, k.org, k.family)
+        if eps < spent - 1e-12:
+            raise EquicareError(f"dataset '{k.name}' has already spent epsilon {spent:g}; its budget cannot be {eps:g}")
+        con.execute("DELETE FROM privacy_budget WHERE org = ? AND fingerprint = ?", [k.org, k.family])
+        con.execute("INSERT INTO privacy_budget VALUES (?, ?, ?)", [k.org, k.family, eps])
+
+
+def org_budget(store: "Store", org: str) -> float:
+    """The organisation's total epsilon over all its data (:data:`DEFAULT_ORG_EPSILON_BUDGET` unless set)."""
+    ensure_schema(store)
+    row = store.query("SELECT epsilon_budget FROM privacy_org_budget WHERE org = ?", [org])
+    return DEFAULT_ORG_EPSILON_BUDGET if row.empty else float(row.epsilon_budget.iloc[0])
+
+
+def org_spent(store: "Store", org: str) -> float:
+    """Total epsilon of every release the organisation made."""
+    ensure_schema(store)
+    with store._lock:
+        return _spent(store.con, org)
+
+
+def set_org_budget(store: "Store", org: str, epsilon: float) -> None:
+    """Set the organisation's total budget; it may not go below what was already spent."""
+    eps = check_epsilon(epsilon, "budget")
+    ensure_schema(store)
+    with store.transaction() as con:
+        spent = _spent(con, org)
+        if eps < spent - 1e-12:
+            raise EquicareError(f"organisation '{org}' has already spent epsilon {spent:g}; its total budget "
+                                f"cannot be {eps:g}")
+        con.execute("DELETE FROM privacy_org_budget WHERE org = ?", [org])
+        con.execute("INSERT INTO privacy_org_budget VALUES (?, ?)", [org, eps])
+
+
+def privacy_ledger(store: "Store", org: str | None = None) -> pd.DataFrame:
+    """Every recorded release (newest first), optionally only one organisation's."""
+    ensure_schema(store)
+    return store.select("SELECT * FROM privacy_ledger", {"org": org}, "id DESC")
+
+
+def check_budget(store: "Store", dataset_id: int, epsilon: float) -> None:
+    """Refuse (before any computation) a release of ``epsilon`` the family or organisation cannot afford."""
+    eps = check_epsilon(epsilon)
+    k = budget_key(store, dataset_id)
+    with store._lock:
+        _refuse_if_over(store.con, store, dataset_id, k, eps)
+
+
+def _refuse_if_over(con, store: "Store", dataset_id: int, k: BudgetKey, eps: float) -> None:
+    budget, spent = privacy_budget(store, dataset_id), _spent(con, k.org, k.family)
+    if spent + eps > budget + 1e-12:
+        raise EquicareError(
+            f"privacy budget exceeded for dataset '{k.name}' (id {dataset_id}): epsilon {spent:g} of its budget "
+            f"{budget:g} is spent, {max(budget - spent, 0):g} remains, and this release needs {eps:g}; "
+            "ask for a smaller epsilon or reuse an earlier release (copies of the same data share one budget)")
+    total, org_used = org_budget(store, k.org), _spent(con, k.org)
+    if org_used + eps > total + 1e-12:
+        raise EquicareError(
+            f"privacy budget exceeded for organisation '{k.org}': epsilon {org_used:g} of its total budget "
+            f"{total:g} is spent, {max(total - org_used, 0):g} remains, and this release needs {eps:g}")
+
+
+def release_dataset(
+    store: "Store",
+    dataset_id: int,
+    *,
+    by: str,
+    statistic: str,
+    epsilon: float,
+    regions: Sequence,
+    column: str | None = None,
+    bounds: tuple[float, float] | None = None,
+    alpha: float = 0.05,
+    created_by: str | None = None,
+) -> DPRelease:
+    """:func:`equicare.privacy.dp.dp_release` of a stored dataset, charged to its family's and its
+    organisation's budgets.
+
+    The budgets are checked before the release is computed and again, with the ledger entry, in one
+    transaction after it; a release that would exceed either is refused (its noisy values are discarded
+    unseen).
+
+    Raises
+    ------
+    EquicareError
+        ``"privacy budget exceeded ..."`` naming the dataset (or organisation), the epsilon spent, the
+        budget and the request; or any error of :func:`dp_release`.
+    """
+    eps = check_epsilon(epsilon)
+    k = budget_key(store, dataset_id)
+    with store._lock:
+        _refuse_if_over(store.con, store, dataset_id, k, eps)
+    rel = dp_release(store.get_dataset(dataset_id), by=by, statistic=statistic, epsilon=eps, regions=regions,
+                     column=column, bounds=bounds, alpha=alpha)
+    with store.transaction() as con:
+        _refuse_if_over(con, store, dataset_id, k, eps)
+        lid = int(con.execute("SELECT nextval('privacy_ledger_seq')").fetchall()[0][0])
+        con.execute("INSERT INTO privacy_ledger VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [lid, k.org, k.family, int(dataset_id), k.name, statistic, column, by, eps,
+                     rel.error_bound if math.isfinite(rel.error_bound) else None, created_by,
+                     datetime.now(timezone.utc).replace(tzinfo=None)])
+    return rel
