@@ -236,7 +236,7 @@ def serve_cmd(
     from equicare.service.jobs import PoolSettings
 
     typer.echo(f"equicare serving {store} on http://{host}:{port}/ (docs at /docs)", err=True)
-    app = create_app(store, workers=PoolSettings(workers=workers, queue=queue, per_user=per_user),
+    app = create_app(store, workers=PoolSettings(workers=workers, queue=queue, per_user=per_user, prestart=True),
                      trusted_proxies=trusted_proxy)
     uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=bool(trusted_proxy),
                 forwarded_allow_ips=",".join(trusted_proxy) or None)

@@ -166,6 +166,8 @@ def create_app(store_path: str | Path = "equicare-out/equicare.duckdb", *,
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
+        if jobs.settings.prestart:
+            jobs.prestart()
         yield
         await asyncio.get_running_loop().run_in_executor(None, jobs.shutdown)
         auth_pool.shutdown(wait=False)

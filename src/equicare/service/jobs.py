@@ -40,6 +40,7 @@ class PoolSettings:
     start_method : ``spawn`` or ``forkserver`` (never ``fork``: the web process has threads).
     retry_after : seconds suggested to a client refused as busy.
     warm : load the bundled data in each worker when it starts (the first job then does not pay for it).
+    prestart : start the workers when the service starts rather than at the first job.
     """
 
     workers: int = 2
@@ -48,6 +49,7 @@ class PoolSettings:
     start_method: str = "spawn"
     retry_after: int = 5
     warm: bool = True
+    prestart: bool = False
 
     def __post_init__(self) -> None:
         if self.workers < 1 or self.queue < 0 or self.per_user < 1:
@@ -90,6 +92,10 @@ def _init_worker(parent_pid: int, warm: bool) -> None:
             warm_up()
         except Exception:  # noqa: BLE001 - a job will report the same failure with context
             pass
+
+
+def _noop() -> None:
+    return None
 
 
 def _watch_parent(parent_pid: int) -> None:
@@ -185,6 +191,13 @@ class JobPool:
                 ex = self._executor
                 if ex is not None and getattr(ex, "_broken", False):
                     self._drop_executor_locked(ex)
+
+    def prestart(self) -> None:
+        """Start every worker now (each loads the bundled data) so that the first jobs do not wait for it."""
+        with self._lock:
+            ex = self._executor_locked()
+            for _ in range(self.settings.workers):
+                ex.submit(_noop)
 
     # -- running --------------------------------------------------------------------------------
     async def run(self, who: str, fn: Callable[..., Any], *args: Any) -> Any:
