@@ -59,7 +59,10 @@ def server(tmp_path_factory):
         "dataset_id": south_ds, "method": "dp", "by": "region", "statistic": "count", "epsilon": 0.5,
         "share_with": ["north"]})
     port = _free_port()
-    config = uvicorn.Config(create_app(store=store), host="127.0.0.1", port=port, log_level="warning")
+    from equicare.service.jobs import PoolSettings
+
+    app = create_app(store=store, workers=PoolSettings(workers=1, prestart=True))
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
     srv = uvicorn.Server(config)
     th = threading.Thread(target=srv.run, daemon=True)
     th.start()
@@ -100,7 +103,7 @@ def _shot(page, name: str) -> None:
         page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=False)
 
 
-def _wait_run(page, timeout_s: float = 30) -> None:
+def _wait_run(page, timeout_s: float = 180) -> None:
     page.wait_for_selector("#run-status:has-text('succeeded')", timeout=timeout_s * 1000)
 
 
@@ -138,7 +141,7 @@ def test_sign_in_upload_run_and_see(server, page):
     page.goto(f"{url}/")
     page.select_option("#run-kind", "analyse")
     page.click("#run-submit")
-    _wait_run(page, 60)
+    _wait_run(page)
     page.click("#see-map")
     page.wait_for_selector("#us-map")
     assert page.locator("#us-map path[data-fips]").count() >= 50
@@ -224,5 +227,76 @@ def test_allocation_with_gini_cap_and_hospitals(server, page):
 
 def test_refused_another_organisations_page(server, page):
     resp = page.goto(f"{server['url']}/datasets/{server['south_ds']}")
-    assert resp.status == 403
-    assert "another organisation" in page.locator("#error-message").inner_text()
+    assert resp.status == 404  # the same answer as for a dataset that does not exist
+    assert f"no dataset with id {server['south_ds']}" in page.locator("#error-message").inner_text()
+
+
+_EVIL = """<!doctype html><html><body>
+<form id="f" method="post" action="{url}/ui/release">
+<input name="dataset_id" value="{ds}"><input name="method" value="suppress"><input name="by" value="region">
+<input name="level" value="state"><input name="share_with" value="south">
+</form><script>document.getElementById("f").submit()</script></body></html>"""
+
+
+def test_cross_origin_form_post_is_refused(server, page):
+    """A page on another port of the same host, opened by a signed-in planner, cannot make a release."""
+    import http.server
+    import urllib.request
+
+    url, token = server["url"], server["tokens"]["pat"]
+
+    def datasets() -> list[dict]:
+        req = urllib.request.Request(f"{url}/api/datasets", headers={"Authorization": f"Bearer {token}"})
+        import json
+
+        with urllib.request.urlopen(req) as r:
+            return json.loads(r.read())
+
+    page.goto(f"{url}/")
+    if page.locator("#run-form").count() == 0:
+        page.goto(f"{url}/login")
+        page.fill("#name", "pat")
+        page.fill("#token", token)
+        page.click("#sign-in")
+        page.wait_for_selector("#run-form")
+    before = datasets()
+    own = next(d for d in before if d["org"] == "north" and d["kind"] == "facilities")
+    html = _EVIL.format(url=url, ds=own["id"]).encode()
+
+    class Evil(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - the http.server API
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.end_headers()
+            self.wfile.write(html)
+
+        def log_message(self, *args):
+            pass
+
+    evil = http.server.HTTPServer(("127.0.0.1", 0), Evil)
+    threading.Thread(target=evil.serve_forever, daemon=True).start()
+    try:
+        with page.expect_response(lambda r: r.url.startswith(f"{url}/ui/release")) as info:
+            page.goto(f"http://127.0.0.1:{evil.server_address[1]}/")
+        assert info.value.status == 403
+    finally:
+        evil.shutdown()
+    after = datasets()
+    assert len(after) == len(before)  # no release was made, nothing shared
+
+
+def test_pages_run_under_the_content_security_policy(server, page):
+    """The CSP header is there and the dashboard's own scripts (htmx, Plotly charts) run under it."""
+    url = server["url"]
+    violations: list[str] = []
+    page.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
+    resp = page.goto(f"{url}/forecast")
+    assert "frame-ancestors 'none'" in resp.headers["content-security-policy"]
+    assert resp.headers["x-frame-options"] == "DENY" and resp.headers["x-content-type-options"] == "nosniff"
+    if page.locator("#fan-chart").count():
+        page.wait_for_selector("#fan-chart .main-svg", timeout=15000)
+    page.goto(f"{url}/whatif")
+    page.fill("#whatif-stockpile", "900")
+    page.click("#whatif-submit")
+    page.wait_for_selector("#whatif-table", timeout=120000)
+    assert violations == []

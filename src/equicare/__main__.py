@@ -2,4 +2,5 @@
 
 from equicare.cli import main
 
-main()
+if __name__ == "__main__":  # worker processes (spawn) import this module as __mp_main__: they must not run the CLI
+    main()

@@ -228,14 +228,22 @@ def serve_cmd(
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on."),
     port: int = typer.Option(8000, "--port", help="TCP port."),
     store: str = typer.Option("equicare-out/equicare.duckdb", "--store", help="DuckDB store (the service is its one writer)."),
+    workers: int = typer.Option(2, "--workers", min=1, help="Worker processes for forecasts, solves and pooling."),
+    queue: int = typer.Option(64, "--queue", min=0, help="Jobs that may wait for a worker; beyond, 503 busy."),
+    per_user: int = typer.Option(16, "--per-user", min=1, help="Jobs one account may have in the pool; beyond, 429."),
+    trusted_proxy: list[str] = typer.Option([], "--trusted-proxy", help="Address of a reverse proxy whose X-Forwarded-Proto is believed (repeatable)."),
 ) -> None:
     """Start the web service and planner dashboard (OpenAPI at /openapi.json, docs at /docs)."""
     import uvicorn
 
     from equicare.service.app import create_app
+    from equicare.service.jobs import PoolSettings
 
     typer.echo(f"equicare serving {store} on http://{host}:{port}/ (docs at /docs)", err=True)
-    uvicorn.run(create_app(store), host=host, port=port, log_level="info")
+    app = create_app(store, workers=PoolSettings(workers=workers, queue=queue, per_user=per_user, prestart=True),
+                     trusted_proxies=trusted_proxy)
+    uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=bool(trusted_proxy),
+                forwarded_allow_ips=",".join(trusted_proxy) or None)
 
 
 def _read_csv_ids(path: str):

@@ -81,21 +81,33 @@ class ValidationError(EquicareError):
 
     problems: list[Problem] = field(default_factory=list)
     max_shown: int = 20
+    counts: dict[str, int] = field(default_factory=dict)
+    """Number of problems per ``"column: rule"`` (may exceed the problems listed, which are capped)."""
 
     def __post_init__(self) -> None:
         super().__init__(str(self))
 
+    @property
+    def n_problems(self) -> int:
+        return max(len(self.problems), sum(self.counts.values()))
+
     def __str__(self) -> str:
-        n = len(self.problems)
+        n = self.n_problems
         head = f"rejected: {n} problem{'s' if n != 1 else ''} found; nothing was loaded"
         lines = [head] + ["  " + str(p) for p in self.problems[: self.max_shown]]
-        if n > self.max_shown:
-            lines.append(f"  ... and {n - self.max_shown} more")
+        if n > min(self.max_shown, len(self.problems)):
+            lines.append(f"  ... and {n - min(self.max_shown, len(self.problems))} more")
+        if self.counts and n > len(self.problems):
+            lines.append("  problems per rule: " + "; ".join(f"{k}: {v:,}" for k, v in self.counts.items()))
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
-        return {"error": "ValidationError", "message": str(self).splitlines()[0],
-                "problems": [p.to_dict() for p in self.problems]}
+        out = {"error": "ValidationError", "message": str(self).splitlines()[0],
+               "problems": [p.to_dict() for p in self.problems]}
+        if self.counts:
+            out["n_problems"] = self.n_problems
+            out["counts"] = [{"rule": k, "count": v} for k, v in self.counts.items()]
+        return out
 
 
 class InfeasibleError(EquicareError):

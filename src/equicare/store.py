@@ -257,6 +257,37 @@ class Store:
             self.con.execute("UPDATE runs SET status = 'failed', ended_at = ?, error = ? WHERE id = ?",
                              [_now(), str(error), run_id])
 
+    def fail_interrupted_runs(self, message: str) -> list[str]:
+        """Mark every run still ``running`` as ``failed`` with ``message``; returns their ids.
+
+        Call it when the one writer of the store starts (the service at start-up): a run can only be
+        ``running`` then if the process that ran it died (a crash, ``kill -9``). Its results were never
+        committed (they are written in one transaction at the end), so nothing half-written remains.
+        """
+        with self.transaction() as con:
+            ids = [r[0] for r in con.execute("SELECT id FROM runs WHERE status = 'running'").fetchall()]
+            if ids:
+                con.execute("UPDATE runs SET status = 'failed', ended_at = ?, error = ?, message = 'interrupted' "
+                            "WHERE status = 'running'", [_now(), str(message)])
+        return ids
+
+    def import_dataset(self, info: Mapping[str, Any], df: pd.DataFrame) -> int:
+        """Store ``df`` under the catalog entry ``info`` keeping its ``id`` (copies between stores).
+
+        Returns the id. Raises EquicareError when the id is already taken.
+        """
+        ds_id = int(info["id"])
+        with self.transaction() as con:
+            if con.execute("SELECT 1 FROM datasets WHERE id = ?", [ds_id]).fetchall():
+                raise EquicareError(f"dataset id {ds_id} is already taken")
+            self._write_table(f"ds_{ds_id}", df)
+            con.execute("INSERT INTO datasets (id, name, kind, org, source, fingerprint, n_rows, report, created_by,"
+                        " loaded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        [ds_id, info.get("name"), info.get("kind"), info.get("org") or "local", info.get("source"),
+                         info.get("fingerprint"), len(df), _json(info.get("report") or {}), info.get("created_by"),
+                         info.get("loaded_at")])
+        return ds_id
+
     def list_runs(self, org: str | None = None) -> pd.DataFrame:
         return self.select("SELECT id, kind, org, status, version, started_at, ended_at, progress_done,"
                            " progress_total, message, created_by FROM runs", {"org": org}, "started_at DESC")

@@ -9,6 +9,8 @@ spreadsheet shows them.
 from __future__ import annotations
 
 import hashlib
+import io
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -16,11 +18,22 @@ import pandas as pd
 
 from equicare.data.clean import CleaningReport, apply_missing_policy, flag_outliers, pad_fips
 from equicare.data.counts import check_count_columns, default_count_columns, type_extra_columns
-from equicare.data.readers import NA_VALUES, mask_rows, read_table
+from equicare.data.readers import NA_VALUES, sheet_rows, read_table
 from equicare.data.schemas import Schema, get_schema
 from equicare.errors import EquicareError, Problem, ValidationError
 
-MAX_PROBLEMS = 1000
+MAX_PROBLEMS = 100
+"""Problems listed one by one; beyond them a rejected file reports only the count of each broken rule."""
+MAX_ABS_VALUE = 1e15
+"""Largest magnitude accepted in a numeric column (beyond it floats no longer hold whole numbers exactly)."""
+
+
+@dataclass(frozen=True)
+class ReadLimits:
+    """Bounds on a file read from an untrusted source (an upload): rows, and bytes once decompressed."""
+
+    max_rows: int = 1_000_000
+    max_decoded_bytes: int = 256 * 1024 * 1024
 
 
 def fingerprint(source: str | Path | bytes) -> str:
@@ -29,107 +42,220 @@ def fingerprint(source: str | Path | bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def read_file(source: str | Path | bytes, label: str | None = None, **options) -> pd.DataFrame:
+def _parquet_checks(data: bytes, label: str, limits: ReadLimits | None) -> None:
+    """Refuse, from the footer alone, a Parquet file that is too big once decoded or has unusable column types."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        meta = pq.ParquetFile(io.BytesIO(data))
+    except Exception as exc:  # noqa: BLE001 - pyarrow raises several error types for a broken footer
+        raise ValidationError([Problem(label, None, None, f"cannot parse as Parquet: {exc}")]) from exc
+    problems = []
+    for field in meta.schema_arrow:
+        t = field.type
+        if pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t):
+            problems.append(Problem(label, None, field.name, "binary column: store text, numbers or dates"))
+        elif pa.types.is_nested(t) or pa.types.is_dictionary(t) and pa.types.is_nested(t.value_type):
+            problems.append(Problem(label, None, field.name, f"nested column of type {t}: each cell must be one "
+                                                               "text, number or date"))
+    if limits is not None:
+        md = meta.metadata
+        if md.num_rows > limits.max_rows:
+            problems.append(Problem(label, None, None, f"too many rows: {md.num_rows:,} (at most "
+                                                       f"{limits.max_rows:,} per upload)"))
+        decoded = sum(md.row_group(i).total_byte_size for i in range(md.num_row_groups))
+        if decoded > limits.max_decoded_bytes:
+            problems.append(Problem(label, None, None, f"too large once decompressed: {decoded:,} bytes (at most "
+                                                       f"{limits.max_decoded_bytes:,})"))
+    if problems:
+        raise ValidationError(problems)
+
+
+def read_file(source: str | Path | bytes, label: str | None = None, limits: ReadLimits | None = None,
+              **options) -> pd.DataFrame:
     """Read CSV, XLSX or Parquet (by the bytes, not the file name) with every cell as text.
 
-    A thin name for :func:`equicare.data.readers.read_table` (``options`` are its keyword arguments):
+    :func:`equicare.data.readers.read_table` does the reading (``options`` are its keyword arguments):
     keeping cells as text preserves leading zeros of codes until the schema says what each column is.
+    Parquet columns of binary or nested type are refused. With ``limits`` (uploads), a file with more
+    rows, or a Parquet file larger once decompressed, is refused before it is parsed.
     """
-    return read_table(source, label=label, **options)
+    label = label or (str(source) if not isinstance(source, bytes) else "upload")
+    try:
+        data = source if isinstance(source, bytes) else Path(source).read_bytes()
+    except OSError as exc:
+        raise EquicareError(f"{label}: cannot read file ({exc.strerror or exc})") from exc
+    if data[:4] == b"PAR1":
+        _parquet_checks(data, label, limits)
+    elif limits is not None and data.strip():
+        lines = data.count(b"\n") + (not data.endswith(b"\n"))
+        if lines - 1 > limits.max_rows:
+            raise ValidationError([Problem(label, None, None, f"too many rows: {lines - 1:,} (at most "
+                                                              f"{limits.max_rows:,} per upload)")])
+    return read_table(data, label=label, **options)
 
 
-def _rows(df: pd.DataFrame, mask: np.ndarray | pd.Series) -> np.ndarray:
-    """Spreadsheet row numbers (header = 1) of the True positions of ``mask`` in ``df``."""
-    return mask_rows(df, mask)
+class _Problems:
+    """Collects problems: the first :data:`MAX_PROBLEMS` listed, every one counted per column and rule."""
+
+    def __init__(self, file: str, counts: dict[str, int] | None, df: pd.DataFrame) -> None:
+        self.file, self.items, self.df = file, [], df
+        self.counts = counts if counts is not None else {}
+
+    def add(self, column: str | None, rule: str, mask=None, values=None, value=None) -> None:
+        """One problem (``mask`` None) or one per True row of ``mask`` with ``values`` at those rows."""
+        key = f"{column}: {rule}" if column else rule
+        if mask is None:
+            self.counts[key] = self.counts.get(key, 0) + 1
+            if len(self.items) < MAX_PROBLEMS:
+                self.items.append(Problem(self.file, None, column, rule, value))
+            return
+        pos = np.flatnonzero(np.asarray(mask, dtype=bool))
+        if not pos.size:
+            return
+        self.counts[key] = self.counts.get(key, 0) + int(pos.size)
+        room = MAX_PROBLEMS - len(self.items)
+        if room <= 0:
+            return
+        vals = None if values is None else np.asarray(values, dtype=object)[pos[:room]]
+        for k, r in enumerate(sheet_rows(self.df, pos[:room])):
+            v = None if vals is None else vals[k]
+            if isinstance(v, (float, np.floating)):
+                v = float(v)
+            elif isinstance(v, np.integer):
+                v = int(v)
+            self.items.append(Problem(self.file, int(r), column, rule, v))
 
 
-def validate(df: pd.DataFrame, schema: Schema, file: str, regions: set[str] | None = None
-             ) -> tuple[pd.DataFrame, list[Problem]]:
+def canonical_columns(df: pd.DataFrame, schema: Schema) -> tuple[dict[str, str], list[str]]:
+    """Columns written in another case than the schema's (``CAP_BEDS`` for ``cap_beds``).
+
+    Returns the renames to the schema's spelling, and the names that cannot be renamed because the
+    schema's spelling is already a column (two columns differing only in case).
+    """
+    renames, clashes, taken = {}, [], set(df.columns)
+    for col in df.columns:
+        if schema.column(col) is not None:
+            continue
+        low = col.lower()
+        if low != col and schema.column(low) is not None:
+            if low in taken:
+                clashes.append(col)
+            else:
+                renames[col] = low
+                taken.add(low)
+    return renames, clashes
+
+
+def _scalar_cell(v: object) -> bool:
+    if v is None or v is pd.NA:
+        return True
+    return isinstance(v, (str, int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+
+
+def _wrong_type(raw: pd.Series, numeric: bool) -> np.ndarray:
+    """Cells that are a date, a boolean or a nested value (a list) where a number or a code belongs."""
+    if pd.api.types.is_datetime64_any_dtype(raw) or pd.api.types.is_timedelta64_dtype(raw) \
+            or pd.api.types.is_bool_dtype(raw):
+        return raw.notna().to_numpy()
+    if pd.api.types.is_numeric_dtype(raw) or pd.api.types.is_string_dtype(raw) and not raw.dtype == object:
+        return np.zeros(len(raw), bool)
+    if pd.api.types.infer_dtype(raw, skipna=True) in ("string", "empty", "floating", "integer", "mixed-integer-float"):
+        return np.zeros(len(raw), bool)
+    return ~raw.map(_scalar_cell).to_numpy(dtype=bool)
+
+
+def validate(df: pd.DataFrame, schema: Schema, file: str, regions: set[str] | None = None,
+             counts: dict[str, int] | None = None) -> tuple[pd.DataFrame, list[Problem]]:
     """Check ``df`` against ``schema``; return the typed table and the list of broken rules.
 
     Types are converted column by column (ids zero-padded, numbers and dates parsed); a cell that does
-    not convert is a problem, as is a missing required column, a value out of range, a duplicate id or
-    key, a missing value where the policy is ``error``, and an unknown region id when ``regions`` is
-    given.
+    not convert is a problem, as is a non-finite number (``inf``, ``1e309``), a number beyond
+    :data:`MAX_ABS_VALUE`, a cell of the wrong type (a date or a list where a number belongs), a missing
+    required column, a value out of range, a duplicate id or key, a missing value where the policy is
+    ``error``, and an unknown region id when ``regions`` is given. A column named like a schema column
+    in another case is renamed to the schema's spelling (and validated). At most :data:`MAX_PROBLEMS`
+    problems are listed; ``counts`` (when given) receives the number of each broken rule.
     """
-    problems: list[Problem] = []
+    probs = _Problems(file, counts, df)
     out = df.copy()
+    renames, clashes = canonical_columns(out, schema)
+    for col in clashes:
+        probs.add(col, f"duplicate column: '{col}' and '{col.lower()}' differ only in case")
+    out = out.rename(columns=renames)
     for name in schema.required:
         if name not in out.columns:
-            problems.append(Problem(file, None, name, f"required column is missing (columns found: "
-                                                      f"{', '.join(map(str, df.columns))})"))
-    if problems:
-        return out, problems
+            probs.add(name, f"required column is missing (columns found: {', '.join(map(str, df.columns))})")
+    if probs.counts:
+        return out, probs.items
 
     for col in out.columns:
         rule = schema.column(col)
         if rule is None:
             continue
         raw = out[col]
-        if rule.dtype == "id":
-            out[col] = pad_fips(raw)
-        elif rule.dtype == "key":
-            out[col] = raw.astype("string").str.strip()
-        elif rule.dtype == "text":
-            out[col] = raw.astype("string").str.strip()
+        if rule.dtype in ("id", "key", "text"):
+            wrong = _wrong_type(raw, numeric=False)
+            probs.add(col, "wrong type: expected text or a code", wrong, raw.astype(str))
+            if wrong.any():
+                raw = raw.astype(object).where(~wrong, None)
+            out[col] = pad_fips(raw) if rule.dtype == "id" else raw.astype("string").str.strip()
         elif rule.dtype in ("float", "int"):
-            num = pd.to_numeric(raw, errors="coerce")
-            bad = num.isna() & raw.notna()
-            for r, v in zip(_rows(df, bad), raw[bad].tolist()):
-                problems.append(Problem(file, int(r), col, "not a number", v))
-            out[col] = num.astype(float)
+            wrong = _wrong_type(raw, numeric=True)
+            probs.add(col, "wrong type: expected a number", wrong, raw.astype(str))
+            cells = raw.astype(object).where(~wrong, None) if wrong.any() else raw
+            if not pd.api.types.is_numeric_dtype(cells):
+                cells = cells.map(lambda v: v.strip() if isinstance(v, str) else v, na_action="ignore")
+            num = pd.to_numeric(cells, errors="coerce").astype(float)
+            probs.add(col, "not a number", num.isna().to_numpy() & cells.notna().to_numpy() & ~wrong, raw)
+            v = num.to_numpy(dtype=float)
+            probs.add(col, "not a finite number", np.isinf(v), raw)
+            huge = np.isfinite(v) & (np.abs(v) > MAX_ABS_VALUE)
+            probs.add(col, f"out of range: magnitude must be <= {MAX_ABS_VALUE:,.0f}", huge, v)
+            out[col] = np.where(np.isfinite(v) & ~huge, v, np.nan)
         elif rule.dtype == "date":
-            dt = pd.to_datetime(raw, errors="coerce", format="ISO8601")
-            bad = dt.isna() & raw.notna()
-            for r, v in zip(_rows(df, bad), raw[bad].tolist()):
-                problems.append(Problem(file, int(r), col, "not a date (expected YYYY-MM-DD)", v))
+            if pd.api.types.is_datetime64_any_dtype(raw):
+                dt = pd.to_datetime(raw, errors="coerce")
+            else:
+                dt = pd.to_datetime(raw.astype("string"), errors="coerce", format="ISO8601")
+            probs.add(col, "not a date (expected YYYY-MM-DD)", dt.isna() & raw.notna(), raw)
             out[col] = dt
         vals = out[col]
         if rule.missing == "error":
             miss = raw.isna() | (raw.astype("string").str.strip() == "")
-            for r in _rows(df, miss):
-                problems.append(Problem(file, int(r), col, "missing value (this column must be filled)"))
+            probs.add(col, "missing value (this column must be filled)", miss)
         if rule.dtype in ("float", "int"):
             v = vals.to_numpy(dtype=float, na_value=np.nan)
             if rule.min is not None:
-                low = v < rule.min
-                for r, x in zip(_rows(df, low), v[low]):
-                    rule_txt = ("must not be negative" if rule.min == 0
-                                else f"out of range: must be >= {rule.min:g}")
-                    problems.append(Problem(file, int(r), col, f"{rule_txt} ({rule.unit})" if rule.unit
-                                            else rule_txt, float(x)))
+                rule_txt = "must not be negative" if rule.min == 0 else f"out of range: must be >= {rule.min:g}"
+                probs.add(col, f"{rule_txt} ({rule.unit})" if rule.unit else rule_txt, v < rule.min, v)
             if rule.max is not None:
-                high = v > rule.max
-                for r, x in zip(_rows(df, high), v[high]):
-                    problems.append(Problem(file, int(r), col, f"out of range: must be <= {rule.max:g}"
-                                            + (f" ({rule.unit})" if rule.unit else ""), float(x)))
+                probs.add(col, f"out of range: must be <= {rule.max:g}" + (f" ({rule.unit})" if rule.unit else ""),
+                          v > rule.max, v)
             if rule.dtype == "int":
-                frac = np.isfinite(v) & (np.floor(v) != v)
-                for r, x in zip(_rows(df, frac), v[frac]):
-                    problems.append(Problem(file, int(r), col, "must be a whole number", float(x)))
+                probs.add(col, "must be a whole number", np.isfinite(v) & (np.floor(v) != v), v)
         if rule.unique:
-            dup = vals.duplicated(keep="first") & vals.notna()
-            for r, x in zip(_rows(df, dup), vals[dup].tolist()):
-                problems.append(Problem(file, int(r), col, "duplicate id", x))
+            probs.add(col, "duplicate id", vals.duplicated(keep="first") & vals.notna(), vals.astype(object))
         if rule.region_ref and regions is not None:
-            unknown = vals.notna() & ~vals.isin(list(regions))
-            for r, x in zip(_rows(df, unknown), vals[unknown].tolist()):
-                problems.append(Problem(file, int(r), col, "unknown region id (not in the regions table)", x))
-        if len(problems) > MAX_PROBLEMS:
-            break
+            probs.add(col, "unknown region id (not in the regions table)", vals.notna() & ~vals.isin(list(regions)),
+                      vals.astype(object))
     if schema.key and all(k in out.columns for k in schema.key):
-        dup = out.duplicated(list(schema.key), keep="first")
-        for r, (_, row) in zip(_rows(df, dup), out.loc[dup, list(schema.key)].iterrows()):
-            problems.append(Problem(file, int(r), ",".join(schema.key), "duplicate key",
-                                    ", ".join(str(row[k].date() if hasattr(row[k], "date") else row[k])
-                                              for k in schema.key)))
-    return out, problems
+        dup = out.duplicated(list(schema.key), keep="first").to_numpy()
+        if dup.any():
+            first = np.flatnonzero(dup)[:MAX_PROBLEMS]
+            shown = np.full(len(out), None, dtype=object)
+            keys = out.iloc[first][list(schema.key)]
+            shown[first] = [", ".join(str(v.date() if hasattr(v, "date") else v) for v in row)
+                            for row in keys.itertuples(index=False)]
+            probs.add(",".join(schema.key), "duplicate key", dup, shown)
+    return out, probs.items
 
 
 def load_table(source: str | Path | bytes | pd.DataFrame, kind: str, *, name: str | None = None,
                regions: set[str] | None = None, missing: dict[str, str] | None = None,
-               report: CleaningReport | None = None, count_columns: list[str] | None = None
-               ) -> tuple[pd.DataFrame, CleaningReport]:
+               report: CleaningReport | None = None, limits: ReadLimits | None = None,
+               count_columns: list[str] | None = None) -> tuple[pd.DataFrame, CleaningReport]:
     """Read, validate and clean a table of ``kind`` (``regions``, ``facilities``, ``demand``, ``costs``).
 
     Parameters
@@ -141,6 +267,7 @@ def load_table(source: str | Path | bytes | pd.DataFrame, kind: str, *, name: st
     missing : per-column missing-value policy overriding the schema's (``drop``, ``impute_median``,
         ``impute_zero``, ``flag``, ``error``).
     report : a report to append to (a new one by default).
+    limits : bounds on rows and decoded size for untrusted files (uploads); None: no bounds.
     count_columns : the columns that count people (suppressed in every download and export); by default
         the numeric columns named like a count (:data:`equicare.data.counts.COUNT_NAME`). The list ends
         up in ``report.count_columns``. Columns the schema does not name are typed as numbers when every
@@ -153,7 +280,8 @@ def load_table(source: str | Path | bytes | pd.DataFrame, kind: str, *, name: st
     Raises
     ------
     ValidationError
-        When any rule is broken; nothing is returned, so nothing can be half-loaded.
+        When any rule is broken; nothing is returned, so nothing can be half-loaded. It lists the first
+        :data:`MAX_PROBLEMS` problems and counts every broken rule (``counts``).
 
     Examples
     --------
@@ -169,22 +297,29 @@ def load_table(source: str | Path | bytes | pd.DataFrame, kind: str, *, name: st
         raw = source.astype("string")
         raw = raw.mask(raw.apply(lambda c: c.str.strip().isin(NA_VALUES)).fillna(False).astype(bool))
     else:
-        raw = read_file(source, label)
+        raw = read_file(source, label, limits)
     if raw.empty:
         raise ValidationError([Problem(label, None, None, "file has a header but no rows")])
+    renames, _ = canonical_columns(raw, schema)
+    for old, new in renames.items():
+        report.add(label, "column renamed", new, 1, f"'{old}' is the schema's column '{new}' (names are matched "
+                                                   "without regard to case)")
+    raw = raw.rename(columns=renames)
 
-    table, problems = validate(raw, schema, label, regions)
+    counts: dict[str, int] = {}
+    table, problems = validate(raw, schema, label, regions, counts=counts)
     known = {c for c in table.columns if schema.column(c) is not None}
     table, typed = type_extra_columns(table, known)
     for col in typed:
         v = table[col].to_numpy(dtype=float, na_value=np.nan)
-        for r in _rows(np.isinf(v))[:20]:
-            problems.append(Problem(label, int(r), col, "number out of range (not finite)", str(raw[col].iloc[r - 2])))
+        bad = np.flatnonzero(np.isinf(v))[:20]
+        for pos, r in zip(bad, sheet_rows(raw, bad)):
+            problems.append(Problem(label, int(r), col, "number out of range (not finite)", str(raw[col].iloc[pos])))
     declared = [str(c).strip() for c in count_columns if str(c).strip()] if count_columns is not None else None
     if declared is not None:
         problems += check_count_columns(table, declared, label)
     if problems:
-        raise ValidationError(problems)
+        raise ValidationError(problems, counts=counts)
     for col in typed:
         report.add(label, "typed as number", col, int(table[col].notna().sum()),
                    "a column outside the schema whose cells are all numbers")

@@ -21,24 +21,34 @@ CSV downloads of tables with person counts apply small-cell suppression
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import math
+import threading
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from importlib.resources import files
 from pathlib import Path
 from typing import Annotated, Any
 
 import pandas as pd
-from fastapi import Depends, FastAPI, File, Form, HTTPException, Request, UploadFile
+from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictInt, StrictStr
 
 from equicare import __version__
+from equicare.data.load import ReadLimits
 from equicare.errors import EquicareError
-from equicare.service import accounts, audit, sharing
-from equicare.service.accounts import User
+from equicare.service import accounts, audit, security, sharing
+from equicare.service.accounts import AuthLimits, TooManyAttempts, User
+from equicare.service.csvsafe import neutralise_formulas
 from equicare.service.exports import dataset_export, suppressed_csv, suppressed_table
+from equicare.service.jobs import Busy, JobPool, PoolSettings, WorkerCrashed
+from equicare.service.uploads import UploadForm, read_upload_form
 from equicare.store import Store
 
 __all__ = ["DEFAULT_MAX_UPLOAD_BYTES", "SESSION_COOKIE", "create_app"]
@@ -46,56 +56,64 @@ __all__ = ["DEFAULT_MAX_UPLOAD_BYTES", "SESSION_COOKIE", "create_app"]
 DEFAULT_MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 SESSION_COOKIE = "equicare_session"
 UPLOAD_KINDS = ("regions", "facilities", "demand", "costs")
+MAX_PENDING_UPLOADS = 4
+"""Uploads being validated or waiting for it at once (each holds its bytes in memory); more get 503."""
 _PUBLIC = ("/health", "/docs", "/openapi.json", "/static/", "/login", "/favicon.ico", "/docs/oauth2-redirect")
+_SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+_MAX_ID = 2 ** 62
+_log = logging.getLogger("equicare.service")
 
-
-StrictNumber = Annotated[float, Field(strict=True)]
+Finite = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+"""A JSON number (not a string), finite."""
 
 
 class RunRequest(BaseModel):
     """Start a scenario run."""
 
-    kind: str = Field(description="analyse, forecast or allocate")
+    kind: StrictStr = Field(description="analyse, forecast or allocate")
     params: dict[str, Any] = Field(default_factory=dict, description="see ScenarioParams")
 
 
 class UserRequest(BaseModel):
-    name: str
-    role: str = "viewer"
+    name: StrictStr
+    role: StrictStr = "viewer"
 
 
 class ReleaseRequest(BaseModel):
     """Release an aggregate of one of your datasets, differentially private or small-cell suppressed."""
 
-    dataset_id: int
-    method: str = Field("dp", description="dp or suppress")
-    by: str = Field(description="region column")
-    statistic: str = Field("count", description="dp: count, sum or mean")
-    column: str | None = None
-    bounds: tuple[StrictNumber, StrictNumber] | None = Field(None, description="dp sum/mean: public (lower, upper)")
-    epsilon: StrictNumber | None = Field(None, description="dp: privacy loss, a number (text is refused)")
-    count_columns: list[str] | None = Field(None, description="suppress: count columns to protect")
-    level: str = Field("state", description="public region list: state, county or a declared list")
-    name: str | None = None
-    share_with: list[str] = Field(default_factory=list)
+    dataset_id: StrictInt = Field(ge=1, le=_MAX_ID)
+    method: StrictStr = Field("dp", description="dp or suppress")
+    by: StrictStr = Field(description="region column")
+    statistic: StrictStr = Field("count", description="dp: count, sum or mean")
+    column: StrictStr | None = None
+    bounds: tuple[Annotated[Finite, Field(ge=-1e15, le=1e15)], Annotated[Finite, Field(ge=-1e15, le=1e15)]] | None \
+        = Field(None, description="public bounds of the column's values (finite, magnitude at most 1e15)")
+    epsilon: Annotated[Finite, Field(ge=1e-3, le=100)] | None = Field(
+        None, description="privacy-loss parameter of a DP release, a number in [0.001, 100]")
+    count_columns: list[StrictStr] | None = Field(None, description="suppress: count columns to protect")
+    level: StrictStr = Field("state", description="public region list: state, county or a declared list")
+    name: StrictStr | None = None
+    share_with: list[StrictStr] = Field(default_factory=list)
 
 
 class RegionListRequest(BaseModel):
     """Declare one of your ``regions`` datasets a public region list (its ids, names, populations become public)."""
 
-    name: str
-    dataset_id: int
+    name: StrictStr = Field(min_length=1, max_length=128)
+    dataset_id: StrictInt = Field(ge=1, le=_MAX_ID)
 
 
 class OrgBudgetRequest(BaseModel):
-    epsilon: StrictNumber = Field(description="the organisation's total epsilon over all its data")
+    epsilon: Annotated[Finite, Field(gt=0, le=1000)] = Field(
+        description="the organisation's total epsilon over all its data")
 
 
 class PoolRequest(BaseModel):
-    dataset_ids: list[int]
-    stockpile: float = 1000.0
-    replicates: int = 200
-    measure: str = Field("need", description="need (e.g. admissions) or supply (e.g. beds)")
+    dataset_ids: list[Annotated[StrictInt, Field(ge=1, le=_MAX_ID)]] = Field(max_length=100)
+    stockpile: Annotated[Finite, Field(ge=0, le=1e9)] = 1000.0
+    replicates: StrictInt = Field(200, ge=1, le=2000)
+    measure: StrictStr = Field("need", description="need (e.g. admissions) or supply (e.g. beds)")
 
 
 def _records(df: pd.DataFrame, limit: int | None = None) -> list[dict]:
@@ -119,58 +137,146 @@ def _clean(obj: Any) -> Any:
     return str(obj)
 
 
+def _wants_json(request: Request) -> bool:
+    return request.url.path.startswith("/api/") or bool(request.headers.get("hx-request"))
+
+
 def create_app(store_path: str | Path = "equicare-out/equicare.duckdb", *,
-               max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES, store: Store | None = None) -> FastAPI:
+               max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES, store: Store | None = None,
+               workers: PoolSettings | None = None, trusted_proxies: Iterable[str] = (),
+               auth_limits: AuthLimits | None = None, read_limits: ReadLimits | None = None) -> FastAPI:
     """Build the service on ``store_path`` (or an open ``store``).
 
     Parameters
     ----------
     store_path : path of the DuckDB store (created if missing).
-    max_upload_bytes : largest accepted upload; larger ones get 413 and store nothing.
+    max_upload_bytes : largest accepted upload; larger ones get 413 (while the body streams) and store nothing.
     store : an already open store (tests); ``store_path`` is then ignored.
+    workers : size and limits of the worker-process pool for heavy jobs (:mod:`equicare.service.jobs`).
+    trusted_proxies : client addresses whose ``X-Forwarded-Proto`` is believed (the session cookie is
+        ``Secure`` when it says ``https``).
+    auth_limits : failed token checks allowed per account and per address (default 10 and 30 a minute).
+    read_limits : rows and decompressed bytes allowed in an upload (default 1,000,000 rows, 256 MB).
     """
     from equicare.service import ui
 
     st = store or Store(store_path)
     for mod in (accounts, audit, sharing):
         mod.ensure_schema(st)
+    interrupted = st.fail_interrupted_runs(
+        "interrupted: the service stopped while this run was in progress (no results were kept); start it again")
+    if interrupted:
+        _log.warning("marked %d interrupted run(s) failed: %s", len(interrupted), ", ".join(interrupted))
+    jobs = JobPool(workers)
+    limits = auth_limits or AuthLimits()
+    trusted = frozenset(trusted_proxies)
+    read_lim = read_limits or ReadLimits()
+    auth_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="equicare-auth")
+    validate_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="equicare-validate")
+    pending_uploads = {"n": 0}
+    pending_lock = threading.Lock()
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        if jobs.settings.prestart:
+            jobs.prestart()
+        yield
+        await asyncio.get_running_loop().run_in_executor(None, jobs.shutdown)
+        auth_pool.shutdown(wait=False)
+        validate_pool.shutdown(wait=False)
+
     app = FastAPI(title="equicare", version=__version__,
                   description="Fair sharing of scarce health-care resources: data, scenarios, privacy-protected "
                               "sharing. Authenticate with `Authorization: Bearer <token>`.",
-                  docs_url=None, redoc_url=None)
+                  docs_url=None, redoc_url=None, lifespan=lifespan)
     app.state.store = st
+    app.state.jobs = jobs
     app.state.max_upload_bytes = int(max_upload_bytes)
+    app.state.interrupted_runs = interrupted
+    app.state.auth_limits = limits
     static_dir = Path(str(files("equicare.service").joinpath("static")))
     templates = Jinja2Templates(directory=str(files("equicare.service").joinpath("templates")))
     app.state.templates = templates
 
-    # -- authentication, audit ------------------------------------------------------------------------
-    def resolve_user(request: Request) -> User | None:
+    # -- authentication, CSRF, headers, audit ---------------------------------------------------------
+    def resolve_user(request: Request) -> tuple[User | None, str | None, str | None]:
+        """(user, how: token/session, session id); runs on the auth threads, never on the event loop."""
         auth = request.headers.get("authorization", "")
         token = auth[7:].strip() if auth.lower().startswith("bearer ") else request.headers.get("x-api-token")
         if token:
-            return accounts.authenticate_token(st, token)
-        return accounts.session_user(st, request.cookies.get(SESSION_COOKIE))
+            address = request.client.host if request.client else None
+            return accounts.authenticate_token(st, token, limits=limits, address=address), "token", None
+        sid = request.cookies.get(SESSION_COOKIE)
+        user = accounts.session_user(st, sid)
+        return user, ("session" if user else None), (sid if user else None)
+
+    def refusal(request: Request, status: int, message: str, headers: dict | None = None) -> Response:
+        if _wants_json(request) or request.method not in _SAFE_METHODS:
+            name = {401: "Unauthorized", 403: "Forbidden", 429: "TooManyRequests"}.get(status, "Error")
+            return JSONResponse({"error": name, "message": message}, status_code=status, headers=headers)
+        return templates.TemplateResponse(request, "error.html", {"user": None, "status_code": status,
+                                                                  "message": message, "csrf_token": None},
+                                          status_code=status, headers=headers)
 
     @app.middleware("http")
     async def guard(request: Request, call_next):
         path = request.url.path
+        https = security.is_https(request, trusted)
+        nonce = security.new_nonce()
+        request.state.csp_nonce, request.state.https = nonce, https
+        request.state.user, request.state.auth, request.state.session_id = None, None, None
+        request.state.csrf_token, request.state.csrf_checked = None, False
+        unsafe = request.method not in _SAFE_METHODS
         public = any(path == p or (p.endswith("/") and path.startswith(p)) for p in _PUBLIC)
-        user = None if public else resolve_user(request)
-        request.state.user = user
-        if not public and user is None:
-            if path.startswith("/api/") or request.headers.get("hx-request"):
-                resp: Response = JSONResponse({"error": "Unauthorized", "message": "sign in or send an API token"},
-                                              status_code=401, headers={"WWW-Authenticate": "Bearer"})
-            else:
-                resp = templates.TemplateResponse(request, "unauthorized.html", {"user": None}, status_code=401)
-        else:
-            resp = await call_next(request)
-        if request.method not in ("GET", "HEAD", "OPTIONS"):
-            u = getattr(request.state, "user", None) or getattr(request.state, "login_user", None)
-            audit.record(st, f"{request.method} {path}", user=u.name if u else None, org=u.org if u else None,
-                         target=getattr(request.state, "audit_target", None), status=resp.status_code,
-                         detail=getattr(request.state, "audit_detail", None))
+        resp: Response | None = None
+        try:
+            sent = security.sent_origin(request) if unsafe else None
+            if sent is not None and sent != security.own_origin(request, https):
+                resp = refusal(request, 403, "cross-origin request refused: the form must be sent from this "
+                                             "service's own pages")
+            if resp is None and not public:
+                try:
+                    user, how, sid = await asyncio.get_running_loop().run_in_executor(auth_pool, resolve_user,
+                                                                                      request)
+                except TooManyAttempts as exc:
+                    user, how, sid = None, None, None
+                    resp = refusal(request, 429, str(exc), {"Retry-After": str(exc.retry_after)})
+                request.state.user, request.state.auth, request.state.session_id = user, how, sid
+                if how == "session":
+                    request.state.csrf_token = security.csrf_token(sid)
+                    sent_token = request.headers.get(security.CSRF_HEADER)
+                    if unsafe and sent_token is not None:
+                        if not security.csrf_ok(sid, sent_token):
+                            resp = refusal(request, 403, "wrong CSRF token: reload the page and try again")
+                        request.state.csrf_checked = True
+                if resp is None and user is None:
+                    if _wants_json(request):
+                        resp = JSONResponse({"error": "Unauthorized", "message": "sign in or send an API token"},
+                                            status_code=401, headers={"WWW-Authenticate": "Bearer"})
+                    else:
+                        resp = templates.TemplateResponse(request, "unauthorized.html", {"user": None},
+                                                          status_code=401)
+            if resp is None:
+                resp = await call_next(request)
+        except Exception as exc:  # noqa: BLE001 - an unexpected fault: logged, audited, answered 500
+            _log.exception("unhandled error in %s %s", request.method, path)
+            request.state.audit_detail = {**(getattr(request.state, "audit_detail", None) or {}),
+                                          "exception": type(exc).__name__}
+            resp = JSONResponse({"error": "InternalError", "message": "internal error; it was logged"},
+                                status_code=500)
+        finally:
+            if unsafe:
+                u = getattr(request.state, "user", None) or getattr(request.state, "login_user", None)
+                status = resp.status_code if resp is not None else 500
+                try:
+                    await asyncio.get_running_loop().run_in_executor(
+                        auth_pool, lambda: audit.record(
+                            st, f"{request.method} {path}", user=u.name if u else None, org=u.org if u else None,
+                            target=getattr(request.state, "audit_target", None), status=status,
+                            detail=getattr(request.state, "audit_detail", None)))
+                except Exception:  # noqa: BLE001 - never lose the answer because the log failed
+                    _log.exception("could not write the audit entry for %s %s", request.method, path)
+        security.security_headers(resp, nonce, https)
         return resp
 
     def user_dep(request: Request) -> User:
@@ -179,10 +285,33 @@ def create_app(store_path: str | Path = "equicare-out/equicare.duckdb", *,
             raise HTTPException(401, "sign in or send an API token")
         return user
 
+    async def get_upload_form(request: Request) -> UploadForm:
+        """The multipart upload of ``request``, read once while it streams (cached on the request)."""
+        form = getattr(request.state, "upload_form", None)
+        if form is None:
+            form = await read_upload_form(request, app.state.max_upload_bytes)
+            request.state.upload_form = form
+        return form
+
+    async def require_csrf(request: Request) -> None:
+        """A cookie-authenticated write must carry the session's CSRF token (header or form field)."""
+        if request.method in _SAFE_METHODS or request.state.auth != "session" or request.state.csrf_checked:
+            return
+        ctype = request.headers.get("content-type", "").lower()
+        sent = None
+        if ctype.startswith("multipart/form-data"):
+            sent = (await get_upload_form(request)).fields.get(security.CSRF_FIELD)
+        elif ctype.startswith("application/x-www-form-urlencoded"):
+            sent = (await request.form()).get(security.CSRF_FIELD)
+        if not security.csrf_ok(request.state.session_id, sent if isinstance(sent, str) else None):
+            raise HTTPException(403, "missing or wrong CSRF token: reload the page and try again")
+        request.state.csrf_checked = True
+
     def role(min_role: str):
-        def dep(user: User = Depends(user_dep)) -> User:
+        async def dep(request: Request, user: User = Depends(user_dep)) -> User:
             if not accounts.has_role(user, min_role):
                 raise HTTPException(403, f"this needs the {min_role} role; you are a {user.role}")
+            await require_csrf(request)
             return user
         return dep
 
@@ -193,37 +322,38 @@ def create_app(store_path: str | Path = "equicare-out/equicare.duckdb", *,
     async def equicare_error(request: Request, exc: EquicareError):
         return JSONResponse(_clean(exc.to_dict()), status_code=422)
 
+    @app.exception_handler(Busy)
+    async def busy_error(request: Request, exc: Busy):
+        return JSONResponse(exc.to_dict(), status_code=exc.status, headers={"Retry-After": str(exc.retry_after)})
+
+    @app.exception_handler(WorkerCrashed)
+    async def crashed_error(request: Request, exc: WorkerCrashed):
+        return JSONResponse({"error": "WorkerCrashed", "message": str(exc)}, status_code=503,
+                            headers={"Retry-After": str(jobs.settings.retry_after)})
+
     # -- helpers shared by the API and the pages ------------------------------------------------------
     def dataset_for(user: User, dataset_id: int) -> dict:
+        """The dataset if ``user`` may see it; otherwise 404 -- the same answer whether it exists elsewhere or not."""
+        missing = HTTPException(404, f"no dataset with id {dataset_id}")
+        if not isinstance(dataset_id, int) or not 1 <= dataset_id <= _MAX_ID:
+            raise missing
         try:
             info = st.dataset_info(dataset_id)
         except EquicareError:
-            raise HTTPException(404, f"no dataset with id {dataset_id}") from None
+            raise missing from None
         if info["org"] != user.org and int(dataset_id) not in sharing.shared_with(st, user.org):
-            raise HTTPException(403, f"dataset {dataset_id} belongs to another organisation")
+            raise missing
         return info
 
     def run_for(user: User, run_id: str) -> dict:
+        missing = HTTPException(404, f"no run with id {str(run_id)[:40]!r}")
         try:
             info = st.get_run(run_id)
         except EquicareError:
-            raise HTTPException(404, f"no run with id {run_id!r}") from None
+            raise missing from None
         if info["org"] != user.org:
-            raise HTTPException(403, f"run {run_id} belongs to another organisation")
+            raise missing
         return info
-
-    async def read_upload(file: UploadFile) -> bytes:
-        limit = app.state.max_upload_bytes
-        chunks, size = [], 0
-        while True:
-            chunk = await file.read(1 << 20)
-            if not chunk:
-                break
-            size += len(chunk)
-            if size > limit:
-                raise HTTPException(413, f"upload larger than the {limit:,}-byte limit; nothing was stored")
-            chunks.append(chunk)
-        return b"".join(chunks)
 
     def store_upload(user: User, data: bytes, kind: str, name: str | None, label: str,
                      count_columns: list[str] | None = None) -> tuple[int, dict]:
@@ -232,18 +362,43 @@ def create_app(store_path: str | Path = "equicare-out/equicare.duckdb", *,
         if kind not in UPLOAD_KINDS:
             raise EquicareError(f"kind must be one of {', '.join(UPLOAD_KINDS)}, got {kind!r}")
         label = Path(label or "upload").name[:128] or "upload"  # a label for messages only, never a path
-        table, report = load_table(data, kind, name=label, count_columns=count_columns)
+        table, report = load_table(data, kind, name=label, limits=read_lim, count_columns=count_columns)
         ds_name = (name or Path(label).stem or "upload")[:128]
         ds_id = st.save_dataset(ds_name, kind, table, source=f"upload:{label}", fingerprint=fingerprint(data),
                                 report=report.to_dict(), org=user.org, created_by=user.name)
         return ds_id, report.to_dict()
 
-    app.state.helpers = {"dataset_for": dataset_for, "run_for": run_for, "read_upload": read_upload,
-                         "store_upload": store_upload}
+    async def upload_off_loop(user: User, form: UploadForm, kind: str, name: str | None) -> tuple[int, dict]:
+        """Validate and store an upload on the validation threads (at most ``MAX_PENDING_UPLOADS`` at once)."""
+        with pending_lock:
+            if pending_uploads["n"] >= MAX_PENDING_UPLOADS:
+                raise Busy("the service is validating other uploads; try again in a few seconds", 503,
+                           jobs.settings.retry_after)
+            pending_uploads["n"] += 1
+        try:
+            counts = form.fields.get("count_columns")
+            declared = None if counts is None else [c for c in counts.split(",") if c.strip()]
+            return await asyncio.get_running_loop().run_in_executor(
+                validate_pool, store_upload, user, form.data, kind, name, form.filename, declared)
+        finally:
+            with pending_lock:
+                pending_uploads["n"] -= 1
+
+    def pool_snapshot(user: User, ids: list[int]) -> list[tuple[dict, pd.DataFrame]]:
+        """Catalog entries and rows of the aggregates ``user`` may pool (for a worker process)."""
+        return [(dataset_for(user, int(ds)), st.get_dataset(int(ds))) for ds in dict.fromkeys(ids)]
+
+    def who(user: User) -> str:
+        return f"{user.org}/{user.name}"
+
+    app.state.helpers = {"dataset_for": dataset_for, "run_for": run_for, "store_upload": store_upload,
+                         "upload_off_loop": upload_off_loop, "get_upload_form": get_upload_form,
+                         "require_csrf": require_csrf, "pool_snapshot": pool_snapshot, "who": who,
+                         "jobs": jobs, "refusal": refusal}
 
     # -- public routes --------------------------------------------------------------------------------
     @app.get("/health", tags=["service"])
-    def health() -> dict:
+    async def health() -> dict:
         return {"status": "ok", "version": __version__}
 
     @app.get("/static/plotly.min.js", include_in_schema=False)
@@ -256,12 +411,13 @@ def create_app(store_path: str | Path = "equicare-out/equicare.duckdb", *,
     app.mount("/static", StaticFiles(directory=str(static_dir)), name="static")
 
     @app.get("/docs", include_in_schema=False)
-    def docs() -> HTMLResponse:
+    def docs(request: Request) -> HTMLResponse:
         from fastapi.openapi.docs import get_swagger_ui_html
 
-        return get_swagger_ui_html(openapi_url="/openapi.json", title="equicare API",
+        page = get_swagger_ui_html(openapi_url="/openapi.json", title="equicare API",
                                    swagger_js_url="/static/swagger/swagger-ui-bundle.js",
                                    swagger_css_url="/static/swagger/swagger-ui.css", swagger_favicon_url="")
+        return HTMLResponse(security.add_nonce(page.body.decode(), request.state.csp_nonce))
 
     # -- API ------------------------------------------------------------------------------------------
     @app.get("/api/me", tags=["accounts"])
@@ -287,23 +443,34 @@ def create_app(store_path: str | Path = "equicare-out/equicare.duckdb", *,
             raise HTTPException(404, f"no user {name!r} in {user.org}")
         if name == user.name:
             raise HTTPException(422, "you cannot disable your own account")
-        accounts.set_active(st, name, False)
+        accounts.set_active(st, name, False, org=user.org)
         return {"name": name, "active": False}
 
     @app.get("/api/datasets", tags=["data"])
     def datasets_list(user: User = Depends(user_dep)) -> list[dict]:
         return _records(sharing.visible_datasets(st, user.org))
 
-    @app.post("/api/datasets", tags=["data"], status_code=201)
-    async def datasets_upload(request: Request, file: UploadFile = File(...), kind: str = Form(...),
-                              name: str | None = Form(None), count_columns: str | None = Form(None),
-                              user: User = Depends(role("planner"))):
-        data = await read_upload(file)
-        request.state.audit_detail = {"kind": kind, "file": Path(file.filename or "upload").name, "bytes": len(data)}
-        ds_id, report = store_upload(user, data, kind, name, file.filename or "upload",
-                                     count_columns=None if count_columns is None else count_columns.split(","))
+    upload_body = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+        "type": "object", "required": ["file", "kind"],
+        "properties": {"file": {"type": "string", "format": "binary"},
+                       "kind": {"type": "string", "enum": list(UPLOAD_KINDS)}, "name": {"type": "string"},
+                       "count_columns": {"type": "string", "description": "comma-separated columns that count "
+                                                                           "people (suppressed in every export)"}}}}}}}
+
+    @app.post("/api/datasets", tags=["data"], status_code=201, openapi_extra=upload_body)
+    async def datasets_upload(request: Request, user: User = Depends(role("planner"))):
+        """Upload a table (multipart: ``file``, ``kind``, optional ``name``, ``count_columns``); validated, then stored.
+
+        The body is read in memory while it streams (413 as soon as it passes the byte limit), never
+        written to disk; validation runs off the event loop.
+        """
+        form = await get_upload_form(request)
+        kind, name = form.fields.get("kind", ""), form.fields.get("name") or None
+        request.state.audit_detail = {"kind": kind[:32], "file": Path(form.filename).name[:128],
+                                      "bytes": len(form.data)}
+        ds_id, report = await upload_off_loop(user, form, kind, name)
         request.state.audit_target = f"dataset:{ds_id}"
-        return _clean({"id": ds_id, "kind": kind, "report": report})
+        return JSONResponse(_clean({"id": ds_id, "kind": kind, "report": report}), status_code=201)
 
     @app.get("/api/datasets/{dataset_id}", tags=["data"])
     def dataset_get(dataset_id: int, user: User = Depends(user_dep)) -> dict:
@@ -318,15 +485,17 @@ def create_app(store_path: str | Path = "equicare-out/equicare.duckdb", *,
     @app.get("/api/datasets/{dataset_id}/csv", tags=["data"])
     def dataset_csv(dataset_id: int, user: User = Depends(user_dep)) -> Response:
         info = dataset_for(user, dataset_id)
-        return _csv_response(dataset_export(st, dataset_id)[0].to_csv(index=False), f"dataset-{int(info['id'])}.csv")
+        return _csv_response(neutralise_formulas(dataset_export(st, dataset_id)[0]).to_csv(index=False),
+                             f"dataset-{int(info['id'])}.csv")
 
     @app.post("/api/runs", tags=["runs"], status_code=202)
     def runs_start(req: RunRequest, request: Request, user: User = Depends(role("planner"))) -> dict:
+        """Queue a run for the worker pool (429/503 with Retry-After when it is full); poll it."""
         from equicare.service.scenarios import start_run
 
-        run_id = start_run(st, req.kind, req.params, org=user.org, user=user.name)
+        request.state.audit_detail = {"kind": req.kind[:32], "params": req.params}
+        run_id = start_run(st, req.kind, req.params, org=user.org, user=user.name, pool=jobs)
         request.state.audit_target = f"run:{run_id}"
-        request.state.audit_detail = {"kind": req.kind, "params": req.params}
         return {"id": run_id, "status": "running", "poll": f"/api/runs/{run_id}"}
 
     @app.get("/api/runs", tags=["runs"])
@@ -349,15 +518,15 @@ def create_app(store_path: str | Path = "equicare-out/equicare.duckdb", *,
     def run_result_csv(run_id: str, name: str, user: User = Depends(user_dep)) -> Response:
         run_for(user, run_id)
         safe = "".join(ch for ch in name if ch.isalnum() or ch in "_-")[:64] or "result"
-        return _csv_response(suppressed_csv(st.get_result(run_id, name)), f"{run_id}-{safe}.csv")
+        return _csv_response(suppressed_csv(neutralise_formulas(st.get_result(run_id, name))), f"{run_id}-{safe}.csv")
 
     @app.post("/api/whatif", tags=["runs"])
-    def whatif_api(params: dict[str, Any], user: User = Depends(role("planner"))) -> dict:
-        from equicare.service.scenarios import hospitals_table, parse_params, whatif
+    async def whatif_api(params: dict[str, Any], user: User = Depends(role("planner"))) -> dict:
+        """Re-solve under ``params`` in a worker process and compare with the defaults (429/503 when busy)."""
+        from equicare.service.scenarios import parse_params, whatif_job
 
         p = parse_params(params)
-        table, summary = whatif(p)
-        hosp = hospitals_table(p)
+        table, summary, hosp = await jobs.run(who(user), whatif_job, p)
         return _clean({"summary": summary, "regions": _records(table),
                        "hospitals": [] if hosp is None else _records(hosp)})
 
@@ -365,13 +534,13 @@ def create_app(store_path: str | Path = "equicare-out/equicare.duckdb", *,
     def release(req: ReleaseRequest, request: Request, user: User = Depends(role("planner"))) -> dict:
         from equicare.service.releases import make_release
 
+        request.state.audit_detail = {"source": req.dataset_id, "method": req.method, "epsilon": req.epsilon,
+                                      "share_with": req.share_with}
         info = dataset_for(user, req.dataset_id)
         if info["org"] != user.org:
             raise HTTPException(403, "only the owning organisation can release aggregates of a dataset")
         out = make_release(st, user, req.model_dump())
         request.state.audit_target = f"dataset:{out['id']}"
-        request.state.audit_detail = {"source": req.dataset_id, "method": req.method, "epsilon": req.epsilon,
-                                      "share_with": req.share_with}
         return _clean(out)
 
     @app.get("/api/privacy/ledger", tags=["privacy"])
@@ -409,13 +578,16 @@ def create_app(store_path: str | Path = "equicare-out/equicare.duckdb", *,
         return declare_region_list(st, req.name, req.dataset_id, org=user.org, user=user.name)
 
     @app.post("/api/pool", tags=["privacy"])
-    def pool(req: PoolRequest, user: User = Depends(role("planner"))) -> dict:
-        from equicare.service.releases import pooled_analysis
+    async def pool(req: PoolRequest, user: User = Depends(role("planner"))) -> dict:
+        """Pool shared aggregates (computed in a worker process; 429/503 when busy)."""
+        from fastapi.concurrency import run_in_threadpool
 
-        for ds in req.dataset_ids:
-            dataset_for(user, ds)
-        return _clean(pooled_analysis(st, req.dataset_ids, stockpile=req.stockpile, replicates=req.replicates,
-                                      measure=req.measure))
+        from equicare.service.scenarios import pooled_job
+
+        snapshot = await run_in_threadpool(pool_snapshot, user, req.dataset_ids)
+        return _clean(await jobs.run(who(user), pooled_job, snapshot, req.dataset_ids,
+                                     {"stockpile": req.stockpile, "replicates": req.replicates,
+                                      "measure": req.measure}))
 
     @app.get("/api/audit", tags=["accounts"])
     def audit_api(limit: int = 200, user: User = Depends(role("admin"))) -> list[dict]:

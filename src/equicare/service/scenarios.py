@@ -3,12 +3,14 @@
 Each run is the pipeline's own stage function (:mod:`equicare.pipeline`) on the bundled real US data,
 recorded in the store like a CLI run: parameters, data fingerprints, progress, results written in one
 transaction (a failed run keeps none). An ``analyse`` run may replace the bundled facilities by a
-facilities dataset the organisation uploaded. Runs execute on a background thread; clients poll the
+facilities dataset the organisation uploaded. In the service, runs, what-ifs and pooling are computed
+in worker processes (:mod:`equicare.service.jobs`); the web process only records them. Clients poll the
 run's progress.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 from dataclasses import asdict, dataclass, fields, replace
 from functools import lru_cache
@@ -24,12 +26,17 @@ __all__ = [
     "RUN_KINDS",
     "ScenarioParams",
     "allocation_tables",
+    "RunOutput",
+    "compute_run",
     "execute_run",
     "hospitals_table",
     "parse_params",
     "solve_allocation",
     "start_run",
+    "pooled_job",
+    "warm_up",
     "whatif",
+    "whatif_job",
 ]
 
 RUN_KINDS = ("analyse", "forecast", "allocate")
@@ -59,6 +66,8 @@ class ScenarioParams:
 _TRUE = ("true", "1", "yes", "on")
 _FALSE = ("false", "0", "no", "off")
 _ALLOCATE_ONLY = ("max_gini", "place_at_hospitals")
+_NUMERIC = ("severity", "scenario_quantile", "fairness_weight", "max_gini", "hospital_share", "stockpile",
+            "facilities_dataset")
 _QUANTILES = (0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8,
               0.85, 0.9, 0.95, 0.975, 0.99)
 
@@ -76,18 +85,26 @@ def parse_params(raw: dict | None) -> ScenarioParams:
         if v is None or v == "":
             continue
         try:
-            if k in ("severity", "scenario_quantile", "fairness_weight", "max_gini", "hospital_share"):
-                vals[k] = float(v)
-            elif k == "place_at_hospitals":
+            if k == "place_at_hospitals":
                 vals[k] = _as_bool(v)
-            elif k in ("stockpile", "facilities_dataset"):
-                if float(v) != int(float(v)):
-                    raise ValueError
-                vals[k] = int(float(v))
+            elif k in _NUMERIC:
+                if isinstance(v, bool) or not isinstance(v, (int, float, str)):
+                    raise TypeError
+                x = float(v)
+                if not math.isfinite(x):
+                    raise EquicareError(f"parameter '{k}' must be a finite number, got {_shown(v)}")
+                if k in ("stockpile", "facilities_dataset"):
+                    if x != int(x) or abs(x) > 2 ** 53:
+                        raise ValueError
+                    vals[k] = int(x)
+                else:
+                    vals[k] = x
+            elif not isinstance(v, str):
+                raise TypeError
             else:
-                vals[k] = str(v)
-        except (TypeError, ValueError):
-            raise EquicareError(f"parameter '{k}': not a valid value ({v!r})") from None
+                vals[k] = v
+        except (TypeError, ValueError, OverflowError):
+            raise EquicareError(f"parameter '{k}': not a valid value ({_shown(v)})") from None
     p = replace(p, **vals)
     from equicare.forecast import MODELS
 
@@ -115,6 +132,12 @@ def parse_params(raw: dict | None) -> ScenarioParams:
     if ts.day_of_week != 5:
         raise EquicareError(f"parameter 'as_of' must be a Saturday (FluSight reference date), got {p.as_of}")
     return p
+
+
+def _shown(v: object) -> str:
+    """A refused value as plain text (shortened)."""
+    text = repr(v) if isinstance(v, str) else str(v)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _as_bool(v: object) -> bool:
@@ -276,47 +299,131 @@ def _record_fingerprints(store: Store, run_id: str, fingerprints: dict) -> None:
                           [json.dumps(fingerprints, sort_keys=True), run_id])
 
 
-def execute_run(store: Store, run_id: str, kind: str, p: ScenarioParams, org: str) -> None:
-    """Run one scenario to the end, recording progress, results or the failure in the store."""
-    try:
-        if kind == "analyse":
-            from equicare.pipeline import analyse
+@dataclass
+class RunOutput:
+    """What a run computed (in a worker process): result tables, summary and the input fingerprints."""
 
-            store.set_progress(run_id, 0, 2, "loading data")
-            data = _bundled()
-            _record_fingerprints(store, run_id, data.fingerprints)
-            if p.facilities_dataset is not None:
-                info = store.dataset_info(p.facilities_dataset)
-                if info["org"] != org or info["kind"] != "facilities":
-                    raise EquicareError(f"dataset {p.facilities_dataset} is not a facilities dataset of {org}")
-                data = replace(data, facilities=_as_pipeline_facilities(store.get_dataset(p.facilities_dataset)))
-            store.set_progress(run_id, 1, 2, "per-capita rates, inequality and 2SFCA access")
-            tables, summary = analyse(data, _demo_params(p))
-        elif kind == "forecast":
-            store.set_progress(run_id, 0, 1, "forecasting")
-            _record_fingerprints(store, run_id, _bundled().fingerprints)
-            fc = _forecast(p.as_of, p.forecast_model)
-            ref = pd.Timestamp(p.as_of)
-            tr = _truth()
-            recent = tr[(tr["date"] >= ref - pd.Timedelta(weeks=20)) & (tr["date"] <= ref + pd.Timedelta(weeks=6))]
-            tables = {"forecast": fc, "truth": recent.reset_index(drop=True)}
-            summary = {"as_of": p.as_of, "model": p.forecast_model, "locations": int(fc["location"].nunique())}
-        elif kind == "allocate":
-            store.set_progress(run_id, 0, 2, "forecast and need")
-            _record_fingerprints(store, run_id, _bundled().fingerprints)
-            tables, summary = allocation_tables(p)
-            store.set_progress(run_id, 1, 2, "allocated")
-        else:  # pragma: no cover - checked before starting
-            raise EquicareError(f"unknown run kind {kind!r}")
-        store.finish_run(run_id, tables, summary)
+    tables: dict[str, pd.DataFrame]
+    summary: dict
+    fingerprints: dict
+
+
+def warm_up() -> None:
+    """Load the bundled data and observed admissions once (a worker does this when it starts)."""
+    _bundled()
+    _truth()
+
+
+def compute_run(kind: str, p: ScenarioParams, facilities: pd.DataFrame | None = None) -> RunOutput:
+    """Compute one scenario run without touching the store (runs in a worker process).
+
+    ``facilities`` is the organisation's uploaded facilities table for an ``analyse`` run (read by the
+    web process, which owns the store), or None for the bundled facilities.
+    """
+    data = _bundled()
+    if kind == "analyse":
+        from equicare.pipeline import analyse
+
+        if facilities is not None:
+            data = replace(data, facilities=_as_pipeline_facilities(facilities))
+        tables, summary = analyse(data, _demo_params(p))
+    elif kind == "forecast":
+        fc = _forecast(p.as_of, p.forecast_model)
+        ref = pd.Timestamp(p.as_of)
+        tr = _truth()
+        recent = tr[(tr["date"] >= ref - pd.Timedelta(weeks=20)) & (tr["date"] <= ref + pd.Timedelta(weeks=6))]
+        tables = {"forecast": fc, "truth": recent.reset_index(drop=True)}
+        summary = {"as_of": p.as_of, "model": p.forecast_model, "locations": int(fc["location"].nunique())}
+    elif kind == "allocate":
+        tables, summary = allocation_tables(p)
+    else:
+        raise EquicareError(f"unknown run kind {kind!r}")
+    return RunOutput(dict(tables), dict(summary), dict(data.fingerprints))
+
+
+def whatif_job(p: ScenarioParams) -> tuple[pd.DataFrame, dict, pd.DataFrame | None]:
+    """:func:`whatif` and :func:`hospitals_table` under ``p`` together (runs in a worker process)."""
+    table, summary = whatif(p)
+    return table, summary, hospitals_table(p)
+
+
+def pooled_job(datasets: list[tuple[dict, pd.DataFrame]], dataset_ids: list[int], kwargs: dict) -> dict:
+    """:func:`equicare.service.releases.pooled_analysis` in a worker process.
+
+    The web process owns the store; it passes the catalog entries and rows of the aggregates to pool,
+    which are put in a throw-away in-memory store with the same ids.
+    """
+    from equicare.service.releases import pooled_analysis
+
+    with Store(":memory:") as mem:
+        for info, rows in datasets:
+            mem.import_dataset(info, rows)
+        return pooled_analysis(mem, dataset_ids, **kwargs)
+
+
+def execute_run(store: Store, run_id: str, kind: str, p: ScenarioParams, org: str) -> None:
+    """Run one scenario to the end in this process, recording progress, results or the failure in the store.
+
+    The service never calls this (its runs go to the worker pool, see :func:`start_run`); it is the
+    in-process path for scripts and tests.
+    """
+    try:
+        store.set_progress(run_id, 0, 1, "computing")
+        out = compute_run(kind, p, _facilities_for(store, p, org))
+        _record_fingerprints(store, run_id, out.fingerprints)
+        store.finish_run(run_id, out.tables, out.summary)
     except Exception as exc:  # noqa: BLE001 - the run records any failure; the service stays up
-        msg = str(exc) if isinstance(exc, EquicareError) else f"{type(exc).__name__}: {exc}"
-        store.fail_run(run_id, msg)
+        store.fail_run(run_id, _failure_message(exc))
+
+
+def _failure_message(exc: BaseException) -> str:
+    from concurrent.futures.process import BrokenProcessPool
+
+    if isinstance(exc, EquicareError):
+        return str(exc)
+    if isinstance(exc, BrokenProcessPool):
+        return "the worker process running this job stopped unexpectedly; no results were kept"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _facilities_for(store: Store, p: ScenarioParams, org: str) -> pd.DataFrame | None:
+    if p.facilities_dataset is None:
+        return None
+    try:
+        info = store.dataset_info(p.facilities_dataset)
+    except EquicareError:
+        info = None
+    if info is None or info["org"] != org or info["kind"] != "facilities":
+        raise EquicareError(f"parameter 'facilities_dataset': no facilities dataset {p.facilities_dataset} "
+                            f"in your organisation")
+    return store.get_dataset(p.facilities_dataset)
+
+
+def _finish_from_worker(store: Store, run_id: str, fut) -> None:
+    """Done-callback of a run's job: write its results (one transaction) or its failure."""
+    try:
+        exc = fut.exception() if not fut.cancelled() else RuntimeError("cancelled: the service is shutting down")
+        if exc is not None:
+            store.fail_run(run_id, _failure_message(exc))
+            return
+        out: RunOutput = fut.result()
+        _record_fingerprints(store, run_id, out.fingerprints)
+        store.finish_run(run_id, out.tables, out.summary)
+    except Exception as exc:  # noqa: BLE001 - e.g. results that cannot be written: the run fails, cleanly
+        try:
+            store.fail_run(run_id, _failure_message(exc))
+        except Exception:  # noqa: BLE001 - the store is closed (shutdown); start-up recovery marks it
+            pass
 
 
 def start_run(store: Store, kind: str, params: dict | None, *, org: str, user: str,
-              background: bool = True) -> str:
-    """Validate, record and start a scenario run; returns its id immediately (poll ``store.get_run``)."""
+              background: bool = True, pool=None) -> str:
+    """Validate, record and start a scenario run; returns its id immediately (poll ``store.get_run``).
+
+    With ``pool`` (a :class:`equicare.service.jobs.JobPool`) the run is computed in a worker process and
+    the pool's :class:`~equicare.service.jobs.Busy` is raised, before anything is recorded, when it is
+    full. Without a pool the run executes in this process (on a thread when ``background``).
+    """
     if kind not in RUN_KINDS:
         raise EquicareError(f"run kind must be one of {', '.join(RUN_KINDS)}, got {kind!r}")
     p = parse_params(params)
@@ -325,6 +432,12 @@ def start_run(store: Store, kind: str, params: dict | None, *, org: str, user: s
     for k in _ALLOCATE_ONLY:
         if kind != "allocate" and getattr(p, k) != getattr(ScenarioParams(), k):
             raise EquicareError(f"parameter '{k}' applies to allocate runs only")
+    if pool is not None:
+        fut = pool.submit(f"{org}/{user}", compute_run, kind, p, _facilities_for(store, p, org))
+        run_id = store.start_run(kind, asdict(p), org=org, created_by=user)
+        store.set_progress(run_id, 0, 1, "queued for a worker")
+        fut.add_done_callback(lambda f: _finish_from_worker(store, run_id, f))
+        return run_id
     run_id = store.start_run(kind, asdict(p), org=org, created_by=user)
     if background:
         threading.Thread(target=execute_run, args=(store, run_id, kind, p, org), daemon=True,

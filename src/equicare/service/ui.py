@@ -9,16 +9,19 @@ the bundled us-atlas geometry), so the dashboard works without the internet.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict
 
 import numpy as np
 import pandas as pd
-from fastapi import Depends, FastAPI, File, Form, HTTPException, Request, UploadFile
+from fastapi import Depends, FastAPI, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from equicare.errors import EquicareError, ValidationError
 from equicare.service import accounts, audit, sharing
 from equicare.service.accounts import User
+from equicare.service.jobs import Busy, WorkerCrashed
+from equicare.service.security import add_nonce
 
 METRICS = {
     "beds": ("Staffed beds per 1,000 residents", "state", "per 1,000"),
@@ -59,14 +62,37 @@ def _hospitals_by_state(h: pd.DataFrame) -> list[dict]:
     return sorted(out, key=lambda g: -g["beds"])
 
 
+def _form_number(name: str, text: str, max_abs: float) -> float:
+    """A number typed in a form: finite, magnitude at most ``max_abs``; else an error naming the field."""
+    try:
+        x = float(text)
+    except (TypeError, ValueError):
+        raise EquicareError(f"parameter '{name}': not a number ({text.strip()[:40]!r})") from None
+    if not math.isfinite(x) or abs(x) > max_abs:
+        raise EquicareError(f"parameter '{name}' must be a finite number of magnitude at most {max_abs:,.0f}, "
+                            f"got {text.strip()[:40]}")
+    return x
+
+
 def register(app: FastAPI) -> None:
     """Add the dashboard's routes to ``app`` (built by :func:`equicare.service.app.create_app`)."""
     st = app.state.store
+    jobs = app.state.jobs
     templates = app.state.templates
     role, user_dep, h = app.state.role, app.state.user_dep, app.state.helpers
 
-    def page(request: Request, name: str, status: int = 200, **ctx) -> HTMLResponse:
-        return templates.TemplateResponse(request, name, {"user": request.state.user, **ctx}, status_code=status)
+    def page(request: Request, name: str, status: int = 200, headers: dict | None = None, **ctx) -> HTMLResponse:
+        return templates.TemplateResponse(request, name, {"user": request.state.user,
+                                                          "csrf_token": request.state.csrf_token,
+                                                          "csp_nonce": request.state.csp_nonce, **ctx},
+                                          status_code=status, headers=headers)
+
+    def busy_page(request: Request, exc: Busy | WorkerCrashed) -> HTMLResponse:
+        retry = exc.retry_after if isinstance(exc, Busy) else jobs.settings.retry_after
+        status = exc.status if isinstance(exc, Busy) else 503
+        name = "_error_fragment.html" if request.headers.get("hx-request") else "error.html"
+        return page(request, name, status=status, headers={"Retry-After": str(retry)}, status_code=status,
+                    message=str(exc))
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException):
@@ -83,18 +109,26 @@ def register(app: FastAPI) -> None:
 
     @app.post("/login", include_in_schema=False)
     def login(request: Request, name: str = Form(...), token: str = Form(...)):
-        user = accounts.authenticate_token(st, token.strip())
+        address = request.client.host if request.client else None
+        try:
+            user = accounts.authenticate_token(st, token.strip(), limits=app.state.auth_limits, address=address)
+        except accounts.TooManyAttempts as exc:
+            request.state.audit_detail = {"name": name[:64], "ok": False, "rate_limited": True}
+            return page(request, "login.html", status=429, headers={"Retry-After": str(exc.retry_after)},
+                        error=f"Too many failed attempts; try again in {exc.retry_after} s.")
         if user is None or user.name != name.strip():
             request.state.audit_detail = {"name": name[:64], "ok": False}
             return page(request, "login.html", status=401, error="Unknown name or token.")
         request.state.login_user = user
         sid = accounts.create_session(st, user)
         resp = RedirectResponse("/", status_code=303)
-        resp.set_cookie("equicare_session", sid, httponly=True, samesite="strict", max_age=accounts.SESSION_HOURS * 3600)
+        resp.set_cookie("equicare_session", sid, httponly=True, samesite="strict", secure=request.state.https,
+                        max_age=accounts.SESSION_HOURS * 3600)
         return resp
 
     @app.post("/logout", include_in_schema=False)
-    def logout(request: Request):
+    async def logout(request: Request):
+        await h["require_csrf"](request)
         accounts.end_session(st, request.cookies.get("equicare_session"))
         resp = RedirectResponse("/login", status_code=303)
         resp.delete_cookie("equicare_session")
@@ -112,14 +146,16 @@ def register(app: FastAPI) -> None:
                     models=list(MODELS), default_model=DEFAULT_MODEL)
 
     @app.post("/ui/upload", include_in_schema=False)
-    async def ui_upload(request: Request, file: UploadFile = File(...), kind: str = Form(...),
-                        name: str = Form(""), user: User = Depends(role("planner"))):
-        data = await h["read_upload"](file)
-        request.state.audit_detail = {"kind": kind, "file": (file.filename or "upload")[:128], "bytes": len(data)}
+    async def ui_upload(request: Request, user: User = Depends(role("planner"))):
+        form = await h["get_upload_form"](request)
+        kind, name = form.fields.get("kind", ""), form.fields.get("name", "")
+        request.state.audit_detail = {"kind": kind[:32], "file": form.filename[:128], "bytes": len(form.data)}
         try:
-            ds_id, _ = h["store_upload"](user, data, kind, name or None, file.filename or "upload")
+            ds_id, _ = await h["upload_off_loop"](user, form, kind, name or None)
+        except (Busy, WorkerCrashed) as exc:
+            return busy_page(request, exc)
         except ValidationError as exc:
-            return page(request, "upload_rejected.html", status=422, error=exc.to_dict(), filename=file.filename)
+            return page(request, "upload_rejected.html", status=422, error=exc.to_dict(), filename=form.filename)
         except EquicareError as exc:
             return page(request, "error.html", status=422, status_code=422, message=str(exc))
         request.state.audit_target = f"dataset:{ds_id}"
@@ -149,7 +185,9 @@ def register(app: FastAPI) -> None:
                               place_at_hospitals=place_at_hospitals, hospital_share=hospital_share,
                               forecast_model=forecast_model)
         try:
-            run_id = start_run(st, kind, params, org=user.org, user=user.name)
+            run_id = start_run(st, kind, params, org=user.org, user=user.name, pool=jobs)
+        except Busy as exc:
+            return busy_page(request, exc)
         except EquicareError as exc:
             return page(request, "error.html", status=422, status_code=422, message=str(exc))
         request.state.audit_target = f"run:{run_id}"
@@ -217,7 +255,8 @@ def register(app: FastAPI) -> None:
                     if c in df.columns:
                         df[c] = pd.to_datetime(df[c])
             fig = fan_chart(truth, fc, run["params"]["as_of"])
-            chart = fig.to_html(full_html=False, include_plotlyjs=False, div_id="fan-chart")
+            chart = add_nonce(fig.to_html(full_html=False, include_plotlyjs=False, div_id="fan-chart"),
+                              request.state.csp_nonce)
         return page(request, "forecast.html", run=run, chart=chart)
 
     @app.get("/allocation", response_class=HTMLResponse, include_in_schema=False)
@@ -242,18 +281,19 @@ def register(app: FastAPI) -> None:
                     quantiles=_QUANTILES, can_write=accounts.has_role(user, "planner"))
 
     @app.post("/ui/whatif", response_class=HTMLResponse, include_in_schema=False)
-    def whatif_fragment(request: Request, stockpile: str = Form(""), fairness: str = Form("leximin"),
-                        scenario_quantile: str = Form("0.9"), max_gini: str = Form(""),
-                        place_at_hospitals: str = Form(""), hospital_share: str = Form(""),
-                        user: User = Depends(role("planner"))):
-        from equicare.service.scenarios import hospitals_table, parse_params, whatif
+    async def whatif_fragment(request: Request, stockpile: str = Form(""), fairness: str = Form("leximin"),
+                              scenario_quantile: str = Form("0.9"), max_gini: str = Form(""),
+                              place_at_hospitals: str = Form(""), hospital_share: str = Form(""),
+                              user: User = Depends(role("planner"))):
+        from equicare.service.scenarios import parse_params, whatif_job
 
         try:
             p = parse_params(_form_params(stockpile=stockpile, fairness=fairness, scenario_quantile=scenario_quantile,
                                           max_gini=max_gini, place_at_hospitals=place_at_hospitals,
                                           hospital_share=hospital_share))
-            table, summary = whatif(p)
-            hosp = hospitals_table(p)
+            table, summary, hosp = await jobs.run(h["who"](user), whatif_job, p)
+        except (Busy, WorkerCrashed) as exc:
+            return busy_page(request, exc)
         except EquicareError as exc:
             return page(request, "_error_fragment.html", status=422, message=str(exc))
         changed = table[np.abs(table["change"]) > 0]
@@ -287,10 +327,13 @@ def register(app: FastAPI) -> None:
         if info["org"] != user.org:
             raise HTTPException(403, "only the owning organisation can release aggregates of a dataset")
         try:
-            bounds = (float(lower), float(upper)) if lower and upper else None
+            bounds = (_form_number("lower", lower, 1e15), _form_number("upper", upper, 1e15)) if lower and upper \
+                else None
+            eps = _form_number("epsilon", epsilon, 100) if epsilon else None
+            if eps is not None and eps < 1e-3:
+                raise EquicareError(f"parameter 'epsilon' must be in [0.001, 100], got {epsilon.strip()}")
             req = {"dataset_id": dataset_id, "method": method, "by": by.strip(), "statistic": statistic,
-                   "column": column.strip() or None, "bounds": bounds, "level": level,
-                   "epsilon": float(epsilon) if epsilon else None,
+                   "column": column.strip() or None, "bounds": bounds, "level": level, "epsilon": eps,
                    "share_with": [o.strip() for o in share_with.split(",") if o.strip()]}
             out = make_release(st, user, req)
         except (EquicareError, ValueError) as exc:
@@ -302,15 +345,21 @@ def register(app: FastAPI) -> None:
 
     @app.post("/ui/pool", response_class=HTMLResponse, include_in_schema=False)
     async def pool_fragment(request: Request, user: User = Depends(role("planner"))):
-        from equicare.service.releases import pooled_analysis
+        from fastapi.concurrency import run_in_threadpool
+
+        from equicare.service.scenarios import pooled_job
 
         form = await request.form()
         try:
-            ids = [int(v) for v in form.getlist("dataset_ids")]
-            for ds in ids:
-                h["dataset_for"](user, ds)
-            stock = float(form.get("stockpile") or 1000)
-            res = pooled_analysis(st, ids, stockpile=stock, replicates=100, measure=str(form.get("measure") or "need"))
+            ids = [int(v) for v in form.getlist("dataset_ids")][:100]
+            stock = _form_number("stockpile", str(form.get("stockpile") or "1000"), 1e9)
+            if stock < 0:
+                raise EquicareError("parameter 'stockpile' must not be negative")
+            snapshot = await run_in_threadpool(h["pool_snapshot"], user, ids)
+            res = await jobs.run(h["who"](user), pooled_job, snapshot, ids,
+                                 {"stockpile": stock, "replicates": 100, "measure": str(form.get("measure") or "need")})
+        except (Busy, WorkerCrashed) as exc:
+            return busy_page(request, exc)
         except (EquicareError, ValueError) as exc:
             return page(request, "_error_fragment.html", status=422, message=str(exc))
         regions = pd.DataFrame(res["regions"])

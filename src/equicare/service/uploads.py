@@ -1,0 +1,85 @@
+"""Reading an upload form while it streams: the byte limit holds before the body has arrived, nothing touches disk.
+
+:func:`read_upload_form` refuses a body whose declared ``Content-Length`` is over the limit before reading
+any of it, and stops reading (HTTP 413) as soon as the bytes received pass the limit when the length is not
+declared or is wrong. The multipart body is parsed as it arrives by Starlette's parser with its file parts
+kept in memory (never spooled to a temporary file), so memory is bounded by the limit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass
+
+from fastapi import HTTPException, Request
+from starlette.formparsers import MultiPartException, MultiPartParser
+
+__all__ = ["FORM_OVERHEAD", "UploadForm", "read_upload_form", "too_large"]
+
+FORM_OVERHEAD = 64 * 1024
+"""Bytes allowed for the form's other fields and multipart framing on top of the file's limit."""
+
+
+@dataclass
+class UploadForm:
+    """A parsed upload: its text fields, the file's name (a label only) and bytes."""
+
+    fields: dict[str, str]
+    filename: str
+    data: bytes
+
+
+def too_large(limit: int) -> HTTPException:
+    return HTTPException(413, f"upload larger than the {limit:,}-byte limit; nothing was stored")
+
+
+class _InMemoryParser(MultiPartParser):
+    def __init__(self, *args, limit: int, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.spool_max_size = limit + FORM_OVERHEAD + 1  # a SpooledTemporaryFile below this stays in memory
+
+
+async def _bounded(request: Request, limit: int) -> AsyncGenerator[bytes, None]:
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large(limit - FORM_OVERHEAD)
+        yield chunk
+
+
+async def read_upload_form(request: Request, limit: int, file_field: str = "file") -> UploadForm:
+    """Parse the ``multipart/form-data`` body of ``request`` with its file part at most ``limit`` bytes.
+
+    Raises
+    ------
+    HTTPException
+        413 when the body is over the limit (declared or counted), 422 when it is not a multipart form
+        with a ``file_field`` file.
+    """
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit + FORM_OVERHEAD:
+        raise too_large(limit)
+    ctype = request.headers.get("content-type", "")
+    if not ctype.lower().startswith("multipart/form-data"):
+        raise HTTPException(422, "send the upload as multipart/form-data with a 'file' part")
+    parser = _InMemoryParser(request.headers, _bounded(request, limit + FORM_OVERHEAD), limit=limit,
+                             max_files=1, max_fields=20, max_part_size=FORM_OVERHEAD)
+    try:
+        form = await parser.parse()
+    except MultiPartException as exc:
+        raise HTTPException(422, f"not a valid upload form: {exc.message}") from None
+    fields: dict[str, str] = {}
+    filename, data = None, None
+    for key, value in form.multi_items():
+        if isinstance(value, str):
+            fields[key] = value
+        elif key == file_field:
+            filename = value.filename or "upload"
+            data = value.file.read()
+            value.file.close()
+    if data is None:
+        raise HTTPException(422, f"the form has no '{file_field}' file")
+    if len(data) > limit:
+        raise too_large(limit)
+    return UploadForm(fields, str(filename), data)
