@@ -34,7 +34,7 @@ from equicare.analyze.travel.points import Points, points_from_frame, read_point
 from equicare.analyze.travel.snap import DEFAULT_MAX_SNAP_M, snap_points, split_network
 from equicare.errors import EquicareError
 
-__all__ = ["CostTable", "travel_costs", "load_network", "DETOUR_FACTOR", "FALLBACK_KMH", "MODES"]
+__all__ = ["TravelCosts", "travel_costs", "load_network", "DETOUR_FACTOR", "FALLBACK_KMH", "MODES"]
 
 #: Road distance / great-circle distance in the fallback (Boscoe et al. 2012, see the module docstring).
 DETOUR_FACTOR = 1.4
@@ -44,7 +44,7 @@ MODES = ("drive", "walk")
 
 
 @dataclass
-class CostTable:
+class TravelCosts:
     """Result of :func:`travel_costs`.
 
     ``table`` has one row per reached pair: ``origin``, ``destination``, ``cost`` (minutes) and
@@ -123,7 +123,7 @@ def _check_limits(max_minutes, max_km) -> None:
 def travel_costs(origins, destinations, network=None, mode: str = "drive", max_minutes: float | None = None,
                  max_km: float | None = None, *, origin_id: str = "id", destination_id: str = "id",
                  max_snap_m: float = DEFAULT_MAX_SNAP_M, walk_kmh: float = WALK_KMH,
-                 detour: float = DETOUR_FACTOR, fallback_kmh: float = FALLBACK_KMH, **network_options) -> CostTable:
+                 detour: float = DETOUR_FACTOR, fallback_kmh: float = FALLBACK_KMH, **network_options) -> TravelCosts:
     """Travel costs (minutes) and distances (metres) from every origin to every destination.
 
     Parameters
@@ -142,7 +142,7 @@ def travel_costs(origins, destinations, network=None, mode: str = "drive", max_m
 
     Returns
     -------
-    CostTable
+    TravelCosts
     """
     import time
 
@@ -200,14 +200,14 @@ def travel_costs(origins, destinations, network=None, mode: str = "drive", max_m
         cut = " and ".join(s for s in (f"{max_minutes:g} minutes" if max_minutes is not None else "",
                                        f"{max_km:g} km" if max_km is not None else "") if s)
         assumptions.append(f"cut-off: {cut}")
-    return CostTable(table=table, method="network", mode=mode, n_origins=no, n_destinations=nd,
+    return TravelCosts(table=table, method="network", mode=mode, n_origins=no, n_destinations=nd,
                      n_absent=no * nd - len(table), n_absent_unjoined=n_unjoined, snaps=snap_df,
                      assumptions=assumptions, components=net.components,
                      seconds={"network": t1 - t0, "snap": t2 - t1, "paths": t3 - t2,
                               "total": time.perf_counter() - t0})
 
 
-def _fallback(O: Points, D: Points, mode: str, max_minutes, max_km, detour: float, kmh: float) -> CostTable:
+def _fallback(O: Points, D: Points, mode: str, max_minutes, max_km, detour: float, kmh: float) -> TravelCosts:
     from equicare.analyze.costs import great_circle_costs
 
     gc_cut = np.inf
@@ -225,5 +225,5 @@ def _fallback(O: Points, D: Points, mode: str, max_minutes, max_km, detour: floa
                           "snap_m": 0.0, "joined": True})
     note = (f"no network given: cost = great-circle distance x {detour:g} (detour factor, Boscoe et al. 2012) "
             f"at {kmh:g} km/h")
-    return CostTable(table=table, method="great-circle", mode=mode, n_origins=no, n_destinations=nd,
+    return TravelCosts(table=table, method="great-circle", mode=mode, n_origins=no, n_destinations=nd,
                      n_absent=no * nd - len(table), n_absent_unjoined=0, snaps=snaps, assumptions=[note])

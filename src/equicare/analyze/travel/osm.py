@@ -23,7 +23,7 @@ import pandas as pd
 from equicare.analyze.travel.graph import Network, build_network, metric_crs
 from equicare.errors import EquicareError
 
-__all__ = ["DEFAULT_SPEEDS_KMH", "FALLBACK_SPEED_KMH", "WALK_KMH", "read_osm", "parse_maxspeed",
+__all__ = ["DEFAULT_SPEEDS_KMH", "FALLBACK_SPEED_KMH", "WALK_KMH", "read_osm", "parse_maxspeed", "parse_speed_overrides",
            "road_speeds", "oneway_flags"]
 
 #: Walking speed, km/h (also the speed at which snap distances are walked): 5 km/h, the usual
@@ -160,3 +160,20 @@ def _sample(edges) -> np.ndarray:
 
     pts = shapely.get_coordinates(shapely.get_point(edges.geometry.to_numpy()[:1000], 0))
     return pts
+
+
+def parse_speed_overrides(text: str) -> dict[str, float]:
+    """``"residential=25,primary=50"`` -> ``{"residential": 25.0, "primary": 50.0}`` (km/h)."""
+    out: dict[str, float] = {}
+    for item in str(text).split(","):
+        if not item.strip():
+            continue
+        key, sep, val = item.partition("=")
+        try:
+            speed = float(val)
+        except ValueError:
+            speed = float("nan")
+        if not sep or not key.strip() or not (speed > 0):
+            raise EquicareError(f"--speeds: expected class=km/h pairs such as 'residential=25' (value: {item.strip()!r})")
+        out[key.strip()] = speed
+    return out
