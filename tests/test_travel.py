@@ -23,15 +23,21 @@ from equicare.errors import EquicareError, ValidationError
 WALK_M_PER_MIN = 5000.0 / 60.0
 
 
-def _nx_graph(net) -> nx.MultiDiGraph:
-    g = nx.MultiDiGraph()
+def _add(g, a, b, t, m):
+    """Arc a -> b, keeping the faster of parallel arcs."""
+    if not g.has_edge(a, b) or g[a][b]["t"] > t:
+        g.add_edge(a, b, t=t, m=m)
+
+
+def _nx_graph(net) -> nx.DiGraph:
+    g = nx.DiGraph()
     g.add_nodes_from(range(net.n_nodes))
     for k in range(net.n_edges):
         u, v, t, m = int(net.u[k]), int(net.v[k]), float(net.minutes[k]), float(net.length_m[k])
         if net.forward[k]:
-            g.add_edge(u, v, t=t, m=m)
+            _add(g, u, v, t, m)
         if net.backward[k]:
-            g.add_edge(v, u, t=t, m=m)
+            _add(g, v, u, t, m)
     return g
 
 
@@ -48,29 +54,22 @@ def _nx_pair(g, net, oxy, dxy, max_snap=1000.0):
     if so > max_snap or sd > max_snap:
         return None
     rate = lambda e: net.minutes[e] / net.length_m[e]  # noqa: E731
-    g.add_node("S")
-    g.add_node("T")
     lo, ld = net.length_m[eo], net.length_m[ed]
     if net.forward[eo]:
-        g.add_edge("S", int(net.v[eo]), t=(lo - to) * rate(eo), m=lo - to)
+        _add(g, "S", int(net.v[eo]), (lo - to) * rate(eo), lo - to)
     if net.backward[eo]:
-        g.add_edge("S", int(net.u[eo]), t=to * rate(eo), m=to)
+        _add(g, "S", int(net.u[eo]), to * rate(eo), to)
     if net.forward[ed]:
-        g.add_edge(int(net.u[ed]), "T", t=td * rate(ed), m=td)
+        _add(g, int(net.u[ed]), "T", td * rate(ed), td)
     if net.backward[ed]:
-        g.add_edge(int(net.v[ed]), "T", t=(ld - td) * rate(ed), m=ld - td)
+        _add(g, int(net.v[ed]), "T", (ld - td) * rate(ed), ld - td)
     if eo == ed and ((net.forward[eo] and td >= to) or (net.backward[eo] and td <= to)):
-        g.add_edge("S", "T", t=abs(td - to) * rate(eo), m=abs(td - to))
+        _add(g, "S", "T", abs(td - to) * rate(eo), abs(td - to))
     try:
-        t, path = nx.single_source_dijkstra(g, "S", "T", weight=lambda a, b, d: min(x["t"] for x in d.values()))
+        t, path = nx.single_source_dijkstra(g, "S", "T", weight="t") if "S" in g and "T" in g else (None, None)
     except nx.NetworkXNoPath:
         t, path = None, None
-    metres = None
-    if path is not None:
-        metres = 0.0
-        for a, b in zip(path[:-1], path[1:]):
-            best = min(g[a][b].values(), key=lambda x: x["t"])
-            metres += best["m"]
+    metres = None if path is None else sum(g[a][b]["m"] for a, b in zip(path[:-1], path[1:]))
     g.remove_nodes_from(["S", "T"])
     if t is None:
         return None
