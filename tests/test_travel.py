@@ -2,8 +2,9 @@
 
 The independent reference: every point is joined to the network by a brute-force nearest edge
 (shapely distance to every edge, no spatial index) and enters networkx as a virtual node with arcs
-to the ends of its edge (only the ends one may drive to on a one-way street); networkx Dijkstra on
-travel time gives the time, and the length of the path it returns gives the distance.
+to the ends of its edge (only the ends one may drive to on a one-way street; a point whose nearest
+road point is an end of the edge stands on that node); networkx Dijkstra on travel time gives the
+time, and the length of the path it returns gives the distance.
 """
 
 from __future__ import annotations
@@ -63,6 +64,11 @@ def _nx_pair(g, net, oxy, dxy, max_snap=1000.0):
         _add(g, int(net.u[ed]), "T", td * rate(ed), td)
     if net.backward[ed]:
         _add(g, int(net.v[ed]), "T", (ld - td) * rate(ed), ld - td)
+    # a point whose nearest road point is an end of the edge stands on that node (any edge out of it)
+    for e, t, name in ((eo, to, "S"), (ed, td, "T")):
+        for node, at in ((int(net.u[e]), t == 0.0), (int(net.v[e]), t == net.length_m[e])):
+            if at:
+                _add(g, *((name, node) if name == "S" else (node, name)), 0.0, 0.0)
     if eo == ed and ((net.forward[eo] and td >= to) or (net.backward[eo] and td <= to)):
         _add(g, "S", "T", abs(td - to) * rate(eo), abs(td - to))
     try:
@@ -384,3 +390,55 @@ def test_access_and_locate_with_network(tmp_path, run_cli):
     assert doc["selected_sites"] == ["f1"]
     code, _, err = run_cli("access", "--demand", dem, "--supply", sup, "--method", "nearest")
     assert code == 2 and "--cost" in err
+
+
+# --- property: random networks with one-way streets, any points -----------------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10_000), n=st.integers(3, 7), p_oneway=st.floats(0, 0.6), p_drop=st.floats(0, 0.4))
+def test_random_grid_matches_networkx(seed, n, p_oneway, p_drop):
+    """Jittered n x n grids with random speeds, one-way and missing streets; 8 x 5 points anywhere."""
+    from pyproj import Transformer
+
+    from equicare.analyze.travel.graph import build_network
+
+    rng = np.random.default_rng(seed)
+    ii, jj = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
+    xy = np.column_stack([jj.ravel() * 300.0, ii.ravel() * 300.0]) + rng.uniform(-60, 60, (n * n, 2)) + [5e5, 6.6e6]
+    ids = np.arange(n * n).reshape(n, n)
+    u = np.concatenate([ids[:, :-1].ravel(), ids[:-1, :].ravel()])
+    v = np.concatenate([ids[:, 1:].ravel(), ids[1:, :].ravel()])
+    keep = rng.uniform(size=u.size) >= p_drop
+    u, v = u[keep], v[keep]
+    if u.size == 0:
+        return
+    one = rng.uniform(size=u.size) < p_oneway
+    fwd = ~(one & (rng.uniform(size=u.size) < 0.5))
+    bwd = ~one | ~fwd
+    net = build_network(shapely.linestrings(np.stack([xy[u], xy[v]], axis=1)), rng.choice([20.0, 30.0, 50.0, 80.0], u.size),
+                        fwd, bwd, crs="EPSG:32635", mode="drive", u_keys=u, v_keys=v)
+    lo, hi = xy.min(0) - 200, xy.max(0) + 200
+    pts = rng.uniform(lo, hi, (13, 2))
+    lon, lat = Transformer.from_crs(net.crs, 4326, always_xy=True).transform(pts[:, 0], pts[:, 1])
+    # round-trip through degrees, as travel_costs does, so both sides see the same points
+    back = np.column_stack(Transformer.from_crs(4326, net.crs, always_xy=True).transform(lon, lat))
+    O = pd.DataFrame({"id": [f"o{i}" for i in range(8)], "lat": lat[:8], "lon": lon[:8]})
+    D = pd.DataFrame({"id": [f"d{i}" for i in range(5)], "lat": lat[8:], "lon": lon[8:]})
+    ct = travel_costs(O, D, network=net, max_snap_m=150)
+    got = {(r.origin, r.destination): (r.cost, r.distance_m) for r in ct.table.itertuples()}
+    g = _nx_graph(net)
+    expected = set()
+    for i in range(8):
+        for j in range(5):
+            ref = _nx_pair(g, net, back[i], back[8 + j], max_snap=150)
+            if ref is None:
+                continue
+            expected.add((f"o{i}", f"d{j}"))
+            c, m = got[(f"o{i}", f"d{j}")]
+            assert c == pytest.approx(ref[0], rel=1e-9, abs=1e-12) and abs(m - ref[1]) < 1e-3
+    assert set(got) == expected
+    assert ct.n_absent == 40 - len(expected)
