@@ -254,6 +254,32 @@ def _read_csv_ids(path: str):
     return read_table(path, text=("id", "origin", "destination"))
 
 
+def _cost_file(cost: str | None):
+    """The --cost table of `access`; without it (and without --network) a user error."""
+    from equicare.errors import EquicareError
+
+    if not cost:
+        raise EquicareError("give --cost (origin,destination,cost CSV) or --network")
+    return _read_csv_ids(cost)
+
+
+def _network_cost_file(demand: str, sites: str | None, network: str, mode: str, max_minutes: float | None,
+                       out: str) -> str:
+    """`locate --network`: write the travel times from the demand units to --sites beside OUT (OUT_costs.csv)."""
+    from pathlib import Path
+
+    from equicare.errors import EquicareError
+
+    if not sites:
+        raise EquicareError("--network needs --sites (the candidate sites)")
+    path = Path(out).with_suffix("")
+    path = path.parent / f"{path.name}_costs.csv"
+    table = _network_costs(demand, sites, network, mode, max_minutes)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(path, index=False)
+    return str(path)
+
+
 def _write_table(table, out: str | None) -> None:
     from pathlib import Path
 
@@ -265,11 +291,62 @@ def _write_table(table, out: str | None) -> None:
         typer.echo(table.to_csv(index=False), nl=False)
 
 
+# options shared by `costs`, `access` and `locate` (road-network travel times, docs/travel.md)
+_NETWORK = typer.Option(None, "--network", help="Road network: an OpenStreetMap .osm.pbf extract or a street-centreline "
+                        "line layer (GeoJSON, GeoPackage, Shapefile).")
+_MODE = typer.Option("drive", "--mode", help="drive or walk.")
+_MAX_MINUTES = typer.Option(None, "--max-minutes", help="Keep pairs within this many minutes.")
+
+
+def _network_costs(origins: str, destinations: str, network: str | None, mode: str, max_minutes: float | None):
+    """Travel times (minutes) from the points of ORIGINS to those of DESTINATIONS (files with id and lat/lon or
+    point layers) along NETWORK; prints the summary (unreachable pairs, points not joined) and returns the table."""
+    from equicare.analyze.travel import travel_costs
+
+    res = travel_costs(origins, destinations, network=network, mode=mode, max_minutes=max_minutes)
+    typer.echo(res.summary(), err=True)
+    return res.table
+
+
+@app.command("costs")
+def costs_cmd(
+    origins: str = typer.Option(..., "--origins", help="Origins: point layer, or CSV/XLSX with id, lat, lon."),
+    destinations: str = typer.Option(..., "--destinations", help="Destinations: point layer, or CSV/XLSX with id, lat, lon."),
+    out: str = typer.Option(..., "--out", help="Output CSV: origin,destination,cost (minutes),distance_m."),
+    network: str = typer.Option(None, "--network", help="OpenStreetMap .osm.pbf extract or street-centreline line "
+                                "layer; without it: great-circle distance x detour factor at an assumed speed."),
+    mode: str = _MODE,
+    max_minutes: float = _MAX_MINUTES,
+    max_km: float = typer.Option(None, "--max-km", help="Keep pairs within this many km along the network."),
+    origin_id: str = typer.Option("id", "--origin-id", help="Id column of the origins."),
+    destination_id: str = typer.Option("id", "--destination-id", help="Id column of the destinations."),
+    max_snap: float = typer.Option(1000.0, "--max-snap", help="Points farther than this (metres) from every road "
+                                   "are reported and not joined."),
+    speeds: str = typer.Option(None, "--speeds", help="Driving speeds per highway class, e.g. "
+                               "'residential=25,primary=50' (km/h), overriding the defaults."),
+    population: str = typer.Option(None, "--population", help="Population column of the origins: also write "
+                                   "OUT_catchments.csv and OUT_nearest.csv."),
+    catchment_minutes: float = typer.Option(None, "--catchment-minutes", help="Catchment travel time (default "
+                                            "--max-minutes)."),
+) -> None:
+    """Travel-time table between two sets of points along a road network (or the stated great-circle fallback)."""
+    from equicare.analyze.travel import costs_to_files
+    from equicare.analyze.travel.osm import parse_speed_overrides
+
+    res, files = costs_to_files(origins, destinations, out, network=network, mode=mode, max_minutes=max_minutes,
+                                max_km=max_km, origin_id=origin_id, destination_id=destination_id,
+                                population=population, catchment_minutes=catchment_minutes, max_snap_m=max_snap,
+                                speeds=parse_speed_overrides(speeds) if speeds else None)
+    typer.echo(res.summary(), err=True)
+    typer.echo(f"wrote {', '.join(str(f) for f in files)}", err=True)
+
+
 @app.command("access")
 def access_cmd(
     demand: str = typer.Option(..., "--demand", help="CSV with columns id and the demand value."),
     supply: str = typer.Option(..., "--supply", help="CSV with columns id and one or more supply values."),
-    cost: str = typer.Option(..., "--cost", help="CSV with columns origin,destination,cost (demand id -> supply id)."),
+    cost: str = typer.Option(None, "--cost", help="CSV with columns origin,destination,cost (demand id -> supply id); "
+                             "or give --network."),
     method: str = typer.Option(..., "--method", help="fca, 2sfca, e2sfca, gravity, 3sfca, raam or nearest."),
     out: str = typer.Option(None, "--out", help="Output CSV (id, <method>_<supply column>); stdout if omitted."),
     demand_value: str = typer.Option("population", "--demand-value", help="Demand column in --demand."),
@@ -288,14 +365,20 @@ def access_cmd(
     max_cycles: int = typer.Option(None, "--max-cycles", help="RAAM iterations (default 150)."),
     demand_cost: str = typer.Option(None, "--demand-cost", help="FCA: origin,destination,cost between demand locations."),
     normalize: bool = typer.Option(False, "--normalize", help="Divide by the population-weighted mean."),
+    network: str = _NETWORK,
+    mode: str = _MODE,
+    max_minutes: float = _MAX_MINUTES,
 ) -> None:
     """Spatial access to care by demand location (floating catchments, gravity, RAAM, nearest)."""
     from equicare.analyze.access import access_table, parse_step_weights
 
+    costs_df = _network_costs(demand, supply, network, mode, max_minutes) if network else _cost_file(cost)
+    cost = cost or network
+
     params = {"max_cost": max_cost, "scale": scale, "alpha": alpha, "min_dist": min_dist, "sigma": sigma,
               "tau": tau, "rho": rho, "max_cycles": max_cycles,
               "weights": parse_step_weights(weights) if weights else None}
-    table = access_table(_read_csv_ids(demand), _read_csv_ids(supply), _read_csv_ids(cost), method,
+    table = access_table(_read_csv_ids(demand), _read_csv_ids(supply), costs_df, method,
                          demand_value=demand_value, supply_values=supply_value,
                          demand_costs=_read_csv_ids(demand_cost) if demand_cost else None,
                          normalize=normalize, files=(demand, supply, cost), **params)
@@ -359,7 +442,8 @@ def allocate_cmd(
 
 @app.command("locate")
 def locate_cmd(
-    cost: str = typer.Option(..., "--cost", help="CSV with columns origin,destination,cost (demand unit -> candidate site)."),
+    cost: str = typer.Option(None, "--cost", help="CSV with columns origin,destination,cost (demand unit -> candidate "
+                             "site); or give --network and --sites."),
     demand: str = typer.Option(..., "--demand", help="CSV with column id and a demand column."),
     model: str = typer.Option(..., "--model", help="pmedian, mclp, lscp or pcenter."),
     out: str = typer.Option(..., "--out", help="Output JSON: objective, selected_sites, assignment, gap, solve_seconds."),
@@ -368,12 +452,23 @@ def locate_cmd(
     demand_value: str = typer.Option("demand", "--demand-value", help="Demand column in --demand."),
     open_sites: list[str] = typer.Option(None, "--open", help="Site id that must stay open; repeatable or comma-separated."),
     time_limit: float = typer.Option(None, "--time-limit", help="Seconds for the solver (best solution and gap reported)."),
+    sites: str = typer.Option(None, "--sites", help="With --network: candidate sites (point layer or CSV with id, lat, lon)."),
+    network: str = _NETWORK,
+    mode: str = _MODE,
+    max_minutes: float = _MAX_MINUTES,
 ) -> None:
     """Facility location: p-median, maximal covering, set covering or p-center on a cost table."""
     import json
     from pathlib import Path
 
     from equicare.optimize.location import locate_files
+
+    if network:
+        cost = _network_cost_file(demand, sites, network, mode, max_minutes, out)
+    elif not cost:
+        from equicare.errors import EquicareError
+
+        raise EquicareError("give --cost, or --network with --sites")
 
     res = locate_files(cost, demand, model, p=p, service_radius=service_radius, demand_value=demand_value,
                        open_sites=open_sites, time_limit=time_limit)
