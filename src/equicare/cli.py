@@ -368,6 +368,9 @@ def access_cmd(
     network: str = _NETWORK,
     mode: str = _MODE,
     max_minutes: float = _MAX_MINUTES,
+    scheduler: str = typer.Option(None, "--scheduler", help="Split origins into chunks on this Dask cluster."),
+    workers: int = typer.Option(None, "--workers", help="Split origins into chunks on N local Dask worker processes."),
+    chunk_rows: int = typer.Option(5000, "--chunk-rows", help="With --scheduler/--workers: origins per task."),
 ) -> None:
     """Spatial access to care by demand location (floating catchments, gravity, RAAM, nearest)."""
     from equicare.analyze.access import access_table, parse_step_weights
@@ -381,8 +384,19 @@ def access_cmd(
     table = access_table(_read_csv_ids(demand), _read_csv_ids(supply), costs_df, method,
                          demand_value=demand_value, supply_values=supply_value,
                          demand_costs=_read_csv_ids(demand_cost) if demand_cost else None,
-                         normalize=normalize, files=(demand, supply, cost), **params)
+                         normalize=normalize, files=(demand, supply, cost),
+                         engine=_dask_access_engine(scheduler, workers, chunk_rows), **params)
     _write_table(table, out)
+
+
+def _dask_access_engine(scheduler: str | None, workers: int | None, chunk_rows: int):
+    """The chunked access computation on a Dask cluster when --scheduler/--workers is given, else None."""
+    if scheduler is None and workers is None:
+        return None
+    from equicare.scale.chunked_access import access_engine
+    from equicare.scale.cluster import ClusterSpec
+
+    return access_engine(ClusterSpec(scheduler=scheduler, workers=workers), chunk_rows)
 
 
 @app.command("inequality")
@@ -476,6 +490,27 @@ def locate_cmd(
     Path(out).write_text(json.dumps(res.to_dict(), indent=1))
     typer.echo(f"{model}: objective {res.objective:,.6g}, {len(res.selected_sites)} sites, "
                f"{res.solve_seconds:.2f} s -> {out}", err=True)
+
+
+@app.command("sweep")
+def sweep_cmd(
+    scenario: str = typer.Argument(..., help="Scenario YAML (as for equicare allocate)."),
+    grid: str = typer.Option(..., "--grid", help="Grid YAML: dotted scenario keys -> lists of values."),
+    out: str = typer.Option(..., "--out", help="Output folder: sweep.csv, sweep.parquet, report.html, points/."),
+    scheduler: str = typer.Option(None, "--scheduler", help="Address of an existing Dask scheduler (tcp://host:8786)."),
+    workers: int = typer.Option(None, "--workers", help="Local cluster of N worker processes (default: the cores)."),
+) -> None:
+    """Solve every combination of a grid of scenario values as one task each on a Dask cluster."""
+    from equicare.scale.progress import progress_callback
+    from equicare.scale.sweep import read_grid, run_sweep
+
+    g = read_grid(grid)
+    typer.echo(f"{g.size:,} points ({' x '.join(str(len(v)) for v in g.values)})", err=True)
+    with progress_callback("sweep points") as cb:
+        res = run_sweep(scenario, g, out, scheduler=scheduler, workers=workers, progress=cb)
+    typer.echo(f"{len(res.table):,} points: {res.solved_now:,} solved now, {res.reused:,} kept from an earlier run, "
+               f"{res.failed:,} without an optimal answer; {res.seconds:,.1f} s on {res.cluster}")
+    typer.echo(f"wrote {out}/sweep.csv, sweep.parquet, report.html", err=True)
 
 
 def main() -> None:  # pragma: no cover - console entry point

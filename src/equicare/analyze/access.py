@@ -612,7 +612,8 @@ def _ids(df: pd.DataFrame, file: str) -> tuple[pd.Index, list]:
 def access_table(demand: pd.DataFrame, supply: pd.DataFrame, costs: pd.DataFrame, method: str, *,
                  demand_value: str = "population", supply_values: list[str] | tuple[str, ...] = ("capacity",),
                  demand_costs: pd.DataFrame | None = None, normalize: bool = False,
-                 files: tuple[str, str, str] = ("demand", "supply", "cost"), **params) -> pd.DataFrame:
+                 files: tuple[str, str, str] = ("demand", "supply", "cost"),
+                 engine: Callable[..., np.ndarray] | None = None, **params) -> pd.DataFrame:
     """Access scores from three tables, as the ``equicare access`` command computes them.
 
     ``demand`` has ``id`` and ``demand_value``; ``supply`` has ``id`` and each of
@@ -621,6 +622,9 @@ def access_table(demand: pd.DataFrame, supply: pd.DataFrame, costs: pd.DataFrame
     (``max_cost``, ``weights``, ``scale``, ``alpha``, ``min_dist``, ``sigma``, ``tau``, ...).
     For ``fca`` the catchment population comes from ``demand_costs`` (origin x origin), or from
     ``costs`` itself when every destination is also a demand id.
+
+    ``engine`` replaces :func:`compute_access` with a function of the same signature (e.g. the chunked
+    computation on a Dask cluster, :func:`equicare.scale.chunked_access.access_engine`).
 
     Returns a table with ``id`` and one column ``<method>_<supply column>`` per supply column.
     Raises :class:`~equicare.errors.ValidationError` naming file, row and column for bad input
@@ -658,7 +662,7 @@ def access_table(demand: pd.DataFrame, supply: pd.DataFrame, costs: pd.DataFrame
                                     f"destinations in {fc} are not demand ids, so give a demand-to-demand "
                                     "cost table (--demand-cost)")
             dcost = cost_matrix_from_long(costs, d_ids, d_ids, file=fc)
-    values = compute_access(method, cost, dem[:, 0], sup, demand_cost=dcost, normalize=normalize, **params)
+    values = (engine or compute_access)(method, cost, dem[:, 0], sup, demand_cost=dcost, normalize=normalize, **params)
     out = pd.DataFrame({"id": d_ids.to_numpy()})
     for k, col in enumerate(supply_values):
         out[f"{method.lower()}_{col}"] = values[:, k]

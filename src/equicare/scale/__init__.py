@@ -1,0 +1,1 @@
+"""equicare.scale: heavy work on a Dask cluster (scenario sweeps, access by chunks)."""
