@@ -55,6 +55,47 @@ def demo_cmd(
     typer.echo(f"store:  {store or (result.out_dir / 'equicare.duckdb')}")
 
 
+@app.command("run")
+def run_cmd(
+    project: str = typer.Argument(..., help="Project file (YAML): regions, facilities, demand, access, forecast, "
+                                  "allocate (docs/own-region.md)."),
+    out: str = typer.Option("equicare-out", "--out", help="Output folder: report.html, equicare.duckdb and CSVs."),
+    store: str = typer.Option(None, "--store", help="DuckDB store (default: OUT/equicare.duckdb)."),
+    check: bool = typer.Option(False, "--check", help="Only validate the project file and every input, and print "
+                               "what would run."),
+) -> None:
+    """Run every stage on the planner's own regions, facilities and series from one project file."""
+    import time
+
+    from rich.console import Console
+
+    from equicare.project import check_project, run_project
+
+    if check:
+        _, _, lines = check_project(project)
+        typer.echo("\n".join(lines))
+        typer.echo("ok: the project file and its inputs are valid")
+        return
+    console = Console(stderr=True)
+    t0 = time.perf_counter()
+
+    def progress(stage: str, done: int, total: int) -> None:
+        console.print(f"[{done}/{total}] {stage}")
+
+    res = run_project(project, out, store_path=store, progress=progress)
+    s = res.summary
+    console.print(f"[bold]{res.project.name}[/bold]: run {res.run_id} finished in {time.perf_counter() - t0:.1f} s")
+    for w in s.get("warnings", []):
+        typer.echo(f"warning: {w}", err=True)
+    if "min_share" in s:
+        typer.echo(f"{s['regions_with_need']} regions need {s['total_need']:,.0f} {res.project.allocate.resource}; "
+                   f"stock {s['stockpile']:,}; minimum share of need met {100 * s['min_share']:.1f}%")
+    for row in s.get("forecast_scores", []):
+        typer.echo(f"forecast {row['model']:<15} WIS {row['wis']:.2f}  95% coverage {row.get('coverage_95', float('nan')):.2f}")
+    typer.echo(f"report: {res.report_path}")
+    typer.echo(f"store:  {store or (res.out_dir / 'equicare.duckdb')}")
+
+
 @app.command("load")
 def load_cmd(
     path: str = typer.Argument(..., help="CSV or Parquet file."),
