@@ -302,7 +302,9 @@ def _write_table(table, out: str | None) -> None:
 def access_cmd(
     demand: str = typer.Option(..., "--demand", help="CSV with columns id and the demand value."),
     supply: str = typer.Option(..., "--supply", help="CSV with columns id and one or more supply values."),
-    cost: str = typer.Option(..., "--cost", help="CSV with columns origin,destination,cost (demand id -> supply id)."),
+    cost: str = typer.Option(None, "--cost", help="Costs demand id -> supply id: long CSV origin,destination,cost or a "
+                             "wide matrix (origin ids in the first column, one column per supply id). Without it, "
+                             "give --max-km and lat/lon columns in --demand and --supply."),
     method: str = typer.Option(..., "--method", help="fca, 2sfca, e2sfca, gravity, 3sfca, raam or nearest."),
     out: str = typer.Option(None, "--out", help="Output CSV (id, <method>_<supply column>); stdout if omitted."),
     demand_value: str = typer.Option("population", "--demand-value", help="Demand column in --demand."),
@@ -318,14 +320,30 @@ def access_cmd(
     max_cycles: int = typer.Option(150, "--max-cycles", help="RAAM iterations."),
     demand_cost: str = typer.Option(None, "--demand-cost", help="FCA: origin,destination,cost between demand locations."),
     normalize: bool = typer.Option(False, "--normalize", help="Divide by the population-weighted mean."),
+    max_km: float = typer.Option(None, "--max-km", help="Without --cost: great-circle km from the lat/lon of --demand "
+                                 "to the lat/lon of --supply, pairs within this distance (also the catchment)."),
 ) -> None:
     """Spatial access to care by demand location (floating catchments, gravity, RAAM, nearest)."""
     from equicare.analyze.access import access_table, parse_step_weights
+    from equicare.analyze.od_matrix import as_long
+    from equicare.errors import EquicareError
 
     params = {"max_cost": max_cost, "scale": scale, "alpha": alpha, "min_dist": min_dist, "sigma": sigma,
               "tau": tau, "rho": rho, "max_cycles": max_cycles,
               "weights": parse_step_weights(weights) if weights else None}
-    table = access_table(_read_csv_ids(demand), _read_csv_ids(supply), _read_csv_ids(cost), method,
+    dem_t, sup_t = _read_csv_ids(demand), _read_csv_ids(supply)
+    if cost is not None:
+        cost_t = as_long(_read_csv_ids(cost), cost)
+    elif max_km is None:
+        raise EquicareError("give --cost (a cost file) or --max-km (great-circle km from lat/lon columns)")
+    else:
+        from equicare.analyze.od_matrix import coordinate_costs
+
+        cost_t = coordinate_costs(dem_t, sup_t, max_km, files=(demand, supply))
+        cost = f"great-circle km within {max_km:g} km"
+        if params["max_cost"] is None:
+            params["max_cost"] = max_km
+    table = access_table(dem_t, sup_t, cost_t, method,
                          demand_value=demand_value, supply_values=supply_value,
                          demand_costs=_read_csv_ids(demand_cost) if demand_cost else None,
                          normalize=normalize, files=(demand, supply, cost), **params)

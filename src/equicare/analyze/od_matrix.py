@@ -63,3 +63,32 @@ def as_long(df: pd.DataFrame, file: str = "costs") -> pd.DataFrame:
         return wide_to_long(df, file)
     ren = {c: str(c).strip().lower() for c in df.columns if str(c).strip().lower() in LONG_COLUMNS}
     return df.rename(columns=ren)
+
+
+def _coordinate(df: pd.DataFrame, names: tuple[str, ...], file: str, lo: float, hi: float) -> np.ndarray:
+    cols = {str(c).strip().lower(): c for c in df.columns}
+    col = next((cols[n] for n in names if n in cols), None)
+    if col is None:
+        raise ValidationError([Problem(file, 1, names[0], f"column is missing (one of {', '.join(names)}); "
+                                                          "needed for distances from coordinates")])
+    v = pd.to_numeric(df[col], errors="coerce").to_numpy(float)
+    bad = ~np.isfinite(v) | (v < lo) | (v > hi)
+    if bad.any():
+        raise ValidationError([Problem(file, int(i) + 2, str(col), f"must be a number in [{lo:g}, {hi:g}]",
+                                       df[col].iloc[i]) for i in np.flatnonzero(bad)[:20]])
+    return v
+
+
+def coordinate_costs(demand: pd.DataFrame, supply: pd.DataFrame, max_km: float,
+                     files: tuple[str, str] = ("demand", "supply")) -> pd.DataFrame:
+    """Great-circle km (haversine on a k-d tree, :func:`equicare.analyze.costs.great_circle_costs`) from the
+    ``lat``/``lon`` (or ``latitude``/``longitude``) of each demand row to each supply row within ``max_km``, as
+    the long table ``origin, destination, cost`` keyed by the tables' ``id`` columns."""
+    from equicare.analyze.costs import cost_matrix_to_long, great_circle_costs
+
+    la1 = _coordinate(demand, ("lat", "latitude"), files[0], -90, 90)
+    lo1 = _coordinate(demand, ("lon", "lng", "longitude"), files[0], -180, 180)
+    la2 = _coordinate(supply, ("lat", "latitude"), files[1], -90, 90)
+    lo2 = _coordinate(supply, ("lon", "lng", "longitude"), files[1], -180, 180)
+    c = great_circle_costs(la1, lo1, la2, lo2, max_km)
+    return cost_matrix_to_long(c, demand["id"].astype(str).str.strip(), supply["id"].astype(str).str.strip())
