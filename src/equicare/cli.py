@@ -55,6 +55,47 @@ def demo_cmd(
     typer.echo(f"store:  {store or (result.out_dir / 'equicare.duckdb')}")
 
 
+@app.command("run")
+def run_cmd(
+    project: str = typer.Argument(..., help="Project file (YAML): regions, facilities, demand, access, forecast, "
+                                  "allocate (docs/own-region.md)."),
+    out: str = typer.Option("equicare-out", "--out", help="Output folder: report.html, equicare.duckdb and CSVs."),
+    store: str = typer.Option(None, "--store", help="DuckDB store (default: OUT/equicare.duckdb)."),
+    check: bool = typer.Option(False, "--check", help="Only validate the project file and every input, and print "
+                               "what would run."),
+) -> None:
+    """Run every stage on the planner's own regions, facilities and series from one project file."""
+    import time
+
+    from rich.console import Console
+
+    from equicare.project import check_project, run_project
+
+    if check:
+        _, _, lines = check_project(project)
+        typer.echo("\n".join(lines))
+        typer.echo("ok: the project file and its inputs are valid")
+        return
+    console = Console(stderr=True)
+    t0 = time.perf_counter()
+
+    def progress(stage: str, done: int, total: int) -> None:
+        console.print(f"[{done}/{total}] {stage}")
+
+    res = run_project(project, out, store_path=store, progress=progress)
+    s = res.summary
+    console.print(f"[bold]{res.project.name}[/bold]: run {res.run_id} finished in {time.perf_counter() - t0:.1f} s")
+    for w in s.get("warnings", []):
+        typer.echo(f"warning: {w}", err=True)
+    if "min_share" in s:
+        typer.echo(f"{s['regions_with_need']} regions need {s['total_need']:,.0f} {res.project.allocate.resource}; "
+                   f"stock {s['stockpile']:,}; minimum share of need met {100 * s['min_share']:.1f}%")
+    for row in s.get("forecast_scores", []):
+        typer.echo(f"forecast {row['model']:<15} WIS {row['wis']:.2f}  95% coverage {row.get('coverage_95', float('nan')):.2f}")
+    typer.echo(f"report: {res.report_path}")
+    typer.echo(f"store:  {store or (res.out_dir / 'equicare.duckdb')}")
+
+
 @app.command("load")
 def load_cmd(
     path: str = typer.Argument(..., help="CSV or Parquet file."),
@@ -254,15 +295,6 @@ def _read_csv_ids(path: str):
     return read_table(path, text=("id", "origin", "destination"))
 
 
-def _cost_file(cost: str | None):
-    """The --cost table of `access`; without it (and without --network) a user error."""
-    from equicare.errors import EquicareError
-
-    if not cost:
-        raise EquicareError("give --cost (origin,destination,cost CSV) or --network")
-    return _read_csv_ids(cost)
-
-
 def _network_cost_file(demand: str, sites: str | None, network: str, mode: str, max_minutes: float | None,
                        out: str) -> str:
     """`locate --network`: write the travel times from the demand units to --sites beside OUT (OUT_costs.csv)."""
@@ -345,8 +377,9 @@ def costs_cmd(
 def access_cmd(
     demand: str = typer.Option(..., "--demand", help="CSV with columns id and the demand value."),
     supply: str = typer.Option(..., "--supply", help="CSV with columns id and one or more supply values."),
-    cost: str = typer.Option(None, "--cost", help="CSV with columns origin,destination,cost (demand id -> supply id); "
-                             "or give --network."),
+    cost: str = typer.Option(None, "--cost", help="Costs demand id -> supply id: long CSV origin,destination,cost or a "
+                             "wide matrix (origin ids in the first column, one column per supply id). Without it, "
+                             "give --network, or --max-km and lat/lon columns in --demand and --supply."),
     method: str = typer.Option(..., "--method", help="fca, 2sfca, e2sfca, gravity, 3sfca, raam or nearest."),
     out: str = typer.Option(None, "--out", help="Output CSV (id, <method>_<supply column>); stdout if omitted."),
     demand_value: str = typer.Option("population", "--demand-value", help="Demand column in --demand."),
@@ -368,20 +401,37 @@ def access_cmd(
     network: str = _NETWORK,
     mode: str = _MODE,
     max_minutes: float = _MAX_MINUTES,
+    max_km: float = typer.Option(None, "--max-km", help="Without --cost: great-circle km from the lat/lon of --demand "
+                                 "to the lat/lon of --supply, pairs within this distance (also the catchment)."),
     scheduler: str = typer.Option(None, "--scheduler", help="Split origins into chunks on this Dask cluster."),
     workers: int = typer.Option(None, "--workers", help="Split origins into chunks on N local Dask worker processes."),
     chunk_rows: int = typer.Option(5000, "--chunk-rows", help="With --scheduler/--workers: origins per task."),
 ) -> None:
     """Spatial access to care by demand location (floating catchments, gravity, RAAM, nearest)."""
     from equicare.analyze.access import access_table, parse_step_weights
-
-    costs_df = _network_costs(demand, supply, network, mode, max_minutes) if network else _cost_file(cost)
-    cost = cost or network
+    from equicare.analyze.od_matrix import as_long
+    from equicare.errors import EquicareError
 
     params = {"max_cost": max_cost, "scale": scale, "alpha": alpha, "min_dist": min_dist, "sigma": sigma,
               "tau": tau, "rho": rho, "max_cycles": max_cycles,
               "weights": parse_step_weights(weights) if weights else None}
-    table = access_table(_read_csv_ids(demand), _read_csv_ids(supply), costs_df, method,
+    dem_t, sup_t = _read_csv_ids(demand), _read_csv_ids(supply)
+    if network:
+        cost_t = _network_costs(demand, supply, network, mode, max_minutes)
+        cost = network
+    elif cost is not None:
+        cost_t = as_long(_read_csv_ids(cost), cost)
+    elif max_km is None:
+        raise EquicareError("give --cost (a cost file), --network (travel times on roads) or --max-km "
+                            "(great-circle km from lat/lon columns)")
+    else:
+        from equicare.analyze.od_matrix import coordinate_costs
+
+        cost_t = coordinate_costs(dem_t, sup_t, max_km, files=(demand, supply))
+        cost = f"great-circle km within {max_km:g} km"
+        if params["max_cost"] is None:
+            params["max_cost"] = max_km
+    table = access_table(dem_t, sup_t, cost_t, method,
                          demand_value=demand_value, supply_values=supply_value,
                          demand_costs=_read_csv_ids(demand_cost) if demand_cost else None,
                          normalize=normalize, files=(demand, supply, cost),

@@ -1,0 +1,311 @@
+"""Ingest a project's files: regions, facilities and the demand series, validated and cleaned.
+
+Ids stay text exactly as written (trimmed of surrounding spaces); only a project that declares
+``id_format: us-fips`` has its codes zero-padded.  A reference to an unknown region id is an error that names
+the file, row and column, and says so when the ids look like codes that lost their leading zeros
+(``1`` beside ``001``).  Every change is written to the cleaning report.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from equicare.data.clean import CleaningReport
+from equicare.errors import EquicareError, Problem, ValidationError
+from equicare.project.geo import Layer, points_of, read_layer, region_of_points, transform_points
+from equicare.project.spec import FacilitiesSpec, FileSpec, Project, RegionsSpec, resolve_column
+from equicare.project.tables import is_spatial, read_tabular
+
+
+@dataclass
+class Inputs:
+    """The project's cleaned tables.
+
+    ``regions``: ``id, name, population, lat, lon`` (+ ``capacity``/``occupancy`` columns named in
+    ``allocate``); ``facilities``: ``id, name, region, lat, lon`` and the capacity columns (and
+    ``occupancy``/``quality`` when named); ``demand``: a :class:`~equicare.forecast.series.CountSeries`.
+    """
+
+    regions: pd.DataFrame
+    layer: Layer | None
+    facilities: pd.DataFrame | None
+    demand: object | None
+    report: CleaningReport
+    fingerprints: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+def _read(spec: FileSpec) -> tuple[pd.DataFrame, Layer | None]:
+    if is_spatial(spec.file):
+        layer = read_layer(spec.file, spec.layer, spec.crs)
+        return layer.frame, layer
+    return read_tabular(spec.file, sheet=spec.sheet, delimiter=spec.delimiter, decimal=spec.decimal,
+                        encoding=spec.encoding), None
+
+
+def _ids(values: pd.Series) -> pd.Series:
+    return values.astype("string").str.strip()
+
+
+def lost_zeros_hint(unknown: list[str], known: list[str]) -> str:
+    """A sentence when ``unknown`` ids match ``known`` ones after removing leading zeros, else ``""``."""
+    strip = {str(k).lstrip("0") or "0": k for k in known}
+    hits = [(u, strip[str(u).lstrip("0") or "0"]) for u in unknown if (str(u).lstrip("0") or "0") in strip]
+    if not hits:
+        return ""
+    u, k = hits[0]
+    return (f"; these look like codes that lost their leading zeros ({u!r} beside {k!r} in the regions): keep "
+            "the ids as text in the spreadsheet (format the column as Text) or write them as in the regions file")
+
+
+def _numeric(df: pd.DataFrame, col: str, file: str, label: str, policy: str, report: CleaningReport,
+             lo: float | None = 0.0, hi: float | None = None) -> tuple[pd.Series, list[Problem]]:
+    """A text column as numbers (decimal commas accepted), checked against ``[lo, hi]``; blanks per policy."""
+    text = df[col].astype("string").str.strip()
+    blank = text.isna() | (text == "")
+    t = text.where(~text.str.fullmatch(r"-?\d+,\d+").fillna(False), text.str.replace(",", ".", regex=False))
+    num = pd.to_numeric(t.where(~blank), errors="coerce").astype(float)
+    problems = [Problem(file, int(i) + 2, col, f"{label}: not a number", df[col].iloc[i])
+                for i in np.flatnonzero((~blank & num.isna()).to_numpy())[:20]]
+    if lo is not None:
+        problems += [Problem(file, int(i) + 2, col, f"{label}: must be >= {lo:g}", df[col].iloc[i])
+                     for i in np.flatnonzero((num < lo).fillna(False).to_numpy())[:20]]
+    if hi is not None:
+        problems += [Problem(file, int(i) + 2, col, f"{label}: must be <= {hi:g}", df[col].iloc[i])
+                     for i in np.flatnonzero((num > hi).fillna(False).to_numpy())[:20]]
+    n = int(blank.sum())
+    if n and policy == "error":
+        problems += [Problem(file, int(i) + 2, col, f"{label}: missing value (policy error)")
+                     for i in np.flatnonzero(blank.to_numpy())[:20]]
+    elif n and policy == "impute_zero":
+        num = num.fillna(0.0)
+        report.add(file, "missing: imputed", col, n, "policy impute_zero")
+    elif n and policy == "impute_median":
+        med = float(np.nanmedian(num)) if num.notna().any() else 0.0
+        num = num.fillna(med)
+        report.add(file, "missing: imputed", col, n, f"policy impute_median (median {med:g})")
+    elif n:
+        report.add(file, "missing: kept and flagged" if policy == "flag" else "missing: left out", col, n,
+                   f"policy {policy}")
+    return num, problems
+
+
+def _points(df: pd.DataFrame, spec: RegionsSpec | FacilitiesSpec, layer: Layer | None, file: str,
+            problems: list[Problem]) -> tuple[np.ndarray, np.ndarray]:
+    """Latitude/longitude of each row: declared columns, projected x/y with ``crs``, or the geometry."""
+    if spec.lat or spec.lon:
+        la = resolve_column(df, spec.lat, file, "lat")
+        lo = resolve_column(df, spec.lon, file, "lon")
+        lat, p1 = _numeric(df, la, file, "latitude", "error", CleaningReport(), -90, 90)
+        lon, p2 = _numeric(df, lo, file, "longitude", "error", CleaningReport(), -180, 180)
+        problems += p1 + p2
+        return lat.to_numpy(float), lon.to_numpy(float)
+    if spec.x or spec.y:
+        if not spec.crs:
+            problems.append(Problem(file, None, None, "projected x/y coordinates need the project key crs"))
+            return np.full(len(df), np.nan), np.full(len(df), np.nan)
+        xc = resolve_column(df, spec.x, file, "x")
+        yc = resolve_column(df, spec.y, file, "y")
+        x, p1 = _numeric(df, xc, file, "x", "error", CleaningReport(), None)
+        y, p2 = _numeric(df, yc, file, "y", "error", CleaningReport(), None)
+        problems += p1 + p2
+        return transform_points(x.to_numpy(float), y.to_numpy(float), spec.crs)
+    if layer is not None:
+        return points_of(layer)
+    problems.append(Problem(file, None, None, "no coordinates: give lat and lon (or x, y and crs), or a "
+                                              "GeoJSON/GeoPackage/Shapefile layer"))
+    return np.full(len(df), np.nan), np.full(len(df), np.nan)
+
+
+def read_regions(project: Project, report: CleaningReport) -> tuple[pd.DataFrame, Layer | None, list[str]]:
+    spec = project.regions
+    df, layer = _read(spec)
+    file = spec.file.name
+    problems: list[Problem] = []
+    warnings: list[str] = []
+    idc = resolve_column(df, spec.id, file, "regions.id")
+    ids = _ids(df[idc])
+    for i in np.flatnonzero((ids.isna() | (ids == "")).to_numpy())[:20]:
+        problems.append(Problem(file, int(i) + 2, idc, "missing region id"))
+    if spec.id_format == "us-fips":
+        from equicare.data.clean import pad_fips
+
+        padded = pad_fips(ids.astype(str))
+        report.add(file, "US FIPS codes zero-padded", idc, int((padded != ids.astype(str)).sum()), "id_format us-fips")
+        ids = pd.Series(padded, dtype="string")
+    for i in np.flatnonzero((ids.duplicated() & ids.notna()).to_numpy())[:20]:
+        problems.append(Problem(file, int(i) + 2, idc, "duplicate region id", ids.iloc[i]))
+    digits = ids.dropna()
+    digits = digits[digits.str.fullmatch(r"\d+")]
+    if len(digits) > 1 and digits.str.len().nunique() > 1 and digits.str.startswith("0").any():
+        warnings.append(f"{file}: region ids in column {idc!r} are digits of different lengths "
+                        f"(e.g. {digits.iloc[0]!r}); if some lost their leading zeros, fix them in the file")
+    out = pd.DataFrame({"id": ids.astype(str)})
+    namec = resolve_column(df, spec.name, file, "regions.name", required=False)
+    out["name"] = df[namec].astype("string").fillna(out["id"]).astype(str) if namec else out["id"]
+    if spec.population:
+        pc = resolve_column(df, spec.population, file, "regions.population")
+        pop, p = _numeric(df, pc, file, "population", project.missing, report)
+        problems += p
+        out["population"] = pop.to_numpy(float)
+    else:
+        out["population"] = np.nan
+    lat, lon = _points(df, spec, layer, file, problems)
+    out["lat"], out["lon"] = lat, lon
+    al = project.allocate
+    for key in ("capacity", "occupancy", "need"):
+        col = getattr(al, key, None) if al is not None else None
+        if col is None or (key == "need" and col == "forecast_surge"):
+            continue
+        c = resolve_column(df, col, file, f"allocate.{key}")
+        v, p = _numeric(df, c, file, key, project.missing, report, 0.0, 1.0 if key == "occupancy" else None)
+        problems += p
+        out[f"region_{key}"] = v.to_numpy(float)
+    if problems:
+        raise ValidationError(problems)
+    if spec.population and project.missing == "drop":
+        keep = out["population"].notna().to_numpy()
+        out = out[keep]
+        layer = _subset(layer, keep)
+    return out.reset_index(drop=True), layer, warnings
+
+
+def _subset(layer: Layer | None, keep: np.ndarray) -> Layer | None:
+    if layer is None or keep.all():
+        return layer
+    return Layer(layer.frame[keep].reset_index(drop=True), layer.geometry[keep].reset_index(drop=True),
+                 layer.source_crs, layer.kind)
+
+
+def read_facilities(project: Project, regions: pd.DataFrame, layer: Layer | None, report: CleaningReport
+                    ) -> pd.DataFrame:
+    spec = project.facilities
+    df, flayer = _read(spec)
+    file = spec.file.name
+    problems: list[Problem] = []
+    idc = resolve_column(df, spec.id, file, "facilities.id")
+    out = pd.DataFrame({"id": _ids(df[idc]).astype(str)})
+    for i in np.flatnonzero(out["id"].duplicated().to_numpy())[:20]:
+        problems.append(Problem(file, int(i) + 2, idc, "duplicate facility id", out["id"].iloc[i]))
+    namec = resolve_column(df, spec.name, file, "facilities.name", required=False)
+    out["name"] = df[namec].astype("string").fillna(out["id"]).astype(str) if namec else out["id"]
+    lat, lon = _points(df, spec, flayer, file, problems)
+    out["lat"], out["lon"] = lat, lon
+    if not spec.capacity:
+        problems.append(Problem(project.path.name, None, "facilities.capacity", "name at least one capacity column"))
+    for cap in spec.capacity:
+        c = resolve_column(df, cap, file, "facilities.capacity")
+        v, p = _numeric(df, c, file, "capacity", project.missing, report)
+        problems += p
+        out[cap] = v.to_numpy(float)
+    for key, hi in (("occupancy", 1.0), ("quality", None)):
+        col = getattr(spec, key)
+        if col:
+            c = resolve_column(df, col, file, f"facilities.{key}")
+            v, p = _numeric(df, c, file, key, "flag", report, 0.0, hi)
+            problems += p
+            out[key] = v.to_numpy(float)
+    known = set(regions["id"])
+    if spec.region:
+        rc = resolve_column(df, spec.region, file, "facilities.region")
+        rid = _ids(df[rc])
+        if project.regions.id_format == "us-fips":
+            from equicare.data.clean import pad_fips
+
+            rid = pd.Series(pad_fips(rid.astype(str)), dtype="string")
+        bad = ~rid.isin(known).fillna(False).to_numpy()
+        hint = lost_zeros_hint(sorted(set(rid[bad].dropna())), sorted(known))
+        for i in np.flatnonzero(bad)[:20]:
+            problems.append(Problem(file, int(i) + 2, rc, "region id not in the regions file" + hint, rid.iloc[i]))
+        out["region"] = rid.astype(str).to_numpy()
+    elif not problems:
+        if layer is not None and layer.kind == "polygon":
+            out["region"] = region_of_points(lat, lon, layer, regions["id"].to_numpy())
+            how = "point in polygon"
+        else:
+            out["region"] = _nearest_region(lat, lon, regions)
+            how = "nearest region point"
+        none = pd.isna(out["region"]).to_numpy()
+        report.add(file, f"region found by {how}", "region", int((~none).sum()))
+        if none.any():
+            report.add(file, "outside every region: left out", "region", int(none.sum()),
+                       "facility points on no region polygon (nor within 5 km of one)")
+            out = out[~none]
+    if problems:
+        raise ValidationError(problems)
+    if project.missing == "drop" and spec.capacity:
+        keep = out[spec.capacity].notna().all(axis=1)
+        out = out[keep]
+    return out.reset_index(drop=True)
+
+
+def _nearest_region(lat: np.ndarray, lon: np.ndarray, regions: pd.DataFrame) -> np.ndarray:
+    from scipy.spatial import cKDTree
+
+    def unit(la, lo):
+        la, lo = np.radians(la), np.radians(lo)
+        return np.column_stack([np.cos(la) * np.cos(lo), np.cos(la) * np.sin(lo), np.sin(la)])
+
+    ok = regions["lat"].notna().to_numpy()
+    tree = cKDTree(unit(regions["lat"].to_numpy(float)[ok], regions["lon"].to_numpy(float)[ok]))
+    _, j = tree.query(unit(lat, lon))
+    return regions["id"].to_numpy()[ok][j]
+
+
+def read_demand(project: Project, regions: pd.DataFrame, report: CleaningReport):
+    from equicare.forecast.series import load_counts
+
+    spec = project.demand
+    df, _ = _read(spec)
+    file = spec.file.name
+    rc = resolve_column(df, spec.region, file, "demand.region")
+    dc = resolve_column(df, spec.date, file, "demand.date")
+    vc = resolve_column(df, spec.value, file, "demand.value")
+    if project.regions.id_format == "us-fips":
+        from equicare.data.clean import pad_fips
+
+        df = df.assign(**{rc: pad_fips(_ids(df[rc]).astype(str))})
+    rid = _ids(df[rc])
+    known = set(regions["id"])
+    bad = ~rid.isin(known).fillna(False).to_numpy()
+    if bad.any():
+        hint = lost_zeros_hint(sorted(set(rid[bad].dropna())), sorted(known))
+        if hint or bad.all():
+            raise ValidationError([Problem(file, int(i) + 2, rc, "region id not in the regions file" + hint,
+                                           rid.iloc[i]) for i in np.flatnonzero(bad)[:20]])
+        report.add(file, "rows of regions not in the regions file: left out", rc, int(bad.sum()),
+                   ", ".join(sorted(set(rid[bad].dropna()))[:10]))
+        df = df[~bad].reset_index(drop=True)
+    n_blank = int(df[vc].astype("string").str.strip().fillna("").eq("").sum())
+    series = load_counts(df, region=rc, date=dc, value=vc, file=file, freq=spec.frequency,
+                         missing=project.missing, name=spec.value)
+    if n_blank and project.missing != "error":
+        report.add(file, "missing: " + ("imputed" if project.missing == "impute_zero" else "left out"), vc, n_blank,
+                   f"policy {project.missing}")
+    return series
+
+
+def ingest(project: Project) -> Inputs:
+    """Read and validate every input of ``project`` (nothing is stored here).
+
+    Raises
+    ------
+    ValidationError
+        The first file with broken rules, every problem in it listed with file, row, column and rule.
+    """
+    from equicare.data.load import fingerprint
+
+    report = CleaningReport()
+    regions, layer, warnings = read_regions(project, report)
+    if regions.empty:
+        raise EquicareError(f"{project.regions.file.name}: no regions")
+    fac = read_facilities(project, regions, layer, report) if project.facilities is not None else None
+    demand = read_demand(project, regions, report) if project.demand is not None else None
+    fps = {}
+    for spec in (project.regions, project.facilities, project.demand):
+        if spec is not None:
+            fps[spec.file.name] = fingerprint(spec.file)
+    return Inputs(regions, layer, fac, demand, report, fps, warnings)

@@ -1,0 +1,93 @@
+"""Reading the project's tabular files (CSV, XLSX, Parquet) with every cell kept as text.
+
+:func:`read_tabular` is the one place the project reads a non-spatial table; it calls the data package's
+reader, so a better reader there (encodings, delimiters, decimal marks) is picked up by changing one line.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from equicare.errors import Problem, ValidationError
+
+#: File name endings read as spatial layers by :mod:`equicare.project.geo`.
+GEO_SUFFIXES = (".geojson", ".json", ".gpkg", ".shp", ".fgb", ".zip")
+
+
+def is_spatial(path: str | Path) -> bool:
+    """True for GeoJSON, GeoPackage, Shapefile (or a zipped one) and FlatGeobuf files."""
+    return Path(path).suffix.lower() in GEO_SUFFIXES
+
+
+def read_tabular(path: str | Path, *, sheet: str | int | None = None, delimiter: str | None = None,
+                 decimal: str | None = None, encoding: str | None = None) -> pd.DataFrame:
+    """A CSV, XLSX or Parquet file as a frame of text cells (ids keep their leading zeros).
+
+    Row ``i`` of the frame is spreadsheet row ``i + 2`` (the header is row 1).
+
+    Raises
+    ------
+    ValidationError
+        The file cannot be read (names the file), or an XLSX sheet does not exist (lists the sheets).
+    """
+    path = Path(path)
+    if path.suffix.lower() in (".xlsx", ".xlsm", ".xls"):
+        return _read_xlsx(path, sheet)
+    if delimiter or decimal or encoding:
+        return _read_csv_declared(path, delimiter, decimal, encoding)
+    from equicare.data.load import read_file
+
+    return read_file(path, label=path.name)
+
+
+def _read_xlsx(path: Path, sheet: str | int | None) -> pd.DataFrame:
+    try:
+        book = pd.ExcelFile(path, engine="openpyxl")
+    except Exception as exc:  # openpyxl raises several types for a bad workbook
+        raise ValidationError([Problem(path.name, None, None, f"cannot be read as an Excel workbook: {exc}")]) from exc
+    names = list(book.sheet_names)
+    if sheet is None:
+        sheet = 0
+    if isinstance(sheet, int):
+        if not 0 <= sheet < len(names):
+            raise ValidationError([Problem(path.name, None, None, f"no sheet number {sheet} (sheets, from 0: "
+                                                                  f"{', '.join(names)})")])
+    else:
+        low = {n.lower(): n for n in names}
+        if sheet.lower() not in low:
+            raise ValidationError([Problem(path.name, None, None, f"no sheet called {sheet!r} (sheets: "
+                                                                  f"{', '.join(names)})")])
+        sheet = low[sheet.lower()]
+    df = pd.read_excel(book, sheet_name=sheet, dtype=str, keep_default_na=False,
+                       na_values=["", "NA", "N/A", "NaN", "null", "-"])
+    df.columns = [str(c).strip() for c in df.columns]
+    return df.dropna(how="all").reset_index(drop=True)
+
+
+def _read_csv_declared(path: Path, delimiter: str | None, decimal: str | None, encoding: str | None) -> pd.DataFrame:
+    try:
+        df = pd.read_csv(path, sep=delimiter or ",", dtype=str, keep_default_na=False,
+                         na_values=["", "NA", "N/A", "NaN", "null", "-"], encoding=encoding or "utf-8-sig",
+                         skipinitialspace=True)
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise ValidationError([Problem(path.name, None, None, f"cannot be read as CSV: {exc}")]) from exc
+    df.columns = [str(c).strip() for c in df.columns]
+    if decimal and decimal != ".":
+        import re
+
+        pattern = r"-?[\d.]*" + re.escape(decimal) + r"?\d*"
+        for c in df.columns:
+            s = df[c].dropna()
+            if len(s) and s.str.fullmatch(pattern).all() and s.str.contains(re.escape(decimal)).any():
+                df[c] = df[c].str.replace(".", "", regex=False).str.replace(decimal, ".", regex=False)
+    return df
+
+
+def read_costs(path: str | Path) -> pd.DataFrame:
+    """A long or wide cost file (CSV, XLSX, Parquet) as ``origin, destination, cost`` with text ids."""
+    from equicare.analyze.od_matrix import as_long
+
+    path = Path(path)
+    return as_long(read_tabular(path), path.name)
