@@ -26,7 +26,7 @@ from scipy.sparse.csgraph import connected_components
 
 from equicare.errors import EquicareError
 
-__all__ = ["Network", "ComponentReport", "build_network", "metric_crs", "directed_arrays"]
+__all__ = ["Network", "ComponentReport", "build_network", "metric_crs", "directed_arrays", "max_speed_m_per_min"]
 
 
 @dataclass(frozen=True)
@@ -88,6 +88,12 @@ class Network:
         if not ok.any():
             return float("inf")
         return float(np.min(self.length_m[ok] / 1000.0 / (self.minutes[ok] / 60.0)))
+
+
+def max_speed_m_per_min(length_m: np.ndarray, minutes: np.ndarray) -> float:
+    """Fastest speed on any edge, metres per minute (0 when no edge takes time)."""
+    ok = minutes > 0
+    return float(np.max(length_m[ok] / minutes[ok])) if ok.any() else 0.0
 
 
 def metric_crs(crs, sample_xy: np.ndarray | None = None) -> CRS:
