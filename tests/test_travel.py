@@ -314,7 +314,7 @@ def test_bad_inputs(tmp_path):
         travel_costs(pd.DataFrame({"id": ["a", "a"], "lat": [1, 95], "lon": [1, 1]}), _pts(tmp_path, "d", SITES),
                      network=net)
     msg = str(e.value)
-    assert "row 3, column 'id': duplicate id" in msg and "row 3, column 'lat'" in msg
+    assert "row 3, column 'id': duplicate id" in msg and "row 3, column 'lat': must be a number between -90 and 90 (value: 95)" in msg
     bad = tmp_path / "o.csv"
     bad.write_text("name,lat,lon\nx,1,1\n")
     with pytest.raises(ValidationError, match="column 'id': required column is missing"):
