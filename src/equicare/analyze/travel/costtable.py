@@ -81,7 +81,8 @@ class TravelCosts:
             if len(far):
                 shown = ", ".join(f"{r.role} {r.id} ({r.snap_m:.0f} m)" for r in far.head(10).itertuples())
                 more = f" and {len(far) - 10} more" if len(far) > 10 else ""
-                lines.append(f"{len(far)} points farther than the snap limit from any road, not joined "
+                lines.append(f"{len(far)} point{'s' if len(far) != 1 else ''} farther than the snap limit from any road, "
+                             f"not joined "
                              f"({self.n_absent_unjoined} pairs): {shown}{more}")
             if self.components is not None:
                 lines.append(self.components.describe())
