@@ -97,13 +97,16 @@ def max_speed_m_per_min(length_m: np.ndarray, minutes: np.ndarray) -> float:
 
 
 def metric_crs(crs, sample_xy: np.ndarray | None = None) -> CRS:
-    """The CRS to measure in: ``crs`` itself when it is projected in metres, else the UTM zone
-    of the data (``sample_xy`` in ``crs``, via :meth:`geopandas.GeoSeries.estimate_utm_crs`)."""
+    """The CRS to measure in: ``crs`` itself when it is projected in metres (and not a Mercator
+    projection such as Web Mercator, whose metres stretch with latitude), else the UTM zone of the
+    data (``sample_xy`` in ``crs``, via :meth:`geopandas.GeoSeries.estimate_utm_crs`)."""
     import geopandas as gpd
 
     c = CRS.from_user_input(crs)
-    if c.is_projected and c.axis_info and all((a.unit_name or "").lower() in ("metre", "meter")
-                                              for a in c.axis_info[:2]):
+    method = (c.coordinate_operation.method_name if c.coordinate_operation else "").lower()
+    mercator = "mercator" in method and "transverse" not in method  # Web Mercator: metres grow with latitude
+    if c.is_projected and not mercator and c.axis_info and all((a.unit_name or "").lower() in ("metre", "meter")
+                                                               for a in c.axis_info[:2]):
         return c
     if sample_xy is None or len(sample_xy) == 0:
         raise EquicareError("cannot choose a metric CRS for an empty network")
