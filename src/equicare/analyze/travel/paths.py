@@ -2,8 +2,9 @@
 
 Dijkstra runs from the smaller of the two node sets (on the transposed graph when that is the
 destination side, so times stay origin -> destination), in chunks of sources so the dense
-``(chunk, n_nodes)`` result stays within ``max_cells``; ``limit`` stops each search at the cut-off,
-so work grows with the part of the network in reach, not with its size. The length of each
+``(chunk, n_nodes)`` result stays within ``max_cells``; ``limit`` stops each search at the cut-off
+and, given node coordinates, each group of nearby sources searches only the nodes within the reach
+radius (see :func:`fastest_paths`), so work grows with the part of the network in reach, not with its size. The length of each
 fastest path (metres) is summed along scipy's predecessor tree from each target back to its source.
 
 pandana's contraction hierarchies were measured against this on the same graphs
