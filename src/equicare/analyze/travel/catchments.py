@@ -56,5 +56,6 @@ def nearest_facility(costs: pd.DataFrame, origin_ids) -> pd.DataFrame:
     out = pd.DataFrame({"origin": oid, "nearest": best["destination"].to_numpy(),
                         "minutes": best["cost"].to_numpy(float)})
     out["distance_m"] = best["distance_m"].to_numpy(float) if "distance_m" in best else np.nan
-    out["note"] = np.where(out["minutes"].isna(), "no facility reachable within the cut-off", "")
+    out["note"] = np.where(out["minutes"].isna(), "no facility in reach (no route, beyond the cut-off, or the point is "
+                           "not joined to the network)", "")
     return out

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from equicare.analyze.travel.graph import ComponentReport, Network
+from equicare.analyze.travel.graph import ComponentReport, Network, max_speed_m_per_min
 from equicare.analyze.travel.lines import read_lines
 from equicare.analyze.travel.osm import WALK_KMH, read_osm
 from equicare.analyze.travel.paths import fastest_paths
@@ -81,7 +81,8 @@ class TravelCosts:
             if len(far):
                 shown = ", ".join(f"{r.role} {r.id} ({r.snap_m:.0f} m)" for r in far.head(10).itertuples())
                 more = f" and {len(far) - 10} more" if len(far) > 10 else ""
-                lines.append(f"{len(far)} points farther than the snap limit from any road, not joined "
+                lines.append(f"{len(far)} point{'s' if len(far) != 1 else ''} farther than the snap limit from any road, "
+                             f"not joined "
                              f"({self.n_absent_unjoined} pairs): {shown}{more}")
             if self.components is not None:
                 lines.append(self.components.describe())
@@ -176,7 +177,8 @@ def travel_costs(origins, destinations, network=None, mode: str = "drive", max_m
     if max_km is not None:
         bound = max_km * 1000.0 / (net.min_speed_kmh() * 1000.0 / 60.0)
         limit = bound if limit is None else min(limit, bound)
-    pairs = fastest_paths(graph.minutes, graph.metres, onode[oi], dnode[di], limit=limit)
+    pairs = fastest_paths(graph.minutes, graph.metres, onode[oi], dnode[di], limit=limit, node_xy=graph.node_xy,
+                          max_m_per_min=max_speed_m_per_min(net.length_m, net.minutes))
     t3 = time.perf_counter()
     o_idx, d_idx = oi[pairs.src], di[pairs.dst]
     snap_o, snap_d = snaps.snap_m[o_idx], snaps.snap_m[no + d_idx]

@@ -26,7 +26,7 @@ from scipy.sparse.csgraph import connected_components
 
 from equicare.errors import EquicareError
 
-__all__ = ["Network", "ComponentReport", "build_network", "metric_crs", "directed_arrays"]
+__all__ = ["Network", "ComponentReport", "build_network", "metric_crs", "directed_arrays", "max_speed_m_per_min"]
 
 
 @dataclass(frozen=True)
@@ -90,14 +90,23 @@ class Network:
         return float(np.min(self.length_m[ok] / 1000.0 / (self.minutes[ok] / 60.0)))
 
 
+def max_speed_m_per_min(length_m: np.ndarray, minutes: np.ndarray) -> float:
+    """Fastest speed on any edge, metres per minute (0 when no edge takes time)."""
+    ok = minutes > 0
+    return float(np.max(length_m[ok] / minutes[ok])) if ok.any() else 0.0
+
+
 def metric_crs(crs, sample_xy: np.ndarray | None = None) -> CRS:
-    """The CRS to measure in: ``crs`` itself when it is projected in metres, else the UTM zone
-    of the data (``sample_xy`` in ``crs``, via :meth:`geopandas.GeoSeries.estimate_utm_crs`)."""
+    """The CRS to measure in: ``crs`` itself when it is projected in metres (and not a Mercator
+    projection such as Web Mercator, whose metres stretch with latitude), else the UTM zone of the
+    data (``sample_xy`` in ``crs``, via :meth:`geopandas.GeoSeries.estimate_utm_crs`)."""
     import geopandas as gpd
 
     c = CRS.from_user_input(crs)
-    if c.is_projected and c.axis_info and all((a.unit_name or "").lower() in ("metre", "meter")
-                                              for a in c.axis_info[:2]):
+    method = (c.coordinate_operation.method_name if c.coordinate_operation else "").lower()
+    mercator = "mercator" in method and "transverse" not in method  # Web Mercator: metres grow with latitude
+    if c.is_projected and not mercator and c.axis_info and all((a.unit_name or "").lower() in ("metre", "meter")
+                                                               for a in c.axis_info[:2]):
         return c
     if sample_xy is None or len(sample_xy) == 0:
         raise EquicareError("cannot choose a metric CRS for an empty network")

@@ -26,6 +26,7 @@ import shapely
 
 from equicare.analyze.travel.graph import Network, build_network, metric_crs
 from equicare.analyze.travel.osm import WALK_KMH, road_speeds
+from equicare.analyze.travel.points import plain_value
 from equicare.errors import EquicareError, Problem, ValidationError
 
 __all__ = ["read_lines", "node_lines", "oneway_values", "DEFAULT_LINE_KMH"]
@@ -38,14 +39,16 @@ _BWD = {"-1", "reverse", "tf", "r", "backward"}
 _BOTH = {"", "no", "false", "0", "b", "both", "nan", "none"}
 
 
-def oneway_values(values, file: str, column: str) -> tuple[np.ndarray, np.ndarray]:
-    """``(forward, backward)`` from one-way codes; an unknown code is a ValidationError naming the row."""
+def oneway_values(values, file: str, column: str, rows=None) -> tuple[np.ndarray, np.ndarray]:
+    """``(forward, backward)`` from one-way codes; an unknown code is a ValidationError naming the row
+    (``rows[k]``, the feature number of value ``k``; default ``k + 1``)."""
     s = pd.Series(list(values), dtype=object).fillna("").astype(str).str.strip().str.lower()
     s = s.str.replace(r"\.0$", "", regex=True)
     bad = ~s.isin(_FWD | _BWD | _BOTH)
     if bad.any():
-        raise ValidationError([Problem(file, int(k) + 1, column,
-                                       "one-way must be yes/true/1/FT, -1/reverse/TF or no/false/0/B", values[k])
+        raise ValidationError([Problem(file, int(k) + 1 if rows is None else int(rows[k]), column,
+                                       "one-way must be yes/true/1/FT, -1/reverse/TF or no/false/0/B",
+                                       plain_value(values[k]))
                                for k in np.flatnonzero(bad.to_numpy())[:20]])
     fwd_only = s.isin(_FWD).to_numpy()
     bwd_only = s.isin(_BWD).to_numpy()
@@ -125,7 +128,7 @@ def read_lines(path: str | Path, mode: str = "drive", speed_col: str | None = No
     else:
         speed = _speeds(gdf, file, speed_col, default_kmh, speeds, notes)
         if oneway_col:
-            fwd, bwd = oneway_values(gdf[oneway_col].to_numpy(), file, oneway_col)
+            fwd, bwd = oneway_values(gdf[oneway_col].to_numpy(), file, oneway_col, gdf["_row"].to_numpy())
             notes.append(f"{int((fwd ^ bwd).sum())} one-way lines (column '{oneway_col}')")
         else:
             fwd = bwd = np.ones(len(gdf), bool)
@@ -149,7 +152,7 @@ def _speeds(gdf, file: str, speed_col: str | None, default_kmh: float, speeds, n
             return np.where(bad, fill, val)
         if bad.any():
             raise ValidationError([Problem(file, int(gdf["_row"].iloc[k]), speed_col,
-                                           "speed must be a positive number of km/h", raw.iloc[k])
+                                           "speed must be a positive number of km/h", plain_value(raw.iloc[k]))
                                    for k in np.flatnonzero(bad)[:20]])
         notes.append(f"speeds from column '{speed_col}' (km/h)")
         return val

@@ -9,7 +9,7 @@ import pandas as pd
 
 from equicare.analyze.travel.catchments import facility_catchments, nearest_facility
 from equicare.analyze.travel.costtable import TravelCosts, travel_costs
-from equicare.analyze.travel.points import read_points
+from equicare.analyze.travel.points import plain_value, read_points
 from equicare.errors import EquicareError, Problem, ValidationError
 
 __all__ = ["costs_to_files"]
@@ -34,7 +34,7 @@ def costs_to_files(origins: str, destinations: str, out: str, network: str | Non
         bad = pop.isna() | (pop < 0)
         if bad.any():
             raise ValidationError([Problem(O.file, int(k) + 2, population, "must be a number >= 0",
-                                           O.attrs[population].iloc[k]) for k in bad.to_numpy().nonzero()[0][:20]])
+                                           plain_value(O.attrs[population].iloc[k])) for k in bad.to_numpy().nonzero()[0][:20]])
         catchment_minutes = max_minutes if catchment_minutes is None else catchment_minutes
         if catchment_minutes is None:
             raise EquicareError("--population needs --catchment-minutes or --max-minutes (the catchment's travel time)")

@@ -14,9 +14,14 @@ import pandas as pd
 
 from equicare.errors import EquicareError, Problem, ValidationError
 
-__all__ = ["Points", "read_points", "points_from_frame", "GEO_SUFFIXES"]
+__all__ = ["Points", "read_points", "points_from_frame", "plain_value", "GEO_SUFFIXES"]
 
 GEO_SUFFIXES = (".geojson", ".json", ".gpkg", ".shp", ".zip", ".fgb")
+
+
+def plain_value(v):
+    """A cell value for an error message: numpy scalars as plain Python numbers."""
+    return v.item() if isinstance(v, np.generic) else v
 
 
 @dataclass(frozen=True)
@@ -39,7 +44,7 @@ def _ids(values, file: str, id_col: str, base: int) -> tuple[np.ndarray, list[Pr
                  (str(int(x)) if isinstance(x, float) and x.is_integer() else str(x)).strip())
     probs = [Problem(file, int(k) + base, id_col, "id is missing") for k in np.flatnonzero((text == "").to_numpy())[:20]]
     dup = text.duplicated() & (text != "")
-    probs += [Problem(file, int(k) + base, id_col, "duplicate id", text.iloc[k]) for k in np.flatnonzero(dup.to_numpy())[:20]]
+    probs += [Problem(file, int(k) + base, id_col, "duplicate id", plain_value(text.iloc[k])) for k in np.flatnonzero(dup.to_numpy())[:20]]
     return text.to_numpy(dtype=object), probs
 
 
@@ -53,7 +58,8 @@ def points_from_frame(df: pd.DataFrame, id_col: str = "id", file: str = "points"
     for col, lim in (("lat", 90.0), ("lon", 180.0)):
         val = pd.to_numeric(df[col], errors="coerce").to_numpy(float)
         bad = ~np.isfinite(val) | (np.abs(val) > lim)
-        probs += [Problem(file, int(k) + 2, col, f"must be a number between -{lim:g} and {lim:g}", df[col].iloc[k])
+        probs += [Problem(file, int(k) + 2, col, f"must be a number between -{lim:g} and {lim:g}",
+                           plain_value(df[col].iloc[k]))
                   for k in np.flatnonzero(bad)[:20]]
         coords[col] = val
     if probs:

@@ -49,12 +49,13 @@ class RoutingGraph:
 
     ``minutes`` and ``metres`` are CSR matrices ``(n_nodes, n_nodes)`` with identical structure
     (one arc per ordered node pair: the fastest of parallel edges); ``point_node[k]`` is the node
-    of point ``k`` (-1 when it was not joined).
+    of point ``k`` (-1 when it was not joined); ``node_xy`` the coordinates of every node (metres).
     """
 
     minutes: sp.csr_matrix
     metres: sp.csr_matrix
     point_node: np.ndarray
+    node_xy: np.ndarray
 
 
 def snap_points(net: Network, xy: np.ndarray, max_snap_m: float = DEFAULT_MAX_SNAP_M) -> Snaps:
@@ -129,4 +130,5 @@ def split_network(net: Network, snaps: Snaps) -> RoutingGraph:
     m_min = sp.csr_matrix((mins, head.astype(np.int32), indptr), shape=(size, size))
     m_met = sp.csr_matrix((mets, head.astype(np.int32), indptr.copy()), shape=(size, size))
     m_min.has_canonical_format = m_met.has_canonical_format = True
-    return RoutingGraph(m_min, m_met, point_node)
+    new_xy = shapely.get_coordinates(shapely.line_interpolate_point(net.geoms[ue], ut)).reshape(-1, 2)
+    return RoutingGraph(m_min, m_met, point_node, np.vstack([net.node_xy, new_xy]))
