@@ -99,7 +99,7 @@ def _number(name: str, value, *, low: float | None = None, low_open: bool = Fals
 
 
 def _max_cost(max_cost) -> float | None:
-    return None if max_cost is None else _number("max_cost", max_cost, low=0.0, allow_inf=True)
+    return None if max_cost is None else _number("max_cost (--max-cost)", max_cost, low=0.0, allow_inf=True)
 
 #: ``access``' default E2SFCA steps (minutes): Luo & Qi (2009).
 E2SFCA_DEFAULT_WEIGHTS: dict[float, float] = {10: 1.0, 20: 0.68, 30: 0.22}
@@ -120,8 +120,8 @@ def step_weights(steps: Mapping[float, float]) -> WeightFunction:
     if not isinstance(steps, Mapping) or not steps:
         raise EquicareError("step weights must be a non-empty mapping threshold -> weight")
     for k, v in steps.items():
-        _number("a step weight threshold", k, low=0.0)
-        _number(f"the step weight at {float(k):g}", v, low=0.0)
+        _number("a step weight threshold (--weights)", k, low=0.0)
+        _number(f"the step weight at {float(k):g} (--weights)", v, low=0.0)
     keys = np.array(sorted(steps), dtype=float)
     vals = np.array([steps[k] for k in sorted(steps)], dtype=float)
     if not np.any(vals > 0):
@@ -141,9 +141,9 @@ def gravity_weights(scale: float, alpha: float, min_dist: float = 0.0) -> Weight
     ``alpha`` carries its sign (use a negative value for decay); ``min_dist`` caps the weight of
     very short trips (with ``min_dist = 0`` a zero cost and a negative ``alpha`` give ``inf``).
     """
-    scale = _number("gravity scale", scale, low=0.0, low_open=True)
-    alpha = _number("gravity alpha (negative for decay with cost, 0 for none)", alpha, high=0.0)
-    min_dist = _number("gravity min_dist", min_dist, low=0.0)
+    scale = _number("gravity scale (--scale)", scale, low=0.0, low_open=True)
+    alpha = _number("gravity alpha (--alpha; negative for decay with cost, 0 for none)", alpha, high=0.0)
+    min_dist = _number("gravity min_dist (--min-dist)", min_dist, low=0.0)
 
     def weight(x: np.ndarray) -> np.ndarray:
         return np.power(np.maximum(np.asarray(x, float), min_dist) / scale, alpha)
@@ -153,7 +153,7 @@ def gravity_weights(scale: float, alpha: float, min_dist: float = 0.0) -> Weight
 
 def gaussian_weights(sigma: float) -> WeightFunction:
     """Gaussian decay ``f(x) = exp(-x^2 / (2 sigma^2))``, with ``f(0) = 1`` (``access.weights.gaussian``)."""
-    sigma = _number("gaussian sigma", sigma, low=0.0, low_open=True)
+    sigma = _number("gaussian sigma (--sigma)", sigma, low=0.0, low_open=True)
 
     def weight(x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, float)
@@ -401,15 +401,15 @@ def raam(cost: sp.spmatrix, demand: np.ndarray, supply: np.ndarray, tau: float |
         raise EquicareError("RAAM needs tau (--tau): the travel cost, in the unit of the costs, that weighs as "
                             "much as congestion at 100% of the mean demand-to-supply ratio (access' default "
                             "60 is for costs in minutes)")
-    tau = _number("raam tau", tau, low=0.0, low_open=True)
+    tau = _number("RAAM tau (--tau)", tau, low=0.0, low_open=True)
     if rho is not None:
-        rho = _number("raam rho (demand-to-supply ratio)", rho, low=0.0, low_open=True)
-    max_cycles = int(_number("raam max_cycles", max_cycles, low=1.0, whole=True))
-    initial_step = _number("raam initial_step (share of demand moved per cycle)", initial_step, low=0.0,
+        rho = _number("RAAM rho (--rho, the demand-to-supply ratio)", rho, low=0.0, low_open=True)
+    max_cycles = int(_number("RAAM max_cycles (--max-cycles)", max_cycles, low=1.0, whole=True))
+    initial_step = _number("RAAM initial_step (share of demand moved per cycle)", initial_step, low=0.0,
                            low_open=True, high=1.0)
-    min_step = _number("raam min_step", min_step, low=0.0, low_open=True, high=initial_step)
-    half_life = _number("raam half_life (cycles)", half_life, low=0.0, low_open=True)
-    limit_initial = int(_number("raam limit_initial (cycles)", limit_initial, low=0.0, whole=True))
+    min_step = _number("RAAM min_step", min_step, low=0.0, low_open=True, high=initial_step)
+    half_life = _number("RAAM half_life (cycles)", half_life, low=0.0, low_open=True)
+    limit_initial = int(_number("RAAM limit_initial (cycles)", limit_initial, low=0.0, whole=True))
     cost, d, s = _prepare(cost, demand, supply)
     if s.ndim == 2:
         return np.column_stack([raam(cost, d, s[:, k], tau, rho, max_cycles, initial_step, min_step,
