@@ -69,7 +69,8 @@ BAD = [  # method, parameters, words the message must hold
     ("gravity", {"scale": 10, "alpha": -1, "min_dist": -1}, "min_dist"),
     ("gravity", {"scale": 10}, "needs scale and alpha"), ("gravity", {"sigma": 0}, "sigma"),
     ("gravity", {"sigma": -3}, "sigma"), ("gravity", {"sigma": 3, "scale": 10, "alpha": -1}, "not both"),
-    ("raam", {}, "needs tau"), ("raam", {"tau": 60, "rho": 0}, "rho"), ("raam", {"tau": 60, "max_cycles": 0}, "max_cycles"),
+    ("raam", {}, "needs tau"), ("raam", {"tau": 60, "rho": 0}, "rho"),
+    ("raam", {"tau": 60, "max_cycles": 0}, "max_cycles"),
     ("raam", {"tau": 60, "max_cost": -1}, "max_cost"),
     ("nearest", {"max_cost": -1}, "max_cost"),
     # a parameter the method does not use is refused, not ignored

@@ -21,6 +21,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from equicare.analyze import heat as H
+from equicare.analyze import heat_table as HT
+from equicare.errors import EquicareError
 
 Z = 1.959963984540054
 ORDERED_ONLY = {"aci", "rci", "sii", "rii"}
@@ -217,7 +219,7 @@ def _frame(est, se, pop, fav, ordered, order, ref):
 
 
 def _summary(est, se, pop, fav, ordered, order, ref):
-    out = H.heat_summary(_frame(est, se, pop, fav, ordered, order, ref), n_sim=5)
+    out = HT.heat_summary(_frame(est, se, pop, fav, ordered, order, ref), n_sim=5)
     return {r.measure: r for r in out.itertuples()}
 
 
@@ -392,7 +394,7 @@ def test_undefined_measures_get_a_note_not_an_empty_cell_beside_an_interval():
     for m in ("sii", "rii", "aci", "rci", "paf", "par"):
         assert np.isnan(got[m].estimate) and "more than two subgroups" in got[m].note, m
     # estimates above the indicator scale: SII/RII cannot be fitted as proportions
-    with pytest.raises(H.EquicareError, match="exceeds the indicator scale"):
+    with pytest.raises(EquicareError, match="exceeds the indicator scale"):
         H.sii([20.0, 130.0, 40.0], [1, 2, 3], [1.0, 1.0, 1.0], scaleval=[100] * 3)
     # a ratio over 0
     got = _summary([0.0, 30.0, 40.0], [1.0] * 3, [1.0, 1.0, 1.0], 1, False, None, None)
@@ -419,5 +421,5 @@ def test_equal_estimates_give_exact_zeros():
     ({"n_sim": 0}, "n_sim must be a whole number >= 1"),
 ])
 def test_heat_summary_parameters_are_checked(kwargs, message):
-    with pytest.raises(H.EquicareError, match=message):
-        H.heat_summary(_frame([1.0, 2.0, 3.0], [1.0] * 3, [1.0] * 3, 1, False, None, None), **kwargs)
+    with pytest.raises(EquicareError, match=message):
+        HT.heat_summary(_frame([1.0, 2.0, 3.0], [1.0] * 3, [1.0] * 3, 1, False, None, None), **kwargs)
