@@ -7,7 +7,6 @@ import pandas as pd
 import pytest
 
 from equicare.analyze import heat as H
-from equicare.analyze import heat_table as HT
 from equicare.analyze import inequality as I
 from equicare.errors import EquicareError, ValidationError
 
@@ -259,7 +258,7 @@ def test_heat_summary_table():
     assert list(out.columns) == ["setting", "date", "source", "indicator_abbr", "indicator_name", "dimension",
                                  "measure", "estimate", "se", "lowerci", "upperci", "note"]
     # every dimension lists every measure; those computed have an empty note
-    assert all(list(g.measure) == list(HT.ALL_MEASURES) for _, g in out.groupby("dimension"))
+    assert all(list(g.measure) == list(H.ALL_MEASURES) for _, g in out.groupby("dimension"))
     done = out[out.note == ""]
     assert done.estimate.notna().all()
     by = {d: set(g.measure) for d, g in done.groupby("dimension")}
@@ -303,15 +302,15 @@ def test_heat_table_errors_name_row_and_column():
     df = _heat_frame().astype(object)
     df.loc[2, "estimate"] = "abc"
     with pytest.raises(ValidationError) as e:
-        HT.read_heat_table(df, file="heat.csv")
+        H.read_heat_table(df, file="heat.csv")
     text = str(e.value)
     assert "heat.csv, row 3, column 'estimate': must be a number" in text
     df = _heat_frame()
     df.loc[6, "favourable_indicator"] = 0
     with pytest.raises(ValidationError, match="favourable_indicator.*must be the same"):
-        HT.read_heat_table(df)
+        H.read_heat_table(df)
     with pytest.raises(ValidationError, match="column 'estimate': required column is missing"):
-        HT.read_heat_table(_heat_frame().drop(columns="estimate"))
+        H.read_heat_table(_heat_frame().drop(columns="estimate"))
 
 
 def test_concentration_and_slope_hand_worked():

@@ -21,7 +21,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from equicare.analyze import heat as H
-from equicare.analyze import heat_table as HT
 from equicare.errors import EquicareError
 
 Z = 1.959963984540054
@@ -219,7 +218,7 @@ def _frame(est, se, pop, fav, ordered, order, ref):
 
 
 def _summary(est, se, pop, fav, ordered, order, ref):
-    out = HT.heat_summary(_frame(est, se, pop, fav, ordered, order, ref), n_sim=5)
+    out = H.heat_summary(_frame(est, se, pop, fav, ordered, order, ref), n_sim=5)
     return {r.measure: r for r in out.itertuples()}
 
 
@@ -422,4 +421,4 @@ def test_equal_estimates_give_exact_zeros():
 ])
 def test_heat_summary_parameters_are_checked(kwargs, message):
     with pytest.raises(EquicareError, match=message):
-        HT.heat_summary(_frame([1.0, 2.0, 3.0], [1.0] * 3, [1.0] * 3, 1, False, None, None), **kwargs)
+        H.heat_summary(_frame([1.0, 2.0, 3.0], [1.0] * 3, [1.0] * 3, 1, False, None, None), **kwargs)

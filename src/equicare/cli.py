@@ -315,7 +315,7 @@ def inequality_cmd(
     if bool(data) == bool(regions):
         raise EquicareError("give exactly one of --data (HEAT template) or --regions (region table)")
     if data:
-        from equicare.analyze.heat_table import heat_summary
+        from equicare.analyze.heat import heat_summary
 
         table = heat_summary(data, conf_level=conf_level, n_sim=n_sim, seed=seed)
     else:

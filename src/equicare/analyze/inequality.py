@@ -12,8 +12,7 @@ measure and no bootstrap interval). Measures that cannot be negative are reporte
 
 The summary measures of health inequality across population subgroups of WHO's Health Equity
 Assessment Toolkit (difference, ratio, concentration indices, SII/RII, BGV, ..., PAF) are in
-:mod:`equicare.analyze.heat` (the table reader in :mod:`equicare.analyze.heat_table`);
-:func:`heat_summary` is re-exported here for convenience.
+:mod:`equicare.analyze.heat`; :func:`heat_summary` is re-exported here for convenience.
 
 References
 ----------
@@ -29,7 +28,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from equicare.analyze.heat_table import heat_summary  # noqa: F401  (re-export)
+from equicare.analyze.heat import heat_summary  # noqa: F401  (re-export)
 from equicare.errors import EquicareError
 
 __all__ = [
