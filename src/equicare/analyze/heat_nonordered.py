@@ -25,7 +25,6 @@ def _nonordered(est, pop, se=None):
     return y, p / p.sum(), s
 
 
-
 def bgv(est, pop, se=None, conf_level: float = 0.95) -> Measure:
     """Between-group variance :math:`BGV = \\sum_j p_j (y_j - \\mu)^2`, :math:`\\mu = \\sum_j p_j y_j`.
 
@@ -44,11 +43,9 @@ def bgv(est, pop, se=None, conf_level: float = 0.95) -> Measure:
     return normal_ci("bgv", val, float(np.sqrt(4 * se2 + 2 * (s2**2 - s4 + se4))), conf_level)
 
 
-
 def _bgsd_rows(sims, p):
     mu = sims @ p
     return np.sqrt(((sims - mu[:, None]) ** 2) @ p)
-
 
 
 def bgsd(est, pop, se=None, scaleval=None, n_sim: int = N_SIM, seed: int = SEED, conf_level: float = 0.95) -> Measure:
@@ -56,7 +53,6 @@ def bgsd(est, pop, se=None, scaleval=None, n_sim: int = N_SIM, seed: int = SEED,
     y, p, s = _nonordered(est, pop, se)
     val = 0.0 if all_equal(y) else _bgsd_rows(y[None, :], p)[0]
     return simulated_ci("bgsd", val, lambda m: _bgsd_rows(m, p), y, s, scale_or_none(scaleval), n_sim, seed, conf_level)
-
 
 
 def cov(est, pop, se=None, scaleval=None, n_sim: int = N_SIM, seed: int = SEED, conf_level: float = 0.95) -> Measure:
@@ -71,12 +67,10 @@ def cov(est, pop, se=None, scaleval=None, n_sim: int = N_SIM, seed: int = SEED, 
     return simulated_ci("cov", val, f, y, s, scale_or_none(scaleval), n_sim, seed, conf_level)
 
 
-
 def _mean_ref(m, p, setting_average):
     if setting_average is not None and np.isfinite(setting_average):
         return np.full(m.shape[0], float(setting_average))
     return m @ p
-
 
 
 def _md(name, y, p, s, scaleval, n_sim, seed, conf_level, ref_fn) -> Measure:
@@ -90,7 +84,6 @@ def _md(name, y, p, s, scaleval, n_sim, seed, conf_level, ref_fn) -> Measure:
     return simulated_ci(name, f(y[None, :])[0], f, y, s, scale_or_none(scaleval), n_sim, seed, conf_level)
 
 
-
 def _unweighted(est, se, name):
     y = as_array(est, "estimate")
     need(y.size > 2, f"{name} needs more than two subgroups")
@@ -98,10 +91,8 @@ def _unweighted(est, se, name):
     return y, s
 
 
-
 def _best(favourable_indicator):
     return np.max if favourable_flag(favourable_indicator) == 1 else np.min
-
 
 
 def mdbu(est, se=None, favourable_indicator: int = 1, scaleval=None, n_sim: int = N_SIM, seed: int = SEED,
@@ -116,7 +107,6 @@ def mdbu(est, se=None, favourable_indicator: int = 1, scaleval=None, n_sim: int 
     return _md("mdbu", y, None, s, scaleval, n_sim, seed, conf_level, lambda m: best(m, axis=1))
 
 
-
 def mdbw(est, pop, se=None, favourable_indicator: int = 1, scaleval=None, n_sim: int = N_SIM, seed: int = SEED,
          conf_level: float = 0.95) -> Measure:
     """Mean difference from the best subgroup, weighted: :math:`\\sum_j p_j |y_j - y_{best}|`; simulated CI.
@@ -126,7 +116,6 @@ def mdbw(est, pop, se=None, favourable_indicator: int = 1, scaleval=None, n_sim:
     best = _best(favourable_indicator)
     y, p, s = _nonordered(est, pop, se)
     return _md("mdbw", y, p, s, scaleval, n_sim, seed, conf_level, lambda m: best(m, axis=1))
-
 
 
 def mdmu(est, pop=None, se=None, scaleval=None, setting_average=None, n_sim: int = N_SIM, seed: int = SEED,
@@ -142,12 +131,10 @@ def mdmu(est, pop=None, se=None, scaleval=None, setting_average=None, n_sim: int
     return _md("mdmu", y, None, s, scaleval, n_sim, seed, conf_level, lambda m: _mean_ref(m, p, setting_average))
 
 
-
 def mdmw(est, pop, se=None, scaleval=None, n_sim: int = N_SIM, seed: int = SEED, conf_level: float = 0.95) -> Measure:
     """Mean difference from the mean, weighted: :math:`\\sum_j p_j |y_j - \\mu|`, :math:`\\mu=\\sum p_j y_j`."""
     y, p, s = _nonordered(est, pop, se)
     return _md("mdmw", y, p, s, scaleval, n_sim, seed, conf_level, lambda m: m @ p)
-
 
 
 def _ref_index(reference_subgroup, n: int) -> int:
@@ -158,14 +145,12 @@ def _ref_index(reference_subgroup, n: int) -> int:
     return int(np.flatnonzero(r == 1)[0])
 
 
-
 def mdru(est, reference_subgroup, se=None, scaleval=None, n_sim: int = N_SIM, seed: int = SEED,
          conf_level: float = 0.95) -> Measure:
     """Mean difference from the reference subgroup, unweighted: :math:`\\frac{1}{n}\\sum_j |y_j - y_{ref}|`."""
     y, s = _unweighted(est, se, "mdru")
     k = _ref_index(reference_subgroup, y.size)
     return _md("mdru", y, None, s, scaleval, n_sim, seed, conf_level, lambda m: m[:, k])
-
 
 
 def mdrw(est, pop, reference_subgroup, se=None, scaleval=None, n_sim: int = N_SIM, seed: int = SEED,
@@ -181,7 +166,6 @@ def mdrw(est, pop, reference_subgroup, se=None, scaleval=None, n_sim: int = N_SI
     need(y.size > 2, "mdrw needs more than two subgroups (with population > 0)")
     k = int(np.flatnonzero(refs == 1)[0])
     return _md("mdrw", y, p / p.sum(), s, scaleval, n_sim, seed, conf_level, lambda m: m[:, k])
-
 
 
 def idisu(est, pop=None, se=None, scaleval=None, setting_average=None, n_sim: int = N_SIM, seed: int = SEED,
@@ -204,7 +188,6 @@ def idisu(est, pop=None, se=None, scaleval=None, setting_average=None, n_sim: in
     return simulated_ci("idisu", f(y[None, :])[0], f, y, s, scale_or_none(scaleval), n_sim, seed, conf_level)
 
 
-
 def idisw(est, pop, se=None, scaleval=None, n_sim: int = N_SIM, seed: int = SEED, conf_level: float = 0.95) -> Measure:
     """Index of disparity, weighted: :math:`IDISW = 100 \\sum_j p_j |y_j - \\mu| / \\mu`; simulated CI."""
     y, p, s = _nonordered(est, pop, se)
@@ -217,14 +200,12 @@ def idisw(est, pop, se=None, scaleval=None, n_sim: int = N_SIM, seed: int = SEED
     return simulated_ci("idisw", f(y[None, :])[0], f, y, s, scale_or_none(scaleval), n_sim, seed, conf_level)
 
 
-
 def _tl_prep(est, pop, se):
     y, p, s = _nonordered(est, pop, se)
     flat = all_equal(y)
     y = np.where(y == 0, 1e-6, y)
     mu = np.sum(p * y)
     return y, p, s, mu, y / mu, flat
-
 
 
 def theil_index(est, pop, se=None, conf_level: float = 0.95) -> Measure:
@@ -241,7 +222,6 @@ def theil_index(est, pop, se=None, conf_level: float = 0.95) -> Measure:
     prep = np.sum(r * (1 + np.log(r)) * p)
     sev = float(np.sqrt(np.sum((1 + np.log(r) - prep) ** 2 * (p**2 * s**2 / mu**2))))
     return normal_ci("ti", val, sev, conf_level)
-
 
 
 def mld(est, pop, se=None, conf_level: float = 0.95) -> Measure:

@@ -30,7 +30,6 @@ def _ridit(subgroup_order, pop) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return idx, p, rank
 
 
-
 def _conc(est, subgroup_order, pop, relative: bool, conf_level: float) -> Measure:
     name = "rci" if relative else "aci"
     y = as_array(est, "estimate")
@@ -60,7 +59,6 @@ def _conc(est, subgroup_order, pop, relative: bool, conf_level: float) -> Measur
     return normal_ci(name, beta[0], float(np.sqrt(cov[0, 0])), conf_level)
 
 
-
 def aci(est, subgroup_order, pop=None, conf_level: float = 0.95) -> Measure:
     """Absolute concentration index (healthequal ``aci``).
 
@@ -74,14 +72,12 @@ def aci(est, subgroup_order, pop=None, conf_level: float = 0.95) -> Measure:
     return _conc(est, subgroup_order, pop, relative=False, conf_level=conf_level)
 
 
-
 def rci(est, subgroup_order, pop=None, conf_level: float = 0.95) -> Measure:
     """Relative concentration index :math:`RCI = ACI/\\mu` (healthequal ``rci``; in [-1, 1], not x100).
 
     Slope of :math:`2\\sigma_X^2 y_j/\\mu = \\alpha + \\beta X_j`, population-weighted, OLS SE.
     """
     return _conc(est, subgroup_order, pop, relative=True, conf_level=conf_level)
-
 
 
 def _infer_scale(est: np.ndarray, scaleval) -> float:
@@ -95,7 +91,6 @@ def _infer_scale(est: np.ndarray, scaleval) -> float:
         if top <= lim:
             return float(lim)
     return 1_000_000.0
-
 
 
 def _regression(est, subgroup_order, pop, scaleval, linear):
@@ -146,7 +141,7 @@ def _regression(est, subgroup_order, pop, scaleval, linear):
                     converged = True
                     break
         need(converged, "SII/RII could not be fitted: the logistic regression does not converge (the counts "
-                         "estimate/scale x population are 0, or all of the population, in too many subgroups)")
+             "estimate/scale x population are 0, or all of the population, in too many subgroups)")
         mu = 1.0 / (1.0 + np.exp(-(X @ beta)))
         XtWX = X.T @ ((pw * mu * (1 - mu))[:, None] * X)
         score = (pw * (prop - mu))[:, None] * X
@@ -155,7 +150,6 @@ def _regression(est, subgroup_order, pop, scaleval, linear):
     bread = np.linalg.inv(XtWX)
     vc = bread @ (score.T @ score) @ bread * n / (n - k)  # HC1 sandwich
     return scale, beta, vc, mu_fn, dmu
-
 
 
 def sii(est, subgroup_order, pop=None, scaleval=None, linear: bool = False, conf_level: float = 0.95) -> Measure:
@@ -177,7 +171,6 @@ def sii(est, subgroup_order, pop=None, scaleval=None, linear: bool = False, conf
     se = float(np.sqrt(g @ vc @ g))
     z = z_value(conf_level)
     return Measure("sii", float(val * scale), se, float((val - z * se) * scale), float((val + z * se) * scale))
-
 
 
 def rii(est, subgroup_order, pop=None, scaleval=None, linear: bool = False, conf_level: float = 0.95) -> Measure:

@@ -45,7 +45,6 @@ def _pick_pair(est, favourable, ordered, subgroup_order, reference_subgroup):
     return int(others[np.argmax(est[others])]), iref
 
 
-
 def difference(est, se=None, favourable_indicator: int = 1, ordered_dimension: bool = False,
                subgroup_order=None, reference_subgroup=None, conf_level: float = 0.95) -> Measure:
     """Difference :math:`D = y_1 - y_2` between two subgroups (healthequal ``d``).
@@ -66,7 +65,6 @@ def difference(est, se=None, favourable_indicator: int = 1, ordered_dimension: b
     return normal_ci("d", d, d_se, conf_level)
 
 
-
 def ratio(est, se=None, favourable_indicator: int = 1, ordered_dimension: bool = False,
           subgroup_order=None, reference_subgroup=None, conf_level: float = 0.95) -> Measure:
     """Ratio :math:`R = y_1 / y_2` with the subgroups of :func:`difference` (healthequal ``r``).
@@ -85,7 +83,6 @@ def ratio(est, se=None, favourable_indicator: int = 1, ordered_dimension: bool =
     lse = r_se / r
     z = z_value(conf_level)
     return Measure("r", float(r), float(lse), float(np.exp(np.log(r) - z * lse)), float(np.exp(np.log(r) + z * lse)))
-
 
 
 def _impact(est, pop, favourable_indicator, ordered_dimension, subgroup_order, setting_average, scaleval):
@@ -115,7 +112,7 @@ def _impact(est, pop, favourable_indicator, ordered_dimension, subgroup_order, s
         mu = float(np.sum(P / P.sum() * y))
     else:
         need(setting_average is not None and np.isfinite(setting_average),
-              "PAR/PAF need population or the setting average")
+             "PAR/PAF need population or the setting average")
         mu = float(setting_average)
     ref = float(y[k])
     zeroed = (ref - mu < 0 and fav == 1) or (ref - mu > 0 and fav == 0)
@@ -130,7 +127,6 @@ def _impact(est, pop, favourable_indicator, ordered_dimension, subgroup_order, s
         NN = a + b + c + d
         se_frac = float(np.sqrt((c * NN * (a * d * (NN - c) + b * c**2)) / ((a + c) ** 3 * (c + d) ** 3)))
     return ref, mu, zeroed, se_frac
-
 
 
 def paf(est, pop=None, favourable_indicator: int = 1, ordered_dimension: bool = False, subgroup_order=None,
@@ -148,7 +144,6 @@ def paf(est, pop=None, favourable_indicator: int = 1, ordered_dimension: bool = 
     need(mu != 0, "PAF is undefined: the mean is 0")
     val = 0.0 if zeroed else 100.0 * (ref - mu) / mu
     return normal_ci("paf", val, se, conf_level)
-
 
 
 def par(est, pop=None, favourable_indicator: int = 1, ordered_dimension: bool = False, subgroup_order=None,
