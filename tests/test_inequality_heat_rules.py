@@ -422,3 +422,18 @@ def test_equal_estimates_give_exact_zeros():
 def test_heat_summary_parameters_are_checked(kwargs, message):
     with pytest.raises(EquicareError, match=message):
         H.heat_summary(_frame([1.0, 2.0, 3.0], [1.0] * 3, [1.0] * 3, 1, False, None, None), **kwargs)
+
+
+def test_defaults_the_reader_applies_are_said(run_cli, tmp_path):
+    """A HEAT table without favourable_indicator / ordered_dimension is read as favourable and non-ordered,
+    and the output says so (attrs["notes"], and 'note:' lines from the command)."""
+    head = "setting,date,indicator_abbr,dimension,subgroup,estimate,se,population\n"
+    rows = "".join(f"X,2020,sba,Region,{g},{e},1,100\n" for g, e in (("a", 40), ("b", 60), ("c", 70)))
+    (tmp_path / "h.csv").write_text(head + rows)
+    out = H.heat_summary(tmp_path / "h.csv", n_sim=5)
+    assert out.attrs["notes"] == ["favourable_indicator is missing in 3 of 3 rows: taken as 1 (higher is better)",
+                                  "ordered_dimension is missing in 3 of 3 rows: taken as 0 (non-ordered dimension)"]
+    code, _, err = run_cli("inequality", "--data", tmp_path / "h.csv", "--n-sim", 5, "--out", tmp_path / "o.csv")
+    assert code == 0 and "note: favourable_indicator is missing in 3 of 3 rows: taken as 1" in err
+    full = _frame([40.0, 60.0, 70.0], [1.0] * 3, [100.0] * 3, 0, False, None, None)
+    assert H.heat_summary(full, n_sim=5).attrs["notes"] == []

@@ -85,7 +85,7 @@ def read_heat_table(data: pd.DataFrame | str | Path, file: str | None = None) ->
 
     Required: ``setting, date, indicator_abbr, dimension, subgroup, estimate``; the others are
     optional (missing columns are added empty; ``favourable_indicator`` defaults to 1 and
-    ``ordered_dimension`` to 0). Raises :class:`ValidationError` naming file, row and column for
+    ``ordered_dimension`` to 0, and the table's ``attrs["notes"]`` then says so). Raises :class:`ValidationError` naming file, row and column for
     non-numeric values, flags other than 0/1, negative estimates/SEs/populations, flags that vary
     within one indicator and dimension, ordered dimensions without ``subgroup_order`` and
     duplicate subgroups.
@@ -123,6 +123,10 @@ def read_heat_table(data: pd.DataFrame | str | Path, file: str | None = None) ->
     for c in ("estimate", "se", "population"):
         for k in np.flatnonzero((df[c] < 0).to_numpy())[:20]:
             problems.append(Problem(file, int(rows[k]), c, "must not be negative", df[c].iloc[k]))
+    notes = [f"{c} is missing in {int(df[c].isna().sum())} of {len(df)} rows: taken as {v:g} ({meaning})"
+             for c, v, meaning in (("favourable_indicator", 1, "higher is better"),
+                                   ("ordered_dimension", 0, "non-ordered dimension"))
+             if df[c].isna().any()]
     df["favourable_indicator"] = df["favourable_indicator"].fillna(1.0)
     df["ordered_dimension"] = df["ordered_dimension"].fillna(0.0)
     df["reference_subgroup"] = df["reference_subgroup"].fillna(0.0)
@@ -148,6 +152,7 @@ def read_heat_table(data: pd.DataFrame | str | Path, file: str | None = None) ->
         df = df.drop(columns="_row")
     if problems:
         raise ValidationError(problems)
+    df.attrs["notes"] = notes
     return df
 
 
@@ -266,7 +271,9 @@ def heat_summary(data: pd.DataFrame | str | Path, conf_level: float = 0.95, n_si
     ones D, R, BGV, BGSD, COV, MDBU, MDBW, MDMU, MDMW, (MDRU, MDRW with a reference subgroup), IDISU,
     IDISW, TI, MLD, PAR, PAF; two-subgroup dimensions only D and R (as HEAT). A measure that does
     not apply is still reported, with NaN values and a ``note`` saying why (e.g. "applies to
-    ordered dimensions only"); ``note`` is empty for the measures that were computed.
+    ordered dimensions only"); ``note`` is empty for the measures that were computed. Defaults the
+    reader applied (a missing ``favourable_indicator`` taken as 1, a missing ``ordered_dimension``
+    as 0) are listed in ``attrs["notes"]`` of the result (the command prints them as ``note:`` lines).
     """
     check_conf_level(conf_level)
     check_n_sim(n_sim)
@@ -276,4 +283,6 @@ def heat_summary(data: pd.DataFrame | str | Path, conf_level: float = 0.95, n_si
         for m, note in _group_measures(g, conf_level, n_sim, seed):
             rows.append(dict(zip(GROUP_KEYS, key)) | m.to_dict() | {"note": note})
     cols = GROUP_KEYS + ["measure", "estimate", "se", "lowerci", "upperci", "note"]
-    return pd.DataFrame(rows, columns=cols)
+    out = pd.DataFrame(rows, columns=cols)
+    out.attrs["notes"] = list(df.attrs.get("notes", []))
+    return out
