@@ -29,9 +29,10 @@ least one weight ``> 0``, gravity ``scale > 0``, ``alpha <= 0``, ``min_dist >= 0
 ``0 < min_step <= initial_step``, ``half_life > 0`` and ``limit_initial >= 0`` (whole). Where no
 default is sensible the parameter is required: 2SFCA without decay weights needs ``max_cost``
 (without a catchment every pair in the cost table counts, and on a complete table every origin
-gets the same value; pass ``max_cost=inf`` to mean exactly that), and E2SFCA and 3SFCA need their
+gets the same value; pass ``max_cost=inf`` to mean exactly that), E2SFCA and 3SFCA need their
 step weights (``access``' default bands are in minutes and fit no other cost unit; they are kept
-here as :data:`E2SFCA_DEFAULT_WEIGHTS` and :data:`THREE_SFCA_DEFAULT_WEIGHTS` for costs in minutes).
+here as :data:`E2SFCA_DEFAULT_WEIGHTS` and :data:`THREE_SFCA_DEFAULT_WEIGHTS` for costs in minutes),
+and RAAM needs ``tau`` (``access``' default, 60, is also in minutes).
 
 Documented differences from ``access`` (none affects an origin with a finite ``access`` value):
 an origin with no destination in reach gets 0 (``access`` leaves it missing), and a destination
@@ -100,6 +101,7 @@ def _number(name: str, value, *, low: float | None = None, low_open: bool = Fals
 
 def _max_cost(max_cost) -> float | None:
     return None if max_cost is None else _number("max_cost (--max-cost)", max_cost, low=0.0, allow_inf=True)
+
 
 #: ``access``' default E2SFCA steps (minutes): Luo & Qi (2009).
 E2SFCA_DEFAULT_WEIGHTS: dict[float, float] = {10: 1.0, 20: 0.68, 30: 0.22}
@@ -536,9 +538,9 @@ def compute_access(method: str, cost: sp.spmatrix, demand: np.ndarray, supply: n
         out = three_step_fca(cost, demand, supply, weights, max_cost)
     elif method == "gravity":
         if sigma is not None:
-            if scale is not None or alpha is not None:
-                raise EquicareError("method 'gravity': give sigma (Gaussian decay) or scale and alpha (power "
-                                    "decay), not both")
+            if scale is not None or alpha is not None or min_dist is not None:
+                raise EquicareError("method 'gravity': give sigma (Gaussian decay) or scale, alpha and min_dist "
+                                    "(power decay), not both")
             out = weighted_catchment(cost, supply, gaussian_weights(sigma), max_cost)
         else:
             if scale is None or alpha is None:
