@@ -437,3 +437,20 @@ def test_defaults_the_reader_applies_are_said(run_cli, tmp_path):
     assert code == 0 and "note: favourable_indicator is missing in 3 of 3 rows: taken as 1" in err
     full = _frame([40.0, 60.0, 70.0], [1.0] * 3, [100.0] * 3, 0, False, None, None)
     assert H.heat_summary(full, n_sim=5).attrs["notes"] == []
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_heat_case(), st.lists(st.integers(0, 1000).map(lambda v: v / 10), min_size=1, max_size=3))
+def test_random_empty_subgroups_change_no_weighted_measure(case, extra):
+    """Property: appending subgroups of population 0 (any estimate) leaves every population-weighted
+    measure, its SE and its interval exactly as they were."""
+    est, se, pop, fav, ordered, order, ref = case
+    k = len(extra)
+    a = _summary(est, se, pop, fav, ordered, order, ref)
+    b = _summary(est + extra, se + [1.0] * k, pop + [0.0] * k, fav, ordered,
+                 order + list(range(len(est) + 1, len(est) + k + 1)), ref)
+    for m in POP_WEIGHTED | ({"par", "paf"} if sum(p > 0 for p in pop) > 2 else set()):
+        x, y = a[m], b[m]
+        assert (x.estimate, x.se, x.lowerci, x.upperci) == pytest.approx((y.estimate, y.se, y.lowerci, y.upperci),
+                                                                         rel=1e-9, abs=1e-12, nan_ok=True), m
+        assert (x.note == "") == (y.note == ""), (m, x.note, y.note)
