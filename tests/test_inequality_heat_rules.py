@@ -437,6 +437,9 @@ def test_defaults_the_reader_applies_are_said(run_cli, tmp_path):
     assert code == 0 and "note: favourable_indicator is missing in 3 of 3 rows: taken as 1" in err
     full = _frame([40.0, 60.0, 70.0], [1.0] * 3, [100.0] * 3, 0, False, None, None)
     assert H.heat_summary(full, n_sim=5).attrs["notes"] == []
+    ordered_ref = _frame([40.0, 60.0, 70.0], [1.0] * 3, [100.0] * 3, 0, True, [1, 2, 3], 1)
+    assert H.heat_summary(ordered_ref, n_sim=5).attrs["notes"] == [
+        "x / dim: reference_subgroup is not used in an ordered dimension (D and R compare its ends, as in healthequal)"]
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])

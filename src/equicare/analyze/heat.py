@@ -145,6 +145,9 @@ def read_heat_table(data: pd.DataFrame | str | Path, file: str | None = None) ->
                                         "an ordered dimension needs subgroup_order in every subgroup"))
             if g["reference_subgroup"].sum() > 1:
                 problems.append(Problem(file, r0, "reference_subgroup", "more than one reference subgroup"))
+            elif g["ordered_dimension"].iloc[0] == 1 and g["reference_subgroup"].sum() == 1:
+                notes.append(f"{key[3]} / {key[5]}: reference_subgroup is not used in an ordered dimension (D and R "
+                             "compare its ends, as in healthequal)")
             dup = g["subgroup"].duplicated()
             if dup.any():
                 problems.append(Problem(file, int(g.loc[dup, "_row"].iloc[0]), "subgroup", "duplicate subgroup",
