@@ -7,6 +7,8 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from equicare.analyze.costs import (EARTH_RADIUS_KM, cost_matrix_from_long, cost_matrix_to_long,
                                     euclidean_costs, great_circle_costs, haversine_km, reach_mask)
@@ -81,3 +83,39 @@ def test_long_table_errors_name_row_and_column():
     assert "row 5" in text and "duplicate origin-destination pair" in text
     with pytest.raises(ValidationError, match="required column is missing"):
         cost_matrix_from_long(df.drop(columns="cost"), ["a"], ["1"])
+
+
+# ------------------------------------------------------------------ coordinates out of range (issue #11, item 8)
+def test_swapped_latitude_and_longitude_are_refused():
+    """Los Angeles as (lat 34.05, lon -118.24); swapped, its latitude -118.24 is off the globe: an error
+    naming the point, not a distance of thousands of km."""
+    from equicare.errors import EquicareError
+
+    with pytest.raises(EquicareError, match=r"origin latitude at position 0 .* -118.24, outside \[-90, 90\].*swapped"):
+        great_circle_costs([-118.24], [34.05], [40.71], [-74.01], max_km=20_000)
+    with pytest.raises(EquicareError, match=r"destination longitude at position 1 .* 190"):
+        great_circle_costs([34.05], [-118.24], [40.71, 10.0], [-74.01, 190.0], max_km=100)
+    with pytest.raises(EquicareError, match="latitude -91"):
+        haversine_km(-91, 0, 0, 0)
+    with pytest.raises(EquicareError, match="max_km"):
+        great_circle_costs([34.05], [-118.24], [40.71], [-74.01], max_km=float("nan"))
+    with pytest.raises(EquicareError, match="radius_km"):
+        great_circle_costs([34.05], [-118.24], [40.71], [-74.01], max_km=10, radius_km=0)
+    # the edges of the range are valid points
+    c = great_circle_costs([90.0, -90.0], [180.0, -180.0], [90.0], [0.0], max_km=30_000)
+    assert c.nnz == 2 and c[0, 0] == pytest.approx(0.0, abs=1e-9)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.floats(-200, 200), st.floats(-400, 400))
+def test_coordinates_are_accepted_exactly_when_on_the_globe(lat, lon):
+    from equicare.errors import EquicareError
+
+    on_globe = -90 <= lat <= 90 and -180 <= lon <= 180
+    try:
+        c = great_circle_costs([lat], [lon], [0.0], [0.0], max_km=30_000)
+    except EquicareError:
+        assert not on_globe
+    else:
+        assert on_globe and c.nnz == 1
+        assert c[0, 0] == pytest.approx(haversine_km(lat, lon, 0.0, 0.0), abs=1e-9)

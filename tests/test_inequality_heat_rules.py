@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from equicare.analyze import heat as H
+from equicare.errors import EquicareError
 
 Z = 1.959963984540054
 ORDERED_ONLY = {"aci", "rci", "sii", "rii"}
@@ -392,7 +393,7 @@ def test_undefined_measures_get_a_note_not_an_empty_cell_beside_an_interval():
     for m in ("sii", "rii", "aci", "rci", "paf", "par"):
         assert np.isnan(got[m].estimate) and "more than two subgroups" in got[m].note, m
     # estimates above the indicator scale: SII/RII cannot be fitted as proportions
-    with pytest.raises(H.EquicareError, match="exceeds the indicator scale"):
+    with pytest.raises(EquicareError, match="exceeds the indicator scale"):
         H.sii([20.0, 130.0, 40.0], [1, 2, 3], [1.0, 1.0, 1.0], scaleval=[100] * 3)
     # a ratio over 0
     got = _summary([0.0, 30.0, 40.0], [1.0] * 3, [1.0, 1.0, 1.0], 1, False, None, None)
@@ -419,5 +420,40 @@ def test_equal_estimates_give_exact_zeros():
     ({"n_sim": 0}, "n_sim must be a whole number >= 1"),
 ])
 def test_heat_summary_parameters_are_checked(kwargs, message):
-    with pytest.raises(H.EquicareError, match=message):
+    with pytest.raises(EquicareError, match=message):
         H.heat_summary(_frame([1.0, 2.0, 3.0], [1.0] * 3, [1.0] * 3, 1, False, None, None), **kwargs)
+
+
+def test_defaults_the_reader_applies_are_said(run_cli, tmp_path):
+    """A HEAT table without favourable_indicator / ordered_dimension is read as favourable and non-ordered,
+    and the output says so (attrs["notes"], and 'note:' lines from the command)."""
+    head = "setting,date,indicator_abbr,dimension,subgroup,estimate,se,population\n"
+    rows = "".join(f"X,2020,sba,Region,{g},{e},1,100\n" for g, e in (("a", 40), ("b", 60), ("c", 70)))
+    (tmp_path / "h.csv").write_text(head + rows)
+    out = H.heat_summary(tmp_path / "h.csv", n_sim=5)
+    assert out.attrs["notes"] == ["favourable_indicator is missing in 3 of 3 rows: taken as 1 (higher is better)",
+                                  "ordered_dimension is missing in 3 of 3 rows: taken as 0 (non-ordered dimension)"]
+    code, _, err = run_cli("inequality", "--data", tmp_path / "h.csv", "--n-sim", 5, "--out", tmp_path / "o.csv")
+    assert code == 0 and "note: favourable_indicator is missing in 3 of 3 rows: taken as 1" in err
+    full = _frame([40.0, 60.0, 70.0], [1.0] * 3, [100.0] * 3, 0, False, None, None)
+    assert H.heat_summary(full, n_sim=5).attrs["notes"] == []
+    ordered_ref = _frame([40.0, 60.0, 70.0], [1.0] * 3, [100.0] * 3, 0, True, [1, 2, 3], 1)
+    assert H.heat_summary(ordered_ref, n_sim=5).attrs["notes"] == [
+        "x / dim: reference_subgroup is not used in an ordered dimension (D and R compare its ends, as in healthequal)"]
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_heat_case(), st.lists(st.integers(0, 1000).map(lambda v: v / 10), min_size=1, max_size=3))
+def test_random_empty_subgroups_change_no_weighted_measure(case, extra):
+    """Property: appending subgroups of population 0 (any estimate) leaves every population-weighted
+    measure, its SE and its interval exactly as they were."""
+    est, se, pop, fav, ordered, order, ref = case
+    k = len(extra)
+    a = _summary(est, se, pop, fav, ordered, order, ref)
+    b = _summary(est + extra, se + [1.0] * k, pop + [0.0] * k, fav, ordered,
+                 order + list(range(len(est) + 1, len(est) + k + 1)), ref)
+    for m in POP_WEIGHTED | ({"par", "paf"} if sum(p > 0 for p in pop) > 2 else set()):
+        x, y = a[m], b[m]
+        assert (x.estimate, x.se, x.lowerci, x.upperci) == pytest.approx((y.estimate, y.se, y.lowerci, y.upperci),
+                                                                         rel=1e-9, abs=1e-12, nan_ok=True), m
+        assert (x.note == "") == (y.note == ""), (m, x.note, y.note)

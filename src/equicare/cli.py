@@ -473,6 +473,8 @@ def inequality_cmd(
         from equicare.analyze.heat import heat_summary
 
         table = heat_summary(data, conf_level=conf_level, n_sim=n_sim, seed=seed)
+        for note in table.attrs.get("notes", []):
+            typer.echo(f"note: {note}", err=True)
     else:
         from equicare.analyze.inequality import region_inequality_table
 

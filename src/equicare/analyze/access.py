@@ -29,9 +29,10 @@ least one weight ``> 0``, gravity ``scale > 0``, ``alpha <= 0``, ``min_dist >= 0
 ``0 < min_step <= initial_step``, ``half_life > 0`` and ``limit_initial >= 0`` (whole). Where no
 default is sensible the parameter is required: 2SFCA without decay weights needs ``max_cost``
 (without a catchment every pair in the cost table counts, and on a complete table every origin
-gets the same value; pass ``max_cost=inf`` to mean exactly that), and E2SFCA and 3SFCA need their
+gets the same value; pass ``max_cost=inf`` to mean exactly that), E2SFCA and 3SFCA need their
 step weights (``access``' default bands are in minutes and fit no other cost unit; they are kept
-here as :data:`E2SFCA_DEFAULT_WEIGHTS` and :data:`THREE_SFCA_DEFAULT_WEIGHTS` for costs in minutes).
+here as :data:`E2SFCA_DEFAULT_WEIGHTS` and :data:`THREE_SFCA_DEFAULT_WEIGHTS` for costs in minutes),
+and RAAM needs ``tau`` (``access``' default, 60, is also in minutes).
 
 Documented differences from ``access`` (none affects an origin with a finite ``access`` value):
 an origin with no destination in reach gets 0 (``access`` leaves it missing), and a destination
@@ -100,7 +101,8 @@ def _number(name: str, value, *, low: float | None = None, low_open: bool = Fals
 
 
 def _max_cost(max_cost) -> float | None:
-    return None if max_cost is None else _number("max_cost", max_cost, low=0.0, allow_inf=True)
+    return None if max_cost is None else _number("max_cost (--max-cost)", max_cost, low=0.0, allow_inf=True)
+
 
 #: ``access``' default E2SFCA steps (minutes): Luo & Qi (2009).
 E2SFCA_DEFAULT_WEIGHTS: dict[float, float] = {10: 1.0, 20: 0.68, 30: 0.22}
@@ -121,8 +123,8 @@ def step_weights(steps: Mapping[float, float]) -> WeightFunction:
     if not isinstance(steps, Mapping) or not steps:
         raise EquicareError("step weights must be a non-empty mapping threshold -> weight")
     for k, v in steps.items():
-        _number("a step weight threshold", k, low=0.0)
-        _number(f"the step weight at {float(k):g}", v, low=0.0)
+        _number("a step weight threshold (--weights)", k, low=0.0)
+        _number(f"the step weight at {float(k):g} (--weights)", v, low=0.0)
     keys = np.array(sorted(steps), dtype=float)
     vals = np.array([steps[k] for k in sorted(steps)], dtype=float)
     if not np.any(vals > 0):
@@ -142,9 +144,9 @@ def gravity_weights(scale: float, alpha: float, min_dist: float = 0.0) -> Weight
     ``alpha`` carries its sign (use a negative value for decay); ``min_dist`` caps the weight of
     very short trips (with ``min_dist = 0`` a zero cost and a negative ``alpha`` give ``inf``).
     """
-    scale = _number("gravity scale", scale, low=0.0, low_open=True)
-    alpha = _number("gravity alpha (negative for decay with cost, 0 for none)", alpha, high=0.0)
-    min_dist = _number("gravity min_dist", min_dist, low=0.0)
+    scale = _number("gravity scale (--scale)", scale, low=0.0, low_open=True)
+    alpha = _number("gravity alpha (--alpha; negative for decay with cost, 0 for none)", alpha, high=0.0)
+    min_dist = _number("gravity min_dist (--min-dist)", min_dist, low=0.0)
 
     def weight(x: np.ndarray) -> np.ndarray:
         return np.power(np.maximum(np.asarray(x, float), min_dist) / scale, alpha)
@@ -154,7 +156,7 @@ def gravity_weights(scale: float, alpha: float, min_dist: float = 0.0) -> Weight
 
 def gaussian_weights(sigma: float) -> WeightFunction:
     """Gaussian decay ``f(x) = exp(-x^2 / (2 sigma^2))``, with ``f(0) = 1`` (``access.weights.gaussian``)."""
-    sigma = _number("gaussian sigma", sigma, low=0.0, low_open=True)
+    sigma = _number("gaussian sigma (--sigma)", sigma, low=0.0, low_open=True)
 
     def weight(x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, float)
@@ -402,15 +404,15 @@ def raam(cost: sp.spmatrix, demand: np.ndarray, supply: np.ndarray, tau: float |
         raise EquicareError("RAAM needs tau (--tau): the travel cost, in the unit of the costs, that weighs as "
                             "much as congestion at 100% of the mean demand-to-supply ratio (access' default "
                             "60 is for costs in minutes)")
-    tau = _number("raam tau", tau, low=0.0, low_open=True)
+    tau = _number("RAAM tau (--tau)", tau, low=0.0, low_open=True)
     if rho is not None:
-        rho = _number("raam rho (demand-to-supply ratio)", rho, low=0.0, low_open=True)
-    max_cycles = int(_number("raam max_cycles", max_cycles, low=1.0, whole=True))
-    initial_step = _number("raam initial_step (share of demand moved per cycle)", initial_step, low=0.0,
+        rho = _number("RAAM rho (--rho, the demand-to-supply ratio)", rho, low=0.0, low_open=True)
+    max_cycles = int(_number("RAAM max_cycles (--max-cycles)", max_cycles, low=1.0, whole=True))
+    initial_step = _number("RAAM initial_step (share of demand moved per cycle)", initial_step, low=0.0,
                            low_open=True, high=1.0)
-    min_step = _number("raam min_step", min_step, low=0.0, low_open=True, high=initial_step)
-    half_life = _number("raam half_life (cycles)", half_life, low=0.0, low_open=True)
-    limit_initial = int(_number("raam limit_initial (cycles)", limit_initial, low=0.0, whole=True))
+    min_step = _number("RAAM min_step", min_step, low=0.0, low_open=True, high=initial_step)
+    half_life = _number("RAAM half_life (cycles)", half_life, low=0.0, low_open=True)
+    limit_initial = int(_number("RAAM limit_initial (cycles)", limit_initial, low=0.0, whole=True))
     cost, d, s = _prepare(cost, demand, supply)
     if s.ndim == 2:
         return np.column_stack([raam(cost, d, s[:, k], tau, rho, max_cycles, initial_step, min_step,
@@ -537,9 +539,9 @@ def compute_access(method: str, cost: sp.spmatrix, demand: np.ndarray, supply: n
         out = three_step_fca(cost, demand, supply, weights, max_cost)
     elif method == "gravity":
         if sigma is not None:
-            if scale is not None or alpha is not None:
-                raise EquicareError("method 'gravity': give sigma (Gaussian decay) or scale and alpha (power "
-                                    "decay), not both")
+            if scale is not None or alpha is not None or min_dist is not None:
+                raise EquicareError("method 'gravity': give sigma (Gaussian decay) or scale, alpha and min_dist "
+                                    "(power decay), not both")
             out = weighted_catchment(cost, supply, gaussian_weights(sigma), max_cost)
         else:
             if scale is None or alpha is None:

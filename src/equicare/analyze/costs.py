@@ -80,7 +80,8 @@ def _check_coords(name: str, *arrays: np.ndarray) -> None:
 
 
 def _check_lat_lon(name: str, which: str, lat: np.ndarray, lon: np.ndarray) -> None:
-    """Latitudes in [-90, 90] and longitudes in [-180, 180] (decimal degrees), else an error naming the first bad point."""
+    """Latitudes in [-90, 90] and longitudes in [-180, 180] (decimal degrees), else an error naming the
+    first bad point."""
     for what, a, lim in (("latitude", lat, 90.0), ("longitude", lon, 180.0)):
         bad = np.flatnonzero(np.abs(a) > lim)
         if bad.size:

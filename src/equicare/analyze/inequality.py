@@ -70,6 +70,14 @@ def _need_positive_total(x: np.ndarray, w: np.ndarray, what: str) -> None:
         raise EquicareError(f"{what} is undefined when every value is 0")
 
 
+def _value(v, what: str) -> float:
+    """A point estimate as a float, or an error when round-off left no finite number (never NaN/inf)."""
+    v = float(v)
+    if not np.isfinite(v):
+        raise EquicareError(f"{what} could not be computed for these values (no finite result)")
+    return v
+
+
 def _clean(vals: np.ndarray, x: np.ndarray, floor: float = 0.0, ceiling: float = np.inf) -> np.ndarray:
     """Round-off guard for a measure bounded by ``floor``: exactly ``floor`` where every value of
     the row is equal (perfect equality), and never below ``floor`` or above ``ceiling``."""
@@ -109,7 +117,7 @@ def gini(values, weights=None) -> float:
     """
     x, w = _prep(values, weights)
     _need_positive_total(x, w, "Gini")
-    return float(_gini_rows(x, w)[0])
+    return _value(_gini_rows(x, w)[0], "Gini")
 
 
 def lorenz_curve(values, weights=None) -> tuple[np.ndarray, np.ndarray]:
@@ -133,8 +141,8 @@ def _theil_rows(x, w):
     x, w = _rows(x, w)
     p = w / w.sum(1, keepdims=True)
     mu = (p * x).sum(1, keepdims=True)
-    r = x / mu
     with np.errstate(divide="ignore", invalid="ignore"):
+        r = x / mu
         t = np.where(r > 0, r * np.log(np.where(r > 0, r, 1.0)), 0.0)
         t = np.where(np.isfinite(r), t, np.nan)  # every value 0: undefined
     return _clean((p * t).sum(1), x)
@@ -149,7 +157,7 @@ def theil(values, weights=None) -> float:
     """
     x, w = _prep(values, weights)
     _need_positive_total(x, w, "the Theil index")
-    return float(_theil_rows(x, w)[0])
+    return _value(_theil_rows(x, w)[0], "the Theil index")
 
 
 def _mld_rows(x, w):
@@ -165,7 +173,7 @@ def mean_log_deviation(values, weights=None) -> float:
     x, w = _prep(values, weights)
     if np.any(x == 0):
         raise EquicareError("mean log deviation needs every value > 0")
-    return float(_mld_rows(x, w)[0])
+    return _value(_mld_rows(x, w)[0], "the mean log deviation")
 
 
 def _atkinson_rows(x, w, epsilon):
@@ -198,7 +206,7 @@ def atkinson(values, weights=None, epsilon: float = 0.5) -> float:
     _need_positive_total(x, w, "the Atkinson index")
     if epsilon >= 1 and np.any(x == 0):
         raise EquicareError("Atkinson index with epsilon >= 1 needs every value > 0")
-    return float(_atkinson_rows(x, w, epsilon)[0])
+    return _value(_atkinson_rows(x, w, epsilon)[0], "the Atkinson index")
 
 
 def _cov_rows(x, w):
@@ -213,7 +221,7 @@ def coefficient_of_variation(values, weights=None) -> float:
     """Weighted coefficient of variation :math:`\\sqrt{\\sum_i p_i (x_i-\\mu)^2}/\\mu` (a ratio, not %)."""
     x, w = _prep(values, weights)
     _need_positive_total(x, w, "the coefficient of variation")
-    return float(_cov_rows(x, w)[0])
+    return _value(_cov_rows(x, w)[0], "the coefficient of variation")
 
 
 def _share_mean(xs, p, lo, hi):
@@ -224,11 +232,16 @@ def _share_mean(xs, p, lo, hi):
     return (part * xs).sum(1) / (hi - lo)
 
 
-def _quintile_rows(x, w):
+def _sorted_shares(x, w):
     x, w = _rows(x, w)
     order = np.argsort(x, axis=1, kind="stable")
     xs = np.take_along_axis(x, order, 1)
-    p = np.take_along_axis(w, order, 1) / w.sum(1, keepdims=True)
+    return xs, np.take_along_axis(w, order, 1) / w.sum(1, keepdims=True)
+
+
+def _quintile_rows(x, w):
+    x, w = _rows(x, w)
+    xs, p = _sorted_shares(x, w)
     with np.errstate(divide="ignore", invalid="ignore"):
         r = _share_mean(xs, p, 0.8, 1.0) / _share_mean(xs, p, 0.0, 0.2)
     return _clean(np.where(np.isfinite(r), r, np.nan), x, 1.0)
@@ -243,10 +256,10 @@ def quintile_ratio(values, weights=None) -> float:
     ``n/5`` values over the mean of the bottom ``n/5``.
     """
     x, w = _prep(values, weights)
-    r = _quintile_rows(x, w)[0]
-    if not np.isfinite(r):
+    _need_positive_total(x, w, "the 20/20 ratio")
+    if _share_mean(*_sorted_shares(x, w), 0.0, 0.2)[0] == 0:
         raise EquicareError("20/20 ratio is undefined: the bottom 20% of the population has value 0")
-    return float(r)
+    return _value(_quintile_rows(x, w)[0], "the 20/20 ratio")
 
 
 def _check_bootstrap(n_boot, level) -> None:
