@@ -363,27 +363,57 @@ def locate_cmd(
                f"{res.solve_seconds:.2f} s -> {out}", err=True)
 
 
-def main() -> None:  # pragma: no cover - console entry point
-    """Console-script entry point: user errors print a clear message and exit 2, never a stack trace."""
+def _usage_lines(exc: Exception) -> list[str]:
+    """A usage mistake (missing or unknown option, bad value, unknown command) in two lines, no stack trace."""
+    import re
+
+    try:
+        msg = exc.format_message()  # type: ignore[attr-defined]
+    except Exception:  # pragma: no cover - any click-like error has format_message
+        msg = str(exc)
+    lines = [f"error: {msg}"]
+    ctx = getattr(exc, "ctx", None)
+    if ctx is not None:
+        usage = re.sub(r"\{(\w+)\}", lambda m: m.group(1).upper(),
+                       ctx.get_usage().strip().removeprefix("Usage:").strip())
+        lines.append(f"usage: {usage}   (see '{ctx.command_path} --help')")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: user errors print a clear message and exit 2, never a stack trace.
+
+    Usage mistakes (a missing required option, an unknown option or command, a value of the wrong type)
+    print the error and the command's usage line; errors in the input (:class:`~equicare.errors.EquicareError`)
+    print the message.  Both exit with status 2.
+    """
     import sys
+
+    import click
 
     from equicare.errors import EquicareError
 
     try:
-        app(standalone_mode=False)
+        code = app(args=argv, prog_name="equicare", standalone_mode=False)
     except EquicareError as exc:
         typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
         sys.exit(2)
-    except (typer.Abort, KeyboardInterrupt):
+    except (typer.Abort, click.Abort, KeyboardInterrupt):
         typer.echo("aborted", err=True)
         sys.exit(130)
-    except Exception as exc:  # click usage errors
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
+    except (typer.Exit, click.exceptions.Exit) as exc:
+        sys.exit(getattr(exc, "exit_code", 0))
+    except (typer.TyperException, click.ClickException) as exc:
+        if not hasattr(exc, "format_message"):
+            raise
+        if type(exc).__name__ == "NoArgsIsHelpError":  # bare `equicare` or a bare group: show the help
+            exc.show()  # type: ignore[attr-defined]
+            sys.exit(0)
+        for line in _usage_lines(exc):
+            typer.secho(line, err=True, fg=typer.colors.RED if line.startswith("error") else None)
+        sys.exit(2)
+    if isinstance(code, int) and code:
+        sys.exit(code)
 
 
 if __name__ == "__main__":  # pragma: no cover
