@@ -62,8 +62,13 @@ def load_cmd(
     name: str = typer.Option(None, "--name", help="Dataset name in the store (default: the file's stem)."),
     store: str = typer.Option("equicare-out/equicare.duckdb", "--store", help="DuckDB store."),
     regions: str = typer.Option(None, "--regions", help="Name of a stored regions dataset to check region ids against."),
+    sheet: str = typer.Option(None, "--sheet", help="XLSX: sheet name or 0-based number (default: the first)."),
+    delimiter: str = typer.Option(None, "--delimiter", help="CSV delimiter: ',', ';', tab or '|' (default: detected)."),
+    decimal: str = typer.Option(None, "--decimal", help="CSV decimal mark: '.' or ',' (default: detected)."),
+    encoding: str = typer.Option(None, "--encoding", help="Text encoding, e.g. utf-8, cp1252, latin-1 (default: detected)."),
 ) -> None:
-    """Validate and clean a file, store it, and print the cleaning report (a rejected file stores nothing)."""
+    """Validate and clean a file (CSV, XLSX or Parquet), store it, and print the cleaning report (a rejected file
+    stores nothing)."""
     from pathlib import Path
 
     from equicare.data import fingerprint, load_table
@@ -76,7 +81,8 @@ def load_cmd(
             if ds is None:
                 raise typer.BadParameter(f"no regions dataset called {regions!r} in {store}")
             known = set(st.get_dataset(ds)["id"])
-        table, report = load_table(path, kind, regions=known)
+        options = {"sheet": sheet, "delimiter": delimiter, "decimal": decimal, "encoding": encoding}
+        table, report = load_table(path, kind, regions=known, **{k: v for k, v in options.items() if v is not None})
         ds_id = st.save_dataset(name or Path(path).stem, kind, table, source=Path(path).name,
                                 fingerprint=fingerprint(path), report=report.to_dict())
     typer.echo(f"stored {len(table):,} rows as dataset {ds_id} ({kind})")

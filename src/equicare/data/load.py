@@ -127,7 +127,7 @@ def validate(df: pd.DataFrame, schema: Schema, file: str, regions: set[str] | No
 
 def load_table(source: str | Path | bytes | pd.DataFrame, kind: str, *, name: str | None = None,
                regions: set[str] | None = None, missing: dict[str, str] | None = None,
-               report: CleaningReport | None = None) -> tuple[pd.DataFrame, CleaningReport]:
+               report: CleaningReport | None = None, **read_options) -> tuple[pd.DataFrame, CleaningReport]:
     """Read, validate and clean a table of ``kind`` (``regions``, ``facilities``, ``demand``, ``costs``).
 
     Parameters
@@ -139,6 +139,8 @@ def load_table(source: str | Path | bytes | pd.DataFrame, kind: str, *, name: st
     missing : per-column missing-value policy overriding the schema's (``drop``, ``impute_median``,
         ``impute_zero``, ``flag``, ``error``).
     report : a report to append to (a new one by default).
+    read_options : ``sheet``, ``delimiter``, ``decimal``, ``encoding`` for
+        :func:`~equicare.data.readers.read_table` (detected when not given).
 
     Returns
     -------
@@ -163,7 +165,7 @@ def load_table(source: str | Path | bytes | pd.DataFrame, kind: str, *, name: st
         raw = source.astype("string")
         raw = raw.mask(raw.apply(lambda c: c.str.strip().isin(NA_VALUES)).fillna(False).astype(bool))
     else:
-        raw = read_file(source, label)
+        raw = read_file(source, label, **read_options)
     if raw.empty:
         raise ValidationError([Problem(label, None, None, "file has a header but no rows")])
 
