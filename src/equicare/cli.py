@@ -397,9 +397,11 @@ def main(argv: list[str] | None = None) -> None:
     import sys
 
     import click
+    import numpy as np
 
     from equicare.errors import EquicareError
 
+    np.set_printoptions(legacy="1.25")  # numbers in messages print as -3, not np.int64(-3) (this process only)
     try:
         code = app(args=argv, prog_name="equicare", standalone_mode=False)
     except EquicareError as exc:
