@@ -106,8 +106,13 @@ def load_cmd(
     count_columns: str = typer.Option(None, "--count-columns", help="Comma-separated columns that count people "
                                       "(suppressed in every export); default: columns named like admissions, "
                                       "cases, deaths, patients, visits, ..."),
+    sheet: str = typer.Option(None, "--sheet", help="XLSX: sheet name or 0-based number (default: the first)."),
+    delimiter: str = typer.Option(None, "--delimiter", help="CSV delimiter: ',', ';', tab or '|' (default: detected)."),
+    decimal: str = typer.Option(None, "--decimal", help="CSV decimal mark: '.' or ',' (default: detected)."),
+    encoding: str = typer.Option(None, "--encoding", help="Text encoding, e.g. utf-8, cp1252, latin-1 (default: detected)."),
 ) -> None:
-    """Validate and clean a file, store it, and print the cleaning report (a rejected file stores nothing)."""
+    """Validate and clean a file (CSV, XLSX or Parquet), store it, and print the cleaning report (a rejected file
+    stores nothing)."""
     from pathlib import Path
 
     from equicare.data import fingerprint, load_table
@@ -120,8 +125,10 @@ def load_cmd(
             if ds is None:
                 raise typer.BadParameter(f"no regions dataset called {regions!r} in {store}")
             known = set(st.get_dataset(ds)["id"])
+        options = {"sheet": sheet, "delimiter": delimiter, "decimal": decimal, "encoding": encoding}
         table, report = load_table(path, kind, regions=known,
-                                   count_columns=None if count_columns is None else count_columns.split(","))
+                                   count_columns=None if count_columns is None else count_columns.split(","),
+                                   **{k: v for k, v in options.items() if v is not None})
         ds_id = st.save_dataset(name or Path(path).stem, kind, table, source=Path(path).name,
                                 fingerprint=fingerprint(path), report=report.to_dict())
     typer.echo(f"stored {len(table):,} rows as dataset {ds_id} ({kind})")
@@ -153,7 +160,8 @@ def forecast_cmd(
     """Quantile forecasts of weekly flu admissions for one reference date (uses data up to R - 7 days)."""
     from equicare.forecast import cli as fc
 
-    n = fc.forecast_to_csv(truth, reference_date, out, model=model, history=history, ilinet=ilinet, extras=extras)
+    n = fc.forecast_to_csv(truth, reference_date, out, model=model, history=history, ilinet=ilinet, extras=extras,
+                           notes=lambda note: typer.echo(f"note: {note}", err=True))
     typer.echo(f"wrote {n} rows to {out}")
 
 
@@ -175,7 +183,7 @@ def backtest_cmd(
         typer.echo(f"\rreference dates: {done}/{total}", nl=done == total, err=True)
 
     n = fc.backtest_to_csv(truth, start, end, out, model=model, history=history, progress=progress,
-                           ilinet=ilinet, extras=extras)
+                           ilinet=ilinet, extras=extras, notes=lambda note: typer.echo(f"note: {note}", err=True))
     typer.echo(f"wrote {n} rows to {out}")
 
 
@@ -565,27 +573,59 @@ def sweep_cmd(
     typer.echo(f"wrote {out}/sweep.csv, sweep.parquet, report.html", err=True)
 
 
-def main() -> None:  # pragma: no cover - console entry point
-    """Console-script entry point: user errors print a clear message and exit 2, never a stack trace."""
+def _usage_lines(exc: Exception) -> list[str]:
+    """A usage mistake (missing or unknown option, bad value, unknown command) in two lines, no stack trace."""
+    import re
+
+    try:
+        msg = exc.format_message()  # type: ignore[attr-defined]
+    except Exception:  # pragma: no cover - any click-like error has format_message
+        msg = str(exc)
+    lines = [f"error: {msg}"]
+    ctx = getattr(exc, "ctx", None)
+    if ctx is not None:
+        usage = re.sub(r"\{(\w+)\}", lambda m: m.group(1).upper(),
+                       ctx.get_usage().strip().removeprefix("Usage:").strip())
+        lines.append(f"usage: {usage}   (see '{ctx.command_path} --help')")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: user errors print a clear message and exit 2, never a stack trace.
+
+    Usage mistakes (a missing required option, an unknown option or command, a value of the wrong type)
+    print the error and the command's usage line; errors in the input (:class:`~equicare.errors.EquicareError`)
+    print the message.  Both exit with status 2.
+    """
     import sys
+
+    import click
+    import numpy as np
 
     from equicare.errors import EquicareError
 
+    np.set_printoptions(legacy="1.25")  # numbers in messages print as -3, not np.int64(-3) (this process only)
     try:
-        app(standalone_mode=False)
+        code = app(args=argv, prog_name="equicare", standalone_mode=False)
     except EquicareError as exc:
         typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
         sys.exit(2)
-    except (typer.Abort, KeyboardInterrupt):
+    except (typer.Abort, click.Abort, KeyboardInterrupt):
         typer.echo("aborted", err=True)
         sys.exit(130)
-    except Exception as exc:  # click usage errors
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
+    except (typer.Exit, click.exceptions.Exit) as exc:
+        sys.exit(getattr(exc, "exit_code", 0))
+    except (typer.TyperException, click.ClickException) as exc:
+        if not hasattr(exc, "format_message"):
+            raise
+        if type(exc).__name__ == "NoArgsIsHelpError":  # bare `equicare` or a bare group: show the help
+            exc.show()  # type: ignore[attr-defined]
+            sys.exit(0)
+        for line in _usage_lines(exc):
+            typer.secho(line, err=True, fg=typer.colors.RED if line.startswith("error") else None)
+        sys.exit(2)
+    if isinstance(code, int) and code:
+        sys.exit(code)
 
 
 if __name__ == "__main__":  # pragma: no cover

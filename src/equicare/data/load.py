@@ -255,7 +255,7 @@ def validate(df: pd.DataFrame, schema: Schema, file: str, regions: set[str] | No
 def load_table(source: str | Path | bytes | pd.DataFrame, kind: str, *, name: str | None = None,
                regions: set[str] | None = None, missing: dict[str, str] | None = None,
                report: CleaningReport | None = None, limits: ReadLimits | None = None,
-               count_columns: list[str] | None = None) -> tuple[pd.DataFrame, CleaningReport]:
+               count_columns: list[str] | None = None, **read_options) -> tuple[pd.DataFrame, CleaningReport]:
     """Read, validate and clean a table of ``kind`` (``regions``, ``facilities``, ``demand``, ``costs``).
 
     Parameters
@@ -272,6 +272,8 @@ def load_table(source: str | Path | bytes | pd.DataFrame, kind: str, *, name: st
         the numeric columns named like a count (:data:`equicare.data.counts.COUNT_NAME`). The list ends
         up in ``report.count_columns``. Columns the schema does not name are typed as numbers when every
         filled cell is one (:func:`equicare.data.counts.type_extra_columns`).
+    read_options : ``sheet``, ``delimiter``, ``decimal``, ``encoding`` for
+        :func:`~equicare.data.readers.read_table` (detected when not given).
 
     Returns
     -------
@@ -297,7 +299,7 @@ def load_table(source: str | Path | bytes | pd.DataFrame, kind: str, *, name: st
         raw = source.astype("string")
         raw = raw.mask(raw.apply(lambda c: c.str.strip().isin(NA_VALUES)).fillna(False).astype(bool))
     else:
-        raw = read_file(source, label, limits)
+        raw = read_file(source, label, limits, **read_options)
     if raw.empty:
         raise ValidationError([Problem(label, None, None, "file has a header but no rows")])
     renames, _ = canonical_columns(raw, schema)

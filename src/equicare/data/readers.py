@@ -279,6 +279,8 @@ def _read_xlsx(data: bytes, sheet: str | int | None, label: str) -> tuple[list[s
         raise ValidationError([Problem(label, None, None, f"cannot be read as an XLSX workbook ({exc})")]) from exc
     try:
         names = wb.sheetnames
+        if isinstance(sheet, str) and sheet.strip().isdigit() and sheet.strip() not in names:
+            sheet = int(sheet.strip())  # "2" from a command line or form: a position unless a sheet is so named
         if sheet is None:
             ws = wb.worksheets[0]
         elif isinstance(sheet, int) and not isinstance(sheet, bool):
@@ -363,7 +365,8 @@ def read_table(source: Source, *, label: str | None = None, sheet: str | int | N
     ----------
     source : a path, the raw bytes of an upload, or a binary file object.
     label : the name used in messages (default: the path as given, else ``"upload"``).
-    sheet : XLSX sheet, by name (case-insensitive when unambiguous) or 0-based position; default the first.
+    sheet : XLSX sheet, by name (case-insensitive when unambiguous) or 0-based position (an int, or a text of
+        digits that is not a sheet's name); default the first.
     delimiter : ``","``, ``";"``, ``"\\t"`` or ``"|"`` (also ``"tab"``); default detected.
     decimal : ``"."`` or ``","``; default detected (``","`` only for non-comma-delimited text).
     encoding : e.g. ``"utf-8"``, ``"cp1252"``, ``"latin-1"``; default detected.

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from equicare.data.readers import read_table, sheet_row
 from equicare.errors import EquicareError, Problem, ValidationError
 from equicare.forecast.truth import Panel
 
@@ -76,14 +77,14 @@ def _pseudo_rates(path: Path, scale: float, before: str, min_coverage: float) ->
     """Week-by-region pseudo rates of one ILINet extract (see :func:`load_ilinet`)."""
     if not path.is_file():
         raise EquicareError(f"ILINet file not found: {path}")
-    df = pd.read_csv(path, usecols=lambda c: c in REQUIRED)
+    df = read_table(path, label=path.name, text=("region", "week_start"))
     absent = [c for c in REQUIRED if c not in df.columns]
     if absent:
         raise ValidationError([Problem(path.name, None, c, "required column is missing") for c in absent])
     start = pd.to_datetime(df["week_start"], format="%Y-%m-%d", errors="coerce")
     bad = np.flatnonzero(start.isna().to_numpy())
     if bad.size:
-        raise ValidationError([Problem(path.name, int(i) + 1, "week_start", "not a YYYY-MM-DD date",
+        raise ValidationError([Problem(path.name, sheet_row(df, i), "week_start", "not a YYYY-MM-DD date",
                                        df["week_start"].iloc[i]) for i in bad[:20]])
     df = df.assign(date=start + pd.Timedelta(days=6),
                    ili=pd.to_numeric(df["unweighted_ili"], errors="coerce"))
