@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from equicare.errors import EquicareError
-from equicare.privacy.dp import DPRelease, check_epsilon, dp_release
+from equicare.privacy.dp import DPRelease, check_bounds, check_epsilon, dp_release
 from equicare.privacy.fingerprint import data_fingerprint, jaccard, row_sketch
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -264,6 +264,8 @@ def release_dataset(
         budget and the request; or any error of :func:`dp_release`.
     """
     eps = check_epsilon(epsilon)
+    if bounds is not None:
+        check_bounds(bounds, column)  # a bad request is named as such, whatever the budget
     k = budget_key(store, dataset_id)
     with store._lock:
         _refuse_if_over(store.con, store, dataset_id, k, eps)
