@@ -158,3 +158,13 @@ def test_release_against_a_region_list_the_data_do_not_use(svc):
     assert len(pool.json()["regions"]) == 8
     taken = client.post("/api/region-lists", headers=H(tokens, "admin"), json={"name": "state", "dataset_id": reg})
     assert taken.status_code in (403, 422)
+
+
+def test_datasets_stored_with_text_counts_are_suppressed_too(svc):
+    """A dataset stored before extra columns were typed (flu_admissions as text) is suppressed on download."""
+    client, tokens, store = svc
+    df = pd.read_csv(io.StringIO(FAC.replace("h1,", "o1,")), dtype=str)
+    ds = store.save_dataset("old text counts", "facilities", df, source="old.csv", fingerprint="old", org="north")
+    text = client.get(f"/api/datasets/{ds}/csv", headers=H(tokens, "pat")).text
+    back = pd.read_csv(io.StringIO(text)).set_index("name")
+    assert pd.isna(back.loc["General North", "flu_admissions"]) and back.loc["River Hospital", "flu_admissions"] == 60
