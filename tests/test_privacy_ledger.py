@@ -133,3 +133,16 @@ def test_bottom_k_jaccard_is_close_on_large_tables():
     b = pd.concat([a.iloc[:4000], pd.DataFrame({"x": np.arange(5000, 6000), "y": 0})])  # 4000 / 6000 shared
     assert jaccard(row_sketch(a), row_sketch(b)) == pytest.approx(4000 / 6000, abs=0.1)
     assert jaccard(row_sketch(a), row_sketch(a.sample(frac=1, random_state=2))) == 1.0
+
+
+def test_releases_recorded_under_the_old_byte_fingerprint_still_count():
+    with Store(":memory:") as st:
+        t, _ = load_table(CSV.encode(), "facilities")
+        ds = st.save_dataset("f", "facilities", t, source="f", fingerprint="sha-of-bytes", org="north")
+        from equicare.privacy.ledger import ensure_schema
+
+        ensure_schema(st)
+        st.con.execute("INSERT INTO privacy_ledger VALUES (1, 'north', 'sha-of-bytes', 1, 'f', 'count', NULL, "
+                       "'region', 0.7, 3.0, 'old', NULL)")
+        st.con.execute("CREATE SEQUENCE IF NOT EXISTS privacy_ledger_seq START 2")
+        assert privacy_spent(st, ds) == pytest.approx(0.7)

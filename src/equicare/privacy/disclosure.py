@@ -226,25 +226,46 @@ def disclosed_cells(cells: list[tuple[np.ndarray, float, bool, bool]], n_rows: i
     out, used = [], []
     if M.shape[0] == 0:
         return [], []
-    B = np.zeros((nf, len(sens)))
-    for k, (_, cols) in enumerate(sens):
-        B[cols, k] = 1.0
-    Y, *_ = np.linalg.lstsq(M.T, B, rcond=None)
-    resid = np.linalg.norm(M.T @ Y - B, axis=0)
+    # one test per distinct cell vector (a primary hidden row is also a small row)
+    keyed: dict[tuple, int] = {}
+    for _, cols in sens:
+        keyed.setdefault(tuple(sorted(int(c) for c in cols)), len(keyed))
+    B = np.zeros((nf, len(keyed)))
+    for key, k in keyed.items():
+        B[list(key), k] = 1.0
+    # projection of each cell vector on the row space of M, through the smaller Gram matrix
+    if M.shape[0] <= nf:
+        Y = np.linalg.pinv(M @ M.T, rcond=1e-10, hermitian=True) @ (M @ B)
+        resid_all = np.linalg.norm(M.T @ Y - B, axis=0)
+    else:
+        P = np.linalg.pinv(M.T @ M, rcond=1e-10, hermitian=True) @ (M.T @ M)
+        Y = None
+        resid_all = np.linalg.norm(P @ B - B, axis=0)
+    col_of = [keyed[tuple(sorted(int(c) for c in cols))] for _, cols in sens]
+    resid = resid_all[col_of]
     for k, (i, cols) in enumerate(sens):
         if len(cols) == 0 or resid[k] < 1e-6:
             if i >= 0 and threshold - 1 <= 1:
                 continue  # pinned by the rule alone (1..1)
             out.append(i)
-            used.append(np.array([src[j] for j in np.flatnonzero(np.abs(Y[:, k]) > 1e-9) if src[j] >= 0]))
+            if Y is not None:
+                w = Y[:, col_of[k]]
+                used.append(np.array([src[j] for j in np.flatnonzero(np.abs(w) > 1e-9) if src[j] >= 0]))
+            else:
+                used.append(np.array([j for j in src if j >= 0]))
     return out, used
 
 
 def _store_cells(con, org: str, data_key: str, o: OutputCells) -> None:
-    now = datetime.now(timezone.utc).replace(tzinfo=None)
-    rows = [(org, data_key, o.column, o.signature, s, bool(sh), bool(pr), float(v), now)
-            for s, sh, pr, v in zip(o.specs, o.shown, o.primary, o.values)]
-    con.executemany("INSERT INTO suppression_cells VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    frame = pd.DataFrame({"org": org, "data_key": data_key, "column_name": o.column, "signature": o.signature,  # noqa: F841
+                          "spec": o.specs, "shown": np.asarray(o.shown, bool), "primary_cell": np.asarray(o.primary, bool),
+                          "value": np.asarray(o.values, float),
+                          "recorded_at": datetime.now(timezone.utc).replace(tzinfo=None)})
+    con.register("_equicare_cells", frame)
+    try:
+        con.execute("INSERT INTO suppression_cells SELECT * FROM _equicare_cells")
+    finally:
+        con.unregister("_equicare_cells")
 
 
 def protect_outputs(store: "Store", org: str, data_key: str, index: DataIndex, outputs: list[OutputCells],

@@ -255,7 +255,7 @@ def match_regions(keys: pd.Series, regions: list[str], by: str) -> tuple[np.ndar
         region list, and a release over this one would be noise (and spend budget) for nothing.
     """
     k = keys.astype("string").str.strip()
-    codes = pd.Categorical(k, categories=[str(r) for r in regions]).codes.astype(np.int32)
+    codes = pd.Index([str(r) for r in regions]).get_indexer(k.astype(object).where(k.notna(), None)).astype(np.int32)
     codes = np.where(codes < 0, len(regions), codes).astype(np.int32)
     n_out, n = int((codes == len(regions)).sum()), len(k)
     if n and (n - n_out) < MIN_REGION_MATCH * n:

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from equicare.errors import EquicareError
-from equicare.privacy.dp import DPRelease, check_epsilon, dp_release
+from equicare.privacy.dp import DPRelease, check_bounds, check_epsilon, dp_release
 from equicare.privacy.fingerprint import data_fingerprint, jaccard, row_sketch
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -130,6 +130,15 @@ def budget_key(store: "Store", dataset_id: int) -> BudgetKey:
                         [org, key, family, len(df), json.dumps(sketch)])
         con.execute("DELETE FROM privacy_keys WHERE dataset_id = ?", [int(dataset_id)])
         con.execute("INSERT INTO privacy_keys VALUES (?, ?, ?)", [int(dataset_id), org, key])
+        legacy = str(info.get("fingerprint") or "")
+        if legacy and legacy != family:  # releases recorded by an older version under the file's byte hash
+            con.execute("UPDATE privacy_ledger SET fingerprint = ? WHERE org = ? AND fingerprint = ?",
+                        [family, org, legacy])
+            old = con.execute("SELECT epsilon_budget FROM privacy_budget WHERE org = ? AND fingerprint = ?",
+                              [org, legacy]).fetchall()
+            if old and not con.execute("SELECT 1 FROM privacy_budget WHERE org = ? AND fingerprint = ?",
+                                       [org, family]).fetchall():
+                con.execute("INSERT INTO privacy_budget VALUES (?, ?, ?)", [org, family, float(old[0][0])])
     return BudgetKey(org, key, family, name)
 
 
@@ -264,6 +273,8 @@ def release_dataset(
         budget and the request; or any error of :func:`dp_release`.
     """
     eps = check_epsilon(epsilon)
+    if bounds is not None:
+        check_bounds(bounds, column)  # a bad request is named as such, whatever the budget
     k = budget_key(store, dataset_id)
     with store._lock:
         _refuse_if_over(store.con, store, dataset_id, k, eps)

@@ -20,7 +20,7 @@ import json
 import numpy as np
 import pandas as pd
 
-from equicare.data.counts import COUNT_NAME, default_count_columns
+from equicare.data.counts import COUNT_NAME, default_count_columns, is_count_name, type_extra_columns
 from equicare.privacy.disclosure import DataIndex, OutputCells, protect_outputs
 from equicare.privacy.ledger import budget_key
 from equicare.privacy.suppress import suppress_small_cells
@@ -88,6 +88,8 @@ def dataset_export(store: Store, dataset_id: int, threshold: int = THRESHOLD) ->
     earlier output of the same data (recorded in the store)."""
     df = store.get_dataset(dataset_id)
     info = store.dataset_info(dataset_id)
+    # datasets stored before extra columns were typed: count-named text columns of numbers become numbers
+    df, _ = type_extra_columns(df, {c for c in df.columns if not is_count_name(c)})
     declared = (info.get("report") or {}).get("count_columns")
     cols = person_count_columns(df, declared)
     if not cols or not len(df):

@@ -309,8 +309,11 @@ def register(app: FastAPI) -> None:
         ds = sharing.visible_datasets(st, user.org)
         own_rows = ds[(~ds["shared"]) & (~ds["kind"].isin(sharing.SHAREABLE_KINDS))]
         aggregates = ds[ds["kind"].isin(sharing.SHAREABLE_KINDS)]
+        from equicare.service.region_lists import list_region_lists
+
         led = privacy_ledger(st, org=user.org)
         return page(request, "privacy.html", own=own_rows.to_dict(orient="records"),
+                    levels=[x["name"] for x in list_region_lists(st)],
                     aggregates=aggregates.to_dict(orient="records"),
                     ledger=_table(led.drop(columns=["fingerprint"], errors="ignore")) if len(led) else None,
                     can_write=accounts.has_role(user, "planner"))
