@@ -35,6 +35,8 @@ from typing import Annotated, Any
 
 import pandas as pd
 from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -309,6 +311,15 @@ def create_app(store_path: str | Path = "equicare-out/equicare.duckdb", *,
     @app.exception_handler(EquicareError)
     async def equicare_error(request: Request, exc: EquicareError):
         return JSONResponse(_clean(exc.to_dict()), status_code=422)
+
+    @app.exception_handler(RequestValidationError)
+    async def request_error(request: Request, exc: RequestValidationError):
+        """422 naming each bad parameter (values that JSON cannot carry, like Infinity, shown as null)."""
+        errors = _clean(jsonable_encoder(exc.errors(), custom_encoder={float: lambda x: x}))
+        names = [".".join(str(p) for p in e.get("loc", ())[1:] or e.get("loc", ())) for e in errors]
+        return JSONResponse({"error": "RequestValidationError",
+                             "message": "invalid parameter(s): " + ", ".join(dict.fromkeys(n for n in names if n)),
+                             "detail": errors}, status_code=422)
 
     @app.exception_handler(Busy)
     async def busy_error(request: Request, exc: Busy):
