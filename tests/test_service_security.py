@@ -389,3 +389,16 @@ def test_old_store_with_global_user_names_is_upgraded(tmp_path):
         assert st.query("SELECT name, org FROM users").to_dict(orient="records") == [{"name": "pat", "org": "north"}]
         add_user(st, "pat", "south", "viewer")  # now allowed
         assert len(accounts.list_users(st)) == 2
+
+
+def test_other_routes_bound_their_bodies_too(svc):
+    """Only the upload routes take large bodies: a 2 MB form or JSON body elsewhere is 413, never spooled."""
+    client, tokens = svc["client"], svc["tokens"]
+    big = io.BytesIO(b"x" * (2 * 1024 * 1024))
+    r = client.post("/api/runs", headers=H(tokens["pat"]), files={"file": ("big.bin", big, "application/octet-stream")})
+    assert r.status_code == 413
+    r = client.post("/api/whatif", headers={**H(tokens["pat"]), "Content-Type": "application/json"},
+                    content=b'{"stockpile": 1, "pad": "' + b"x" * (2 * 1024 * 1024) + b'"}')
+    assert r.status_code == 413
+    log = svc["store"].query("SELECT action, status FROM audit_log WHERE status = 413")
+    assert "POST /api/runs" in set(log["action"])

@@ -50,7 +50,7 @@ from equicare.service.accounts import AuthLimits, TooManyAttempts, User
 from equicare.service.csvsafe import neutralise_formulas
 from equicare.service.exports import suppressed_csv, suppressed_table
 from equicare.service.jobs import Busy, JobPool, PoolSettings, WorkerCrashed
-from equicare.service.uploads import UploadForm, read_upload_form
+from equicare.service.uploads import BodyLimit, UploadForm, read_upload_form
 from equicare.store import Store
 
 __all__ = ["DEFAULT_MAX_UPLOAD_BYTES", "SESSION_COOKIE", "create_app"]
@@ -58,6 +58,7 @@ __all__ = ["DEFAULT_MAX_UPLOAD_BYTES", "SESSION_COOKIE", "create_app"]
 DEFAULT_MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 SESSION_COOKIE = "equicare_session"
 UPLOAD_KINDS = ("regions", "facilities", "demand", "costs")
+UPLOAD_PATHS = ("/api/datasets", "/ui/upload")
 MAX_PENDING_UPLOADS = 4
 """Uploads being validated or waiting for it at once (each holds its bytes in memory); more get 503."""
 _PUBLIC = ("/health", "/docs", "/openapi.json", "/static/", "/login", "/favicon.ico", "/docs/oauth2-redirect")
@@ -187,6 +188,9 @@ def create_app(store_path: str | Path = "equicare-out/equicare.duckdb", *,
     static_dir = Path(str(files("equicare.service").joinpath("static")))
     templates = Jinja2Templates(directory=str(files("equicare.service").joinpath("templates")))
     app.state.templates = templates
+
+    # every body is bounded while it streams (added first: it runs inside the guard, which audits its 413s)
+    app.add_middleware(BodyLimit, upload_paths=UPLOAD_PATHS, upload_limit=lambda: app.state.max_upload_bytes)
 
     # -- authentication, CSRF, headers, audit ---------------------------------------------------------
     def resolve_user(request: Request) -> tuple[User | None, str | None, str | None]:
