@@ -35,6 +35,8 @@ from typing import Annotated, Any
 
 import pandas as pd
 from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -48,7 +50,7 @@ from equicare.service.accounts import AuthLimits, TooManyAttempts, User
 from equicare.service.csvsafe import neutralise_formulas
 from equicare.service.exports import dataset_export, suppressed_csv, suppressed_table
 from equicare.service.jobs import Busy, JobPool, PoolSettings, WorkerCrashed
-from equicare.service.uploads import UploadForm, read_upload_form
+from equicare.service.uploads import BodyLimit, UploadForm, read_upload_form
 from equicare.store import Store
 
 __all__ = ["DEFAULT_MAX_UPLOAD_BYTES", "SESSION_COOKIE", "create_app"]
@@ -56,6 +58,7 @@ __all__ = ["DEFAULT_MAX_UPLOAD_BYTES", "SESSION_COOKIE", "create_app"]
 DEFAULT_MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 SESSION_COOKIE = "equicare_session"
 UPLOAD_KINDS = ("regions", "facilities", "demand", "costs")
+UPLOAD_PATHS = ("/api/datasets", "/ui/upload")
 MAX_PENDING_UPLOADS = 4
 """Uploads being validated or waiting for it at once (each holds its bytes in memory); more get 503."""
 _PUBLIC = ("/health", "/docs", "/openapi.json", "/static/", "/login", "/favicon.ico", "/docs/oauth2-redirect")
@@ -198,6 +201,9 @@ def create_app(store_path: str | Path = "equicare-out/equicare.duckdb", *,
     templates = Jinja2Templates(directory=str(files("equicare.service").joinpath("templates")))
     app.state.templates = templates
 
+    # every body is bounded while it streams (added first: it runs inside the guard, which audits its 413s)
+    app.add_middleware(BodyLimit, upload_paths=UPLOAD_PATHS, upload_limit=lambda: app.state.max_upload_bytes)
+
     # -- authentication, CSRF, headers, audit ---------------------------------------------------------
     def resolve_user(request: Request) -> tuple[User | None, str | None, str | None]:
         """(user, how: token/session, session id); runs on the auth threads, never on the event loop."""
@@ -321,6 +327,15 @@ def create_app(store_path: str | Path = "equicare-out/equicare.duckdb", *,
     @app.exception_handler(EquicareError)
     async def equicare_error(request: Request, exc: EquicareError):
         return JSONResponse(_clean(exc.to_dict()), status_code=422)
+
+    @app.exception_handler(RequestValidationError)
+    async def request_error(request: Request, exc: RequestValidationError):
+        """422 naming each bad parameter (values that JSON cannot carry, like Infinity, shown as null)."""
+        errors = _clean(jsonable_encoder(exc.errors(), custom_encoder={float: lambda x: x}))
+        names = [".".join(str(p) for p in e.get("loc", ())[1:] or e.get("loc", ())) for e in errors]
+        return JSONResponse({"error": "RequestValidationError",
+                             "message": "invalid parameter(s): " + ", ".join(dict.fromkeys(n for n in names if n)),
+                             "detail": errors}, status_code=422)
 
     @app.exception_handler(Busy)
     async def busy_error(request: Request, exc: Busy):

@@ -14,10 +14,55 @@ from dataclasses import dataclass
 from fastapi import HTTPException, Request
 from starlette.formparsers import MultiPartException, MultiPartParser
 
-__all__ = ["FORM_OVERHEAD", "UploadForm", "read_upload_form", "too_large"]
+__all__ = ["FORM_OVERHEAD", "MAX_OTHER_BODY", "BodyLimit", "UploadForm", "read_upload_form", "too_large"]
 
 FORM_OVERHEAD = 64 * 1024
 """Bytes allowed for the form's other fields and multipart framing on top of the file's limit."""
+
+
+MAX_OTHER_BODY = 1024 * 1024
+"""Largest body of any request that is not an upload (forms and JSON are small)."""
+
+
+class BodyLimit:
+    """ASGI middleware: every request body is bounded while it streams (uploads by their limit, others 1 MB).
+
+    A declared ``Content-Length`` over the bound is answered 413 before the body is read; an undeclared
+    one is cut off with 413 as soon as the bytes received pass it. No request body can make the service
+    spool a form to a temporary file (Starlette spools file parts over 1 MB).
+    """
+
+    def __init__(self, app, upload_paths: tuple[str, ...], upload_limit) -> None:
+        self.app, self.upload_paths, self.upload_limit = app, upload_paths, upload_limit
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        upload = scope["path"] in self.upload_paths
+        limit = (self.upload_limit() + FORM_OVERHEAD) if upload else MAX_OTHER_BODY
+        shown = self.upload_limit() if upload else MAX_OTHER_BODY
+        for name, value in scope.get("headers", []):
+            if name == b"content-length" and value.isdigit() and int(value) > limit:
+                body = (b'{"error":"TooLarge","message":"request body larger than the %d-byte limit; nothing '
+                        b'was stored"}' % shown)
+                await send({"type": "http.response.start", "status": 413,
+                            "headers": [(b"content-type", b"application/json"), (b"connection", b"close"),
+                                        (b"content-length", str(len(body)).encode())]})
+                await send({"type": "http.response.body", "body": body})
+                return
+        received = 0
+
+        async def bounded_receive():
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise too_large(shown)
+            return message
+
+        await self.app(scope, bounded_receive, send)
 
 
 @dataclass
