@@ -58,7 +58,7 @@ def demo_cmd(
 @app.command("run")
 def run_cmd(
     project: str = typer.Argument(..., help="Project file (YAML): regions, facilities, demand, access, forecast, "
-                                  "allocate (docs/own-region.md)."),
+                                  "allocate (docs/own-region.md); or bundled:us, the demo's US scenario."),
     out: str = typer.Option("equicare-out", "--out", help="Output folder: report.html, equicare.duckdb and CSVs."),
     store: str = typer.Option(None, "--store", help="DuckDB store (default: OUT/equicare.duckdb)."),
     check: bool = typer.Option(False, "--check", help="Only validate the project file and every input, and print "
@@ -69,8 +69,18 @@ def run_cmd(
 
     from rich.console import Console
 
+    from pathlib import Path
+
     from equicare.project import check_project, run_project
 
+    if project.startswith("bundled:"):
+        from equicare.project.bundled_us import BUNDLED, write_us_project
+
+        which = project.split(":", 1)[1]
+        if which not in BUNDLED:
+            raise typer.BadParameter(f"no bundled project {which!r}; choose one of {', '.join(BUNDLED)}")
+        project = str(write_us_project(Path(out) / "project"))
+        typer.echo(f"bundled project written to {project}", err=True)
     if check:
         _, _, lines = check_project(project)
         typer.echo("\n".join(lines))

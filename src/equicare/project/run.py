@@ -215,7 +215,7 @@ def _flu_forecast(project: Project, inp: Inputs, spec: ForecastSpec, progress: P
     """US flu admissions by state FIPS: the FluSight path with the bundled training extras (as the demo)."""
     from equicare.pipeline import predict
 
-    if project.regions.id_format != "us-fips" or inp.demand.freq != "weekly":
+    if project.regions.id_format != "us-fips" or inp.demand.freq != "weekly":  # the extras are US states, weekly
         raise EquicareError("forecast.extras (the bundled US flu training data) needs weekly series and "
                             "regions.id_format: us-fips")
     truth = inp.demand.truth().assign(weekly_rate=np.nan)
