@@ -115,7 +115,7 @@ def create_app(store_path: str | Path = "equicare-out/equicare.duckdb", *,
     max_upload_bytes : largest accepted upload; larger ones get 413 and store nothing.
     store : an already open store (tests); ``store_path`` is then ignored.
     """
-    from equicare.service import ui
+    from equicare.service import projects_ui, ui
 
     st = store or Store(store_path)
     for mod in (accounts, audit, sharing):
@@ -377,6 +377,7 @@ def create_app(store_path: str | Path = "equicare-out/equicare.duckdb", *,
         return _records(audit.audit_log(st, org=user.org, limit=max(1, min(limit, 10_000))))
 
     ui.register(app)
+    projects_ui.register(app)
     return app
 
 
