@@ -86,6 +86,8 @@ def test_project_upload_run_map_and_allocation(server) -> None:
         assert "Tsuchiura-shi" in table and "Koga-shi" in table
         assert "stock 250" in page.inner_text("#project-summary")  # the form's scenario was used
         page.click("#project-report")
+        page.wait_for_url("**/report")
+        page.wait_for_selector("svg.equicare-map")
         assert page.locator("svg.equicare-map").count() >= 3
         browser.close()
     runs = server["store"].list_runs(org="tokyo-moh")

@@ -113,6 +113,8 @@ def load_cmd(
     name: str = typer.Option(None, "--name", help="Dataset name in the store (default: the file's stem)."),
     store: str = typer.Option("equicare-out/equicare.duckdb", "--store", help="DuckDB store."),
     regions: str = typer.Option(None, "--regions", help="Name of a stored regions dataset to check region ids against."),
+    missing: list[str] = typer.Option(None, "--missing", help="Missing-value policy: POLICY for every column or "
+                                      "COLUMN=POLICY (repeatable); drop, impute_median, impute_zero, flag or error."),
 ) -> None:
     """Validate and clean a file, store it, and print the cleaning report (a rejected file stores nothing)."""
     from pathlib import Path
@@ -127,13 +129,45 @@ def load_cmd(
             if ds is None:
                 raise typer.BadParameter(f"no regions dataset called {regions!r} in {store}")
             known = set(st.get_dataset(ds)["id"])
-        table, report = load_table(path, kind, regions=known)
+        table, report = load_table(path, kind, regions=known, missing=_missing_policies(missing, kind))
         ds_id = st.save_dataset(name or Path(path).stem, kind, table, source=Path(path).name,
                                 fingerprint=fingerprint(path), report=report.to_dict())
     typer.echo(f"stored {len(table):,} rows as dataset {ds_id} ({kind})")
     rep = report.to_frame()
     if len(rep):
         typer.echo(rep.to_string(index=False))
+
+
+def _missing_policies(items: list[str] | None, kind: str) -> dict[str, str] | None:
+    """``--missing`` values as a per-column policy map (a bare POLICY applies to every column of the schema)."""
+    from equicare.data.schemas import get_schema
+    from equicare.errors import EquicareError
+
+    allowed = ("drop", "impute_median", "impute_zero", "flag", "error")
+    out: dict[str, str] = {}
+    for item in items or []:
+        col, _, pol = item.rpartition("=")
+        if pol not in allowed:
+            raise EquicareError(f"--missing {item!r}: the policy must be one of {', '.join(allowed)}")
+        if col:
+            out[col.strip()] = pol
+        else:
+            out.update({c.name: pol for c in get_schema(kind).columns if c.name not in ("id",)})
+    return out or None
+
+
+@app.command("export")
+def export_cmd(
+    dataset: int = typer.Argument(..., help="Id of a stored dataset (see the cleaning report printed by load)."),
+    out: str = typer.Option(..., "--out", help="Output CSV of the cleaned table (ids as stored, as text)."),
+    store: str = typer.Option("equicare-out/equicare.duckdb", "--store", help="DuckDB store."),
+) -> None:
+    """Write a stored, cleaned dataset to CSV."""
+    from equicare.store import Store
+
+    with Store(store, read_only=True) as st:
+        table = st.get_dataset(dataset)
+    _write_table(table, out)
 
 
 # options shared by `forecast` and `backtest`
@@ -285,12 +319,32 @@ def serve_cmd(
     uvicorn.run(create_app(store), host=host, port=port, log_level="info")
 
 
-def _read_csv_ids(path: str):
-    """Read a CSV for the analysis commands, keeping ids as text; unreadable files are user errors."""
+_STORE_OPT = typer.Option("equicare-out/equicare.duckdb", "--store",
+                          help="DuckDB store for inputs given as dataset:ID (a dataset stored by `load`).")
+
+
+def _read_csv_ids(path: str, store: str | None = None):
+    """Read a CSV for the analysis commands, keeping ids as text; ``dataset:ID`` reads a stored dataset;
+    unreadable files are user errors."""
     import pandas as pd
 
     from equicare.errors import EquicareError
 
+    if path.startswith("dataset:"):
+        from equicare.store import Store
+
+        ref = path.split(":", 1)[1]
+        if not ref.isdigit():
+            raise EquicareError(f"{path}: give a dataset id, e.g. dataset:3")
+        with Store(store or "equicare-out/equicare.duckdb", read_only=True) as st:
+            df = st.get_dataset(int(ref))
+        df.columns = [str(c) for c in df.columns]
+        if "cap_capacity" not in df.columns:
+            df = df.rename(columns={c: c[4:] for c in df.columns if c.startswith("cap_") and c[4:] not in df.columns})
+        for c in ("id", "origin", "destination", "region"):
+            if c in df.columns:
+                df[c] = df[c].astype("string")
+        return df
     try:
         return pd.read_csv(path, dtype={"id": str, "origin": str, "destination": str})
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
@@ -332,6 +386,7 @@ def access_cmd(
     normalize: bool = typer.Option(False, "--normalize", help="Divide by the population-weighted mean."),
     max_km: float = typer.Option(None, "--max-km", help="Without --cost: great-circle km from the lat/lon of --demand "
                                  "to the lat/lon of --supply, pairs within this distance (also the catchment)."),
+    store: str = _STORE_OPT,
 ) -> None:
     """Spatial access to care by demand location (floating catchments, gravity, RAAM, nearest)."""
     from equicare.analyze.access import access_table, parse_step_weights
@@ -341,9 +396,9 @@ def access_cmd(
     params = {"max_cost": max_cost, "scale": scale, "alpha": alpha, "min_dist": min_dist, "sigma": sigma,
               "tau": tau, "rho": rho, "max_cycles": max_cycles,
               "weights": parse_step_weights(weights) if weights else None}
-    dem_t, sup_t = _read_csv_ids(demand), _read_csv_ids(supply)
+    dem_t, sup_t = _read_csv_ids(demand, store), _read_csv_ids(supply, store)
     if cost is not None:
-        cost_t = as_long(_read_csv_ids(cost), cost)
+        cost_t = as_long(_read_csv_ids(cost, store), cost)
     elif max_km is None:
         raise EquicareError("give --cost (a cost file) or --max-km (great-circle km from lat/lon columns)")
     else:
@@ -372,6 +427,7 @@ def inequality_cmd(
     n_boot: int = typer.Option(1000, "--n-boot", help="Regions: bootstrap replicates."),
     epsilon: float = typer.Option(0.5, "--epsilon", help="Regions: Atkinson inequality aversion."),
     seed: int = typer.Option(123456, "--seed", help="Random seed of the simulated/bootstrap intervals."),
+    store: str = _STORE_OPT,
 ) -> None:
     """Inequality summary measures: HEAT measures by subgroup (--data) or Gini/Theil/Atkinson across regions (--regions)."""
     from equicare.errors import EquicareError
@@ -387,7 +443,7 @@ def inequality_cmd(
 
         if not value:
             raise EquicareError("--regions needs --value (the rate column)")
-        table = region_inequality_table(_read_csv_ids(regions), value, weight, file=regions, epsilon=epsilon,
+        table = region_inequality_table(_read_csv_ids(regions, store), value, weight, file=regions, epsilon=epsilon,
                                         n_boot=n_boot, level=conf_level, seed=seed)
     _write_table(table, out)
 
