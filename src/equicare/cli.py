@@ -182,15 +182,41 @@ _EXTRAS = typer.Option(True, "--extras/--no-extras", help="Train also on the bun
 
 @app.command("forecast")
 def forecast_cmd(
-    reference_date: str = typer.Option(..., "--reference-date", help="Reference date R (a Saturday, YYYY-MM-DD)."),
+    reference_date: str = typer.Option(None, "--reference-date", help="Reference date R (a Saturday, YYYY-MM-DD); "
+                                       "with --series: default one step after the last date."),
     out: str = typer.Option(..., "--out", help="Output CSV (hubverse quantile rows)."),
     truth: str = _TRUTH,
     model: str = _MODEL,
     history: str = _HISTORY,
     ilinet: str = _ILINET,
     extras: bool = _EXTRAS,
+    series: str = typer.Option(None, "--series", help="Any count series instead of US flu truth: a CSV/XLSX with "
+                               "region ids (any text), dates (daily, weekly or monthly) and counts."),
+    region: str = typer.Option("region", "--region", help="With --series: the region id column."),
+    date: str = typer.Option("date", "--date", help="With --series: the date column."),
+    value: str = typer.Option("value", "--value", help="With --series: the count column."),
+    horizons: int = typer.Option(4, "--horizons", help="With --series: steps ahead (horizons 0..N-1)."),
 ) -> None:
-    """Quantile forecasts of weekly flu admissions for one reference date (uses data up to R - 7 days)."""
+    """Quantile forecasts for one reference date: US flu admissions (hub truth), or any count series (--series)."""
+    from equicare.errors import EquicareError
+
+    if series:
+        from pathlib import Path
+
+        from equicare.forecast.series import forecast_counts, load_counts
+        from equicare.project.spec import resolve_column
+        from equicare.project.tables import read_tabular
+
+        df = read_tabular(series)
+        name = Path(series).name
+        cols = {k: resolve_column(df, v, name, f"--{k}") for k, v in (("region", region), ("date", date),
+                                                                       ("value", value))}
+        s = load_counts(df, region=cols["region"], date=cols["date"], value=cols["value"], file=name)
+        table = forecast_counts(s, reference_date, model or "ensemble", horizons=tuple(range(horizons)))
+        _write_table(table, out)
+        return
+    if reference_date is None:
+        raise EquicareError("--reference-date is required for the flu truth (or give --series)")
     from equicare.forecast import cli as fc
 
     n = fc.forecast_to_csv(truth, reference_date, out, model=model, history=history, ilinet=ilinet, extras=extras)
