@@ -280,6 +280,9 @@ def allocate_stage(project: Project, inp: Inputs, plan: pd.DataFrame | None) -> 
     lead = ["region", "resource", "need", "allocated", "share_met", "explanation"]
     a = a[lead + [c for c in a.columns if c not in lead]]
     a = a.rename(columns={"icu_beds": f"{al.resource}_capacity", "icu_occupancy": "usual_occupancy"})
+    label = al.resource.replace("_", " ")
+    if label.lower() not in ("icu beds", "icu bed"):  # the explanations name the planner's resource
+        a["explanation"] = a["explanation"].astype(str).str.replace("surge ICU beds", f"units of {label}", regex=False)
     tables["allocation"] = a
     summary["regions_with_need"] = summary.pop("states_with_need")
     summary["regions_without_capacity"] = int((need["icu_beds"] <= 0).sum())
