@@ -101,3 +101,18 @@ def test_rates_with_population() -> None:
     assert fc["value"].notna().all()
     with pytest.raises(EquicareError, match="no population"):
         forecast_counts(s, model="pooled_ar", population={"D001": 5e4})
+
+
+def test_forecast_command_takes_any_series(tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from equicare.cli import app
+
+    _series("monthly", 30).to_csv(tmp_path / "m.csv", index=False)
+    r = CliRunner().invoke(app, ["forecast", "--series", str(tmp_path / "m.csv"), "--region", "District",
+                                 "--date", "day", "--value", "cases", "--model", "flat_baseline", "--horizons", "2",
+                                 "--out", str(tmp_path / "f.csv")])
+    assert r.exit_code == 0, r.output
+    f = pd.read_csv(tmp_path / "f.csv", dtype={"location": str})
+    assert set(f["location"]) == {"D001", "D002", "007"} and f["horizon"].max() == 1
+    assert f["target"].iloc[0] == "mth inc cases"

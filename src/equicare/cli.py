@@ -58,7 +58,7 @@ def demo_cmd(
 @app.command("run")
 def run_cmd(
     project: str = typer.Argument(..., help="Project file (YAML): regions, facilities, demand, access, forecast, "
-                                  "allocate (docs/own-region.md)."),
+                                  "allocate (docs/own-region.md); or bundled:us, the demo's US scenario."),
     out: str = typer.Option("equicare-out", "--out", help="Output folder: report.html, equicare.duckdb and CSVs."),
     store: str = typer.Option(None, "--store", help="DuckDB store (default: OUT/equicare.duckdb)."),
     check: bool = typer.Option(False, "--check", help="Only validate the project file and every input, and print "
@@ -69,8 +69,18 @@ def run_cmd(
 
     from rich.console import Console
 
+    from pathlib import Path
+
     from equicare.project import check_project, run_project
 
+    if project.startswith("bundled:"):
+        from equicare.project.bundled_us import BUNDLED, write_us_project
+
+        which = project.split(":", 1)[1]
+        if which not in BUNDLED:
+            raise typer.BadParameter(f"no bundled project {which!r}; choose one of {', '.join(BUNDLED)}")
+        project = str(write_us_project(Path(out) / "project"))
+        typer.echo(f"bundled project written to {project}", err=True)
     if check:
         _, _, lines = check_project(project)
         typer.echo("\n".join(lines))
@@ -110,6 +120,8 @@ def load_cmd(
     delimiter: str = typer.Option(None, "--delimiter", help="CSV delimiter: ',', ';', tab or '|' (default: detected)."),
     decimal: str = typer.Option(None, "--decimal", help="CSV decimal mark: '.' or ',' (default: detected)."),
     encoding: str = typer.Option(None, "--encoding", help="Text encoding, e.g. utf-8, cp1252, latin-1 (default: detected)."),
+    missing: list[str] = typer.Option(None, "--missing", help="Missing-value policy: POLICY for every column or "
+                                      "COLUMN=POLICY (repeatable); drop, impute_median, impute_zero, flag or error."),
 ) -> None:
     """Validate and clean a file (CSV, XLSX or Parquet), store it, and print the cleaning report (a rejected file
     stores nothing)."""
@@ -126,7 +138,7 @@ def load_cmd(
                 raise typer.BadParameter(f"no regions dataset called {regions!r} in {store}")
             known = set(st.get_dataset(ds)["id"])
         options = {"sheet": sheet, "delimiter": delimiter, "decimal": decimal, "encoding": encoding}
-        table, report = load_table(path, kind, regions=known,
+        table, report = load_table(path, kind, regions=known, missing=_missing_policies(missing, kind),
                                    count_columns=None if count_columns is None else count_columns.split(","),
                                    **{k: v for k, v in options.items() if v is not None})
         ds_id = st.save_dataset(name or Path(path).stem, kind, table, source=Path(path).name,
@@ -135,6 +147,38 @@ def load_cmd(
     rep = report.to_frame()
     if len(rep):
         typer.echo(rep.to_string(index=False))
+
+
+def _missing_policies(items: list[str] | None, kind: str) -> dict[str, str] | None:
+    """``--missing`` values as a per-column policy map (a bare POLICY applies to every column of the schema)."""
+    from equicare.data.schemas import get_schema
+    from equicare.errors import EquicareError
+
+    allowed = ("drop", "impute_median", "impute_zero", "flag", "error")
+    out: dict[str, str] = {}
+    for item in items or []:
+        col, _, pol = item.rpartition("=")
+        if pol not in allowed:
+            raise EquicareError(f"--missing {item!r}: the policy must be one of {', '.join(allowed)}")
+        if col:
+            out[col.strip()] = pol
+        else:
+            out.update({c.name: pol for c in get_schema(kind).columns if c.name not in ("id",)})
+    return out or None
+
+
+@app.command("export")
+def export_cmd(
+    dataset: int = typer.Argument(..., help="Id of a stored dataset (see the cleaning report printed by load)."),
+    out: str = typer.Option(..., "--out", help="Output CSV of the cleaned table (ids as stored, as text)."),
+    store: str = typer.Option("equicare-out/equicare.duckdb", "--store", help="DuckDB store."),
+) -> None:
+    """Write a stored, cleaned dataset to CSV."""
+    from equicare.store import Store
+
+    with Store(store, read_only=True) as st:
+        table = st.get_dataset(dataset)
+    _write_table(table, out)
 
 
 # options shared by `forecast` and `backtest`
@@ -149,15 +193,41 @@ _EXTRAS = typer.Option(True, "--extras/--no-extras", help="Train also on the bun
 
 @app.command("forecast")
 def forecast_cmd(
-    reference_date: str = typer.Option(..., "--reference-date", help="Reference date R (a Saturday, YYYY-MM-DD)."),
+    reference_date: str = typer.Option(None, "--reference-date", help="Reference date R (a Saturday, YYYY-MM-DD); "
+                                       "with --series: default one step after the last date."),
     out: str = typer.Option(..., "--out", help="Output CSV (hubverse quantile rows)."),
     truth: str = _TRUTH,
     model: str = _MODEL,
     history: str = _HISTORY,
     ilinet: str = _ILINET,
     extras: bool = _EXTRAS,
+    series: str = typer.Option(None, "--series", help="Any count series instead of US flu truth: a CSV/XLSX with "
+                               "region ids (any text), dates (daily, weekly or monthly) and counts."),
+    region: str = typer.Option("region", "--region", help="With --series: the region id column."),
+    date: str = typer.Option("date", "--date", help="With --series: the date column."),
+    value: str = typer.Option("value", "--value", help="With --series: the count column."),
+    horizons: int = typer.Option(4, "--horizons", help="With --series: steps ahead (horizons 0..N-1)."),
 ) -> None:
-    """Quantile forecasts of weekly flu admissions for one reference date (uses data up to R - 7 days)."""
+    """Quantile forecasts for one reference date: US flu admissions (hub truth), or any count series (--series)."""
+    from equicare.errors import EquicareError
+
+    if series:
+        from pathlib import Path
+
+        from equicare.forecast.series import forecast_counts, load_counts
+        from equicare.project.spec import resolve_column
+        from equicare.project.tables import read_tabular
+
+        df = read_tabular(series)
+        name = Path(series).name
+        cols = {k: resolve_column(df, v, name, f"--{k}") for k, v in (("region", region), ("date", date),
+                                                                       ("value", value))}
+        s = load_counts(df, region=cols["region"], date=cols["date"], value=cols["value"], file=name)
+        table = forecast_counts(s, reference_date, model or "ensemble", horizons=tuple(range(horizons)))
+        _write_table(table, out)
+        return
+    if reference_date is None:
+        raise EquicareError("--reference-date is required for the flu truth (or give --series)")
     from equicare.forecast import cli as fc
 
     n = fc.forecast_to_csv(truth, reference_date, out, model=model, history=history, ilinet=ilinet, extras=extras,
@@ -295,9 +365,31 @@ def serve_cmd(
                 forwarded_allow_ips=",".join(trusted_proxy) or None)
 
 
-def _read_csv_ids(path: str):
-    """Read a table for the analysis commands (CSV, XLSX or Parquet; see :mod:`equicare.data.readers`):
-    ids stay text exactly as written, all-number columns become numbers; bad files are user errors."""
+_STORE_OPT = typer.Option("equicare-out/equicare.duckdb", "--store",
+                          help="DuckDB store for inputs given as dataset:ID (a dataset stored by `load`).")
+
+
+def _read_csv_ids(path: str, store: str | None = None):
+    """Read a table for the analysis commands (CSV, XLSX or Parquet; see :mod:`equicare.data.readers`): ids stay
+    text exactly as written, all-number columns become numbers; ``dataset:ID`` reads a stored dataset; bad files
+    are user errors."""
+    from equicare.errors import EquicareError
+
+    if path.startswith("dataset:"):
+        from equicare.store import Store
+
+        ref = path.split(":", 1)[1]
+        if not ref.isdigit():
+            raise EquicareError(f"{path}: give a dataset id, e.g. dataset:3")
+        with Store(store or "equicare-out/equicare.duckdb", read_only=True) as st:
+            df = st.get_dataset(int(ref))
+        df.columns = [str(c) for c in df.columns]
+        if "cap_capacity" not in df.columns:
+            df = df.rename(columns={c: c[4:] for c in df.columns if c.startswith("cap_") and c[4:] not in df.columns})
+        for c in ("id", "origin", "destination", "region"):
+            if c in df.columns:
+                df[c] = df[c].astype("string")
+        return df
     from equicare.data.readers import read_table
 
     return read_table(path, text=("id", "origin", "destination"))
@@ -411,6 +503,7 @@ def access_cmd(
     max_minutes: float = _MAX_MINUTES,
     max_km: float = typer.Option(None, "--max-km", help="Without --cost: great-circle km from the lat/lon of --demand "
                                  "to the lat/lon of --supply, pairs within this distance (also the catchment)."),
+    store: str = _STORE_OPT,
     scheduler: str = typer.Option(None, "--scheduler", help="Split origins into chunks on this Dask cluster."),
     workers: int = typer.Option(None, "--workers", help="Split origins into chunks on N local Dask worker processes."),
     chunk_rows: int = typer.Option(5000, "--chunk-rows", help="With --scheduler/--workers: origins per task."),
@@ -423,12 +516,12 @@ def access_cmd(
     params = {"max_cost": max_cost, "scale": scale, "alpha": alpha, "min_dist": min_dist, "sigma": sigma,
               "tau": tau, "rho": rho, "max_cycles": max_cycles,
               "weights": parse_step_weights(weights) if weights else None}
-    dem_t, sup_t = _read_csv_ids(demand), _read_csv_ids(supply)
+    dem_t, sup_t = _read_csv_ids(demand, store), _read_csv_ids(supply, store)
     if network:
         cost_t = _network_costs(demand, supply, network, mode, max_minutes)
         cost = network
     elif cost is not None:
-        cost_t = as_long(_read_csv_ids(cost), cost)
+        cost_t = as_long(_read_csv_ids(cost, store), cost)
     elif max_km is None:
         raise EquicareError("give --cost (a cost file), --network (travel times on roads) or --max-km "
                             "(great-circle km from lat/lon columns)")
@@ -471,6 +564,7 @@ def inequality_cmd(
     n_boot: int = typer.Option(1000, "--n-boot", help="Regions: bootstrap replicates."),
     epsilon: float = typer.Option(0.5, "--epsilon", help="Regions: Atkinson inequality aversion."),
     seed: int = typer.Option(123456, "--seed", help="Random seed of the simulated/bootstrap intervals."),
+    store: str = _STORE_OPT,
 ) -> None:
     """Inequality summary measures: HEAT measures by subgroup (--data) or Gini/Theil/Atkinson across regions (--regions)."""
     from equicare.errors import EquicareError
@@ -491,7 +585,7 @@ def inequality_cmd(
         if not weight and not unweighted:
             raise EquicareError("--regions needs --weight COLUMN (the population of each region, e.g. --weight "
                                 "population) or --unweighted to count every region once")
-        table = region_inequality_table(_read_csv_ids(regions), value, weight or None, unweighted=unweighted,
+        table = region_inequality_table(_read_csv_ids(regions, store), value, weight or None, unweighted=unweighted,
                                         file=regions, epsilon=epsilon, n_boot=n_boot, level=conf_level, seed=seed)
     _write_table(table, out)
 

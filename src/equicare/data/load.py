@@ -293,6 +293,11 @@ def load_table(source: str | Path | bytes | pd.DataFrame, kind: str, *, name: st
     (['1'], 3.5)
     """
     schema = get_schema(kind)
+    if missing:  # the caller's policies replace the schema's, also for validation ("error" is checked there)
+        from dataclasses import replace
+
+        schema = replace(schema, columns=tuple(replace(c, missing=missing[c.name]) if c.name in missing else c
+                                               for c in schema.columns))
     label = name or (str(source) if isinstance(source, (str, Path)) else "upload")
     report = report if report is not None else CleaningReport()
     if isinstance(source, pd.DataFrame):

@@ -137,3 +137,31 @@ def geojson_features(layer: Layer, ids: list[str], names: list[str], tolerance_k
     import json
 
     return json.loads(gdf.to_json(drop_id=True, to_wgs84=True))
+
+
+def regions_geojson(regions: pd.DataFrame, layer: Layer | None) -> dict:
+    """The regions as a WGS84 FeatureCollection (``id``, ``name`` properties): the layer's polygons or points,
+    else a point at each region's ``lat``/``lon``."""
+    if layer is not None:
+        return geojson_features(layer, regions["id"].tolist(), regions["name"].tolist())
+    feats = [{"type": "Feature", "properties": {"id": i, "name": n},
+              "geometry": {"type": "Point", "coordinates": [float(lo), float(la)]}}
+             for i, n, la, lo in zip(regions["id"], regions["name"], regions["lat"], regions["lon"])
+             if np.isfinite(la) and np.isfinite(lo)]
+    return {"type": "FeatureCollection", "features": feats}
+
+
+def shapes_table(geojson: dict) -> pd.DataFrame:
+    """One row per feature: ``id, name, feature`` (the feature as JSON text), to store with a run."""
+    import json
+
+    f = geojson["features"]
+    return pd.DataFrame({"id": [str(x["properties"]["id"]) for x in f], "name": [str(x["properties"]["name"]) for x in f],
+                         "feature": [json.dumps(x, separators=(",", ":")) for x in f]})
+
+
+def shapes_geojson(table: pd.DataFrame) -> dict:
+    """The inverse of :func:`shapes_table`."""
+    import json
+
+    return {"type": "FeatureCollection", "features": [json.loads(x) for x in table["feature"]]}

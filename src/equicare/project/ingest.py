@@ -276,15 +276,16 @@ def read_demand(project: Project, regions: pd.DataFrame, report: CleaningReport)
         if hint or bad.all():
             raise ValidationError([Problem(file, int(i) + 2, rc, "region id not in the regions file" + hint,
                                            rid.iloc[i]) for i in np.flatnonzero(bad)[:20]])
-        report.add(file, "rows of regions not in the regions file: left out", rc, int(bad.sum()),
-                   ", ".join(sorted(set(rid[bad].dropna()))[:10]))
-        df = df[~bad].reset_index(drop=True)
+        report.add(file, "series of ids not in the regions file: used to train the forecast only", rc,
+                   int(bad.sum()), ", ".join(sorted(set(rid[bad].dropna()))[:10]))
     n_blank = int(df[vc].astype("string").str.strip().fillna("").eq("").sum())
     series = load_counts(df, region=rc, date=dc, value=vc, file=file, freq=spec.frequency,
                          missing=project.missing, name=spec.value)
     if n_blank and project.missing != "error":
-        report.add(file, "missing: " + ("imputed" if project.missing == "impute_zero" else "left out"), vc, n_blank,
-                   f"policy {project.missing}")
+        imputed = project.missing == "impute_zero"
+        report.add(file, "missing: " + ("imputed" if imputed else "left out"), vc, n_blank,
+                   "policy impute_zero" if imputed else f"policy {project.missing}; a forecast reads blank weeks as "
+                                                        "not reported")
     return series
 
 

@@ -42,6 +42,8 @@ class ProjectResult:
     out_dir: Path | None = None
     report_path: Path | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    geojson: dict | None = None
+    """The regions as a WGS84 FeatureCollection (maps in the report and the dashboard)."""
 
 
 def _noop(stage: str, done: int, total: int) -> None:
@@ -215,7 +217,7 @@ def _flu_forecast(project: Project, inp: Inputs, spec: ForecastSpec, progress: P
     """US flu admissions by state FIPS: the FluSight path with the bundled training extras (as the demo)."""
     from equicare.pipeline import predict
 
-    if project.regions.id_format != "us-fips" or inp.demand.freq != "weekly":
+    if project.regions.id_format != "us-fips" or inp.demand.freq != "weekly":  # the extras are US states, weekly
         raise EquicareError("forecast.extras (the bundled US flu training data) needs weekly series and "
                             "regions.id_format: us-fips")
     truth = inp.demand.truth().assign(weekly_rate=np.nan)
@@ -278,6 +280,9 @@ def allocate_stage(project: Project, inp: Inputs, plan: pd.DataFrame | None) -> 
     lead = ["region", "resource", "need", "allocated", "share_met", "explanation"]
     a = a[lead + [c for c in a.columns if c not in lead]]
     a = a.rename(columns={"icu_beds": f"{al.resource}_capacity", "icu_occupancy": "usual_occupancy"})
+    label = al.resource.replace("_", " ")
+    if label.lower() not in ("icu beds", "icu bed"):  # the explanations name the planner's resource
+        a["explanation"] = a["explanation"].astype(str).str.replace("surge ICU beds", f"units of {label}", regex=False)
     tables["allocation"] = a
     summary["regions_with_need"] = summary.pop("states_with_need")
     summary["regions_without_capacity"] = int((need["icu_beds"] <= 0).sum())
@@ -354,8 +359,14 @@ def check_project(path: str | Path) -> tuple[Project, Inputs, list[str]]:
 
 def run_project(path: str | Path | Project, out_dir: str | Path = "equicare-out", store_path: str | Path | None = None,
                 progress: Progress = _noop, write_report: bool = True, org: str = "local",
-                created_by: str | None = None) -> ProjectResult:
+                created_by: str | None = None, store=None, on_start: Callable[[str], None] | None = None,
+                overrides: dict | None = None, extra_params: dict | None = None) -> ProjectResult:
     """Run every stage of a project; store datasets, the run and its results; write CSVs and the report.
+
+    ``store`` is an open :class:`~equicare.store.Store` to use instead of opening ``store_path`` (the web
+    service's); ``on_start(run_id)`` is called once the run is recorded; ``overrides`` maps ``section.key`` to
+    a value that replaces the project file's (the dashboard's scenario form), e.g. ``{"allocate.stock": 300}``;
+    ``extra_params`` are recorded with the run's parameters.
 
     Raises
     ------
@@ -365,6 +376,8 @@ def run_project(path: str | Path | Project, out_dir: str | Path = "equicare-out"
     from equicare.store import Store
 
     project = path if isinstance(path, Project) else load_project(path)
+    if overrides:
+        project = apply_overrides(project, overrides)
     out = Path(out_dir)
     timings: dict[str, float] = {}
     stages = project.stages()
@@ -374,12 +387,15 @@ def run_project(path: str | Path | Project, out_dir: str | Path = "equicare-out"
     inp = ingest(project)
     timings["ingest"] = time.perf_counter() - t
     out.mkdir(parents=True, exist_ok=True)
-    store = Store(store_path or out / "equicare.duckdb")
+    own = store is None
+    store = Store(store_path or out / "equicare.duckdb") if own else store
     try:
         params = {"project": project.name, "file": str(project.path), "stages": stages,
                   **{k: asdict(v) for k in ("access", "forecast", "allocate", "inequality")
-                     if (v := getattr(project, k)) is not None}}
+                     if (v := getattr(project, k)) is not None}, **(extra_params or {})}
         run_id = store.start_run("project", params, inp.fingerprints, org=org, created_by=created_by)
+        if on_start is not None:
+            on_start(run_id)
         try:
             result = _stages(project, inp, run_id, store, out, timings, total, progress, write_report, org)
             return result
@@ -387,7 +403,33 @@ def run_project(path: str | Path | Project, out_dir: str | Path = "equicare-out"
             store.fail_run(run_id, f"{type(exc).__name__}: {exc}")
             raise
     finally:
-        store.close()
+        if own:
+            store.close()
+
+
+def apply_overrides(project: Project, overrides: dict) -> Project:
+    """A copy of ``project`` with ``section.key`` values replaced (checked as in the project file).
+
+    Raises
+    ------
+    EquicareError
+        Unknown section or key, or a section the project does not have.
+    """
+    from dataclasses import fields
+
+    from equicare.project.spec import suggest
+
+    changes: dict[str, dict] = {}
+    for dotted, value in overrides.items():
+        sec, _, key = str(dotted).partition(".")
+        spec = getattr(project, sec, None) if sec in ("allocate", "forecast", "access", "inequality") else None
+        if spec is None:
+            raise EquicareError(f"the project has no {sec!r} section to change")
+        names = [f.name for f in fields(spec)]
+        if key not in names:
+            raise EquicareError(f"unknown key {dotted!r}" + suggest(key, names))
+        changes.setdefault(sec, {})[key] = value
+    return replace(project, **{sec: replace(getattr(project, sec), **kv) for sec, kv in changes.items()})
 
 
 def _stages(project: Project, inp: Inputs, run_id: str, store, out: Path, timings: dict, total: int,
@@ -430,7 +472,9 @@ def _stages(project: Project, inp: Inputs, run_id: str, store, out: Path, timing
         timings["allocate"] = time.perf_counter() - t
     tables["cleaning_report"] = inp.report.to_frame()
     summary.update(version=__version__, run_id=run_id)
-    result = ProjectResult(run_id, project, tables, summary, out, None, timings)
+    from equicare.project.geo import regions_geojson, shapes_table
+
+    result = ProjectResult(run_id, project, tables, summary, out, None, timings, regions_geojson(inp.regions, inp.layer))
     if write_report:
         t = step("report")
         from equicare.report.project_html import write_project_report
@@ -440,7 +484,8 @@ def _stages(project: Project, inp: Inputs, run_id: str, store, out: Path, timing
     t = time.perf_counter()
     for name, df in tables.items():
         _write_csv_atomic(df, out / f"{name}.csv")
-    _store_all(store, project, inp, run_id, tables, {**summary, "timings": timings}, org)
+    _store_all(store, project, inp, run_id, {**tables, "region_shapes": shapes_table(result.geojson)},
+               {**summary, "timings": timings}, org)
     timings["store"] = time.perf_counter() - t
     progress("done", total, total)
     return result

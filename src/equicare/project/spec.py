@@ -226,11 +226,11 @@ def _coerce(spec_cls: type, values: dict, where: str, file: str, base: Path, pro
                 kw[k] = None
             elif k in ("file", "costs"):
                 kw[k] = (base / str(v)).resolve()
-            elif k in ("capacity", "supply", "compare"):
+            elif t.startswith("list[str]"):
                 kw[k] = [str(x) for x in (v if isinstance(v, list) else [v])]
-            elif k == "horizons":
+            elif t.startswith("list[int]"):
                 kw[k] = [int(x) for x in (v if isinstance(v, list) else [v])]
-            elif k == "quantiles":
+            elif t.startswith("list[float]"):
                 kw[k] = [float(x) for x in v]
             elif k == "weights":
                 kw[k] = {float(a): float(b) for a, b in dict(v).items()}

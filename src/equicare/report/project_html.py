@@ -76,23 +76,12 @@ def readable(df: pd.DataFrame, labels: dict[str, str] | None = None) -> str:
     return body.to_html(index=False, escape=True, border=0, na_rep="–")
 
 
-def _geojson(result: "ProjectResult", inp: "Inputs") -> dict:
-    from equicare.project.geo import geojson_features
-
-    reg = inp.regions
-    if inp.layer is not None:
-        return geojson_features(inp.layer, reg["id"].tolist(), reg["name"].tolist())
-    feats = [{"type": "Feature", "properties": {"id": i, "name": n}, "geometry": {"type": "Point", "coordinates": [lo, la]}}
-             for i, n, la, lo in zip(reg["id"], reg["name"], reg["lat"], reg["lon"]) if np.isfinite(la) and np.isfinite(lo)]
-    return {"type": "FeatureCollection", "features": feats}
-
-
 def _map(result: "ProjectResult", inp: "Inputs", gj: dict, values: dict, title: str, unit: str, element_id: str,
          **kw) -> dict:
     """One map: the planner's geometry (or the us-atlas states/counties for a US FIPS project)."""
     proj = result.project
     names = dict(zip(inp.regions["id"], inp.regions["name"]))
-    if proj.regions.id_format == "us-fips" and inp.layer is None:
+    if proj.regions.id_format == "us-fips" and inp.layer is None and all(len(str(i)) in (2, 5) for i in values):
         from equicare.report.maps import svg_choropleth
 
         level = "state" if all(len(str(i)) == 2 for i in values) else "county"
@@ -154,7 +143,7 @@ def _pct(x) -> str:
 def write_project_report(result: "ProjectResult", inp: "Inputs", path: str | Path) -> Path:
     """Render the report of a project run to ``path`` (a temporary file renamed, never half written)."""
     p, t, s = result.project, result.tables, result.summary
-    gj = _geojson(result, inp)
+    gj = result.geojson
     acc = t["access"]
     maps, cards = [], [("Regions", f"{len(inp.regions):,}")]
     if inp.facilities is not None:

@@ -161,7 +161,7 @@ def create_app(store_path: str | Path = "equicare-out/equicare.duckdb", *,
     auth_limits : failed token checks allowed per account and per address (default 10 and 30 a minute).
     read_limits : rows and decompressed bytes allowed in an upload (default 1,000,000 rows, 256 MB).
     """
-    from equicare.service import ui
+    from equicare.service import projects_ui, ui
 
     st = store or Store(store_path)
     for mod in (accounts, audit, sharing):
@@ -609,6 +609,7 @@ def create_app(store_path: str | Path = "equicare-out/equicare.duckdb", *,
         return _records(audit.audit_log(st, org=user.org, limit=max(1, min(limit, 10_000))))
 
     ui.register(app)
+    projects_ui.register(app)
     return app
 
 

@@ -48,7 +48,8 @@ class ScenarioParams:
     """Parameters a planner may set for a run or a what-if (defaults are the demo's)."""
 
     as_of: str = "2023-12-30"
-    severity: float = 3.0
+    severity: float = 2.0
+    """The demo's (:class:`equicare.pipeline.DemoParams`); the same default everywhere."""
     stockpile: int = 2500
     scenario_quantile: float = 0.9
     fairness: str = "leximin"
