@@ -16,7 +16,7 @@ lacking to stay at or below the target occupancy ``t``::
     need_s = max(0, ceil(u_s C_s + F_s - t C_s))
 
 A state can staff at most ``surge_cap_ratio * C_s`` extra beds.  The national stockpile is shared by
-lexicographic max-min fairness on the share of need met (see :mod:`equicare.optimize.allocate`).
+lexicographic max-min fairness on the share of need met (see :mod:`equicare.optimize.allocation`).
 """
 
 from __future__ import annotations
@@ -226,7 +226,7 @@ def allocate_surge(need: pd.DataFrame, params: DemoParams, *, objective: str = "
                    ) -> tuple[dict[str, pd.DataFrame], dict]:
     """Share the stockpile fairly (default: lexicographic max-min share of need met), with explanations.
 
-    ``objective`` and ``fairness_weight`` choose the rule of :func:`equicare.optimize.allocate.allocate`;
+    ``objective`` and ``fairness_weight`` choose the rule of :func:`equicare.optimize.allocate`;
     ``max_gini`` caps the need-weighted Gini coefficient of the shares of need met (in (0, 1]; the answer is in
     whole beds, and in the rare case where no whole-bed answer near the LP's meets the cap exactly, the summary's
     ``gini_over_cap`` is true and the explanations say so);
@@ -234,7 +234,7 @@ def allocate_surge(need: pd.DataFrame, params: DemoParams, *, objective: str = "
     that share of its staffed ICU beds (``hospitals`` default: the bundled CMS-rated hospitals), and adds
     the table ``hospitals``.
     """
-    from equicare.optimize.allocate import allocate_stockpile
+    from equicare.optimize import allocate_stockpile
 
     if objective == "leximin" and max_gini is None and hospital_share is None:
         res = allocate_stockpile(need["state"].tolist(), need["need"].to_numpy(float), float(params.stockpile),
@@ -247,8 +247,8 @@ def allocate_surge(need: pd.DataFrame, params: DemoParams, *, objective: str = "
 
 def _surge_problem(need: pd.DataFrame, params: DemoParams, objective: str, fairness_weight: float,
                    max_gini: float | None, hospital_share: float | None, hospitals: pd.DataFrame | None):
-    """The surge allocation as an :class:`~equicare.optimize.allocate.AllocationProblem`."""
-    from equicare.optimize.allocate import AllocationProblem
+    """The surge allocation as an :class:`~equicare.optimize.AllocationProblem`."""
+    from equicare.optimize import AllocationProblem
 
     if max_gini is not None and not 0 < max_gini <= 1:
         raise EquicareError(f"max_gini must be in (0, 1], got {max_gini}")
@@ -281,8 +281,8 @@ def _state_hospitals(need: pd.DataFrame, share: float, hospitals: pd.DataFrame |
 
 def _surge_general(need: pd.DataFrame, params: DemoParams, prob, max_gini: float | None
                    ) -> tuple[dict[str, pd.DataFrame], dict]:
-    """Solve ``prob`` with :func:`~equicare.optimize.allocate.allocate`; tables and summary as the default."""
-    from equicare.optimize.allocate import allocate
+    """Solve ``prob`` with :func:`~equicare.optimize.allocate`; tables and summary as the default."""
+    from equicare.optimize import allocate
 
     res = allocate(prob)
     a = res.allocation
@@ -314,7 +314,7 @@ def _hospital_table(placed: pd.DataFrame, need: pd.DataFrame) -> pd.DataFrame:
 def _surge_tables(need: pd.DataFrame, table: pd.DataFrame, params: DemoParams, res, max_gini: float | None
                   ) -> tuple[dict[str, pd.DataFrame], dict]:
     """The allocation table joined with the need columns, and the run summary (Gini reached included)."""
-    from equicare.optimize.allocate import weighted_gini
+    from equicare.optimize import weighted_gini
 
     table = table.merge(need[_NEED_COLUMNS], left_on="region", right_on="state", how="left").drop(columns="state")
     med = need["need_median_scenario"].to_numpy(float)

@@ -24,7 +24,7 @@ import pandas as pd
 import yaml
 
 from equicare.errors import EquicareError, InfeasibleError, Problem, ValidationError
-from equicare.optimize.allocate import AllocationProblem, AllocationResult, Pooling, allocate
+from equicare.optimize import AllocationProblem, AllocationResult, Pooling, allocate
 
 TOP_KEYS = {"name", "description", "regions", "resources", "capacity", "demand", "budget", "objective",
             "fairness_weight", "uncertainty", "inequality", "pooling", "quality", "what_if", "budget_sweep",
@@ -516,39 +516,40 @@ def what_if(P: AllocationProblem, base: AllocationResult, change: dict) -> tuple
         allocated_after, change, share_before, share_after``.
     """
     name = str(change.get("name", "what-if"))
-    Q = replace(P)
-    Q.min_alloc = P.min_alloc.copy()
-    Q.stock = P.stock.copy()
+    kw: dict[str, Any] = {}
+    min_alloc, stock = P.min_alloc.copy(), P.stock.copy()
     desc = []
     for k, v in change.items():
         if k == "name":
             continue
         if k == "budget":
-            Q.budget = float(v)
+            kw["budget"] = float(v)
             desc.append(f"budget {'none' if P.budget is None else f'{P.budget:,.0f}'} -> {float(v):,.0f}")
         elif k == "fairness_weight":
-            Q.fairness_weight = float(v)
-            Q.objective = "weighted"
+            kw.update(fairness_weight=float(v), objective="weighted")
             desc.append(f"weighted objective with fairness weight {float(v):g}")
         elif k == "objective":
-            Q.objective = str(v)
+            kw["objective"] = str(v)
             desc.append(f"objective {P.objective} -> {v}")
         elif k == "stock":
             for res, val in dict(v).items():
                 if res not in P.resources:
                     raise EquicareError(f"what-if {name!r}: unknown resource {res!r}")
-                Q.stock[P.resources.index(res)] = float(val)
+                stock[P.resources.index(res)] = float(val)
                 desc.append(f"{res} stock -> {float(val):,.0f}")
+            kw["stock"] = stock
         elif k == "region_min":
             for item in (v if isinstance(v, list) else [v]):
                 reg, res = str(item["region"]), str(item["resource"])
                 if reg not in P.regions or res not in P.resources:
                     raise EquicareError(f"what-if {name!r}: unknown region {reg!r} or resource {res!r}")
-                Q.min_alloc[P.regions.index(reg), P.resources.index(res)] = float(item["value"])
+                min_alloc[P.regions.index(reg), P.resources.index(res)] = float(item["value"])
                 desc.append(f"minimum {res} for {reg} -> {float(item['value']):g}")
+            kw["min_alloc"] = min_alloc
         else:
             raise EquicareError(f"what-if {name!r}: unknown change {k!r} (allowed: budget, fairness_weight, "
                                 "objective, stock, region_min)")
+    Q = replace(P, **kw)
     summary = {"name": name, "change": "; ".join(desc), "min_share_before": base.min_share,
                "total_covered_before": base.total_covered, "total_cost_before": base.total_cost}
     try:

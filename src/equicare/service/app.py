@@ -22,7 +22,6 @@ CSV downloads of tables with person counts apply small-cell suppression
 from __future__ import annotations
 
 import json
-import math
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -36,6 +35,7 @@ from pydantic import BaseModel, Field
 
 from equicare import __version__
 from equicare.errors import EquicareError
+from equicare.jsonsafe import jsonable
 from equicare.service import accounts, audit, sharing
 from equicare.service.accounts import User
 from equicare.service.exports import suppressed_csv, suppressed_table
@@ -90,19 +90,7 @@ def _records(df: pd.DataFrame, limit: int | None = None) -> list[dict]:
     return json.loads(df.to_json(orient="records", date_format="iso", default_handler=str))
 
 
-def _clean(obj: Any) -> Any:
-    """JSON-safe copy (NaN/inf -> None, timestamps -> text)."""
-    if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, (str, int, bool)) or obj is None:
-        return obj
-    if hasattr(obj, "item"):
-        return _clean(obj.item())
-    return str(obj)
+_clean = jsonable  # the package's one JSON sanitiser (equicare.jsonsafe)
 
 
 def create_app(store_path: str | Path = "equicare-out/equicare.duckdb", *,
