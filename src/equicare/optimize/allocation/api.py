@@ -11,7 +11,7 @@ import pandas as pd
 from equicare.errors import EquicareError
 from equicare.optimize.allocation.diagnose import precheck
 from equicare.optimize.allocation.explain import explain
-from equicare.optimize.allocation.integer import trimmed_mip, whole_units
+from equicare.optimize.allocation.integer import actual_shares, fair_shares, trimmed_mip, whole_units
 from equicare.optimize.allocation.leximin import solve_objective
 from equicare.optimize.allocation.lp import AllocationLP
 from equicare.optimize.allocation.problem import AllocationProblem
@@ -68,15 +68,20 @@ def allocate(P: AllocationProblem, *, time_limit: float | None = None, method: s
     if method == "waterfill":
         raise EquicareError("water-filling applies only to leximin without pooling, with every scenario "
                             "weight > 0 and inequality bounds that the unbounded answer meets; use method='lp'")
-    nwo = None
+    nwo = reference = None
     n_solves = 0
     if lp.T and P.pooling.no_worse_off:
-        # the reference: the same model (same bounds, caps, placement and budget) with every transfer at zero
+        # the reference: the same model (same bounds, caps, placement, budget and whole units) with every
+        # transfer at zero; its actual shares are what pooling may not take away
         lm0 = lp.build(time_limit=time_limit)
         lp.fix_transfers(lm0)
         base = solve_objective(lp, lm0)
         n_solves += base.n_solves
-        nwo = np.maximum(lp.shares(base.sol.x) - NWO_MARGIN, 0.0)
+        col0 = base.sol.x
+        if lp.integ.any() and P.objective == "leximin":
+            col0, _ = whole_units(lp, base.sol, None, exact_whole_units, no_transfers=True)
+        nwo = np.maximum(fair_shares(lp, col0) - NWO_MARGIN, 0.0)
+        reference = actual_shares(lp, col0)
     lm = lp.build(time_limit=time_limit)
     run = solve_objective(lp, lm, nwo)
     run.n_solves += n_solves
@@ -85,7 +90,9 @@ def allocate(P: AllocationProblem, *, time_limit: float | None = None, method: s
             run.x_int, run.integer = whole_units(lp, run.sol, nwo, exact_whole_units)
         elif lp.gini_groups:  # a MIP: its cap holds on v, not on the units
             run.x_int = trimmed_mip(lp, run.sol)
-    return explain(lp, run, time.perf_counter() - t0)
+    res = explain(lp, run, time.perf_counter() - t0)
+    res.reference_shares = reference
+    return res
 
 
 def allocate_stockpile(region_ids: Sequence[str], need, stock: float, cap=None, integer: bool = False,

@@ -177,7 +177,8 @@ def explain(lp: AllocationLP, run: Trace, seconds: float) -> AllocationResult:
                 src = "; from " + ", ".join(f"{P.regions[arcs.a[j]]} ({_num(t[j])})" for j in recv[(i, r)])
             if (i, r) in send:
                 src += "; sends " + ", ".join(f"{_num(t[j])} to {P.regions[arcs.b[j]]}" for j in send[(i, r)])
-            ctx = _Context(P, lp, x, share, lp_share, min_share, level, shadow, who_cache, violations)
+            ctx = _Context(P, lp, x, share, lp_share, min_share, level, shadow, who_cache, violations,
+                           run.x_int is not None)
             rows_out.append({
                 "region": P.regions[i], "name": names[i], "resource": res_name,
                 "capacity": P.capacity[i, r], "need": need, "allocated": x[i, r],
@@ -225,6 +226,7 @@ class _Context:
     shadow: dict
     who: dict
     violations: pd.DataFrame
+    whole: bool
 
 
 def _shadow_prices(lp: AllocationLP, run: Trace, share: np.ndarray, is_mip: bool
@@ -389,7 +391,8 @@ def _sentence(ctx: _Context, i: int, r: int, need: float, binding: list[str], un
             goes = (f"would go to {who[0]}" if len(who) == 1 else
                     f"would be shared by {_list(who)}" if who else "would go to the regions at that level")
             a_, b_ = _pct_pair(lvl, min(1.0, lvl + inc))
-            parts.append(f"Limited by {what}: one more {per} {goes}, raising {what_lvl} from {a_} to {b_}.")
+            frac = " in the fractional optimum" if ctx.whole else ""
+            parts.append(f"Limited by {what}: one more {per} {goes}, raising {what_lvl}{frac} from {a_} to {b_}.")
             if share[i, r] - lvl > (1.0 / need if P.integer[r] else 1e-6):
                 parts.append(f"It sits above that level ({_pct(share[i, r])}) because raising it further "
                              "would lower a region that is worse off.")

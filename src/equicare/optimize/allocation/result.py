@@ -97,6 +97,9 @@ class AllocationResult:
     floor_violations : DataFrame
         Rows whose actual share is below the coverage floor (possible only with whole units):
         ``region, resource, share_met, floor, national_share``; empty when the floor holds or is not set.
+    reference_shares : ndarray, shape (n, m), or None
+        With pooling and ``no_worse_off``: each region's share without transfers (same problem otherwise),
+        the least pooling may leave it.
     """
 
     problem: AllocationProblem
@@ -117,6 +120,7 @@ class AllocationResult:
     min_share_lp_bound: float | None = None
     whole_units: IntegerReport | None = None
     floor_violations: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
+    reference_shares: np.ndarray | None = field(repr=False, default=None)
 
     def national_shares(self) -> dict[str, float]:
         """Need-weighted share of need met per resource (covered / need over all regions)."""

@@ -21,11 +21,17 @@ def notes(res: AllocationResult, what_ifs: list[dict], sweep: pd.DataFrame) -> l
     wu = res.whole_units
     if wu is not None and wu.lp_bound is not None:
         how = {"greedy": "greedy water-filling (exact for one stock per type)",
+               "greedy (optimal by MIP)": "greedy water-filling, proved optimal by a MIP on the actual shares",
                "mip": "an exact MIP on the actual shares",
-               "mip (time limit)": "a MIP stopped at its time limit"}.get(wu.method, wu.method)
+               "mip (time limit)": "a MIP on the actual shares stopped at its time limit",
+               "greedy (MIP time limit)": "greedy water-filling (a MIP found nothing better in its time limit)",
+               "mip floor + greedy": "an exact MIP for the minimum share, the rest by greedy water-filling",
+               "mip floor + greedy (time limit)": "a MIP for the minimum share (stopped at its time limit), the "
+                                                  "rest by greedy water-filling",
+               }.get(wu.method, wu.method)
         s = (f"Whole units by {how}: minimum share {100 * wu.min_share:.1f}% against {100 * wu.lp_bound:.1f}% with "
              f"fractional units (rounding loss {100 * (wu.rounding_loss or 0):.1f} points)")
-        if wu.mip_bound is not None and wu.method != "mip":
+        if wu.mip_bound is not None and wu.mip_bound > wu.min_share + 1e-9:
             s += f"; no whole-unit answer exceeds {100 * wu.mip_bound:.1f}%"
         out.append(s + ".")
     v = res.floor_violations
