@@ -141,7 +141,7 @@ def four_resource_tables(level: str):
 
 def bench_allocate(lp_county_expected: bool = False) -> list[dict]:
     """Time ``allocate`` (auto: water-filling when separable) and, for comparison, the LP route."""
-    from equicare.optimize.allocate import AllocationProblem, allocate
+    from equicare.optimize import AllocationProblem, allocate
 
     rows = []
     for level in ("state", "county"):

@@ -84,7 +84,7 @@ def dp_releases() -> None:
 
 def pooled_noise() -> None:
     print("== 3. effect of DP noise on a leximin allocation of 1,000 units by hospitals per state")
-    from equicare.optimize.allocate import allocate_stockpile
+    from equicare.optimize import allocate_stockpile
 
     data = load_bundled()
     regions = data.states["id"].astype(str).tolist()

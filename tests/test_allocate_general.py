@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from equicare.errors import InfeasibleError
-from equicare.optimize.allocate import AllocationProblem, Pooling, allocate
+from equicare.optimize import AllocationProblem, Pooling, allocate
 
 
 def level_fill(cap, dem, hi, stock):

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from equicare.errors import EquicareError
-from equicare.optimize.allocate import allocate_stockpile
+from equicare.optimize import allocate_stockpile
 
 
 def water_fill(need: np.ndarray, cap: np.ndarray, stock: float) -> np.ndarray:

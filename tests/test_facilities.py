@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from scipy.optimize import linprog
 
-from equicare.optimize.allocate import AllocationProblem, allocate
+from equicare.optimize import AllocationProblem, allocate
 from equicare.optimize.facilities import bundled_hospitals, facility_caps, place_at_facilities, region_caps
 from equicare.optimize.scenario import run_scenario
 

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from scipy.optimize import linprog
 
 from equicare.errors import InfeasibleError
-from equicare.optimize.allocate import AllocationProblem, allocate, weighted_gini
+from equicare.optimize import AllocationProblem, allocate, weighted_gini
 
 
 def pairwise_reference(cap, dem, stock, G, objective):

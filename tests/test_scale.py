@@ -17,7 +17,7 @@ import yaml
 from equicare.analyze.access import compute_access
 from equicare.analyze.costs import great_circle_costs
 from equicare.errors import EquicareError, ValidationError
-from equicare.optimize.allocate import allocate
+from equicare.optimize import allocate
 from equicare.optimize.scenario import load_scenario
 from equicare.scale.chunked_access import CoordinateCosts, MatrixCosts, chunked_access
 from equicare.scale.sweep import Grid, apply_point, read_grid, run_sweep

@@ -99,14 +99,15 @@ def test_infeasible_scenario_is_a_clear_cli_error(tmp_path):
 def test_what_if_and_sweep_against_direct_resolves(tmp_path):
     from dataclasses import replace
 
-    from equicare.optimize.allocate import allocate
+    from equicare.optimize import allocate
 
     P, _ = load_scenario(write(tmp_path, SMALL))
     base = allocate(P)
     s, diff = what_if(P, base, {"name": "guarantee B", "region_min": [{"region": "B", "resource": "beds",
                                                                          "value": 12}]})
-    Q = replace(P, min_alloc=P.min_alloc.copy())
-    Q.min_alloc[1, 0] = 12
+    mins = P.min_alloc.copy()
+    mins[1, 0] = 12
+    Q = replace(P, min_alloc=mins)
     assert s["min_share_after"] == pytest.approx(allocate(Q).min_share)
     assert (diff["region"] == "B").any()
     sw = budget_sweep(P, [0.5, 2.0])

@@ -475,7 +475,7 @@ def test_unknown_forecast_model_is_refused(svc):
 
 
 @pytest.mark.parametrize("params, name", [
-    ({"max_gini": 0}, "max_gini"), ({"max_gini": 1.5}, "max_gini"), ({"max_gini": "abc"}, "max_gini"),
+    ({"max_gini": -0.1}, "max_gini"), ({"max_gini": 1.5}, "max_gini"), ({"max_gini": "abc"}, "max_gini"),
     ({"place_at_hospitals": True, "hospital_share": 0}, "hospital_share"),
     ({"place_at_hospitals": True, "hospital_share": 1.5}, "hospital_share"),
     ({"place_at_hospitals": "maybe"}, "place_at_hospitals"),

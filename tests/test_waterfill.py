@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from equicare.errors import EquicareError
-from equicare.optimize.allocate import AllocationProblem, allocate
+from equicare.optimize import AllocationProblem, allocate
 
 
 def _problem(seed: int, n: int, m: int, S: int, mode: str, with_budget: bool, with_bounds: bool):
@@ -103,8 +105,7 @@ def test_waterfill_on_the_bundled_state_surge_case():
 
 
 def test_whole_units_go_through_the_same_greedy():
-    P = _problem(7, 8, 2, 5, "expected", True, True)
-    P.integer = np.array([True, False])
+    P = replace(_problem(7, 8, 2, 5, "expected", True, True), integer=np.array([True, False]))
     a, b = allocate(P, method="waterfill"), allocate(P, method="lp")
     assert np.all(a.x[:, 0] == np.round(a.x[:, 0]))
     assert a.x[:, 0] == pytest.approx(b.x[:, 0], abs=1e-9)
@@ -119,7 +120,7 @@ def test_whole_units_go_through_the_same_greedy():
 def test_inequality_bounds_met_by_waterfill_or_left_to_the_lp(seed, bound, value):
     """auto = water-filling when its answer meets the bound (then it is also the bounded optimum), else LPs."""
     P = _problem(seed, 6, 2, 5, "expected", True, False)
-    setattr(P, bound, min(value, 0.99) if bound == "max_gini" else value)
+    P = replace(P, **{bound: min(value, 0.99) if bound == "max_gini" else value})
     try:
         b = allocate(P, method="lp")
     except EquicareError:
@@ -131,7 +132,7 @@ def test_inequality_bounds_met_by_waterfill_or_left_to_the_lp(seed, bound, value
 
 def test_waterfill_refuses_coupled_models():
     P = _problem(3, 5, 2, 3, "expected", True, False)
-    P.coverage_floor = 0.999  # the unbounded answer leaves some region below 99.9% of the national share
+    P = replace(P, coverage_floor=0.999)  # the unbounded answer leaves some region below 99.9% of the national share
     with pytest.raises(EquicareError, match="water-filling applies only"):
         allocate(P, method="waterfill")
     with pytest.raises(EquicareError, match="method must be"):

@@ -606,6 +606,8 @@ def allocate_cmd(
     files = ["allocation.csv", "transfers.csv", "coverage.csv", "scenarios.csv", "what_if.csv", "budget_sweep.csv"]
     files += ["facilities.csv"] if doc.get("facilities") else []
     typer.echo(f"wrote {out}/{', '.join(files)}, explanations.json", err=True)
+    for note in doc.get("notes", []):
+        typer.echo(f"note: {note}", err=True)
 
 
 @app.command("locate")

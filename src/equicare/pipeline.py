@@ -16,7 +16,7 @@ lacking to stay at or below the target occupancy ``t``::
     need_s = max(0, ceil(u_s C_s + F_s - t C_s))
 
 A state can staff at most ``surge_cap_ratio * C_s`` extra beds.  The national stockpile is shared by
-lexicographic max-min fairness on the share of need met (see :mod:`equicare.optimize.allocate`).
+lexicographic max-min fairness on the share of need met (see :mod:`equicare.optimize.allocation`).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from equicare import __version__
+from equicare import params as defaults
 from equicare.analyze.describe import capacity_by_region, describe, per_capita
 from equicare.data.bundled import BundledData, data_path, load_bundled
 from equicare.errors import EquicareError
@@ -40,22 +41,23 @@ Progress = Callable[[str, int, int], None]
 
 @dataclass
 class DemoParams:
-    """Parameters of the demo job (every one is recorded with the run)."""
+    """Parameters of the demo job (every one is recorded with the run); defaults and ranges of the planning
+    parameters come from :mod:`equicare.params`, as for the service's runs."""
 
-    as_of: str = "2023-12-30"
+    as_of: str = defaults.AS_OF
     """Planning reference date (a Saturday): forecasts use data up to one week before it."""
-    severity: float = 2.0
+    severity: float = defaults.SEVERITY.default
     """Multiplier on forecast flu ICU patients for the severe-season scenario."""
-    target_occupancy: float = 0.85
-    icu_fraction: float = 0.15
+    target_occupancy: float = defaults.TARGET_OCCUPANCY.default
+    icu_fraction: float = defaults.ICU_FRACTION.default
     """Share of influenza admissions that need an ICU bed."""
-    icu_los_days: float = 7.0
+    icu_los_days: float = defaults.ICU_LOS_DAYS.default
     """Average ICU length of stay of those patients, in days."""
-    scenario_quantile: float = 0.9
+    scenario_quantile: float = defaults.SCENARIO_QUANTILE.default
     """Forecast quantile used as the planning peak (0.5 = median; 0.9 = a bad but plausible peak)."""
-    surge_cap_ratio: float = 0.2
+    surge_cap_ratio: float = defaults.SURGE_CAP_RATIO.default
     """At most this fraction of a state's staffed ICU beds can be added as surge beds (staffing limit)."""
-    stockpile: int = 2500
+    stockpile: int = defaults.STOCKPILE.default
     """National stockpile of surge ICU beds."""
     catchment_km: float = 50.0
     """2SFCA catchment radius (great-circle km) from county population centres to hospitals."""
@@ -66,7 +68,7 @@ class DemoParams:
     holdout_start: str = "2023-10-14"
     holdout_end: str = "2024-05-04"
     """Reference dates of the hold-out evaluation (the 2023-24 FluSight season)."""
-    forecast_model: str = "ensemble"
+    forecast_model: str = defaults.FORECAST_MODEL
     """Forecast model for the planning scenario (the best-scoring on seasons before 2023-24)."""
     forecast_extras: bool = True
     """Train the forecasters also on the bundled NHSN admissions 2020-23 and ILINet epidemics
@@ -221,20 +223,20 @@ solver's tolerance (cuts are added until the Gini is within 1e-7 of what it is g
 
 
 def allocate_surge(need: pd.DataFrame, params: DemoParams, *, objective: str = "leximin",
-                   fairness_weight: float = 0.5, max_gini: float | None = None,
+                   fairness_weight: float = defaults.FAIRNESS_WEIGHT.default, max_gini: float | None = None,
                    hospital_share: float | None = None, hospitals: pd.DataFrame | None = None
                    ) -> tuple[dict[str, pd.DataFrame], dict]:
     """Share the stockpile fairly (default: lexicographic max-min share of need met), with explanations.
 
-    ``objective`` and ``fairness_weight`` choose the rule of :func:`equicare.optimize.allocate.allocate`;
-    ``max_gini`` caps the need-weighted Gini coefficient of the shares of need met (in (0, 1]; the answer is in
+    ``objective`` and ``fairness_weight`` choose the rule of :func:`equicare.optimize.allocate`;
+    ``max_gini`` caps the need-weighted Gini coefficient of the shares of need met (in [0, 1]; the answer is in
     whole beds, and in the rare case where no whole-bed answer near the LP's meets the cap exactly, the summary's
     ``gini_over_cap`` is true and the explanations say so);
     ``hospital_share`` places each state's beds at its hospitals, best-rated first, each taking at most
     that share of its staffed ICU beds (``hospitals`` default: the bundled CMS-rated hospitals), and adds
     the table ``hospitals``.
     """
-    from equicare.optimize.allocate import allocate_stockpile
+    from equicare.optimize import allocate_stockpile
 
     if objective == "leximin" and max_gini is None and hospital_share is None:
         res = allocate_stockpile(need["state"].tolist(), need["need"].to_numpy(float), float(params.stockpile),
@@ -247,11 +249,10 @@ def allocate_surge(need: pd.DataFrame, params: DemoParams, *, objective: str = "
 
 def _surge_problem(need: pd.DataFrame, params: DemoParams, objective: str, fairness_weight: float,
                    max_gini: float | None, hospital_share: float | None, hospitals: pd.DataFrame | None):
-    """The surge allocation as an :class:`~equicare.optimize.allocate.AllocationProblem`."""
-    from equicare.optimize.allocate import AllocationProblem
+    """The surge allocation as an :class:`~equicare.optimize.AllocationProblem`."""
+    from equicare.optimize import AllocationProblem
 
-    if max_gini is not None and not 0 < max_gini <= 1:
-        raise EquicareError(f"max_gini must be in (0, 1], got {max_gini}")
+    defaults.MAX_GINI.check(max_gini, label="max_gini")
     fac = caps = None
     if hospital_share is not None:
         fac, caps = _state_hospitals(need, hospital_share, hospitals)
@@ -270,8 +271,7 @@ def _state_hospitals(need: pd.DataFrame, share: float, hospitals: pd.DataFrame |
     """Hospitals under the states of ``need`` (region = state FIPS) and their caps: ``share`` of ICU beds."""
     from equicare.optimize.facilities import bundled_hospitals, facility_caps
 
-    if not 0 < share <= 1:
-        raise EquicareError(f"hospital_share must be in (0, 1], got {share}")
+    defaults.HOSPITAL_SHARE.check(share, label="hospital_share")
     fac = bundled_hospitals("state") if hospitals is None else hospitals
     fips = dict(zip(need["abbr"].astype(str), need["state"].astype(str)))
     fac = fac.assign(abbr=fac["region"].astype(str), region=fac["region"].astype(str).map(fips))
@@ -281,8 +281,8 @@ def _state_hospitals(need: pd.DataFrame, share: float, hospitals: pd.DataFrame |
 
 def _surge_general(need: pd.DataFrame, params: DemoParams, prob, max_gini: float | None
                    ) -> tuple[dict[str, pd.DataFrame], dict]:
-    """Solve ``prob`` with :func:`~equicare.optimize.allocate.allocate`; tables and summary as the default."""
-    from equicare.optimize.allocate import allocate
+    """Solve ``prob`` with :func:`~equicare.optimize.allocate`; tables and summary as the default."""
+    from equicare.optimize import allocate
 
     res = allocate(prob)
     a = res.allocation
@@ -314,7 +314,7 @@ def _hospital_table(placed: pd.DataFrame, need: pd.DataFrame) -> pd.DataFrame:
 def _surge_tables(need: pd.DataFrame, table: pd.DataFrame, params: DemoParams, res, max_gini: float | None
                   ) -> tuple[dict[str, pd.DataFrame], dict]:
     """The allocation table joined with the need columns, and the run summary (Gini reached included)."""
-    from equicare.optimize.allocate import weighted_gini
+    from equicare.optimize import weighted_gini
 
     table = table.merge(need[_NEED_COLUMNS], left_on="region", right_on="state", how="left").drop(columns="state")
     med = need["need_median_scenario"].to_numpy(float)

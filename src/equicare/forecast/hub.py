@@ -19,10 +19,8 @@ import pandas as pd
 
 from equicare.data.readers import read_table, sheet_rows
 from equicare.errors import EquicareError, Problem, ValidationError, plain_text
+from equicare.params import QUANTILES  # noqa: F401  (the 23 quantile levels the hub asks for; re-exported)
 
-#: The 23 quantile levels the hub asks for.
-QUANTILES: tuple[float, ...] = (0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5,
-                                0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 0.975, 0.99)
 #: Hub target name for weekly incident influenza hospital admissions.
 TARGET = "wk inc flu hosp"
 #: Columns of a hubverse quantile table, in order.

@@ -11,9 +11,10 @@ from equicare.errors import EquicareError
 from equicare.forecast.hub import HORIZONS, QUANTILES, as_saturday, quantile_table, saturdays
 from equicare.forecast.models import MODELS, ForecastModel
 from equicare.forecast.truth import Panel, to_panel
+from equicare.params import FORECAST_MODEL
 
 #: Model used when none is named.
-DEFAULT_MODEL = "ensemble"
+DEFAULT_MODEL = FORECAST_MODEL
 
 
 def get_model(model: str | ForecastModel) -> ForecastModel:

@@ -14,6 +14,7 @@ Huangfu, Q. and Hall, J. A. J. (2018). Parallelizing the dual revised simplex me
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 
@@ -22,29 +23,40 @@ import numpy as np
 import scipy.sparse as sp
 
 INF = highspy.kHighsInf
-_BANNER_DONE = False
+_BANNER = {"done": False}
+_BANNER_LOCK = threading.Lock()
 
 
 def new_highs() -> highspy.Highs:
-    """A silent HiGHS instance (the once-per-process banner goes to /dev/null, not to our stdout)."""
-    global _BANNER_DONE
-    if not _BANNER_DONE:
-        import os
-        import sys
+    """A silent HiGHS instance (the once-per-process banner goes to /dev/null, not to our stdout).
 
-        sys.stdout.flush()
-        saved = os.dup(1)
-        try:
-            with open(os.devnull, "w") as null:
-                os.dup2(null.fileno(), 1)
-                h = highspy.Highs()
-        finally:
-            os.dup2(saved, 1)
-            os.close(saved)
-        _BANNER_DONE = True
-    else:
+    The first instance is made under a lock (two threads must not both redirect file descriptor 1).
+    """
+    with _BANNER_LOCK:
+        if _BANNER["done"]:
+            h = None
+        else:
+            h = _first_highs()
+            _BANNER["done"] = True
+    if h is None:
         h = highspy.Highs()
     h.setOptionValue("output_flag", False)
+    return h
+
+
+def _first_highs() -> highspy.Highs:
+    import os
+    import sys
+
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 1)
+            h = highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
     return h
 
 
@@ -71,6 +83,8 @@ class Solution:
         Relative MIP gap (0 for an LP).
     seconds : float
         Wall time of the solve call.
+    bound : float
+        A MIP's dual bound (the best objective any solution could reach); the objective for an LP.
     """
 
     status: str
@@ -81,6 +95,7 @@ class Solution:
     col_dual: np.ndarray
     gap: float
     seconds: float
+    bound: float = float("nan")
 
     @property
     def ok(self) -> bool:
@@ -192,6 +207,12 @@ class LinearModel:
         self.n_row += 1
         return self.n_row - 1
 
+    def set_integrality(self, integer) -> None:
+        """Make the given columns integer (True) or continuous (False); all-False turns a MIP into an LP."""
+        integer = np.asarray(integer, dtype=bool)
+        self.h.changeColsIntegrality(self.n_col, np.arange(self.n_col, dtype=np.int32), integer.astype(np.uint8))
+        self.is_mip = bool(integer.any())
+
     def set_start(self, x, search: bool = True) -> None:
         """Hand HiGHS a feasible point as its first incumbent (a MIP prunes with it from the root).
 
@@ -230,7 +251,8 @@ class LinearModel:
         gap = float(info.mip_gap) if self.is_mip and have else 0.0
         if not np.isfinite(gap):
             gap = 0.0
-        return Solution(status, obj, x, rv, rd, cd, gap, secs)
+        bound = float(info.mip_dual_bound) if self.is_mip and have else obj
+        return Solution(status, obj, x, rv, rd, cd, gap, secs, bound)
 
 
 def _finite(v, n: int) -> np.ndarray:

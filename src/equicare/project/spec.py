@@ -313,7 +313,7 @@ def load_project(path: str | Path) -> Project:
 def _check_choices(parts: dict, top: dict, label: str, problems: list[Problem]) -> None:
     from equicare.analyze.access import METHODS
     from equicare.forecast.models import MODELS
-    from equicare.optimize.allocate import OBJECTIVES
+    from equicare.optimize import OBJECTIVES
 
     def choice(key: str, value: object, allowed: tuple[str, ...]) -> None:
         if value is not None and str(value).lower() not in allowed:

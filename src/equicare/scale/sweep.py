@@ -197,7 +197,7 @@ def solve_point(doc: dict, values: dict[str, Any], key: str = "") -> PointResult
 
     Never raises: infeasible and invalid points and unexpected errors come back as a status and message.
     """
-    from equicare.optimize.allocate import allocate
+    from equicare.optimize import allocate
     from equicare.optimize.scenario import load_scenario
 
     t0 = time.perf_counter()

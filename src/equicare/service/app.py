@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import math
 import threading
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -45,6 +44,7 @@ from pydantic import BaseModel, Field, StrictInt, StrictStr
 from equicare import __version__
 from equicare.data.load import ReadLimits
 from equicare.errors import EquicareError
+from equicare.jsonsafe import jsonable
 from equicare.service import accounts, audit, security, sharing
 from equicare.service.accounts import AuthLimits, TooManyAttempts, User
 from equicare.service.csvsafe import neutralise_formulas
@@ -125,19 +125,7 @@ def _records(df: pd.DataFrame, limit: int | None = None) -> list[dict]:
     return json.loads(df.to_json(orient="records", date_format="iso", default_handler=str))
 
 
-def _clean(obj: Any) -> Any:
-    """JSON-safe copy (NaN/inf -> None, timestamps -> text)."""
-    if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, (str, int, bool)) or obj is None:
-        return obj
-    if hasattr(obj, "item"):
-        return _clean(obj.item())
-    return str(obj)
+_clean = jsonable  # the package's one JSON sanitiser (equicare.jsonsafe)
 
 
 def _wants_json(request: Request) -> bool:

@@ -93,7 +93,7 @@ def register(app: FastAPI) -> None:
     @app.get("/projects", response_class=HTMLResponse, include_in_schema=False)
     def projects_page(request: Request, user: User = Depends(user_dep)):
         from equicare.forecast import MODELS
-        from equicare.optimize.allocate import OBJECTIVES
+        from equicare.optimize import OBJECTIVES
         from equicare.project.spec import AllocateSpec
 
         return page(request, "projects.html", runs=project_runs(user.org), defaults=AllocateSpec(),

@@ -11,7 +11,7 @@ only (public census populations aside), either
 
 * ``measure="need"`` (e.g. admissions): rates per 100,000 residents, their population-weighted Gini
   (:func:`equicare.analyze.inequality.gini`) and a leximin allocation of a stockpile over the pooled
-  need (:func:`equicare.optimize.allocate.allocate_stockpile`); or
+  need (:func:`equicare.optimize.allocate_stockpile`); or
 * ``measure="supply"`` (e.g. beds): access as supply per 1,000 residents (the region-container form of
   floating-catchment access), its Gini, and a leximin allocation over each region's shortfall from the
   pooled average access. It states the privacy
@@ -158,7 +158,7 @@ def _analyse(values: np.ndarray, pop: np.ndarray, regions: list[str], stockpile:
     ``max(0, A_bar * pop_i / 1000 - supply_i)`` with ``A_bar = 1000 * sum(supply) / sum(pop)``.
     """
     from equicare.analyze.inequality import gini
-    from equicare.optimize.allocate import allocate_stockpile
+    from equicare.optimize import allocate_stockpile
 
     v = np.maximum(values, 0.0)
     if measure == "need":

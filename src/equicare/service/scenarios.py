@@ -18,6 +18,7 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
+from equicare import params
 from equicare.errors import EquicareError
 from equicare.store import Store
 
@@ -40,27 +41,27 @@ __all__ = [
 ]
 
 RUN_KINDS = ("analyse", "forecast", "allocate")
-FAIRNESS_RULES = ("leximin", "min_unmet", "weighted")
+FAIRNESS_RULES = params.OBJECTIVES
 
 
 @dataclass(frozen=True)
 class ScenarioParams:
-    """Parameters a planner may set for a run or a what-if (defaults are the demo's)."""
+    """Parameters a planner may set for a run or a what-if; defaults and ranges from :mod:`equicare.params`
+    (the demo's :class:`~equicare.pipeline.DemoParams` takes the same ones)."""
 
-    as_of: str = "2023-12-30"
-    severity: float = 2.0
-    """The demo's (:class:`equicare.pipeline.DemoParams`); the same default everywhere."""
-    stockpile: int = 2500
-    scenario_quantile: float = 0.9
+    as_of: str = params.AS_OF
+    severity: float = params.SEVERITY.default
+    stockpile: int = params.STOCKPILE.default
+    scenario_quantile: float = params.SCENARIO_QUANTILE.default
     fairness: str = "leximin"
-    fairness_weight: float = 0.5
-    forecast_model: str = "ensemble"
+    fairness_weight: float = params.FAIRNESS_WEIGHT.default
+    forecast_model: str = params.FORECAST_MODEL
     facilities_dataset: int | None = None
-    max_gini: float | None = None
-    """Cap on the need-weighted Gini coefficient of the states' shares of need met, in (0, 1]; None: no cap."""
+    max_gini: float | None = params.MAX_GINI.default
+    """Cap on the need-weighted Gini coefficient of the states' shares of need met, in [0, 1]; None: no cap."""
     place_at_hospitals: bool = False
     """Place each state's beds at its CMS-rated hospitals, best-rated first."""
-    hospital_share: float = 0.2
+    hospital_share: float = params.HOSPITAL_SHARE.default
     """With placement: a hospital takes at most this share of its staffed ICU beds, in (0, 1]."""
 
 
@@ -69,8 +70,7 @@ _FALSE = ("false", "0", "no", "off")
 _ALLOCATE_ONLY = ("max_gini", "place_at_hospitals")
 _NUMERIC = ("severity", "scenario_quantile", "fairness_weight", "max_gini", "hospital_share", "stockpile",
             "facilities_dataset")
-_QUANTILES = (0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8,
-              0.85, 0.9, 0.95, 0.975, 0.99)
+_RANGED = (params.SEVERITY, params.STOCKPILE, params.FAIRNESS_WEIGHT, params.MAX_GINI, params.HOSPITAL_SHARE)
 
 
 def parse_params(raw: dict | None) -> ScenarioParams:
@@ -113,19 +113,9 @@ def parse_params(raw: dict | None) -> ScenarioParams:
         raise EquicareError(f"parameter 'forecast_model' must be one of {', '.join(MODELS)}, got {p.forecast_model!r}")
     if p.fairness not in FAIRNESS_RULES:
         raise EquicareError(f"parameter 'fairness' must be one of {', '.join(FAIRNESS_RULES)}, got {p.fairness!r}")
-    if not any(abs(p.scenario_quantile - q) < 1e-9 for q in _QUANTILES):
-        raise EquicareError(f"parameter 'scenario_quantile' must be a forecast quantile "
-                            f"({', '.join(map(str, _QUANTILES))}), got {p.scenario_quantile}")
-    if not 0 <= p.stockpile <= 10_000_000:
-        raise EquicareError(f"parameter 'stockpile' must be between 0 and 10,000,000, got {p.stockpile}")
-    if not 0 < p.severity <= 100:
-        raise EquicareError(f"parameter 'severity' must be in (0, 100], got {p.severity}")
-    if not 0 <= p.fairness_weight <= 1:
-        raise EquicareError(f"parameter 'fairness_weight' must be in [0, 1], got {p.fairness_weight}")
-    if p.max_gini is not None and not 0 < p.max_gini <= 1:
-        raise EquicareError(f"parameter 'max_gini' must be in (0, 1] (blank: no cap), got {p.max_gini}")
-    if not 0 < p.hospital_share <= 1:
-        raise EquicareError(f"parameter 'hospital_share' must be in (0, 1], got {p.hospital_share}")
+    params.check_quantile(p.scenario_quantile)
+    for spec in _RANGED:
+        spec.check(getattr(p, spec.name))
     try:
         ts = pd.Timestamp(p.as_of)
     except (ValueError, TypeError):

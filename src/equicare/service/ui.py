@@ -275,10 +275,11 @@ def register(app: FastAPI) -> None:
 
     @app.get("/whatif", response_class=HTMLResponse, include_in_schema=False)
     def whatif_page(request: Request, user: User = Depends(user_dep)):
-        from equicare.service.scenarios import _QUANTILES, FAIRNESS_RULES, ScenarioParams
+        from equicare.params import QUANTILES
+        from equicare.service.scenarios import FAIRNESS_RULES, ScenarioParams
 
         return page(request, "whatif.html", defaults=asdict(ScenarioParams()), rules=FAIRNESS_RULES,
-                    quantiles=_QUANTILES, can_write=accounts.has_role(user, "planner"))
+                    quantiles=QUANTILES, can_write=accounts.has_role(user, "planner"))
 
     @app.post("/ui/whatif", response_class=HTMLResponse, include_in_schema=False)
     async def whatif_fragment(request: Request, stockpile: str = Form(""), fairness: str = Form("leximin"),

@@ -15,7 +15,7 @@ filling on a scalar level ``z`` instead of by a sequence of LPs:
 
 This is the classical water-filling (progressive filling) argument for separable concave utilities
 (Megiddo 1974; Bertsekas & Gallager 1992, *Data Networks*, sec. 6.5.2), and it gives the same shares
-as the LP route of :func:`equicare.optimize.allocate._solve` (checked in the tests).  Shadow prices are the
+as the LP route of :mod:`equicare.optimize.allocation.leximin` (checked in the tests).  Shadow prices are the
 derivatives of the level and of covered need, computed from the slopes of the active segments, as the
 LP duals would give them.  A county-level problem (3,000+ regions x 4 types x 23 scenarios) takes well
 under a second instead of minutes of simplex on a 290,000-column LP.
@@ -30,26 +30,25 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
 import numpy as np
 
+from equicare.optimize.allocation.gini import weighted_gini
+from equicare.optimize.allocation.lp import AllocationLP
+from equicare.optimize.allocation.trace import Trace
 from equicare.optimize.highs import Solution
-
-if TYPE_CHECKING:  # pragma: no cover
-    from equicare.optimize.allocate import _Model, _Run
 
 _BISECT = 60  # halvings of the level interval: below 1e-18 of a share
 
 
-def separable(mod: _Model) -> bool:
+def separable(mod: AllocationLP) -> bool:
     """True when the water-filling route applies: leximin, no pooling (only the stocks and the budget
     couple the regions, apart from inequality bounds, which are checked on the answer afterwards)."""
     P = mod.P
     return P.objective == "leximin" and mod.T == 0 and bool(np.all(mod.p > 0))
 
 
-def satisfies_bounds(mod: _Model, cv: _Curves, x: np.ndarray, tol: float = 1e-9) -> bool:
+def satisfies_bounds(mod: AllocationLP, cv: Curves, x: np.ndarray, tol: float = 1e-9) -> bool:
     """Whether shares from units ``x`` meet the coverage floor, the gap cap and the Gini cap with slack.
 
     The leximin optimum without these bounds, when it meets them, is also the leximin optimum with them
@@ -57,8 +56,6 @@ def satisfies_bounds(mod: _Model, cv: _Curves, x: np.ndarray, tol: float = 1e-9)
     met with equality still shapes the shadow prices (one more unit may not go where it would cover most
     without breaking it), so then, as when a bound is broken, the LP route solves the bounded problem.
     """
-    from equicare.optimize.allocate import weighted_gini
-
     P = mod.P
     if P.coverage_floor is None and P.max_gap is None and P.max_gini is None:
         return True
@@ -78,10 +75,10 @@ def satisfies_bounds(mod: _Model, cv: _Curves, x: np.ndarray, tol: float = 1e-9)
     return True
 
 
-class _Curves:
+class Curves:
     """Piecewise-linear share curves of the fair pairs: breakpoints, slopes and their inverse."""
 
-    def __init__(self, mod: _Model):
+    def __init__(self, mod: AllocationLP):
         P = mod.P
         f = mod.fair
         self.f = f
@@ -90,9 +87,7 @@ class _Curves:
         self.lo = mod.xlo[f]
         self.hi = mod.xhi[f]
         self.Ed = mod.Ed.ravel()[f]
-        nm = P.n * P.m
-        L = len(mod.lp_scen)
-        seglen = mod.col_hi[mod.cv:mod.cz].reshape(L, nm)[:, f]
+        seglen = mod.seglen[:, f]
         self.seglen = seglen
         self.start = mod.seg_start[:, f]
         self.slope = mod.slope[:, f]
@@ -136,14 +131,16 @@ class _Curves:
         return np.where(x < self.hi - 1e-12, sl, 0.0)
 
 
-def waterfill(mod: _Model) -> _Run:
-    """Lexicographic max-min allocation of a separable model (see the module docstring)."""
-    from equicare.optimize.allocate import _Run, _shared_rows
+def waterfill(mod: AllocationLP) -> Trace | None:
+    """Lexicographic max-min allocation of a separable model (see the module docstring).
 
+    None when the minimums alone do not fit or the answer breaks an inequality bound (then the LP route
+    solves the problem).
+    """
     t0 = time.perf_counter()
     P = mod.P
     n, m = P.n, P.m
-    cv = _Curves(mod)
+    cv = Curves(mod)
     F = len(cv.f)
     x = mod.xlo.copy()  # every pair starts at its minimum (pairs with no need stay there)
     levels = np.full(F, np.nan)
@@ -155,7 +152,7 @@ def waterfill(mod: _Model) -> _Run:
     budget_tol = 1e-11 * max(1.0, budget if np.isfinite(budget) else 1.0)
     shared: dict[str, tuple[float, float]] = {}
     first_duals: dict[str, float] = {}
-    rows = _shared_rows(mod)
+    rows = mod.shared_rows()
     z_lo, z_first = 0.0, None
 
     def use(z: float):
@@ -236,12 +233,12 @@ def waterfill(mod: _Model) -> _Run:
         first_dual[rows[key]] = v
     z1 = z_first if z_first is not None else 1.0
     first_x = sol.x.copy()
-    first_x[mod.cz] = z1
+    first_x[mod.layout.index("z")] = z1
     first = replace(sol, x=first_x, objective=z1, row_dual=first_dual, seconds=0.0)
-    return _Run(sol, first, levels, 0, sol.seconds, shared_levels=shared)
+    return Trace(sol, first, levels, 0, sol.seconds, shared_levels=shared)
 
 
-def _final_duals(mod: _Model, cv: _Curves, x: np.ndarray, rows: dict[str, int]) -> dict[int, float]:
+def _final_duals(mod: AllocationLP, cv: Curves, x: np.ndarray, rows: dict[str, int]) -> dict[int, float]:
     """Covered need per extra unit of each stock and per unit of money, with every share held at its level.
 
     These are the right derivatives: one more unit of a stock helps only if money is left to buy it, and
@@ -268,25 +265,21 @@ def _final_duals(mod: _Model, cv: _Curves, x: np.ndarray, rows: dict[str, int]) 
     return out
 
 
-def _solution(mod: _Model, cv: _Curves, x: np.ndarray, duals: dict[int, float], seconds: float) -> Solution:
+def _solution(mod: AllocationLP, cv: Curves, x: np.ndarray, duals: dict[int, float], seconds: float) -> Solution:
     """A :class:`Solution` over the LP's columns and rows, as the LP route would report it."""
     P = mod.P
-    nm = P.n * P.m
-    L = len(mod.lp_scen)
-    col = np.zeros(mod.ncol)
-    col[:nm] = x
-    eff = P.capacity.ravel() + x
-    seglen = mod.col_hi[mod.cv:mod.cz].reshape(L, nm)
-    col[mod.cv:mod.cz] = np.clip(eff[None, :] - mod.seg_start, 0.0, seglen).ravel()
-    share = mod.Sh @ col[mod.cv:mod.cz]
-    col[mod.cz] = float(share.min()) if len(share) else 1.0
+    m = P.m
+    v = mod.coverage_segments(P.capacity.ravel() + x)
+    share = mod.Sh @ v
     Ed = mod.Ed.ravel()[cv.f]
-    for r in range(P.m):
+    nat, smin, smax = np.zeros(m), np.zeros(m), np.zeros(m)
+    for r in range(m):
         sel = cv.r == r
         if sel.any():
-            col[mod.cN + r] = float((Ed[sel] * share[sel]).sum() / Ed[sel].sum())
-            col[mod.csmin + r] = float(share[sel].min())
-            col[mod.csmax + r] = float(share[sel].max())
+            nat[r] = float((Ed[sel] * share[sel]).sum() / Ed[sel].sum())
+            smin[r] = float(share[sel].min())
+            smax[r] = float(share[sel].max())
+    col = mod.assemble(x=x, v=v, z=float(share.min()) if len(share) else 1.0, N=nat, smin=smin, smax=smax)
     row_dual = np.zeros(mod.A.shape[0])
     for row, v in duals.items():
         row_dual[row] = v
