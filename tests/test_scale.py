@@ -216,6 +216,15 @@ def test_access_methods_that_cannot_be_chunked_are_refused(client):
             chunked_access(m, CoordinateCosts(ol, on, dl, dn, 150.0), d, s, client=client)
 
 
+def test_access_by_chunks_checks_parameters_as_one_process(client):
+    ol, on, dl, dn, d, s = _points(n=50, m=5)
+    costs = CoordinateCosts(ol, on, dl, dn, 150.0)
+    for method, params, msg in [("2sfca", {}, "needs max_cost"), ("e2sfca", {}, "weights"),
+                                ("nearest", {"alpha": -1.0}, "does not use"), ("gravity", {}, "scale and alpha")]:
+        with pytest.raises(EquicareError, match=msg):
+            chunked_access(method, costs, d, s, client=client, **params)
+
+
 def test_access_cli_with_workers_equals_without(tmp_path):
     ol, on, dl, dn, d, s = _points(n=400, m=30)
     cost = great_circle_costs(ol, on, dl, dn, 200.0).tocoo()

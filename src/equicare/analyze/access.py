@@ -496,21 +496,14 @@ METHOD_PARAMETERS: dict[str, tuple[str, ...]] = {
 }
 
 
-def compute_access(method: str, cost: sp.spmatrix, demand: np.ndarray, supply: np.ndarray, *,
-                   max_cost: float | None = None, weights: Mapping[float, float] | None = None,
-                   scale: float | None = None, alpha: float | None = None, min_dist: float | None = None,
-                   sigma: float | None = None, tau: float | None = None, rho: float | None = None,
-                   max_cycles: int | None = None, demand_cost: sp.spmatrix | None = None,
-                   normalize: bool = False) -> np.ndarray:
-    """Dispatch to one measure by name (one of :data:`METHODS`), with its parameters.
+def check_access_parameters(method: str, *, max_cost: float | None = None, weights=None, scale: float | None = None,
+                            alpha: float | None = None, min_dist: float | None = None, sigma: float | None = None,
+                            tau: float | None = None, rho: float | None = None, max_cycles: int | None = None,
+                            demand_cost=None) -> str:
+    """The checks :func:`compute_access` makes before computing (also used by the chunked computation).
 
-    ``gravity`` uses power decay (``scale``, ``alpha``, ``min_dist``) or, if ``sigma`` is given,
-    Gaussian decay, not both. ``2sfca`` needs ``max_cost`` unless ``weights`` are given (then it is
-    an E2SFCA); ``e2sfca`` and ``3sfca`` need ``weights`` (in the unit of the costs); ``fca`` needs
-    ``max_cost``; ``raam`` needs ``tau`` (``max_cycles`` defaults to :data:`RAAM_MAX_CYCLES`).
-    A parameter the method does not use (:data:`METHOD_PARAMETERS`) is refused rather than
-    ignored. ``normalize`` divides the result by its demand-weighted mean
-    (:func:`normalize_access`). Every parameter is range-checked (see the module docstring).
+    Returns the method's name in lower case. Raises :class:`~equicare.errors.EquicareError` for an unknown
+    method, a parameter the method does not use, a missing required parameter or a ``max_cost`` out of range.
     """
     method = method.lower()
     if method not in METHODS:
@@ -529,6 +522,37 @@ def compute_access(method: str, cost: sp.spmatrix, demand: np.ndarray, supply: n
         raise EquicareError("method '2sfca' needs max_cost (--max-cost: the catchment, in the unit of the costs); "
                             "without it every pair of the cost table counts, and on a complete table every "
                             "origin gets the same value")
+    if method in ("e2sfca", "3sfca"):
+        _step_or_function(weights, method.upper(), E2SFCA_DEFAULT_WEIGHTS if method == "e2sfca"
+                          else THREE_SFCA_DEFAULT_WEIGHTS)
+    if method == "gravity":
+        if sigma is not None and (scale is not None or alpha is not None or min_dist is not None):
+            raise EquicareError("method 'gravity': give sigma (Gaussian decay) or scale, alpha and min_dist "
+                                "(power decay), not both")
+        if sigma is None and (scale is None or alpha is None):
+            raise EquicareError("method 'gravity' needs scale and alpha (power decay) or sigma (Gaussian)")
+    return method
+
+
+def compute_access(method: str, cost: sp.spmatrix, demand: np.ndarray, supply: np.ndarray, *,
+                   max_cost: float | None = None, weights: Mapping[float, float] | None = None,
+                   scale: float | None = None, alpha: float | None = None, min_dist: float | None = None,
+                   sigma: float | None = None, tau: float | None = None, rho: float | None = None,
+                   max_cycles: int | None = None, demand_cost: sp.spmatrix | None = None,
+                   normalize: bool = False) -> np.ndarray:
+    """Dispatch to one measure by name (one of :data:`METHODS`), with its parameters.
+
+    ``gravity`` uses power decay (``scale``, ``alpha``, ``min_dist``) or, if ``sigma`` is given,
+    Gaussian decay, not both. ``2sfca`` needs ``max_cost`` unless ``weights`` are given (then it is
+    an E2SFCA); ``e2sfca`` and ``3sfca`` need ``weights`` (in the unit of the costs); ``fca`` needs
+    ``max_cost``; ``raam`` needs ``tau`` (``max_cycles`` defaults to :data:`RAAM_MAX_CYCLES`).
+    A parameter the method does not use (:data:`METHOD_PARAMETERS`) is refused rather than
+    ignored. ``normalize`` divides the result by its demand-weighted mean
+    (:func:`normalize_access`). Every parameter is range-checked (see the module docstring).
+    """
+    method = check_access_parameters(method, max_cost=max_cost, weights=weights, scale=scale, alpha=alpha,
+                                     min_dist=min_dist, sigma=sigma, tau=tau, rho=rho, max_cycles=max_cycles,
+                                     demand_cost=demand_cost)
     if method == "fca":
         out = fca_ratio(cost, demand, supply, max_cost, demand_cost)
     elif method == "2sfca":

@@ -27,7 +27,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from equicare.analyze.access import (
-    E2SFCA_DEFAULT_WEIGHTS,
+    check_access_parameters,
     compute_access,
     normalize_access,
     step_weights,
@@ -75,8 +75,6 @@ class MatrixCosts:
 
 
 def _weight(method: str, weights: Mapping[float, float] | None) -> Callable | None:
-    if method == "e2sfca":
-        return step_weights(E2SFCA_DEFAULT_WEIGHTS if weights is None else weights)
     return None if weights is None else step_weights(weights)
 
 
@@ -123,6 +121,7 @@ def chunked_access(method: str, costs: CoordinateCosts | MatrixCosts, demand: np
     numpy.ndarray ``(n_origins,)`` or ``(n_origins, k)``.
     """
     m = _check(method)
+    check_access_parameters(m, max_cost=max_cost, weights=weights, **params)
     if not int(chunk_rows) >= 1:
         raise EquicareError(f"chunk_rows must be at least 1 (got {chunk_rows})")
     d = np.asarray(demand, float)
@@ -156,8 +155,6 @@ def chunked_access(method: str, costs: CoordinateCosts | MatrixCosts, demand: np
         outs = [client.submit(_chunk_step2, cf, ratio_f, m, weights, max_cost, pure=False) for cf in chunks]
     else:
         local = dict(params, max_cost=max_cost)
-        if m == "gravity" and params.get("sigma") is None and (params.get("scale") is None or params.get("alpha") is None):
-            raise EquicareError("method 'gravity' needs scale and alpha (power decay) or sigma (Gaussian)")
         s_f = client.scatter(s, broadcast=True, hash=False)
         outs = [client.submit(_chunk_local, cf, d[lo:hi], s_f, m, local, pure=False)
                 for cf, (lo, hi) in zip(chunks, bounds)]
