@@ -104,7 +104,7 @@ def test_near_copies_join_the_family_and_the_org_total_bounds_the_rest():
         # ... but the organisation's total budget bounds what all its data can release together
         set_org_budget(st, "north", 1.2)
         assert org_budget(st, "north") == 1.2
-        with pytest.raises(EquicareError, match="budget exceeded for organisation 'north'.*0.8 of its total budget 1.2"):
+        with pytest.raises(EquicareError, match="exceeded for organisation 'north'.*0.8 of its total budget 1.2"):
             release_dataset(st, escape, by="region", statistic="count", epsilon=0.5, regions=REGIONS)
         release_dataset(st, escape, by="region", statistic="count", epsilon=0.4, regions=REGIONS)
         with pytest.raises(EquicareError, match="already spent"):

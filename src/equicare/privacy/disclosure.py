@@ -257,9 +257,9 @@ def disclosed_cells(cells: list[tuple[np.ndarray, float, bool, bool]], n_rows: i
 
 
 def _store_cells(con, org: str, data_key: str, o: OutputCells) -> None:
-    frame = pd.DataFrame({"org": org, "data_key": data_key, "column_name": o.column, "signature": o.signature,  # noqa: F841
-                          "spec": o.specs, "shown": np.asarray(o.shown, bool), "primary_cell": np.asarray(o.primary, bool),
-                          "value": np.asarray(o.values, float),
+    frame = pd.DataFrame({"org": org, "data_key": data_key, "column_name": o.column,  # noqa: F841
+                          "signature": o.signature, "spec": o.specs, "shown": np.asarray(o.shown, bool),
+                          "primary_cell": np.asarray(o.primary, bool), "value": np.asarray(o.values, float),
                           "recorded_at": datetime.now(timezone.utc).replace(tzinfo=None)})
     con.register("_equicare_cells", frame)
     try:

@@ -12,7 +12,8 @@ sum
     Values clamped to public bounds ``[L, U]`` and summed per region; the continuous Laplace mechanism
     adds noise of scale ``b = D / epsilon`` with ``D = max(|L|, |U|)`` when both bounds have one sign and
     ``D = U - L`` when they straddle 0 (OpenDP's sensitivity for a checked float sum; its map also accounts
-    for floating-point rounding, so ``b`` is a hair larger). Regions are disjoint, so releasing every region's sum costs ``epsilon``
+    for floating-point rounding, so ``b`` is a hair larger). Regions are disjoint, so releasing every
+    region's sum costs ``epsilon``
     once (parallel composition, [3]_).
 mean
     A count and a sum, each with ``epsilon / 2`` (sequential composition); ``mean = sum / max(count, 1)``.
@@ -52,7 +53,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from datetime import datetime, timezone
+
 import numpy as np
 import pandas as pd
 

@@ -32,8 +32,8 @@ import hashlib
 import numpy as np
 import pandas as pd
 
-__all__ = ["DERIVED_COLUMNS", "SKETCH_SIZE", "canonical_cells", "canonical_column", "data_fingerprint", "jaccard", "row_hashes",
-           "row_sketch"]
+__all__ = ["DERIVED_COLUMNS", "SKETCH_SIZE", "canonical_cells", "canonical_column", "data_fingerprint", "jaccard",
+           "row_hashes", "row_sketch"]
 
 DERIVED_COLUMNS = ("outlier_flags",)
 SKETCH_SIZE = 256

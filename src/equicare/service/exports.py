@@ -146,7 +146,8 @@ def suppressed_release(store: Store, dataset_id: int, df: pd.DataFrame, by: str,
     members = [inside[rcodes == g] for g in range(len(uniques))] + [inside]
     specs = [index.group_spec({by: int(m[0])}) for m in members[:-1]]
     specs.append(json.dumps({"g": {}}) if len(inside) == len(df) else index.within_spec(by, inside))
-    signature = f"release|by={by}|regions={len(regions)}:{regions[0] if regions else ''}:{regions[-1] if regions else ''}"
+    ends = f"{regions[0]}:{regions[-1]}" if regions else ""
+    signature = f"release|by={by}|regions={len(regions)}:{ends}"
     key = budget_key(store, dataset_id)
     outputs = []
     for c in names:
