@@ -172,6 +172,11 @@ def _decode(data: bytes, encoding: str | None, label: str) -> tuple[str, str]:
     raise ValidationError([Problem(label, None, None, "cannot be decoded as text")])  # pragma: no cover
 
 
+def _head(text: str, size: int = 1 << 18) -> str:
+    """The start of a text, enough for sampling lines without splitting a large file."""
+    return text[:size]
+
+
 def _split(line: str, delim: str) -> int:
     """Field count of one sampled line (quotes respected)."""
     import csv
@@ -189,7 +194,7 @@ def detect_delimiter(text: str) -> str:
     candidate that leaves the header whole (one field) scores lowest.  Ties keep the order of
     :data:`DELIMITERS`.
     """
-    lines = [ln for ln in text.splitlines()[:_SAMPLE_LINES] if ln.strip()]
+    lines = [ln for ln in _head(text).splitlines()[:_SAMPLE_LINES] if ln.strip()]
     if not lines:
         return ","
     best, best_score = ",", (-1.0, 0)
@@ -211,7 +216,7 @@ def _parse_text(text: str, delim: str, label: str) -> tuple[list[str], pd.DataFr
     import pyarrow.compute as pc
     import pyarrow.csv as pcsv
 
-    first = next((ln for ln in text.splitlines() if ln.strip()), "")
+    first = next((ln for ln in _head(text).splitlines() if ln.strip()), "")
     ncol = max(_split(first, delim), 1)
     bad: list[tuple[int, int]] = []
 
