@@ -17,7 +17,7 @@ import pandas as pd
 from equicare.data.clean import CleaningReport, apply_missing_policy, flag_outliers, pad_fips
 from equicare.data.readers import NA_VALUES, mask_rows, read_table
 from equicare.data.schemas import Schema, get_schema
-from equicare.errors import EquicareError, Problem, ValidationError
+from equicare.errors import Problem, ValidationError
 
 MAX_PROBLEMS = 1000
 
