@@ -239,3 +239,16 @@ def test_round_trip_in_any_dialect(rows, dialect, encoding):
     assert df["share"].tolist() == pytest.approx([r[3] for r in rows])
     assert df.attrs["delimiter"] == delim
     assert sheet_rows(df, np.arange(len(rows))).tolist() == list(range(2, len(rows) + 2))
+
+
+def test_find_column_ignores_case_and_suggests():
+    from equicare.data.readers import find_column
+
+    df = read_table(b"Code,Population ,week_ending\nD1,3,2024-01-06\n")
+    assert find_column(df, "code") == "Code" and find_column(df, " POPULATION") == "Population"
+    with pytest.raises(ValidationError) as e:
+        find_column(df, "populaton", label="r.csv", what="regions.population")
+    assert "r.csv, row 1, column 'populaton': no such column (regions.population); did you mean 'Population'?" \
+        in str(e.value)
+    with pytest.raises(ValidationError, match="columns found: Code, Population, week_ending"):
+        find_column(df, "zzz")

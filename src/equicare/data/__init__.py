@@ -7,8 +7,8 @@
 from equicare.data.clean import CleaningReport, pad_fips, robust_z
 from equicare.data.load import fingerprint, load_table, read_file, validate
 from equicare.data.normalize import minmax, normalize_columns, zscore
-from equicare.data.readers import read_table, sheet_row, sheet_rows
+from equicare.data.readers import find_column, read_table, sheet_row, sheet_rows
 from equicare.data.schemas import SCHEMAS, get_schema
 
-__all__ = ["CleaningReport", "SCHEMAS", "fingerprint", "get_schema", "load_table", "minmax", "normalize_columns",
+__all__ = ["CleaningReport", "SCHEMAS", "find_column", "fingerprint", "get_schema", "load_table", "minmax", "normalize_columns",
            "pad_fips", "read_file", "read_table", "robust_z", "sheet_row", "sheet_rows", "validate", "zscore"]

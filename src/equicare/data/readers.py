@@ -120,6 +120,35 @@ def mask_rows(df: pd.DataFrame, mask: pd.Series | np.ndarray) -> np.ndarray:
     return sheet_rows(df, np.flatnonzero(np.asarray(mask, dtype=bool)))
 
 
+def find_column(df: pd.DataFrame, name: str, *, label: str = "table", what: str | None = None) -> str:
+    """The column of ``df`` called ``name``, matched ignoring case and surrounding spaces.
+
+    Raises
+    ------
+    ValidationError
+        No such column: names the file (``label``), the column asked for (and ``what`` it is for) and suggests
+        the closest names (:func:`difflib.get_close_matches`) or lists the columns.
+
+    Examples
+    --------
+    >>> find_column(pd.DataFrame(columns=["Code", "Population"]), "code")
+    'Code'
+    """
+    import difflib
+
+    key = str(name).strip().lower()
+    for c in df.columns:
+        if str(c).strip().lower() == key:
+            return str(c)
+    cols = [str(c) for c in df.columns]
+    close = difflib.get_close_matches(key, [c.lower() for c in cols], n=3, cutoff=0.6)
+    close = [next(c for c in cols if c.lower() == m) for m in close]
+    hint = (f"did you mean {' or '.join(repr(c) for c in close)}?" if close
+            else f"columns found: {', '.join(cols)}")
+    purpose = f" ({what})" if what else ""
+    raise ValidationError([Problem(label, 1, str(name), f"no such column{purpose}; {hint}")])
+
+
 def _label_of(source: Source, label: str | None) -> str:
     if label:
         return label
@@ -172,6 +201,11 @@ def _decode(data: bytes, encoding: str | None, label: str) -> tuple[str, str]:
     raise ValidationError([Problem(label, None, None, "cannot be decoded as text")])  # pragma: no cover
 
 
+def _head(text: str, size: int = 1 << 18) -> str:
+    """The start of a text, enough for sampling lines without splitting a large file."""
+    return text[:size]
+
+
 def _split(line: str, delim: str) -> int:
     """Field count of one sampled line (quotes respected)."""
     import csv
@@ -189,7 +223,7 @@ def detect_delimiter(text: str) -> str:
     candidate that leaves the header whole (one field) scores lowest.  Ties keep the order of
     :data:`DELIMITERS`.
     """
-    lines = [ln for ln in text.splitlines()[:_SAMPLE_LINES] if ln.strip()]
+    lines = [ln for ln in _head(text).splitlines()[:_SAMPLE_LINES] if ln.strip()]
     if not lines:
         return ","
     best, best_score = ",", (-1.0, 0)
@@ -211,7 +245,7 @@ def _parse_text(text: str, delim: str, label: str) -> tuple[list[str], pd.DataFr
     import pyarrow.compute as pc
     import pyarrow.csv as pcsv
 
-    first = next((ln for ln in text.splitlines() if ln.strip()), "")
+    first = next((ln for ln in _head(text).splitlines() if ln.strip()), "")
     ncol = max(_split(first, delim), 1)
     bad: list[tuple[int, int]] = []
 

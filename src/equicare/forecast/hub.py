@@ -173,7 +173,8 @@ def check_forecasts(forecasts: pd.DataFrame, file: str = "forecasts") -> pd.Data
         raise ValidationError(problems)
 
     df["horizon"] = df["horizon"].astype(int)
-    df["location"] = df["location"].map(_pad_location)
+    loc = df["location"].astype(str).str.strip()
+    df["location"] = loc.where(~loc.str.fullmatch(r"\d+"), loc.str.zfill(2))
     df["output_type_id"] = df["output_type_id"].astype(float).round(4)
     expected = df["reference_date"] + pd.to_timedelta(7 * df["horizon"], unit="D")
     wrong = (df["target_end_date"] != expected).to_numpy()
@@ -220,9 +221,16 @@ def check_forecasts(forecasts: pd.DataFrame, file: str = "forecasts") -> pd.Data
         raise ValidationError(problems)
 
     levels = np.round(np.asarray(QUANTILES), 4)
-    have = df.groupby(["reference_date", "location", "horizon"])["output_type_id"].agg(lambda s: set(s.tolist()))
-    incomplete = [(r.strftime("%Y-%m-%d"), loc, int(h), tuple(float(x) for x in levels if x not in got))
-                  for (r, loc, h), got in have.items() if not set(levels.tolist()) <= got]
+    task = ["reference_date", "location", "horizon"]
+    n_hub = df[df["output_type_id"].isin(levels)].groupby(task).size().reindex(
+        pd.MultiIndex.from_frame(df[task].drop_duplicates()), fill_value=0)
+    short = set(n_hub[n_hub < len(levels)].index)
+    incomplete = []
+    if short:
+        part = df[pd.MultiIndex.from_frame(df[task]).isin(list(short))]
+        for (r, loc, h), got in part.groupby(task)["output_type_id"]:
+            have = set(got.tolist())
+            incomplete.append((r.strftime("%Y-%m-%d"), loc, int(h), tuple(float(x) for x in levels if x not in have)))
     for c in ("reference_date", "target_end_date"):
         df[c] = df[c].dt.strftime("%Y-%m-%d")
     for c in COLUMNS:
@@ -239,9 +247,3 @@ def _task_text(df: pd.DataFrame, i: int) -> str:
     r = df["reference_date"].iloc[i]
     r = r.strftime("%Y-%m-%d") if hasattr(r, "strftime") else str(r)
     return f"(reference_date {r}, location {df['location'].iloc[i]}, horizon {int(df['horizon'].iloc[i])})"
-
-
-def _pad_location(x: object) -> str:
-    s = str(x).strip()
-    return s.zfill(2) if s.isdigit() else s
-
