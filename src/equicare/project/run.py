@@ -289,6 +289,48 @@ def allocate_stage(project: Project, inp: Inputs, plan: pd.DataFrame | None) -> 
     return tables, summary
 
 
+def whatif_allocation(allocation: pd.DataFrame, *, stock: float, objective: str = "leximin",
+                      fairness_weight: float = 0.5, max_gini: float | None = None) -> tuple[pd.DataFrame, dict]:
+    """Re-share a stored project allocation's needs under another stock or fairness rule (the needs and caps
+    stay those of the run).  Returns the what-if table (``region, name, need, allocated_base, allocated,
+    change, explanation``) and its summary.
+
+    Raises
+    ------
+    EquicareError
+        A negative stock or a Gini cap outside (0, 1].
+    """
+    from equicare.pipeline import allocate_surge
+
+    if not stock >= 0:
+        raise EquicareError(f"stock must be >= 0, got {stock}")
+    a = allocation.copy()
+    a["region"] = a["region"].astype(str)
+    cap_col = next((c for c in a.columns if c.endswith("_capacity")), None)
+    need = pd.DataFrame({"state": a["region"], "name": a["name"].astype(str), "abbr": a["region"],
+                         "need": a["need"].astype(float), "cap": a["cap"].astype(float),
+                         "icu_beds": a[cap_col].astype(float) if cap_col else np.nan,
+                         "icu_occupancy": a.get("usual_occupancy", np.nan)})
+    for c in ("peak_admissions", "median_peak_admissions", "flu_icu_patients", "peak_icu_occupancy",
+              "need_median_scenario"):
+        need[c] = a[c].astype(float) if c in a else np.nan
+    need["need_median_scenario"] = need["need_median_scenario"].fillna(need["need"])
+    params = replace(DemoParams(), stockpile=int(round(stock)))
+    tables, summary = allocate_surge(need, params, objective=objective, fairness_weight=fairness_weight,
+                                     max_gini=max_gini)
+    w = tables["allocation"].set_index("region")
+    out = pd.DataFrame({"region": a["region"], "name": a["name"], "need": a["need"].astype(float),
+                        "allocated_base": a["allocated"].astype(float)})
+    out["allocated"] = out["region"].map(w["allocated"]).astype(float)
+    out["change"] = out["allocated"] - out["allocated_base"]
+    out["explanation"] = out["region"].map(w["explanation"])
+    resource = str(a["resource"].iloc[0]) if "resource" in a and len(a) else ""
+    if resource and resource.replace("_", " ").lower() not in ("icu beds", "icu bed"):
+        out["explanation"] = out["explanation"].str.replace("surge ICU beds", f"units of {resource.replace('_', ' ')}",
+                                                            regex=False)
+    return out, summary
+
+
 def _capacity(project: Project, inp: Inputs) -> tuple[np.ndarray, np.ndarray]:
     """Each region's capacity of the allocated resource and usual occupancy (capacity-weighted mean)."""
     al, reg, fac = project.allocate, inp.regions, inp.facilities
