@@ -182,7 +182,7 @@ def test_absent_sections_are_skipped(project: Path, tmp_path: Path) -> None:
 
 
 def test_whatif_reshares_the_runs_needs(run: Path, project: Path) -> None:
-    from equicare.project.run import whatif_allocation
+    from equicare.project.allocation import whatif_allocation
 
     alloc = pd.read_csv(run / "allocation.csv", dtype={"region": str})
     stock = yaml.safe_load(project.read_text())["allocate"]["stock"]

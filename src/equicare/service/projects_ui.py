@@ -190,7 +190,7 @@ def register(app: FastAPI) -> None:
     def project_whatif(request: Request, run_id: str, stock: str = Form(""), objective: str = Form("leximin"),
                        fairness_weight: str = Form(""), max_gini: str = Form(""),
                        user: User = Depends(role("planner"))):
-        from equicare.project.run import whatif_allocation
+        from equicare.project.allocation import whatif_allocation
 
         info = h["run_for"](user, run_id)
         if info["kind"] != "project" or "allocation" not in st.result_names(run_id):
