@@ -88,6 +88,10 @@ def test_project_upload_run_map_and_allocation(server) -> None:
         table = page.inner_text("#project-allocation")
         assert "Tsuchiura-shi" in table and "Koga-shi" in table
         assert "stock 250" in page.inner_text("#project-summary")  # the form's scenario was used
+        page.fill("#w-stock", "500")  # what-if on the same run
+        page.click("#w-submit")
+        page.wait_for_selector("#project-whatif-table")
+        assert "→ 500" in page.inner_text("#project-whatif-result")
         page.click("#project-report")
         page.wait_for_url("**/report")
         page.wait_for_selector("svg.equicare-map")

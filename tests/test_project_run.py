@@ -179,3 +179,15 @@ def test_absent_sections_are_skipped(project: Path, tmp_path: Path) -> None:
     assert res.project.stages() == ["ingest", "access", "inequality", "report"]
     assert (out / "access.csv").is_file() and (out / "report.html").is_file()
     assert not (out / "forecast.csv").exists() and not (out / "allocation.csv").exists()
+
+
+def test_whatif_reshares_the_runs_needs(run: Path, project: Path) -> None:
+    from equicare.project.allocation import whatif_allocation
+
+    alloc = pd.read_csv(run / "allocation.csv", dtype={"region": str})
+    stock = yaml.safe_load(project.read_text())["allocate"]["stock"]
+    same, s0 = whatif_allocation(alloc, stock=stock)
+    assert (same["change"] == 0).all()  # the same scenario gives the run's allocation
+    more, s1 = whatif_allocation(alloc, stock=stock * 2)
+    assert s1["min_share"] >= s0["min_share"] and more["allocated"].sum() > same["allocated"].sum()
+    assert (more["allocated"] <= more["need"] + 1e-9).all()

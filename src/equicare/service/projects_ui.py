@@ -182,7 +182,31 @@ def register(app: FastAPI) -> None:
             ctx["forecast"] = readable(_forecast_summary(st.get_result(run_id, "forecast")))
         ctx["scores"] = readable(st.get_result(run_id, "forecast_scores")) if "forecast_scores" in names else None
         ctx["results"] = [n for n in names if n != "region_shapes"]
-        return page(request, "project_run.html", **ctx)
+        from equicare.optimize.allocate import OBJECTIVES
+
+        return page(request, "project_run.html", objectives=OBJECTIVES, **ctx)
+
+    @app.post("/ui/projects/runs/{run_id}/whatif", response_class=HTMLResponse, include_in_schema=False)
+    def project_whatif(request: Request, run_id: str, stock: str = Form(""), objective: str = Form("leximin"),
+                       fairness_weight: str = Form(""), max_gini: str = Form(""),
+                       user: User = Depends(role("planner"))):
+        from equicare.project.allocation import whatif_allocation
+
+        info = h["run_for"](user, run_id)
+        if info["kind"] != "project" or "allocation" not in st.result_names(run_id):
+            raise HTTPException(404, "this run has no allocation")
+        base = info.get("summary") or {}
+        try:
+            table, summary = whatif_allocation(
+                st.get_result(run_id, "allocation"), stock=float(stock) if stock.strip() else float(base["stockpile"]),
+                objective=objective or "leximin",
+                fairness_weight=float(fairness_weight) if fairness_weight.strip() else 0.5,
+                max_gini=float(max_gini) if max_gini.strip() else None)
+        except (EquicareError, ValueError) as exc:
+            return page(request, "_error_fragment.html", status=422, message=str(exc))
+        rows = table[(table["need"] > 0)].sort_values("change").to_dict(orient="records")
+        return page(request, "_project_whatif.html", base=base, s=summary, rows=rows,
+                    n_changed=int((table["change"].abs() > 0).sum()))
 
     @app.get("/projects/runs/{run_id}/report", include_in_schema=False)
     def project_report(run_id: str, user: User = Depends(user_dep)):
