@@ -14,6 +14,7 @@ import pandas as pd
 
 from equicare.data.readers import sheet_row
 from equicare.errors import EquicareError, InfeasibleError, Problem, ValidationError
+from equicare.optimize.location.rows import SortedRows
 
 
 @dataclass
@@ -74,10 +75,35 @@ def cost_table_from_long(df: pd.DataFrame, demand_ids=None, file: str = "cost ta
     return CostTable(demand_ids, site_ids, M)
 
 def prepare(cost, weights, open_sites, site_ids, demand_ids):
+    """Check a dense cost matrix, weights, site ids and forced sites; returns (C, w, forced, site_ids,
+    demand_ids).  A :class:`SortedRows` table is turned dense."""
+    if isinstance(cost, SortedRows):
+        cost = cost.dense()
     C = np.asarray(cost, dtype=float)
     if C.ndim != 2:
         raise EquicareError("cost must be a demand-by-site matrix")
     n, m = C.shape
+    if np.isnan(C).any():
+        raise EquicareError("costs must be numbers (inf for a pair that is not allowed), not NaN")
+    return (C, *_prepare_rest(n, m, weights, open_sites, site_ids, demand_ids))
+
+
+def prepare_rows(cost, weights, open_sites, site_ids, demand_ids):
+    """As :func:`prepare`, but returns the allowed pairs sorted per point (:class:`SortedRows`) in place of
+    the matrix: (rows, w, forced, site_ids, demand_ids)."""
+    if isinstance(cost, SortedRows):
+        rows = cost
+    else:
+        C = np.asarray(cost, dtype=float)
+        if C.ndim != 2:
+            raise EquicareError("cost must be a demand-by-site matrix")
+        if np.isnan(C).any():
+            raise EquicareError("costs must be numbers (inf for a pair that is not allowed), not NaN")
+        rows = SortedRows.from_dense(C)
+    return (rows, *_prepare_rest(rows.n_demand, rows.n_site, weights, open_sites, site_ids, demand_ids))
+
+
+def _prepare_rest(n, m, weights, open_sites, site_ids, demand_ids):
     w = np.ones(n) if weights is None else np.asarray(weights, dtype=float).ravel()
     if w.shape != (n,):
         raise EquicareError(f"{w.size} demand weights for {n} demand units")
@@ -92,7 +118,7 @@ def prepare(cost, weights, open_sites, site_ids, demand_ids):
         if unknown:
             raise EquicareError(f"sites to keep open are not candidate sites: {', '.join(unknown[:10])}")
         forced[[idx[str(s)] for s in open_sites]] = True
-    return C, w, forced, site_ids, demand_ids
+    return w, forced, site_ids, demand_ids
 
 def check_p(p, m, forced):
     if p is None:

@@ -43,6 +43,7 @@ from equicare.optimize.highs import LinearModel
 from equicare.optimize.location.costs import assign_nearest, check_p, prepare
 from equicare.optimize.location.heuristics import evaluate, fixing_tests, greedy, swap_search
 from equicare.optimize.location.result import LocationResult
+from equicare.optimize.location.rows import SortedRows
 
 
 def mclp(cost, weights=None, p: int | None = None, service_radius: float | None = None, open_sites=None,
@@ -278,3 +279,26 @@ def check_reach(C, p, forced, demand_ids, model):
                           f"(a missing pair means that site cannot serve that point"
                           + (f"; at least {need} sites are needed" if need is not None else "")
                           + f"); the best choice of {p} sites leaves {len(bad)} unreached: {', '.join(bad[:20])}")
+
+
+def check_reach_rows(rows: SortedRows, p, forced, demand_ids, model):
+    """:func:`check_reach` on pairs sorted per point (sparse tables of any size)."""
+    n, m = rows.n_demand, rows.n_site
+    cnt = np.diff(rows.ptr)
+    if np.all(cnt == m):
+        return
+    if n * m <= 4_000_000:
+        return check_reach(rows.dense(), p, forced, demand_ids, model)
+    if np.any(cnt == 0):
+        bad = [demand_ids[i] for i in np.flatnonzero(cnt == 0)]
+        raise InfeasibleError(f"{model}: {len(bad)} demand points have no candidate site in the cost table "
+                              f"(a missing pair means that site cannot serve that point): {', '.join(bad[:20])}")
+    A = sp.csr_matrix((np.ones(rows.nnz), rows.site, rows.ptr), shape=(n, m))
+    lm = LinearModel(np.ones(m), A, np.ones(n), np.full(n, np.inf), forced.astype(float), np.ones(m),
+                     integrality=np.ones(m, bool))
+    sol = lm.solve()
+    if sol.ok and sol.objective <= p + 1e-6:
+        return
+    need = f"; at least {round(sol.objective)} sites are needed" if sol.ok else ""
+    raise InfeasibleError(f"{model}: no choice of p = {p} sites reaches every demand point (a missing pair "
+                          f"means that site cannot serve that point{need})")

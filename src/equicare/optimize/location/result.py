@@ -24,7 +24,11 @@ class LocationResult:
     solve_seconds : float
         Model build plus solve, end to end.
     details : dict
-        Extra figures (e.g. covered share, iterations of the truncated p-median).
+        Extra figures (e.g. covered share, the phases of the p-median solver).
+    bound : float
+        The best proven bound on the optimum (below it for minimisation, above for the MCLP).
+    proven_optimal : bool
+        True when ``gap`` is within the requested gap (the answer is optimal up to that gap).
     """
 
     model: str
@@ -34,8 +38,16 @@ class LocationResult:
     gap: float
     solve_seconds: float
     details: dict[str, Any] = field(default_factory=dict)
+    bound: float | None = None
+    proven_optimal: bool = False
+
+    def __post_init__(self) -> None:
+        if self.bound is None:  # a model solved to optimality by its solver: the bound is the objective
+            self.bound = float(self.objective)
+            self.proven_optimal = self.proven_optimal or self.gap <= 1e-6
 
     def to_dict(self) -> dict[str, Any]:
         return {"model": self.model, "objective": float(self.objective),
                 "selected_sites": list(self.selected_sites), "assignment": dict(self.assignment),
-                "gap": float(self.gap), "solve_seconds": float(self.solve_seconds), "details": self.details}
+                "gap": float(self.gap), "bound": float(self.bound), "proven_optimal": bool(self.proven_optimal),
+                "solve_seconds": float(self.solve_seconds), "details": self.details}

@@ -1,0 +1,85 @@
+"""Cost rows sorted per demand point: the layout the large p-median solver works on.
+
+Demand point *i* owns entries ``ptr[i]:ptr[i+1]`` of ``site`` (site index) and ``d`` (cost), sorted by
+cost; a pair missing from the cost table has no entry, so a sparse table (tens of thousands of points
+with a cost cut-off) costs memory in proportion to its pairs, never demand x sites.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class SortedRows:
+    """Allowed (demand, site) pairs, sorted by cost within each demand point.
+
+    Attributes
+    ----------
+    ptr : ndarray of int64, shape (n + 1,)
+    site : ndarray of int64, shape (nnz,)
+    d : ndarray of float64, shape (nnz,)
+        Cost of the pair (same units as the cost table).
+    n_site : int
+    """
+
+    ptr: np.ndarray
+    site: np.ndarray
+    d: np.ndarray
+    n_site: int
+
+    @property
+    def n_demand(self) -> int:
+        return len(self.ptr) - 1
+
+    @property
+    def nnz(self) -> int:
+        return len(self.site)
+
+    @property
+    def demand(self) -> np.ndarray:
+        """Demand index of every entry, shape (nnz,)."""
+        return np.repeat(np.arange(self.n_demand), np.diff(self.ptr))
+
+    @classmethod
+    def from_dense(cls, C: np.ndarray) -> SortedRows:
+        """From a demand-by-site matrix (``inf`` = pair not allowed)."""
+        C = np.asarray(C, dtype=float)
+        n, m = C.shape
+        order = np.argsort(C, axis=1, kind="stable")
+        Ds = np.take_along_axis(C, order, axis=1)
+        ok = np.isfinite(Ds)
+        if ok.all():
+            return cls(np.arange(0, n * m + 1, m, dtype=np.int64), order.ravel().astype(np.int64), Ds.ravel(), m)
+        ptr = np.r_[0, np.cumsum(ok.sum(axis=1))].astype(np.int64)
+        return cls(ptr, order[ok].astype(np.int64), Ds[ok], m)
+
+    @classmethod
+    def from_pairs(cls, i: np.ndarray, j: np.ndarray, d: np.ndarray, n: int, m: int) -> SortedRows:
+        """From pair lists (demand index, site index, cost); pairs need not be sorted."""
+        o = np.lexsort((d, i))
+        ptr = np.r_[0, np.cumsum(np.bincount(i, minlength=n))].astype(np.int64)
+        return cls(ptr, np.asarray(j, np.int64)[o], np.asarray(d, float)[o], m)
+
+    def dense(self) -> np.ndarray:
+        """The demand-by-site matrix (``inf`` where a pair is missing)."""
+        C = np.full((self.n_demand, self.n_site), np.inf)
+        C[self.demand, self.site] = self.d
+        return C
+
+
+def nearest_open(rows: SortedRows, is_open: np.ndarray):
+    """Site index and cost of each point's nearest open site (-1 and ``inf`` when none serves it)."""
+    hit = is_open[rows.site]
+    n = rows.n_demand
+    first = np.full(n, -1, np.int64)
+    idx = np.flatnonzero(hit)
+    dem = rows.demand[idx]
+    # entries are sorted by cost within each point: the first open entry of a point is its nearest
+    u, pos = np.unique(dem, return_index=True)
+    first[u] = idx[pos]
+    site = np.where(first >= 0, rows.site[np.maximum(first, 0)], -1)
+    d = np.where(first >= 0, rows.d[np.maximum(first, 0)], np.inf)
+    return site, d
