@@ -156,3 +156,13 @@ def test_problem_is_frozen_and_validated_once():
         P.stock[0] = 9.0  # read-only arrays
     Q = dataclasses.replace(P, stock=np.array([9.0]))
     assert Q.stock[0] == 9.0 and P.stock[0] == 4.0
+
+
+def test_the_docs_example_runs():
+    """docs/optimize.md's short example, executed as written."""
+    doc = (SRC.parents[1] / "docs" / "optimize.md").read_text()
+    code = doc.split("A short example (runs as is):", 1)[1].split("```python", 1)[1].split("```", 1)[0]
+    ns: dict = {}
+    exec(compile(code, "docs/optimize.md", "exec"), ns)  # noqa: S102
+    res = ns["res"]
+    assert res.min_share == pytest.approx(2 / 3) and res.whole_units.lp_bound >= res.min_share

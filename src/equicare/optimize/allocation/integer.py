@@ -161,31 +161,13 @@ def _greedy_exact(lp: AllocationLP) -> bool:
             and lp.T == 0 and not lp.gini_groups)
 
 
-def _full_column(lp: AllocationLP, col: np.ndarray) -> np.ndarray:
-    """``col``'s units and transfers with ``v``, ``z``, ``N``, ``smin``, ``smax`` filled in consistently."""
-    P = lp.P
-    eff = np.maximum(P.capacity + lp.units(col) + lp.net_transfers(lp.transfers(col)), 0.0)
-    v = lp.coverage_segments(eff.ravel())
-    share = lp.Sh @ v
-    m = P.m
-    Ed = lp.Ed.ravel()[lp.fair]
-    nat, smin, smax = np.zeros(m), np.zeros(m), np.zeros(m)
-    for r in range(m):
-        sel = lp.fair_r == r
-        if sel.any():
-            nat[r] = float((Ed[sel] * share[sel]).sum() / Ed[sel].sum())
-            smin[r], smax[r] = float(share[sel].min()), float(share[sel].max())
-    return lp.assemble(x=lp.units(col), t=lp.transfers(col), v=v, z=float(share.min()) if len(share) else 1.0,
-                       N=nat, smin=smin, smax=smax)
-
-
 def exact_mip(lp: AllocationLP, start: np.ndarray, nwo_lo: np.ndarray | None,
               seconds: float = MIP_SECONDS, no_transfers: bool = False
-              ) -> tuple[np.ndarray | None, float | None, bool]:
+              ) -> tuple[np.ndarray | None, np.ndarray | None, float | None, bool]:
     """Two-stage MIP on the actual shares of whole units (see the module docstring).
 
-    ``no_transfers`` fixes every transfer at zero (the no-pooling reference).  Returns ``(column or None,
-    proven bound on the minimum share, stage 1 proved optimal)``.
+    ``no_transfers`` fixes every transfer at zero (the no-pooling reference).  Returns ``(stage 1 column,
+    stage 2 column, proven bound on the minimum share, stage 1 proved optimal)``; Nones if no solution.
     """
     lm = lp.build(time_limit=seconds)
     if no_transfers:
@@ -193,8 +175,7 @@ def exact_mip(lp: AllocationLP, start: np.ndarray, nwo_lo: np.ndarray | None,
     if nwo_lo is not None:
         lm.set_row_bounds(lp.rows("no_worse_off"), nwo_lo, np.inf)
     lm.set_costs(lp.c_z)
-    first = _full_column(lp, start)
-    lm.set_start(first)
+    lm.set_start(lp.point(lp.units(start), lp.transfers(start)))
     s1 = solve_with_cuts(lp, lm, GiniCuts())
     if s1.status not in ("optimal", "time_limit") or not np.all(np.isfinite(s1.x)):
         return None, None, None, False

@@ -369,6 +369,25 @@ class AllocationLP:
             col[self.layout.col(name)] = np.ravel(val)
         return col
 
+    def point(self, x: np.ndarray, t: np.ndarray | None = None) -> np.ndarray:
+        """The column vector of units ``x`` (``(n, m)`` or flat) and transfers ``t``, with every other block
+        (``v``, ``z``, ``N``, ``smin``, ``smax``) at the values these units give (coverage as far as it reaches)."""
+        P = self.P
+        x = np.reshape(x, (P.n, P.m))
+        t = np.zeros(self.T) if t is None else np.asarray(t, float)
+        eff = np.maximum(P.capacity + x + self.net_transfers(t), 0.0)
+        v = self.coverage_segments(eff.ravel())
+        share = self.Sh @ v
+        Ed = self.Ed.ravel()[self.fair]
+        nat, smin, smax = np.zeros(P.m), np.zeros(P.m), np.zeros(P.m)
+        for r in range(P.m):
+            sel = self.fair_r == r
+            if sel.any():
+                nat[r] = float((Ed[sel] * share[sel]).sum() / Ed[sel].sum())
+                smin[r], smax[r] = float(share[sel].min()), float(share[sel].max())
+        return self.assemble(x=x, t=t, v=v, z=float(share.min()) if len(share) else 1.0, N=nat, smin=smin,
+                             smax=smax)
+
     def with_units(self, col: np.ndarray, x: np.ndarray, t: np.ndarray | None = None) -> np.ndarray:
         """A copy of ``col`` with new units ``x`` (``(n, m)``) and, if given, transfers ``t``."""
         out = np.array(col, dtype=float, copy=True)

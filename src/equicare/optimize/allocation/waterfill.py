@@ -226,7 +226,7 @@ def waterfill(mod: AllocationLP) -> Trace | None:
             active[idx] = False
     if not satisfies_bounds(mod, cv, x):
         return None
-    sol = _solution(mod, cv, x, _final_duals(mod, cv, x, rows), time.perf_counter() - t0)
+    sol = _solution(mod, x, _final_duals(mod, cv, x, rows), time.perf_counter() - t0)
     # the first max-min LP's view: the same point, its level and the duals of what bound it
     first_dual = np.zeros_like(sol.row_dual)
     for key, v in first_duals.items():
@@ -265,21 +265,9 @@ def _final_duals(mod: AllocationLP, cv: Curves, x: np.ndarray, rows: dict[str, i
     return out
 
 
-def _solution(mod: AllocationLP, cv: Curves, x: np.ndarray, duals: dict[int, float], seconds: float) -> Solution:
+def _solution(mod: AllocationLP, x: np.ndarray, duals: dict[int, float], seconds: float) -> Solution:
     """A :class:`Solution` over the LP's columns and rows, as the LP route would report it."""
-    P = mod.P
-    m = P.m
-    v = mod.coverage_segments(P.capacity.ravel() + x)
-    share = mod.Sh @ v
-    Ed = mod.Ed.ravel()[cv.f]
-    nat, smin, smax = np.zeros(m), np.zeros(m), np.zeros(m)
-    for r in range(m):
-        sel = cv.r == r
-        if sel.any():
-            nat[r] = float((Ed[sel] * share[sel]).sum() / Ed[sel].sum())
-            smin[r] = float(share[sel].min())
-            smax[r] = float(share[sel].max())
-    col = mod.assemble(x=x, v=v, z=float(share.min()) if len(share) else 1.0, N=nat, smin=smin, smax=smax)
+    col = mod.point(x)
     row_dual = np.zeros(mod.A.shape[0])
     for row, v in duals.items():
         row_dual[row] = v
