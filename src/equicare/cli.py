@@ -351,6 +351,8 @@ def serve_cmd(
     queue: int = typer.Option(64, "--queue", min=0, help="Jobs that may wait for a worker; beyond, 503 busy."),
     per_user: int = typer.Option(16, "--per-user", min=1, help="Jobs one account may have in the pool; beyond, 429."),
     trusted_proxy: list[str] = typer.Option([], "--trusted-proxy", help="Address of a reverse proxy whose X-Forwarded-Proto is believed (repeatable)."),
+    dask_scheduler: str = typer.Option(None, "--dask-scheduler", help="Dask scheduler address that sweeps are handed "
+                                       "to (default: EQUICARE_DASK_SCHEDULER; none: solved in a worker process)."),
 ) -> None:
     """Start the web service and planner dashboard (OpenAPI at /openapi.json, docs at /docs)."""
     import uvicorn
@@ -360,7 +362,7 @@ def serve_cmd(
 
     typer.echo(f"equicare serving {store} on http://{host}:{port}/ (docs at /docs)", err=True)
     app = create_app(store, workers=PoolSettings(workers=workers, queue=queue, per_user=per_user, prestart=True),
-                     trusted_proxies=trusted_proxy)
+                     trusted_proxies=trusted_proxy, dask_scheduler=dask_scheduler)
     uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=bool(trusted_proxy),
                 forwarded_allow_ips=",".join(trusted_proxy) or None)
 

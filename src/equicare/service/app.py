@@ -77,6 +77,15 @@ class RunRequest(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict, description="see ScenarioParams")
 
 
+class SweepBody(BaseModel):
+    """A grid of scenario parameters (``stockpile``, ``severity``, ``scenario_quantile``, ``fairness``,
+    ``fairness_weight``, ``max_gini``) to lists of values, and base values for the other parameters."""
+
+    grid: dict[StrictStr, list[StrictStr | Finite | None]] = Field(
+        description="parameter -> list of values, e.g. {\"stockpile\": [1000, 2500], \"severity\": [2, 3]}")
+    base: dict[StrictStr, StrictStr | Finite | bool | None] = Field(default_factory=dict)
+
+
 class UserRequest(BaseModel):
     name: StrictStr
     role: StrictStr = "viewer"
@@ -135,7 +144,8 @@ def _wants_json(request: Request) -> bool:
 def create_app(store_path: str | Path = "equicare-out/equicare.duckdb", *,
                max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES, store: Store | None = None,
                workers: PoolSettings | None = None, trusted_proxies: Iterable[str] = (),
-               auth_limits: AuthLimits | None = None, read_limits: ReadLimits | None = None) -> FastAPI:
+               auth_limits: AuthLimits | None = None, read_limits: ReadLimits | None = None,
+               dask_scheduler: str | None = None) -> FastAPI:
     """Build the service on ``store_path`` (or an open ``store``).
 
     Parameters
@@ -148,8 +158,10 @@ def create_app(store_path: str | Path = "equicare-out/equicare.duckdb", *,
         ``Secure`` when it says ``https``).
     auth_limits : failed token checks allowed per account and per address (default 10 and 30 a minute).
     read_limits : rows and decompressed bytes allowed in an upload (default 1,000,000 rows, 256 MB).
+    dask_scheduler : address of a Dask scheduler that sweeps are handed to (default: the environment variable
+        ``EQUICARE_DASK_SCHEDULER``; none: a sweep's points are solved one by one in a pool worker).
     """
-    from equicare.service import projects_ui, ui
+    from equicare.service import projects_ui, sweeps_ui, ui
 
     st = store or Store(store_path)
     for mod in (accounts, audit, sharing):
@@ -183,6 +195,9 @@ def create_app(store_path: str | Path = "equicare-out/equicare.duckdb", *,
     app.state.store = st
     app.state.jobs = jobs
     app.state.max_upload_bytes = int(max_upload_bytes)
+    from equicare.service.sweeps import configured_scheduler
+
+    app.state.dask_scheduler = configured_scheduler(dask_scheduler)
     app.state.interrupted_runs = interrupted
     app.state.auth_limits = limits
     static_dir = Path(str(files("equicare.service").joinpath("static")))
@@ -501,6 +516,21 @@ def create_app(store_path: str | Path = "equicare-out/equicare.duckdb", *,
         request.state.audit_target = f"run:{run_id}"
         return {"id": run_id, "status": "running", "poll": f"/api/runs/{run_id}"}
 
+    @app.post("/api/sweeps", tags=["runs"], status_code=202)
+    def sweeps_start(req: SweepBody, request: Request, user: User = Depends(role("planner"))) -> dict:
+        """Queue a sweep of the surge allocation over a grid of parameters (a run of kind ``sweep``); poll it.
+
+        Its points go to the configured Dask scheduler (or are solved one by one in a pool worker); the run's
+        ``sweep`` result has one row per point and ``/sweep`` in the dashboard draws the frontier.
+        """
+        from equicare.service.sweeps import start_sweep
+
+        request.state.audit_detail = {"grid": req.grid, "base": req.base}
+        run_id = start_sweep(st, req.model_dump(), org=user.org, user=user.name, pool=jobs,
+                             scheduler=app.state.dask_scheduler)
+        request.state.audit_target = f"run:{run_id}"
+        return {"id": run_id, "status": "running", "poll": f"/api/runs/{run_id}"}
+
     @app.get("/api/runs", tags=["runs"])
     def runs_list(user: User = Depends(user_dep)) -> list[dict]:
         return _records(st.list_runs(org=user.org))
@@ -598,6 +628,7 @@ def create_app(store_path: str | Path = "equicare-out/equicare.duckdb", *,
 
     ui.register(app)
     projects_ui.register(app)
+    sweeps_ui.register(app)
     return app
 
 

@@ -390,7 +390,7 @@ def _facilities_for(store: Store, p: ScenarioParams, org: str) -> pd.DataFrame |
     return store.get_dataset(p.facilities_dataset)
 
 
-def _finish_from_worker(store: Store, run_id: str, fut) -> None:
+def finish_from_worker(store: Store, run_id: str, fut) -> None:
     """Done-callback of a run's job: write its results (one transaction) or its failure."""
     try:
         exc = fut.exception() if not fut.cancelled() else RuntimeError("cancelled: the service is shutting down")
@@ -427,7 +427,7 @@ def start_run(store: Store, kind: str, params: dict | None, *, org: str, user: s
         fut = pool.submit(f"{org}/{user}", compute_run, kind, p, _facilities_for(store, p, org))
         run_id = store.start_run(kind, asdict(p), org=org, created_by=user)
         store.set_progress(run_id, 0, 1, "queued for a worker")
-        fut.add_done_callback(lambda f: _finish_from_worker(store, run_id, f))
+        fut.add_done_callback(lambda f: finish_from_worker(store, run_id, f))
         return run_id
     run_id = store.start_run(kind, asdict(p), org=org, created_by=user)
     if background:

@@ -31,7 +31,7 @@ METRICS = {
 }
 
 
-def _latest_run(store, org: str, kind: str) -> dict | None:
+def latest_run(store, org: str, kind: str) -> dict | None:
     runs = store.list_runs(org=org)
     runs = runs[(runs["kind"] == kind) & (runs["status"] == "succeeded")]
     return None if runs.empty else store.get_run(str(runs["id"].iloc[0]))
@@ -213,7 +213,7 @@ def register(app: FastAPI) -> None:
         title, level, unit = METRICS[metric]
         svg, stats, missing = None, None, None
         if metric == "shortage":
-            run = _latest_run(st, user.org, "allocate")
+            run = latest_run(st, user.org, "allocate")
             if run:
                 a = st.get_result(run["id"], "allocation")
                 a["lacking"] = (a["need"] - a["allocated"]).clip(lower=0)
@@ -223,7 +223,7 @@ def register(app: FastAPI) -> None:
             else:
                 missing = "allocate"
         else:
-            run = _latest_run(st, user.org, "analyse")
+            run = latest_run(st, user.org, "analyse")
             if run:
                 if level == "state":
                     t = st.get_result(run["id"], "state_rates")
@@ -245,7 +245,7 @@ def register(app: FastAPI) -> None:
     def forecast_page(request: Request, user: User = Depends(user_dep)):
         from equicare.report.html import fan_chart
 
-        run = _latest_run(st, user.org, "forecast")
+        run = latest_run(st, user.org, "forecast")
         chart = None
         if run:
             fc = st.get_result(run["id"], "forecast")
@@ -261,7 +261,7 @@ def register(app: FastAPI) -> None:
 
     @app.get("/allocation", response_class=HTMLResponse, include_in_schema=False)
     def allocation_page(request: Request, user: User = Depends(user_dep)):
-        run = _latest_run(st, user.org, "allocate")
+        run = latest_run(st, user.org, "allocate")
         rows, hospitals = None, None
         if run:
             a = st.get_result(run["id"], "allocation")
