@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+import plotly.io as pio
 from jinja2 import Environment, PackageLoader, select_autoescape
 from plotly.offline import get_plotlyjs
 
@@ -45,8 +46,13 @@ def table_html(df: pd.DataFrame, float_format: str = "{:,.3f}", max_rows: int | 
 
 
 def fan_chart(truth: pd.DataFrame, forecast: pd.DataFrame, as_of: str, weeks_before: int = 20,
-              weeks_after: int = 6) -> go.Figure:
-    """Fan chart per location (median, 50% and 95% bands, observations), one location shown at a time."""
+              weeks_after: int = 6) -> dict:
+    """Fan chart per location (median, 50% and 95% bands, observations), one location shown at a time.
+
+    Returns a Plotly figure as a plain ``{"data": [...], "layout": {...}}`` mapping (render it with
+    ``plotly.io.to_html(fig, validate=False)`` or :func:`figure_json`): with one trace group per location, building
+    validated ``graph_objects`` costs seconds, the mapping a few milliseconds.
+    """
     ref = pd.Timestamp(as_of)
     t = truth[(truth["date"] >= ref - pd.Timedelta(weeks=weeks_before))
               & (truth["date"] <= ref + pd.Timedelta(weeks=weeks_after))]
@@ -54,38 +60,44 @@ def fan_chart(truth: pd.DataFrame, forecast: pd.DataFrame, as_of: str, weeks_bef
     fc["q"] = fc["output_type_id"].astype(float)
     locs = sorted(fc["location"].unique(), key=lambda x: (x != "US", x))
     names = truth.drop_duplicates("location").set_index("location")["location_name"].to_dict()
-    fig = go.Figure()
+    by_loc = dict(tuple(t.groupby("location")))
+    wide = fc.pivot_table(index=["location", "target_end_date"], columns="q", values="value").sort_index()
+    fc_by_loc = {loc: g.droplevel(0) for loc, g in wide.groupby(level=0)}
+    last = (ref - pd.Timedelta(days=7)).strftime("%Y-%m-%d")
+
+    def iso(values) -> list[str]:
+        return list(pd.to_datetime(pd.Series(values)).dt.strftime("%Y-%m-%d"))
+
+    data: list[dict] = []
     per = 5
     for i, loc in enumerate(locs):
-        f = fc[fc["location"] == loc].pivot_table(index="target_end_date", columns="q", values="value").sort_index()
-        x = pd.to_datetime(f.index)
+        f = fc_by_loc[loc]
+        x = iso(f.index)
         vis = i == 0
         for lo, hi, colour, label in [(0.025, 0.975, "rgba(33,145,140,0.18)", "95% interval"),
                                       (0.25, 0.75, "rgba(33,145,140,0.40)", "50% interval")]:
-            fig.add_trace(go.Scatter(x=list(x) + list(x[::-1]), y=list(f[hi]) + list(f[lo][::-1]), fill="toself", mode="lines",
-                                     fillcolor=colour, line={"width": 0}, name=label, visible=vis,
-                                     hoverinfo="skip"))
-        fig.add_trace(go.Scatter(x=x, y=f[0.5], mode="lines+markers", name="forecast median",
-                                 line={"color": "#21918c"}, visible=vis))
-        tt = t[t["location"] == loc]
-        fig.add_trace(go.Scatter(x=tt["date"], y=tt["value"], mode="lines+markers", name="observed",
-                                 line={"color": "#16425b"}, visible=vis))
-        fig.add_trace(go.Scatter(x=[ref - pd.Timedelta(days=7)] * 2,
-                                 y=[0, float(max(tt["value"].max() if len(tt) else 0, f[0.975].max()))],
-                                 mode="lines", name="last data used", line={"dash": "dot", "color": "#999"},
-                                 visible=vis))
+            data.append({"type": "scatter", "x": x + x[::-1], "y": list(f[hi]) + list(f[lo][::-1]),
+                         "fill": "toself", "mode": "lines", "fillcolor": colour, "line": {"width": 0},
+                         "name": label, "visible": vis, "hoverinfo": "skip"})
+        data.append({"type": "scatter", "x": x, "y": list(f[0.5]), "mode": "lines+markers",
+                     "name": "forecast median", "line": {"color": "#21918c"}, "visible": vis})
+        tt = by_loc.get(loc, t.iloc[:0])
+        data.append({"type": "scatter", "x": iso(tt["date"]), "y": [float(v) for v in tt["value"]],
+                     "mode": "lines+markers", "name": "observed", "line": {"color": "#16425b"}, "visible": vis})
+        top = float(max(tt["value"].max() if len(tt) else 0, f[0.975].max()))
+        data.append({"type": "scatter", "x": [last, last], "y": [0, top], "mode": "lines", "name": "last data used",
+                     "line": {"dash": "dot", "color": "#999"}, "visible": vis})
     buttons = []
     for i, loc in enumerate(locs):
         visible = [False] * (per * len(locs))
         visible[i * per:(i + 1) * per] = [True] * per
         buttons.append({"label": names.get(loc, loc), "method": "update",
                         "args": [{"visible": visible}, {"title": f"Weekly influenza admissions: {names.get(loc, loc)}"}]})
-    fig.update_layout(
-        title=f"Weekly influenza admissions: {names.get(locs[0], locs[0])}",
-        updatemenus=[{"buttons": buttons, "direction": "down", "x": 1.0, "xanchor": "right", "y": 1.15}],
-        yaxis_title="admissions per week", margin={"l": 60, "r": 20, "t": 60, "b": 40}, template="plotly_white",
-        legend={"orientation": "h", "y": -0.15})
-    return fig
+    layout = {"title": {"text": f"Weekly influenza admissions: {names.get(locs[0], locs[0])}"},
+              "updatemenus": [{"buttons": buttons, "direction": "down", "x": 1.0, "xanchor": "right", "y": 1.15}],
+              "yaxis": {"title": {"text": "admissions per week"}}, "margin": {"l": 60, "r": 20, "t": 60, "b": 40},
+              "template": pio.templates["plotly_white"].to_plotly_json(), "legend": {"orientation": "h", "y": -0.15}}
+    return {"data": data, "layout": layout}
 
 
 def lorenz_chart(curves: dict[str, tuple[np.ndarray, np.ndarray]]) -> go.Figure:
@@ -106,7 +118,10 @@ def lorenz_chart(curves: dict[str, tuple[np.ndarray, np.ndarray]]) -> go.Figure:
     return fig
 
 
-def _figure_json(fig: go.Figure) -> str:
+def figure_json(fig: go.Figure | dict) -> str:
+    """A figure (``graph_objects`` or a plain mapping) as JSON safe to inline in a ``<script>``."""
+    if isinstance(fig, dict):
+        return pio.to_json(fig, validate=False).replace("</", "<\\/")
     return json.dumps(json.loads(fig.to_json())).replace("</", "<\\/")
 
 
@@ -169,7 +184,7 @@ def write_demo_report(result: "DemoResult", ftables: dict, params: "DemoParams",
         run_id=result.run_id, version=__version__,
         created=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), params=params, cards=cards,
         state_map=state_map, county_map=county_map, inequality=inequality,
-        plotly_js=get_plotlyjs(), forecast_fig=_figure_json(fig), lorenz_fig=_figure_json(lorenz), shortage_note=shortage_note,
+        plotly_js=get_plotlyjs(), forecast_fig=figure_json(fig), lorenz_fig=figure_json(lorenz), shortage_note=shortage_note,
         inequality_table=table_html(tables["inequality"]),
         shortage_table=table_html(short_show, max_rows=50),
         scores_table=table_html(tables["forecast_scores"]),

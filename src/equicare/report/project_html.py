@@ -19,7 +19,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from plotly.offline import get_plotlyjs
 
 from equicare import __version__
-from equicare.report.html import lorenz_chart
+from equicare.report.html import figure_json, lorenz_chart
 from equicare.report.maps_geo import svg_region_map
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -27,12 +27,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from equicare.project.run import ProjectResult
 
 _env = Environment(loader=PackageLoader("equicare.report", "templates"), autoescape=select_autoescape(["html", "j2"]))
-
-
-def _figure_json(fig: go.Figure) -> str:
-    import json
-
-    return json.dumps(json.loads(fig.to_json())).replace("</", "<\\/")
 
 
 #: Column labels of the report's tables (``{r}`` is the allocated resource).
@@ -169,7 +163,7 @@ def write_project_report(result: "ProjectResult", inp: "Inputs", path: str | Pat
     forecast_fig = scores_note = None
     if "forecast" in t and inp.demand is not None:
         what = f"{inp.demand.name} per {dict(daily='day', weekly='week', monthly='month')[inp.demand.freq]}"
-        forecast_fig = _figure_json(fan_chart(inp.demand.truth(), t["forecast"], names, what))
+        forecast_fig = figure_json(fan_chart(inp.demand.truth(), t["forecast"], names, what))
         scores_note = (f"Scored on the last reference dates whose targets are observed, each forecast using only "
                        f"data before its reference date. WIS relative to baseline is the mean weighted interval "
                        f"score divided by that of the baseline model '{s.get('forecast_baseline')}' on the same "
@@ -177,7 +171,7 @@ def write_project_report(result: "ProjectResult", inp: "Inputs", path: str | Pat
     lorenz = None
     if inp.facilities is not None and inp.regions["population"].notna().all():
         c = p.facilities.capacity[0]
-        lorenz = _figure_json(lorenz_chart({f"{c.replace('_', ' ')} per 1,000": (acc[f"{c}_per_1000"].fillna(0),
+        lorenz = figure_json(lorenz_chart({f"{c.replace('_', ' ')} per 1,000": (acc[f"{c}_per_1000"].fillna(0),
                                                                                    acc["population"])}))
     acols = [c for c in ["name", "need", "need_median_scenario", "cap", "allocated", "share_met", "binding",
                          "explanation"] if alloc is not None and c in alloc]

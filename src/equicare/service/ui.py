@@ -243,6 +243,8 @@ def register(app: FastAPI) -> None:
 
     @app.get("/forecast", response_class=HTMLResponse, include_in_schema=False)
     def forecast_page(request: Request, user: User = Depends(user_dep)):
+        import plotly.io as pio
+
         from equicare.report.html import fan_chart
 
         run = latest_run(st, user.org, "forecast")
@@ -255,7 +257,8 @@ def register(app: FastAPI) -> None:
                     if c in df.columns:
                         df[c] = pd.to_datetime(df[c])
             fig = fan_chart(truth, fc, run["params"]["as_of"])
-            chart = add_nonce(fig.to_html(full_html=False, include_plotlyjs=False, div_id="fan-chart"),
+            chart = add_nonce(pio.to_html(fig, validate=False, full_html=False, include_plotlyjs=False,
+                                          div_id="fan-chart"),
                               request.state.csp_nonce)
         return page(request, "forecast.html", run=run, chart=chart)
 
