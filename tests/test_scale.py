@@ -242,3 +242,75 @@ def test_access_cli_with_workers_equals_without(tmp_path):
     ta, tb = pd.read_csv(tmp_path / "a.csv"), pd.read_csv(tmp_path / "b.csv")
     assert list(ta["id"]) == list(tb["id"])
     np.testing.assert_allclose(tb["2sfca_beds"], ta["2sfca_beds"], rtol=1e-12)
+
+
+# ------------------------------------------------------------------------------------------- travel costs
+def _grid_network(seed=5, n=12):
+    import shapely
+
+    from equicare.analyze.travel.graph import build_network
+
+    rng = np.random.default_rng(seed)
+    ii, jj = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
+    xy = np.column_stack([jj.ravel() * 300.0, ii.ravel() * 300.0]) + rng.uniform(-60, 60, (n * n, 2)) + [5e5, 6.6e6]
+    ids = np.arange(n * n).reshape(n, n)
+    u = np.concatenate([ids[:, :-1].ravel(), ids[:-1, :].ravel()])
+    v = np.concatenate([ids[:, 1:].ravel(), ids[1:, :].ravel()])
+    one = rng.uniform(size=u.size) < 0.3
+    fwd = ~(one & (rng.uniform(size=u.size) < 0.5))
+    bwd = ~one | ~fwd
+    net = build_network(shapely.linestrings(np.stack([xy[u], xy[v]], axis=1)), rng.choice([20.0, 50.0], u.size),
+                        fwd, bwd, crs="EPSG:32635", mode="drive", u_keys=u, v_keys=v)
+    return net, xy, rng
+
+
+def test_travel_costs_by_chunks_equal_one_process(client):
+    from pyproj import Transformer
+
+    from equicare.analyze.travel import travel_costs
+    from equicare.analyze.travel.points import points_from_frame
+    from equicare.scale.chunked_costs import chunked_travel_costs
+
+    net, xy, rng = _grid_network()
+    pts = rng.uniform(xy.min(0) - 400, xy.max(0) + 400, (130, 2))  # some beyond the snap limit
+    lon, lat = Transformer.from_crs(net.crs, 4326, always_xy=True).transform(pts[:, 0], pts[:, 1])
+    O = points_from_frame(pd.DataFrame({"id": [f"o{i}" for i in range(110)], "lat": lat[:110], "lon": lon[:110]}))
+    D = points_from_frame(pd.DataFrame({"id": [f"d{i}" for i in range(20)], "lat": lat[110:], "lon": lon[110:]}))
+    for limit in (None, 3.0):
+        one = travel_costs(O, D, network=net, max_minutes=limit, max_snap_m=200)
+        got = chunked_travel_costs(O, D, net, max_minutes=limit, client=client, chunk_rows=25, max_snap_m=200)
+        assert list(zip(got.table.origin, got.table.destination)) == list(zip(one.table.origin, one.table.destination))
+        np.testing.assert_allclose(got.table["cost"], one.table["cost"], rtol=1e-9)
+        np.testing.assert_allclose(got.table["distance_m"], one.table["distance_m"], rtol=1e-9, atol=1e-6)
+        assert (got.n_absent, got.n_absent_unjoined) == (one.n_absent, one.n_absent_unjoined)
+        pd.testing.assert_frame_equal(got.snaps, one.snaps)
+        assert "chunks" in got.assumptions[-1]
+
+
+def test_costs_cli_with_workers_equals_without(tmp_path):
+    import geopandas as gpd
+    import shapely
+
+    n = 6
+    x, y = np.meshgrid(np.arange(n) * 400.0 + 5e5, np.arange(n) * 400.0 + 6.6e6)
+    lines = [shapely.LineString([(x[i, 0], y[i, 0]), (x[i, -1], y[i, -1])]) for i in range(n)]
+    lines += [shapely.LineString([(x[0, j], y[0, j]), (x[-1, j], y[-1, j])]) for j in range(n)]  # needs noding
+    gpd.GeoDataFrame({"speed": [30.0] * len(lines)}, geometry=lines, crs="EPSG:32635").to_file(
+        tmp_path / "roads.geojson", driver="GeoJSON")
+    rng = np.random.default_rng(2)
+    pts = gpd.GeoSeries(gpd.points_from_xy(rng.uniform(5e5, 5e5 + 2000, 40), rng.uniform(6.6e6, 6.6e6 + 2000, 40)),
+                        crs="EPSG:32635").to_crs(4326)
+    pd.DataFrame({"id": [f"o{i}" for i in range(30)], "lat": pts.y[:30], "lon": pts.x[:30]}).to_csv(
+        tmp_path / "o.csv", index=False)
+    pd.DataFrame({"id": [f"d{i}" for i in range(10)], "lat": pts.y[30:].to_numpy(), "lon": pts.x[30:].to_numpy()}
+                 ).to_csv(tmp_path / "d.csv", index=False)
+    base = [sys.executable, "-m", "equicare", "costs", "--origins", str(tmp_path / "o.csv"), "--destinations",
+            str(tmp_path / "d.csv"), "--network", str(tmp_path / "roads.geojson")]
+    a = subprocess.run(base + ["--out", str(tmp_path / "a.csv")], capture_output=True, text=True, timeout=300)
+    b = subprocess.run(base + ["--out", str(tmp_path / "b.csv"), "--workers", "2", "--chunk-rows", "7"],
+                       capture_output=True, text=True, timeout=300)
+    assert a.returncode == 0 and b.returncode == 0, a.stderr + b.stderr
+    ta, tb = pd.read_csv(tmp_path / "a.csv"), pd.read_csv(tmp_path / "b.csv")
+    assert len(ta) == 300 and list(ta["origin"]) == list(tb["origin"])
+    np.testing.assert_allclose(tb["cost"], ta["cost"], rtol=1e-9)
+    assert "chunks" in b.stderr

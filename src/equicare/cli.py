@@ -462,15 +462,25 @@ def costs_cmd(
                                    "OUT_catchments.csv and OUT_nearest.csv."),
     catchment_minutes: float = typer.Option(None, "--catchment-minutes", help="Catchment travel time (default "
                                             "--max-minutes)."),
+    scheduler: str = typer.Option(None, "--scheduler", help="Split origins into chunks on this Dask cluster."),
+    workers: int = typer.Option(None, "--workers", help="Split origins into chunks on N local Dask worker processes."),
+    chunk_rows: int = typer.Option(2000, "--chunk-rows", help="With --scheduler/--workers: origins per task."),
 ) -> None:
     """Travel-time table between two sets of points along a road network (or the stated great-circle fallback)."""
     from equicare.analyze.travel import costs_to_files
     from equicare.analyze.travel.osm import parse_speed_overrides
 
+    engine = None
+    if scheduler is not None or workers is not None:
+        from equicare.scale.chunked_costs import costs_engine
+        from equicare.scale.cluster import ClusterSpec
+
+        engine = costs_engine(ClusterSpec(scheduler=scheduler, workers=workers), chunk_rows)
+
     res, files = costs_to_files(origins, destinations, out, network=network, mode=mode, max_minutes=max_minutes,
                                 max_km=max_km, origin_id=origin_id, destination_id=destination_id,
                                 population=population, catchment_minutes=catchment_minutes, max_snap_m=max_snap,
-                                speeds=parse_speed_overrides(speeds) if speeds else None)
+                                speeds=parse_speed_overrides(speeds) if speeds else None, engine=engine)
     typer.echo(res.summary(), err=True)
     typer.echo(f"wrote {', '.join(str(f) for f in files)}", err=True)
 

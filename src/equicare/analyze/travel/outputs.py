@@ -18,11 +18,13 @@ __all__ = ["costs_to_files"]
 def costs_to_files(origins: str, destinations: str, out: str, network: str | None = None, mode: str = "drive",
                    max_minutes: float | None = None, max_km: float | None = None, origin_id: str = "id",
                    destination_id: str = "id", population: str | None = None,
-                   catchment_minutes: float | None = None, **options) -> tuple[TravelCosts, list[Path]]:
+                   catchment_minutes: float | None = None, engine=None, **options) -> tuple[TravelCosts, list[Path]]:
     """Compute :func:`.costtable.travel_costs` and write ``OUT`` (``origin,destination,cost,distance_m``),
     ``OUT_snaps.csv`` and, when ``population`` names a column of the origins, ``OUT_catchments.csv``
     (population within ``catchment_minutes``, default ``max_minutes``, of each destination) and
     ``OUT_nearest.csv`` (each origin's fastest destination). Nothing is written when input is rejected.
+    ``engine`` replaces ``travel_costs`` with a function of the same call (e.g. the computation by chunks
+    of origins on a Dask cluster, :func:`equicare.scale.chunked_costs.costs_engine`).
     """
     O = read_points(origins, origin_id)
     D = read_points(destinations, destination_id)
@@ -38,7 +40,8 @@ def costs_to_files(origins: str, destinations: str, out: str, network: str | Non
         catchment_minutes = max_minutes if catchment_minutes is None else catchment_minutes
         if catchment_minutes is None:
             raise EquicareError("--population needs --catchment-minutes or --max-minutes (the catchment's travel time)")
-    res = travel_costs(O, D, network=network, mode=mode, max_minutes=max_minutes, max_km=max_km, **options)
+    res = (engine or travel_costs)(O, D, network=network, mode=mode, max_minutes=max_minutes, max_km=max_km,
+                                   **options)
     path = Path(out)
     path.parent.mkdir(parents=True, exist_ok=True)
     stem = path.with_suffix("")
