@@ -2,19 +2,26 @@
 
 ``create_app(store_path)`` builds a FastAPI application on the same DuckDB store as the CLI. The service
 process is the store's one writer (DuckDB locks the file); inside it one connection is shared by all
-requests and background runs behind the store's lock.
+requests behind the store's lock. Heavy work -- scenario runs, what-ifs, pooling -- runs in a bounded
+pool of worker processes (:mod:`equicare.service.jobs`); a full pool answers 429/503 with Retry-After.
+At start-up, runs left ``running`` by a crash are marked failed.
 
 Access rules
 ------------
 Every route except ``/health``, ``/docs``, ``/openapi.json``, ``/static/*`` and ``/login`` needs an API
 token (``Authorization: Bearer <token>`` or ``X-API-Token``) or the session cookie set at sign-in:
-401 without one, 403 when the role (viewer < planner < admin) or the organisation does not allow the
-request. Users see their organisation's datasets and runs, plus aggregates other organisations shared
-with them. Every write (POST/PUT/PATCH/DELETE) is recorded in the audit log with who, what, when and the
-answer's status. Uploads are capped (``max_upload_bytes``), read into memory and validated by
-:func:`equicare.data.load_table` exactly as ``equicare load`` does; a file name is only ever a label.
-CSV downloads of tables with person counts apply small-cell suppression
-(:func:`equicare.service.exports.suppressed_csv`).
+401 without one (429 after too many failed tokens, :class:`equicare.service.accounts.AuthLimits`), 403
+when the role does not allow the request, and 404 -- the same answer as for a missing one -- for a
+dataset or run of another organisation. Users see their organisation's datasets and runs, plus
+aggregates other organisations shared with them. Cookie-authenticated writes need the session's CSRF
+token and the service's own origin (:mod:`equicare.service.security`); every answer carries the
+security headers. Every write attempt (POST/PUT/PATCH/DELETE) is recorded in the audit log with who,
+what, when and the answer's status, 500s included. Request bodies are bounded while they stream
+(:mod:`equicare.service.uploads`); uploads are parsed in memory, never on disk, and validated off the
+event loop by :func:`equicare.data.load_table` exactly as ``equicare load`` does; a file name is only
+ever a label. CSV downloads of tables with person counts apply small-cell suppression
+(:func:`equicare.service.exports.suppressed_csv`) and neutralise spreadsheet formulas
+(:func:`equicare.service.csvsafe.neutralise_formulas`).
 """
 
 # ruff: noqa: B008  (FastAPI declares dependencies, forms and files as parameter defaults)
