@@ -32,7 +32,6 @@ import asyncio
 import json
 import logging
 import math
-import threading
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -67,7 +66,7 @@ SESSION_COOKIE = "equicare_session"
 UPLOAD_KINDS = ("regions", "facilities", "demand", "costs")
 UPLOAD_PATHS = ("/api/datasets", "/ui/upload")
 MAX_PENDING_UPLOADS = 4
-"""Uploads being validated or waiting for it at once (each holds its bytes in memory); more get 503."""
+"""Uploads being received or validated at once (each holds its bytes in memory); more get 503."""
 _PUBLIC = ("/health", "/docs", "/openapi.json", "/static/", "/login", "/favicon.ico", "/docs/oauth2-redirect")
 _SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 _MAX_ID = 2 ** 62
@@ -171,8 +170,6 @@ def create_app(store_path: str | Path = "equicare-out/equicare.duckdb", *,
     read_lim = read_limits or ReadLimits()
     auth_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="equicare-auth")
     validate_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="equicare-validate")
-    pending_uploads = {"n": 0}
-    pending_lock = threading.Lock()
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
@@ -197,7 +194,8 @@ def create_app(store_path: str | Path = "equicare-out/equicare.duckdb", *,
     app.state.templates = templates
 
     # every body is bounded while it streams (added first: it runs inside the guard, which audits its 413s)
-    app.add_middleware(BodyLimit, upload_paths=UPLOAD_PATHS, upload_limit=lambda: app.state.max_upload_bytes)
+    app.add_middleware(BodyLimit, upload_paths=UPLOAD_PATHS, upload_limit=lambda: app.state.max_upload_bytes,
+                       max_uploads=MAX_PENDING_UPLOADS, retry_after=jobs.settings.retry_after)
 
     # -- authentication, CSRF, headers, audit ---------------------------------------------------------
     def resolve_user(request: Request) -> tuple[User | None, str | None, str | None]:
@@ -378,18 +376,9 @@ def create_app(store_path: str | Path = "equicare-out/equicare.duckdb", *,
         return ds_id, report.to_dict()
 
     async def upload_off_loop(user: User, form: UploadForm, kind: str, name: str | None) -> tuple[int, dict]:
-        """Validate and store an upload on the validation threads (at most ``MAX_PENDING_UPLOADS`` at once)."""
-        with pending_lock:
-            if pending_uploads["n"] >= MAX_PENDING_UPLOADS:
-                raise Busy("the service is validating other uploads; try again in a few seconds", 503,
-                           jobs.settings.retry_after)
-            pending_uploads["n"] += 1
-        try:
-            return await asyncio.get_running_loop().run_in_executor(
-                validate_pool, store_upload, user, form.data, kind, name, form.filename)
-        finally:
-            with pending_lock:
-                pending_uploads["n"] -= 1
+        """Validate and store an upload on the validation threads (``BodyLimit`` bounds how many at once)."""
+        return await asyncio.get_running_loop().run_in_executor(
+            validate_pool, store_upload, user, form.data, kind, name, form.filename)
 
     def pool_snapshot(user: User, ids: list[int]) -> list[tuple[dict, pd.DataFrame]]:
         """Catalog entries and rows of the aggregates ``user`` may pool (for a worker process)."""
