@@ -26,6 +26,8 @@ from equicare.service.accounts import add_user
 from equicare.service.jobs import Busy, JobPool, PoolSettings, WorkerCrashed
 from equicare.store import Store
 
+pytestmark = [pytest.mark.slow]
+
 
 def _free_port() -> int:
     with socket.socket() as s:

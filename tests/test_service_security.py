@@ -402,3 +402,39 @@ def test_other_routes_bound_their_bodies_too(svc):
     assert r.status_code == 413
     log = svc["store"].query("SELECT action, status FROM audit_log WHERE status = 413")
     assert "POST /api/runs" in set(log["action"])
+
+
+def test_concurrent_uploads_are_bounded_before_their_bodies_are_read():
+    """With the upload slots taken, another upload is answered 503 with Retry-After before it is read."""
+    import asyncio
+
+    import httpx
+
+    from equicare.service.uploads import BodyLimit
+
+    release, entered, read = asyncio.Event(), asyncio.Event(), []
+
+    async def slow_app(scope, receive, send):
+        read.append(scope["path"])
+        entered.set()
+        await release.wait()
+        await send({"type": "http.response.start", "status": 201, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    app = BodyLimit(slow_app, upload_paths=("/api/datasets",), upload_limit=lambda: 1000, max_uploads=1)
+
+    async def scenario():
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            first = asyncio.create_task(c.post("/api/datasets", content=b"a"))
+            await entered.wait()
+            busy = await c.post("/api/datasets", content=b"b")
+            other = asyncio.create_task(c.post("/api/runs", content=b"{}"))  # not an upload: not limited
+            await asyncio.sleep(0.05)
+            release.set()
+            return busy, await first, await other
+
+    busy, first, other = asyncio.run(scenario())
+    assert busy.status_code == 503 and int(busy.headers["retry-after"]) > 0
+    assert first.status_code == 201 and other.status_code == 201
+    assert read == ["/api/datasets", "/api/runs"] and app.uploads == 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
@@ -151,7 +152,7 @@ def canonical_columns(df: pd.DataFrame, schema: Schema) -> tuple[dict[str, str],
 def _scalar_cell(v: object) -> bool:
     if v is None or v is pd.NA:
         return True
-    return isinstance(v, (str, int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+    return isinstance(v, (str, int, float, Decimal, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
 
 
 def _wrong_type(raw: pd.Series, numeric: bool) -> np.ndarray:

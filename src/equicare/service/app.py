@@ -2,19 +2,26 @@
 
 ``create_app(store_path)`` builds a FastAPI application on the same DuckDB store as the CLI. The service
 process is the store's one writer (DuckDB locks the file); inside it one connection is shared by all
-requests and background runs behind the store's lock.
+requests behind the store's lock. Heavy work -- scenario runs, what-ifs, pooling -- runs in a bounded
+pool of worker processes (:mod:`equicare.service.jobs`); a full pool answers 429/503 with Retry-After.
+At start-up, runs left ``running`` by a crash are marked failed.
 
 Access rules
 ------------
 Every route except ``/health``, ``/docs``, ``/openapi.json``, ``/static/*`` and ``/login`` needs an API
 token (``Authorization: Bearer <token>`` or ``X-API-Token``) or the session cookie set at sign-in:
-401 without one, 403 when the role (viewer < planner < admin) or the organisation does not allow the
-request. Users see their organisation's datasets and runs, plus aggregates other organisations shared
-with them. Every write (POST/PUT/PATCH/DELETE) is recorded in the audit log with who, what, when and the
-answer's status. Uploads are capped (``max_upload_bytes``), read into memory and validated by
-:func:`equicare.data.load_table` exactly as ``equicare load`` does; a file name is only ever a label.
-CSV downloads of tables with person counts apply small-cell suppression
-(:func:`equicare.service.exports.suppressed_csv`).
+401 without one (429 after too many failed tokens, :class:`equicare.service.accounts.AuthLimits`), 403
+when the role does not allow the request, and 404 -- the same answer as for a missing one -- for a
+dataset or run of another organisation. Users see their organisation's datasets and runs, plus
+aggregates other organisations shared with them. Cookie-authenticated writes need the session's CSRF
+token and the service's own origin (:mod:`equicare.service.security`); every answer carries the
+security headers. Every write attempt (POST/PUT/PATCH/DELETE) is recorded in the audit log with who,
+what, when and the answer's status, 500s included. Request bodies are bounded while they stream
+(:mod:`equicare.service.uploads`); uploads are parsed in memory, never on disk, and validated off the
+event loop by :func:`equicare.data.load_table` exactly as ``equicare load`` does; a file name is only
+ever a label. CSV downloads of tables with person counts apply small-cell suppression
+(:func:`equicare.service.exports.suppressed_csv`) and neutralise spreadsheet formulas
+(:func:`equicare.service.csvsafe.neutralise_formulas`).
 """
 
 # ruff: noqa: B008  (FastAPI declares dependencies, forms and files as parameter defaults)
@@ -24,7 +31,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import threading
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -60,7 +66,7 @@ SESSION_COOKIE = "equicare_session"
 UPLOAD_KINDS = ("regions", "facilities", "demand", "costs")
 UPLOAD_PATHS = ("/api/datasets", "/ui/upload")
 MAX_PENDING_UPLOADS = 4
-"""Uploads being validated or waiting for it at once (each holds its bytes in memory); more get 503."""
+"""Uploads being received or validated at once (each holds its bytes in memory); more get 503."""
 _PUBLIC = ("/health", "/docs", "/openapi.json", "/static/", "/login", "/favicon.ico", "/docs/oauth2-redirect")
 _SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 _MAX_ID = 2 ** 62
@@ -176,8 +182,6 @@ def create_app(store_path: str | Path = "equicare-out/equicare.duckdb", *,
     read_lim = read_limits or ReadLimits()
     auth_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="equicare-auth")
     validate_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="equicare-validate")
-    pending_uploads = {"n": 0}
-    pending_lock = threading.Lock()
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
@@ -205,7 +209,8 @@ def create_app(store_path: str | Path = "equicare-out/equicare.duckdb", *,
     app.state.templates = templates
 
     # every body is bounded while it streams (added first: it runs inside the guard, which audits its 413s)
-    app.add_middleware(BodyLimit, upload_paths=UPLOAD_PATHS, upload_limit=lambda: app.state.max_upload_bytes)
+    app.add_middleware(BodyLimit, upload_paths=UPLOAD_PATHS, upload_limit=lambda: app.state.max_upload_bytes,
+                       max_uploads=MAX_PENDING_UPLOADS, retry_after=jobs.settings.retry_after)
 
     # -- authentication, CSRF, headers, audit ---------------------------------------------------------
     def resolve_user(request: Request) -> tuple[User | None, str | None, str | None]:
@@ -387,20 +392,11 @@ def create_app(store_path: str | Path = "equicare-out/equicare.duckdb", *,
         return ds_id, report.to_dict()
 
     async def upload_off_loop(user: User, form: UploadForm, kind: str, name: str | None) -> tuple[int, dict]:
-        """Validate and store an upload on the validation threads (at most ``MAX_PENDING_UPLOADS`` at once)."""
-        with pending_lock:
-            if pending_uploads["n"] >= MAX_PENDING_UPLOADS:
-                raise Busy("the service is validating other uploads; try again in a few seconds", 503,
-                           jobs.settings.retry_after)
-            pending_uploads["n"] += 1
-        try:
-            counts = form.fields.get("count_columns")
-            declared = None if counts is None else [c for c in counts.split(",") if c.strip()]
-            return await asyncio.get_running_loop().run_in_executor(
-                validate_pool, store_upload, user, form.data, kind, name, form.filename, declared)
-        finally:
-            with pending_lock:
-                pending_uploads["n"] -= 1
+        """Validate and store an upload on the validation threads (``BodyLimit`` bounds how many at once)."""
+        counts = form.fields.get("count_columns")
+        declared = None if counts is None else [c for c in counts.split(",") if c.strip()]
+        return await asyncio.get_running_loop().run_in_executor(
+            validate_pool, store_upload, user, form.data, kind, name, form.filename, declared)
 
     def pool_snapshot(user: User, ids: list[int]) -> list[tuple[dict, pd.DataFrame]]:
         """Catalog entries and rows of the aggregates ``user`` may pool (for a worker process)."""

@@ -41,6 +41,8 @@ class PoolSettings:
     retry_after : seconds suggested to a client refused as busy.
     warm : load the bundled data in each worker when it starts (the first job then does not pay for it).
     prestart : start the workers when the service starts rather than at the first job.
+    nice : niceness added to the workers (0-19): the web process keeps the CPU it needs to answer
+        while the workers are busy.
     """
 
     workers: int = 2
@@ -50,10 +52,13 @@ class PoolSettings:
     retry_after: int = 5
     warm: bool = True
     prestart: bool = False
+    nice: int = 10
 
     def __post_init__(self) -> None:
         if self.workers < 1 or self.queue < 0 or self.per_user < 1:
             raise ValueError("workers and per_user must be >= 1 and queue >= 0")
+        if not 0 <= self.nice <= 19:
+            raise ValueError(f"nice must be between 0 and 19, got {self.nice}")
         if self.start_method not in ("spawn", "forkserver"):
             raise ValueError(f"start_method must be spawn or forkserver, got {self.start_method!r}")
 
@@ -74,8 +79,13 @@ class WorkerCrashed(Exception):
     """The worker process running a job died (the job left no result)."""
 
 
-def _init_worker(parent_pid: int, warm: bool) -> None:
-    """Worker start-up: one native thread, exit with the parent, optionally preload the bundled data."""
+def _init_worker(parent_pid: int, warm: bool, nice: int = 0) -> None:
+    """Worker start-up: lower priority, one native thread, exit with the parent, optionally preload the data."""
+    if nice:
+        try:
+            os.nice(nice)
+        except OSError:  # not permitted here: run at normal priority
+            pass
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
         os.environ[var] = "1"
     try:
@@ -161,7 +171,7 @@ class JobPool:
         if self._executor is None:
             s = self.settings
             self._executor = ProcessPoolExecutor(max_workers=s.workers, mp_context=mp.get_context(s.start_method),
-                                                 initializer=_init_worker, initargs=(os.getpid(), s.warm))
+                                                 initializer=_init_worker, initargs=(os.getpid(), s.warm, s.nice))
         return self._executor
 
     def _submit_locked(self, fn: Callable[..., Any], args: tuple) -> Future:

@@ -27,30 +27,48 @@ MAX_OTHER_BODY = 1024 * 1024
 class BodyLimit:
     """ASGI middleware: every request body is bounded while it streams (uploads by their limit, others 1 MB).
 
-    A declared ``Content-Length`` over the bound is answered 413 before the body is read; an undeclared
+    At most ``max_uploads`` uploads are received or validated at once (each holds up to its limit in
+    memory); another one is answered 503 with ``Retry-After`` before its body is read. A declared ``Content-Length`` over the bound is answered 413 before the body is read; an undeclared
     one is cut off with 413 as soon as the bytes received pass it. No request body can make the service
     spool a form to a temporary file (Starlette spools file parts over 1 MB).
     """
 
-    def __init__(self, app, upload_paths: tuple[str, ...], upload_limit) -> None:
+    def __init__(self, app, upload_paths: tuple[str, ...], upload_limit, max_uploads: int = 4,
+                 retry_after: int = 5) -> None:
         self.app, self.upload_paths, self.upload_limit = app, upload_paths, upload_limit
+        self.max_uploads, self.retry_after = int(max_uploads), int(retry_after)
+        self.uploads = 0  # uploads being received or validated now (the event loop is one thread)
+
+    @staticmethod
+    async def _answer(send, status: int, body: bytes, extra: list | None = None) -> None:
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(b"content-type", b"application/json"), (b"connection", b"close"),
+                                (b"content-length", str(len(body)).encode()), *(extra or [])]})
+        await send({"type": "http.response.body", "body": body})
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        upload = scope["path"] in self.upload_paths
+        upload = scope["path"] in self.upload_paths and scope.get("method") == "POST"
         limit = (self.upload_limit() + FORM_OVERHEAD) if upload else MAX_OTHER_BODY
         shown = self.upload_limit() if upload else MAX_OTHER_BODY
         for name, value in scope.get("headers", []):
             if name == b"content-length" and value.isdigit() and int(value) > limit:
-                body = (b'{"error":"TooLarge","message":"request body larger than the %d-byte limit; nothing '
-                        b'was stored"}' % shown)
-                await send({"type": "http.response.start", "status": 413,
-                            "headers": [(b"content-type", b"application/json"), (b"connection", b"close"),
-                                        (b"content-length", str(len(body)).encode())]})
-                await send({"type": "http.response.body", "body": body})
+                await self._answer(send, 413, b'{"error":"TooLarge","message":"request body larger than the %d-byte '
+                                              b'limit; nothing was stored"}' % shown)
                 return
+        if upload and self.uploads >= self.max_uploads:  # each upload holds its bytes: bound how many at once
+            await self._answer(send, 503, b'{"error":"Busy","message":"the service is receiving other uploads; try '
+                                          b'again in a few seconds"}', [(b"retry-after", str(self.retry_after).encode())])
+            return
+        self.uploads += upload
+        try:
+            await self._call_bounded(scope, receive, send, limit, shown)
+        finally:
+            self.uploads -= upload
+
+    async def _call_bounded(self, scope, receive, send, limit: int, shown: int) -> None:
         received = 0
 
         async def bounded_receive():
