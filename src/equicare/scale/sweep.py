@@ -114,16 +114,9 @@ def read_grid(path: str | Path) -> Grid:
 
 def read_scenario_doc(path: str | Path) -> dict:
     """The scenario YAML as a mapping, with relative ``file:`` paths made absolute (so it can move)."""
-    path = Path(path)
-    try:
-        doc = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise EquicareError(f"{path}: cannot read the scenario file ({exc.strerror or exc})") from exc
-    except yaml.YAMLError as exc:
-        raise ValidationError([Problem(str(path), None, None, f"not valid YAML: {exc}")]) from exc
-    if not isinstance(doc, dict):
-        raise ValidationError([Problem(str(path), None, None, "the scenario must be a YAML mapping")])
-    return _absolute_files(doc, path.resolve().parent)
+    from equicare.optimize.scenario import read_scenario_yaml
+
+    return _absolute_files(read_scenario_yaml(path), Path(path).resolve().parent)
 
 
 def _absolute_files(node: Any, base: Path) -> Any:
@@ -192,24 +185,19 @@ def point_key(fingerprint: str, values: dict[str, Any]) -> str:
     return hashlib.sha256((fingerprint + json.dumps(values, sort_keys=True, default=str)).encode()).hexdigest()[:20]
 
 
-def solve_point(doc: dict, values: dict[str, Any], key: str = "") -> PointResult:
+def solve_point(doc: dict, values: dict[str, Any], key: str = "", name: str = "scenario.yaml") -> PointResult:
     """Solve one grid point (runs on a worker): the scenario with ``values`` written in, as ``allocate`` does.
 
     Never raises: infeasible and invalid points and unexpected errors come back as a status and message.
     """
     from equicare.optimize import allocate
-    from equicare.optimize.scenario import load_scenario
+    from equicare.optimize.scenario import problem_from_mapping
 
     t0 = time.perf_counter()
     status, message = "error", ""
     min_share = covered = cost = None
     try:
-        point_doc = apply_point(doc, values)
-        with tempfile.TemporaryDirectory(prefix="equicare-sweep-") as tmp:
-            path = Path(tmp) / "scenario.yaml"
-            path.write_text(yaml.safe_dump(point_doc, sort_keys=False))
-            problem, _ = load_scenario(path)
-        res = allocate(problem)
+        res = allocate(problem_from_mapping(apply_point(doc, values), name))
         status = str(res.status)
         min_share, covered, cost = float(res.min_share), float(res.total_covered), float(res.total_cost)
     except InfeasibleError as exc:
@@ -300,11 +288,11 @@ def run_sweep(scenario: str | Path, grid: Grid | str | Path, out_dir: str | Path
         progress(reused, len(points))
     if todo:
         if client is not None:
-            _solve_all(client, doc, todo, store, done, progress, len(points))
+            _solve_all(client, doc, todo, store, done, progress, len(points), Path(scenario).name)
             cluster = "the given Dask client"
         else:
             with dask_client(spec) as c:
-                _solve_all(c, doc, todo, store, done, progress, len(points))
+                _solve_all(c, doc, todo, store, done, progress, len(points), Path(scenario).name)
             cluster = spec.describe()
     else:
         cluster = "none needed (every point was already solved)"
@@ -333,11 +321,12 @@ def _to_parquet(table: pd.DataFrame, path: Path) -> None:
     t.to_parquet(path, index=False)
 
 
-def _solve_all(client, doc, todo, store: PointStore, done: dict, progress, total: int) -> None:
+def _solve_all(client, doc, todo, store: PointStore, done: dict, progress, total: int, name: str) -> None:
     from distributed import as_completed
 
     doc_future = client.scatter(doc, broadcast=True, hash=False)
-    futures = {client.submit(solve_point, doc_future, v, k, key=f"sweep-point-{k}", pure=False): k for k, v in todo}
+    futures = {client.submit(solve_point, doc_future, v, k, name, key=f"sweep-point-{k}", pure=False): k
+               for k, v in todo}
     for fut in as_completed(futures):
         k = futures[fut]
         try:

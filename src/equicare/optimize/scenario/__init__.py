@@ -14,8 +14,9 @@ raises :class:`~equicare.errors.InfeasibleError` naming the conflicting constrai
 """
 
 from equicare.optimize.scenario.builders import flu_surge_tables, state_pairs
-from equicare.optimize.scenario.load import load_scenario
+from equicare.optimize.scenario.load import load_scenario, problem_from_mapping, read_scenario_yaml
 from equicare.optimize.scenario.run import run_scenario
 from equicare.optimize.scenario.whatif import budget_sweep, what_if
 
-__all__ = ["budget_sweep", "flu_surge_tables", "load_scenario", "run_scenario", "state_pairs", "what_if"]
+__all__ = ["budget_sweep", "flu_surge_tables", "load_scenario", "problem_from_mapping", "read_scenario_yaml",
+           "run_scenario", "state_pairs", "what_if"]

@@ -153,6 +153,12 @@ def load_scenario(path: str | Path) -> tuple[AllocationProblem, dict]:
     ValidationError
         Every problem found (file, row, key, rule, value).
     """
+    raw = read_scenario_yaml(path)
+    return problem_from_mapping(raw, path), raw
+
+
+def read_scenario_yaml(path: str | Path) -> dict:
+    """The scenario file as a mapping (not yet checked); unreadable or non-mapping files are refused."""
     path = Path(path)
     fname = str(path)
     try:
@@ -164,11 +170,18 @@ def load_scenario(path: str | Path) -> tuple[AllocationProblem, dict]:
                                        None, f"not valid YAML: {exc}")]) from exc
     if not isinstance(raw, dict):
         raise ValidationError([Problem(fname, None, None, "the scenario must be a YAML mapping")])
-    spec, problems = parse_spec(raw, fname)
-    err = Errors(fname, problems)
+    return raw
+
+
+def problem_from_mapping(raw: dict, path: str | Path) -> AllocationProblem:
+    """Check a scenario mapping and build its problem; ``path`` names it in messages and anchors relative
+    ``file:`` paths (its folder)."""
+    path = Path(path)
+    spec, problems = parse_spec(raw, str(path))
+    err = Errors(str(path), problems)
     if spec is None:
         err.raise_if_any()
-    return _problem(spec, raw, path, err), raw
+    return _problem(spec, raw, path, err)
 
 
 def _problem(spec: ScenarioSpec, raw: dict, path: Path, err: Errors) -> AllocationProblem:
