@@ -293,12 +293,11 @@ def _parse_text(text: str, delim: str, label: str, offset: int = 0) -> tuple[lis
             problems.append(Problem(label, None, None, f"... and {len(bad) - MAX_PROBLEMS} more rows with the "
                                                        "wrong number of fields"))
         raise ValidationError(problems)
-    cols = {n: pc.utf8_trim_whitespace(table.column(n)).to_numpy(zero_copy_only=False).astype(object)
-            for n in names}
     if table.num_rows == 0:
         raise ValidationError([Problem(label, None, None, "file is empty")])
-    header = [str(cols[n][0]) for n in names]
-    body = pd.DataFrame({n: cols[n][1:] for n in names})
+    trimmed = pa.table({n: pc.utf8_trim_whitespace(table.column(n)) for n in names})
+    header = [str(v) for v in trimmed.slice(0, 1).to_pylist()[0].values()]
+    body = trimmed.slice(1).to_pandas()
     rows = np.arange(2, table.num_rows + 1) + offset
     return header, body, rows
 
