@@ -252,3 +252,12 @@ def test_find_column_ignores_case_and_suggests():
         in str(e.value)
     with pytest.raises(ValidationError, match="columns found: Code, Population, week_ending"):
         find_column(df, "zzz")
+
+
+def test_blank_lines_above_the_header_and_excel_sep_line():
+    df = read_table(b"\n\nid,x\na,1\n", text=["id"])
+    assert df.columns.tolist() == ["id", "x"] and sheet_rows(df, [0]).tolist() == [4]
+    df = read_table(b"sep=;\nid;x\na;1,5\n", text=["id"])
+    assert df["x"].tolist() == [1.5] and sheet_rows(df, [0]).tolist() == [3]
+    with pytest.raises(ValidationError, match="row 4: row has 3 fields"):
+        read_table(b"\nid,x\na,1\nb,2,3\n")

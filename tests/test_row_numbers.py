@@ -128,3 +128,19 @@ def test_reader_reports_spreadsheet_rows(name, tmp_path, run_cli):
 def test_every_command_that_reads_a_table_is_covered():
     covered = {n.split("_")[0] for n in CASES}
     assert {"load", "access", "locate", "inequality", "forecast", "backtest", "score", "allocate"} <= covered
+
+
+@pytest.mark.parametrize("name,target", [("access_demand", "D.csv"), ("locate_demand", "demand.csv"),
+                                         ("inequality_regions", "r.csv"), ("load", "regions.csv"),
+                                         ("forecast_truth", "t.csv"), ("allocate_demand", "demand.csv")])
+def test_shifted_rows_and_duplicate_columns_are_refused_by_every_command(name, target, tmp_path, run_cli):
+    args, _ = CASES[name](tmp_path)
+    path = tmp_path / target
+    head, *rest = path.read_text().splitlines()
+    path.write_text("\n".join([head, rest[0], rest[0] + ",1,5"]) + "\n")  # a row with two more fields
+    code, _, err = run_cli(*args)
+    assert code == 2 and f"{target}, row 3: row has" in err and "Traceback" not in err, err
+    first = head.split(",")[-1]
+    path.write_text("\n".join([head + "," + first.upper(), rest[0] + ",1"]) + "\n")
+    code, _, err = run_cli(*args)
+    assert code == 2 and "duplicate column name" in err and f"'{first.upper()}'" in err, err

@@ -239,8 +239,26 @@ def detect_delimiter(text: str) -> str:
     return best
 
 
-def _parse_text(text: str, delim: str, label: str) -> tuple[list[str], pd.DataFrame, np.ndarray]:
-    """Header, body cells (text, whitespace trimmed) and their spreadsheet rows; refuses ragged rows."""
+def _skip_preamble(text: str) -> tuple[str, int, str | None]:
+    """Drop blank lines before the header and Excel's ``sep=;`` line; return the text, the lines dropped and
+    the delimiter the ``sep=`` line names (if any)."""
+    skipped, hinted = 0, None
+    while True:
+        nl = text.find("\n")
+        line = text if nl < 0 else text[:nl]
+        if not line.strip() and nl >= 0:
+            text, skipped = text[nl + 1:], skipped + 1
+            continue
+        m = re.fullmatch(r"\s*\"?sep=(.)\"?\s*", line)
+        if m and hinted is None and nl >= 0:
+            hinted, text, skipped = m.group(1), text[nl + 1:], skipped + 1
+            continue
+        return text, skipped, hinted
+
+
+def _parse_text(text: str, delim: str, label: str, offset: int = 0) -> tuple[list[str], pd.DataFrame, np.ndarray]:
+    """Header, body cells (text, whitespace trimmed) and their spreadsheet rows (``offset`` lines were dropped
+    above the header); refuses ragged rows."""
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.csv as pcsv
@@ -269,19 +287,18 @@ def _parse_text(text: str, delim: str, label: str) -> tuple[list[str], pd.DataFr
         if delim == "," and any(n > ncol for _, n in bad):
             hint = ("; decimal commas in a comma-separated file? quote such values, or save the file with "
                     "';' as delimiter")
-        problems = [Problem(label, int(r) if r is not None else None, None,
+        problems = [Problem(label, int(r) + offset if r is not None else None, None,
                             f"row has {n} field{'s' if n != 1 else ''} but the header has {ncol}{hint}") for r, n in bad[:MAX_PROBLEMS]]
         if len(bad) > MAX_PROBLEMS:
             problems.append(Problem(label, None, None, f"... and {len(bad) - MAX_PROBLEMS} more rows with the "
                                                        "wrong number of fields"))
         raise ValidationError(problems)
-    cols = {n: pc.utf8_trim_whitespace(table.column(n)).to_numpy(zero_copy_only=False).astype(object)
-            for n in names}
     if table.num_rows == 0:
         raise ValidationError([Problem(label, None, None, "file is empty")])
-    header = [str(cols[n][0]) for n in names]
-    body = pd.DataFrame({n: cols[n][1:] for n in names})
-    rows = np.arange(2, table.num_rows + 1)
+    trimmed = pa.table({n: pc.utf8_trim_whitespace(table.column(n)) for n in names})
+    header = [str(v) for v in trimmed.slice(0, 1).to_pylist()[0].values()]
+    body = trimmed.slice(1).to_pandas()
+    rows = np.arange(2, table.num_rows + 1) + offset
     return header, body, rows
 
 
@@ -448,10 +465,11 @@ def read_table(source: Source, *, label: str | None = None, sheet: str | int | N
         attrs["format"] = "xlsx"
     else:
         txt, enc = _decode(data, encoding, label)
-        delim = {"tab": "\t", "\\t": "\t"}.get(delimiter, delimiter) if delimiter else detect_delimiter(txt)
+        txt, skipped, hinted = _skip_preamble(txt)
+        delim = {"tab": "\t", "\\t": "\t"}.get(delimiter, delimiter) if delimiter else (hinted or detect_delimiter(txt))
         if delim not in DELIMITERS and len(delim) != 1:
             raise EquicareError(f"{label}: delimiter must be one character such as ',', ';', tab or '|'")
-        header, body, rows = _parse_text(txt, delim, label)
+        header, body, rows = _parse_text(txt, delim, label, offset=skipped)
         attrs.update(format="csv", encoding=enc, delimiter=delim)
     names = _check_header(header, label)
     body.columns = names
