@@ -87,7 +87,7 @@ QUALITY_WEIGHT = Param("quality_weight", 0.0, "Value per unit placed per quality
                        "one unit of need.", 0)
 
 # --- the flu-surge scenario (demo, service, scenario builder) ----------------------------------------
-SEVERITY = Param("severity", 3.0, "Multiplier on forecast flu ICU patients for the severe-season scenario.",
+SEVERITY = Param("severity", 2.0, "Multiplier on forecast flu ICU patients for the severe-season scenario.",
                  0, 100, lo_open=True)
 STOCKPILE = Param("stockpile", 2500, "National stockpile of surge ICU beds.", 0, 10_000_000)
 SCENARIO_QUANTILE = Param("scenario_quantile", 0.9, "Forecast quantile used as the planning peak (0.5 = "

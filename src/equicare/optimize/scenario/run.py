@@ -29,10 +29,10 @@ def notes(res: AllocationResult, what_ifs: list[dict], sweep: pd.DataFrame) -> l
                "mip floor + greedy (time limit)": "a MIP for the minimum share (stopped at its time limit), the "
                                                   "rest by greedy water-filling",
                }.get(wu.method, wu.method)
-        s = (f"Whole units by {how}: minimum share {100 * wu.min_share:.1f}% against {100 * wu.lp_bound:.1f}% with "
-             f"fractional units (rounding loss {100 * (wu.rounding_loss or 0):.1f} points)")
+        s = (f"Whole units by {how}: minimum share {100 * wu.min_share:.2f}% against {100 * wu.lp_bound:.2f}% "
+             f"with fractional units (rounding loss {100 * (wu.rounding_loss or 0):.2f} points)")
         if wu.mip_bound is not None and wu.mip_bound > wu.min_share + 1e-9:
-            s += f"; no whole-unit answer exceeds {100 * wu.mip_bound:.1f}%"
+            s += f"; no whole-unit answer exceeds {100 * wu.mip_bound:.2f}%"
         out.append(s + ".")
     v = res.floor_violations
     if len(v):
