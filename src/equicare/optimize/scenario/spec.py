@@ -201,8 +201,9 @@ class ScenarioSpec(_Strict):
         return {k: (r if r is not None else ResourceSpec()) for k, r in v.items()}
 
 
-_MODELS = {(): ScenarioSpec, ("regions",): TableSpec, ("capacity",): TableSpec, ("resources", "*"): ResourceSpec, ("inequality",): InequalitySpec,
-           ("uncertainty",): UncertaintySpec, ("quality",): QualitySpec, ("pooling",): PoolingSpec,
+_MODELS = {(): ScenarioSpec, ("regions",): TableSpec, ("capacity",): TableSpec, ("resources", "*"): ResourceSpec,
+           ("inequality",): InequalitySpec, ("uncertainty",): UncertaintySpec, ("quality",): QualitySpec,
+           ("pooling",): PoolingSpec,
            ("facilities",): FacilitiesSpec, ("facilities", "caps", "*"): CapSpec}
 _TAGS = {"table", "builder", "str", "float", "dict[str,float]", "function-after[_one_source(), TableSpec]"}
 
