@@ -208,3 +208,16 @@ def test_whole_units_state_every_row_below_the_floor(seed, floor):
     assert len(below) == len(res.floor_violations)
     assert below["binding"].str.contains("below coverage floor").all()
     assert below["explanation"].str.contains("BELOW the coverage floor").all()
+
+
+def test_outputs_are_never_empty_files(tmp_path):
+    spec = {"regions": {"rows": [{"id": "A"}, {"id": "B"}]}, "resources": {"beds": {"stock": 3, "integer": True}},
+            "demand": {"rows": [{"region": "A", "resource": "beds", "value": 2}, {"region": "B", "resource": "beds",
+                                                                                    "value": 4}]}}
+    p = tmp_path / "s.yaml"
+    p.write_text(yaml.safe_dump(spec))
+    run_scenario(p, tmp_path / "out")
+    w = pd.read_csv(tmp_path / "out" / "what_if.csv")
+    s = pd.read_csv(tmp_path / "out" / "budget_sweep.csv")
+    assert len(w) == 1 and w["note"].iloc[0] == "the scenario has no what_if"
+    assert len(s) == 1 and s["note"].iloc[0] == "the scenario has no budget_sweep"

@@ -89,8 +89,12 @@ def run_scenario(path: str | Path, out_dir: str | Path, store_path: str | Path |
     if P.facilities is not None:
         res.facilities.to_csv(out / "facilities.csv", index=False)
     wdf = pd.concat(wi_diffs, ignore_index=True) if wi_diffs else pd.DataFrame(columns=DIFF_COLUMNS)
-    wdf.to_csv(out / "what_if.csv", index=False)
-    sweep.to_csv(out / "budget_sweep.csv", index=False)
+    # never an empty file: without what-ifs or a sweep, one row says so
+    (wdf if len(wdf) else pd.DataFrame([{"what_if": "", "status": "none", "note": "the scenario has no what_if"}],
+                                       columns=DIFF_COLUMNS)).to_csv(out / "what_if.csv", index=False)
+    (sweep if len(sweep) else pd.DataFrame({"factor": [float("nan")], "status": ["none"],
+                                            "note": ["the scenario has no budget_sweep"]})
+     ).to_csv(out / "budget_sweep.csv", index=False)
     doc = res.to_dict()
     doc["name"] = spec.get("name", path.stem)
     wu = res.whole_units
