@@ -95,7 +95,7 @@ def four_resource_tables(level: str):
     from equicare.data.bundled import data_path
     from equicare.optimize.scenario import flu_surge_tables
 
-    t = flu_surge_tables()
+    t = flu_surge_tables(severity=3.0)  # the severe season the published figures were measured on
     dem = t["demand"].pivot_table(index=["region", "scenario"], columns="resource", values="value").reset_index()
     cap = t["capacity"].pivot_table(index="region", columns="resource", values="capacity")
     if level == "state":

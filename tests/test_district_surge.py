@@ -17,6 +17,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from equicare.errors import InfeasibleError
 from equicare.optimize import AllocationProblem, Pooling, allocate
@@ -178,3 +180,44 @@ def test_what_ifs_compare_shares_and_infeasible_ones_are_stated(tmp_path):
     assert doc["whole_units"]["lp_bound"] >= doc["min_share"] - 1e-9
     j = json.loads((tmp_path / "out" / "explanations.json").read_text())
     assert j["notes"] == doc["notes"] and "floor_violations" in j
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(0, 10_000), st.floats(0.0, 1.0))
+def test_whole_units_state_every_row_below_the_floor(seed, floor):
+    """Any whole-unit answer: the fractional optimum bounds its minimum share, units are whole, and every row
+    whose actual share is below the coverage floor is listed and explained (or there is none)."""
+    rng = np.random.default_rng(seed)
+    n = 4
+    D = np.round(rng.uniform(0.0, 6.0, size=(2, n, 2)), 1)
+    P = AllocationProblem(regions=list("abcd"), resources=["beds", "nurses"],
+                          capacity=np.floor(rng.uniform(0, 2, (n, 2))), demand=np.sort(D, axis=0),
+                          scenario_names=["lo", "hi"], unit_cost=[3.0, 7.0],
+                          budget=float(rng.integers(5, 40)), integer=[True, True], coverage_floor=floor)
+    try:
+        res = allocate(P)
+    except InfeasibleError as exc:
+        assert "()" not in str(exc)
+        return
+    assert np.all(res.x == np.round(res.x))
+    assert res.min_share <= res.whole_units.lp_bound + 1e-9
+    a = res.allocation
+    nat = a.groupby("resource")[["covered", "need"]].sum()
+    limit = a["resource"].map(floor * nat["covered"] / nat["need"])
+    below = a[(a["need"] > 0) & (a["share_met"] < limit - 1e-7)]
+    assert len(below) == len(res.floor_violations)
+    assert below["binding"].str.contains("below coverage floor").all()
+    assert below["explanation"].str.contains("BELOW the coverage floor").all()
+
+
+def test_outputs_are_never_empty_files(tmp_path):
+    spec = {"regions": {"rows": [{"id": "A"}, {"id": "B"}]}, "resources": {"beds": {"stock": 3, "integer": True}},
+            "demand": {"rows": [{"region": "A", "resource": "beds", "value": 2}, {"region": "B", "resource": "beds",
+                                                                                    "value": 4}]}}
+    p = tmp_path / "s.yaml"
+    p.write_text(yaml.safe_dump(spec))
+    run_scenario(p, tmp_path / "out")
+    w = pd.read_csv(tmp_path / "out" / "what_if.csv")
+    s = pd.read_csv(tmp_path / "out" / "budget_sweep.csv")
+    assert len(w) == 1 and w["note"].iloc[0] == "the scenario has no what_if"
+    assert len(s) == 1 and s["note"].iloc[0] == "the scenario has no budget_sweep"

@@ -126,7 +126,7 @@ def test_parameters_agree_between_demo_service_and_model():
     demo, svc = DemoParams(), ScenarioParams()
     for name in ("as_of", "severity", "stockpile", "scenario_quantile", "forecast_model"):
         assert getattr(demo, name) == getattr(svc, name), name
-    assert demo.severity == params.SEVERITY.default == 3.0
+    assert demo.severity == svc.severity == params.SEVERITY.default  # one default (the demo's 2.0)
     prob = {f.name: f.default for f in fields(AllocationProblem)}
     assert prob["max_gini"] is svc.max_gini is None and prob["fairness_weight"] == svc.fairness_weight
     # one range for max_gini everywhere: [0, 1]

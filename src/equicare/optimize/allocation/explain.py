@@ -86,7 +86,10 @@ def explain(lp: AllocationLP, run: Trace, seconds: float) -> AllocationResult:
     x = lp.units(xs).copy()
     x[:, P.integer] = np.round(x[:, P.integer])
     x = np.maximum(x, 0.0)
-    x = np.where(np.abs(x - np.round(x)) < 1e-6, np.round(x), x)
+    # clean solver noise (344.9999999 -> 345), but keep a value that sits exactly at its own bound (a cap of
+    # 1.2e-7 units is a cap, not noise)
+    at_bound = (x == P.max_alloc) | (x == P.min_alloc)
+    x = np.where((np.abs(x - np.round(x)) < 1e-6) & ~at_bound, np.round(x), x)
     t = lp.transfers(xs).copy()
     if lp.T:
         t[P.integer[lp.arcs.r]] = np.round(t[P.integer[lp.arcs.r]])

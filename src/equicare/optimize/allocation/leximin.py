@@ -26,8 +26,9 @@ PIN_MARGIN = 1e-9
 """A frozen share is pinned this far below its level."""
 LOOSEN = 1e-6
 """When an LP of the filling turns infeasible, every pin is loosened to this far (then 10 and 100 times this
-far) below its level and the LP solved again: HiGHS meets rows only to 1e-7 (its primal feasibility tolerance), so many pins at 1e-9 together
-with the no-worse-off rows can be infeasible in floating point although the previous point meets them."""
+far) below its level and the LP solved again: HiGHS meets rows only to 1e-7 (its primal feasibility
+tolerance), so many pins at 1e-9 together with the no-worse-off rows can be infeasible in floating point
+although the previous point meets them."""
 
 
 def solve_objective(lp: AllocationLP, lm: LinearModel, nwo_lo: np.ndarray | None = None) -> Trace:

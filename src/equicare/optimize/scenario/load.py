@@ -188,7 +188,7 @@ def _problem(spec: ScenarioSpec, raw: dict, path: Path, err: Errors) -> Allocati
     fname, base = str(path), path.parent
     built: dict[str, pd.DataFrame] = {}
     if isinstance(spec.demand, FluSurgeSpec):
-        built = flu_surge_tables(**spec.demand.model_dump(exclude={"builder"}))
+        built = flu_surge_tables(**spec.demand.options())
     # regions
     if spec.regions is not None:
         regions, rfile = read_table(spec.regions, base, "regions", err)

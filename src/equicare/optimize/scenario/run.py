@@ -29,10 +29,10 @@ def notes(res: AllocationResult, what_ifs: list[dict], sweep: pd.DataFrame) -> l
                "mip floor + greedy (time limit)": "a MIP for the minimum share (stopped at its time limit), the "
                                                   "rest by greedy water-filling",
                }.get(wu.method, wu.method)
-        s = (f"Whole units by {how}: minimum share {100 * wu.min_share:.1f}% against {100 * wu.lp_bound:.1f}% with "
-             f"fractional units (rounding loss {100 * (wu.rounding_loss or 0):.1f} points)")
+        s = (f"Whole units by {how}: minimum share {100 * wu.min_share:.2f}% against {100 * wu.lp_bound:.2f}% "
+             f"with fractional units (rounding loss {100 * (wu.rounding_loss or 0):.2f} points)")
         if wu.mip_bound is not None and wu.mip_bound > wu.min_share + 1e-9:
-            s += f"; no whole-unit answer exceeds {100 * wu.mip_bound:.1f}%"
+            s += f"; no whole-unit answer exceeds {100 * wu.mip_bound:.2f}%"
         out.append(s + ".")
     v = res.floor_violations
     if len(v):
@@ -89,8 +89,12 @@ def run_scenario(path: str | Path, out_dir: str | Path, store_path: str | Path |
     if P.facilities is not None:
         res.facilities.to_csv(out / "facilities.csv", index=False)
     wdf = pd.concat(wi_diffs, ignore_index=True) if wi_diffs else pd.DataFrame(columns=DIFF_COLUMNS)
-    wdf.to_csv(out / "what_if.csv", index=False)
-    sweep.to_csv(out / "budget_sweep.csv", index=False)
+    # never an empty file: without what-ifs or a sweep, one row says so
+    (wdf if len(wdf) else pd.DataFrame([{"what_if": "", "status": "none", "note": "the scenario has no what_if"}],
+                                       columns=DIFF_COLUMNS)).to_csv(out / "what_if.csv", index=False)
+    (sweep if len(sweep) else pd.DataFrame({"factor": [float("nan")], "status": ["none"],
+                                            "note": ["the scenario has no budget_sweep"]})
+     ).to_csv(out / "budget_sweep.csv", index=False)
     doc = res.to_dict()
     doc["name"] = spec.get("name", path.stem)
     wu = res.whole_units

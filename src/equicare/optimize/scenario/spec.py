@@ -52,26 +52,32 @@ class TableSpec(_Strict):
 
 
 class FluSurgeSpec(_Strict):
-    """``demand: {builder: flu_surge, ...}``: options of :func:`~equicare.optimize.scenario.flu_surge_tables`."""
+    """``demand: {builder: flu_surge, ...}``: options of :func:`~equicare.optimize.scenario.flu_surge_tables`.
+
+    An option left out takes the builder's default (which comes from :mod:`equicare.params`)."""
 
     builder: Literal["flu_surge"]
-    severity: float = params.SEVERITY.default
-    icu_fraction: float = params.ICU_FRACTION.default
-    icu_los_days: float = params.ICU_LOS_DAYS.default
-    ventilator_fraction: float = 0.4
-    target_occupancy: float = params.TARGET_OCCUPANCY.default
-    surge_cap_ratio: float = params.SURGE_CAP_RATIO.default
-    season: str = "2023-24"
+    severity: float | None = None
+    icu_fraction: float | None = None
+    icu_los_days: float | None = None
+    ventilator_fraction: Annotated[float, Field(ge=0, le=1)] | None = None
+    target_occupancy: float | None = None
+    surge_cap_ratio: float | None = None
+    season: str | None = None
     quantiles: list[float] | None = None
-    min_log_sd: float = 0.2
-    source: Literal["season", "forecast"] = "season"
-    as_of: str = params.AS_OF
+    min_log_sd: NonNeg | None = None
+    source: Literal["season", "forecast"] | None = None
+    as_of: str | None = None
     model: str | None = None
 
     @field_validator("severity", "icu_fraction", "icu_los_days", "target_occupancy", "surge_cap_ratio")
     @classmethod
     def _in_range(cls, v, info):
-        return _check(info.field_name, v)
+        return v if v is None else _check(info.field_name, v)
+
+    def options(self) -> dict[str, Any]:
+        """The options given (keyword arguments of ``flu_surge_tables``)."""
+        return self.model_dump(exclude={"builder"}, exclude_none=True)
 
 
 def _table_or_builder(v: Any) -> str:
@@ -205,8 +211,9 @@ class ScenarioSpec(_Strict):
         return {k: (r if r is not None else ResourceSpec()) for k, r in v.items()}
 
 
-_MODELS = {(): ScenarioSpec, ("regions",): TableSpec, ("capacity",): TableSpec, ("resources", "*"): ResourceSpec, ("inequality",): InequalitySpec,
-           ("uncertainty",): UncertaintySpec, ("quality",): QualitySpec, ("pooling",): PoolingSpec,
+_MODELS = {(): ScenarioSpec, ("regions",): TableSpec, ("capacity",): TableSpec, ("resources", "*"): ResourceSpec,
+           ("inequality",): InequalitySpec, ("uncertainty",): UncertaintySpec, ("quality",): QualitySpec,
+           ("pooling",): PoolingSpec,
            ("facilities",): FacilitiesSpec, ("facilities", "caps", "*"): CapSpec}
 _TAGS = {"table", "builder", "str", "float", "dict[str,float]", "function-after[_one_source(), TableSpec]"}
 
