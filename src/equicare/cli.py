@@ -115,6 +115,8 @@ def load_cmd(
     regions: str = typer.Option(None, "--regions", help="Name of a stored regions dataset to check region ids against."),
     missing: list[str] = typer.Option(None, "--missing", help="Missing-value policy: POLICY for every column or "
                                       "COLUMN=POLICY (repeatable); drop, impute_median, impute_zero, flag or error."),
+    id_format: str = typer.Option("text", "--id-format", help="text: ids kept exactly as written (default); "
+                                  "us-fips: all-digit US state/county codes zero-padded to 2/5 digits."),
 ) -> None:
     """Validate and clean a file, store it, and print the cleaning report (a rejected file stores nothing)."""
     from pathlib import Path
@@ -129,7 +131,8 @@ def load_cmd(
             if ds is None:
                 raise typer.BadParameter(f"no regions dataset called {regions!r} in {store}")
             known = set(st.get_dataset(ds)["id"])
-        table, report = load_table(path, kind, regions=known, missing=_missing_policies(missing, kind))
+        table, report = load_table(path, kind, regions=known, missing=_missing_policies(missing, kind),
+                                   id_format=id_format)
         ds_id = st.save_dataset(name or Path(path).stem, kind, table, source=Path(path).name,
                                 fingerprint=fingerprint(path), report=report.to_dict())
     typer.echo(f"stored {len(table):,} rows as dataset {ds_id} ({kind})")

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from equicare.data.clean import CleaningReport, apply_missing_policy, flag_outliers, pad_fips
+from equicare.data.clean import CleaningReport, apply_missing_policy, flag_outliers, lost_zeros_hint, pad_fips
 from equicare.data.schemas import Schema, get_schema
 from equicare.errors import EquicareError, Problem, ValidationError
 
@@ -58,9 +58,11 @@ def _rows(mask: np.ndarray | pd.Series) -> np.ndarray:
     return np.flatnonzero(np.asarray(mask, dtype=bool)) + 2
 
 
-def validate(df: pd.DataFrame, schema: Schema, file: str, regions: set[str] | None = None
-             ) -> tuple[pd.DataFrame, list[Problem]]:
+def validate(df: pd.DataFrame, schema: Schema, file: str, regions: set[str] | None = None,
+             id_format: str = "us-fips") -> tuple[pd.DataFrame, list[Problem]]:
     """Check ``df`` against ``schema``; return the typed table and the list of broken rules.
+
+    ``id_format="text"`` keeps id cells as written (trimmed); ``"us-fips"`` zero-pads all-digit codes.
 
     Types are converted column by column (ids zero-padded, numbers and dates parsed); a cell that does
     not convert is a problem, as is a missing required column, a value out of range, a duplicate id or
@@ -82,7 +84,7 @@ def validate(df: pd.DataFrame, schema: Schema, file: str, regions: set[str] | No
             continue
         raw = out[col]
         if rule.dtype == "id":
-            out[col] = pad_fips(raw)
+            out[col] = pad_fips(raw) if id_format == "us-fips" else raw.astype("string").str.strip()
         elif rule.dtype == "key":
             out[col] = raw.astype("string").str.strip()
         elif rule.dtype == "text":
@@ -128,8 +130,9 @@ def validate(df: pd.DataFrame, schema: Schema, file: str, regions: set[str] | No
                 problems.append(Problem(file, int(r), col, "duplicate id", x))
         if rule.region_ref and regions is not None:
             unknown = vals.notna() & ~vals.isin(list(regions))
+            hint = lost_zeros_hint(sorted(set(vals[unknown].astype(str))), sorted(regions)) if unknown.any() else ""
             for r, x in zip(_rows(unknown), vals[unknown].tolist()):
-                problems.append(Problem(file, int(r), col, "unknown region id (not in the regions table)", x))
+                problems.append(Problem(file, int(r), col, "unknown region id (not in the regions table)" + hint, x))
         if len(problems) > MAX_PROBLEMS:
             break
     if schema.key and all(k in out.columns for k in schema.key):
@@ -143,7 +146,8 @@ def validate(df: pd.DataFrame, schema: Schema, file: str, regions: set[str] | No
 
 def load_table(source: str | Path | bytes | pd.DataFrame, kind: str, *, name: str | None = None,
                regions: set[str] | None = None, missing: dict[str, str] | None = None,
-               report: CleaningReport | None = None) -> tuple[pd.DataFrame, CleaningReport]:
+               report: CleaningReport | None = None, id_format: str = "us-fips"
+               ) -> tuple[pd.DataFrame, CleaningReport]:
     """Read, validate and clean a table of ``kind`` (``regions``, ``facilities``, ``demand``, ``costs``).
 
     Parameters
@@ -155,6 +159,7 @@ def load_table(source: str | Path | bytes | pd.DataFrame, kind: str, *, name: st
     missing : per-column missing-value policy overriding the schema's (``drop``, ``impute_median``,
         ``impute_zero``, ``flag``, ``error``).
     report : a report to append to (a new one by default).
+    id_format : ``"us-fips"`` zero-pads all-digit ids (US state/county codes); ``"text"`` keeps ids as written.
 
     Returns
     -------
@@ -188,12 +193,14 @@ def load_table(source: str | Path | bytes | pd.DataFrame, kind: str, *, name: st
     if raw.empty:
         raise ValidationError([Problem(label, None, None, "file has a header but no rows")])
 
-    table, problems = validate(raw, schema, label, regions)
+    if id_format not in ("text", "us-fips"):
+        raise EquicareError(f"id format must be 'text' or 'us-fips', got {id_format!r}")
+    table, problems = validate(raw, schema, label, regions, id_format)
     if problems:
         raise ValidationError(problems)
     for col in table.columns:  # validate() padded the codes; count what changed
         rule = schema.column(col)
-        if rule is not None and rule.dtype == "id":
+        if rule is not None and rule.dtype == "id" and id_format == "us-fips":
             before = raw[col].astype("string").str.strip()
             n = int(((table[col] != before) & before.notna()).sum())
             report.add(label, "FIPS zero-padded", col, n, "all-digit codes padded to 2 (state) or 5 (county) digits")

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from equicare.data.clean import CleaningReport
+from equicare.data.clean import CleaningReport, lost_zeros_hint
 from equicare.errors import EquicareError, Problem, ValidationError
 from equicare.project.geo import Layer, points_of, read_layer, region_of_points, transform_points
 from equicare.project.spec import FacilitiesSpec, FileSpec, Project, RegionsSpec, resolve_column
@@ -48,17 +48,6 @@ def _read(spec: FileSpec) -> tuple[pd.DataFrame, Layer | None]:
 
 def _ids(values: pd.Series) -> pd.Series:
     return values.astype("string").str.strip()
-
-
-def lost_zeros_hint(unknown: list[str], known: list[str]) -> str:
-    """A sentence when ``unknown`` ids match ``known`` ones after removing leading zeros, else ``""``."""
-    strip = {str(k).lstrip("0") or "0": k for k in known}
-    hits = [(u, strip[str(u).lstrip("0") or "0"]) for u in unknown if (str(u).lstrip("0") or "0") in strip]
-    if not hits:
-        return ""
-    u, k = hits[0]
-    return (f"; these look like codes that lost their leading zeros ({u!r} beside {k!r} in the regions): keep "
-            "the ids as text in the spreadsheet (format the column as Text) or write them as in the regions file")
 
 
 def _numeric(df: pd.DataFrame, col: str, file: str, label: str, policy: str, report: CleaningReport,
