@@ -86,3 +86,16 @@ def test_overrides_replace_scenario_keys(tmp_path: Path) -> None:
         apply_overrides(p, {"allocate.stok": 1})
     with pytest.raises(EquicareError, match="no 'forecast' section"):
         apply_overrides(p, {"forecast.model": "linear"})
+
+
+def test_service_refuses_project_files_outside_the_upload(tmp_path: Path) -> None:
+    from equicare.service.projects_ui import confine, safe_name
+
+    up = tmp_path / "upload"
+    up.mkdir()
+    doc = _doc()
+    p = _write(tmp_path, doc)  # files in tmp_path/data, the project file in tmp_path
+    confine(load_project(p), tmp_path)
+    with pytest.raises(EquicareError, match="regions.file: regions.csv is not among the uploaded files"):
+        confine(load_project(p), up)
+    assert safe_name("../../etc/passwd") == "passwd" and safe_name("C:\\x\\r.csv") == "r.csv"
