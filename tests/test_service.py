@@ -437,13 +437,13 @@ def test_gini_cap_binds_and_beds_are_placed_at_hospitals(svc):
 
 
 def test_whatif_with_gini_cap_and_hospitals(svc):
-    client, tokens, _ = svc
-    free = client.post("/api/whatif", headers=H(tokens, "planner"), json={"stockpile": 2000}).json()
+    client, tokens, _ = svc  # severity 3 (not the default 2): a scenario where a tight Gini cap binds
+    free = client.post("/api/whatif", headers=H(tokens, "planner"), json={"stockpile": 2000, "severity": 3.0}).json()
     assert free["hospitals"] == [] and free["summary"]["whatif"]["max_gini"] is None
     table = pd.DataFrame(free["regions"])
     cap = round(pairwise_gini(table["share_met"], table["need"]) / 2, 4)
     r = client.post("/api/whatif", headers=H(tokens, "planner"),
-                    json={"stockpile": 2000, "max_gini": cap, "place_at_hospitals": "true"})
+                    json={"stockpile": 2000, "severity": 3.0, "max_gini": cap, "place_at_hospitals": "true"})
     assert r.status_code == 200, r.text
     body = r.json()
     t = pd.DataFrame(body["regions"])
@@ -453,7 +453,7 @@ def test_whatif_with_gini_cap_and_hospitals(svc):
     if s["gini_over_cap"]:  # so tight a cap cannot be met exactly in whole beds: said, and still pulls it down
         assert g > cap and t["explanation"].str.contains("just above the cap").any()
         placed = client.post("/api/whatif", headers=H(tokens, "planner"),
-                             json={"stockpile": 2000, "place_at_hospitals": "true"}).json()
+                             json={"stockpile": 2000, "severity": 3.0, "place_at_hospitals": "true"}).json()
         p = pd.DataFrame(placed["regions"])
         assert g < pairwise_gini(p["share_met"], p["need"])
     else:
