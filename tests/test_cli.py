@@ -25,12 +25,13 @@ def test_load_rejects_broken_file_and_stores_nothing(tmp_path):
     store = tmp_path / "s.duckdb"
     good = tmp_path / "regions.csv"
     good.write_text("id,name,population,lat,lon\n1001,A,100,32.5,-86.5\n1003,B,200,30.5,-87.8\n")
-    ok = run("load", str(good), "--kind", "regions", "--store", str(store))
+    ok = run("load", str(good), "--kind", "regions", "--store", str(store), "--id-format", "us-fips")
     assert ok.returncode == 0, ok.stderr
     assert "stored 2 rows" in ok.stdout and "FIPS zero-padded" in ok.stdout
     bad = tmp_path / "facilities.csv"
     bad.write_text("id,name,region,lat,lon,cap_beds\nH1,A,01001,32.5,-86.4,-3\nH2,B,09999,30.6,-87.7,5\n")
-    out = run("load", str(bad), "--kind", "facilities", "--store", str(store), "--regions", "regions")
+    out = run("load", str(bad), "--kind", "facilities", "--store", str(store), "--regions", "regions",
+              "--id-format", "us-fips")
     assert out.returncode == 2
     assert "Traceback" not in out.stderr
     assert "row 2, column 'cap_beds': must not be negative" in out.stderr

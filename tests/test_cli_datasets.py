@@ -42,3 +42,20 @@ def test_load_with_policy_then_access_by_dataset_id(tmp_path) -> None:
     assert d.exit_code == 0, d.output
     clean = pd.read_csv(tmp_path / "clean.csv", dtype={"id": str})
     assert clean["id"].tolist() == ["D001", "D002", "D003"] and clean["population"].tolist() == [12000, 8000, 10000]
+
+
+def test_load_keeps_ids_as_written_and_names_lost_zeros(tmp_path) -> None:
+    from equicare.store import Store
+
+    (tmp_path / "r.csv").write_text("id,name,population,lat,lon\n001,A,10,1,36\n002,B,20,1.1,36.1\n")
+    (tmp_path / "f.csv").write_text("id,name,region,lat,lon,cap_beds\nh1,X,1,1,36,5\n")
+    store = str(tmp_path / "s.duckdb")
+    r = CliRunner()
+    a = r.invoke(app, ["load", str(tmp_path / "r.csv"), "--kind", "regions", "--store", store, "--name", "regions"])
+    assert a.exit_code == 0, a.output
+    with Store(store, read_only=True) as st:
+        assert st.get_dataset(1)["id"].tolist() == ["001", "002"]  # not rewritten as FIPS 00001
+    b = r.invoke(app, ["load", str(tmp_path / "f.csv"), "--kind", "facilities", "--store", store,
+                       "--regions", "regions"])
+    assert b.exit_code != 0
+    assert "lost their leading zeros ('1' beside '001'" in str(b.exception)

@@ -97,6 +97,7 @@ def test_2sfca_against_brute_force_haversine(run: Path, project: Path) -> None:
 def test_report_maps_the_planners_regions(run: Path) -> None:
     html = (run / "report.html").read_text()
     assert "us-atlas" not in html and "<script src=" not in html  # self-contained, no US atlas
+    assert html.count("<body>") == 1 and html.count("<header>") == 1 and html.count("</header>") == 1
     assert html.count('data-id="08203"') >= 3  # every map draws the region by its own id
     assert "Tsuchiura-shi" in html and "relative to baseline" in html
     assert "True" not in html.split("<script")[0] and "&lt;NA&gt;" not in html

@@ -122,6 +122,8 @@ def load_cmd(
     encoding: str = typer.Option(None, "--encoding", help="Text encoding, e.g. utf-8, cp1252, latin-1 (default: detected)."),
     missing: list[str] = typer.Option(None, "--missing", help="Missing-value policy: POLICY for every column or "
                                       "COLUMN=POLICY (repeatable); drop, impute_median, impute_zero, flag or error."),
+    id_format: str = typer.Option("text", "--id-format", help="text: ids kept exactly as written (default); "
+                                  "us-fips: all-digit US state/county codes zero-padded to 2/5 digits."),
 ) -> None:
     """Validate and clean a file (CSV, XLSX or Parquet), store it, and print the cleaning report (a rejected file
     stores nothing)."""
@@ -140,7 +142,7 @@ def load_cmd(
         options = {"sheet": sheet, "delimiter": delimiter, "decimal": decimal, "encoding": encoding}
         table, report = load_table(path, kind, regions=known, missing=_missing_policies(missing, kind),
                                    count_columns=None if count_columns is None else count_columns.split(","),
-                                   **{k: v for k, v in options.items() if v is not None})
+                                   id_format=id_format, **{k: v for k, v in options.items() if v is not None})
         ds_id = st.save_dataset(name or Path(path).stem, kind, table, source=Path(path).name,
                                 fingerprint=fingerprint(path), report=report.to_dict())
     typer.echo(f"stored {len(table):,} rows as dataset {ds_id} ({kind})")

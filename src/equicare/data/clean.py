@@ -157,3 +157,14 @@ def percent_to_fraction(df: pd.DataFrame, column: str, report: CleaningReport, f
                    "values looked like percentages (max > 1); divided by 100")
         return out
     return df
+
+
+def lost_zeros_hint(unknown: list[str], known: list[str]) -> str:
+    """A sentence when ``unknown`` ids match ``known`` ones after removing leading zeros, else ``""``."""
+    strip = {str(k).lstrip("0") or "0": k for k in known}
+    hits = [(u, strip[str(u).lstrip("0") or "0"]) for u in unknown if (str(u).lstrip("0") or "0") in strip]
+    if not hits:
+        return ""
+    u, k = hits[0]
+    return (f"; these look like codes that lost their leading zeros ({u!r} beside {k!r} in the regions): keep "
+            "the ids as text in the spreadsheet (format the column as Text) or write them as in the regions file")

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from equicare.data.clean import CleaningReport
+from equicare.data.clean import CleaningReport, lost_zeros_hint
 from equicare.errors import EquicareError, Problem, ValidationError
 from equicare.project.geo import Layer, points_of, read_layer, region_of_points, transform_points
 from equicare.project.spec import FacilitiesSpec, FileSpec, Project, RegionsSpec, resolve_column
@@ -48,17 +48,6 @@ def _read(spec: FileSpec) -> tuple[pd.DataFrame, Layer | None]:
 
 def _ids(values: pd.Series) -> pd.Series:
     return values.astype("string").str.strip()
-
-
-def lost_zeros_hint(unknown: list[str], known: list[str]) -> str:
-    """A sentence when ``unknown`` ids match ``known`` ones after removing leading zeros, else ``""``."""
-    strip = {str(k).lstrip("0") or "0": k for k in known}
-    hits = [(u, strip[str(u).lstrip("0") or "0"]) for u in unknown if (str(u).lstrip("0") or "0") in strip]
-    if not hits:
-        return ""
-    u, k = hits[0]
-    return (f"; these look like codes that lost their leading zeros ({u!r} beside {k!r} in the regions): keep "
-            "the ids as text in the spreadsheet (format the column as Text) or write them as in the regions file")
 
 
 def _numeric(df: pd.DataFrame, col: str, file: str, label: str, policy: str, report: CleaningReport,
@@ -166,11 +155,15 @@ def read_regions(project: Project, report: CleaningReport) -> tuple[pd.DataFrame
         out[f"region_{key}"] = v.to_numpy(float)
     if problems:
         raise ValidationError(problems)
+    dropped: list[str] = []
     if spec.population and project.missing == "drop":
         keep = out["population"].notna().to_numpy()
+        dropped = out.loc[~keep, "id"].tolist()
         out = out[keep]
         layer = _subset(layer, keep)
-    return out.reset_index(drop=True), layer, warnings
+    out = out.reset_index(drop=True)
+    out.attrs["dropped_ids"] = dropped  # regions left out by the missing-value policy
+    return out, layer, warnings
 
 
 def _subset(layer: Layer | None, keep: np.ndarray) -> Layer | None:
@@ -216,11 +209,16 @@ def read_facilities(project: Project, regions: pd.DataFrame, layer: Layer | None
             from equicare.data.clean import pad_fips
 
             rid = pd.Series(pad_fips(rid.astype(str)), dtype="string")
-        bad = ~rid.isin(known).fillna(False).to_numpy()
+        gone = rid.isin(set(regions.attrs.get("dropped_ids", []))).fillna(False).to_numpy()
+        bad = ~rid.isin(known).fillna(False).to_numpy() & ~gone
         hint = lost_zeros_hint(sorted(set(rid[bad].dropna())), sorted(known))
         for i in np.flatnonzero(bad)[:20]:
             problems.append(Problem(file, int(i) + 2, rc, "region id not in the regions file" + hint, rid.iloc[i]))
         out["region"] = rid.astype(str).to_numpy()
+        if gone.any():
+            report.add(file, "facility of a region left out (missing value): left out", rc, int(gone.sum()),
+                       f"policy {project.missing}")
+            out = out[~gone]
     elif not problems:
         if layer is not None and layer.kind == "polygon":
             out["region"] = region_of_points(lat, lon, layer, regions["id"].to_numpy())

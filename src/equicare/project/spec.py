@@ -202,6 +202,11 @@ def suggest(word: str, choices: list[str] | tuple[str, ...]) -> str:
     return f" (did you mean {low[hit[0]]!r}?)" if hit else ""
 
 
+def _kp(file: str, key: str, rule: str, value: object = None) -> Problem:
+    """A problem with a project file's key (``section.key``)."""
+    return Problem(file, None, None, f"key {key!r}: {rule}", value)
+
+
 def _keys(mapping: dict, allowed: tuple[str, ...] | list[str], where: str, file: str,
           problems: list[Problem]) -> dict:
     """Lower-cased keys; unknown ones become problems with a suggestion."""
@@ -209,8 +214,8 @@ def _keys(mapping: dict, allowed: tuple[str, ...] | list[str], where: str, file:
     for k, v in mapping.items():
         key = str(k).strip().lower()
         if key not in allowed:
-            problems.append(Problem(file, None, f"{where}{k}", "unknown key" + suggest(key, allowed)
-                                    + f"; known keys: {', '.join(allowed)}"))
+            problems.append(_kp(file, f"{where}{k}", "unknown key" + suggest(key, allowed)
+                                + f"; known keys: {', '.join(allowed)}"))
             continue
         out[key] = v
     return out
@@ -249,7 +254,7 @@ def _coerce(spec_cls: type, values: dict, where: str, file: str, base: Path, pro
             else:
                 kw[k] = str(v) if not hasattr(v, "isoformat") else v.isoformat()
         except (TypeError, ValueError) as exc:
-            problems.append(Problem(file, None, f"{where}{k}", f"bad value: {exc}", v))
+            problems.append(_kp(file, f"{where}{k}", f"bad value: {exc}", v))
     return kw
 
 
@@ -276,7 +281,7 @@ def load_project(path: str | Path) -> Project:
     problems: list[Problem] = []
     top = _keys(doc, _TOP, "", label, problems)
     if "regions" not in top:
-        problems.append(Problem(label, None, "regions", "required section is missing"))
+        problems.append(_kp(label, "regions", "required section is missing"))
     parts: dict[str, Any] = {}
     for sec, cls in _SECTIONS.items():
         body = top.get(sec)
@@ -285,20 +290,20 @@ def load_project(path: str | Path) -> Project:
         if body is None:
             body = {}
         if not isinstance(body, dict):
-            problems.append(Problem(label, None, sec, "must be a mapping of keys"))
+            problems.append(_kp(label, sec, "must be a mapping of keys"))
             continue
         allowed = tuple(f.name for f in fields(cls))
         kw = _coerce(cls, _keys(body, allowed, f"{sec}.", label, problems), f"{sec}.", label, path.parent, problems)
         if issubclass(cls, FileSpec) and "file" not in kw:
-            problems.append(Problem(label, None, f"{sec}.file", "required key is missing"))
+            problems.append(_kp(label, f"{sec}.file", "required key is missing"))
             continue
         try:
             parts[sec] = cls(**kw)
         except TypeError as exc:  # pragma: no cover - every key is known here
-            problems.append(Problem(label, None, sec, str(exc)))
+            problems.append(_kp(label, sec, str(exc)))
     for sec, spec in parts.items():
         if isinstance(spec, FileSpec) and not spec.file.is_file():
-            problems.append(Problem(label, None, f"{sec}.file", f"file not found: {spec.file}"))
+            problems.append(_kp(label, f"{sec}.file", f"file not found: {spec.file}"))
     _check_choices(parts, top, label, problems)
     if problems:
         raise ValidationError(problems)
@@ -317,7 +322,7 @@ def _check_choices(parts: dict, top: dict, label: str, problems: list[Problem]) 
 
     def choice(key: str, value: object, allowed: tuple[str, ...]) -> None:
         if value is not None and str(value).lower() not in allowed:
-            problems.append(Problem(label, None, key, f"must be one of {', '.join(allowed)}"
+            problems.append(_kp(label, key, f"must be one of {', '.join(allowed)}"
                                     + suggest(str(value), allowed), value))
 
     choice("missing", top.get("missing"), MISSING_POLICIES)
@@ -330,30 +335,30 @@ def _check_choices(parts: dict, top: dict, label: str, problems: list[Problem]) 
         choice("access.method", a.method, METHODS)
         choice("access.distance", a.distance, DISTANCES)
         if "facilities" not in parts:
-            problems.append(Problem(label, None, "access", "needs a facilities section (the supply)"))
+            problems.append(_kp(label, "access", "needs a facilities section (the supply)"))
         if a.max_km is None and a.costs is None and a.method.lower() not in ("gravity", "nearest"):
-            problems.append(Problem(label, None, "access.max_km", "give the catchment max_km (or a costs file)"))
+            problems.append(_kp(label, "access.max_km", "give the catchment max_km (or a costs file)"))
         if a.costs is not None and not a.costs.is_file():
-            problems.append(Problem(label, None, "access.costs", f"file not found: {a.costs}"))
+            problems.append(_kp(label, "access.costs", f"file not found: {a.costs}"))
     if "forecast" in parts:
         f = parts["forecast"]
         for key, m in [("forecast.model", f.model), ("forecast.baseline", f.baseline),
                        *[("forecast.compare", c) for c in f.compare]]:
             choice(key, m, tuple(MODELS))
         if any(h < 0 or h > 52 for h in f.horizons) or len(set(f.horizons)) != len(f.horizons):
-            problems.append(Problem(label, None, "forecast.horizons", "distinct whole numbers in 0..52", f.horizons))
+            problems.append(_kp(label, "forecast.horizons", "distinct whole numbers in 0..52", f.horizons))
         if f.quantiles is not None and (0.5 not in f.quantiles or any(not 0 < q < 1 for q in f.quantiles)):
-            problems.append(Problem(label, None, "forecast.quantiles", "levels in (0, 1) including 0.5",
+            problems.append(_kp(label, "forecast.quantiles", "levels in (0, 1) including 0.5",
                                     f.quantiles))
     if "allocate" in parts:
         al = parts["allocate"]
         if al.need == "forecast_surge" and "demand" not in parts:
-            problems.append(Problem(label, None, "allocate.need", "forecast_surge needs a demand section "
+            problems.append(_kp(label, "allocate.need", "forecast_surge needs a demand section "
                                     "(the series to forecast); or name a column of the regions file"))
         if al.stock < 0:
-            problems.append(Problem(label, None, "allocate.stock", "must be >= 0", al.stock))
+            problems.append(_kp(label, "allocate.stock", "must be >= 0", al.stock))
         if not 0 < al.target_occupancy <= 1:
-            problems.append(Problem(label, None, "allocate.target_occupancy", "must be in (0, 1]",
+            problems.append(_kp(label, "allocate.target_occupancy", "must be in (0, 1]",
                                     al.target_occupancy))
         choice("allocate.objective", al.objective, OBJECTIVES)
 

@@ -64,6 +64,25 @@ def scenario_overrides(form: dict) -> dict:
     return out
 
 
+def confine(project, folder: Path) -> None:
+    """Refuse a project whose files lie outside its upload folder (an uploaded project names only uploaded files).
+
+    Raises
+    ------
+    EquicareError
+        Naming the key and the file name.
+    """
+    root = folder.resolve()
+    specs = [("regions", project.regions), ("facilities", project.facilities), ("demand", project.demand)]
+    paths = [(f"{k}.file", s.file) for k, s in specs if s is not None]
+    if project.access is not None and project.access.costs is not None:
+        paths.append(("access.costs", project.access.costs))
+    for key, path in paths:
+        if not Path(path).resolve().is_relative_to(root):
+            raise EquicareError(f"{key}: {Path(path).name} is not among the uploaded files; upload it with the "
+                                "project and name it without a folder")
+
+
 def _project_dir(store, org: str, pid: str) -> Path:
     base = Path(store.path).resolve().parent if store.path != ":memory:" else Path.cwd()
     if not re.fullmatch(r"[0-9a-f]{12}", pid):
@@ -102,7 +121,7 @@ def register(app: FastAPI) -> None:
     @app.post("/ui/projects", include_in_schema=False)
     async def project_upload(request: Request, files: list[UploadFile] = File(...), project_file: str = Form(""),
                              user: User = Depends(role("planner"))):
-        from equicare.project import check_project, run_project
+        from equicare.project import check_project, load_project, run_project
 
         form = dict(await request.form())
         pid = uuid.uuid4().hex[:12]
@@ -122,6 +141,7 @@ def register(app: FastAPI) -> None:
                         message="upload one project file (.yaml) with its inputs, or name it in 'project file'")
         try:
             overrides = scenario_overrides(form)
+            confine(load_project(folder / chosen), folder)
             check_project(folder / chosen)
         except ValidationError as exc:
             return page(request, "upload_rejected.html", status=422, error=exc.to_dict(), filename=chosen)
