@@ -17,11 +17,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from equicare.data.clean import CleaningReport, apply_missing_policy, flag_outliers, pad_fips
+from equicare.data.clean import CleaningReport, apply_missing_policy, flag_outliers, lost_zeros_hint, pad_fips
 from equicare.data.counts import check_count_columns, default_count_columns, type_extra_columns
 from equicare.data.readers import NA_VALUES, sheet_rows, read_table
 from equicare.data.schemas import Schema, get_schema
-from equicare.errors import Problem, ValidationError
+from equicare.errors import EquicareError, Problem, ValidationError
 
 MAX_PROBLEMS = 100
 """Problems listed one by one; beyond them a rejected file reports only the count of each broken rule."""
@@ -168,8 +168,10 @@ def _wrong_type(raw: pd.Series, numeric: bool) -> np.ndarray:
 
 
 def validate(df: pd.DataFrame, schema: Schema, file: str, regions: set[str] | None = None,
-             counts: dict[str, int] | None = None) -> tuple[pd.DataFrame, list[Problem]]:
+             counts: dict[str, int] | None = None, id_format: str = "us-fips") -> tuple[pd.DataFrame, list[Problem]]:
     """Check ``df`` against ``schema``; return the typed table and the list of broken rules.
+
+    ``id_format="text"`` keeps id cells as written (trimmed); ``"us-fips"`` zero-pads all-digit codes.
 
     Types are converted column by column (ids zero-padded, numbers and dates parsed); a cell that does
     not convert is a problem, as is a non-finite number (``inf``, ``1e309``), a number beyond
@@ -201,7 +203,8 @@ def validate(df: pd.DataFrame, schema: Schema, file: str, regions: set[str] | No
             probs.add(col, "wrong type: expected text or a code", wrong, raw.astype(str))
             if wrong.any():
                 raw = raw.astype(object).where(~wrong, None)
-            out[col] = pad_fips(raw) if rule.dtype == "id" else raw.astype("string").str.strip()
+            out[col] = (pad_fips(raw) if rule.dtype == "id" and id_format == "us-fips"
+                        else raw.astype("string").str.strip())
         elif rule.dtype in ("float", "int"):
             wrong = _wrong_type(raw, numeric=True)
             probs.add(col, "wrong type: expected a number", wrong, raw.astype(str))
@@ -239,8 +242,9 @@ def validate(df: pd.DataFrame, schema: Schema, file: str, regions: set[str] | No
         if rule.unique:
             probs.add(col, "duplicate id", vals.duplicated(keep="first") & vals.notna(), vals.astype(object))
         if rule.region_ref and regions is not None:
-            probs.add(col, "unknown region id (not in the regions table)", vals.notna() & ~vals.isin(list(regions)),
-                      vals.astype(object))
+            unknown = vals.notna() & ~vals.isin(list(regions))
+            hint = lost_zeros_hint(sorted(set(vals[unknown].astype(str))), sorted(regions)) if unknown.any() else ""
+            probs.add(col, "unknown region id (not in the regions table)" + hint, unknown, vals.astype(object))
     if schema.key and all(k in out.columns for k in schema.key):
         dup = out.duplicated(list(schema.key), keep="first").to_numpy()
         if dup.any():
@@ -256,7 +260,8 @@ def validate(df: pd.DataFrame, schema: Schema, file: str, regions: set[str] | No
 def load_table(source: str | Path | bytes | pd.DataFrame, kind: str, *, name: str | None = None,
                regions: set[str] | None = None, missing: dict[str, str] | None = None,
                report: CleaningReport | None = None, limits: ReadLimits | None = None,
-               count_columns: list[str] | None = None, **read_options) -> tuple[pd.DataFrame, CleaningReport]:
+               count_columns: list[str] | None = None, id_format: str = "us-fips",
+               **read_options) -> tuple[pd.DataFrame, CleaningReport]:
     """Read, validate and clean a table of ``kind`` (``regions``, ``facilities``, ``demand``, ``costs``).
 
     Parameters
@@ -273,6 +278,7 @@ def load_table(source: str | Path | bytes | pd.DataFrame, kind: str, *, name: st
         the numeric columns named like a count (:data:`equicare.data.counts.COUNT_NAME`). The list ends
         up in ``report.count_columns``. Columns the schema does not name are typed as numbers when every
         filled cell is one (:func:`equicare.data.counts.type_extra_columns`).
+    id_format : ``"us-fips"`` zero-pads all-digit ids (US state/county codes); ``"text"`` keeps ids as written.
     read_options : ``sheet``, ``delimiter``, ``decimal``, ``encoding`` for
         :func:`~equicare.data.readers.read_table` (detected when not given).
 
@@ -294,6 +300,8 @@ def load_table(source: str | Path | bytes | pd.DataFrame, kind: str, *, name: st
     (['1'], 3.5)
     """
     schema = get_schema(kind)
+    if id_format not in ("text", "us-fips"):
+        raise EquicareError(f"id format must be 'text' or 'us-fips', got {id_format!r}")
     if missing:  # the caller's policies replace the schema's, also for validation ("error" is checked there)
         from dataclasses import replace
 
@@ -315,7 +323,7 @@ def load_table(source: str | Path | bytes | pd.DataFrame, kind: str, *, name: st
     raw = raw.rename(columns=renames)
 
     counts: dict[str, int] = {}
-    table, problems = validate(raw, schema, label, regions, counts=counts)
+    table, problems = validate(raw, schema, label, regions, counts=counts, id_format=id_format)
     known = {c for c in table.columns if schema.column(c) is not None}
     table, typed = type_extra_columns(table, known)
     for col in typed:
@@ -339,7 +347,7 @@ def load_table(source: str | Path | bytes | pd.DataFrame, kind: str, *, name: st
     report.count_columns = declared
     for col in table.columns:  # validate() padded the codes; count what changed
         rule = schema.column(col)
-        if rule is not None and rule.dtype == "id":
+        if rule is not None and rule.dtype == "id" and id_format == "us-fips":
             before = raw[col].astype("string").str.strip()
             n = int(((table[col] != before) & before.notna()).sum())
             report.add(label, "FIPS zero-padded", col, n, "all-digit codes padded to 2 (state) or 5 (county) digits")
