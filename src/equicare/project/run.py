@@ -81,7 +81,8 @@ def access_stage(project: Project, inp: Inputs) -> tuple[pd.DataFrame, dict]:
             raise EquicareError(f"access.supply {s!r} is not one of facilities.capacity ({', '.join(caps)})")
     sup = fac[supply_cols].fillna(0.0).to_numpy(float)
     dem = reg["population"].fillna(0.0).to_numpy(float)
-    max_cost = a.max_cost if a.max_cost is not None else a.max_km
+    t = project.travel
+    max_cost = a.max_cost if a.max_cost is not None else (t.max_minutes if t is not None else a.max_km)
     vals = compute_access(a.method, cost, dem, sup, max_cost=max_cost, weights=a.weights, scale=a.scale,
                           alpha=a.alpha, min_dist=a.min_dist, sigma=a.sigma, tau=a.tau, rho=a.rho,
                           normalize=a.normalize)
@@ -89,7 +90,8 @@ def access_stage(project: Project, inp: Inputs) -> tuple[pd.DataFrame, dict]:
     m = a.method.lower()
     for k, s in enumerate(supply_cols):
         if m == "nearest":
-            out[f"nearest_{s}_km"] = np.where(np.isfinite(vals[:, k]), vals[:, k], np.nan)
+            unit = "minutes" if t is not None and a.costs is None else "km"
+            out[f"nearest_{s}_{unit}"] = np.where(np.isfinite(vals[:, k]), vals[:, k], np.nan)
         elif a.normalize or m == "gravity":
             out[f"{m}_{s}"] = vals[:, k]
         else:
@@ -116,6 +118,8 @@ def _cost_matrix(project: Project, inp: Inputs):
     if bad.any():
         raise EquicareError(f"{project.regions.file.name}: {int(bad.sum())} region(s) without coordinates, e.g. "
                             f"{reg.loc[bad, 'id'].iloc[0]!r}; access needs a point per region")
+    if project.travel is not None:
+        return _travel_matrix(project, inp)
     limit = a.max_km if a.max_km is not None else 20037.5  # half the Earth's circumference: every pair
     if a.distance == "euclidean":
         from equicare.project.geo import WGS84
@@ -134,6 +138,19 @@ def _cost_matrix(project: Project, inp: Inputs):
         return c
     return great_circle_costs(reg["lat"].to_numpy(float), reg["lon"].to_numpy(float), fac["lat"].to_numpy(float),
                               fac["lon"].to_numpy(float), limit)
+
+
+def _travel_matrix(project: Project, inp: Inputs):
+    """Region points to facilities in minutes along the ``travel`` network (or its stated fallback)."""
+    from equicare.analyze.costs import cost_matrix_from_long
+    from equicare.analyze.travel import travel_costs
+
+    t, reg, fac = project.travel, inp.regions, inp.facilities
+    res = travel_costs(reg[["id", "lat", "lon"]], fac[["id", "lat", "lon"]],
+                       network=None if t.network is None else str(t.network), mode=t.mode,
+                       max_minutes=t.max_minutes, max_km=t.max_km, max_snap_m=t.max_snap_m)
+    inp.report.add("travel", "travel times", "cost", len(res.table), "; ".join(res.summary().splitlines()))
+    return cost_matrix_from_long(res.table[["origin", "destination", "cost"]], reg["id"], fac["id"], file="travel")
 
 
 # --------------------------------------------------------------------------------------- inequality

@@ -99,11 +99,26 @@ class AccessSpec:
     weights: dict[float, float] | None = None
     scale: float | None = None
     alpha: float | None = None
-    min_dist: float = 0.0
+    min_dist: float | None = None
     sigma: float | None = None
-    tau: float = 60.0
+    tau: float | None = None
     rho: float | None = None
     normalize: bool = False
+
+
+@dataclass
+class TravelSpec:
+    """Travel times on a road network (``equicare costs``), replacing great-circle distance for access."""
+
+    network: Path | None = None
+    """An OpenStreetMap ``.osm.pbf`` extract or a street-centreline line layer; none: great-circle km x
+    detour factor at an assumed speed (stated in the output)."""
+    mode: str = "drive"
+    max_minutes: float | None = None
+    """Cut-off on the travel time; also the access catchment unless ``access.max_cost`` is given."""
+    max_km: float | None = None
+    max_snap_m: float = 1000.0
+    """Points farther than this from every road are not joined (reported)."""
 
 
 @dataclass
@@ -166,6 +181,7 @@ class Project:
     facilities: FacilitiesSpec | None = None
     demand: DemandSpec | None = None
     access: AccessSpec | None = None
+    travel: TravelSpec | None = None
     forecast: ForecastSpec | None = None
     allocate: AllocateSpec | None = None
     inequality: InequalitySpec = field(default_factory=InequalitySpec)
@@ -191,7 +207,7 @@ class Project:
 
 
 _SECTIONS = {"regions": RegionsSpec, "facilities": FacilitiesSpec, "demand": DemandSpec, "access": AccessSpec,
-             "forecast": ForecastSpec, "allocate": AllocateSpec, "inequality": InequalitySpec}
+             "travel": TravelSpec, "forecast": ForecastSpec, "allocate": AllocateSpec, "inequality": InequalitySpec}
 _TOP = ("name", "missing", "suppress_threshold", *_SECTIONS)
 
 
@@ -229,7 +245,7 @@ def _coerce(spec_cls: type, values: dict, where: str, file: str, base: Path, pro
         try:
             if v is None:
                 kw[k] = None
-            elif k in ("file", "costs"):
+            elif k in ("file", "costs", "network"):
                 kw[k] = (base / str(v)).resolve()
             elif t.startswith("list[str]"):
                 kw[k] = [str(x) for x in (v if isinstance(v, list) else [v])]
@@ -304,11 +320,14 @@ def load_project(path: str | Path) -> Project:
     for sec, spec in parts.items():
         if isinstance(spec, FileSpec) and not spec.file.is_file():
             problems.append(_kp(label, f"{sec}.file", f"file not found: {spec.file}"))
+        if isinstance(spec, TravelSpec) and spec.network is not None and not spec.network.exists():
+            problems.append(_kp(label, "travel.network", f"file not found: {spec.network}"))
     _check_choices(parts, top, label, problems)
     if problems:
         raise ValidationError(problems)
     return Project(name=str(top.get("name") or path.stem), path=path, regions=parts["regions"],
                    facilities=parts.get("facilities"), demand=parts.get("demand"), access=parts.get("access"),
+                   travel=parts.get("travel"),
                    forecast=parts.get("forecast"), allocate=parts.get("allocate"),
                    inequality=parts.get("inequality", InequalitySpec()),
                    missing=str(top.get("missing", "drop")), suppress_threshold=int(top.get("suppress_threshold",
@@ -336,8 +355,14 @@ def _check_choices(parts: dict, top: dict, label: str, problems: list[Problem]) 
         choice("access.distance", a.distance, DISTANCES)
         if "facilities" not in parts:
             problems.append(_kp(label, "access", "needs a facilities section (the supply)"))
-        if a.max_km is None and a.costs is None and a.method.lower() not in ("gravity", "nearest"):
-            problems.append(_kp(label, "access.max_km", "give the catchment max_km (or a costs file)"))
+        t = parts.get("travel")
+        travel_catchment = t is not None and t.max_minutes is not None
+        if a.max_km is None and a.max_cost is None and a.costs is None and not travel_catchment \
+                and a.method.lower() not in ("gravity", "nearest"):
+            problems.append(_kp(label, "access.max_km", "give the catchment max_km (or max_cost with a costs file, "
+                                                        "or travel.max_minutes)"))
+        if t is not None:
+            choice("travel.mode", t.mode, ("drive", "walk"))
         if a.costs is not None and not a.costs.is_file():
             problems.append(_kp(label, "access.costs", f"file not found: {a.costs}"))
     if "forecast" in parts:
