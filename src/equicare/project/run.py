@@ -387,6 +387,13 @@ def _stages(project: Project, inp: Inputs, run_id: str, store, out: Path, timing
         tables["shared_summary"] = shared
         summary["suppression"] = rep
         timings["allocate"] = time.perf_counter() - t
+        if project.sweep is not None:
+            from equicare.project.sweep import sweep_stage
+
+            t = step("sweep")
+            tables["sweep"], ssum = sweep_stage(project, inp, plan)
+            summary.update(ssum)
+            timings["sweep"] = time.perf_counter() - t
     tables["cleaning_report"] = inp.report.to_frame()
     summary.update(version=__version__, run_id=run_id)
     from equicare.project.geo import regions_geojson, shapes_table

@@ -166,6 +166,15 @@ class AllocateSpec:
 
 
 @dataclass
+class SweepSpec:
+    """The allocation over a grid of ``allocate`` values on a Dask cluster (see :mod:`equicare.project.sweep`)."""
+
+    grid: dict = field(default_factory=dict)
+    scheduler: str | None = None
+    workers: int | None = None
+
+
+@dataclass
 class InequalitySpec:
     n_boot: int = 200
     epsilon: float = 0.5
@@ -184,6 +193,7 @@ class Project:
     travel: TravelSpec | None = None
     forecast: ForecastSpec | None = None
     allocate: AllocateSpec | None = None
+    sweep: SweepSpec | None = None
     inequality: InequalitySpec = field(default_factory=InequalitySpec)
     missing: str = "drop"
     """Missing-value policy for numeric cells (population, capacity, demand values)."""
@@ -203,11 +213,13 @@ class Project:
             out.append("forecast")
         if self.allocate is not None:
             out.append("allocate")
+            if self.sweep is not None:
+                out.append("sweep")
         return out + ["report"]
 
 
 _SECTIONS = {"regions": RegionsSpec, "facilities": FacilitiesSpec, "demand": DemandSpec, "access": AccessSpec,
-             "travel": TravelSpec, "forecast": ForecastSpec, "allocate": AllocateSpec, "inequality": InequalitySpec}
+             "travel": TravelSpec, "forecast": ForecastSpec, "allocate": AllocateSpec, "sweep": SweepSpec, "inequality": InequalitySpec}
 _TOP = ("name", "missing", "suppress_threshold", *_SECTIONS)
 
 
@@ -253,6 +265,10 @@ def _coerce(spec_cls: type, values: dict, where: str, file: str, base: Path, pro
                 kw[k] = [int(x) for x in (v if isinstance(v, list) else [v])]
             elif t.startswith("list[float]"):
                 kw[k] = [float(x) for x in v]
+            elif k == "grid":
+                if not isinstance(v, dict):
+                    raise ValueError("expected a mapping of allocate keys to lists of values")
+                kw[k] = {str(a).strip().lower(): (b if isinstance(b, list) else [b]) for a, b in v.items()}
             elif k == "weights":
                 kw[k] = {float(a): float(b) for a, b in dict(v).items()}
             elif t.startswith("bool"):
@@ -327,7 +343,7 @@ def load_project(path: str | Path) -> Project:
         raise ValidationError(problems)
     return Project(name=str(top.get("name") or path.stem), path=path, regions=parts["regions"],
                    facilities=parts.get("facilities"), demand=parts.get("demand"), access=parts.get("access"),
-                   travel=parts.get("travel"),
+                   travel=parts.get("travel"), sweep=parts.get("sweep"),
                    forecast=parts.get("forecast"), allocate=parts.get("allocate"),
                    inequality=parts.get("inequality", InequalitySpec()),
                    missing=str(top.get("missing", "drop")), suppress_threshold=int(top.get("suppress_threshold",
@@ -386,6 +402,12 @@ def _check_choices(parts: dict, top: dict, label: str, problems: list[Problem]) 
             problems.append(_kp(label, "allocate.target_occupancy", "must be in (0, 1]",
                                     al.target_occupancy))
         choice("allocate.objective", al.objective, OBJECTIVES)
+    if "sweep" in parts:
+        from equicare.project.sweep import check_grid
+
+        if "allocate" not in parts:
+            problems.append(_kp(label, "sweep", "needs an allocate section (the allocation to sweep)"))
+        problems += [_kp(label, "sweep.grid", text) for text in check_grid(parts["sweep"])]
 
 
 def resolve_column(df: pd.DataFrame, wanted: str | None, file: str, key: str, required: bool = True) -> str | None:
