@@ -153,7 +153,8 @@ def forecast_cmd(
     """Quantile forecasts of weekly flu admissions for one reference date (uses data up to R - 7 days)."""
     from equicare.forecast import cli as fc
 
-    n = fc.forecast_to_csv(truth, reference_date, out, model=model, history=history, ilinet=ilinet, extras=extras)
+    n = fc.forecast_to_csv(truth, reference_date, out, model=model, history=history, ilinet=ilinet, extras=extras,
+                           notes=lambda note: typer.echo(f"note: {note}", err=True))
     typer.echo(f"wrote {n} rows to {out}")
 
 
@@ -175,7 +176,7 @@ def backtest_cmd(
         typer.echo(f"\rreference dates: {done}/{total}", nl=done == total, err=True)
 
     n = fc.backtest_to_csv(truth, start, end, out, model=model, history=history, progress=progress,
-                           ilinet=ilinet, extras=extras)
+                           ilinet=ilinet, extras=extras, notes=lambda note: typer.echo(f"note: {note}", err=True))
     typer.echo(f"wrote {n} rows to {out}")
 
 

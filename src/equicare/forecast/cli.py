@@ -37,18 +37,28 @@ def _inputs(model: str | None, history: str | None, ilinet: str | None, extras: 
     return {"model": built, "history": load_truth(history) if history else bundled.history}
 
 
+def _say(table: pd.DataFrame, notes: Callable[[str], None] | None) -> pd.DataFrame:
+    for n in table.attrs.get("notes", []) if notes is not None else []:
+        notes(n)
+    return table
+
+
 def forecast_to_csv(truth: str | None, reference_date: str, out: str, model: str | None = None,
-                    history: str | None = None, ilinet: str | None = None, extras: bool = True) -> int:
-    """Forecast one reference date from a truth file and write the hubverse rows; returns the row count."""
-    return _write(forecast(_truth(truth), reference_date, **_inputs(model, history, ilinet, extras)), out)
+                    history: str | None = None, ilinet: str | None = None, extras: bool = True,
+                    notes: Callable[[str], None] | None = None) -> int:
+    """Forecast one reference date from a truth file and write the hubverse rows; returns the row count.
+
+    ``notes`` receives each note of the forecast (e.g. a location forecast from an older last week)."""
+    return _write(_say(forecast(_truth(truth), reference_date, **_inputs(model, history, ilinet, extras)), notes),
+                  out)
 
 
 def backtest_to_csv(truth: str | None, start: str, end: str, out: str, model: str | None = None,
                     history: str | None = None, progress: Callable[[int, int], None] | None = None,
-                    ilinet: str | None = None, extras: bool = True) -> int:
+                    ilinet: str | None = None, extras: bool = True, notes: Callable[[str], None] | None = None) -> int:
     """Backtest every Saturday from ``start`` to ``end`` and write the hubverse rows; returns the row count."""
-    return _write(backtest(_truth(truth), start, end, progress=progress, **_inputs(model, history, ilinet, extras)),
-                  out)
+    return _write(_say(backtest(_truth(truth), start, end, progress=progress,
+                                **_inputs(model, history, ilinet, extras)), notes), out)
 
 
 def format_score(result: dict) -> str:

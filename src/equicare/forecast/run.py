@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from equicare.errors import EquicareError
-from equicare.forecast.hub import HORIZONS, as_saturday, quantile_table, saturdays
+from equicare.forecast.hub import HORIZONS, QUANTILES, as_saturday, quantile_table, saturdays
 from equicare.forecast.models import MODELS, ForecastModel
 from equicare.forecast.truth import Panel, to_panel
 
@@ -71,14 +71,49 @@ def forecast_panel(panel: Panel, reference_date: object, model: str | ForecastMo
         raise EquicareError(f"no observations dated on or before {(ref - pd.Timedelta(weeks=1)).date()} "
                             f"to forecast reference date {ref.date()} from")
     cut = cut.select([loc for loc, s in zip(cut.locations, seen) if s])
-    values = get_model(model).predict(cut, [h + 1 for h in hz])
+    values, lag = _predict_from_last_week(get_model(model), cut, hz)
     table = quantile_table(ref, list(cut.locations), hz, values)
+    notes = [f"location {loc}: last observed week {(cut.dates[-1] - pd.Timedelta(weeks=int(k))).date()} is "
+             f"{int(k)} week{'s' if k != 1 else ''} older than the latest data ({cut.dates[-1].date()}); forecast "
+             f"from that week, horizon {hz[0]} being {int(k) + hz[0] + 1} weeks ahead of it"
+             for loc, k in zip(cut.locations, lag) if k > 0
+             and (locations is None or loc in set(locations))]
     if locations is not None:
         unknown = sorted(set(locations) - set(cut.locations))
         if unknown:
             raise EquicareError(f"no observations for location(s) {', '.join(unknown)} before {ref.date()}")
         table = table[table["location"].isin(set(locations))].reset_index(drop=True)
+    table.attrs["notes"] = notes
+    table.attrs["weeks_since_last_observation"] = {
+        loc: int(k) for loc, k in zip(cut.locations, lag) if k > 0 and (locations is None or loc in set(locations))}
     return table
+
+
+def _predict_from_last_week(model: ForecastModel, cut: Panel, hz: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Quantiles for every location of ``cut``, each counted from the location's own last observed week.
+
+    A location whose last observation is ``k`` weeks older than the panel's last week (it stopped reporting)
+    is forecast from a panel cut at that week, ``k + h + 1`` steps ahead for hub horizon ``h``: its
+    uncertainty grows with the gap instead of looking as narrow as a location with current data.  Locations
+    are grouped by gap, so a model predicts once per distinct gap (pooled models still pool over every
+    location's data up to the cut).
+
+    Returns
+    -------
+    (values, gap)
+        ``values[location, horizon, quantile]`` and the gap in weeks of each location.
+    """
+    observed = ~np.isnan(cut.values)
+    last = observed.shape[0] - 1 - np.argmax(observed[::-1], axis=0)
+    gap = (observed.shape[0] - 1) - last
+    values = np.empty((len(cut.locations), len(hz), len(QUANTILES)))
+    for k in np.unique(gap):
+        idx = np.flatnonzero(gap == k)
+        sub = cut if k == 0 else Panel(cut.dates[: len(cut.dates) - k], cut.locations,
+                                       cut.values[: len(cut.dates) - k], cut.population)
+        pred = model.predict(sub, [int(k) + h + 1 for h in hz])
+        values[idx] = pred[idx]
+    return values, gap
 
 
 def forecast(truth: pd.DataFrame, reference_date: object, model: str | ForecastModel = DEFAULT_MODEL,
@@ -113,7 +148,10 @@ def forecast(truth: pd.DataFrame, reference_date: object, model: str | ForecastM
     pandas.DataFrame
         Columns ``reference_date, horizon, target, target_end_date, location, output_type, output_type_id,
         value``; one row per location, horizon and each of the 23 quantile levels; values non-negative and
-        non-decreasing in the level.
+        non-decreasing in the level.  A location whose last observation is older than the latest week (a
+        reporting gap) is forecast from its own last observed week, with the horizon counted from there, so
+        its intervals widen with the gap; ``attrs["notes"]`` says so for each such location and
+        ``attrs["weeks_since_last_observation"]`` maps it to the gap in weeks.
     """
     return forecast_panel(to_panel(truth, history), reference_date, make_model(model, augment, strict=False),
                           horizons, locations)
@@ -141,9 +179,13 @@ def backtest(truth: pd.DataFrame, start: object, end: object, model: str | Forec
     dates = saturdays(start, end)
     panel = to_panel(truth, history)
     m = make_model(model, augment, strict=False)
-    tables = []
+    tables, notes = [], []
     for i, ref in enumerate(dates):
-        tables.append(forecast_panel(panel, ref, m, horizons))
+        t = forecast_panel(panel, ref, m, horizons)
+        notes += [f"{ref.date()}: {n}" for n in t.attrs.get("notes", [])]
+        tables.append(t)
         if progress is not None:
             progress(i + 1, len(dates))
-    return pd.concat(tables, ignore_index=True)
+    out = pd.concat(tables, ignore_index=True)
+    out.attrs["notes"] = notes
+    return out
