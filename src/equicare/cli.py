@@ -138,6 +138,12 @@ _ILINET = typer.Option(None, "--ilinet", help="Optional ILINet extract(s), comma
                        "extra training epidemics.")
 _EXTRAS = typer.Option(True, "--extras/--no-extras", help="Train also on the bundled NHSN admissions 2020-23 and "
                        "ILINet extracts where --history/--ilinet are not given (default: on).")
+_VINTAGES = typer.Option(None, "--vintages", help="Vintage file (as_of,date,location,value; changes only): forecast "
+                         "in real time from the data as published on or before R - 3 days (instead of --truth).")
+_NOWCAST = typer.Option(None, "--nowcast/--no-nowcast", help="With --vintages: correct the latest weeks for their "
+                        "expected revision, learned from past vintages.")
+_INTEGER = typer.Option(False, "--integer", help="Whole-number quantiles (the hub's 2025-26 rule), monotone and "
+                        "non-negative.")
 
 
 @app.command("forecast")
@@ -149,12 +155,16 @@ def forecast_cmd(
     history: str = _HISTORY,
     ilinet: str = _ILINET,
     extras: bool = _EXTRAS,
+    vintages: str = _VINTAGES,
+    nowcast: bool = _NOWCAST,
+    integer: bool = _INTEGER,
 ) -> None:
     """Quantile forecasts of weekly flu admissions for one reference date (uses data up to R - 7 days)."""
     from equicare.forecast import cli as fc
 
     n = fc.forecast_to_csv(truth, reference_date, out, model=model, history=history, ilinet=ilinet, extras=extras,
-                           notes=lambda note: typer.echo(f"note: {note}", err=True))
+                           notes=lambda note: typer.echo(f"note: {note}", err=True), vintages=vintages,
+                           nowcast=nowcast, integer=integer)
     typer.echo(f"wrote {n} rows to {out}")
 
 
@@ -168,6 +178,9 @@ def backtest_cmd(
     history: str = _HISTORY,
     ilinet: str = _ILINET,
     extras: bool = _EXTRAS,
+    vintages: str = _VINTAGES,
+    nowcast: bool = _NOWCAST,
+    integer: bool = _INTEGER,
 ) -> None:
     """Forecasts for every Saturday from START to END, each using only data available at the time."""
     from equicare.forecast import cli as fc
@@ -176,7 +189,8 @@ def backtest_cmd(
         typer.echo(f"\rreference dates: {done}/{total}", nl=done == total, err=True)
 
     n = fc.backtest_to_csv(truth, start, end, out, model=model, history=history, progress=progress,
-                           ilinet=ilinet, extras=extras, notes=lambda note: typer.echo(f"note: {note}", err=True))
+                           ilinet=ilinet, extras=extras, notes=lambda note: typer.echo(f"note: {note}", err=True),
+                           vintages=vintages, nowcast=nowcast, integer=integer)
     typer.echo(f"wrote {n} rows to {out}")
 
 
