@@ -64,7 +64,10 @@ class Vintages:
         codes, self._locations = pd.factorize(self._loc)
         dcodes = (self._date - self._date.min()).astype("timedelta64[D]").astype(np.int64) // 7
         self._key = dcodes * (len(self._locations) + 1) + codes
+        self._dcode = dcodes
+        self._state = self._loc != "US"
         self._cache: dict[pd.Timestamp, pd.DataFrame] = {}
+        self._arr_cache: dict[pd.Timestamp, tuple[np.ndarray, np.ndarray]] = {}
 
     @property
     def first(self) -> pd.Timestamp:
@@ -75,6 +78,25 @@ class Vintages:
     def last(self) -> pd.Timestamp:
         """Day of the last published version."""
         return pd.Timestamp(self.as_of[-1])
+
+    def _arrays(self, cutoff: pd.Timestamp) -> tuple[np.ndarray, np.ndarray]:
+        """Row indices of the values known at ``cutoff`` (sorted by key) and their keys: the last row per
+        ``(date, location)`` among the rows with ``as_of <= cutoff`` (a prefix of the sorted rows)."""
+        c = pd.Timestamp(cutoff).normalize()
+        hit = self._arr_cache.get(c)
+        if hit is not None:
+            return hit
+        n = int(np.searchsorted(self.as_of, np.datetime64(c, "ns"), side="right"))
+        if n == 0:
+            raise EquicareError(f"{self.name}: no version published on or before {c.date()} (the first is "
+                                f"{self.first.date()}); real-time forecasts need a reference date on or after "
+                                f"{(self.first + pd.Timedelta(days=DEADLINE_DAYS)).date()}")
+        key = self._key[:n][::-1]
+        _, first_in_reversed = np.unique(key, return_index=True)
+        idx = n - 1 - first_in_reversed
+        idx = idx[~np.isnan(self._value[idx])]
+        self._arr_cache[c] = (idx, self._key[idx])
+        return idx, self._key[idx]
 
     def snapshot(self, cutoff: object) -> pd.DataFrame:
         """The data as published on or before ``cutoff``, in :func:`~equicare.forecast.truth.load_truth` format.
@@ -90,15 +112,7 @@ class Vintages:
         c = pd.Timestamp(cutoff).normalize()
         if c in self._cache:
             return self._cache[c]
-        n = int(np.searchsorted(self.as_of, np.datetime64(c, "ns"), side="right"))
-        if n == 0:
-            raise EquicareError(f"{self.name}: no version published on or before {c.date()} (the first is "
-                                f"{self.first.date()}); real-time forecasts need a reference date on or after "
-                                f"{(self.first + pd.Timedelta(days=DEADLINE_DAYS)).date()}")
-        key = self._key[:n][::-1]
-        _, first_in_reversed = np.unique(key, return_index=True)
-        idx = n - 1 - first_in_reversed
-        idx = idx[~np.isnan(self._value[idx])]
+        idx, _ = self._arrays(c)
         out = pd.DataFrame({"date": self._date[idx], "location": self._loc[idx], "location_name": self._loc[idx],
                             "value": self._value[idx], "weekly_rate": np.nan})
         out = out.sort_values(["location", "date"], kind="stable").reset_index(drop=True)
@@ -179,6 +193,7 @@ def load_vintages(path: str | Path) -> Vintages:
 
 
 def _latest_week(snap: pd.DataFrame) -> pd.Timestamp:
+    """Latest week of the states in a snapshot (of any location when it has no state)."""
     states = snap[snap["location"] != "US"]
     return pd.Timestamp((states if len(states) else snap)["date"].max())
 
@@ -198,22 +213,26 @@ def nowcast_factors(v: Vintages, cutoff: object, lags: int = NOWCAST_LAGS,
         ``(lags,)`` factors.
     """
     c = pd.Timestamp(cutoff).normalize()
-    now = v.snapshot(c)
-    now = now[now["location"] != "US"].set_index(["date", "location"])["value"]
+    now_idx, now_key = v._arrays(c)
+    keep = v._state[now_idx]
+    now_idx, now_key = now_idx[keep], now_key[keep]  # sorted by key
     num, den = np.zeros(lags), np.zeros(lags)
     for j in back:
         past_cut = c - pd.Timedelta(weeks=int(j))
         if past_cut < v.first:
             continue
-        past = v.snapshot(past_cut)
-        past = past[past["location"] != "US"]
-        top = _latest_week(past)
+        idx, key = v._arrays(past_cut)
+        idx, key = idx[v._state[idx]], key[v._state[idx]]
+        if not len(idx):
+            continue
+        week = v._dcode[idx]
+        top = week.max()
+        pos = np.minimum(np.searchsorted(now_key, key), len(now_key) - 1)
+        found = now_key[pos] == key
         for lag in range(lags):
-            week = past[past["date"] == top - pd.Timedelta(weeks=lag)].set_index(["date", "location"])["value"]
-            known = now.reindex(week.index)
-            ok = known.notna().to_numpy()
-            num[lag] += float(known.to_numpy()[ok].sum())
-            den[lag] += float(week.to_numpy()[ok].sum())
+            m = found & (week == top - lag)
+            num[lag] += float(v._value[now_idx[pos[m]]].sum())
+            den[lag] += float(v._value[idx[m]].sum())
     f = np.where(den > 0, num / np.where(den > 0, den, 1.0), 1.0)
     return np.clip(f, *NOWCAST_CLIP)
 
