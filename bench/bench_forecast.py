@@ -1,31 +1,25 @@
-"""Forecast benchmark: mean WIS ratio to the FluSight-baseline on the 2023-24 season (issue 4).
+"""Forecast benchmark: real-time and revised-data mean WIS ratios of the default forecaster, 2023-24 and 2024-25.
 
-Backtests every equicare model on
+For each season, the default ``ensemble`` (as the command line runs it: the bundled NHSN history and ILINet
+extras) is back-tested twice:
 
-* the validation season 2022-23 (reference dates 2022-10-15 .. 2023-05-13), where settings were chosen;
-  the hub's baseline forecasts for that season are not in the shared data, so the ratio is to equicare's
-  own implementation of the same baseline method (``flat_baseline``); the default also on 2021-22, the second
-  validation season of the third selection round (truth from the NHSN history), and
-* the test season 2023-24 (reference dates 2023-10-14 .. 2024-05-04), scored against the hub's own
-  FluSight-baseline forecasts on the tasks both made (states, DC and PR; horizons 0-3), next to the hub
-  ensemble scored the same way (the issue's reference figure 0.74; goal: at most 0.70 with 95% coverage
-  in [0.90, 0.97]).
+* **real time**: each reference date R uses the data as published on or before R - 3 days (the hub's Wednesday
+  deadline), from the vintage file ``vintages/admissions-vintages.csv.gz`` (``backtest(..., vintages=...)``,
+  the command line's ``--vintages``), with the nowcast setting the command line uses by default;
+* **revised data**: the final truth file cut at R - 7 (how every earlier round was measured).
 
-Training data: the hub target file plus the 2020-2023 NHSN admissions in ``history/``, both cut at
-``reference date - 7 days`` for every forecast; the pooled models (and the ensemble's pooled member) also
-train on ILINet pseudo-rates (:mod:`equicare.forecast.ilinet`): the state extract (2010/11-2019/20) and the
-HHS-region extract (1997/98-2019/20).
-The default ``ensemble`` is, with ILINet, the quantile average of the pooled GBM (50-tree squared-error median,
-intervals from quantile-objective LightGBM models at 5 levels; weight 3) and the pooled AR (weight 1), with
-per-horizon spread factors 0.8/0.85/0.9/0.9 on the fourth-root scale, chosen on 2021-22 and 2022-23 together (see
-docs/forecast.md and bench/selection-round3.md).
-Finally the default ensemble is run as the product runs it, from the bundled files only: with the bundled copies
-of the NHSN history and the ILINet extracts (the default of the command line, the demo and the service) and
-without them (``--no-extras``).
-Prints the wall time and the process CPU time of each season backtest (the machine is shared, so wall time
-varies with other jobs).
+Only weeks ending R - 7 or earlier are used in both.  Both are scored against the final truth, as the hub scores
+(2023-24: the hub target file cut at 2024-06-29; 2024-25: ``season-2024-25/target-hospital-admissions.csv``),
+as the ratio of mean WIS to the hub's FluSight-baseline on the tasks both made (states, DC, PR; horizons 0-3), next
+to the hub ensemble scored the same way from the hub's files and the best single team: 2024-25 PSI-PROF 0.636
+(``season-2024-25/hub-scores-2024-25.csv``, same method); 2023-24 UMass-flusion about 0.607 (issue 15; not in the
+shared files).  Goal (issue 15): real-time ratio below the hub ensemble (0.742, 0.690) with 95% coverage in
+[0.90, 0.97], a season's real-time back-test in under 60 s.
 
-Run: ``.venv/bin/python bench/bench_forecast.py [--models a,b] [--no-history] [--no-ilinet]``
+Which season is which (bench/selection-round4.md): 2023-24 real time was the validation season of round 4 (and
+the test season of rounds 1-3 on revised data); 2024-25 real time is round 4's test season.
+
+Run: ``.venv/bin/python bench/bench_forecast.py [--seasons 2023-24,2024-25] [--integer]``
 """
 
 from __future__ import annotations
@@ -35,115 +29,90 @@ import sys
 import time
 from pathlib import Path
 
-from equicare.forecast import MODELS, backtest, bundled_path, load_forecasts, load_truth, score
-from equicare.forecast.extras import bundled_extras
-from equicare.forecast.ilinet import load_ilinet
-from equicare.forecast.models import PooledAR, PooledGBM, QuantileEnsemble
+import pandas as pd
 
-AUGMENTABLE = (PooledAR, PooledGBM, QuantileEnsemble)
+from equicare.forecast import backtest, load_forecasts, load_truth, score
+from equicare.forecast.cli import DEFAULT_NOWCAST
+from equicare.forecast.extras import bundled_extras
+from equicare.forecast.models import QuantileEnsemble
+from equicare.forecast.vintages import load_vintages
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "flusight"
-ILINET_FILES = ("ilinet_state.csv", "ilinet_hhs.csv")
-SEASONS = {"2022-23": ("2022-10-15", "2023-05-13"), "2023-24": ("2023-10-14", "2024-05-04")}
-VALIDATION_2021 = ("2021-10-16", "2022-05-14")
+S25 = SHARED / "season-2024-25"
+SEASONS = {
+    "2023-24": {"dates": ("2023-10-14", "2024-05-04"), "truth": SHARED / "target-hospital-admissions.csv",
+                "baseline": SHARED / "FluSight-baseline-2023-24.csv.gz",
+                "ensemble": SHARED / "FluSight-ensemble-2023-24.csv.gz",
+                "best": ("UMass-flusion", 0.607), "role": "validation (round 4); test of rounds 1-3 on revised data"},
+    "2024-25": {"dates": ("2024-11-23", "2025-05-31"), "truth": S25 / "target-hospital-admissions.csv",
+                "baseline": S25 / "FluSight-baseline-2024-25.csv.gz",
+                "ensemble": S25 / "FluSight-ensemble-2024-25.csv.gz",
+                "best": None, "role": "test (round 4, run once)"},
+}
 
 
-def line(label: str, r: dict, secs: float | None, cpu: float | None = None) -> str:
-    t = f"{secs:7.1f}" if secs is not None else "      -"
-    t += f" {cpu:6.1f}" if cpu is not None else "      -"
+def best_2024_25() -> tuple[str, float]:
+    s = pd.read_csv(S25 / "hub-scores-2024-25.csv")
+    s = s[~s["model"].str.startswith("FluSight-")]
+    row = s.loc[s["wis_ratio_vs_baseline"].idxmin()]
+    return str(row["model"]), float(row["wis_ratio_vs_baseline"])
+
+
+def line(label: str, r: dict, secs: float | None = None, cpu: float | None = None) -> str:
+    t = f"{secs:7.1f} {cpu:6.1f}" if secs is not None else "      -      -"
     hz = " ".join(f"{v['wis_ratio']:.3f}" for v in r["by_horizon"].values())
-    return (f"{label:<16} {r['wis_ratio']:>6.3f}  {hz}  {r['coverage_50']:>5.3f} {r['coverage_95']:>5.3f}"
-            f" {r['wis']:>7.2f} {r['n_tasks']:>6d} {t}")
+    return (f"{label:<30} {r['wis_ratio']:>6.3f}  {hz}  {r['coverage_50']:>5.3f} {r['coverage_95']:>5.3f}"
+            f" {r['n_tasks']:>6d} {t}")
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--models", default=",".join(MODELS), help="comma-separated model names")
-    ap.add_argument("--no-history", action="store_true", help="train on the hub target file only")
-    ap.add_argument("--no-ilinet", action="store_true", help="no ILINet pseudo-rates for the pooled models")
+    ap.add_argument("--seasons", default=",".join(SEASONS))
+    ap.add_argument("--integer", action="store_true", help="whole-number quantiles (--integer)")
     args = ap.parse_args()
     if not SHARED.is_dir():
         print(f"shared data not found at {SHARED}", file=sys.stderr)
         return 1
-    truth = load_truth(SHARED / "target-hospital-admissions.csv")
-    history = None if args.no_history else load_truth(SHARED / "history" / "hhs-flu-admissions-2020-2023.csv")
-    hub_base = load_forecasts(SHARED / "FluSight-baseline-2023-24.csv.gz")
-    hub_ens = load_forecasts(SHARED / "FluSight-ensemble-2023-24.csv.gz")
-    ili = None if args.no_ilinet else load_ilinet([SHARED / "history" / f for f in ILINET_FILES])
-    models = [m.strip() for m in args.models.split(",") if m.strip()]
-
-    def build(name: str):
-        cls = MODELS[name]
-        return cls(augment=ili) if issubclass(cls, AUGMENTABLE) and ili is not None else cls()
-
-    print(f"training data: hub target file{'' if history is None else ' + NHSN history 2020-2023'}"
-          f"{'' if ili is None else ' (+ ILINet state 2010-2020 and HHS-region 1997-2020 pseudo-rates for pooled models)'}; "
-          "every forecast uses data dated <= reference date - 7 days")
-    head = (f"{'model':<16} {'ratio':>6}  {'h0    h1    h2    h3':<23}  {'cov50':>5} {'cov95':>5} "
-            f"{'WIS':>7} {'tasks':>6} {'secs':>7} {'cpu s':>6}")
-    summary = {}
-    for season, (start, end) in SEASONS.items():
-        test = season == "2023-24"
-        print(f"\n== {season} ({'test' if test else 'validation'} season; reference dates {start} .. {end}); "
-              f"mean WIS ratio to {'the hub FluSight-baseline' if test else 'flat_baseline (hub baseline method)'}")
+    ex = bundled_extras()
+    vint = load_vintages(SHARED / "vintages" / "admissions-vintages.csv.gz")
+    head = (f"{'forecast':<30} {'ratio':>6}  {'h0    h1    h2    h3':<23}  {'cov50':>5} {'cov95':>5} {'tasks':>6} "
+            f"{'secs':>7} {'cpu s':>6}")
+    print(f"default model: ensemble with the bundled extras; nowcast in real time: {'on' if DEFAULT_NOWCAST else 'off'}"
+          f"{'; integer quantiles' if args.integer else ''}")
+    summary = []
+    for season in [s.strip() for s in args.seasons.split(",") if s.strip()]:
+        cfg = SEASONS[season]
+        start, end = cfg["dates"]
+        final = load_truth(cfg["truth"])
+        base, ens = load_forecasts(cfg["baseline"]), load_forecasts(cfg["ensemble"])
+        best = cfg["best"] or best_2024_25()
+        print(f"\n== {season}: {cfg['role']}; reference dates {start} .. {end}; mean WIS ratio to the hub "
+              f"FluSight-baseline, scored against the final truth")
         print(head)
-        ref = hub_base
-        if not test:  # the hub method from the target file alone: within 1% of the hub's baseline in 2023-24
-            ref = backtest(truth, start, end, model="flat_baseline")
-        for name in models:
-            t0, c0 = time.perf_counter(), time.process_time()
-            fc = backtest(truth, start, end, model=build(name), history=history)
-            secs, cpu = time.perf_counter() - t0, time.process_time() - c0
-            r = score(truth, fc, versus=ref)
-            summary[(season, name)] = (r, secs, cpu)
-            print(line(name, r, secs, cpu), flush=True)
-        if test:
-            r = score(truth, hub_ens, versus=hub_base)
-            print(line("hub ensemble", r, None))
-    if "ensemble" in models and history is not None:
-        # the second validation season of the third selection round: little flu; truth from the NHSN history
-        import pandas as pd
-
-        start, end = VALIDATION_2021
-        full = pd.concat([truth, history[~history["date"].isin(set(truth["date"]))]], ignore_index=True)
-        full = full[full["location"] != "78"]
+        model = QuantileEnsemble(augment=ex.augment)
         t0, c0 = time.perf_counter(), time.process_time()
-        fc = backtest(truth, start, end, model=build("ensemble"), history=history)
+        rt = backtest(None, start, end, model=model, history=ex.history, vintages=vint, nowcast=DEFAULT_NOWCAST,
+                      integer=args.integer)
         secs, cpu = time.perf_counter() - t0, time.process_time() - c0
-        r = score(full, fc, versus=backtest(full, start, end, model="flat_baseline"))
-        summary[("2021-22", "ensemble")] = (r, secs, cpu)
-        print(f"\n== 2021-22 (second validation season; reference dates {start} .. {end}; truth from the NHSN history); "
-              "mean WIS ratio to flat_baseline")
-        print(head)
-        print(line("ensemble", r, secs, cpu))
-    if "ensemble" in models:
-        print("\n== product setting: `equicare backtest` with the default model, from the bundled files only "
-              "(with its bundled extras, the default, and with --no-extras)")
-        print(head)
-        product_truth = load_truth(bundled_path("target-hospital-admissions.csv"))
-        for label, use in (("ensemble", True), ("--no-extras", False)):
-            t0, c0 = time.perf_counter(), time.process_time()
-            fc = backtest(product_truth, *SEASONS["2023-24"], **bundled_extras(use).kwargs())
-            secs, cpu = time.perf_counter() - t0, time.process_time() - c0
-            print(line(label, score(truth, fc, versus=hub_base), secs, cpu), flush=True)
-    if ("2022-23", "ensemble") in summary:
-        r, secs, cpu = summary[("2022-23", "ensemble")]
-        print(f"\nequicare default (ensemble), 2022-23 validation: mean WIS ratio {r['wis_ratio']:.3f} vs flat_baseline, "
-              f"coverage 50% {r['coverage_50']:.3f} / 95% {r['coverage_95']:.3f}, season backtest {secs:.1f} s "
-              f"({cpu:.1f} s CPU)")
-        if ("2021-22", "ensemble") in summary:
-            r21 = summary[("2021-22", "ensemble")][0]
-            print(f"2021-22 validation: ratio {r21['wis_ratio']:.3f}, 95% coverage {r21['coverage_95']:.3f}; "
-                  f"selection score (mean of the two validation ratios) {(r['wis_ratio'] + r21['wis_ratio']) / 2:.4f}")
-    if ("2023-24", "ensemble") in summary:
-        r, secs, cpu = summary[("2023-24", "ensemble")]
-        print("coverage by horizon (50% / 95%): "
-              + " ".join(f"h{h} {v['coverage_50']:.3f}/{v['coverage_95']:.3f}" for h, v in r["by_horizon"].items()))
-        ok_cov = 0.90 <= r["coverage_95"] <= 0.97
-        print(f"\nequicare default (ensemble), 2023-24: mean WIS ratio {r['wis_ratio']:.3f} vs FluSight-baseline "
-              f"(hub ensemble 0.74; goal <= 0.70: {'met' if r['wis_ratio'] <= 0.70 else 'NOT met'}), "
-              f"95% coverage {r['coverage_95']:.3f} ({'in' if ok_cov else 'outside'} [0.90, 0.97]), "
-              f"50% coverage {r['coverage_50']:.3f}, season backtest {secs:.1f} s wall, {cpu:.1f} s CPU (budget 60 s)")
+        r_rt = score(final, rt, versus=base)
+        print(line("equicare, real time", r_rt, secs, cpu), flush=True)
+        t0, c0 = time.perf_counter(), time.process_time()
+        rv = backtest(final, start, end, model=model, history=ex.history, integer=args.integer)
+        r_rv = score(final, rv, versus=base)
+        print(line("equicare, revised data", r_rv, time.perf_counter() - t0, time.process_time() - c0), flush=True)
+        r_ens = score(final, ens, versus=base)
+        print(line("hub FluSight-ensemble", r_ens))
+        print(f"{'best single team: ' + best[0]:<30} {best[1]:>6.3f}")
+        stale = sum(1 for n in rt.attrs.get("notes", []) if ": location " in n)
+        print(f"real-time notes: {stale} location-dates forecast from an older last observed week")
+        summary.append((season, r_rt, r_rv, r_ens["wis_ratio"], best, secs, cpu))
+    print("\nseason   real-time  revised  hub-ensemble  best-team          cov95(rt)  goal (rt < ensemble, cov95 in "
+          "[0.90, 0.97])  real-time back-test")
+    for season, r_rt, r_rv, e, best, secs, cpu in summary:
+        ok = r_rt["wis_ratio"] < e and 0.90 <= r_rt["coverage_95"] <= 0.97
+        print(f"{season}  {r_rt['wis_ratio']:>9.3f} {r_rv['wis_ratio']:>8.3f} {e:>13.3f}  {best[0]:<13} {best[1]:.3f}"
+              f"  {r_rt['coverage_95']:>9.3f}  {'met' if ok else 'NOT met':<40} {secs:.1f} s wall, {cpu:.1f} s CPU "
+              f"(goal < 60 s)")
     return 0
 
 

@@ -43,10 +43,10 @@ def test_bundled_truth_loads(truth: pd.DataFrame) -> None:
     assert truth["location"].nunique() == 53
     assert {"US", "01", "72", "11"} <= set(truth["location"])
     assert truth["date"].min() == pd.Timestamp("2022-02-05")
-    assert truth["date"].max() == pd.Timestamp("2024-06-29")
+    assert truth["date"].max() == pd.Timestamp("2025-06-28")
     assert (truth["date"].dt.day_of_week == 5).all()
-    # 53 locations x 126 weeks, minus the 12 weeks Massachusetts and Minnesota did not report in 2024
-    assert len(truth) == 53 * 126 - 12
+    # 53 locations x 178 weeks, minus the 36 weeks Massachusetts, Minnesota and West Virginia did not report in 2024
+    assert len(truth) == 53 * 178 - 36
 
 
 def _write(tmp_path: Path, body: str) -> Path:

@@ -36,6 +36,16 @@ def test_bundled_extras_are_the_shared_files(shared_data: Path) -> None:
     assert bundled_path(HISTORY_FILE).is_file()
 
 
+def test_bundled_target_is_the_shared_2024_25_file(shared_data: Path, truth: pd.DataFrame) -> None:
+    """The bundled target file is the hub's revised file through 2024-25, and it agrees with the 2024-06-29 file on
+    every value that file has (so the 2023-24 figures measured on it still hold)."""
+    shared = load_truth(shared_data / "flusight" / "season-2024-25" / "target-hospital-admissions.csv")
+    pd.testing.assert_frame_equal(truth, shared)
+    old = load_truth(shared_data / "flusight" / "target-hospital-admissions.csv")
+    m = old.merge(truth, on=["date", "location"], how="left", suffixes=("_old", ""))
+    assert m["value"].notna().all() and (m["value"] == m["value_old"]).all()
+
+
 def test_extras_obey_the_information_rule(truth: pd.DataFrame, tmp_path: Path) -> None:
     """Cutting the truth file and the history at R - 7 changes nothing: later history weeks are never seen."""
     ex = bundled_extras()

@@ -191,6 +191,12 @@ _ILINET = typer.Option(None, "--ilinet", help="Optional ILINet extract(s), comma
                        "extra training epidemics.")
 _EXTRAS = typer.Option(True, "--extras/--no-extras", help="Train also on the bundled NHSN admissions 2020-23 and "
                        "ILINet extracts where --history/--ilinet are not given (default: on).")
+_VINTAGES = typer.Option(None, "--vintages", help="Vintage file (as_of,date,location,value; changes only): forecast "
+                         "in real time from the data as published on or before R - 3 days (instead of --truth).")
+_NOWCAST = typer.Option(None, "--nowcast/--no-nowcast", help="With --vintages: correct the latest weeks for their "
+                        "expected revision, learned from past vintages.")
+_INTEGER = typer.Option(False, "--integer", help="Whole-number quantiles (the hub's 2025-26 rule), monotone and "
+                        "non-negative.")
 
 
 @app.command("forecast")
@@ -209,6 +215,9 @@ def forecast_cmd(
     date: str = typer.Option("date", "--date", help="With --series: the date column."),
     value: str = typer.Option("value", "--value", help="With --series: the count column."),
     horizons: int = typer.Option(4, "--horizons", help="With --series: steps ahead (horizons 0..N-1)."),
+    vintages: str = _VINTAGES,
+    nowcast: bool = _NOWCAST,
+    integer: bool = _INTEGER,
 ) -> None:
     """Quantile forecasts for one reference date: US flu admissions (hub truth), or any count series (--series)."""
     from equicare.errors import EquicareError
@@ -233,7 +242,8 @@ def forecast_cmd(
     from equicare.forecast import cli as fc
 
     n = fc.forecast_to_csv(truth, reference_date, out, model=model, history=history, ilinet=ilinet, extras=extras,
-                           notes=lambda note: typer.echo(f"note: {note}", err=True))
+                           notes=lambda note: typer.echo(f"note: {note}", err=True), vintages=vintages,
+                           nowcast=nowcast, integer=integer)
     typer.echo(f"wrote {n} rows to {out}")
 
 
@@ -247,6 +257,9 @@ def backtest_cmd(
     history: str = _HISTORY,
     ilinet: str = _ILINET,
     extras: bool = _EXTRAS,
+    vintages: str = _VINTAGES,
+    nowcast: bool = _NOWCAST,
+    integer: bool = _INTEGER,
 ) -> None:
     """Forecasts for every Saturday from START to END, each using only data available at the time."""
     from equicare.forecast import cli as fc
@@ -255,7 +268,8 @@ def backtest_cmd(
         typer.echo(f"\rreference dates: {done}/{total}", nl=done == total, err=True)
 
     n = fc.backtest_to_csv(truth, start, end, out, model=model, history=history, progress=progress,
-                           ilinet=ilinet, extras=extras, notes=lambda note: typer.echo(f"note: {note}", err=True))
+                           ilinet=ilinet, extras=extras, notes=lambda note: typer.echo(f"note: {note}", err=True),
+                           vintages=vintages, nowcast=nowcast, integer=integer)
     typer.echo(f"wrote {n} rows to {out}")
 
 

@@ -15,7 +15,8 @@ from equicare.forecast.run import DEFAULT_MODEL, backtest, forecast, forecast_pa
 from equicare.forecast.scenarios import demand_scenarios
 from equicare.forecast.scoring import score, wis
 from equicare.forecast.truth import Panel, bundled_path, load_population, load_truth, to_panel
+from equicare.forecast.vintages import Vintages, load_vintages
 
 __all__ = ["COLUMNS", "DEFAULT_MODEL", "MODELS", "QUANTILES", "TARGET", "ForecastModel", "Panel", "backtest",
            "bundled_path", "demand_scenarios", "forecast", "forecast_panel", "load_forecasts", "load_population", "load_truth",
-           "score", "to_panel", "wis"]
+           "load_vintages", "score", "to_panel", "Vintages", "wis"]

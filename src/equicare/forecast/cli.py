@@ -7,16 +7,35 @@ from pathlib import Path
 
 import pandas as pd
 
+from equicare.errors import EquicareError
 from equicare.forecast.extras import bundled_extras
 from equicare.forecast.hub import load_forecasts
 from equicare.forecast.ilinet import load_ilinet
 from equicare.forecast.run import DEFAULT_MODEL, backtest, forecast, make_model
 from equicare.forecast.scoring import score
 from equicare.forecast.truth import bundled_path, load_truth
+from equicare.forecast.vintages import load_vintages
+
+#: Whether real-time forecasts (``--vintages``) correct the latest weeks for revisions by default.
+DEFAULT_NOWCAST = False
 
 
 def _truth(path: str | None) -> pd.DataFrame:
     return load_truth(path if path else bundled_path("target-hospital-admissions.csv"))
+
+
+def _data(truth: str | None, vintages: str | None, nowcast: bool | None) -> dict:
+    """``truth=``/``vintages=``/``nowcast=``: the truth file (bundled by default) or, with ``vintages``, the data
+    as published (then ``truth`` must not be given)."""
+    if vintages:
+        if truth:
+            raise EquicareError("give --truth or --vintages, not both: with --vintages the forecasts use the data "
+                                "as published; score them against the final truth with `equicare score --truth`")
+        return {"truth": None, "vintages": load_vintages(vintages),
+                "nowcast": DEFAULT_NOWCAST if nowcast is None else nowcast}
+    if nowcast:
+        raise EquicareError("--nowcast needs --vintages (the data as published)")
+    return {"truth": _truth(truth)}
 
 
 def _write(table: pd.DataFrame, out: str) -> int:
@@ -45,19 +64,26 @@ def _say(table: pd.DataFrame, notes: Callable[[str], None] | None) -> pd.DataFra
 
 def forecast_to_csv(truth: str | None, reference_date: str, out: str, model: str | None = None,
                     history: str | None = None, ilinet: str | None = None, extras: bool = True,
-                    notes: Callable[[str], None] | None = None) -> int:
-    """Forecast one reference date from a truth file and write the hubverse rows; returns the row count.
+                    notes: Callable[[str], None] | None = None, vintages: str | None = None,
+                    nowcast: bool | None = None, integer: bool = False) -> int:
+    """Forecast one reference date from a truth file (or, with ``vintages``, from the data as published on
+    ``R - 3``) and write the hubverse rows; returns the row count.
 
     ``notes`` receives each note of the forecast (e.g. a location forecast from an older last week)."""
-    return _write(_say(forecast(_truth(truth), reference_date, **_inputs(model, history, ilinet, extras)), notes),
-                  out)
+    data = _data(truth, vintages, nowcast)
+    return _write(_say(forecast(reference_date=reference_date, integer=integer, **data,
+                                **_inputs(model, history, ilinet, extras)), notes), out)
 
 
 def backtest_to_csv(truth: str | None, start: str, end: str, out: str, model: str | None = None,
                     history: str | None = None, progress: Callable[[int, int], None] | None = None,
-                    ilinet: str | None = None, extras: bool = True, notes: Callable[[str], None] | None = None) -> int:
-    """Backtest every Saturday from ``start`` to ``end`` and write the hubverse rows; returns the row count."""
-    return _write(_say(backtest(_truth(truth), start, end, progress=progress,
+                    ilinet: str | None = None, extras: bool = True, notes: Callable[[str], None] | None = None,
+                    vintages: str | None = None, nowcast: bool | None = None, integer: bool = False) -> int:
+    """Backtest every Saturday from ``start`` to ``end`` and write the hubverse rows; returns the row count.
+
+    With ``vintages``, each reference date uses the data as published on or before it minus 3 days."""
+    data = _data(truth, vintages, nowcast)
+    return _write(_say(backtest(start=start, end=end, progress=progress, integer=integer, **data,
                                 **_inputs(model, history, ilinet, extras)), notes), out)
 
 

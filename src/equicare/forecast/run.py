@@ -12,6 +12,7 @@ from equicare.forecast.hub import HORIZONS, QUANTILES, as_saturday, quantile_tab
 from equicare.forecast.models import MODELS, ForecastModel
 from equicare.forecast.truth import Panel, to_panel
 from equicare.params import FORECAST_MODEL
+from equicare.forecast.vintages import Vintages
 
 #: Model used when none is named.
 DEFAULT_MODEL = FORECAST_MODEL
@@ -61,8 +62,16 @@ def _check_horizons(horizons: tuple[int, ...]) -> tuple[int, ...]:
     return hz
 
 
+def integer_quantiles(values: np.ndarray) -> np.ndarray:
+    """Quantiles rounded to whole admissions (half up), as the hub asks from 2025-26.
+
+    Rounding ``floor(q + 0.5)`` is non-decreasing in ``q``, so monotone, non-negative quantiles stay so."""
+    return np.floor(np.maximum(np.asarray(values, dtype=float), 0.0) + 0.5)
+
+
 def forecast_panel(panel: Panel, reference_date: object, model: str | ForecastModel = DEFAULT_MODEL,
-                   horizons: tuple[int, ...] = HORIZONS, locations: list[str] | None = None) -> pd.DataFrame:
+                   horizons: tuple[int, ...] = HORIZONS, locations: list[str] | None = None,
+                   integer: bool = False) -> pd.DataFrame:
     """Like :func:`forecast`, from an already built :class:`~equicare.forecast.truth.Panel`."""
     ref = as_saturday(reference_date)
     hz = _check_horizons(horizons)
@@ -74,6 +83,8 @@ def forecast_panel(panel: Panel, reference_date: object, model: str | ForecastMo
     cut = cut.select([loc for loc, s in zip(cut.locations, seen) if s])
     values, lag = _predict_from_last_week(get_model(model), cut, hz)
     table = quantile_table(ref, list(cut.locations), hz, values)
+    if integer:
+        table["value"] = integer_quantiles(table["value"].to_numpy())
     notes = [f"location {loc}: last observed week {(cut.dates[-1] - pd.Timedelta(weeks=int(k))).date()} is "
              f"{int(k)} week{'s' if k != 1 else ''} older than the latest data ({cut.dates[-1].date()}); forecast "
              f"from that week, horizon {hz[0]} being {int(k) + hz[0] + 1} weeks ahead of it"
@@ -117,19 +128,41 @@ def _predict_from_last_week(model: ForecastModel, cut: Panel, hz: tuple[int, ...
     return values, gap
 
 
-def forecast(truth: pd.DataFrame, reference_date: object, model: str | ForecastModel = DEFAULT_MODEL,
+def _data_panel(truth: pd.DataFrame | None, vintages: Vintages | None, ref: pd.Timestamp,
+                history: pd.DataFrame | None, nowcast: bool, population: pd.Series | None = None
+                ) -> tuple[Panel, list[str]]:
+    """The panel a forecast for ``ref`` starts from (before the ``R - 7`` cut) and notes on how it was built."""
+    if (truth is None) == (vintages is None):
+        raise EquicareError("give either truth data or vintages (the data as published), not both")
+    if vintages is None:
+        if nowcast:
+            raise EquicareError("the nowcast correction needs vintages (the data as published)")
+        return to_panel(truth, history, population), []
+    snap = vintages.realtime(ref, nowcast=nowcast)
+    notes = []
+    if nowcast:
+        f = snap.attrs["nowcast_factors"]
+        notes.append(f"nowcast: values of the {len(f)} latest published weeks multiplied by "
+                     f"{', '.join(f'{x:.3f}' for x in f)} (latest first), learned from past revisions")
+    return to_panel(snap, history, population), notes
+
+
+def forecast(truth: pd.DataFrame | None, reference_date: object, model: str | ForecastModel = DEFAULT_MODEL,
              horizons: tuple[int, ...] = HORIZONS, locations: list[str] | None = None,
-             history: pd.DataFrame | None = None, augment: Panel | None = None) -> pd.DataFrame:
+             history: pd.DataFrame | None = None, augment: Panel | None = None,
+             vintages: Vintages | None = None, nowcast: bool = False, integer: bool = False) -> pd.DataFrame:
     """Quantile forecasts of weekly admissions for one reference date, in hubverse format.
 
     Information rule: only observations dated ``reference_date - 7`` days or earlier are used (the latest
     complete week when the hub takes submissions); horizon ``h`` targets the week ending
-    ``reference_date + 7h`` days, i.e. ``h + 1`` weeks after the last observation used.
+    ``reference_date + 7h`` days, i.e. ``h + 1`` weeks after the last observation used.  With ``vintages``
+    (real time), the observations are those published on or before ``reference_date - 3`` days (the hub's
+    Wednesday deadline; :mod:`equicare.forecast.vintages`).
 
     Parameters
     ----------
     truth
-        Observed admissions from :func:`~equicare.forecast.truth.load_truth`.
+        Observed admissions from :func:`~equicare.forecast.truth.load_truth`; ``None`` with ``vintages``.
     reference_date
         A Saturday (``YYYY-MM-DD`` string, date or Timestamp).
     model
@@ -143,6 +176,13 @@ def forecast(truth: pd.DataFrame, reference_date: object, model: str | ForecastM
     augment
         Optional extra training series (ILINet pseudo-rates, see :mod:`equicare.forecast.extras`) for a model
         named by ``model`` that trains on pooled series; other models ignore it.
+    vintages
+        The data as published (:func:`~equicare.forecast.vintages.load_vintages`), instead of ``truth``.
+    nowcast
+        With ``vintages``: correct the latest weeks for their expected revision
+        (:func:`~equicare.forecast.vintages.nowcast_factors`).
+    integer
+        Round the quantiles to whole admissions (the hub's 2025-26 rule); they stay monotone and non-negative.
 
     Returns
     -------
@@ -151,22 +191,33 @@ def forecast(truth: pd.DataFrame, reference_date: object, model: str | ForecastM
         value``; one row per location, horizon and each of the 23 quantile levels; values non-negative and
         non-decreasing in the level.  A location whose last observation is older than the latest week (a
         reporting gap) is forecast from its own last observed week, with the horizon counted from there, so
-        its intervals widen with the gap; ``attrs["notes"]`` says so for each such location and
-        ``attrs["weeks_since_last_observation"]`` maps it to the gap in weeks.
+        its intervals widen with the gap; ``attrs["notes"]`` says so for each such location (and gives the
+        nowcast factors) and ``attrs["weeks_since_last_observation"]`` maps it to the gap in weeks.
+
+    Raises
+    ------
+    EquicareError
+        Both or neither of ``truth`` and ``vintages``; ``nowcast`` without vintages; a reference date before
+        the first vintage (+3 days); no observation before the reference date.
     """
-    return forecast_panel(to_panel(truth, history), reference_date, make_model(model, augment, strict=False),
-                          horizons, locations)
+    ref = as_saturday(reference_date)
+    panel, notes = _data_panel(truth, vintages, ref, history, nowcast)
+    table = forecast_panel(panel, ref, make_model(model, augment, strict=False), horizons, locations, integer)
+    table.attrs["notes"] = notes + table.attrs.get("notes", [])
+    return table
 
 
-def backtest(truth: pd.DataFrame, start: object, end: object, model: str | ForecastModel = DEFAULT_MODEL,
+def backtest(truth: pd.DataFrame | None, start: object, end: object, model: str | ForecastModel = DEFAULT_MODEL,
              progress: Callable[[int, int], None] | None = None, horizons: tuple[int, ...] = HORIZONS,
-             history: pd.DataFrame | None = None, augment: Panel | None = None) -> pd.DataFrame:
+             history: pd.DataFrame | None = None, augment: Panel | None = None,
+             vintages: Vintages | None = None, nowcast: bool = False, integer: bool = False) -> pd.DataFrame:
     """Forecasts for every Saturday from ``start`` to ``end`` (inclusive), each under the information rule.
 
     Parameters
     ----------
-    truth, model, horizons, history, augment
-        As for :func:`forecast`.
+    truth, model, horizons, history, augment, vintages, nowcast, integer
+        As for :func:`forecast`.  With ``vintages`` (real time), each reference date ``R`` uses the data as
+        published on or before ``R - 3`` days; the snapshots are computed once per cutoff.
     start, end
         First and last reference dates (Saturdays).
     progress
@@ -175,15 +226,23 @@ def backtest(truth: pd.DataFrame, start: object, end: object, model: str | Forec
     Returns
     -------
     pandas.DataFrame
-        The hubverse rows of all reference dates, concatenated.
+        The hubverse rows of all reference dates, concatenated; ``attrs["notes"]`` lists the notes of every
+        reference date (stale locations, nowcast factors), each prefixed by its date.
     """
+    from equicare.forecast.truth import load_population
+
     dates = saturdays(start, end)
-    panel = to_panel(truth, history)
+    population = load_population()
+    static = None if vintages is not None else _data_panel(truth, vintages, dates[0], history, nowcast)[0]
     m = make_model(model, augment, strict=False)
     tables, notes = [], []
     for i, ref in enumerate(dates):
-        t = forecast_panel(panel, ref, m, horizons)
-        notes += [f"{ref.date()}: {n}" for n in t.attrs.get("notes", [])]
+        if static is not None:
+            panel, pre = static, []
+        else:
+            panel, pre = _data_panel(truth, vintages, ref, history, nowcast, population)
+        t = forecast_panel(panel, ref, m, horizons, integer=integer)
+        notes += [f"{ref.date()}: {n}" for n in pre + t.attrs.get("notes", [])]
         tables.append(t)
         if progress is not None:
             progress(i + 1, len(dates))

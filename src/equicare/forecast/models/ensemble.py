@@ -55,7 +55,8 @@ class QuantileEnsemble(ForecastModel):
     * with ``augment`` (ILINet pseudo-rates): :class:`~equicare.forecast.models.pooled.PooledGBM` with the
       settings :data:`AUGMENTED_GBM` (quantile-objective intervals, second selection round) and
       :class:`~equicare.forecast.models.pooled.PooledAR`, weights :data:`AUGMENTED_WEIGHTS`, with the
-      root-scale spread :data:`AUGMENTED_SPREAD` (third selection round, on 2021-22 and 2022-23 together);
+      root-scale spread :data:`AUGMENTED_SPREAD` (third selection round, on 2021-22 and 2022-23 together; kept by
+      the fourth round, chosen on real-time back-tests of 2023-24, see ``bench/selection-round4.md``);
     * without: PooledGBM (weight 3) and :class:`~equicare.forecast.models.smoothing.DampedTrend` (weight 1),
       with the per-horizon spread :data:`DEFAULT_SPREAD`.
 

@@ -1,0 +1,249 @@
+"""The data as it was published: vintages of the hub's target file, snapshots at a deadline, and a nowcast.
+
+A vintage file lists every published version of the weekly admissions as *changes*: columns
+``as_of,date,location,value``, one row per value that was new or changed in the version published on ``as_of``
+(a day; when several versions were published the same day, the later row in the file wins).  The data known on
+day ``D`` is, for each ``(date, location)``, the value of the latest row with
+``as_of <= D``.  A blank ``value`` withdraws the value from that version on (the location is missing again).
+
+Real time, as the CDC FluSight hub works: forecasts for the Saturday reference date ``R`` were due on the
+Wednesday before, so they can use the version published on or before ``R - 3`` days (:func:`deadline`); and, as
+always in equicare, only weeks ending ``R - 7`` or earlier.
+
+Nowcast (:func:`nowcast_factors`): preliminary values of the latest weeks are often revised (upwards when
+reports arrive late).  For lag ``l`` (1 = the snapshot's latest week), the factor is the ratio of the values now
+known to the values first published at that lag, summed over states and over releases 4..11 weeks before the
+cutoff; only versions published on or before the cutoff are used.  This is the ratio-of-totals delay correction
+used for reporting delays (e.g. Lawless 1994; the "multiplicative nowcast" of McGough et al. 2020, here on the
+revision of already reported counts).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from equicare.data.readers import read_table, sheet_rows
+from equicare.errors import EquicareError, Problem, ValidationError
+
+#: Days between the hub's submission deadline (Wednesday) and the Saturday reference date.
+DEADLINE_DAYS = 3
+#: Lags (weeks back from a snapshot's latest week, 1 = latest) that the nowcast corrects.
+NOWCAST_LAGS = 3
+#: Past releases (weeks before the cutoff) whose revisions teach the nowcast: 4 .. 11 weeks.
+NOWCAST_BACK = tuple(range(4, 12))
+#: Bounds of a nowcast factor.
+NOWCAST_CLIP = (0.67, 1.5)
+
+REQUIRED = ("as_of", "date", "location", "value")
+
+
+def deadline(reference_date: pd.Timestamp) -> pd.Timestamp:
+    """The last publication day a forecast for ``reference_date`` may use: ``R - 3`` days (the hub's Wednesday)."""
+    return pd.Timestamp(reference_date) - pd.Timedelta(days=DEADLINE_DAYS)
+
+
+class Vintages:
+    """Every published version of weekly admissions, stored as change rows sorted by publication day.
+
+    Build with :func:`load_vintages` (from a file) or directly from a frame with columns
+    ``as_of, date, location, value`` (datetime64, datetime64, str, float with NaN = withdrawn).
+    Snapshots are cached per cutoff, so a back-test computes each one once.
+    """
+
+    def __init__(self, frame: pd.DataFrame, name: str = "vintages") -> None:
+        df = frame[list(REQUIRED)].sort_values("as_of", kind="stable").reset_index(drop=True)
+        self.name = name
+        self.as_of = df["as_of"].to_numpy(dtype="datetime64[ns]")
+        self._date = df["date"].to_numpy(dtype="datetime64[ns]")
+        self._loc = df["location"].astype(str).to_numpy(dtype=object)
+        self._value = df["value"].to_numpy(dtype=float)
+        codes, self._locations = pd.factorize(self._loc)
+        dcodes = (self._date - self._date.min()).astype("timedelta64[D]").astype(np.int64) // 7
+        self._key = dcodes * (len(self._locations) + 1) + codes
+        self._dcode = dcodes
+        self._state = self._loc != "US"
+        self._cache: dict[pd.Timestamp, pd.DataFrame] = {}
+        self._arr_cache: dict[pd.Timestamp, tuple[np.ndarray, np.ndarray]] = {}
+
+    @property
+    def first(self) -> pd.Timestamp:
+        """Day of the first published version."""
+        return pd.Timestamp(self.as_of[0])
+
+    @property
+    def last(self) -> pd.Timestamp:
+        """Day of the last published version."""
+        return pd.Timestamp(self.as_of[-1])
+
+    def _arrays(self, cutoff: pd.Timestamp) -> tuple[np.ndarray, np.ndarray]:
+        """Row indices of the values known at ``cutoff`` (sorted by key) and their keys: the last row per
+        ``(date, location)`` among the rows with ``as_of <= cutoff`` (a prefix of the sorted rows)."""
+        c = pd.Timestamp(cutoff).normalize()
+        hit = self._arr_cache.get(c)
+        if hit is not None:
+            return hit
+        n = int(np.searchsorted(self.as_of, np.datetime64(c, "ns"), side="right"))
+        if n == 0:
+            raise EquicareError(f"{self.name}: no version published on or before {c.date()} (the first is "
+                                f"{self.first.date()}); real-time forecasts need a reference date on or after "
+                                f"{(self.first + pd.Timedelta(days=DEADLINE_DAYS)).date()}")
+        key = self._key[:n][::-1]
+        _, first_in_reversed = np.unique(key, return_index=True)
+        idx = n - 1 - first_in_reversed
+        idx = idx[~np.isnan(self._value[idx])]
+        self._arr_cache[c] = (idx, self._key[idx])
+        return idx, self._key[idx]
+
+    def snapshot(self, cutoff: object) -> pd.DataFrame:
+        """The data as published on or before ``cutoff``, in :func:`~equicare.forecast.truth.load_truth` format.
+
+        Vectorised: the rows with ``as_of <= cutoff`` are a prefix of the sorted rows; the last row per
+        ``(date, location)`` in that prefix holds the value known then (withdrawn values are dropped).
+
+        Raises
+        ------
+        EquicareError
+            ``cutoff`` is before the first version.
+        """
+        c = pd.Timestamp(cutoff).normalize()
+        if c in self._cache:
+            return self._cache[c]
+        idx, _ = self._arrays(c)
+        out = pd.DataFrame({"date": self._date[idx], "location": self._loc[idx], "location_name": self._loc[idx],
+                            "value": self._value[idx], "weekly_rate": np.nan})
+        out = out.sort_values(["location", "date"], kind="stable").reset_index(drop=True)
+        self._cache[c] = out
+        return out
+
+    def realtime(self, reference_date: object, nowcast: bool = False) -> pd.DataFrame:
+        """The data a forecast for ``reference_date`` may use: the snapshot at :func:`deadline`, nowcast if asked.
+
+        ``attrs["cutoff"]`` is the publication day used; with ``nowcast``, ``attrs["nowcast_factors"]`` the
+        factor of each lag (latest week first)."""
+        c = deadline(pd.Timestamp(reference_date))
+        snap = self.snapshot(c)
+        if nowcast:
+            f = nowcast_factors(self, c)
+            snap = apply_nowcast(snap, f)
+            snap.attrs["nowcast_factors"] = tuple(float(x) for x in f)
+        snap.attrs["cutoff"] = c
+        return snap
+
+
+def load_vintages(path: str | Path) -> Vintages:
+    """Read a vintage file (``as_of,date,location,value``; CSV, optionally gzip-compressed).
+
+    Raises
+    ------
+    ValidationError
+        Naming file, row (header = row 1), column and rule: a missing column, an ``as_of`` or ``date`` that is
+        not ``YYYY-MM-DD``, a ``date`` that is not a Saturday, a location that is not a 1-2 digit code or
+        ``US``, a value that is not a number, negative or infinite.  Several rows for one
+        ``(as_of, date, location)`` are several versions published that day: the later row in the file wins.
+    EquicareError
+        The file does not exist.
+    """
+    path = Path(path)
+    name = path.name
+    if not path.is_file():
+        raise EquicareError(f"vintage file not found: {path}")
+    raw = read_table(path, label=name, na_values=("",))
+    rows = sheet_rows(raw, np.arange(len(raw)))
+    raw = raw.fillna("")
+    absent = [c for c in REQUIRED if c not in raw.columns]
+    if absent:
+        raise ValidationError([Problem(name, None, c, "required column is missing") for c in absent])
+    problems: list[Problem] = []
+
+    def flag(mask: np.ndarray, col: str, rule: str) -> None:
+        for i in np.flatnonzero(mask)[:50]:
+            problems.append(Problem(name, int(rows[i]), col, rule, raw[col].iloc[i]))
+
+    def day(col: str) -> pd.Series:
+        text = raw[col].str.strip()
+        d = pd.to_datetime(text, format="%Y-%m-%d", errors="coerce")
+        return d.where(text.str.fullmatch(r"\d{4}-\d{2}-\d{2}"))
+
+    as_of = day("as_of")
+    flag(as_of.isna().to_numpy(), "as_of", "not a YYYY-MM-DD date")
+    date = day("date")
+    bad_date = date.isna().to_numpy()
+    flag(bad_date, "date", "not a YYYY-MM-DD date")
+    flag(~bad_date & (date.dt.day_of_week != 5).to_numpy(), "date", "not a Saturday (hub weeks end on Saturday)")
+    loc = raw["location"].str.strip().str.strip('"')
+    is_code = loc.str.fullmatch(r"\d{1,2}").to_numpy()
+    flag(~is_code & (loc != "US").to_numpy(), "location", "not a 1-2 digit FIPS code or 'US'")
+    loc = loc.where(~is_code, loc.str.zfill(2))
+    text = raw["value"].str.strip()
+    blank = (text == "").to_numpy()
+    value = pd.to_numeric(text.where(~blank, None), errors="coerce").to_numpy(dtype=float)
+    flag(~blank & np.isnan(value), "value", "not a number")
+    flag(np.isinf(value), "value", "not finite")
+    flag(value < 0, "value", "negative admissions count")
+    if problems:
+        raise ValidationError(problems)
+    if len(raw) == 0:
+        raise ValidationError([Problem(name, None, "value", "no rows in the file")])
+    frame = pd.DataFrame({"as_of": as_of, "date": date, "location": loc.astype(str), "value": value})
+    return Vintages(frame, name)
+
+
+def _latest_week(snap: pd.DataFrame) -> pd.Timestamp:
+    """Latest week of the states in a snapshot (of any location when it has no state)."""
+    states = snap[snap["location"] != "US"]
+    return pd.Timestamp((states if len(states) else snap)["date"].max())
+
+
+def nowcast_factors(v: Vintages, cutoff: object, lags: int = NOWCAST_LAGS,
+                    back: Sequence[int] = NOWCAST_BACK) -> np.ndarray:
+    """Revision factor of each of the ``lags`` latest weeks of the snapshot at ``cutoff`` (latest week first).
+
+    ``f_l = sum(value known at cutoff) / sum(value first published at lag l)``, over states (not ``US``) and the
+    releases at ``cutoff - 7j`` days, ``j`` in ``back``; the week at lag ``l`` of a release is its own latest week
+    minus ``7 (l - 1)`` days.  Uses only versions published on or before ``cutoff``.  Clipped to
+    :data:`NOWCAST_CLIP`; 1 where no past release is available.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(lags,)`` factors.
+    """
+    c = pd.Timestamp(cutoff).normalize()
+    now_idx, now_key = v._arrays(c)
+    keep = v._state[now_idx]
+    now_idx, now_key = now_idx[keep], now_key[keep]  # sorted by key
+    num, den = np.zeros(lags), np.zeros(lags)
+    for j in back:
+        past_cut = c - pd.Timedelta(weeks=int(j))
+        if past_cut < v.first:
+            continue
+        idx, key = v._arrays(past_cut)
+        idx, key = idx[v._state[idx]], key[v._state[idx]]
+        if not len(idx):
+            continue
+        week = v._dcode[idx]
+        top = week.max()
+        pos = np.minimum(np.searchsorted(now_key, key), len(now_key) - 1)
+        found = now_key[pos] == key
+        for lag in range(lags):
+            m = found & (week == top - lag)
+            num[lag] += float(v._value[now_idx[pos[m]]].sum())
+            den[lag] += float(v._value[idx[m]].sum())
+    f = np.where(den > 0, num / np.where(den > 0, den, 1.0), 1.0)
+    return np.clip(f, *NOWCAST_CLIP)
+
+
+def apply_nowcast(snap: pd.DataFrame, factors: np.ndarray) -> pd.DataFrame:
+    """``snap`` with the value of each location in the week at lag ``l`` (1 = latest) multiplied by ``factors[l-1]``."""
+    out = snap.copy()
+    top = _latest_week(snap)
+    lag = ((top - out["date"]).dt.days // 7).to_numpy()
+    f = np.ones(len(out))
+    for k, fk in enumerate(np.asarray(factors, float)):
+        f[lag == k] = fk
+    out["value"] = out["value"].to_numpy() * f
+    return out

@@ -1,0 +1,210 @@
+"""Real-time forecasts from vintages (issue 15): snapshots, the R - 3 deadline, the information rule, the nowcast
+and integer quantiles, on hand-built vintage files."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from equicare.errors import ValidationError
+from equicare.forecast import backtest, forecast
+from equicare.forecast.vintages import Vintages, apply_nowcast, load_vintages, nowcast_factors
+
+WEEKS = pd.date_range("2023-01-07", periods=40, freq="7D")  # Saturdays
+LOCS = ("01", "02", "04")
+
+
+def _final(week: int, loc: str) -> float:
+    base = {"01": 40.0, "02": 10.0, "04": 70.0}[loc]
+    return float(round(base * (1.5 + np.sin(week / 5.0))))
+
+
+def _frame(first: float = 0.8, stop_02: int | None = None) -> pd.DataFrame:
+    """A version every Wednesday (4 days after each Saturday): the week just ended is first published at
+    ``first`` x its final value and revised to the final value one week later."""
+    rows = []
+    for k, sat in enumerate(WEEKS):
+        wed = sat + pd.Timedelta(days=4)
+        for loc in LOCS:
+            if stop_02 is not None and loc == "02" and k >= stop_02:
+                continue
+            rows.append((wed, sat, loc, round(first * _final(k, loc))))
+            if k > 0 and not (stop_02 is not None and loc == "02" and k - 1 >= stop_02):
+                rows.append((wed, WEEKS[k - 1], loc, _final(k - 1, loc)))
+    return pd.DataFrame(rows, columns=["as_of", "date", "location", "value"])
+
+
+def _write(df: pd.DataFrame, path: Path) -> Path:
+    out = df.copy()
+    for c in ("as_of", "date"):
+        out[c] = pd.to_datetime(out[c]).dt.strftime("%Y-%m-%d")
+    out.to_csv(path, index=False, compression="gzip" if path.suffix == ".gz" else None)
+    return path
+
+
+def test_snapshot_by_hand(tmp_path):
+    p = tmp_path / "v.csv"
+    p.write_text("as_of,date,location,value\n"
+                 "2024-01-03,2023-12-30,01,10\n"
+                 "2024-01-03,2023-12-30,2,5\n"          # zero-padded to 02
+                 "2024-01-10,2023-12-30,01,12\n"        # revision
+                 "2024-01-10,2024-01-06,01,20\n"
+                 "2024-01-10,2024-01-06,01,21\n"        # a second version the same day: the later row wins
+                 "2024-01-17,2023-12-30,02,\n")         # withdrawn
+    v = load_vintages(p)
+    s = v.snapshot("2024-01-09").set_index(["date", "location"])["value"]
+    assert s.to_dict() == {(pd.Timestamp("2023-12-30"), "01"): 10.0, (pd.Timestamp("2023-12-30"), "02"): 5.0}
+    s = v.snapshot("2024-01-10").set_index(["date", "location"])["value"]
+    assert s[(pd.Timestamp("2023-12-30"), "01")] == 12.0 and s[(pd.Timestamp("2024-01-06"), "01")] == 21.0
+    s = v.snapshot("2024-02-01")
+    assert len(s) == 2 and "02" not in set(s["location"])
+    with pytest.raises(Exception, match="no version published on or before 2024-01-02"):
+        v.snapshot("2024-01-02")
+
+
+@pytest.mark.parametrize("line,row,column,rule", [
+    ("2024-01-3,2023-12-30,01,1", 2, "as_of", "YYYY-MM-DD"),
+    ("2024-01-03,2023-12-29,01,1", 2, "date", "Saturday"),
+    ("2024-01-03,2023-12-30,ABC,1", 2, "location", "FIPS"),
+    ("2024-01-03,2023-12-30,01,-1", 2, "value", "negative"),
+    ("2024-01-03,2023-12-30,01,x", 2, "value", "not a number"),
+])
+def test_bad_rows_are_named(tmp_path, line, row, column, rule):
+    p = tmp_path / "v.csv"
+    p.write_text("as_of,date,location,value\n" + line + "\n")
+    with pytest.raises(ValidationError) as e:
+        load_vintages(p)
+    pr = e.value.problems[0]
+    assert (pr.row, pr.column) == (row, column) and rule in pr.rule
+
+
+def test_uses_the_version_of_the_wednesday_before(tmp_path):
+    """R = 2023-08-05: the Wednesday 2023-08-02 version holds week 07-29 at 0.8 x final; a Thursday version
+    (R - 2) with the final value must not be used, a Wednesday one (R - 3) must."""
+    df = _frame()
+    ref = pd.Timestamp("2023-08-05")
+    v0 = Vintages(df[df["as_of"] <= ref - pd.Timedelta(days=3)])
+    base = forecast(None, ref, model="flat_baseline", vintages=v0)
+    late = pd.DataFrame({"as_of": [ref - pd.Timedelta(days=2)], "date": [pd.Timestamp("2023-07-29")],
+                         "location": ["01"], "value": [999.0]})
+    f_late = forecast(None, ref, model="flat_baseline", vintages=Vintages(pd.concat([df, late])))
+    pd.testing.assert_frame_equal(base, f_late)
+    ontime = late.assign(as_of=ref - pd.Timedelta(days=3))
+    f_on = forecast(None, ref, model="flat_baseline", vintages=Vintages(pd.concat([df, ontime])))
+    med = f_on[(f_on.location == "01") & (f_on.horizon == 0) & (f_on.output_type_id == 0.5)]["value"].iloc[0]
+    assert med == 999.0  # flat baseline: the median is the last value
+
+
+@functools.lru_cache(maxsize=None)
+def _unchanged(ref_i: int, model: str, nowcast: bool) -> pd.DataFrame:
+    return forecast(None, WEEKS[ref_i], model=model, vintages=Vintages(_frame()), nowcast=nowcast)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ref_i=st.integers(min_value=12, max_value=38), nowcast=st.booleans(),
+       edits=st.lists(st.tuples(st.integers(0, 6), st.integers(0, 39), st.sampled_from(LOCS),
+                                st.one_of(st.none(), st.floats(0, 500))), min_size=1, max_size=8),
+       drop_late=st.booleans())
+def test_information_rule_with_vintages(ref_i, nowcast, edits, drop_late):
+    """Changing, adding or removing any vintage row published after R - 3 changes nothing for R."""
+    df = _frame()
+    ref = WEEKS[ref_i]
+    cutoff = ref - pd.Timedelta(days=3)
+    before = df[df["as_of"] <= cutoff]
+    after = df[df["as_of"] > cutoff]
+    if drop_late:
+        after = after.iloc[::2]
+    else:
+        after = after.assign(value=after["value"] * 1.7 + 3)
+    extra = pd.DataFrame([(cutoff + pd.Timedelta(days=1 + d), WEEKS[w], loc, np.nan if v is None else v)
+                          for d, w, loc, v in edits], columns=["as_of", "date", "location", "value"])
+    changed = pd.concat([before, after, extra], ignore_index=True)
+    for model in ("flat_baseline", "pooled_ar"):
+        a = _unchanged(ref_i, model, nowcast)
+        b = forecast(None, ref, model=model, vintages=Vintages(changed), nowcast=nowcast)
+        pd.testing.assert_frame_equal(a, b)
+        assert a.attrs["notes"] == b.attrs["notes"]
+
+
+def test_a_row_published_on_the_deadline_counts():
+    df = _frame()
+    ref = WEEKS[20]
+    a = forecast(None, ref, model="pooled_ar", vintages=Vintages(df))
+    bump = pd.DataFrame({"as_of": [ref - pd.Timedelta(days=3)], "date": [WEEKS[19]], "location": ["04"],
+                         "value": [5000.0]})
+    b = forecast(None, ref, model="pooled_ar", vintages=Vintages(pd.concat([df, bump])))
+    assert not a["value"].equals(b["value"])
+
+
+def test_nowcast_factor_by_hand():
+    """First releases are 0.8 x final and revised a week later: the lag-1 factor is 1 / 0.8 = 1.25 (sums of
+    integers rounded, so checked against the exact ratio of the sums), lags 2 and 3 are already final (1)."""
+    df = _frame(first=0.8)
+    v = Vintages(df)
+    cut = WEEKS[30] + pd.Timedelta(days=4)
+    f = nowcast_factors(v, cut)
+    num = den = 0.0
+    for j in range(4, 12):
+        k = 30 - j  # the latest week of the release j weeks before
+        for loc in LOCS:
+            num += _final(k, loc)
+            den += round(0.8 * _final(k, loc))
+    assert f[0] == pytest.approx(num / den) and f[1] == 1.0 and f[2] == 1.0
+    snap = v.snapshot(cut)
+    fixed = apply_nowcast(snap, f)
+    latest = fixed[fixed["date"] == WEEKS[30]].set_index("location")["value"]
+    raw = snap[snap["date"] == WEEKS[30]].set_index("location")["value"]
+    np.testing.assert_allclose(latest.to_numpy(), raw.to_numpy() * f[0])
+    older = fixed["date"] < WEEKS[29]
+    np.testing.assert_array_equal(fixed.loc[older, "value"], snap.loc[older, "value"])
+
+
+def test_stale_location_in_real_time_is_said():
+    df = _frame(stop_02=30)
+    ref = WEEKS[34]
+    f = forecast(None, ref, model="flat_baseline", vintages=Vintages(df))
+    assert f.attrs["weeks_since_last_observation"] == {"02": 4}
+    assert any("location 02" in n for n in f.attrs["notes"])
+    b = backtest(None, WEEKS[33], WEEKS[34], model="flat_baseline", vintages=Vintages(df))
+    assert any(n.startswith(f"{ref.date()}: location 02") for n in b.attrs["notes"])
+
+
+def test_integer_quantiles_are_whole_monotone_and_non_negative():
+    df = _frame()
+    v = Vintages(df)
+    a = forecast(None, WEEKS[25], model="pooled_ar", vintages=v)
+    b = forecast(None, WEEKS[25], model="pooled_ar", vintages=v, integer=True)
+    x = b["value"].to_numpy()
+    assert (x == np.round(x)).all() and (x >= 0).all()
+    np.testing.assert_array_equal(x, np.floor(a["value"].to_numpy() + 0.5))
+    q = b.sort_values(["location", "horizon", "output_type_id"])["value"].to_numpy().reshape(-1, 23)
+    assert (np.diff(q, axis=1) >= 0).all()
+
+
+def test_the_commands(tmp_path, run_cli):
+    p = _write(_frame(stop_02=30), tmp_path / "v.csv.gz")
+    ref = WEEKS[34].strftime("%Y-%m-%d")
+    code, out, err = run_cli("forecast", "--vintages", p, "--reference-date", ref, "--out", tmp_path / "f.csv",
+                             "--model", "flat_baseline", "--no-extras", "--integer", "--nowcast")
+    assert code == 0, err
+    assert "note: nowcast:" in err and "note: location 02" in err
+    f = pd.read_csv(tmp_path / "f.csv")
+    assert (f["value"] == f["value"].round()).all()
+    code, out, err = run_cli("backtest", "--vintages", p, "--start", WEEKS[20].strftime("%Y-%m-%d"),
+                             "--end", ref, "--out", tmp_path / "b.csv", "--model", "flat_baseline", "--no-extras")
+    assert code == 0, err
+    assert pd.read_csv(tmp_path / "b.csv")["reference_date"].nunique() == 15
+    code, out, err = run_cli("forecast", "--vintages", p, "--truth", p, "--reference-date", ref,
+                             "--out", tmp_path / "x.csv", "--no-extras")
+    assert code == 2 and "not both" in err
+    code, out, err = run_cli("forecast", "--nowcast", "--reference-date", ref, "--out", tmp_path / "x.csv")
+    assert code == 2 and "--vintages" in err
+    code, out, err = run_cli("forecast", "--vintages", p, "--reference-date", "2022-01-01",
+                             "--out", tmp_path / "x.csv", "--no-extras")
+    assert code == 2 and "no version published" in err
