@@ -5,6 +5,9 @@ from __future__ import annotations
 import math
 import time
 
+DEFAULT_GAP = 1e-6
+"""Relative gap at which a solve stops when none is asked for (``--gap``)."""
+
 
 class Deadline:
     """A wall-clock budget started once (when the command starts) and shared by every phase.

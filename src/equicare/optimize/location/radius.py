@@ -58,6 +58,11 @@ from equicare.optimize.location.progress import Deadline, Progress, relative_gap
 from equicare.optimize.location.rows import SortedRows
 
 
+SECONDS_PER_PAIR = 1e-5
+"""Rough time the radius MIP needs per kept pair to build and solve its root (measured on the Chicago
+instance); below that much time left, the MIP is not started."""
+
+
 @dataclass
 class MedianSolution:
     """Best open set found, its objective, the proven lower bound and figures of each phase."""
@@ -93,7 +98,9 @@ def solve_p_median(rows: SortedRows, w: np.ndarray, p: int, forced: np.ndarray, 
     a = w[rows.demand] * rows.d
     big = float(np.maximum.reduceat(a, ptr[:-1]).sum() if rows.nnz else 0.0) + 1.0 if rows.nnz else 1.0
     nf = int(forced.sum())
-    details: dict[str, Any] = {}
+    # every point pays at least its cheapest pair: a bound that always holds
+    lb0 = float(a[ptr[:-1][np.diff(ptr) > 0]].sum())
+    details: dict[str, Any] = {"trivial_bound": lb0}
     if p >= m or p == nf:
         is_open = forced.copy() if p == nf else np.ones(m, bool)
         obj = kn.evaluate_open(ptr, site, a, is_open, big)
@@ -108,7 +115,7 @@ def solve_p_median(rows: SortedRows, w: np.ndarray, p: int, forced: np.ndarray, 
     details["swaps"] = swaps
     progress.report("heuristic", ub, -np.inf)
     if deadline.expired():
-        return MedianSolution(is_open, ub, -np.inf, {**details, "stopped": "time limit in the heuristic"})
+        return MedianSolution(is_open, ub, lb0, {**details, "stopped": "time limit in the heuristic"})
 
     if not reduce:
         keep = np.ones(rows.nnz, bool)
@@ -117,14 +124,15 @@ def solve_p_median(rows: SortedRows, w: np.ndarray, p: int, forced: np.ndarray, 
         if res["is_open"] is not None and kn.evaluate_open(ptr, site, a, res["is_open"], big) < ub:
             is_open = res["is_open"]
             ub = kn.evaluate_open(ptr, site, a, is_open, big)
-        return MedianSolution(is_open, ub, min(res["bound"], ub), {**details, **res["details"]})
+        return MedianSolution(is_open, ub, max(lb0, min(res["bound"], ub)), {**details, **res["details"]})
 
     # 2. Lagrangian bound (and better incumbents from its site sets)
     lb, lam, rho, S, is_open, ub, it = _lagrangian(rows, a, p, forced, is_open, ub, big, deadline, gap, progress)
     details.update({"lagrangian_bound": lb, "lagrangian_iterations": it, "heuristic_objective": ub})
-    if relative_gap(ub, lb) <= gap or deadline.expired():
-        return MedianSolution(is_open, ub, min(lb, ub), {**details, "proof": "lagrangian bound"}
-                              if relative_gap(ub, lb) <= gap else {**details, "stopped": "time limit"})
+    if relative_gap(ub, max(lb, lb0)) <= gap or deadline.expired():
+        done = relative_gap(ub, max(lb, lb0)) <= gap
+        return MedianSolution(is_open, ub, min(max(lb, lb0), ub),
+                              {**details, "proof": "lagrangian bound"} if done else {**details, "stopped": "time limit"})
 
     # 3. variable fixing
     tol = 1e-9 * max(abs(ub), 1.0)
@@ -136,8 +144,10 @@ def solve_p_median(rows: SortedRows, w: np.ndarray, p: int, forced: np.ndarray, 
     keep = kn.keep_pairs(ptr, site, a, lam, rho, in_s, closed, lb, ub + tol, worst_in)
     details.update({"sites_fixed_closed": int(closed.sum()), "sites_fixed_open": int(fixed_open.sum()),
                     "pairs_kept": int(keep.sum()), "pairs": int(rows.nnz)})
-    if keep.sum() > max_model_pairs:
-        return MedianSolution(is_open, ub, lb, {**details, "stopped": "model too large for the time left"})
+    left = deadline.remaining()
+    if keep.sum() > max_model_pairs or (left is not None and left < SECONDS_PER_PAIR * keep.sum() + 0.5):
+        # HiGHS would not even finish its root before the deadline: the heuristic and the bound stand
+        return MedianSolution(is_open, ub, max(lb, lb0), {**details, "stopped": "model too large for the time left"})
 
     # 4. radius MIP on the kept pairs
     res = _radius_mip(rows, a, w, keep, p, forced | fixed_open, closed, is_open, deadline, gap, progress, ub, lb)
@@ -146,7 +156,7 @@ def solve_p_median(rows: SortedRows, w: np.ndarray, p: int, forced: np.ndarray, 
         cand = kn.evaluate_open(ptr, site, a, res["is_open"], big)
         if cand < ub:
             is_open, ub = res["is_open"], cand
-    bound = max(lb, min(res["bound"], ub))
+    bound = max(lb, lb0, min(res["bound"], ub))
     progress.report("done", ub, bound, force=True)
     return MedianSolution(is_open, ub, min(bound, ub), details)
 
