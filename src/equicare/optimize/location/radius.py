@@ -146,8 +146,15 @@ def solve_p_median(rows: SortedRows, w: np.ndarray, p: int, forced: np.ndarray, 
                     "pairs_kept": int(keep.sum()), "pairs": int(rows.nnz)})
     left = deadline.remaining()
     if keep.sum() > max_model_pairs or (left is not None and left < SECONDS_PER_PAIR * keep.sum() + 0.5):
-        # HiGHS would not even finish its root before the deadline: the heuristic and the bound stand
-        return MedianSolution(is_open, ub, max(lb, lb0), {**details, "stopped": "model too large for the time left"})
+        # HiGHS would not even finish its root before the deadline: the time left goes to the Lagrangian
+        # bound (from its best multipliers, smaller steps) and its local search
+        if left is not None and left > 0.5:
+            lb2, *_rest, is_open, ub, it2 = _lagrangian(rows, a, p, forced, is_open, ub, big, deadline, gap,
+                                                        progress, share=1.0, lam0=lam, mu0=0.25)
+            lb = max(lb, lb2)
+            details.update({"lagrangian_bound": lb, "lagrangian_iterations": it + it2, "heuristic_objective": ub})
+        return MedianSolution(is_open, ub, min(max(lb, lb0), ub),
+                              {**details, "stopped": "time limit (the MIP on the kept pairs would not fit)"})
 
     # 4. radius MIP on the kept pairs
     res = _radius_mip(rows, a, w, keep, p, forced | fixed_open, closed, is_open, deadline, gap, progress, ub, lb)
@@ -189,17 +196,18 @@ def _choose(rho, p, forced):
     return np.concatenate([np.flatnonzero(forced), pick])
 
 
-def _lagrangian(rows, a, p, forced, is_open, ub, big, deadline, gap, progress, max_iter: int = 5000):
+def _lagrangian(rows, a, p, forced, is_open, ub, big, deadline, gap, progress, max_iter: int = 5000,
+                share: float = 0.4, lam0=None, mu0: float = 1.0):
     """Subgradient ascent on the Lagrangian dual of the assignment rows; returns the best bound, its
     multipliers, site values and site set, and the best incumbent seen (Lagrangian sets restart the
     local search every so often)."""
     ptr, site, m = rows.ptr, rows.site, rows.n_site
     n = rows.n_demand
     d1, _f1, d2 = kn.nearest_two(ptr, site, a, is_open, big)
-    lam = np.where(d2 < big, 0.5 * (d1 + d2), d1 + 1.0)
+    lam = np.where(d2 < big, 0.5 * (d1 + d2), d1 + 1.0) if lam0 is None else lam0.copy()
     best_lb, best = -np.inf, None
-    mu, stall = 1.0, 0
-    budget = deadline.share(0.4)
+    mu, stall = mu0, 0
+    budget = deadline.share(share)
     it = 0
     last_ls = 0
     tried: set[bytes] = set()
@@ -342,6 +350,11 @@ def _solve_levels(dem, ss, ak, truncated, m, n, p, forced, closed, start, deadli
         x0[m + zidx[lz]] = ((cs - before)[lz] < 0.5).astype(float)  # no site open up to this level
         lm.set_start(x0, search=False)
     _attach_progress(lm, progress, lb, ub, deadline)
+    left = deadline.remaining()
+    if left is not None:  # building took some of it: HiGHS gets what is left now
+        if left <= 0.05:
+            return {"is_open": None, "bound": -np.inf, "details": {**details, "stopped": "time limit"}}
+        lm.h.setOptionValue("time_limit", float(left))
     sol = lm.solve()
     info = lm.h.getInfo()
     db = float(info.mip_dual_bound) if np.isfinite(info.mip_dual_bound) else -np.inf
