@@ -357,17 +357,21 @@ def locate_cmd(
     gap: float = typer.Option(1e-6, "--gap", help="Stop when (objective - bound) / objective is at most this fraction."),
 ) -> None:
     """Facility location: p-median, maximal covering, set covering or p-center on a cost table."""
-    import json
-    import sys
-    from pathlib import Path
+    import time
 
+    started = time.perf_counter()  # first: the limit covers loading the solver modules too
     from equicare.errors import EquicareError
-    from equicare.optimize.location import locate_files
     from equicare.optimize.location.progress import Deadline, Progress
 
     if time_limit is not None and not time_limit > 0:
         raise EquicareError(f"--time-limit must be a positive number of seconds, not {time_limit:g}")
-    deadline = Deadline(time_limit)
+    deadline = Deadline(time_limit, start=started)
+    import json
+    import sys
+    from pathlib import Path
+
+    from equicare.optimize.location import locate_files
+
     progress = Progress(enabled=sys.stderr.isatty() or bool(time_limit and time_limit > 2), deadline=deadline)
     res = locate_files(cost, demand, model, p=p, service_radius=service_radius, demand_value=demand_value,
                        open_sites=open_sites, gap=gap, deadline=deadline, progress=progress)
