@@ -644,19 +644,32 @@ def locate_cmd(
                              "site); or give --network and --sites."),
     demand: str = typer.Option(..., "--demand", help="CSV with column id and a demand column."),
     model: str = typer.Option(..., "--model", help="pmedian, mclp, lscp or pcenter."),
-    out: str = typer.Option(..., "--out", help="Output JSON: objective, selected_sites, assignment, gap, solve_seconds."),
+    out: str = typer.Option(..., "--out", help="Output JSON: objective, bound, gap, proven_optimal, selected_sites, "
+                                               "assignment, solve_seconds."),
     p: int = typer.Option(None, "--p", help="Number of sites to open (pmedian, mclp, pcenter)."),
     service_radius: float = typer.Option(None, "--service-radius", help="Coverage radius in cost units (mclp, lscp)."),
     demand_value: str = typer.Option("demand", "--demand-value", help="Demand column in --demand."),
     open_sites: list[str] = typer.Option(None, "--open", help="Site id that must stay open; repeatable or comma-separated."),
-    time_limit: float = typer.Option(None, "--time-limit", help="Seconds for the solver (best solution and gap reported)."),
+    time_limit: float = typer.Option(None, "--time-limit", help="Seconds for the whole command (reading, building, "
+                                     "heuristics, solving); the best answer so far is written with its bound and gap."),
+    gap: float = typer.Option(1e-6, "--gap", help="Stop when (objective - bound) / objective is at most this fraction."),
     sites: str = typer.Option(None, "--sites", help="With --network: candidate sites (point layer or CSV with id, lat, lon)."),
     network: str = _NETWORK,
     mode: str = _MODE,
     max_minutes: float = _MAX_MINUTES,
 ) -> None:
     """Facility location: p-median, maximal covering, set covering or p-center on a cost table."""
+    import time
+
+    started = time.perf_counter()  # first: the limit covers loading the solver modules too
+    from equicare.errors import EquicareError
+    from equicare.optimize.location.progress import Deadline, Progress
+
+    if time_limit is not None and not time_limit > 0:
+        raise EquicareError(f"--time-limit must be a positive number of seconds, not {time_limit:g}")
+    deadline = Deadline(time_limit, start=started)
     import json
+    import sys
     from pathlib import Path
 
     from equicare.optimize.location import locate_files
@@ -664,16 +677,15 @@ def locate_cmd(
     if network:
         cost = _network_cost_file(demand, sites, network, mode, max_minutes, out)
     elif not cost:
-        from equicare.errors import EquicareError
-
         raise EquicareError("give --cost, or --network with --sites")
-
+    progress = Progress(enabled=sys.stderr.isatty() or bool(time_limit and time_limit > 2), deadline=deadline)
     res = locate_files(cost, demand, model, p=p, service_radius=service_radius, demand_value=demand_value,
-                       open_sites=open_sites, time_limit=time_limit)
+                       open_sites=open_sites, gap=gap, deadline=deadline, progress=progress)
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     Path(out).write_text(json.dumps(res.to_dict(), indent=1))
-    typer.echo(f"{model}: objective {res.objective:,.6g}, {len(res.selected_sites)} sites, "
-               f"{res.solve_seconds:.2f} s -> {out}", err=True)
+    status = "proven optimal" if res.proven_optimal else f"gap {100 * res.gap:.4g}% (bound {res.bound:,.6g})"
+    typer.echo(f"{model}: objective {res.objective:,.6g}, {status}, {len(res.selected_sites)} sites, "
+               f"{deadline.elapsed():.2f} s -> {out}", err=True)
 
 
 @app.command("sweep")

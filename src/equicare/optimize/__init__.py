@@ -5,7 +5,7 @@
   whole units) into an :class:`AllocationResult`; :func:`allocate_stockpile` shares one national stockpile.
 - :mod:`equicare.optimize.scenario`: the YAML scenario file behind ``equicare allocate``.
 - :mod:`equicare.optimize.facilities`: placing a region's units at its facilities, best-rated first.
-- :mod:`equicare.optimize.locate`: p-median, capacitated p-median, MCLP, LSCP and p-center.
+- :mod:`equicare.optimize.location`: p-median, capacitated p-median, MCLP, LSCP and p-center (a module per family).
 """
 
 from equicare.optimize.allocation import (

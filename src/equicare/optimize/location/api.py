@@ -8,9 +8,10 @@ import pandas as pd
 from equicare.data.readers import read_table, sheet_row
 from equicare.errors import EquicareError, Problem, ValidationError
 from equicare.optimize.location.center import p_center
-from equicare.optimize.location.costs import CostTable, cost_table_from_long
+from equicare.optimize.location.costs import CostTable, cost_table_from_long, read_cost_csv
 from equicare.optimize.location.coverage import lscp, mclp
 from equicare.optimize.location.median import capacitated_p_median, p_median
+from equicare.optimize.location.progress import DEFAULT_GAP, Deadline, Progress
 from equicare.optimize.location.result import LocationResult
 
 MODELS = ("pmedian", "cpmedian", "mclp", "lscp", "pcenter")
@@ -18,41 +19,60 @@ MODELS = ("pmedian", "cpmedian", "mclp", "lscp", "pcenter")
 
 def locate(model: str, table: CostTable, demand: np.ndarray | None = None, p: int | None = None,
            service_radius: float | None = None, open_sites=None, capacity=None,
-           time_limit: float | None = None) -> LocationResult:
-    """Dispatch to one of :data:`MODELS` on a :class:`CostTable` (used by ``equicare locate``)."""
+           time_limit: float | None = None, gap: float = DEFAULT_GAP, deadline: Deadline | None = None,
+           progress: Progress | None = None) -> LocationResult:
+    """Dispatch to one of :data:`MODELS` on a :class:`CostTable` (used by ``equicare locate``).
+
+    ``time_limit`` (seconds) and ``gap`` (relative) bound the solve; a ``deadline`` started earlier (by the
+    command, before reading its files) takes precedence, so that the limit covers the whole command.
+    """
     if model not in MODELS:
         raise EquicareError(f"model must be one of {', '.join(MODELS)}, not {model!r}")
+    if not (0 <= gap < 1):
+        raise EquicareError(f"--gap must be a fraction in [0, 1), not {gap:g}")
+    deadline = deadline or Deadline(time_limit)
     kw = {"site_ids": table.site_ids, "demand_ids": table.demand_ids, "open_sites": open_sites}
     if model == "pmedian":
-        return p_median(table.cost, demand, p, time_limit=time_limit, **kw)
+        return p_median(table.rows, demand, p, gap=max(gap, 1e-9), deadline=deadline, progress=progress, **kw)
+    left = deadline.remaining()
+    if left is not None and left <= 0:
+        raise EquicareError(f"the time limit of {deadline.seconds:g} s was used up before the {model} model "
+                            "could be built (reading the files took it)")
     if model == "cpmedian":
         if capacity is None:
             raise EquicareError("the capacitated p-median needs site capacities")
-        return capacitated_p_median(table.cost, demand, capacity, p, time_limit=time_limit, **kw)
+        return capacitated_p_median(table.cost, demand, capacity, p, time_limit=left, gap=gap, **kw)
     if model == "mclp":
-        return mclp(table.cost, demand, p, service_radius, time_limit=time_limit, **kw)
+        return mclp(table.cost, demand, p, service_radius, time_limit=left, gap=gap, **kw)
     if model == "lscp":
-        return lscp(table.cost, service_radius, time_limit=time_limit, **kw)
-    return p_center(table.cost, p, time_limit=time_limit, **kw)
+        return lscp(table.cost, service_radius, time_limit=left, **kw)
+    return p_center(table.cost, p, time_limit=left, **kw)
+
 
 def _read_csv(path: str, what: str) -> pd.DataFrame:
     """The ``what`` table (CSV, XLSX or Parquet) with ids as text (see :mod:`equicare.data.readers`)."""
     return read_table(path, text=("id", "origin", "destination"))
 
+
 def locate_files(cost_path: str, demand_path: str, model: str, p: int | None = None,
                  service_radius: float | None = None, demand_value: str = "demand",
-                 open_sites: list[str] | None = None, time_limit: float | None = None) -> LocationResult:
+                 open_sites: list[str] | None = None, time_limit: float | None = None,
+                 gap: float = DEFAULT_GAP, deadline: Deadline | None = None,
+                 progress: Progress | None = None) -> LocationResult:
     """Read ``C.csv`` (origin,destination,cost) and ``D.csv`` (id and a demand column) and solve.
 
     Demand units are the rows of ``D.csv``, in its order; cost pairs whose origin is not listed there
-    are ignored.  ``open_sites`` entries may also be comma-separated lists.
+    are ignored; a (demand, site) pair missing from ``C.csv`` means that site cannot serve that point.
+    ``open_sites`` entries may also be comma-separated lists.  The cost table is read with pyarrow
+    (millions of rows in seconds).
 
     Raises
     ------
     ValidationError
         Missing columns, bad numbers or duplicate ids, with file, row and column.
     """
-    C = _read_csv(cost_path, "cost")
+    deadline = deadline or Deadline(time_limit)
+    C = read_cost_csv(cost_path)
     D = _read_csv(demand_path, "demand")
     probs = []
     for col in ("id", demand_value):
@@ -70,6 +90,7 @@ def locate_files(cost_path: str, demand_path: str, model: str, p: int | None = N
     if probs:
         raise ValidationError(probs)
     table = cost_table_from_long(C, demand_ids=list(ids), file=cost_path)
+    del C
     opened = [s.strip() for item in (open_sites or []) for s in str(item).split(",") if s.strip()]
     return locate(model, table, w.to_numpy(float), p=p, service_radius=service_radius, open_sites=opened or None,
-                  time_limit=time_limit)
+                  gap=gap, deadline=deadline, progress=progress)

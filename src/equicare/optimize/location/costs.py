@@ -7,7 +7,7 @@ dense matrix).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -19,23 +19,56 @@ from equicare.optimize.location.rows import SortedRows
 
 @dataclass
 class CostTable:
-    """Demand ids, site ids and the cost matrix (``inf`` where a pair is not in the table)."""
+    """Demand ids, site ids and the allowed pairs sorted per demand point (a pair missing from the table
+    means that site cannot serve that point).
+
+    Attributes
+    ----------
+    demand_ids, site_ids : list of str
+    rows : SortedRows
+        The pairs, sparse: memory follows the pairs in the table, never demand x sites.
+    cost : ndarray, shape (n_demand, n_site)
+        The dense matrix (``inf`` for a missing pair), built on first use.
+    """
 
     demand_ids: list[str]
     site_ids: list[str]
-    cost: np.ndarray  # (n_demand, n_site)
+    rows: SortedRows
+    _dense: np.ndarray | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_dense(cls, demand_ids, site_ids, cost: np.ndarray) -> CostTable:
+        cost = np.asarray(cost, dtype=float)
+        return cls([str(v) for v in demand_ids], [str(v) for v in site_ids], SortedRows.from_dense(cost), cost)
+
+    @property
+    def cost(self) -> np.ndarray:
+        if self._dense is None:
+            self._dense = self.rows.dense()
+        return self._dense
+
+
+def _codes(col: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Integer codes and the distinct values (as str) of an id column (categorical columns stay cheap)."""
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        return col.cat.codes.to_numpy(np.int64), col.cat.categories.astype(str).to_numpy()
+    codes, uniq = pd.factorize(col.astype(str))
+    return codes.astype(np.int64), np.asarray(uniq, dtype=object)
+
 
 def cost_table_from_long(df: pd.DataFrame, demand_ids=None, file: str = "cost table",
                          origin: str = "origin", destination: str = "destination",
                          cost: str = "cost") -> CostTable:
-    """Pivot a long cost table (origin = demand unit, destination = candidate site) to a matrix.
+    """A long cost table (origin = demand point, destination = candidate site) as a :class:`CostTable`.
 
     Parameters
     ----------
     df : DataFrame
-        Columns ``origin, destination, cost``.
+        Columns ``origin, destination, cost`` (id columns may be categorical, as :func:`read_cost_csv`
+        gives them).
     demand_ids : sequence of str, optional
-        Order of the demand rows (default: order of first appearance).  Missing pairs get ``inf``.
+        Order of the demand points (default: order of first appearance); pairs of other origins are
+        ignored.  A pair missing from the table means that site cannot serve that point.
     file : str
         Name used in error messages.
 
@@ -50,29 +83,62 @@ def cost_table_from_long(df: pd.DataFrame, demand_ids=None, file: str = "cost ta
             probs.append(Problem(file, None, col, "required column is missing"))
     if probs:
         raise ValidationError(probs)
-    o = df[origin].astype(str).to_numpy()
-    d = df[destination].astype(str).to_numpy()
+    oc, ov = _codes(df[origin])
+    dc, dv = _codes(df[destination])
     c = pd.to_numeric(df[cost], errors="coerce").to_numpy(float)
     bad = np.flatnonzero(~np.isfinite(c) | (c < 0))
     for k in bad[:20]:
         probs.append(Problem(file, sheet_row(df, k), cost, "must be a non-negative number", df[cost].iloc[k]))
-    dup = pd.Series(list(zip(o, d))).duplicated().to_numpy()
+    key = oc * max(len(dv), 1) + dc
+    dup = pd.Series(key).duplicated().to_numpy()
     for k in np.flatnonzero(dup)[:20]:
-        probs.append(Problem(file, sheet_row(df, k), f"{origin},{destination}", "duplicate pair", f"{o[k]}->{d[k]}"))
+        probs.append(Problem(file, sheet_row(df, k), f"{origin},{destination}", "duplicate pair",
+                             f"{ov[oc[k]]}->{dv[dc[k]]}"))
     if probs:
         raise ValidationError(probs)
+    # order of first appearance
+    o_first = np.unique(oc, return_index=True)[1]
+    d_first = np.unique(dc, return_index=True)[1]
+    d_order = np.argsort(d_first, kind="stable")
+    site_ids = [str(v) for v in dv[d_order]]
+    site_of = np.empty(len(dv), np.int64)
+    site_of[d_order] = np.arange(len(dv))
     if demand_ids is None:
-        demand_ids = list(dict.fromkeys(o))
+        demand_ids = [str(v) for v in ov[np.argsort(o_first, kind="stable")]]
     demand_ids = [str(v) for v in demand_ids]
-    site_ids = list(dict.fromkeys(d))
-    di = pd.Index(demand_ids)
-    si = pd.Index(site_ids)
-    r = di.get_indexer(o)
-    cc = si.get_indexer(d)
+    dem_of = pd.Index(demand_ids).get_indexer(pd.Index(ov.astype(str)))
+    r = dem_of[oc]
     keep = r >= 0
-    M = np.full((len(demand_ids), len(site_ids)), np.inf)
-    M[r[keep], cc[keep]] = c[keep]
-    return CostTable(demand_ids, site_ids, M)
+    rows = SortedRows.from_pairs(r[keep], site_of[dc[keep]], c[keep], len(demand_ids), len(site_ids))
+    return CostTable(demand_ids, site_ids, rows)
+
+
+def read_cost_csv(path: str) -> pd.DataFrame:
+    """Read a long cost table fast (pyarrow's multi-threaded CSV reader; origin and destination as
+    categoricals, so millions of rows cost no Python strings).  Falls back to pandas for a file pyarrow
+    cannot type (the checks in :func:`cost_table_from_long` then name the bad rows).
+
+    Raises
+    ------
+    EquicareError
+        When the file cannot be read.
+    """
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
+    cat = pa.dictionary(pa.int32(), pa.string())
+    try:
+        t = pcsv.read_csv(path, convert_options=pcsv.ConvertOptions(
+            column_types={"origin": cat, "destination": cat}, strings_can_be_null=False))
+        return t.to_pandas()
+    except FileNotFoundError as exc:
+        raise EquicareError(f"{path}: cannot read the cost file ({exc})") from exc
+    except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeDecodeError):
+        try:
+            return pd.read_csv(path, dtype={"origin": str, "destination": str})
+        except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+            raise EquicareError(f"{path}: cannot read the cost file ({exc})") from exc
+
 
 def prepare(cost, weights, open_sites, site_ids, demand_ids):
     """Check a dense cost matrix, weights, site ids and forced sites; returns (C, w, forced, site_ids,

@@ -40,15 +40,17 @@ import scipy.sparse as sp
 
 from equicare.errors import EquicareError, InfeasibleError
 from equicare.optimize.highs import LinearModel
+from equicare.optimize.location.kernels import greedy_cover
 from equicare.optimize.location.costs import assign_nearest, check_p, prepare
 from equicare.optimize.location.heuristics import evaluate, fixing_tests, greedy, swap_search
+from equicare.optimize.location.progress import relative_gap
 from equicare.optimize.location.result import LocationResult
 from equicare.optimize.location.rows import SortedRows
 
 
 def mclp(cost, weights=None, p: int | None = None, service_radius: float | None = None, open_sites=None,
          site_ids=None, demand_ids=None, time_limit: float | None = None,
-         mip_rel_gap: float = 1e-6) -> LocationResult:
+         gap: float = 1e-6) -> LocationResult:
     """Maximal covering: open *p* sites to cover the most demand within ``service_radius``.
 
     Exact: an incumbent from greedy adding + vertex substitution, the LP bound with reduced-cost fixing
@@ -124,31 +126,40 @@ def mclp(cost, weights=None, p: int | None = None, service_radius: float | None 
     y0 = np.zeros(mk, bool)
     y0[S0] = True
     keep = np.flatnonzero(~fixed_closed)
+    extra = 0.0  # MIP bound above the MIP's solution
     if bound <= inc + 1e-9 * max(abs(inc), 1.0):
         # the bound proves the incumbent optimal
-        x_keep, gap, secs = y0[keep].astype(float), 0.0, 0.0
+        x_keep, secs = y0[keep].astype(float), 0.0
         details["proof"] = "lagrangian bound"
     else:
         # 3. exact MIP on the sites left, started from the incumbent (HiGHS only has to prove it or
         #    branch to a better one)
         lm, cov_r, _, _ = _mclp_model(covg[:, keep], wg, p, forced_k[keep], np.ones(len(keep), bool),
-                                      integer=True, time_limit=time_limit, mip_rel_gap=mip_rel_gap)
+                                      integer=True, time_limit=time_limit, mip_rel_gap=gap)
         lm.h.setOptionValue("mip_pool_soft_limit", 500)  # a smaller cut pool: faster root on these models
         if y0[keep].sum() == p and np.all(y0[keep][forced_k[keep]]):
             lm.set_start(np.r_[y0[keep], ~(cov_r & y0[keep]).any(axis=1)], search=False)
         sol = lm.solve()
-        if not np.all(np.isfinite(sol.x)):
-            raise InfeasibleError(f"the MCLP could not be solved (status: {sol.status})")
-        x_keep, gap, secs = sol.x[:len(keep)], sol.gap, sol.seconds
+        secs = sol.seconds
+        details["mip_status"] = sol.status
+        if np.all(np.isfinite(sol.x)):
+            x_keep = sol.x[:len(keep)]
+            db = float(lm.h.getInfo().mip_dual_bound)
+            extra = max(0.0, db - sol.objective) if np.isfinite(db) else np.inf
+        else:  # stopped (time limit) before HiGHS had a solution: the incumbent stands
+            x_keep, extra = y0[keep].astype(float), np.inf
     y = np.zeros(m, bool)
     y[sites_k[keep[x_keep > 0.5]]] = True
     assignment, best = assign_nearest(C, y, demand_ids, site_ids, radius=service_radius)
     covered = float(w[best <= service_radius + 1e-9].sum())
-    return LocationResult("mclp", covered, [site_ids[j] for j in np.flatnonzero(y)], assignment, gap,
+    ub = max(covered, min(bound, covered + extra))
+    rel = relative_gap(covered, ub)
+    return LocationResult("mclp", covered, [site_ids[j] for j in np.flatnonzero(y)], assignment, rel,
                           time.perf_counter() - t0,
                           {"covered_share": covered / w.sum() if w.sum() > 0 else 1.0,
                            "service_radius": float(service_radius), "solver_seconds": secs,
-                           "sites_after_dominance": int(mk), "demand_groups": int(G), **details})
+                           "sites_after_dominance": int(mk), "demand_groups": int(G), **details},
+                          bound=ub, proven_optimal=rel <= 1e-6)
 
 def _merge_rows(cov: np.ndarray, w: np.ndarray):
     """Demand units with the same coverage set as one row whose weight is their sum (exact for MCLP).
@@ -293,11 +304,19 @@ def check_reach_rows(rows: SortedRows, p, forced, demand_ids, model):
         bad = [demand_ids[i] for i in np.flatnonzero(cnt == 0)]
         raise InfeasibleError(f"{model}: {len(bad)} demand points have no candidate site in the cost table "
                               f"(a missing pair means that site cannot serve that point): {', '.join(bad[:20])}")
+    # enough sites when the points' nearest sites (with the forced ones) are at most p
+    nearest = np.unique(np.r_[rows.site[rows.ptr[:-1]], np.flatnonzero(forced)])
+    if len(nearest) <= p:
+        return
+    if greedy_cover(rows.ptr, rows.site, forced, m, p) <= p:
+        return
     A = sp.csr_matrix((np.ones(rows.nnz), rows.site, rows.ptr), shape=(n, m))
     lm = LinearModel(np.ones(m), A, np.ones(n), np.full(n, np.inf), forced.astype(float), np.ones(m),
-                     integrality=np.ones(m, bool))
+                     integrality=np.ones(m, bool), time_limit=30.0)
     sol = lm.solve()
     if sol.ok and sol.objective <= p + 1e-6:
+        return
+    if sol.status == "time_limit":  # undecided: the solve goes on and reports any point left unserved
         return
     need = f"; at least {round(sol.objective)} sites are needed" if sol.ok else ""
     raise InfeasibleError(f"{model}: no choice of p = {p} sites reaches every demand point (a missing pair "

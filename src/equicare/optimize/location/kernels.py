@@ -198,3 +198,47 @@ def keep_pairs(ptr, site, a, lam, rho, in_s, closed, lb, ub, worst_in):
             if v <= ub:
                 keep[k] = True
     return keep
+
+
+@njit(cache=True)
+def greedy_cover(ptr, site, forced, m, limit):
+    """Greedy set cover (Chvatal 1979) of the points by their allowed sites, from the forced ones: the
+    number of sites it opens (an upper bound on the fewest that serve every point), stopping once it
+    exceeds ``limit``."""
+    n = len(ptr) - 1
+    covered = np.zeros(n, np.bool_)
+    is_open = forced.copy()
+    used = 0
+    for j in range(m):
+        if is_open[j]:
+            used += 1
+    left = n
+    for i in range(n):
+        for k in range(ptr[i], ptr[i + 1]):
+            if is_open[site[k]]:
+                covered[i] = True
+                left -= 1
+                break
+    cnt = np.zeros(m, np.int64)
+    while left > 0 and used <= limit:
+        cnt[:] = 0
+        for i in range(n):
+            if not covered[i]:
+                for k in range(ptr[i], ptr[i + 1]):
+                    cnt[site[k]] += 1
+        bj, bc = -1, 0
+        for j in range(m):
+            if cnt[j] > bc:
+                bj, bc = j, cnt[j]
+        if bj < 0:
+            return m + 1
+        is_open[bj] = True
+        used += 1
+        for i in range(n):
+            if not covered[i]:
+                for k in range(ptr[i], ptr[i + 1]):
+                    if site[k] == bj:
+                        covered[i] = True
+                        left -= 1
+                        break
+    return used

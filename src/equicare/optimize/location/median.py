@@ -105,11 +105,11 @@ def p_median(cost, weights=None, p: int | None = None, open_sites=None, site_ids
     g = relative_gap(objective, bound)
     assignment = {demand_ids[i]: (site_ids[site[i]] if site[i] >= 0 else None) for i in range(len(demand_ids))}
     return LocationResult("pmedian", objective, [site_ids[j] for j in np.flatnonzero(sol.is_open)], assignment,
-                          g, time.perf_counter() - t0, sol.details, bound=bound, proven_optimal=g <= gap)
+                          g, time.perf_counter() - t0, sol.details, bound=bound, proven_optimal=g <= 1e-6)
 
 
 def capacitated_p_median(cost, weights, capacity, p: int, open_sites=None, site_ids=None, demand_ids=None,
-                         time_limit: float | None = None, mip_rel_gap: float = 1e-6) -> LocationResult:
+                         time_limit: float | None = None, gap: float = 1e-6) -> LocationResult:
     """p-median where each open site serves at most its capacity (single sourcing, as in PySAL spopt).
 
     Parameters
@@ -151,7 +151,7 @@ def capacitated_p_median(cost, weights, capacity, p: int, open_sites=None, site_
     row_hi = np.r_[np.ones(n), np.zeros(X), np.zeros(m), p]
     col_lo = np.r_[forced.astype(float), np.zeros(X)]
     lm = LinearModel(c, A, row_lo, row_hi, col_lo, np.ones(ncol), integrality=np.ones(ncol, bool),
-                     time_limit=time_limit, mip_rel_gap=mip_rel_gap)
+                     time_limit=time_limit, mip_rel_gap=gap)
     sol = lm.solve()
     if sol.status == "infeasible":
         raise InfeasibleError("no assignment of every demand to open sites within their capacities exists")
@@ -162,5 +162,9 @@ def capacitated_p_median(cost, weights, capacity, p: int, open_sites=None, site_
     assignment = {d: None for d in demand_ids}
     for k in np.flatnonzero(xv):
         assignment[demand_ids[ii[k]]] = site_ids[jj[k]]
+    db = float(lm.h.getInfo().mip_dual_bound)
+    bound = min(db, sol.objective) if np.isfinite(db) else -np.inf
+    g = relative_gap(sol.objective, bound)
     return LocationResult("cpmedian", float(sol.objective), [site_ids[j] for j in np.flatnonzero(y)], assignment,
-                          sol.gap, time.perf_counter() - t0, {"solver_seconds": sol.seconds})
+                          g, time.perf_counter() - t0, {"solver_seconds": sol.seconds, "mip_status": sol.status},
+                          bound=bound, proven_optimal=g <= 1e-6)

@@ -5,6 +5,9 @@ from __future__ import annotations
 import math
 import time
 
+DEFAULT_GAP = 1e-6
+"""Relative gap at which a solve stops when none is asked for (``--gap``)."""
+
 
 class Deadline:
     """A wall-clock budget started once (when the command starts) and shared by every phase.
@@ -13,13 +16,15 @@ class Deadline:
     ----------
     seconds : float or None
         The budget; None = no limit.
+    start : float, optional
+        When the budget started (a ``time.perf_counter()`` value; default now).
     """
 
-    def __init__(self, seconds: float | None = None):
+    def __init__(self, seconds: float | None = None, start: float | None = None):
         if seconds is not None and not (math.isfinite(seconds) and seconds > 0):
             raise ValueError("a time limit must be a positive number of seconds")
         self.seconds = seconds
-        self.start = time.perf_counter()
+        self.start = time.perf_counter() if start is None else start  # time.perf_counter() units
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.start

@@ -58,6 +58,11 @@ from equicare.optimize.location.progress import Deadline, Progress, relative_gap
 from equicare.optimize.location.rows import SortedRows
 
 
+SECONDS_PER_PAIR = 1e-5
+"""Rough time the radius MIP needs per kept pair to build and solve its root (measured on the Chicago
+instance); below that much time left, the MIP is not started."""
+
+
 @dataclass
 class MedianSolution:
     """Best open set found, its objective, the proven lower bound and figures of each phase."""
@@ -93,7 +98,9 @@ def solve_p_median(rows: SortedRows, w: np.ndarray, p: int, forced: np.ndarray, 
     a = w[rows.demand] * rows.d
     big = float(np.maximum.reduceat(a, ptr[:-1]).sum() if rows.nnz else 0.0) + 1.0 if rows.nnz else 1.0
     nf = int(forced.sum())
-    details: dict[str, Any] = {}
+    # every point pays at least its cheapest pair: a bound that always holds
+    lb0 = float(a[ptr[:-1][np.diff(ptr) > 0]].sum())
+    details: dict[str, Any] = {"trivial_bound": lb0}
     if p >= m or p == nf:
         is_open = forced.copy() if p == nf else np.ones(m, bool)
         obj = kn.evaluate_open(ptr, site, a, is_open, big)
@@ -108,7 +115,7 @@ def solve_p_median(rows: SortedRows, w: np.ndarray, p: int, forced: np.ndarray, 
     details["swaps"] = swaps
     progress.report("heuristic", ub, -np.inf)
     if deadline.expired():
-        return MedianSolution(is_open, ub, -np.inf, {**details, "stopped": "time limit in the heuristic"})
+        return MedianSolution(is_open, ub, lb0, {**details, "stopped": "time limit in the heuristic"})
 
     if not reduce:
         keep = np.ones(rows.nnz, bool)
@@ -117,14 +124,15 @@ def solve_p_median(rows: SortedRows, w: np.ndarray, p: int, forced: np.ndarray, 
         if res["is_open"] is not None and kn.evaluate_open(ptr, site, a, res["is_open"], big) < ub:
             is_open = res["is_open"]
             ub = kn.evaluate_open(ptr, site, a, is_open, big)
-        return MedianSolution(is_open, ub, min(res["bound"], ub), {**details, **res["details"]})
+        return MedianSolution(is_open, ub, max(lb0, min(res["bound"], ub)), {**details, **res["details"]})
 
     # 2. Lagrangian bound (and better incumbents from its site sets)
     lb, lam, rho, S, is_open, ub, it = _lagrangian(rows, a, p, forced, is_open, ub, big, deadline, gap, progress)
     details.update({"lagrangian_bound": lb, "lagrangian_iterations": it, "heuristic_objective": ub})
-    if relative_gap(ub, lb) <= gap or deadline.expired():
-        return MedianSolution(is_open, ub, min(lb, ub), {**details, "proof": "lagrangian bound"}
-                              if relative_gap(ub, lb) <= gap else {**details, "stopped": "time limit"})
+    if relative_gap(ub, max(lb, lb0)) <= gap or deadline.expired():
+        done = relative_gap(ub, max(lb, lb0)) <= gap
+        return MedianSolution(is_open, ub, min(max(lb, lb0), ub),
+                              {**details, "proof": "lagrangian bound"} if done else {**details, "stopped": "time limit"})
 
     # 3. variable fixing
     tol = 1e-9 * max(abs(ub), 1.0)
@@ -136,8 +144,17 @@ def solve_p_median(rows: SortedRows, w: np.ndarray, p: int, forced: np.ndarray, 
     keep = kn.keep_pairs(ptr, site, a, lam, rho, in_s, closed, lb, ub + tol, worst_in)
     details.update({"sites_fixed_closed": int(closed.sum()), "sites_fixed_open": int(fixed_open.sum()),
                     "pairs_kept": int(keep.sum()), "pairs": int(rows.nnz)})
-    if keep.sum() > max_model_pairs:
-        return MedianSolution(is_open, ub, lb, {**details, "stopped": "model too large for the time left"})
+    left = deadline.remaining()
+    if keep.sum() > max_model_pairs or (left is not None and left < SECONDS_PER_PAIR * keep.sum() + 0.5):
+        # HiGHS would not even finish its root before the deadline: the time left goes to the Lagrangian
+        # bound (from its best multipliers, smaller steps) and its local search
+        if left is not None and left > 0.5:
+            lb2, *_rest, is_open, ub, it2 = _lagrangian(rows, a, p, forced, is_open, ub, big, deadline, gap,
+                                                        progress, share=1.0, lam0=lam, mu0=0.25)
+            lb = max(lb, lb2)
+            details.update({"lagrangian_bound": lb, "lagrangian_iterations": it + it2, "heuristic_objective": ub})
+        return MedianSolution(is_open, ub, min(max(lb, lb0), ub),
+                              {**details, "stopped": "time limit (the MIP on the kept pairs would not fit)"})
 
     # 4. radius MIP on the kept pairs
     res = _radius_mip(rows, a, w, keep, p, forced | fixed_open, closed, is_open, deadline, gap, progress, ub, lb)
@@ -146,7 +163,7 @@ def solve_p_median(rows: SortedRows, w: np.ndarray, p: int, forced: np.ndarray, 
         cand = kn.evaluate_open(ptr, site, a, res["is_open"], big)
         if cand < ub:
             is_open, ub = res["is_open"], cand
-    bound = max(lb, min(res["bound"], ub))
+    bound = max(lb, lb0, min(res["bound"], ub))
     progress.report("done", ub, bound, force=True)
     return MedianSolution(is_open, ub, min(bound, ub), details)
 
@@ -179,17 +196,18 @@ def _choose(rho, p, forced):
     return np.concatenate([np.flatnonzero(forced), pick])
 
 
-def _lagrangian(rows, a, p, forced, is_open, ub, big, deadline, gap, progress, max_iter: int = 5000):
+def _lagrangian(rows, a, p, forced, is_open, ub, big, deadline, gap, progress, max_iter: int = 5000,
+                share: float = 0.4, lam0=None, mu0: float = 1.0):
     """Subgradient ascent on the Lagrangian dual of the assignment rows; returns the best bound, its
     multipliers, site values and site set, and the best incumbent seen (Lagrangian sets restart the
     local search every so often)."""
     ptr, site, m = rows.ptr, rows.site, rows.n_site
     n = rows.n_demand
     d1, _f1, d2 = kn.nearest_two(ptr, site, a, is_open, big)
-    lam = np.where(d2 < big, 0.5 * (d1 + d2), d1 + 1.0)
+    lam = np.where(d2 < big, 0.5 * (d1 + d2), d1 + 1.0) if lam0 is None else lam0.copy()
     best_lb, best = -np.inf, None
-    mu, stall = 1.0, 0
-    budget = deadline.share(0.4)
+    mu, stall = mu0, 0
+    budget = deadline.share(share)
     it = 0
     last_ls = 0
     tried: set[bytes] = set()
@@ -332,6 +350,11 @@ def _solve_levels(dem, ss, ak, truncated, m, n, p, forced, closed, start, deadli
         x0[m + zidx[lz]] = ((cs - before)[lz] < 0.5).astype(float)  # no site open up to this level
         lm.set_start(x0, search=False)
     _attach_progress(lm, progress, lb, ub, deadline)
+    left = deadline.remaining()
+    if left is not None:  # building took some of it: HiGHS gets what is left now
+        if left <= 0.05:
+            return {"is_open": None, "bound": -np.inf, "details": {**details, "stopped": "time limit"}}
+        lm.h.setOptionValue("time_limit", float(left))
     sol = lm.solve()
     info = lm.h.getInfo()
     db = float(info.mip_dual_bound) if np.isfinite(info.mip_dual_bound) else -np.inf

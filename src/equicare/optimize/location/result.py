@@ -28,7 +28,8 @@ class LocationResult:
     bound : float
         The best proven bound on the optimum (below it for minimisation, above for the MCLP).
     proven_optimal : bool
-        True when ``gap`` is within the requested gap (the answer is optimal up to that gap).
+        True when the answer is proven optimal (``gap`` at most 1e-6); with a larger ``--gap`` the answer
+        is within that gap but not called optimal.
     """
 
     model: str
