@@ -398,9 +398,16 @@ def create_app(store_path: str | Path = "equicare-out/equicare.duckdb", *,
         return await asyncio.get_running_loop().run_in_executor(
             validate_pool, store_upload, user, form.data, kind, name, form.filename, declared)
 
-    def pool_snapshot(user: User, ids: list[int]) -> list[tuple[dict, pd.DataFrame]]:
-        """Catalog entries and rows of the aggregates ``user`` may pool (for a worker process)."""
-        return [(dataset_for(user, int(ds)), st.get_dataset(int(ds))) for ds in dict.fromkeys(ids)]
+    def pool_snapshot(user: User, ids: list[int]) -> dict:
+        """Catalog entries and rows of the aggregates ``user`` may pool, and the declared public region lists
+        (their names, owners and regions), for a worker process."""
+        from equicare.service.region_lists import ensure_schema
+
+        datasets = [(dataset_for(user, int(ds)), st.get_dataset(int(ds))) for ds in dict.fromkeys(ids)]
+        ensure_schema(st)
+        lists = [(r.name, r.org, st.dataset_info(int(r.dataset_id)), st.get_dataset(int(r.dataset_id)))
+                 for r in st.query("SELECT name, org, dataset_id FROM region_lists").itertuples()]
+        return {"datasets": datasets, "region_lists": lists}
 
     def who(user: User) -> str:
         return f"{user.org}/{user.name}"

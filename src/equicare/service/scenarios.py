@@ -338,17 +338,25 @@ def whatif_job(p: ScenarioParams) -> tuple[pd.DataFrame, dict, pd.DataFrame | No
     return table, summary, hospitals_table(p)
 
 
-def pooled_job(datasets: list[tuple[dict, pd.DataFrame]], dataset_ids: list[int], kwargs: dict) -> dict:
+def pooled_job(snapshot: dict, dataset_ids: list[int], kwargs: dict) -> dict:
     """:func:`equicare.service.releases.pooled_analysis` in a worker process.
 
-    The web process owns the store; it passes the catalog entries and rows of the aggregates to pool,
-    which are put in a throw-away in-memory store with the same ids.
+    The web process owns the store; it passes the catalog entries and rows of the aggregates to pool and the
+    declared public region lists (``snapshot``), which are put in a throw-away in-memory store with the same ids.
     """
+    from equicare.service.region_lists import declare_region_list
     from equicare.service.releases import pooled_analysis
 
     with Store(":memory:") as mem:
-        for info, rows in datasets:
+        imported = set()
+        for info, rows in snapshot["datasets"]:
             mem.import_dataset(info, rows)
+            imported.add(int(info["id"]))
+        for name, org, info, rows in snapshot.get("region_lists", []):
+            if int(info["id"]) not in imported:
+                mem.import_dataset(info, rows)
+                imported.add(int(info["id"]))
+            declare_region_list(mem, name, int(info["id"]), org=org)
         return pooled_analysis(mem, dataset_ids, **kwargs)
 
 
