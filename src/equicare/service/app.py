@@ -314,7 +314,10 @@ def create_app(store_path: str | Path = "equicare-out/equicare.duckdb", *,
         ctype = request.headers.get("content-type", "").lower()
         sent = None
         if ctype.startswith("multipart/form-data"):
-            sent = (await get_upload_form(request)).fields.get(security.CSRF_FIELD)
+            try:
+                sent = (await get_upload_form(request)).fields.get(security.CSRF_FIELD)
+            except RuntimeError:  # a route with File/Form parameters: FastAPI parsed (and cached) the form first
+                sent = (await request.form()).get(security.CSRF_FIELD)
         elif ctype.startswith("application/x-www-form-urlencoded"):
             sent = (await request.form()).get(security.CSRF_FIELD)
         if not security.csrf_ok(request.state.session_id, sent if isinstance(sent, str) else None):
