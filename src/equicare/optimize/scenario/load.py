@@ -273,6 +273,9 @@ def _problem(spec: ScenarioSpec, raw: dict, path: Path, err: Errors) -> Allocati
             pairs, pfile = read_table(ps.pairs, base, "pooling.pairs", err)
         else:
             pairs, pfile = state_pairs(), "state_centroids"
+        if pairs is not None and "distance" not in pairs.columns and "cost" in pairs.columns:
+            # the table `equicare costs` writes: travel minutes along a road network (max_distance in minutes)
+            pairs = pairs.rename(columns={"cost": "distance"})
         if pairs is not None and need_columns(pairs, ["origin", "destination", "distance"], pfile, err):
             pairs = pairs.copy()
             pairs["distance"] = numbers(pairs, "distance", pfile, err)
