@@ -64,7 +64,7 @@ __all__ = ["DEFAULT_MAX_UPLOAD_BYTES", "SESSION_COOKIE", "create_app"]
 DEFAULT_MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 SESSION_COOKIE = "equicare_session"
 UPLOAD_KINDS = ("regions", "facilities", "demand", "costs")
-UPLOAD_PATHS = ("/api/datasets", "/ui/upload")
+UPLOAD_PATHS = ("/api/datasets", "/ui/upload", "/ui/projects")
 MAX_PENDING_UPLOADS = 4
 """Uploads being received or validated at once (each holds its bytes in memory); more get 503."""
 _PUBLIC = ("/health", "/docs", "/openapi.json", "/static/", "/login", "/favicon.ico", "/docs/oauth2-redirect")

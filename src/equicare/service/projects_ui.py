@@ -97,7 +97,10 @@ def register(app: FastAPI) -> None:
     role, user_dep, h = app.state.role, app.state.user_dep, app.state.helpers
 
     def page(request: Request, name: str, status: int = 200, **ctx) -> HTMLResponse:
-        return templates.TemplateResponse(request, name, {"user": request.state.user, **ctx}, status_code=status)
+        return templates.TemplateResponse(request, name, {"user": request.state.user,
+                                                          "csrf_token": request.state.csrf_token,
+                                                          "csp_nonce": request.state.csp_nonce, **ctx},
+                                          status_code=status)
 
     def project_runs(org: str) -> list[dict]:
         runs = st.list_runs(org=org)
@@ -129,7 +132,7 @@ def register(app: FastAPI) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         names = []
         for f in files:
-            data = await h["read_upload"](f)
+            data = await f.read()  # the whole body is bounded while it streams (BodyLimit: an upload path)
             name = safe_name(f.filename)
             (folder / name).write_bytes(data)
             names.append(name)
@@ -141,8 +144,10 @@ def register(app: FastAPI) -> None:
                         message="upload one project file (.yaml) with its inputs, or name it in 'project file'")
         try:
             overrides = scenario_overrides(form)
+            from fastapi.concurrency import run_in_threadpool
+
             confine(load_project(folder / chosen), folder)
-            check_project(folder / chosen)
+            await run_in_threadpool(check_project, folder / chosen)  # reads every input: off the event loop
         except ValidationError as exc:
             return page(request, "upload_rejected.html", status=422, error=exc.to_dict(), filename=chosen)
         except EquicareError as exc:
