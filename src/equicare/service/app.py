@@ -398,9 +398,17 @@ def create_app(store_path: str | Path = "equicare-out/equicare.duckdb", *,
         return await asyncio.get_running_loop().run_in_executor(
             validate_pool, store_upload, user, form.data, kind, name, form.filename, declared)
 
-    def pool_snapshot(user: User, ids: list[int]) -> list[tuple[dict, pd.DataFrame]]:
-        """Catalog entries and rows of the aggregates ``user`` may pool (for a worker process)."""
-        return [(dataset_for(user, int(ds)), st.get_dataset(int(ds))) for ds in dict.fromkeys(ids)]
+    def pool_snapshot(user: User, ids: list[int]) -> tuple[list[tuple[dict, pd.DataFrame]], pd.DataFrame | None]:
+        """Catalog entries and rows of the aggregates ``user`` may pool, and the public region list of their
+        level when they share one (for a worker process, which cannot read declared lists)."""
+        snap = [(dataset_for(user, int(ds)), st.get_dataset(int(ds))) for ds in dict.fromkeys(ids)]
+        levels = {str((info.get("report") or {}).get("level") or "state") for info, _ in snap}
+        regions = None
+        if len(levels) == 1:
+            from equicare.service.region_lists import public_regions
+
+            regions = public_regions(levels.pop(), st)
+        return snap, regions
 
     def who(user: User) -> str:
         return f"{user.org}/{user.name}"
@@ -613,10 +621,10 @@ def create_app(store_path: str | Path = "equicare-out/equicare.duckdb", *,
 
         from equicare.service.scenarios import pooled_job
 
-        snapshot = await run_in_threadpool(pool_snapshot, user, req.dataset_ids)
+        snapshot, regions = await run_in_threadpool(pool_snapshot, user, req.dataset_ids)
         return _clean(await jobs.run(who(user), pooled_job, snapshot, req.dataset_ids,
                                      {"stockpile": req.stockpile, "replicates": req.replicates,
-                                      "measure": req.measure}))
+                                      "measure": req.measure}, regions))
 
     @app.get("/api/audit", tags=["accounts"])
     def audit_api(limit: int = 200, user: User = Depends(role("admin"))) -> list[dict]:

@@ -103,6 +103,14 @@ def make_release(store: Store, user: User, req: dict) -> dict:
         missing = [c for c in cols if c not in df.columns]
         if missing:
             raise EquicareError(f"count column(s) not in dataset {ds}: {', '.join(missing)}")
+        for c in cols:
+            raw = df[c]
+            num = pd.to_numeric(raw, errors="coerce")
+            txt = raw.astype("string").str.strip()
+            n_bad = int((raw.notna() & txt.notna() & (txt != "") & num.isna()).sum())
+            if n_bad or pd.api.types.is_bool_dtype(raw):
+                raise EquicareError(f"count column '{c}' of dataset {ds} is not a count: {n_bad or len(raw)} "
+                                    "value(s) are not numbers")
         table, rep = suppressed_release(store, ds, df, by, cols, regions, codes)
         cols = cols or ["count"]
         meta = {"method": "suppress", "source_dataset": ds, "by": by, "count_columns": cols, "level": level,
@@ -173,7 +181,7 @@ def _analyse(values: np.ndarray, pop: np.ndarray, regions: list[str], stockpile:
 
 
 def pooled_analysis(store: Store, dataset_ids: list[int], *, stockpile: float = 1000.0, replicates: int = 200,
-                    measure: str = "need", seed: int = 0) -> dict:
+                    measure: str = "need", seed: int = 0, regions: pd.DataFrame | None = None) -> dict:
     """Pool shared aggregates and analyse them (module docstring); returns tables and the privacy report.
 
     Returns
@@ -182,6 +190,10 @@ def pooled_analysis(store: Store, dataset_ids: list[int], *, stockpile: float = 
     and standard deviation), ``gini`` (estimate and 95% interval), ``privacy`` (epsilon per organisation and
     release, number of suppressed cells) and ``noise_effect`` (summary of how much the noise moves the
     results).
+
+    ``regions`` is the public region list of the aggregates' level (``id``, ``name``, ``population``),
+    when the caller has it already (a worker process has no declared lists); by default it is read from
+    the store (:func:`public_regions`).
     """
     if not dataset_ids:
         raise EquicareError("choose at least one shared aggregate to pool")
@@ -197,7 +209,7 @@ def pooled_analysis(store: Store, dataset_ids: list[int], *, stockpile: float = 
     levels = {d["level"] for d in descs}
     if len(levels) != 1:
         raise EquicareError(f"the aggregates mix region levels ({', '.join(sorted(levels))}); pool one level")
-    pub = public_regions(levels.pop(), store).set_index("id")
+    pub = (public_regions(levels.pop(), store) if regions is None else regions).set_index("id")
     allp = pd.concat(parts, ignore_index=True)
     allp = allp[allp["region"].isin(pub.index)]
     # Regions covered: those where some contribution is non-zero or suppressed (a DP release lists every

@@ -338,18 +338,20 @@ def whatif_job(p: ScenarioParams) -> tuple[pd.DataFrame, dict, pd.DataFrame | No
     return table, summary, hospitals_table(p)
 
 
-def pooled_job(datasets: list[tuple[dict, pd.DataFrame]], dataset_ids: list[int], kwargs: dict) -> dict:
+def pooled_job(datasets: list[tuple[dict, pd.DataFrame]], dataset_ids: list[int], kwargs: dict,
+               regions: pd.DataFrame | None = None) -> dict:
     """:func:`equicare.service.releases.pooled_analysis` in a worker process.
 
     The web process owns the store; it passes the catalog entries and rows of the aggregates to pool,
-    which are put in a throw-away in-memory store with the same ids.
+    which are put in a throw-away in-memory store with the same ids, and the public region list of their
+    level (``regions``; a declared list lives only in the web process's store).
     """
     from equicare.service.releases import pooled_analysis
 
     with Store(":memory:") as mem:
         for info, rows in datasets:
             mem.import_dataset(info, rows)
-        return pooled_analysis(mem, dataset_ids, **kwargs)
+        return pooled_analysis(mem, dataset_ids, regions=regions, **kwargs)
 
 
 def execute_run(store: Store, run_id: str, kind: str, p: ScenarioParams, org: str) -> None:

@@ -362,9 +362,10 @@ def register(app: FastAPI) -> None:
             stock = _form_number("stockpile", str(form.get("stockpile") or "1000"), 1e9)
             if stock < 0:
                 raise EquicareError("parameter 'stockpile' must not be negative")
-            snapshot = await run_in_threadpool(h["pool_snapshot"], user, ids)
+            snapshot, public = await run_in_threadpool(h["pool_snapshot"], user, ids)
             res = await jobs.run(h["who"](user), pooled_job, snapshot, ids,
-                                 {"stockpile": stock, "replicates": 100, "measure": str(form.get("measure") or "need")})
+                                 {"stockpile": stock, "replicates": 100, "measure": str(form.get("measure") or "need")},
+                                 public)
         except (Busy, WorkerCrashed) as exc:
             return busy_page(request, exc)
         except (EquicareError, ValueError) as exc:
