@@ -176,3 +176,13 @@ def test_an_xlsx_with_a_far_cell_is_refused_quickly():
     with pytest.raises(ValidationError, match="too many columns: 16,000"):
         read_file(buf.getvalue(), "wide.xlsx", limits=ReadLimits())
     assert time.perf_counter() - t0 < 20
+
+
+def test_data_with_sixty_percent_matching_codes_are_refused():
+    """Four rows in ten coded outside the public list (XX, YY) were released as if they were not there."""
+    df = pd.DataFrame({"region": ["01", "02", "04", "XX", "YY"] * 2, "beds": np.arange(10.0)})
+    with pytest.raises(EquicareError, match="4 of 10 rows have a 'region' outside it"):
+        dp_release(df, by="region", statistic="count", epsilon=1.0, regions=REGIONS)
+    ok = dp_release(df.assign(region=["01", "02", "04", "01", "02"] * 2), by="region", statistic="count",
+                    epsilon=1.0, regions=REGIONS)
+    assert len(ok.table) == 4

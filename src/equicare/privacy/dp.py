@@ -69,7 +69,7 @@ SUM_SIZE_LIMIT = 2**28
 MAX_ABS_BOUND = float(2**53)
 MIN_EPSILON = 1e-6
 MAX_EPSILON = 100.0
-MIN_REGION_MATCH = 0.5
+MIN_REGION_MATCH = 0.9  # a tenth of the rows outside the list means the data use (partly) another list
 
 
 

@@ -181,7 +181,7 @@ def _analyse(values: np.ndarray, pop: np.ndarray, regions: list[str], stockpile:
 
 
 def pooled_analysis(store: Store, dataset_ids: list[int], *, stockpile: float = 1000.0, replicates: int = 200,
-                    measure: str = "need", seed: int = 0, regions: pd.DataFrame | None = None) -> dict:
+                    measure: str = "need", seed: int = 0) -> dict:
     """Pool shared aggregates and analyse them (module docstring); returns tables and the privacy report.
 
     Returns
@@ -190,10 +190,6 @@ def pooled_analysis(store: Store, dataset_ids: list[int], *, stockpile: float = 
     and standard deviation), ``gini`` (estimate and 95% interval), ``privacy`` (epsilon per organisation and
     release, number of suppressed cells) and ``noise_effect`` (summary of how much the noise moves the
     results).
-
-    ``regions`` is the public region list of the aggregates' level (``id``, ``name``, ``population``),
-    when the caller has it already (a worker process has no declared lists); by default it is read from
-    the store (:func:`public_regions`).
     """
     if not dataset_ids:
         raise EquicareError("choose at least one shared aggregate to pool")
@@ -209,7 +205,7 @@ def pooled_analysis(store: Store, dataset_ids: list[int], *, stockpile: float = 
     levels = {d["level"] for d in descs}
     if len(levels) != 1:
         raise EquicareError(f"the aggregates mix region levels ({', '.join(sorted(levels))}); pool one level")
-    pub = (public_regions(levels.pop(), store) if regions is None else regions).set_index("id")
+    pub = public_regions(levels.pop(), store).set_index("id")
     allp = pd.concat(parts, ignore_index=True)
     allp = allp[allp["region"].isin(pub.index)]
     # Regions covered: those where some contribution is non-zero or suppressed (a DP release lists every

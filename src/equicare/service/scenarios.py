@@ -91,6 +91,8 @@ def parse_params(raw: dict | None) -> ScenarioParams:
             elif k in _NUMERIC:
                 if isinstance(v, bool) or not isinstance(v, (int, float, str)):
                     raise TypeError
+                if isinstance(v, str) and not v.isascii():  # float() reads "١٠٠" (Arabic-Indic digits) as 100
+                    raise ValueError
                 x = float(v)
                 if not math.isfinite(x):
                     raise EquicareError(f"parameter '{k}' must be a finite number, got {_shown(v)}")
@@ -338,20 +340,18 @@ def whatif_job(p: ScenarioParams) -> tuple[pd.DataFrame, dict, pd.DataFrame | No
     return table, summary, hospitals_table(p)
 
 
-def pooled_job(datasets: list[tuple[dict, pd.DataFrame]], dataset_ids: list[int], kwargs: dict,
-               regions: pd.DataFrame | None = None) -> dict:
+def pooled_job(datasets: list[tuple[dict, pd.DataFrame]], dataset_ids: list[int], kwargs: dict) -> dict:
     """:func:`equicare.service.releases.pooled_analysis` in a worker process.
 
     The web process owns the store; it passes the catalog entries and rows of the aggregates to pool,
-    which are put in a throw-away in-memory store with the same ids, and the public region list of their
-    level (``regions``; a declared list lives only in the web process's store).
+    which are put in a throw-away in-memory store with the same ids.
     """
     from equicare.service.releases import pooled_analysis
 
     with Store(":memory:") as mem:
         for info, rows in datasets:
             mem.import_dataset(info, rows)
-        return pooled_analysis(mem, dataset_ids, regions=regions, **kwargs)
+        return pooled_analysis(mem, dataset_ids, **kwargs)
 
 
 def execute_run(store: Store, run_id: str, kind: str, p: ScenarioParams, org: str) -> None:

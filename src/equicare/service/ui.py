@@ -113,10 +113,12 @@ def register(app: FastAPI) -> None:
         try:
             user = accounts.authenticate_token(st, token.strip(), limits=app.state.auth_limits, address=address)
         except accounts.TooManyAttempts as exc:
+            request.state.audit_owner = accounts.token_account(st, token.strip(), name)
             request.state.audit_detail = {"name": name[:64], "ok": False, "rate_limited": True}
             return page(request, "login.html", status=429, headers={"Retry-After": str(exc.retry_after)},
                         error=f"Too many failed attempts; try again in {exc.retry_after} s.")
         if user is None or user.name != name.strip():
+            request.state.audit_owner = user or accounts.token_account(st, token.strip(), name)
             request.state.audit_detail = {"name": name[:64], "ok": False}
             return page(request, "login.html", status=401, error="Unknown name or token.")
         request.state.login_user = user
@@ -362,10 +364,9 @@ def register(app: FastAPI) -> None:
             stock = _form_number("stockpile", str(form.get("stockpile") or "1000"), 1e9)
             if stock < 0:
                 raise EquicareError("parameter 'stockpile' must not be negative")
-            snapshot, public = await run_in_threadpool(h["pool_snapshot"], user, ids)
+            snapshot = await run_in_threadpool(h["pool_snapshot"], user, ids)
             res = await jobs.run(h["who"](user), pooled_job, snapshot, ids,
-                                 {"stockpile": stock, "replicates": 100, "measure": str(form.get("measure") or "need")},
-                                 public)
+                                 {"stockpile": stock, "replicates": 100, "measure": str(form.get("measure") or "need")})
         except (Busy, WorkerCrashed) as exc:
             return busy_page(request, exc)
         except (EquicareError, ValueError) as exc:
