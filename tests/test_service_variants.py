@@ -57,3 +57,27 @@ def test_negative_limits_are_422(tmp_path):
             r = c.get(q, headers={"Authorization": f"Bearer {ada}"})
             assert r.status_code == 422 and "limit" in r.text, q
     store.close()
+
+
+def test_a_suppressed_release_by_an_almost_unique_key_is_refused():
+    """Five facilities, four regions: a key unique but for one repeat showed three facilities' exact values."""
+    import pytest
+
+    from equicare.data import load_table
+    from equicare.errors import EquicareError
+    from equicare.service.accounts import User
+    from equicare.service.releases import make_release
+
+    csv = ("id,name,region,lat,lon,cap_beds,flu_admissions\n"
+           "h1,A,01,32.5,-86.6,120,40\nh2,B,01,30.7,-87.7,40,20\nh3,C,02,61.2,-149.9,220,35\n"
+           "h4,D,04,33.4,-112.0,510,60\nh5,E,05,34.5,-92.1,300,44\n")
+    with Store(":memory:") as st:
+        t, _ = load_table(csv.encode(), "facilities")
+        ds = st.save_dataset("f", "facilities", t, source="f", fingerprint="f", org="north")
+        user = User("pat", "north", "planner")
+        with pytest.raises(EquicareError, match="almost unique per row.*3 of its 4 groups"):
+            make_release(st, user, {"dataset_id": ds, "method": "suppress", "by": "region",
+                                    "count_columns": ["flu_admissions"]})
+        # a DP release of the same groups is protected by its noise
+        out = make_release(st, user, {"dataset_id": ds, "method": "dp", "by": "region", "epsilon": 0.1})
+        assert out["kind"] == "dp_release"
