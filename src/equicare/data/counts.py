@@ -24,7 +24,12 @@ __all__ = ["COUNT_NAME", "check_count_columns", "default_count_columns", "is_cou
 
 COUNT_NAME = re.compile(
     r"(^count$|^n_?(persons?|people|patients?|cases?)$|admission|admit|patient|cases?$|^cases|death|visit|"
-    r"^persons?$|^people$|discharge|hospitali[sz]ation|encounter|births?$|infection|diagnos)", re.I)
+    r"^persons?$|^people$|discharge|hospitali[sz]ation|encounter|births?$|infection|diagnos|"
+    r"fatalit|deceased|decedent|mortality_(n|count)|attendance|consultation|referral|episode|positives?$|"
+    r"infected|hospitali[sz]ed|suicide|overdose|injur|vaccinat|tested|enrol|clients?$|persons|people|"
+    r"^(n|cnt)$|^(n|num|number|cnt|count|total)(_of)?_(?!(facilit|bed|site|hospital|region|unit|ward|staff|"
+    r"clinic|pharmac|doctor|nurse|physician|ambulance|vehicle|station|day|week|month|year|row|record|column)))",
+    re.I)
 _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 _LEADING_ZERO = re.compile(r"^[+-]?0\d")
 

@@ -73,6 +73,38 @@ def _parquet_checks(data: bytes, label: str, limits: ReadLimits | None) -> None:
         raise ValidationError(problems)
 
 
+def _bounded_gunzip(data: bytes, label: str, limits: ReadLimits) -> bytes:
+    """``data`` decompressed (gzip, possibly nested) without ever holding more than the decoded-size limit:
+    a 200 KB gzip of 90 MB is refused after reading at most ``max_decoded_bytes``."""
+    import zlib
+
+    while data[:2] == b"\x1f\x8b":
+        d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        try:
+            out = d.decompress(data, limits.max_decoded_bytes + 1)
+        except zlib.error as exc:
+            raise ValidationError([Problem(label, None, None, f"damaged gzip file ({exc})")]) from exc
+        if len(out) > limits.max_decoded_bytes or d.unconsumed_tail:
+            raise ValidationError([Problem(label, None, None, f"too large once decompressed: more than "
+                                                              f"{limits.max_decoded_bytes:,} bytes")])
+        data = out
+    return data
+
+
+def _zip_checks(data: bytes, label: str, limits: ReadLimits) -> None:
+    """Refuse, from the zip directory alone, an XLSX workbook too large once decompressed."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            decoded = sum(i.file_size for i in z.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise ValidationError([Problem(label, None, None, f"cannot be read as an XLSX workbook ({exc})")]) from exc
+    if decoded > limits.max_decoded_bytes:
+        raise ValidationError([Problem(label, None, None, f"too large once decompressed: {decoded:,} bytes (at most "
+                                                          f"{limits.max_decoded_bytes:,})")])
+
+
 def read_file(source: str | Path | bytes, label: str | None = None, limits: ReadLimits | None = None,
               **options) -> pd.DataFrame:
     """Read CSV, XLSX or Parquet (by the bytes, not the file name) with every cell as text.
@@ -87,14 +119,22 @@ def read_file(source: str | Path | bytes, label: str | None = None, limits: Read
         data = source if isinstance(source, bytes) else Path(source).read_bytes()
     except OSError as exc:
         raise EquicareError(f"{label}: cannot read file ({exc.strerror or exc})") from exc
+    if limits is not None:
+        data = _bounded_gunzip(data, label, limits)
     if data[:4] == b"PAR1":
         _parquet_checks(data, label, limits)
+    elif data[:4] == b"PK\x03\x04" and limits is not None:
+        _zip_checks(data, label, limits)
     elif limits is not None and data.strip():
         lines = data.count(b"\n") + (not data.endswith(b"\n"))
         if lines - 1 > limits.max_rows:
             raise ValidationError([Problem(label, None, None, f"too many rows: {lines - 1:,} (at most "
                                                               f"{limits.max_rows:,} per upload)")])
-    return read_table(data, label=label, **options)
+    df = read_table(data, label=label, **options)
+    if limits is not None and len(df) > limits.max_rows:  # an XLSX sheet (its size is bounded above)
+        raise ValidationError([Problem(label, None, None, f"too many rows: {len(df):,} (at most "
+                                                          f"{limits.max_rows:,} per upload)")])
+    return df
 
 
 class _Problems:

@@ -46,6 +46,7 @@ DELIMITERS: tuple[str, ...] = (",", ";", "\t", "|")
 #: Encodings accepted by name (others known to Python work too).
 ENCODINGS: tuple[str, ...] = ("utf-8", "utf-8-sig", "cp1252", "latin-1")
 MAX_PROBLEMS = 50
+MAX_COLUMNS = 1000  # a table wider than this is refused before any per-column work (a 5 KB XLSX can be 16,384 wide)
 
 _NUM_DOT = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 _NUM_COMMA = re.compile(r"^[+-]?(\d{1,3}(\.\d{3})+|\d+)(,\d+)?$")
@@ -346,6 +347,10 @@ def _read_xlsx(data: bytes, sheet: str | int | None, label: str) -> tuple[list[s
                 raise ValidationError([Problem(label, None, None, f"no sheet named {str(sheet)!r} (sheets: "
                                                                   f"{', '.join(names)})")])
             ws = wb[match[0]]
+        if hasattr(ws, "reset_dimensions"):
+            # the sheet's own <dimension> tag is not trusted: "A1:XFD1048576" in a 5 KB file would make every
+            # row 16,384 cells wide and a million rows long; rows are read as they are stored
+            ws.reset_dimensions()
         records: list[tuple[int, list]] = []
         for r, row in enumerate(ws.iter_rows(values_only=True), start=1):
             cells = [_cell_text(v) for v in row]
@@ -471,6 +476,9 @@ def read_table(source: Source, *, label: str | None = None, sheet: str | int | N
             raise EquicareError(f"{label}: delimiter must be one character such as ',', ';', tab or '|'")
         header, body, rows = _parse_text(txt, delim, label, offset=skipped)
         attrs.update(format="csv", encoding=enc, delimiter=delim)
+    if len(header) > MAX_COLUMNS:
+        raise ValidationError([Problem(label, None, None, f"too many columns: {len(header):,} (at most "
+                                                          f"{MAX_COLUMNS:,})")])
     names = _check_header(header, label)
     body.columns = names
     na = set(na_values)

@@ -50,6 +50,7 @@ References
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -68,7 +69,7 @@ SUM_SIZE_LIMIT = 2**28
 MAX_ABS_BOUND = float(2**53)
 MIN_EPSILON = 1e-6
 MAX_EPSILON = 100.0
-MIN_REGION_MATCH = 0.5
+MIN_REGION_MATCH = 0.9  # a tenth of the rows outside the list means the data use (partly) another list
 
 
 
@@ -165,6 +166,9 @@ def check_bounds(bounds: object, column: str | None = None) -> tuple[float, floa
         raise EquicareError(f"bounds{what} must be finite numbers, got lower {lo:g} and upper {hi:g}")
     if not lo < hi:
         raise EquicareError(f"bounds{what} must have lower < upper, got lower {lo:g} and upper {hi:g}")
+    if any(0 < abs(x) < sys.float_info.min for x in (lo, hi)):
+        raise EquicareError(f"bounds{what} must be normal floating-point numbers (0, or a magnitude of at least "
+                            f"{sys.float_info.min:g}), got lower {lo:g} and upper {hi:g}")
     if max(abs(lo), abs(hi)) > MAX_ABS_BOUND:
         raise EquicareError(f"bounds{what} are too large: lower {lo:g}, upper {hi:g}; their magnitude must be at most "
                             f"{MAX_ABS_BOUND:.0f} (2^53), beyond which a sum cannot be made differentially "
@@ -334,6 +338,13 @@ def dp_release(
             raise EquicareError(f"a {statistic} of '{column}' needs public bounds (lower, upper) for clamping; "
                                 "bounds taken from the data itself would leak it")
         lo, hi = check_bounds(bounds, column)
+        raw = df[column]
+        num = pd.to_numeric(raw, errors="coerce")
+        text = raw.astype("string").str.strip()
+        n_text = int((raw.notna() & text.notna() & (text != "") & num.isna()).sum())
+        if n_text or pd.api.types.is_bool_dtype(raw):
+            raise EquicareError(f"a {statistic} needs a numeric value column: '{column}' has {n_text or len(raw)} "
+                                "value(s) that are not numbers")
     codes, notes = match_regions(df[by], regions, by)
     out = pd.DataFrame({by: regions})
     if statistic == "count":

@@ -13,11 +13,18 @@ the commas, or as Parquet instead of CSV. :func:`data_fingerprint` hashes the *t
   hashes are sorted (so row order does not matter, and a row repeated twice counts twice) and the
   SHA-256 of the sorted hashes and the sorted column names is the fingerprint.
 
-Derived columns (``outlier_flags``, which the loader computes from the others) are left out.
+Derived columns (``outlier_flags``, which the loader computes from the others) are left out, and so are
+*blank* columns (every cell empty, or every cell 0) of a table with more than one row: a copy with an
+added all-zero or all-empty column holds no more about anyone than the original, so it has the same
+fingerprint (and shares the original's budget and disclosure record).
 
 :func:`row_sketch` keeps the ``k`` smallest row hashes (a bottom-k MinHash sketch, Cohen and Kaplan 2007)
 so that two datasets sharing most of their rows can be recognised: :func:`jaccard` estimates the share
-of rows they have in common.
+of rows they have in common and :func:`containment` the share of the smaller one found in the larger
+(a filtered subset). :func:`content_sketch` is the same sketch over the rows' *measurements* only: the
+non-constant numeric columns, without their names, taken in an order fixed by their contents. A copy
+whose columns were renamed, that has an added constant column, or whose identifiers and names (text)
+were replaced, has the same content sketch as the original.
 
 References
 ----------
@@ -32,8 +39,8 @@ import hashlib
 import numpy as np
 import pandas as pd
 
-__all__ = ["DERIVED_COLUMNS", "SKETCH_SIZE", "canonical_cells", "canonical_column", "data_fingerprint", "jaccard",
-           "row_hashes", "row_sketch"]
+__all__ = ["DERIVED_COLUMNS", "SKETCH_SIZE", "canonical_cells", "canonical_column", "containment",
+           "content_sketch", "data_fingerprint", "jaccard", "row_hashes", "row_sketch"]
 
 DERIVED_COLUMNS = ("outlier_flags",)
 SKETCH_SIZE = 256
@@ -61,38 +68,99 @@ def canonical_column(s: pd.Series) -> pd.Series:
     return out.astype(object)
 
 
-def canonical_cells(df: pd.DataFrame) -> pd.DataFrame:
-    """``df`` as canonical text, columns in sorted order, derived columns dropped."""
+def _is_numeric(s: pd.Series) -> bool:
+    """True for a numeric column, or a text column whose every present cell is a number."""
+    if pd.api.types.is_bool_dtype(s):
+        return False
+    if pd.api.types.is_numeric_dtype(s):
+        return True
+    if pd.api.types.is_datetime64_any_dtype(s):
+        return False
+    txt = s.astype("string").str.strip()
+    txt = txt[txt.notna() & (txt != "")]
+    return bool(len(txt)) and bool(pd.to_numeric(txt, errors="coerce").notna().all())
+
+
+_BLANK = {_NA, "", "0.0"}
+
+
+def canonical_cells(df: pd.DataFrame, all_constants: bool = False) -> pd.DataFrame:
+    """``df`` as canonical text, columns in sorted order, derived columns dropped, and so are constant
+    columns of a table of two rows or more: those whose one value is missing, empty or 0 (they say
+    nothing), or with ``all_constants`` every constant column."""
     cols = sorted(str(c) for c in df.columns if str(c) not in DERIVED_COLUMNS)
     frame = df.copy()
     frame.columns = [str(c) for c in frame.columns]
-    return pd.DataFrame({c: canonical_column(frame[c]) for c in cols}, index=frame.index)
+    canon = {c: canonical_column(frame[c]) for c in cols}
+    if len(frame) > 1:
+        canon = {c: v for c, v in canon.items()
+                 if v.nunique(dropna=False) > 1 or not (all_constants or str(v.iloc[0]) in _BLANK)}
+    return pd.DataFrame(canon, index=frame.index)
+
+
+def _hash_rows(canon: pd.DataFrame, named: bool = True) -> np.ndarray:
+    if canon.shape[1] == 0:
+        return np.zeros(len(canon), dtype=np.uint64)
+    cols = list(canon.columns)
+    joined = (cols[0] + "=" if named else "") + canon[cols[0]]
+    for c in cols[1:]:
+        joined = joined + "\x1f" + (c + "=" if named else "") + canon[c]
+    return pd.util.hash_pandas_object(joined, index=False).to_numpy(dtype=np.uint64)
 
 
 def row_hashes(df: pd.DataFrame) -> np.ndarray:
     """A 64-bit hash of each canonical row (uint64, in the rows' order)."""
-    canon = canonical_cells(df)
-    if canon.shape[1] == 0:
-        return np.zeros(len(df), dtype=np.uint64)
-    joined = canon.columns[0] + "=" + canon.iloc[:, 0]
-    for c in canon.columns[1:]:
-        joined = joined + "\x1f" + c + "=" + canon[c]
-    return pd.util.hash_pandas_object(joined, index=False).to_numpy(dtype=np.uint64)
+    return _hash_rows(canonical_cells(df))
+
+
+def content_hashes(df: pd.DataFrame) -> np.ndarray:
+    """A 64-bit hash of each row's measurements: its non-constant numeric columns (all non-constant columns
+    when none is numeric), unnamed, in the order of a hash of each column's sorted values."""
+    canon = canonical_cells(df, all_constants=True)
+    frame = df.copy()
+    frame.columns = [str(c) for c in frame.columns]
+    numeric = [c for c in canon.columns if _is_numeric(frame[c])]
+    canon = canon[numeric] if numeric else canon
+
+    def col_key(c: str) -> str:
+        return hashlib.sha256("\x1f".join(sorted(map(str, canon[c].tolist()))).encode()).hexdigest()
+
+    order = sorted(canon.columns, key=col_key)
+    return _hash_rows(canon[order], named=False)
 
 
 def data_fingerprint(df: pd.DataFrame) -> str:
     """SHA-256 (hex) of the sorted row hashes and sorted column names: equal for the same typed rows in
     any order and any file format."""
     h = hashlib.sha256()
-    cols = sorted(str(c) for c in df.columns if str(c) not in DERIVED_COLUMNS)
-    h.update("\x1f".join(cols).encode())
-    h.update(np.sort(row_hashes(df)).tobytes())
+    canon = canonical_cells(df)
+    h.update("\x1f".join(canon.columns).encode())
+    h.update(np.sort(_hash_rows(canon)).tobytes())
     return h.hexdigest()
 
 
 def row_sketch(df: pd.DataFrame, k: int = SKETCH_SIZE) -> list[int]:
     """The ``k`` smallest distinct row hashes (all of them for a small table)."""
     return [int(x) for x in np.unique(row_hashes(df))[:k]]
+
+
+def content_sketch(df: pd.DataFrame, k: int = SKETCH_SIZE) -> list[int]:
+    """Like :func:`row_sketch`, over :func:`content_hashes` (blind to column names and text identifiers)."""
+    return [int(x) for x in np.unique(content_hashes(df))[:k]]
+
+
+def containment(a: list[int], b: list[int], n_a: int, n_b: int, k: int = SKETCH_SIZE) -> float:
+    """Estimated share of the smaller table's distinct rows that the other holds (exact for small tables).
+
+    From the Jaccard estimate ``J`` and the sizes: ``|A & B| = J (|A| + |B|) / (1 + J)``, divided by
+    ``min(|A|, |B|)`` (Broder 1997); sizes are the sketches' lengths when a table is smaller than ``k``.
+    """
+    if not a or not b:
+        return 0.0
+    na = len(a) if len(a) < k else max(int(n_a), len(a))
+    nb = len(b) if len(b) < k else max(int(n_b), len(b))
+    j = jaccard(a, b, k)
+    return min(1.0, j * (na + nb) / (1.0 + j) / max(1, min(na, nb)))
 
 
 def jaccard(a: list[int], b: list[int], k: int = SKETCH_SIZE) -> float:

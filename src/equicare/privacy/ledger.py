@@ -7,9 +7,12 @@ A dataset's epsilon is charged to its **data family**, not to its file:
 * the *data key* is :func:`equicare.privacy.fingerprint.data_fingerprint` of the stored, typed rows, so
   the same rows saved again in any order or file format (CRLF, trailing newline, quoted header, spaces
   after commas, Parquet) have the same key and the same spent budget;
-* a dataset whose rows largely repeat those of an earlier dataset of the organisation (estimated share of
-  common rows, Jaccard, at least :data:`FAMILY_JACCARD`, e.g. a copy with one row of twenty changed, a
-  subset or superset) joins that dataset's family;
+* a dataset whose rows largely repeat those of an earlier dataset of the organisation joins that
+  dataset's family: the estimated share of common rows (Jaccard) is at least :data:`FAMILY_JACCARD` (a
+  copy with one row of twenty changed), or at least :data:`FAMILY_CONTAINMENT` of the smaller one's rows
+  are in the other (a filtered subset, or a superset); rows are compared both whole and by their
+  measurements only (:func:`equicare.privacy.fingerprint.content_sketch`), so renaming columns, adding a
+  constant column or replacing the identifiers and names does not make a new family;
 * a dataset made from another (a release, :func:`record_derivation`) belongs to its parent's family.
 
 Every release is checked against two budgets in the same transaction that records it: the family's
@@ -35,7 +38,7 @@ import pandas as pd
 
 from equicare.errors import EquicareError
 from equicare.privacy.dp import DPRelease, check_bounds, check_epsilon, dp_release
-from equicare.privacy.fingerprint import data_fingerprint, jaccard, row_sketch
+from equicare.privacy.fingerprint import containment, content_sketch, data_fingerprint, jaccard, row_sketch
 
 if TYPE_CHECKING:  # pragma: no cover
     from equicare.store import Store
@@ -47,6 +50,7 @@ __all__ = ["DEFAULT_EPSILON_BUDGET", "DEFAULT_ORG_EPSILON_BUDGET", "FAMILY_JACCA
 DEFAULT_EPSILON_BUDGET = 1.0
 DEFAULT_ORG_EPSILON_BUDGET = 10.0
 FAMILY_JACCARD = 0.5
+FAMILY_CONTAINMENT = 0.8
 
 _SQL = """
 CREATE SEQUENCE IF NOT EXISTS privacy_ledger_seq START 1;
@@ -82,6 +86,7 @@ CREATE TABLE IF NOT EXISTS privacy_data (
     sketch TEXT,
     PRIMARY KEY (org, data_key)
 );
+ALTER TABLE privacy_data ADD COLUMN IF NOT EXISTS content TEXT;
 CREATE TABLE IF NOT EXISTS privacy_keys (
     dataset_id BIGINT PRIMARY KEY,
     org TEXT NOT NULL,
@@ -119,15 +124,18 @@ def budget_key(store: "Store", dataset_id: int) -> BudgetKey:
         if known:
             family = str(known[0][0])
         else:
-            sketch = row_sketch(df)
+            sketch, content = row_sketch(df), content_sketch(df)
             family, best = key, 0.0
-            for other_key, other_family, other_sketch in con.execute(
-                    "SELECT data_key, family, sketch FROM privacy_data WHERE org = ?", [org]).fetchall():
-                j = jaccard(sketch, json.loads(other_sketch or "[]"))
-                if j >= FAMILY_JACCARD and j > best:
-                    family, best = str(other_family), j
-            con.execute("INSERT INTO privacy_data VALUES (?, ?, ?, ?, ?)",
-                        [org, key, family, len(df), json.dumps(sketch)])
+            for other_key, other_family, n_other, other_sketch, other_content in con.execute(
+                    "SELECT data_key, family, n_rows, sketch, content FROM privacy_data WHERE org = ?",
+                    [org]).fetchall():
+                score = _resemblance(sketch, content, len(df), json.loads(other_sketch or "[]"),
+                                     json.loads(other_content or "[]"), int(n_other or 0))
+                if score > best:
+                    family, best = str(other_family), score
+            con.execute("INSERT INTO privacy_data (org, data_key, family, n_rows, sketch, content) "
+                        "VALUES (?, ?, ?, ?, ?, ?)", [org, key, family, len(df), json.dumps(sketch),
+                                                      json.dumps(content)])
         con.execute("DELETE FROM privacy_keys WHERE dataset_id = ?", [int(dataset_id)])
         con.execute("INSERT INTO privacy_keys VALUES (?, ?, ?)", [int(dataset_id), org, key])
         legacy = str(info.get("fingerprint") or "")
@@ -142,6 +150,21 @@ def budget_key(store: "Store", dataset_id: int) -> BudgetKey:
     return BudgetKey(org, key, family, name)
 
 
+def _resemblance(sketch: list[int], content: list[int], n: int, other_sketch: list[int], other_content: list[int],
+                 n_other: int) -> float:
+    """How strongly a new dataset belongs to a known one's family: 0 when it does not, else the largest
+    of the Jaccard and containment estimates over whole rows and over measurements that pass their
+    thresholds."""
+    best = 0.0
+    for a, b in ((sketch, other_sketch), (content, other_content)):
+        if not a or not b:
+            continue
+        j, c = jaccard(a, b), containment(a, b, n, n_other)
+        if j >= FAMILY_JACCARD or c >= FAMILY_CONTAINMENT:
+            best = max(best, j, c)
+    return best
+
+
 def record_derivation(store: "Store", child_id: int, parent_id: int) -> None:
     """Make dataset ``child_id`` (made from ``parent_id``) share its parent's budget family."""
     parent = budget_key(store, parent_id)
@@ -149,8 +172,9 @@ def record_derivation(store: "Store", child_id: int, parent_id: int) -> None:
     key = f"derived:{int(child_id)}:{parent.data_key}"
     with store.transaction() as con:
         con.execute("DELETE FROM privacy_data WHERE org = ? AND data_key = ?", [str(child["org"]), key])
-        con.execute("INSERT INTO privacy_data VALUES (?, ?, ?, ?, ?)",
-                    [str(child["org"]), key, parent.family, int(child["n_rows"] or 0), "[]"])
+        con.execute("INSERT INTO privacy_data (org, data_key, family, n_rows, sketch, content) "
+                    "VALUES (?, ?, ?, ?, ?, ?)", [str(child["org"]), key, parent.family,
+                                                  int(child["n_rows"] or 0), "[]", "[]"])
         con.execute("DELETE FROM privacy_keys WHERE dataset_id = ?", [int(child_id)])
         con.execute("INSERT INTO privacy_keys VALUES (?, ?, ?)", [int(child_id), str(child["org"]), key])
 

@@ -34,7 +34,7 @@ from equicare.errors import EquicareError
 from equicare.store import Store
 
 __all__ = ["ROLES", "AuthLimits", "FailureLimiter", "TooManyAttempts", "User", "add_user", "authenticate_token", "create_session", "end_session", "list_users",
-           "session_user", "ensure_schema", "has_role", "set_active"]
+           "session_user", "ensure_schema", "has_role", "set_active", "token_account"]
 
 ROLES = ("viewer", "planner", "admin")
 SESSION_HOURS = 12
@@ -223,6 +223,22 @@ class AuthLimits:
     def __post_init__(self) -> None:
         self.accounts = FailureLimiter(self.per_account, self.window)
         self.addresses = FailureLimiter(self.per_address, self.window)
+
+
+def token_account(store: Store, token: str | None, name: str | None = None) -> User | None:
+    """The account a failed sign-in was aimed at, to file the failure in its organisation's audit log:
+    the account whose token key the token carries (its secret is not checked), else the one active
+    account called ``name`` when exactly one organisation has it. Never used to let anyone in."""
+    ensure_schema(store)
+    if token and token.startswith("eqc_") and len(token.split("_", 2)) == 3:
+        row = store.query("SELECT name, org, role FROM users WHERE token_key = ?", [token.split("_", 2)[1][:16]])
+        if not row.empty:
+            return User(str(row.name.iloc[0]), str(row.org.iloc[0]), str(row.role.iloc[0]))
+    if name:
+        row = store.query("SELECT name, org, role FROM users WHERE name = ? AND active", [str(name).strip()[:64]])
+        if len(row) == 1:
+            return User(str(row.name.iloc[0]), str(row.org.iloc[0]), str(row.role.iloc[0]))
+    return None
 
 
 def authenticate_token(store: Store, token: str | None, *, limits: AuthLimits | None = None,

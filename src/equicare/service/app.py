@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import pandas as pd
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse, Response
@@ -219,7 +219,14 @@ def create_app(store_path: str | Path = "equicare-out/equicare.duckdb", *,
         token = auth[7:].strip() if auth.lower().startswith("bearer ") else request.headers.get("x-api-token")
         if token:
             address = request.client.host if request.client else None
-            return accounts.authenticate_token(st, token, limits=limits, address=address), "token", None
+            try:
+                user = accounts.authenticate_token(st, token, limits=limits, address=address)
+            except TooManyAttempts:
+                request.state.audit_owner = accounts.token_account(st, token)
+                raise
+            if user is None:  # a failed attempt on a real account goes to that organisation's audit log
+                request.state.audit_owner = accounts.token_account(st, token)
+            return user, "token", None
         sid = request.cookies.get(SESSION_COOKIE)
         user = accounts.session_user(st, sid)
         return user, ("session" if user else None), (sid if user else None)
@@ -279,15 +286,19 @@ def create_app(store_path: str | Path = "equicare-out/equicare.duckdb", *,
             resp = JSONResponse({"error": "InternalError", "message": "internal error; it was logged"},
                                 status_code=500)
         finally:
-            if unsafe:
+            status = resp.status_code if resp is not None else 500
+            owner = getattr(request.state, "audit_owner", None)  # the account a failed sign-in was aimed at
+            if unsafe or (owner is not None and status in (401, 429)):
                 u = getattr(request.state, "user", None) or getattr(request.state, "login_user", None)
-                status = resp.status_code if resp is not None else 500
+                org = u.org if u else (owner.org if owner else None)
+                detail = getattr(request.state, "audit_detail", None)
+                if u is None and owner is not None:
+                    detail = {**(detail or {}), "ok": False, "account": owner.name}
                 try:
                     await asyncio.get_running_loop().run_in_executor(
                         auth_pool, lambda: audit.record(
-                            st, f"{request.method} {path}", user=u.name if u else None, org=u.org if u else None,
-                            target=getattr(request.state, "audit_target", None), status=status,
-                            detail=getattr(request.state, "audit_detail", None)))
+                            st, f"{request.method} {path}", user=u.name if u else None, org=org,
+                            target=getattr(request.state, "audit_target", None), status=status, detail=detail))
                 except Exception:  # noqa: BLE001 - never lose the answer because the log failed
                     _log.exception("could not write the audit entry for %s %s", request.method, path)
         security.security_headers(resp, nonce, https)
@@ -501,7 +512,7 @@ def create_app(store_path: str | Path = "equicare-out/equicare.duckdb", *,
         return _clean(dataset_for(user, dataset_id))
 
     @app.get("/api/datasets/{dataset_id}/rows", tags=["data"])
-    def dataset_rows(dataset_id: int, limit: int = 100, user: User = Depends(user_dep)) -> list[dict]:
+    def dataset_rows(dataset_id: int, limit: int = Query(100, ge=1, le=100_000), user: User = Depends(user_dep)) -> list[dict]:
         dataset_for(user, dataset_id)
         df, _ = dataset_export(st, dataset_id)
         return _records(df, limit=max(0, min(limit, 10_000)))
@@ -548,7 +559,7 @@ def create_app(store_path: str | Path = "equicare-out/equicare.duckdb", *,
         return _clean(info)
 
     @app.get("/api/runs/{run_id}/results/{name}", tags=["runs"])
-    def run_result(run_id: str, name: str, limit: int = 1000, user: User = Depends(user_dep)) -> list[dict]:
+    def run_result(run_id: str, name: str, limit: int = Query(1000, ge=1, le=1_000_000), user: User = Depends(user_dep)) -> list[dict]:
         run_for(user, run_id)
         df, _ = suppressed_table(st.get_result(run_id, name))
         return _records(df, limit=max(0, min(limit, 100_000)))
@@ -629,7 +640,7 @@ def create_app(store_path: str | Path = "equicare-out/equicare.duckdb", *,
                                       "measure": req.measure}))
 
     @app.get("/api/audit", tags=["accounts"])
-    def audit_api(limit: int = 200, user: User = Depends(role("admin"))) -> list[dict]:
+    def audit_api(limit: int = Query(200, ge=1, le=10_000), user: User = Depends(role("admin"))) -> list[dict]:
         return _records(audit.audit_log(st, org=user.org, limit=max(1, min(limit, 10_000))))
 
     ui.register(app)

@@ -45,13 +45,24 @@ def _fingerprint(df: pd.DataFrame) -> str:
     return hashlib.sha256(df.to_csv(index=False).encode()).hexdigest()
 
 
-def _refuse_row_level(df: pd.DataFrame, by: str, ds: int) -> None:
-    """Refuse grouping by a key that is unique per row: the 'aggregate' would be the rows themselves."""
+def _refuse_row_level(df: pd.DataFrame, by: str, ds: int, method: str = "dp", kind: str = "facilities") -> None:
+    """Refuse grouping by a key that is unique per row: the 'aggregate' would be the rows themselves.
+
+    Keys are compared as the release matches them (surrounding spaces stripped). A suppressed release
+    (exact values) is also refused when most of its groups hold a single row (a key unique but for a
+    few repeats): those groups would show single rows' exact values. A DP release of such groups is
+    protected by its noise; a ``demand`` table's rows are already counts per region and date.
+    """
     n = len(df)
-    keys = df[by]
+    keys = df[by].astype("string").str.strip()
     if n > 1 and int(keys.nunique(dropna=True)) == n:
         raise EquicareError(f"'{by}' is unique per row in dataset {ds}: grouping by it would release row-level "
                             "values, not an aggregate; group by a region column of a public region list")
+    sizes = keys.dropna().value_counts()
+    if method == "suppress" and kind != "demand" and n > 2 and len(sizes) > 1 and int((sizes == 1).sum()) * 2 > len(sizes):
+        raise EquicareError(f"'{by}' is almost unique per row in dataset {ds}: {int((sizes == 1).sum())} of its "
+                            f"{len(sizes)} groups hold a single row, whose exact values a suppressed release "
+                            "would show; group by a coarser public region list or make a DP release")
 
 
 def make_release(store: Store, user: User, req: dict) -> dict:
@@ -83,7 +94,7 @@ def make_release(store: Store, user: User, req: dict) -> dict:
     df = store.get_dataset(ds)
     if by not in df.columns:
         raise EquicareError(f"region column '{by}' is not in dataset {ds}")
-    _refuse_row_level(df, by, ds)
+    _refuse_row_level(df, by, ds, method, str(info["kind"]))
     pub = public_regions(level, store)
     regions = pub["id"].astype(str).tolist()
     codes, notes = match_regions(df[by], regions, by)  # refuses data coded with another region list
@@ -103,6 +114,14 @@ def make_release(store: Store, user: User, req: dict) -> dict:
         missing = [c for c in cols if c not in df.columns]
         if missing:
             raise EquicareError(f"count column(s) not in dataset {ds}: {', '.join(missing)}")
+        for c in cols:
+            raw = df[c]
+            num = pd.to_numeric(raw, errors="coerce")
+            txt = raw.astype("string").str.strip()
+            n_bad = int((raw.notna() & txt.notna() & (txt != "") & num.isna()).sum())
+            if n_bad or pd.api.types.is_bool_dtype(raw):
+                raise EquicareError(f"count column '{c}' of dataset {ds} is not a count: {n_bad or len(raw)} "
+                                    "value(s) are not numbers")
         table, rep = suppressed_release(store, ds, df, by, cols, regions, codes)
         cols = cols or ["count"]
         meta = {"method": "suppress", "source_dataset": ds, "by": by, "count_columns": cols, "level": level,

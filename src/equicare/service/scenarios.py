@@ -91,6 +91,8 @@ def parse_params(raw: dict | None) -> ScenarioParams:
             elif k in _NUMERIC:
                 if isinstance(v, bool) or not isinstance(v, (int, float, str)):
                     raise TypeError
+                if isinstance(v, str) and not v.isascii():  # float() reads "١٠٠" (Arabic-Indic digits) as 100
+                    raise ValueError
                 x = float(v)
                 if not math.isfinite(x):
                     raise EquicareError(f"parameter '{k}' must be a finite number, got {_shown(v)}")

@@ -113,10 +113,12 @@ def register(app: FastAPI) -> None:
         try:
             user = accounts.authenticate_token(st, token.strip(), limits=app.state.auth_limits, address=address)
         except accounts.TooManyAttempts as exc:
+            request.state.audit_owner = accounts.token_account(st, token.strip(), name)
             request.state.audit_detail = {"name": name[:64], "ok": False, "rate_limited": True}
             return page(request, "login.html", status=429, headers={"Retry-After": str(exc.retry_after)},
                         error=f"Too many failed attempts; try again in {exc.retry_after} s.")
         if user is None or user.name != name.strip():
+            request.state.audit_owner = user or accounts.token_account(st, token.strip(), name)
             request.state.audit_detail = {"name": name[:64], "ok": False}
             return page(request, "login.html", status=401, error="Unknown name or token.")
         request.state.login_user = user
