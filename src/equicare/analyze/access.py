@@ -662,6 +662,8 @@ def access_table(demand: pd.DataFrame, supply: pd.DataFrame, costs: pd.DataFrame
 
     fd, fs, fc = files
     supply_values = list(supply_values)
+    if params.get("max_cost") is not None:  # range first: a bad value is not "no pair within it"
+        params["max_cost"] = _max_cost(params["max_cost"])
     d_ids, p1 = _ids(demand, fd)
     s_ids, p2 = _ids(supply, fs)
     dem, p3 = _numeric_columns(demand, [demand_value], fd)

@@ -22,6 +22,8 @@ def locate(model: str, table: CostTable, demand: np.ndarray | None = None, p: in
     """Dispatch to one of :data:`MODELS` on a :class:`CostTable` (used by ``equicare locate``)."""
     if model not in MODELS:
         raise EquicareError(f"model must be one of {', '.join(MODELS)}, not {model!r}")
+    if time_limit is not None and not (np.isfinite(time_limit) and time_limit > 0):
+        raise EquicareError(f"--time-limit must be a positive number of seconds, got {time_limit}")
     kw = {"site_ids": table.site_ids, "demand_ids": table.demand_ids, "open_sites": open_sites}
     if model == "pmedian":
         return p_median(table.cost, demand, p, time_limit=time_limit, **kw)

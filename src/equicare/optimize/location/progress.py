@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 import time
 
+from equicare.errors import EquicareError
+
 
 class Deadline:
     """A wall-clock budget started once (when the command starts) and shared by every phase.
@@ -17,7 +19,7 @@ class Deadline:
 
     def __init__(self, seconds: float | None = None):
         if seconds is not None and not (math.isfinite(seconds) and seconds > 0):
-            raise ValueError("a time limit must be a positive number of seconds")
+            raise EquicareError(f"a time limit must be a positive number of seconds, got {seconds}")
         self.seconds = seconds
         self.start = time.perf_counter()
 
