@@ -81,7 +81,7 @@ def test_missing_required_parameter(run_cli, path, cmd):
 
 def test_the_issue_example(run_cli):
     code, _, err = run_cli("locate", "--model", "pmedian")
-    _check(code, err, "Missing option '--cost'", "usage: equicare locate")
+    _check(code, err, "Missing option '--demand'", "usage: equicare locate")  # --cost is optional (--network)
     code, _, err = run_cli("locate", "--cost", "c.csv", "--demand", "d.csv", "--model", "pmedian", "--out", "o.json",
                            "--p", "ten")
     _check(code, err, "Invalid value for '--p'")

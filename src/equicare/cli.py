@@ -225,6 +225,8 @@ def forecast_cmd(
         s = load_counts(df, region=cols["region"], date=cols["date"], value=cols["value"], file=name)
         table = forecast_counts(s, reference_date, model or "ensemble", horizons=tuple(range(horizons)))
         _write_table(table, out)
+        for note in table.attrs.get("notes", []):
+            typer.echo(f"note: {note}", err=True)
         return
     if reference_date is None:
         raise EquicareError("--reference-date is required for the flu truth (or give --series)")
@@ -345,7 +347,7 @@ def release_cmd(
 @app.command("serve")
 def serve_cmd(
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on."),
-    port: int = typer.Option(8000, "--port", help="TCP port."),
+    port: int = typer.Option(8000, "--port", min=0, max=65535, help="TCP port."),
     store: str = typer.Option("equicare-out/equicare.duckdb", "--store", help="DuckDB store (the service is its one writer)."),
     workers: int = typer.Option(2, "--workers", min=1, help="Worker processes for forecasts, solves and pooling."),
     queue: int = typer.Option(64, "--queue", min=0, help="Jobs that may wait for a worker; beyond, 503 busy."),

@@ -72,7 +72,7 @@ def forecast_panel(panel: Panel, reference_date: object, model: str | ForecastMo
         raise EquicareError(f"no observations dated on or before {(ref - pd.Timedelta(weeks=1)).date()} "
                             f"to forecast reference date {ref.date()} from")
     cut = cut.select([loc for loc, s in zip(cut.locations, seen) if s])
-    values, lag = _predict_from_last_week(get_model(model), cut, hz)
+    values, lag = predict_from_last_observation(get_model(model), cut, hz)
     table = quantile_table(ref, list(cut.locations), hz, values)
     notes = [f"location {loc}: last observed week {(cut.dates[-1] - pd.Timedelta(weeks=int(k))).date()} is "
              f"{int(k)} week{'s' if k != 1 else ''} older than the latest data ({cut.dates[-1].date()}); forecast "
@@ -90,7 +90,7 @@ def forecast_panel(panel: Panel, reference_date: object, model: str | ForecastMo
     return table
 
 
-def _predict_from_last_week(model: ForecastModel, cut: Panel, hz: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+def predict_from_last_observation(model: ForecastModel, cut: Panel, hz: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
     """Quantiles for every location of ``cut``, each counted from the location's own last observed week.
 
     A location whose last observation is ``k`` weeks older than the panel's last week (it stopped reporting)

@@ -235,8 +235,22 @@ def forecast_counts(s: CountSeries, as_of: object = None, model: str | ForecastM
     seen = ~np.isnan(cut.values).all(axis=0)
     cut = Panel(cut.dates, tuple(c for c, k in zip(cut.locations, seen) if k), cut.values[:, seen],
                 cut.population[seen])
-    values = model_for(model, s.freq).predict(cut, [int(h) + 1 for h in horizons])
-    return _table(s, ref, cut.locations, horizons, values, levels)
+    # a region that stopped reporting is forecast from its own last observed step, the horizon counted from
+    # there (its interval widens with the gap), as the hub forecast does; the notes say so
+    from equicare.forecast.run import predict_from_last_observation
+
+    values, gap = predict_from_last_observation(model_for(model, s.freq), cut, tuple(int(h) for h in horizons))
+    table = _table(s, ref, cut.locations, horizons, values, levels)
+    lag = gap - gap.min()
+    newest = cut.dates[len(cut.dates) - 1 - int(gap.min())]
+    unit = {"weekly": "week", "daily": "day", "monthly": "month"}.get(s.freq, "step")
+    table.attrs["notes"] = [
+        f"region {loc}: last observed {unit} {cut.dates[len(cut.dates) - 1 - int(g)].date()} is {int(k)} "
+        f"{unit}{'s' if k != 1 else ''} older than the latest data ({newest.date()}); forecast from that {unit}, "
+        f"horizon {int(horizons[0])} being {int(g) + int(horizons[0]) + 1} {unit}s ahead of it"
+        for loc, g, k in zip(cut.locations, gap, lag) if k > 0]
+    table.attrs["steps_since_last_observation"] = {loc: int(k) for loc, k in zip(cut.locations, lag) if k > 0}
+    return table
 
 
 def backtest_counts(s: CountSeries, holdout: int = 8, model: str | ForecastModel = "ensemble",
