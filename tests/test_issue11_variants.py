@@ -331,3 +331,25 @@ def test_cost_table_row_numbers_in_other_formats(tmp_path, run_cli, ext):
     code, _, err = run_cli("locate", "--cost", path, "--demand", tmp_path / "d.csv", "--model", "pmedian",
                            "--p", 1, "--out", tmp_path / "o.json")
     assert code == 2 and f"c.{ext}, row 3, column 'cost': must be a non-negative number (value: -2)" in err
+
+
+# a blank line in a CSV is skipped by the reader: rows after it keep their line number in the file (header = 1)
+@pytest.mark.parametrize("name,text,args,want", [
+    ("s.csv", "region,date,value\nR1,2024-01-06,5\n\nR1,2024-01-13,-3\n",
+     ["forecast", "--series", "{f}", "--out", "{o}"], "s.csv, row 4, column 'value': negative count (value: -3)"),
+    ("w.csv", "id,x,y\na,5,20\n\nb,-1,10\nc,30,5\n",
+     ["access", "--demand", "{d}", "--supply", "{s}", "--cost", "{f}", "--method", "2sfca", "--max-cost", "12"],
+     "w.csv, row 4, column 'x': cost must be a number >= 0 (value: -1)"),
+    ("t.csv", "date,location,location_name,value\n2024-01-13,01,A,12\n\n2024-01-20,01,A,-3\n",
+     ["score", "--forecasts", "{fc}", "--truth", "{f}"], "t.csv, row 4, column 'value': negative admissions count "
+                                                         "(value: -3)"),
+])
+def test_row_numbers_after_a_blank_line_and_values_as_numbers(tmp_path, run_cli, name, text, args, want):
+    (tmp_path / name).write_text(text)
+    pd.DataFrame({"id": ["a", "b", "c"], "population": [100, 200, 50]}).to_csv(tmp_path / "D.csv", index=False)
+    pd.DataFrame({"id": ["x", "y"], "capacity": [10, 5]}).to_csv(tmp_path / "S.csv", index=False)
+    _fc().to_csv(tmp_path / "fc.csv", index=False)
+    sub = {"{f}": tmp_path / name, "{o}": tmp_path / "o.csv", "{d}": tmp_path / "D.csv", "{s}": tmp_path / "S.csv",
+           "{fc}": tmp_path / "fc.csv"}
+    code, _, err = run_cli(*[sub.get(a, a) for a in args])
+    assert code == 2 and want in err, err

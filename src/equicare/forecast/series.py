@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from equicare.data.readers import sheet_row
 from equicare.errors import EquicareError, Problem, ValidationError
 from equicare.forecast.hub import COLUMNS, QUANTILES
 from equicare.forecast.models import MODELS, ForecastModel
@@ -114,23 +115,23 @@ def load_counts(df: pd.DataFrame, *, region: str, date: str, value: str, file: s
     if dt.isna().mean() > 0.5:  # not ISO: day-first dates as in most of the world, e.g. 31/12/2023
         dt = pd.to_datetime(raw_d, errors="coerce", dayfirst=True)
     for i in np.flatnonzero(dt.isna().to_numpy())[:20]:
-        problems.append(Problem(file, int(i) + 2, date, "not a date (use YYYY-MM-DD)", df[date].iloc[i]))
+        problems.append(Problem(file, sheet_row(df, i), date, "not a date (use YYYY-MM-DD)", df[date].iloc[i]))
     loc = df[region].astype("string").str.strip()
     for i in np.flatnonzero(loc.isna().to_numpy() | (loc == "").to_numpy())[:20]:
-        problems.append(Problem(file, int(i) + 2, region, "missing region id"))
+        problems.append(Problem(file, sheet_row(df, i), region, "missing region id"))
     text = df[value].astype("string").str.strip()
     blank = text.isna() | (text == "")
     num = pd.to_numeric(text.where(~blank), errors="coerce")
     for i in np.flatnonzero((~blank & num.isna()).to_numpy())[:20]:
-        problems.append(Problem(file, int(i) + 2, value, "not a number", df[value].iloc[i]))
+        problems.append(Problem(file, sheet_row(df, i), value, "not a number", df[value].iloc[i]))
     for i in np.flatnonzero((num < 0).fillna(False).to_numpy())[:20]:
-        problems.append(Problem(file, int(i) + 2, value, "negative count", df[value].iloc[i]))
+        problems.append(Problem(file, sheet_row(df, i), value, "negative count", num.iloc[i]))
     if missing == "error":
         for i in np.flatnonzero(blank.to_numpy())[:20]:
-            problems.append(Problem(file, int(i) + 2, value, "missing value (policy error)"))
+            problems.append(Problem(file, sheet_row(df, i), value, "missing value (policy error)"))
     key = pd.DataFrame({"d": dt, "l": loc})
     for i in np.flatnonzero((key.duplicated() & dt.notna()).to_numpy())[:20]:
-        problems.append(Problem(file, int(i) + 2, date, "duplicate (region, date)", f"{loc.iloc[i]}, {raw_d.iloc[i]}"))
+        problems.append(Problem(file, sheet_row(df, i), date, "duplicate (region, date)", f"{loc.iloc[i]}, {raw_d.iloc[i]}"))
     if problems:
         raise ValidationError(problems)
     frame = pd.DataFrame({"date": dt.dt.normalize(), "location": loc.astype(str), "value": num.astype(float)})
@@ -145,7 +146,7 @@ def load_counts(df: pd.DataFrame, *, region: str, date: str, value: str, file: s
     off = ~frame["date"].isin(on)
     if off.any():
         rows = frame.index[off.to_numpy()][:20]
-        raise ValidationError([Problem(file, int(i) + 2, date, f"not on the {f} grid starting "
+        raise ValidationError([Problem(file, sheet_row(df, df.index.get_loc(i)), date, f"not on the {f} grid starting "
                                        f"{on[0].date()} (one date per step)", str(frame.loc[i, "date"].date()))
                                for i in rows])
     return s
