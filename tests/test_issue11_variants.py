@@ -353,3 +353,20 @@ def test_row_numbers_after_a_blank_line_and_values_as_numbers(tmp_path, run_cli,
            "{fc}": tmp_path / "fc.csv"}
     code, _, err = run_cli(*[sub.get(a, a) for a in args])
     assert code == 2 and want in err, err
+
+
+# ------------------------------------------------------------------------------------- defaults said (item 9)
+@pytest.mark.parametrize("args,said", [
+    (["--method", "raam", "--tau", "10"], ["RAAM rho not given", "RAAM max_cycles not given: 150 iterations"]),
+    (["--method", "raam", "--tau", "10", "--rho", "1", "--max-cycles", "100"], []),
+    (["--method", "gravity", "--scale", "1", "--alpha", "-1"], ["gravity min_dist not given: 0"]),
+    (["--method", "gravity", "--scale", "1", "--alpha", "-1", "--min-dist", "2"], []),
+    (["--method", "nearest"], ["nearest without max_cost"]),
+])
+def test_defaults_used_by_access_methods_are_said(access_files, run_cli, args, said):
+    f = access_files
+    code, _, err = run_cli("access", "--demand", f / "D.csv", "--supply", f / "S.csv", "--cost", f / "C.csv",
+                           *args, "--out", f / "o.csv")
+    assert code == 0, err
+    notes = [ln for ln in err.splitlines() if ln.startswith("note: ")]
+    assert len(notes) == len(said) and all(any(s in n for n in notes) for s in said), err

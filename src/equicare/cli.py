@@ -531,6 +531,7 @@ def access_cmd(
               "tau": tau, "rho": rho, "max_cycles": max_cycles,
               "weights": parse_step_weights(weights) if weights else None}
     dem_t, sup_t = _read_csv_ids(demand, store), _read_csv_ids(supply, store)
+    km_catchment = False
     if network:
         cost_t = _network_costs(demand, supply, network, mode, max_minutes)
         cost = network
@@ -546,12 +547,20 @@ def access_cmd(
         cost = f"great-circle km within {max_km:g} km"
         if params["max_cost"] is None:
             params["max_cost"] = max_km
+            km_catchment = True
     table = access_table(dem_t, sup_t, cost_t, method,
                          demand_value=demand_value, supply_values=supply_value,
                          demand_costs=_read_csv_ids(demand_cost) if demand_cost else None,
                          normalize=normalize, files=(demand, supply, cost),
                          engine=_dask_access_engine(scheduler, workers, chunk_rows), **params)
     _write_table(table, out)
+    from equicare.analyze.access import default_notes
+
+    notes = default_notes(method, **params)
+    if km_catchment:
+        notes.append(f"catchment not given: --max-km {max_km:g} km is used as max_cost")
+    for note in notes:
+        typer.echo(f"note: {note}", err=True)
 
 
 def _dask_access_engine(scheduler: str | None, workers: int | None, chunk_rows: int):
