@@ -370,3 +370,17 @@ def test_defaults_used_by_access_methods_are_said(access_files, run_cli, args, s
     assert code == 0, err
     notes = [ln for ln in err.splitlines() if ln.startswith("note: ")]
     assert len(notes) == len(said) and all(any(s in n for n in notes) for s in said), err
+
+
+@pytest.mark.parametrize("hz", [(), (-1, 0), (1, 1), (0.5,)])
+def test_count_series_horizons_are_checked(hz):
+    df = pd.DataFrame({"region": "R1", "date": pd.date_range("2024-01-06", periods=10, freq="7D").strftime("%Y-%m-%d"),
+                       "value": [str(v) for v in range(10)]})
+    s = load_counts(df, region="region", date="date", value="value", file="s.csv")
+    with pytest.raises(EquicareError, match="horizons must be distinct whole numbers of steps >= 0"):
+        forecast_counts(s, model="flat_baseline", horizons=hz)
+
+
+def test_forecast_horizons_option_is_a_usage_error_below_1(run_cli, tmp_path):
+    code, _, err = run_cli("forecast", "--series", tmp_path / "s.csv", "--out", tmp_path / "o.csv", "--horizons", 0)
+    assert code == 2 and "--horizons" in err and "Traceback" not in err

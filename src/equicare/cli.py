@@ -206,7 +206,7 @@ def forecast_cmd(
     region: str = typer.Option("region", "--region", help="With --series: the region id column."),
     date: str = typer.Option("date", "--date", help="With --series: the date column."),
     value: str = typer.Option("value", "--value", help="With --series: the count column."),
-    horizons: int = typer.Option(4, "--horizons", help="With --series: steps ahead (horizons 0..N-1)."),
+    horizons: int = typer.Option(4, "--horizons", min=1, help="With --series: steps ahead (horizons 0..N-1)."),
 ) -> None:
     """Quantile forecasts for one reference date: US flu admissions (hub truth), or any count series (--series)."""
     from equicare.errors import EquicareError

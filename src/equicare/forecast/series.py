@@ -219,6 +219,10 @@ def forecast_counts(s: CountSeries, as_of: object = None, model: str | ForecastM
     EquicareError
         ``as_of`` is not on the series' grid, or no observation precedes it.
     """
+    hz = [int(h) for h in horizons]
+    if not hz or min(hz) < 0 or len(set(hz)) != len(hz) or any(h != float(x) for h, x in zip(hz, horizons)):
+        raise EquicareError(f"horizons must be distinct whole numbers of steps >= 0, at least one "
+                            f"(got {', '.join(map(str, horizons)) or 'none'})")
     panel = panel if panel is not None else series_panel(s, population)
     last = s.frame["date"].max()
     ref = s.step(last, 1) if as_of is None else pd.Timestamp(as_of).normalize()
