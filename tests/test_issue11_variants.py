@@ -384,3 +384,26 @@ def test_count_series_horizons_are_checked(hz):
 def test_forecast_horizons_option_is_a_usage_error_below_1(run_cli, tmp_path):
     code, _, err = run_cli("forecast", "--series", tmp_path / "s.csv", "--out", tmp_path / "o.csv", "--horizons", 0)
     assert code == 2 and "--horizons" in err and "Traceback" not in err
+
+
+def _heat(rows, fav=1, ordered=0, ref=None, se=2.0):
+    return pd.DataFrame({"setting": "X", "date": 2020, "indicator_abbr": "S", "dimension": "d",
+                         "subgroup": [f"g{i}" for i in range(len(rows))], "estimate": rows, "se": se,
+                         "population": 100.0, "favourable_indicator": fav, "indicator_scale": 100,
+                         "ordered_dimension": ordered, "subgroup_order": list(range(1, len(rows) + 1)),
+                         "reference_subgroup": ref if ref is not None else 0})
+
+
+@pytest.mark.parametrize("frame,measure,note", [
+    # a reference subgroup with estimate 0: R = 0, whose log-scale interval does not exist
+    (_heat([0, 60, 70], ref=[1, 0, 0]), "r", "R = 0"),
+    # no standard errors: D and R without an interval, said
+    (_heat([10, 60, 70], ordered=1, se=np.nan), "d", "standard errors (se) of some subgroups are missing"),
+    (_heat([10, 60, 70], ordered=1, se=np.nan), "r", "standard errors (se) of some subgroups are missing"),
+])
+def test_a_computed_measure_without_an_interval_says_why(frame, measure, note):
+    out = heat_summary(frame, n_sim=20).set_index("measure")
+    row = out.loc[measure]
+    assert np.isfinite(row["estimate"]) and np.isnan(row["lowerci"]) and note in row["note"]
+    # every row: either an interval, or a note (never a silent empty cell)
+    assert ((out["lowerci"].notna() & out["upperci"].notna()) | (out["note"] != "")).all()
