@@ -407,3 +407,17 @@ def test_a_computed_measure_without_an_interval_says_why(frame, measure, note):
     assert np.isfinite(row["estimate"]) and np.isnan(row["lowerci"]) and note in row["note"]
     # every row: either an interval, or a note (never a silent empty cell)
     assert ((out["lowerci"].notna() & out["upperci"].notna()) | (out["note"] != "")).all()
+
+
+@pytest.mark.parametrize("args", [["--method", "raam", "--tau", "10", "--rho", "1", "--max-cycles", "50"],
+                                  ["--method", "nearest", "--max-cost", "50"]])
+def test_an_origin_with_no_supply_in_reach_is_said(access_files, run_cli, args):
+    f = access_files
+    pd.DataFrame({"origin": ["a", "b", "b"], "destination": ["x", "x", "y"], "cost": [5, 10, 10]}).to_csv(
+        f / "C2.csv", index=False)
+    code, _, err = run_cli("access", "--demand", f / "D.csv", "--supply", f / "S.csv", "--cost", f / "C2.csv",
+                           *args, "--out", f / "o.csv")
+    assert code == 0, err
+    out = pd.read_csv(f / "o.csv").set_index("id")
+    assert out.iloc[:, 0].isna().tolist() == [False, False, True]
+    assert "1 demand location with no supply in reach (or no demand) left empty: c" in err

@@ -557,6 +557,12 @@ def access_cmd(
     from equicare.analyze.access import default_notes
 
     notes = default_notes(method, **params)
+    for col in table.columns[1:]:  # an empty cell is said, not left silent
+        empty = table["id"][table[col].isna()].astype(str).tolist()
+        if empty:
+            notes.append(f"{col}: {len(empty)} demand location{'s' if len(empty) != 1 else ''} with no supply "
+                         f"in reach (or no demand) left empty: {', '.join(empty[:10])}"
+                         f"{', ...' if len(empty) > 10 else ''}")
     if km_catchment:
         notes.append(f"catchment not given: --max-km {max_km:g} km is used as max_cost")
     for note in notes:
