@@ -421,3 +421,22 @@ def test_an_origin_with_no_supply_in_reach_is_said(access_files, run_cli, args):
     out = pd.read_csv(f / "o.csv").set_index("id")
     assert out.iloc[:, 0].isna().tolist() == [False, False, True]
     assert "1 demand location with no supply in reach (or no demand) left empty: c" in err
+
+
+def test_count_series_in_xlsx_refuses_duplicate_columns_and_numbers_rows_as_the_sheet(tmp_path, run_cli):
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    for r in (["region", "date", "value", "Value"], ["R1", "2024-01-06", 5, 6]):
+        ws.append(r)
+    wb.save(tmp_path / "d.xlsx")
+    code, _, err = run_cli("forecast", "--series", tmp_path / "d.xlsx", "--out", tmp_path / "o.csv")
+    assert code == 2 and "d.xlsx, row 1, column 'Value': duplicate column name" in err
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    for r in (["region", "date", "value"], ["R1", "2024-01-06", 5], [None, None, None], ["R1", "2024-01-13", -3]):
+        ws.append(r)
+    wb.save(tmp_path / "e.xlsx")
+    code, _, err = run_cli("forecast", "--series", tmp_path / "e.xlsx", "--out", tmp_path / "o.csv")
+    assert code == 2 and "e.xlsx, row 4, column 'value': negative count (value: -3)" in err, err
