@@ -440,3 +440,16 @@ def test_count_series_in_xlsx_refuses_duplicate_columns_and_numbers_rows_as_the_
     wb.save(tmp_path / "e.xlsx")
     code, _, err = run_cli("forecast", "--series", tmp_path / "e.xlsx", "--out", tmp_path / "o.csv")
     assert code == 2 and "e.xlsx, row 4, column 'value': negative count (value: -3)" in err, err
+
+
+@pytest.mark.parametrize("args", [
+    ["load", "{nope}", "--kind", "costs", "--store", "{store}"],
+    ["access", "--demand", "{nope}", "--supply", "{nope}", "--method", "nearest", "--max-km", "5"],
+    ["locate", "--cost", "{nope}", "--demand", "{nope}", "--model", "pmedian", "--p", "1", "--out", "{o}"],
+    ["inequality", "--regions", "{nope}", "--value", "a", "--unweighted"],
+    ["forecast", "--series", "{nope}", "--out", "{o}"],
+])
+def test_a_missing_file_is_a_clear_error_for_every_reader(tmp_path, run_cli, args):
+    sub = {"{nope}": tmp_path / "nope.csv", "{store}": tmp_path / "s.duckdb", "{o}": tmp_path / "o.json"}
+    code, _, err = run_cli(*[sub.get(a, a) for a in args])
+    assert code == 2 and "nope.csv: cannot read file" in err and "Traceback" not in err

@@ -21,7 +21,7 @@ from equicare.data.clean import CleaningReport, apply_missing_policy, flag_outli
 from equicare.data.counts import check_count_columns, default_count_columns, type_extra_columns
 from equicare.data.readers import NA_VALUES, sheet_rows, read_table
 from equicare.data.schemas import Schema, get_schema
-from equicare.errors import Problem, ValidationError
+from equicare.errors import EquicareError, Problem, ValidationError
 
 MAX_PROBLEMS = 100
 """Problems listed one by one; beyond them a rejected file reports only the count of each broken rule."""
