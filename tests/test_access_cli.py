@@ -65,7 +65,8 @@ def test_negative_supply_empty_join_and_missing_column(run_cli, files):
     assert code == 2 and "S2.csv, row 3, column 'capacity': value must not be negative" in err
     code, _, err = run_cli("access", "--demand", files / "D.csv", "--supply", files / "S.csv",
                         "--cost", files / "C.csv", "--method", "2sfca", "--max-cost", -1)
-    assert code == 2 and "no origin-destination pair" in err
+    # a negative catchment is a range error, not "no pair within -1" (issue 11 variants)
+    assert code == 2 and "max_cost (--max-cost) must be a number >= 0 (value: -1)" in err
     code, _, err = run_cli("access", "--demand", files / "D.csv", "--supply", files / "S.csv",
                         "--cost", files / "C.csv", "--method", "2sfca", "--demand-value", "pop")
     assert code == 2 and "column 'pop': column is missing" in err

@@ -214,7 +214,7 @@ def forecast_cmd(
     region: str = typer.Option("region", "--region", help="With --series: the region id column."),
     date: str = typer.Option("date", "--date", help="With --series: the date column."),
     value: str = typer.Option("value", "--value", help="With --series: the count column."),
-    horizons: int = typer.Option(4, "--horizons", help="With --series: steps ahead (horizons 0..N-1)."),
+    horizons: int = typer.Option(4, "--horizons", min=1, help="With --series: steps ahead (horizons 0..N-1)."),
     vintages: str = _VINTAGES,
     nowcast: bool = _NOWCAST,
     integer: bool = _INTEGER,
@@ -236,6 +236,8 @@ def forecast_cmd(
         s = load_counts(df, region=cols["region"], date=cols["date"], value=cols["value"], file=name)
         table = forecast_counts(s, reference_date, model or "ensemble", horizons=tuple(range(horizons)))
         _write_table(table, out)
+        for note in table.attrs.get("notes", []):
+            typer.echo(f"note: {note}", err=True)
         return
     if reference_date is None:
         raise EquicareError("--reference-date is required for the flu truth (or give --series)")
@@ -361,7 +363,7 @@ def release_cmd(
 @app.command("serve")
 def serve_cmd(
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on."),
-    port: int = typer.Option(8000, "--port", help="TCP port."),
+    port: int = typer.Option(8000, "--port", min=0, max=65535, help="TCP port."),
     store: str = typer.Option("equicare-out/equicare.duckdb", "--store", help="DuckDB store (the service is its one writer)."),
     workers: int = typer.Option(2, "--workers", min=1, help="Worker processes for forecasts, solves and pooling."),
     queue: int = typer.Option(64, "--queue", min=0, help="Jobs that may wait for a worker; beyond, 503 busy."),
@@ -545,6 +547,7 @@ def access_cmd(
               "tau": tau, "rho": rho, "max_cycles": max_cycles,
               "weights": parse_step_weights(weights) if weights else None}
     dem_t, sup_t = _read_csv_ids(demand, store), _read_csv_ids(supply, store)
+    km_catchment = False
     if network:
         cost_t = _network_costs(demand, supply, network, mode, max_minutes)
         cost = network
@@ -560,12 +563,26 @@ def access_cmd(
         cost = f"great-circle km within {max_km:g} km"
         if params["max_cost"] is None:
             params["max_cost"] = max_km
+            km_catchment = True
     table = access_table(dem_t, sup_t, cost_t, method,
                          demand_value=demand_value, supply_values=supply_value,
                          demand_costs=_read_csv_ids(demand_cost) if demand_cost else None,
                          normalize=normalize, files=(demand, supply, cost),
                          engine=_dask_access_engine(scheduler, workers, chunk_rows), **params)
     _write_table(table, out)
+    from equicare.analyze.access import default_notes
+
+    notes = default_notes(method, **params)
+    for col in table.columns[1:]:  # an empty cell is said, not left silent
+        empty = table["id"][table[col].isna()].astype(str).tolist()
+        if empty:
+            notes.append(f"{col}: {len(empty)} demand location{'s' if len(empty) != 1 else ''} with no supply "
+                         f"in reach (or no demand) left empty: {', '.join(empty[:10])}"
+                         f"{', ...' if len(empty) > 10 else ''}")
+    if km_catchment:
+        notes.append(f"catchment not given: --max-km {max_km:g} km is used as max_cost")
+    for note in notes:
+        typer.echo(f"note: {note}", err=True)
 
 
 def _dask_access_engine(scheduler: str | None, workers: int | None, chunk_rows: int):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 
@@ -33,9 +34,21 @@ def plain(value: object) -> object:
 
 
 def plain_text(value: object) -> str:
-    """:func:`plain` as message text: numbers bare, text quoted (``-3``, ``2.5``, ``'abc'``)."""
+    """:func:`plain` as message text: numbers bare, text quoted (``-3``, ``2.5``, ``'abc'``).
+
+    A text cell that holds a number (as files are read, e.g. ``'-3'``) is a number too: shown bare, as
+    written (leading zeros kept).
+
+    >>> plain_text("-3"), plain_text(" 0.50 "), plain_text("01001"), plain_text("1,5"), plain_text("x")
+    ('-3', '0.50', '01001', "'1,5'", "'x'")
+    """
     v = plain(value)
+    if isinstance(v, str) and _NUMBER.fullmatch(v.strip()):
+        return v.strip()
     return repr(v) if isinstance(v, str) and v != "missing" else str(v)
+
+
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 
 
 class EquicareError(Exception):

@@ -534,6 +534,29 @@ def check_access_parameters(method: str, *, max_cost: float | None = None, weigh
     return method
 
 
+def default_notes(method: str, *, max_cost: float | None = None, min_dist: float | None = None,
+                  sigma: float | None = None, rho: float | None = None, max_cycles: int | None = None,
+                  **_other) -> list[str]:
+    """The defaults a method used because a parameter was not given, as notes for the output (issue 11).
+
+    RAAM: ``rho`` = the mean demand-to-supply ratio and ``max_cycles`` = :data:`RAAM_MAX_CYCLES`; gravity
+    with power decay: ``min_dist`` = 0; nearest without ``max_cost``: every pair of the table is in reach.
+    """
+    m = method.lower()
+    notes = []
+    if m == "raam":
+        if rho is None:
+            notes.append("RAAM rho not given: the mean demand-to-supply ratio (sum of demand / sum of supply) "
+                         "is used (--rho to set it)")
+        if max_cycles is None:
+            notes.append(f"RAAM max_cycles not given: {RAAM_MAX_CYCLES} iterations (--max-cycles to set it)")
+    if m == "gravity" and sigma is None and min_dist is None:
+        notes.append("gravity min_dist not given: 0, costs are used as they are (--min-dist to set it)")
+    if m == "nearest" and max_cost is None:
+        notes.append("nearest without max_cost: every pair of the cost table is in reach (--max-cost to set it)")
+    return notes
+
+
 def compute_access(method: str, cost: sp.spmatrix, demand: np.ndarray, supply: np.ndarray, *,
                    max_cost: float | None = None, weights: Mapping[float, float] | None = None,
                    scale: float | None = None, alpha: float | None = None, min_dist: float | None = None,
@@ -662,6 +685,8 @@ def access_table(demand: pd.DataFrame, supply: pd.DataFrame, costs: pd.DataFrame
 
     fd, fs, fc = files
     supply_values = list(supply_values)
+    if params.get("max_cost") is not None:  # range first: a bad value is not "no pair within it"
+        params["max_cost"] = _max_cost(params["max_cost"])
     d_ids, p1 = _ids(demand, fd)
     s_ids, p2 = _ids(supply, fs)
     dem, p3 = _numeric_columns(demand, [demand_value], fd)

@@ -25,7 +25,7 @@ import scipy.sparse as sp
 from scipy.spatial import cKDTree
 
 from equicare.data.readers import sheet_rows
-from equicare.errors import EquicareError, Problem, ValidationError
+from equicare.errors import EquicareError, Problem, ValidationError, plain_text
 
 #: Mean Earth radius (IUGG R1), km.
 EARTH_RADIUS_KM = 6371.0088
@@ -137,9 +137,9 @@ def great_circle_costs(orig_lat, orig_lon, dest_lat, dest_lon, max_km: float,
     _check_lat_lon("great_circle_costs", "origin", olat, olon)
     _check_lat_lon("great_circle_costs", "destination", dlat, dlon)
     if not (isinstance(max_km, (int, float, np.integer, np.floating)) and max_km >= 0):
-        raise EquicareError(f"great_circle_costs: max_km must be a number >= 0 (value: {max_km})")
+        raise EquicareError(f"great_circle_costs: max_km must be a number >= 0 (value: {plain_text(max_km)})")
     if not (isinstance(radius_km, (int, float, np.integer, np.floating)) and 0 < radius_km < np.inf):
-        raise EquicareError(f"great_circle_costs: radius_km must be a number > 0 (value: {radius_km})")
+        raise EquicareError(f"great_circle_costs: radius_km must be a number > 0 (value: {plain_text(radius_km)})")
     shape = (olat.size, dlat.size)
     if olat.size == 0 or dlat.size == 0:
         return sp.csr_matrix(shape, dtype=float)
@@ -174,7 +174,7 @@ def euclidean_costs(orig_xy, dest_xy, max_dist: float) -> sp.csr_matrix:
     d = np.asarray(dest_xy, float).reshape(-1, 2)
     _check_coords("euclidean_costs", o.ravel(), d.ravel())
     if not max_dist >= 0:
-        raise EquicareError(f"euclidean_costs: max_dist must be >= 0 (value: {max_dist!r})")
+        raise EquicareError(f"euclidean_costs: max_dist must be >= 0 (value: {plain_text(max_dist)})")
     shape = (o.shape[0], d.shape[0])
     if 0 in shape:
         return sp.csr_matrix(shape, dtype=float)
@@ -234,7 +234,7 @@ def cost_matrix_from_long(df: pd.DataFrame, origin_ids, dest_ids, *, origin_col:
     for name, idx in (("origin ids", oidx), ("destination ids", didx)):
         if not idx.is_unique:
             dup = idx[idx.duplicated()][0]
-            raise EquicareError(f"{file}: {name} are not unique (value: {dup!r})")
+            raise EquicareError(f"{file}: {name} are not unique (value: {plain_text(dup)})")
     o = oidx.get_indexer(_as_str_ids(df[origin_col]))
     d = didx.get_indexer(_as_str_ids(df[dest_col]))
     c = pd.to_numeric(df[cost_col], errors="coerce").to_numpy(float)

@@ -237,8 +237,8 @@ def _group_measures(g: pd.DataFrame, conf_level: float, n_sim: int, seed: int) -
         if note is None:
             try:
                 m = _finite(calls[name]())
-                if m is not None:
-                    out.append((m, ""))
+                if m is not None:  # an estimate without an interval says why (never a silent empty cell)
+                    out.append((m, "" if np.isfinite(m.lowerci) else _no_interval(name, m, se is None, pop is None)))
                     continue
                 note = "undefined for these estimates (the formula gives no finite number)"
             except EquicareError as exc:  # a measure these data do not allow: say why
@@ -247,6 +247,17 @@ def _group_measures(g: pd.DataFrame, conf_level: float, n_sim: int, seed: int) -
                 note = f"could not be computed ({exc})"
         out.append((Measure(name, float("nan")), note))
     return out
+
+
+def _no_interval(name: str, m: Measure, no_se: bool, no_pop: bool) -> str:
+    """Why a computed measure has no confidence interval."""
+    if name in ("par", "paf") and no_pop:
+        return "no confidence interval: its standard error (Walter 1978) needs the population of every subgroup"
+    if no_se:
+        return "no confidence interval: the standard errors (se) of some subgroups are missing"
+    if name == "r" and m.estimate == 0:
+        return "no confidence interval: R = 0 (the numerator subgroup's estimate is 0) has no log-scale interval"
+    return "no confidence interval: undefined for these estimates"
 
 
 def _finite(m: Measure) -> Measure | None:
@@ -272,7 +283,8 @@ def heat_summary(data: pd.DataFrame | str | Path, conf_level: float = 0.95, n_si
     ones D, R, BGV, BGSD, COV, MDBU, MDBW, MDMU, MDMW, (MDRU, MDRW with a reference subgroup), IDISU,
     IDISW, TI, MLD, PAR, PAF; two-subgroup dimensions only D and R (as HEAT). A measure that does
     not apply is still reported, with NaN values and a ``note`` saying why (e.g. "applies to
-    ordered dimensions only"); ``note`` is empty for the measures that were computed. Defaults the
+    ordered dimensions only"); ``note`` is empty for the measures that were computed with their interval, and says why when a
+    computed measure has none (no standard errors, or R = 0). Defaults the
     reader applied (a missing ``favourable_indicator`` taken as 1, a missing ``ordered_dimension``
     as 0) are listed in ``attrs["notes"]`` of the result (the command prints them as ``note:`` lines).
     """

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy.stats import norm, truncnorm
 
-from equicare.errors import EquicareError
+from equicare.errors import EquicareError, plain_text
 
 __all__ = ["N_SIM", "SEED", "Measure", "check_conf_level", "check_n_sim", "z_value", "as_array", "need", "shares",
            "populated", "all_equal", "has_se", "normal_ci", "simulated_ci", "favourable_flag", "scale_or_none"]
@@ -43,13 +43,13 @@ class Measure:
 def check_conf_level(conf_level: float) -> None:
     """Raise :class:`EquicareError` unless ``0 < conf_level < 1``."""
     need(isinstance(conf_level, (int, float)) and 0.0 < conf_level < 1.0,
-         f"conf_level must be between 0 and 1, e.g. 0.95 (value: {conf_level})")
+         f"conf_level must be between 0 and 1, e.g. 0.95 (value: {plain_text(conf_level)})")
 
 
 def check_n_sim(n_sim: int) -> None:
     """Raise :class:`EquicareError` unless ``n_sim`` is a whole number >= 1."""
     need(isinstance(n_sim, (int, np.integer)) and not isinstance(n_sim, bool) and n_sim >= 1,
-         f"n_sim must be a whole number >= 1 (value: {n_sim})")
+         f"n_sim must be a whole number >= 1 (value: {plain_text(n_sim)})")
 
 
 def z_value(conf_level: float) -> float:
@@ -154,7 +154,7 @@ def simulated_ci(name, est_value, fn, est, se, scale, n_sim, seed, conf_level) -
 
 def favourable_flag(favourable_indicator) -> int:
     """``favourable_indicator`` checked: 1 when a high value is good, 0 when it is bad."""
-    need(favourable_indicator in (0, 1), f"favourable_indicator must be 0 or 1 (value: {favourable_indicator})")
+    need(favourable_indicator in (0, 1), f"favourable_indicator must be 0 or 1 (value: {plain_text(favourable_indicator)})")
     return int(favourable_indicator)
 
 

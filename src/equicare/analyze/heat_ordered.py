@@ -54,6 +54,9 @@ def _conc(est, subgroup_order, pop, relative: bool, conf_level: float) -> Measur
     X = np.column_stack([rank * sq, sq])
     beta, *_ = np.linalg.lstsq(X, lhs, rcond=None)
     resid = lhs - X @ beta
+    # an exact fit (estimates linear in the rank) has no residual: its SE is 0, not a round-off residue
+    if np.all(np.abs(resid) <= 1e-12 * max(float(np.max(np.abs(lhs))), 1e-300)):
+        resid = np.zeros_like(resid)
     s2 = resid @ resid / (n - 2)
     cov = s2 * np.linalg.inv(X.T @ X)
     return normal_ci(name, beta[0], float(np.sqrt(cov[0, 0])), conf_level)

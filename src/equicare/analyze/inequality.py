@@ -30,7 +30,7 @@ import pandas as pd
 
 from equicare.analyze.heat import heat_summary  # noqa: F401  (re-export)
 from equicare.data.readers import sheet_row
-from equicare.errors import EquicareError
+from equicare.errors import EquicareError, plain_text
 
 __all__ = [
     "gini",
@@ -190,7 +190,7 @@ def _atkinson_rows(x, w, epsilon):
 
 def _check_epsilon(epsilon) -> None:
     if not (isinstance(epsilon, (int, float, np.integer, np.floating)) and np.isfinite(epsilon) and epsilon >= 0):
-        raise EquicareError(f"Atkinson epsilon (inequality aversion) must be a number >= 0 (value: {epsilon})")
+        raise EquicareError(f"Atkinson epsilon (inequality aversion) must be a number >= 0 (value: {plain_text(epsilon)})")
 
 
 def atkinson(values, weights=None, epsilon: float = 0.5) -> float:
@@ -264,9 +264,9 @@ def quintile_ratio(values, weights=None) -> float:
 
 def _check_bootstrap(n_boot, level) -> None:
     if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 1:
-        raise EquicareError(f"n_boot (bootstrap replicates) must be a whole number >= 1 (value: {n_boot})")
+        raise EquicareError(f"n_boot (bootstrap replicates) must be a whole number >= 1 (value: {plain_text(n_boot)})")
     if not (isinstance(level, (int, float, np.floating)) and 0.0 < level < 1.0):
-        raise EquicareError(f"the confidence level must be between 0 and 1, e.g. 0.95 (value: {level})")
+        raise EquicareError(f"the confidence level must be between 0 and 1, e.g. 0.95 (value: {plain_text(level)})")
 
 
 def bootstrap_ci(stat: Callable[[np.ndarray, np.ndarray], np.ndarray], values, weights=None,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from equicare.data.readers import sheet_row
 from equicare.errors import Problem, ValidationError
 
 LONG_COLUMNS = ("origin", "destination", "cost")
@@ -35,7 +36,7 @@ def wide_to_long(df: pd.DataFrame, file: str = "costs") -> pd.DataFrame:
                                                       "column and one column per destination")])
     first = df.columns[0]
     origins = df[first].astype("string").str.strip()
-    problems = [Problem(file, int(i) + 2, str(first), "duplicate origin id", origins.iloc[i])
+    problems = [Problem(file, sheet_row(df, int(i)), str(first), "duplicate origin id", origins.iloc[i])
                 for i in np.flatnonzero(origins.duplicated().to_numpy())[:20]]
     dests = [str(c).strip() for c in df.columns[1:]]
     seen: set[str] = set()
@@ -48,7 +49,7 @@ def wide_to_long(df: pd.DataFrame, file: str = "costs") -> pd.DataFrame:
     num = cells.apply(lambda s: pd.to_numeric(s.str.replace(",", ".", regex=False), errors="coerce"))
     bad = (~blank & num.isna()) | (num < 0).fillna(False)
     for i, j in list(zip(*np.nonzero(bad.to_numpy())))[:20]:
-        problems.append(Problem(file, int(i) + 2, dests[j], "cost must be a number >= 0", df.iloc[i, j + 1]))
+        problems.append(Problem(file, sheet_row(df, int(i)), dests[j], "cost must be a number >= 0", df.iloc[i, j + 1]))
     if problems:
         raise ValidationError(problems)
     v = num.to_numpy(float)
@@ -74,7 +75,7 @@ def _coordinate(df: pd.DataFrame, names: tuple[str, ...], file: str, lo: float, 
     v = pd.to_numeric(df[col], errors="coerce").to_numpy(float)
     bad = ~np.isfinite(v) | (v < lo) | (v > hi)
     if bad.any():
-        raise ValidationError([Problem(file, int(i) + 2, str(col), f"must be a number in [{lo:g}, {hi:g}]",
+        raise ValidationError([Problem(file, sheet_row(df, int(i)), str(col), f"must be a number in [{lo:g}, {hi:g}]",
                                        df[col].iloc[i]) for i in np.flatnonzero(bad)[:20]])
     return v
 

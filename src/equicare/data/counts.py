@@ -18,6 +18,7 @@ import re
 import numpy as np
 import pandas as pd
 
+from equicare.data.readers import sheet_row
 from equicare.errors import Problem
 
 __all__ = ["COUNT_NAME", "check_count_columns", "default_count_columns", "is_count_name", "type_extra_columns"]
@@ -71,12 +72,12 @@ def check_count_columns(df: pd.DataFrame, columns: list[str], file: str) -> list
         v = num.to_numpy(dtype=float, na_value=np.nan)
         bad = num.isna() & df[c].notna()
         for i in np.flatnonzero(bad.to_numpy())[:20]:
-            problems.append(Problem(file, int(i) + 2, c, "a count of people must be a number", df[c].iloc[i]))
+            problems.append(Problem(file, sheet_row(df, int(i)), c, "a count of people must be a number", df[c].iloc[i]))
         for mask, rule in ((np.isfinite(v) & (v < 0), "a count of people must not be negative"),
                            (np.isfinite(v) & (v != np.round(v)), "a count of people must be a whole number"),
                            (np.isinf(v), "a count of people must be finite")):
             for i in np.flatnonzero(mask)[:20]:
-                problems.append(Problem(file, int(i) + 2, c, rule, float(v[i])))
+                problems.append(Problem(file, sheet_row(df, int(i)), c, rule, float(v[i])))
     return problems
 
 

@@ -105,6 +105,7 @@ def format_score(result: dict) -> str:
     for h, r in result["by_horizon"].items():
         lines.append(row(str(h), r))
     lines.append(row("all", result))
+    lines += [f"note: {n}" for n in result.get("notes", [])]
     for key, which in (("incomplete_tasks", "forecasts"), ("incomplete_tasks_versus", "--versus forecasts")):
         tasks = result.get(key) or []
         if tasks:

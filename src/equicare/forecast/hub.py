@@ -167,7 +167,12 @@ def check_forecasts(forecasts: pd.DataFrame, file: str = "forecasts") -> pd.Data
         bad = (num.isna() | (num < lo) | (num > hi)).to_numpy().copy()
         if col == "horizon":
             bad |= (num.notna() & (num != num.round())).to_numpy()
-        flag(bad, col, rule)
+        # a number is shown as a number (-1, not '-1.0'); text as written
+        flag(bad, col, rule, num.astype(object).where(num.notna(), df[col]).to_numpy(object))
+        if col == "output_type_id":  # hub rule (check_tbl_values): only the hub's 23 levels are valid
+            hub = np.isin(num.round(4).to_numpy(), np.round(np.asarray(QUANTILES), 4))
+            flag(~bad & ~hub, col, f"not one of the hub's {len(QUANTILES)} quantile levels "
+                 f"({', '.join(f'{q:g}' for q in QUANTILES)})", num.to_numpy(object))
         df[col] = num
     if problems:
         raise ValidationError(problems)

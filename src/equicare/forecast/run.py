@@ -81,7 +81,7 @@ def forecast_panel(panel: Panel, reference_date: object, model: str | ForecastMo
         raise EquicareError(f"no observations dated on or before {(ref - pd.Timedelta(weeks=1)).date()} "
                             f"to forecast reference date {ref.date()} from")
     cut = cut.select([loc for loc, s in zip(cut.locations, seen) if s])
-    values, lag = _predict_from_last_week(get_model(model), cut, hz)
+    values, lag = predict_from_last_observation(get_model(model), cut, hz)
     table = quantile_table(ref, list(cut.locations), hz, values)
     if integer:
         table["value"] = integer_quantiles(table["value"].to_numpy())
@@ -101,7 +101,7 @@ def forecast_panel(panel: Panel, reference_date: object, model: str | ForecastMo
     return table
 
 
-def _predict_from_last_week(model: ForecastModel, cut: Panel, hz: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+def predict_from_last_observation(model: ForecastModel, cut: Panel, hz: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
     """Quantiles for every location of ``cut``, each counted from the location's own last observed week.
 
     A location whose last observation is ``k`` weeks older than the panel's last week (it stopped reporting)

@@ -88,7 +88,8 @@ def score(truth: pd.DataFrame, forecasts: pd.DataFrame, versus: pd.DataFrame | N
         ``n_tasks``; with ``versus`` also ``wis_versus``, ``wis_ratio`` and the other set's coverage;
         ``by_horizon`` maps each horizon to the same figures; ``incomplete_tasks`` (and
         ``incomplete_tasks_versus``) list the tasks left out because they lack some quantile levels, as
-        ``(reference_date, location, horizon, missing levels)``.
+        ``(reference_date, location, horizon, missing levels)``; ``notes`` says which other tasks were left
+        out (a horizon not scored, no observed value for the target week).
 
     Raises
     ------
@@ -104,12 +105,26 @@ def score(truth: pd.DataFrame, forecasts: pd.DataFrame, versus: pd.DataFrame | N
     levels = [round(x, 4) for x in QUANTILES]
 
     incomplete: dict[str, list[tuple]] = {}
+    notes: list[str] = []
 
     def prep(fc: pd.DataFrame, which: str) -> pd.DataFrame:
         m, missing = _task_matrix(fc, str(fc.attrs.get("file", which)))
         incomplete[which] = [t for t in missing if t[1] not in exclude and t[2] in horizons]
-        m = m[~m["location"].isin(exclude) & m["horizon"].isin(horizons)]
-        return m.merge(obs, on=["target_end_date", "location"], how="inner")
+        m = m[~m["location"].isin(exclude)]
+        off = m[~m["horizon"].isin(horizons)]
+        if len(off):  # said, not silently dropped
+            notes.append(f"{_tasks(len(off))} of the {which} left out: horizon "
+                         f"{', '.join(str(int(h)) for h in sorted(off['horizon'].unique()))} is not scored "
+                         f"(scored horizons: {', '.join(map(str, horizons))})")
+        m = m[m["horizon"].isin(horizons)]
+        got = m.merge(obs, on=["target_end_date", "location"], how="inner")
+        if len(got) < len(m):
+            lost = m.merge(obs, on=["target_end_date", "location"], how="left", indicator=True)
+            lost = lost[lost["_merge"] == "left_only"]
+            shown = "; ".join(f"{r.location} week {r.target_end_date}" for r in lost.head(5).itertuples())
+            notes.append(f"{_tasks(len(lost))} of the {which} left out: no observed value for the target "
+                         f"week in the truth data ({shown}{'; ...' if len(lost) > 5 else ''})")
+        return got
 
     a = prep(forecasts, "forecasts")
     b = None
@@ -143,9 +158,14 @@ def score(truth: pd.DataFrame, forecasts: pd.DataFrame, versus: pd.DataFrame | N
         return res
 
     out = combined(a, b)
+    out["notes"] = notes
     out["incomplete_tasks"] = incomplete["forecasts"]
     if versus is not None:
         out["incomplete_tasks_versus"] = incomplete["versus"]
     out["by_horizon"] = {int(h): combined(a[a["horizon"] == h], None if b is None else b[b["horizon"] == h])
                          for h in sorted(a["horizon"].unique())}
     return out
+
+
+def _tasks(n: int) -> str:
+    return f"{n} task{'s' if n != 1 else ''}"

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from equicare.data.readers import sheet_row
 from equicare.errors import EquicareError, Problem, ValidationError
 from equicare.forecast.hub import COLUMNS, QUANTILES
 from equicare.forecast.models import MODELS, ForecastModel
@@ -114,23 +115,23 @@ def load_counts(df: pd.DataFrame, *, region: str, date: str, value: str, file: s
     if dt.isna().mean() > 0.5:  # not ISO: day-first dates as in most of the world, e.g. 31/12/2023
         dt = pd.to_datetime(raw_d, errors="coerce", dayfirst=True)
     for i in np.flatnonzero(dt.isna().to_numpy())[:20]:
-        problems.append(Problem(file, int(i) + 2, date, "not a date (use YYYY-MM-DD)", df[date].iloc[i]))
+        problems.append(Problem(file, sheet_row(df, i), date, "not a date (use YYYY-MM-DD)", df[date].iloc[i]))
     loc = df[region].astype("string").str.strip()
     for i in np.flatnonzero(loc.isna().to_numpy() | (loc == "").to_numpy())[:20]:
-        problems.append(Problem(file, int(i) + 2, region, "missing region id"))
+        problems.append(Problem(file, sheet_row(df, i), region, "missing region id"))
     text = df[value].astype("string").str.strip()
     blank = text.isna() | (text == "")
     num = pd.to_numeric(text.where(~blank), errors="coerce")
     for i in np.flatnonzero((~blank & num.isna()).to_numpy())[:20]:
-        problems.append(Problem(file, int(i) + 2, value, "not a number", df[value].iloc[i]))
+        problems.append(Problem(file, sheet_row(df, i), value, "not a number", df[value].iloc[i]))
     for i in np.flatnonzero((num < 0).fillna(False).to_numpy())[:20]:
-        problems.append(Problem(file, int(i) + 2, value, "negative count", df[value].iloc[i]))
+        problems.append(Problem(file, sheet_row(df, i), value, "negative count", num.iloc[i]))
     if missing == "error":
         for i in np.flatnonzero(blank.to_numpy())[:20]:
-            problems.append(Problem(file, int(i) + 2, value, "missing value (policy error)"))
+            problems.append(Problem(file, sheet_row(df, i), value, "missing value (policy error)"))
     key = pd.DataFrame({"d": dt, "l": loc})
     for i in np.flatnonzero((key.duplicated() & dt.notna()).to_numpy())[:20]:
-        problems.append(Problem(file, int(i) + 2, date, "duplicate (region, date)", f"{loc.iloc[i]}, {raw_d.iloc[i]}"))
+        problems.append(Problem(file, sheet_row(df, i), date, "duplicate (region, date)", f"{loc.iloc[i]}, {raw_d.iloc[i]}"))
     if problems:
         raise ValidationError(problems)
     frame = pd.DataFrame({"date": dt.dt.normalize(), "location": loc.astype(str), "value": num.astype(float)})
@@ -145,7 +146,7 @@ def load_counts(df: pd.DataFrame, *, region: str, date: str, value: str, file: s
     off = ~frame["date"].isin(on)
     if off.any():
         rows = frame.index[off.to_numpy()][:20]
-        raise ValidationError([Problem(file, int(i) + 2, date, f"not on the {f} grid starting "
+        raise ValidationError([Problem(file, sheet_row(df, df.index.get_loc(i)), date, f"not on the {f} grid starting "
                                        f"{on[0].date()} (one date per step)", str(frame.loc[i, "date"].date()))
                                for i in rows])
     return s
@@ -218,6 +219,10 @@ def forecast_counts(s: CountSeries, as_of: object = None, model: str | ForecastM
     EquicareError
         ``as_of`` is not on the series' grid, or no observation precedes it.
     """
+    hz = [int(h) for h in horizons]
+    if not hz or min(hz) < 0 or len(set(hz)) != len(hz) or any(h != float(x) for h, x in zip(hz, horizons)):
+        raise EquicareError(f"horizons must be distinct whole numbers of steps >= 0, at least one "
+                            f"(got {', '.join(map(str, horizons)) or 'none'})")
     panel = panel if panel is not None else series_panel(s, population)
     last = s.frame["date"].max()
     ref = s.step(last, 1) if as_of is None else pd.Timestamp(as_of).normalize()
@@ -235,8 +240,22 @@ def forecast_counts(s: CountSeries, as_of: object = None, model: str | ForecastM
     seen = ~np.isnan(cut.values).all(axis=0)
     cut = Panel(cut.dates, tuple(c for c, k in zip(cut.locations, seen) if k), cut.values[:, seen],
                 cut.population[seen])
-    values = model_for(model, s.freq).predict(cut, [int(h) + 1 for h in horizons])
-    return _table(s, ref, cut.locations, horizons, values, levels)
+    # a region that stopped reporting is forecast from its own last observed step, the horizon counted from
+    # there (its interval widens with the gap), as the hub forecast does; the notes say so
+    from equicare.forecast.run import predict_from_last_observation
+
+    values, gap = predict_from_last_observation(model_for(model, s.freq), cut, tuple(int(h) for h in horizons))
+    table = _table(s, ref, cut.locations, horizons, values, levels)
+    lag = gap - gap.min()
+    newest = cut.dates[len(cut.dates) - 1 - int(gap.min())]
+    unit = {"weekly": "week", "daily": "day", "monthly": "month"}.get(s.freq, "step")
+    table.attrs["notes"] = [
+        f"region {loc}: last observed {unit} {cut.dates[len(cut.dates) - 1 - int(g)].date()} is {int(k)} "
+        f"{unit}{'s' if k != 1 else ''} older than the latest data ({newest.date()}); forecast from that {unit}, "
+        f"horizon {int(horizons[0])} being {int(g) + int(horizons[0]) + 1} {unit}s ahead of it"
+        for loc, g, k in zip(cut.locations, gap, lag) if k > 0]
+    table.attrs["steps_since_last_observation"] = {loc: int(k) for loc, k in zip(cut.locations, lag) if k > 0}
+    return table
 
 
 def backtest_counts(s: CountSeries, holdout: int = 8, model: str | ForecastModel = "ensemble",

@@ -25,7 +25,7 @@ def read_tabular(path: str | Path, *, sheet: str | int | None = None, delimiter:
                  decimal: str | None = None, encoding: str | None = None) -> pd.DataFrame:
     """A CSV, XLSX or Parquet file as a frame of text cells (ids keep their leading zeros).
 
-    Row ``i`` of the frame is spreadsheet row ``i + 2`` (the header is row 1).
+    Rows are numbered as in the file by :func:`equicare.data.readers.sheet_row` (header = row 1).
 
     Raises
     ------
@@ -34,36 +34,15 @@ def read_tabular(path: str | Path, *, sheet: str | int | None = None, delimiter:
     """
     path = Path(path)
     if path.suffix.lower() in (".xlsx", ".xlsm", ".xls"):
-        return _read_xlsx(path, sheet)
+        # the common reader: duplicate column names refused, rows numbered as in the sheet (attrs["sheet_rows"])
+        from equicare.data.readers import read_table
+
+        return read_table(path, label=path.name, sheet=sheet)
     if delimiter or decimal or encoding:
         return _read_csv_declared(path, delimiter, decimal, encoding)
     from equicare.data.load import read_file
 
     return read_file(path, label=path.name)
-
-
-def _read_xlsx(path: Path, sheet: str | int | None) -> pd.DataFrame:
-    try:
-        book = pd.ExcelFile(path, engine="openpyxl")
-    except Exception as exc:  # openpyxl raises several types for a bad workbook
-        raise ValidationError([Problem(path.name, None, None, f"cannot be read as an Excel workbook: {exc}")]) from exc
-    names = list(book.sheet_names)
-    if sheet is None:
-        sheet = 0
-    if isinstance(sheet, int):
-        if not 0 <= sheet < len(names):
-            raise ValidationError([Problem(path.name, None, None, f"no sheet number {sheet} (sheets, from 0: "
-                                                                  f"{', '.join(names)})")])
-    else:
-        low = {n.lower(): n for n in names}
-        if sheet.lower() not in low:
-            raise ValidationError([Problem(path.name, None, None, f"no sheet called {sheet!r} (sheets: "
-                                                                  f"{', '.join(names)})")])
-        sheet = low[sheet.lower()]
-    df = pd.read_excel(book, sheet_name=sheet, dtype=str, keep_default_na=False,
-                       na_values=["", "NA", "N/A", "NaN", "null", "-"])
-    df.columns = [str(c).strip() for c in df.columns]
-    return df.dropna(how="all").reset_index(drop=True)
 
 
 def _read_csv_declared(path: Path, delimiter: str | None, decimal: str | None, encoding: str | None) -> pd.DataFrame:

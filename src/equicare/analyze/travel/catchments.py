@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from equicare.errors import EquicareError
+from equicare.errors import EquicareError, plain_text
 
 __all__ = ["facility_catchments", "nearest_facility"]
 
@@ -31,7 +31,7 @@ def facility_catchments(costs: pd.DataFrame, origin_ids, population, minutes: fl
     DataFrame with ``destination``, ``population_within`` (people), ``origins_within`` (count).
     """
     if not (np.isfinite(minutes) and minutes >= 0):
-        raise EquicareError(f"catchment minutes must be a number >= 0 (value: {minutes})")
+        raise EquicareError(f"catchment minutes must be a number >= 0 (value: {plain_text(minutes)})")
     pop = pd.Series(np.asarray(population, float), index=pd.Index(np.asarray(origin_ids).astype(str)))
     within = costs[costs["cost"] <= minutes]
     w = within["origin"].astype(str).map(pop).fillna(0.0)

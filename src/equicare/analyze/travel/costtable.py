@@ -32,7 +32,7 @@ from equicare.analyze.travel.osm import WALK_KMH, read_osm
 from equicare.analyze.travel.paths import fastest_paths
 from equicare.analyze.travel.points import Points, points_from_frame, read_points
 from equicare.analyze.travel.snap import DEFAULT_MAX_SNAP_M, snap_points, split_network
-from equicare.errors import EquicareError
+from equicare.errors import EquicareError, plain_text
 
 __all__ = ["TravelCosts", "travel_costs", "load_network", "DETOUR_FACTOR", "FALLBACK_KMH", "MODES"]
 
@@ -98,7 +98,7 @@ def load_network(path: str | Path, mode: str = "drive", **options) -> Network:
     that do not apply to the kind of file are ignored.
     """
     if mode not in MODES:
-        raise EquicareError(f"--mode must be drive or walk (value: {mode!r})")
+        raise EquicareError(f"--mode must be drive or walk (value: {plain_text(mode)})")
     if str(path).lower().endswith(".pbf"):
         keep = {k: v for k, v in options.items() if k in ("speeds", "walk_kmh") and v is not None}
         return read_osm(path, mode, **keep)
@@ -118,7 +118,7 @@ def _as_points(obj, id_col: str, name: str) -> Points:
 def _check_limits(max_minutes, max_km) -> None:
     for name, val in (("--max-minutes", max_minutes), ("--max-km", max_km)):
         if val is not None and not (np.isfinite(val) and val >= 0):
-            raise EquicareError(f"{name} must be a number >= 0 (value: {val})")
+            raise EquicareError(f"{name} must be a number >= 0 (value: {plain_text(val)})")
 
 
 def travel_costs(origins, destinations, network=None, mode: str = "drive", max_minutes: float | None = None,
@@ -148,7 +148,7 @@ def travel_costs(origins, destinations, network=None, mode: str = "drive", max_m
     import time
 
     if mode not in MODES:
-        raise EquicareError(f"--mode must be drive or walk (value: {mode!r})")
+        raise EquicareError(f"--mode must be drive or walk (value: {plain_text(mode)})")
     _check_limits(max_minutes, max_km)
     t0 = time.perf_counter()
     O = _as_points(origins, origin_id, "origins")

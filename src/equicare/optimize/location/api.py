@@ -28,6 +28,8 @@ def locate(model: str, table: CostTable, demand: np.ndarray | None = None, p: in
     """
     if model not in MODELS:
         raise EquicareError(f"model must be one of {', '.join(MODELS)}, not {model!r}")
+    if time_limit is not None and not (np.isfinite(time_limit) and time_limit > 0):
+        raise EquicareError(f"--time-limit must be a positive number of seconds, got {time_limit}")
     if not (0 <= gap < 1):
         raise EquicareError(f"--gap must be a fraction in [0, 1), not {gap:g}")
     deadline = deadline or Deadline(time_limit)

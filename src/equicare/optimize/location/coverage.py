@@ -68,8 +68,8 @@ def mclp(cost, weights=None, p: int | None = None, service_radius: float | None 
     C, w, forced, site_ids, demand_ids = prepare(cost, weights, open_sites, site_ids, demand_ids)
     _n, m = C.shape
     check_p(p, m, forced)
-    if service_radius is None or not service_radius >= 0:
-        raise EquicareError("MCLP needs --service-radius (a non-negative cost)")
+    if service_radius is None or not (np.isfinite(service_radius) and service_radius >= 0):
+        raise EquicareError(f"MCLP needs --service-radius (a finite non-negative cost), got {service_radius}")
     cover = C <= service_radius
     # exact reductions: drop sites whose coverage set is inside another's (not forced; ties keep the first),
     # and merge demand units with identical coverage sets (their weights add up)
@@ -243,8 +243,8 @@ def lscp(cost, service_radius: float | None = None, open_sites=None, site_ids=No
     """
     t0 = time.perf_counter()
     C, _w, forced, site_ids, demand_ids = prepare(cost, None, open_sites, site_ids, demand_ids)
-    if service_radius is None or not service_radius >= 0:
-        raise EquicareError("LSCP needs --service-radius (a non-negative cost)")
+    if service_radius is None or not (np.isfinite(service_radius) and service_radius >= 0):
+        raise EquicareError(f"LSCP needs --service-radius (a finite non-negative cost), got {service_radius}")
     unreach = ~(C <= service_radius).any(axis=1)
     if unreach.any():
         bad = [demand_ids[i] for i in np.flatnonzero(unreach)[:10]]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 import time
 
+from equicare.errors import EquicareError
+
 DEFAULT_GAP = 1e-6
 """Relative gap at which a solve stops when none is asked for (``--gap``)."""
 
@@ -22,7 +24,7 @@ class Deadline:
 
     def __init__(self, seconds: float | None = None, start: float | None = None):
         if seconds is not None and not (math.isfinite(seconds) and seconds > 0):
-            raise ValueError("a time limit must be a positive number of seconds")
+            raise EquicareError(f"a time limit must be a positive number of seconds, got {seconds}")
         self.seconds = seconds
         self.start = time.perf_counter() if start is None else start  # time.perf_counter() units
 
