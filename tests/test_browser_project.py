@@ -76,7 +76,7 @@ def test_project_upload_run_map_and_allocation(server) -> None:
             time.sleep(1)
             try:
                 page.goto(run_url)
-                if page.inner_text("#run-status") != "running":
+                if page.inner_text("#run-status", timeout=5000) != "running":  # bounded: never hours
                     break
             except Exception:  # noqa: BLE001 - a navigation raced with the page's own refresh
                 continue

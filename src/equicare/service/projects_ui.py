@@ -207,7 +207,7 @@ def register(app: FastAPI) -> None:
             ctx["forecast"] = readable(_forecast_summary(st.get_result(run_id, "forecast")))
         ctx["scores"] = readable(st.get_result(run_id, "forecast_scores")) if "forecast_scores" in names else None
         ctx["results"] = [n for n in names if n != "region_shapes"]
-        from equicare.optimize.allocate import OBJECTIVES
+        from equicare.optimize import OBJECTIVES
 
         return page(request, "project_run.html", objectives=OBJECTIVES, **ctx)
 
