@@ -23,7 +23,6 @@ from dataclasses import fields, replace
 
 import pandas as pd
 
-from equicare.errors import EquicareError
 from equicare.project.allocation import allocate_stage
 from equicare.project.spec import AllocateSpec, Project, SweepSpec
 
@@ -50,19 +49,12 @@ def check_grid(spec: SweepSpec) -> list[str]:
 
 def sweep_point(project: Project, inp, plan, values: dict) -> dict:
     """One point (on a Dask worker): the allocation stage with ``values`` in the allocate section; never raises."""
-    t0 = time.perf_counter()
-    out = {"min_share": None, "covered": None, "cost": None, "status": "error", "message": ""}
-    try:
-        p = replace(project, allocate=replace(project.allocate, **values))
-        _, summary = allocate_stage(p, inp, plan)
-        out.update(min_share=summary["min_share"], covered=summary["total_allocated"],
-                   cost=summary["total_allocated"], status="optimal")
-    except EquicareError as exc:
-        out.update(status="infeasible" if "infeasible" in str(exc).lower() else "invalid", message=str(exc))
-    except Exception as exc:  # noqa: BLE001 - one point's failure does not stop the sweep
-        out["message"] = f"{type(exc).__name__}: {exc}"
-    out["seconds"] = round(time.perf_counter() - t0, 4)
-    return out
+    from equicare.scale.sweep import surge_point
+
+    def solve() -> dict:
+        return allocate_stage(replace(project, allocate=replace(project.allocate, **values)), inp, plan)[1]
+
+    return surge_point(solve)
 
 
 def sweep_stage(project: Project, inp, plan) -> tuple[pd.DataFrame, dict]:

@@ -211,6 +211,27 @@ def solve_point(doc: dict, values: dict[str, Any], key: str = "", name: str = "s
     return PointResult(key, dict(values), min_share, covered, cost, status, time.perf_counter() - t0, message)
 
 
+def surge_point(solve: Callable[[], dict]) -> dict:
+    """Run one point of a surge-allocation sweep and report it; never raises.
+
+    ``solve`` returns the allocation's summary (``min_share``, ``total_allocated``). The answer has
+    ``min_share``, ``covered`` and ``cost`` (both the units allocated), ``status`` (``optimal``, ``infeasible``,
+    ``invalid`` or ``error``), ``message`` and ``seconds``. Used by the service's and the project file's sweeps.
+    """
+    t0 = time.perf_counter()
+    out = {"min_share": None, "covered": None, "cost": None, "status": "error", "message": ""}
+    try:
+        summary = solve()
+        out.update(min_share=summary["min_share"], covered=summary["total_allocated"],
+                   cost=summary["total_allocated"], status="optimal")
+    except EquicareError as exc:
+        out.update(status="infeasible" if "infeasible" in str(exc).lower() else "invalid", message=str(exc))
+    except Exception as exc:  # noqa: BLE001 - one point's failure does not stop the sweep
+        out["message"] = f"{type(exc).__name__}: {exc}"
+    out["seconds"] = round(time.perf_counter() - t0, 4)
+    return out
+
+
 class PointStore:
     """Completed points on disk, one JSON file each, written atomically (temporary file, then rename)."""
 

@@ -89,20 +89,10 @@ def parse_sweep(raw: dict | None) -> SweepRequest:
 
 def sweep_point(base: dict, values: dict) -> dict:
     """One point (on a Dask worker or a pool worker): the allocation's summary figures; never raises."""
+    from equicare.scale.sweep import surge_point
     from equicare.service.scenarios import allocation_tables
 
-    t0 = time.perf_counter()
-    out = {"min_share": None, "covered": None, "cost": None, "status": "error", "message": ""}
-    try:
-        _, summary = allocation_tables(parse_params({**base, **values}))
-        out.update(min_share=summary["min_share"], covered=summary["total_allocated"],
-                   cost=summary["total_allocated"], status="optimal")
-    except EquicareError as exc:
-        out.update(status="infeasible" if "infeasible" in str(exc).lower() else "invalid", message=str(exc))
-    except Exception as exc:  # noqa: BLE001 - one point's failure does not stop the sweep
-        out["message"] = f"{type(exc).__name__}: {exc}"
-    out["seconds"] = round(time.perf_counter() - t0, 4)
-    return out
+    return surge_point(lambda: allocation_tables(parse_params({**base, **values}))[1])
 
 
 def sweep_job(req: SweepRequest, scheduler: str | None) -> RunOutput:
