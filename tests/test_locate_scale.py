@@ -9,6 +9,8 @@ from itertools import combinations
 
 import numpy as np
 import pytest
+
+from equicare.errors import EquicareError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -149,5 +151,5 @@ def test_cli_time_limit_and_gap(tmp_path, run_cli):
 def test_deadline_is_shared():
     d = Deadline(None)
     assert d.remaining() is None and not d.expired()
-    with pytest.raises(ValueError):
+    with pytest.raises(EquicareError):
         Deadline(-1)

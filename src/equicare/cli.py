@@ -682,7 +682,7 @@ def locate_cmd(
     from equicare.errors import EquicareError
     from equicare.optimize.location.progress import Deadline, Progress
 
-    if time_limit is not None and not time_limit > 0:
+    if time_limit is not None and not (0 < time_limit < float("inf")):
         raise EquicareError(f"--time-limit must be a positive number of seconds, not {time_limit:g}")
     deadline = Deadline(time_limit, start=started)
     import json

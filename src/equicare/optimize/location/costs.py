@@ -113,16 +113,36 @@ def cost_table_from_long(df: pd.DataFrame, demand_ids=None, file: str = "cost ta
     return CostTable(demand_ids, site_ids, rows)
 
 
+BIG_COST_FILE = 64 * 1024 * 1024
+"""Cost files larger than this (bytes, plain CSV) are read with pyarrow's fast reader; smaller ones, and
+XLSX/Parquet/gzip files, go through :func:`equicare.data.readers.read_table`, which checks the rows and numbers
+them exactly (header = row 1)."""
+
+
 def read_cost_csv(path: str) -> pd.DataFrame:
-    """Read a long cost table fast (pyarrow's multi-threaded CSV reader; origin and destination as
-    categoricals, so millions of rows cost no Python strings).  Falls back to pandas for a file pyarrow
-    cannot type (the checks in :func:`cost_table_from_long` then name the bad rows).
+    """Read a long cost table: the shared reader for ordinary files, pyarrow's multi-threaded CSV reader for
+    very large plain CSV files (origin and destination as categoricals, so millions of rows cost no Python
+    strings; rows are then numbered as if the file had no blank line).
 
     Raises
     ------
     EquicareError
         When the file cannot be read.
     """
+    from pathlib import Path
+
+    from equicare.data.readers import SheetRows, read_table
+
+    p = Path(path)
+    try:
+        big = p.stat().st_size > BIG_COST_FILE and p.suffix.lower() == ".csv"
+        if big:
+            with p.open("rb") as fh:
+                big = fh.read(4) != b"PAR1"
+    except OSError as exc:
+        raise EquicareError(f"{path}: cannot read file ({exc.strerror or exc})") from exc
+    if not big:
+        return read_table(path, text=("id", "origin", "destination"))
     import pyarrow as pa
     import pyarrow.csv as pcsv
 
@@ -130,14 +150,11 @@ def read_cost_csv(path: str) -> pd.DataFrame:
     try:
         t = pcsv.read_csv(path, convert_options=pcsv.ConvertOptions(
             column_types={"origin": cat, "destination": cat}, strings_can_be_null=False))
-        return t.to_pandas()
-    except FileNotFoundError as exc:
-        raise EquicareError(f"{path}: cannot read the cost file ({exc})") from exc
     except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeDecodeError):
-        try:
-            return pd.read_csv(path, dtype={"origin": str, "destination": str})
-        except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-            raise EquicareError(f"{path}: cannot read the cost file ({exc})") from exc
+        return read_table(path, text=("id", "origin", "destination"))
+    df = t.to_pandas()
+    df.attrs["sheet_rows"] = SheetRows(np.arange(2, len(df) + 2))
+    return df
 
 
 def prepare(cost, weights, open_sites, site_ids, demand_ids):
