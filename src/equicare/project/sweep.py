@@ -60,6 +60,7 @@ def sweep_point(project: Project, inp, plan, values: dict) -> dict:
 def sweep_stage(project: Project, inp, plan) -> tuple[pd.DataFrame, dict]:
     """Every grid point on the configured Dask cluster; the ``sweep`` table and a summary."""
     from equicare.scale.cluster import ClusterSpec, dask_client
+    from equicare.scale.sweep import gather_points
 
     spec = project.sweep
     keys = list(spec.grid)
@@ -68,14 +69,7 @@ def sweep_stage(project: Project, inp, plan) -> tuple[pd.DataFrame, dict]:
     t0 = time.perf_counter()
     with dask_client(cluster) as client:
         shared = client.scatter([project, inp, plan], broadcast=True, hash=False)
-        futures = [client.submit(sweep_point, *shared, p, pure=False) for p in points]
-        results = []
-        for fut in futures:
-            try:
-                results.append(fut.result())
-            except Exception as exc:  # noqa: BLE001 - e.g. the task's workers kept dying
-                results.append({"min_share": None, "covered": None, "cost": None, "status": "error",
-                                "seconds": 0.0, "message": f"{type(exc).__name__}: {exc}"})
+        results = gather_points([client.submit(sweep_point, *shared, p, pure=False) for p in points])
     table = pd.DataFrame([{**p, **r} for p, r in zip(points, results)],
                          columns=[*keys, "min_share", "covered", "cost", "status", "seconds", "message"])
     summary = {"sweep_points": len(points), "sweep_failed": int((table["status"] != "optimal").sum()),

@@ -232,6 +232,19 @@ def surge_point(solve: Callable[[], dict]) -> dict:
     return out
 
 
+def gather_points(futures) -> list[dict]:
+    """The answers of :func:`surge_point` tasks in order; a task that failed on the cluster itself (e.g. its
+    workers kept dying) becomes an ``error`` point with the message, so one point never stops a sweep."""
+    results = []
+    for fut in futures:
+        try:
+            results.append(fut.result())
+        except Exception as exc:  # noqa: BLE001 - e.g. the task's workers kept dying
+            results.append({"min_share": None, "covered": None, "cost": None, "status": "error",
+                            "seconds": 0.0, "message": f"{type(exc).__name__}: {exc}"})
+    return results
+
+
 class PointStore:
     """Completed points on disk, one JSON file each, written atomically (temporary file, then rename)."""
 

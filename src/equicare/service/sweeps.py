@@ -100,23 +100,11 @@ def sweep_job(req: SweepRequest, scheduler: str | None) -> RunOutput:
     points = req.points()
     t0 = time.perf_counter()
     if scheduler:
-        from distributed import Client
+        from equicare.scale.cluster import ClusterSpec, dask_client
+        from equicare.scale.sweep import gather_points
 
-        try:
-            client = Client(scheduler, timeout="20s")
-        except (OSError, TimeoutError) as exc:
-            raise EquicareError(f"cannot reach the Dask scheduler at {scheduler} ({exc})") from exc
-        try:
-            futures = [client.submit(sweep_point, req.base, p, pure=False) for p in points]
-            results = []
-            for fut in futures:
-                try:
-                    results.append(fut.result())
-                except Exception as exc:  # noqa: BLE001 - e.g. the task's workers kept dying
-                    results.append({"min_share": None, "covered": None, "cost": None, "status": "error",
-                                    "seconds": 0.0, "message": f"{type(exc).__name__}: {exc}"})
-        finally:
-            client.close()
+        with dask_client(ClusterSpec(scheduler=scheduler)) as client:
+            results = gather_points([client.submit(sweep_point, req.base, p, pure=False) for p in points])
         where = f"Dask cluster at {scheduler}"
     else:
         results = [sweep_point(req.base, p) for p in points]
