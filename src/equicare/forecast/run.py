@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from equicare.errors import EquicareError
+from equicare.forecast.calibration import AdaptiveSpread, PastForecast, adapt, conformal_factor, past_scores
+from equicare.forecast.gaps import (DEFAULT_MISSING_WEEKS, MAX_IMPUTED_WEEKS, check_missing_weeks, impute_missing,
+                                    recentre_root, sqrt_factor, widen_root)
 from equicare.forecast.hub import HORIZONS, QUANTILES, as_saturday, quantile_table, saturdays
 from equicare.forecast.models import MODELS, ForecastModel
 from equicare.forecast.truth import Panel, to_panel
@@ -16,6 +20,8 @@ from equicare.forecast.vintages import Vintages
 
 #: Model used when none is named.
 DEFAULT_MODEL = FORECAST_MODEL
+#: Adaptive conformal spread used when none is given (``None``: off); see :mod:`equicare.forecast.calibration`.
+DEFAULT_ADAPTIVE: AdaptiveSpread | None = None
 
 
 def get_model(model: str | ForecastModel) -> ForecastModel:
@@ -69,36 +75,122 @@ def integer_quantiles(values: np.ndarray) -> np.ndarray:
     return np.floor(np.maximum(np.asarray(values, dtype=float), 0.0) + 0.5)
 
 
-def forecast_panel(panel: Panel, reference_date: object, model: str | ForecastModel = DEFAULT_MODEL,
-                   horizons: tuple[int, ...] = HORIZONS, locations: list[str] | None = None,
-                   integer: bool = False) -> pd.DataFrame:
-    """Like :func:`forecast`, from an already built :class:`~equicare.forecast.truth.Panel`."""
-    ref = as_saturday(reference_date)
-    hz = _check_horizons(horizons)
+@dataclass(frozen=True)
+class _Arrays:
+    """One reference date's forecast as arrays: final ``values`` and ``base`` (before the adaptive factor)."""
+
+    reference_date: pd.Timestamp
+    cut: Panel
+    horizons: tuple[int, ...]
+    base: np.ndarray
+    values: np.ndarray
+    gap: np.ndarray
+    filled: np.ndarray
+    factor: float
+
+    def past(self) -> PastForecast:
+        return PastForecast(self.reference_date, self.cut.locations, self.horizons, self.base)
+
+
+def _adaptive(setting: AdaptiveSpread | str | None) -> AdaptiveSpread | None:
+    return AdaptiveSpread.parse(setting) if isinstance(setting, str) else setting
+
+
+def _imputer_for(model: ForecastModel) -> ForecastModel:
+    """The pooled AR (with the model's extra training series, if any) that fills missing weeks."""
+    from equicare.forecast.models import PooledAR
+
+    augment = getattr(model, "augment", None)
+    for m in getattr(model, "members", []):
+        augment = augment if augment is not None else getattr(m, "augment", None)
+    return PooledAR(augment=augment)
+
+
+def predict_cut(model: ForecastModel, cut: Panel, hz: tuple[int, ...], missing_weeks: str = DEFAULT_MISSING_WEEKS,
+                imputer: ForecastModel | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Quantiles ``(L, H, 23)`` for every location of ``cut`` (already cut at ``R - 7``), gaps handled as
+    ``missing_weeks`` says (:mod:`equicare.forecast.gaps`); ``imputer`` defaults to the pooled AR.
+
+    Returns ``(values, gap, filled)``: the quantiles (sorted, non-negative), each location's gap in weeks and
+    the mask of locations forecast from imputed weeks."""
+    check_missing_weeks(missing_weeks)
+    values, gap = predict_from_last_observation(model, cut, hz)
+    values = np.sort(np.maximum(values, 0.0), axis=-1)
+    filled = np.zeros(len(gap), bool)
+    if missing_weeks != "carry" and ((gap >= 1) & (gap <= MAX_IMPUTED_WEEKS)).any():
+        panel, filled = impute_missing(cut, imputer if imputer is not None else _imputer_for(model))
+        vm = np.sort(np.maximum(model.predict(panel, [h + 1 for h in hz])[filled], 0.0), axis=-1)
+        pop = cut.population[filled]
+        if missing_weeks == "model-sqrt":
+            values[filled] = widen_root(vm, sqrt_factor(gap[filled], hz), pop)
+        else:
+            values[filled] = recentre_root(vm, values[filled], pop)
+    return values, gap, filled
+
+
+def _forecast_arrays(panel: Panel, ref: pd.Timestamp, model: ForecastModel, hz: tuple[int, ...],
+                     missing_weeks: str, adaptive: AdaptiveSpread | None,
+                     past: list[PastForecast] | None) -> _Arrays:
     cut = panel.cut(ref - pd.Timedelta(weeks=1))
     seen = ~np.isnan(cut.values).all(axis=0)
     if not seen.any():
         raise EquicareError(f"no observations dated on or before {(ref - pd.Timedelta(weeks=1)).date()} "
                             f"to forecast reference date {ref.date()} from")
     cut = cut.select([loc for loc, s in zip(cut.locations, seen) if s])
-    values, lag = predict_from_last_observation(get_model(model), cut, hz)
-    table = quantile_table(ref, list(cut.locations), hz, values)
+    base, gap, filled = predict_cut(model, cut, hz, missing_weeks)
+    factor = 1.0
+    if adaptive is not None:
+        factor = conformal_factor(past_scores(past or [], cut, ref, adaptive.window), adaptive)
+    values = adapt(base, cut.population, factor)
+    return _Arrays(ref, cut, hz, base, values, gap, filled, factor)
+
+
+def _table(a: _Arrays, locations: list[str] | None, integer: bool, adaptive: AdaptiveSpread | None) -> pd.DataFrame:
+    cut, hz, lag = a.cut, a.horizons, a.gap
+    table = quantile_table(a.reference_date, list(cut.locations), hz, a.values)
     if integer:
         table["value"] = integer_quantiles(table["value"].to_numpy())
-    notes = [f"location {loc}: last observed week {(cut.dates[-1] - pd.Timedelta(weeks=int(k))).date()} is "
-             f"{int(k)} week{'s' if k != 1 else ''} older than the latest data ({cut.dates[-1].date()}); forecast "
-             f"from that week, horizon {hz[0]} being {int(k) + hz[0] + 1} weeks ahead of it"
-             for loc, k in zip(cut.locations, lag) if k > 0
-             and (locations is None or loc in set(locations))]
+    wanted = set(locations) if locations is not None else set(cut.locations)
+    notes = []
+    for loc, k, f in zip(cut.locations, lag, a.filled):
+        if k <= 0 or loc not in wanted:
+            continue
+        last = (cut.dates[-1] - pd.Timedelta(weeks=int(k))).date()
+        if f:
+            notes.append(f"location {loc}: last observed week {last} is {int(k)} week{'s' if k != 1 else ''} older "
+                         f"than the latest data ({cut.dates[-1].date()}); the missing week{'s' if k != 1 else ''} "
+                         f"imputed by the pooled AR's median, forecast from there with intervals widened for the gap")
+        else:
+            notes.append(f"location {loc}: last observed week {last} is {int(k)} week{'s' if k != 1 else ''} older "
+                         f"than the latest data ({cut.dates[-1].date()}); forecast from that week, horizon {hz[0]} "
+                         f"being {int(k) + hz[0] + 1} weeks ahead of it")
+    if adaptive is not None:
+        notes.append(f"adaptive spread: factor {a.factor:.3f} on the fourth-root scale (conformal, from the scored "
+                     f"forecasts of the last {adaptive.window} weeks)")
     if locations is not None:
         unknown = sorted(set(locations) - set(cut.locations))
         if unknown:
-            raise EquicareError(f"no observations for location(s) {', '.join(unknown)} before {ref.date()}")
-        table = table[table["location"].isin(set(locations))].reset_index(drop=True)
+            raise EquicareError(f"no observations for location(s) {', '.join(unknown)} before "
+                                f"{a.reference_date.date()}")
+        table = table[table["location"].isin(wanted)].reset_index(drop=True)
     table.attrs["notes"] = notes
     table.attrs["weeks_since_last_observation"] = {
-        loc: int(k) for loc, k in zip(cut.locations, lag) if k > 0 and (locations is None or loc in set(locations))}
+        loc: int(k) for loc, k in zip(cut.locations, lag) if k > 0 and loc in wanted}
+    table.attrs["spread_factor"] = a.factor
     return table
+
+
+def forecast_panel(panel: Panel, reference_date: object, model: str | ForecastModel = DEFAULT_MODEL,
+                   horizons: tuple[int, ...] = HORIZONS, locations: list[str] | None = None,
+                   integer: bool = False, missing_weeks: str = DEFAULT_MISSING_WEEKS,
+                   adaptive: AdaptiveSpread | str | None = None,
+                   past: list[PastForecast] | None = None) -> pd.DataFrame:
+    """Like :func:`forecast`, from an already built :class:`~equicare.forecast.truth.Panel`; with ``adaptive``,
+    ``past`` are the earlier forecasts (before the factor) it learns from (none: factor 1)."""
+    ref = as_saturday(reference_date)
+    ad = _adaptive(adaptive)
+    a = _forecast_arrays(panel, ref, get_model(model), _check_horizons(horizons), missing_weeks, ad, past)
+    return _table(a, locations, integer, ad)
 
 
 def predict_from_last_observation(model: ForecastModel, cut: Panel, hz: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
@@ -150,7 +242,9 @@ def _data_panel(truth: pd.DataFrame | None, vintages: Vintages | None, ref: pd.T
 def forecast(truth: pd.DataFrame | None, reference_date: object, model: str | ForecastModel = DEFAULT_MODEL,
              horizons: tuple[int, ...] = HORIZONS, locations: list[str] | None = None,
              history: pd.DataFrame | None = None, augment: Panel | None = None,
-             vintages: Vintages | None = None, nowcast: bool = False, integer: bool = False) -> pd.DataFrame:
+             vintages: Vintages | None = None, nowcast: bool = False, integer: bool = False,
+             missing_weeks: str = DEFAULT_MISSING_WEEKS,
+             adaptive: AdaptiveSpread | str | None = DEFAULT_ADAPTIVE) -> pd.DataFrame:
     """Quantile forecasts of weekly admissions for one reference date, in hubverse format.
 
     Information rule: only observations dated ``reference_date - 7`` days or earlier are used (the latest
@@ -183,6 +277,16 @@ def forecast(truth: pd.DataFrame | None, reference_date: object, model: str | Fo
         (:func:`~equicare.forecast.vintages.nowcast_factors`).
     integer
         Round the quantiles to whole admissions (the hub's 2025-26 rule); they stay monotone and non-negative.
+    missing_weeks
+        How a location whose latest weeks are missing is forecast: ``"carry"`` (from its own last observed week),
+        ``"model-sqrt"`` or ``"model-carry"`` (from weeks imputed by the pooled AR, intervals widened); see
+        :mod:`equicare.forecast.gaps`.
+    adaptive
+        Adaptive conformal spread (:class:`~equicare.forecast.calibration.AdaptiveSpread`, or ``"8:both"``-style
+        text, ``None``/``"off"``): the forecast's quantiles are stretched on the fourth-root scale by the factor
+        that makes the central 95% intervals of the forecasts of the last ``window`` weeks cover their targets
+        as known now.  Here those earlier forecasts are made too (the same model and data rule, one per earlier
+        reference date), so the call costs ``window + 1`` forecasts.
 
     Returns
     -------
@@ -190,9 +294,11 @@ def forecast(truth: pd.DataFrame | None, reference_date: object, model: str | Fo
         Columns ``reference_date, horizon, target, target_end_date, location, output_type, output_type_id,
         value``; one row per location, horizon and each of the 23 quantile levels; values non-negative and
         non-decreasing in the level.  A location whose last observation is older than the latest week (a
-        reporting gap) is forecast from its own last observed week, with the horizon counted from there, so
-        its intervals widen with the gap; ``attrs["notes"]`` says so for each such location (and gives the
-        nowcast factors) and ``attrs["weeks_since_last_observation"]`` maps it to the gap in weeks.
+        reporting gap) is forecast from its own last observed week, with the horizon counted from there, or
+        from imputed weeks (``missing_weeks``), so its intervals widen with the gap; ``attrs["notes"]`` says
+        so for each such location (and gives the nowcast factors and the adaptive factor),
+        ``attrs["weeks_since_last_observation"]`` maps it to the gap in weeks, ``attrs["spread_factor"]`` is the
+        adaptive factor (1 when off).
 
     Raises
     ------
@@ -201,8 +307,26 @@ def forecast(truth: pd.DataFrame | None, reference_date: object, model: str | Fo
         the first vintage (+3 days); no observation before the reference date.
     """
     ref = as_saturday(reference_date)
+    hz = _check_horizons(horizons)
+    check_missing_weeks(missing_weeks)
+    ad = _adaptive(adaptive)
+    m = make_model(model, augment, strict=False)
+    past: list[PastForecast] = []
+    if ad is not None:
+        from equicare.forecast.truth import load_population
+
+        population = load_population()
+        for w in range(ad.window, 0, -1):
+            r = ref - pd.Timedelta(weeks=w)
+            if vintages is not None and r - pd.Timedelta(days=3) < vintages.first:
+                continue
+            try:
+                p, _ = _data_panel(truth, vintages, r, history, nowcast, population)
+                past.append(_forecast_arrays(p, r, m, hz, missing_weeks, None, None).past())
+            except EquicareError:
+                continue  # no data before that date: nothing to learn from it
     panel, notes = _data_panel(truth, vintages, ref, history, nowcast)
-    table = forecast_panel(panel, ref, make_model(model, augment, strict=False), horizons, locations, integer)
+    table = _table(_forecast_arrays(panel, ref, m, hz, missing_weeks, ad, past), locations, integer, ad)
     table.attrs["notes"] = notes + table.attrs.get("notes", [])
     return table
 
@@ -210,13 +334,16 @@ def forecast(truth: pd.DataFrame | None, reference_date: object, model: str | Fo
 def backtest(truth: pd.DataFrame | None, start: object, end: object, model: str | ForecastModel = DEFAULT_MODEL,
              progress: Callable[[int, int], None] | None = None, horizons: tuple[int, ...] = HORIZONS,
              history: pd.DataFrame | None = None, augment: Panel | None = None,
-             vintages: Vintages | None = None, nowcast: bool = False, integer: bool = False) -> pd.DataFrame:
+             vintages: Vintages | None = None, nowcast: bool = False, integer: bool = False,
+             missing_weeks: str = DEFAULT_MISSING_WEEKS,
+             adaptive: AdaptiveSpread | str | None = DEFAULT_ADAPTIVE) -> pd.DataFrame:
     """Forecasts for every Saturday from ``start`` to ``end`` (inclusive), each under the information rule.
 
     Parameters
     ----------
-    truth, model, horizons, history, augment, vintages, nowcast, integer
-        As for :func:`forecast`.  With ``vintages`` (real time), each reference date ``R`` uses the data as
+    truth, model, horizons, history, augment, vintages, nowcast, integer, missing_weeks, adaptive
+        As for :func:`forecast`.  The adaptive factor of each reference date learns from the back-test's own
+        earlier forecasts (none before ``start``: the first weeks get factor 1 until 50 tasks are scored).  With ``vintages`` (real time), each reference date ``R`` uses the data as
         published on or before ``R - 3`` days; the snapshots are computed once per cutoff.
     start, end
         First and last reference dates (Saturdays).
@@ -235,13 +362,18 @@ def backtest(truth: pd.DataFrame | None, start: object, end: object, model: str 
     population = load_population()
     static = None if vintages is not None else _data_panel(truth, vintages, dates[0], history, nowcast)[0]
     m = make_model(model, augment, strict=False)
-    tables, notes = [], []
+    hz = _check_horizons(horizons)
+    check_missing_weeks(missing_weeks)
+    ad = _adaptive(adaptive)
+    tables, notes, past = [], [], []
     for i, ref in enumerate(dates):
         if static is not None:
             panel, pre = static, []
         else:
             panel, pre = _data_panel(truth, vintages, ref, history, nowcast, population)
-        t = forecast_panel(panel, ref, m, horizons, integer=integer)
+        a = _forecast_arrays(panel, ref, m, hz, missing_weeks, ad, past)
+        past.append(a.past())
+        t = _table(a, None, integer, ad)
         notes += [f"{ref.date()}: {n}" for n in pre + t.attrs.get("notes", [])]
         tables.append(t)
         if progress is not None:
