@@ -8,7 +8,9 @@ from pathlib import Path
 import pandas as pd
 
 from equicare.errors import EquicareError
+from equicare.forecast.calibration import AdaptiveSpread
 from equicare.forecast.extras import bundled_extras
+from equicare.forecast.gaps import check_missing_weeks
 from equicare.forecast.hub import load_forecasts
 from equicare.forecast.ilinet import load_ilinet
 from equicare.forecast.run import DEFAULT_MODEL, backtest, forecast, make_model
@@ -18,6 +20,17 @@ from equicare.forecast.vintages import load_vintages
 
 #: Whether real-time forecasts (``--vintages``) correct the latest weeks for revisions by default.
 DEFAULT_NOWCAST = False
+
+
+def _options(missing_weeks: str | None, adaptive: str | None) -> dict:
+    """``missing_weeks=`` and ``adaptive=`` for :func:`forecast`/:func:`backtest`; ``None`` keeps their defaults
+    (the fifth selection round's, ``bench/selection-round5.md``)."""
+    out: dict = {}
+    if missing_weeks is not None:
+        out["missing_weeks"] = check_missing_weeks(missing_weeks)
+    if adaptive is not None:
+        out["adaptive"] = AdaptiveSpread.parse(adaptive)
+    return out
 
 
 def _truth(path: str | None) -> pd.DataFrame:
@@ -65,25 +78,32 @@ def _say(table: pd.DataFrame, notes: Callable[[str], None] | None) -> pd.DataFra
 def forecast_to_csv(truth: str | None, reference_date: str, out: str, model: str | None = None,
                     history: str | None = None, ilinet: str | None = None, extras: bool = True,
                     notes: Callable[[str], None] | None = None, vintages: str | None = None,
-                    nowcast: bool | None = None, integer: bool = False) -> int:
+                    nowcast: bool | None = None, integer: bool = False, missing_weeks: str | None = None,
+                    adaptive: str | None = None) -> int:
     """Forecast one reference date from a truth file (or, with ``vintages``, from the data as published on
     ``R - 3``) and write the hubverse rows; returns the row count.
 
-    ``notes`` receives each note of the forecast (e.g. a location forecast from an older last week)."""
+    ``notes`` receives each note of the forecast (e.g. a location forecast from an older last week).
+    ``missing_weeks`` (``carry``, ``model-sqrt``, ``model-carry``) and ``adaptive`` (``off``, ``8:both``, ...)
+    override the defaults (see :func:`~equicare.forecast.run.forecast`)."""
     data = _data(truth, vintages, nowcast)
     return _write(_say(forecast(reference_date=reference_date, integer=integer, **data,
+                                **_options(missing_weeks, adaptive),
                                 **_inputs(model, history, ilinet, extras)), notes), out)
 
 
 def backtest_to_csv(truth: str | None, start: str, end: str, out: str, model: str | None = None,
                     history: str | None = None, progress: Callable[[int, int], None] | None = None,
                     ilinet: str | None = None, extras: bool = True, notes: Callable[[str], None] | None = None,
-                    vintages: str | None = None, nowcast: bool | None = None, integer: bool = False) -> int:
+                    vintages: str | None = None, nowcast: bool | None = None, integer: bool = False,
+                    missing_weeks: str | None = None, adaptive: str | None = None) -> int:
     """Backtest every Saturday from ``start`` to ``end`` and write the hubverse rows; returns the row count.
 
-    With ``vintages``, each reference date uses the data as published on or before it minus 3 days."""
+    With ``vintages``, each reference date uses the data as published on or before it minus 3 days.
+    ``missing_weeks`` and ``adaptive`` as for :func:`forecast_to_csv`."""
     data = _data(truth, vintages, nowcast)
     return _write(_say(backtest(start=start, end=end, progress=progress, integer=integer, **data,
+                                **_options(missing_weeks, adaptive),
                                 **_inputs(model, history, ilinet, extras)), notes), out)
 
 
