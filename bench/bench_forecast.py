@@ -21,7 +21,8 @@ on revised data); 2024-25 real time was round 4's test season. Round 5 (bench/se
 missing-weeks rule and the adaptive spread by leave-one-season-out over both, so both have been seen; its honest
 figures are the held-out ones in that file. The default's settings (missing weeks, adaptive spread) are printed.
 
-Run: ``.venv/bin/python bench/bench_forecast.py [--seasons 2023-24,2024-25] [--integer]``
+Run: ``.venv/bin/python bench/bench_forecast.py [--seasons 2023-24,2024-25] [--integer] [--missing-weeks M]
+[--adaptive 4:both]`` (the last two run a non-default setting, e.g. round 5's options).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from pathlib import Path
 import pandas as pd
 
 from equicare.forecast import backtest, load_forecasts, load_truth, score
+from equicare.forecast.calibration import AdaptiveSpread
 from equicare.forecast.cli import DEFAULT_NOWCAST
 from equicare.forecast.extras import bundled_extras
 from equicare.forecast.gaps import DEFAULT_MISSING_WEEKS
@@ -74,7 +76,12 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seasons", default=",".join(SEASONS))
     ap.add_argument("--integer", action="store_true", help="whole-number quantiles (--integer)")
+    ap.add_argument("--missing-weeks", default=DEFAULT_MISSING_WEEKS, help="carry | model-sqrt | model-carry")
+    ap.add_argument("--adaptive", default=None, help="adaptive spread: off | WEEKS:both | WEEKS:widen (default: "
+                                                     "the product's)")
     args = ap.parse_args()
+    adaptive = DEFAULT_ADAPTIVE if args.adaptive is None else AdaptiveSpread.parse(args.adaptive)
+    opts = {"missing_weeks": args.missing_weeks, "adaptive": adaptive}
     if not SHARED.is_dir():
         print(f"shared data not found at {SHARED}", file=sys.stderr)
         return 1
@@ -82,9 +89,11 @@ def main() -> int:
     vint = load_vintages(SHARED / "vintages" / "admissions-vintages.csv.gz")
     head = (f"{'forecast':<30} {'ratio':>6}  {'h0    h1    h2    h3':<23}  {'cov50':>5} {'cov95':>5} {'tasks':>6} "
             f"{'secs':>7} {'cpu s':>6}")
-    ad = "off" if DEFAULT_ADAPTIVE is None else f"{DEFAULT_ADAPTIVE.window} weeks, bounds {DEFAULT_ADAPTIVE.bounds}"
-    print(f"default model: ensemble with the bundled extras; nowcast in real time: {'on' if DEFAULT_NOWCAST else 'off'}"
-          f"; missing weeks: {DEFAULT_MISSING_WEEKS}; adaptive spread: {ad}{'; integer quantiles' if args.integer else ''}")
+    ad = "off" if adaptive is None else f"{adaptive.window} weeks, bounds {adaptive.bounds}"
+    default = args.missing_weeks == DEFAULT_MISSING_WEEKS and adaptive == DEFAULT_ADAPTIVE
+    print(f"{'default model' if default else 'NOT the default'}: ensemble with the bundled extras; nowcast in real "
+          f"time: {'on' if DEFAULT_NOWCAST else 'off'}; missing weeks: {args.missing_weeks}; adaptive spread: {ad}"
+          f"{'; integer quantiles' if args.integer else ''}")
     summary = []
     for season in [s.strip() for s in args.seasons.split(",") if s.strip()]:
         cfg = SEASONS[season]
@@ -98,12 +107,12 @@ def main() -> int:
         model = QuantileEnsemble(augment=ex.augment)
         t0, c0 = time.perf_counter(), time.process_time()
         rt = backtest(None, start, end, model=model, history=ex.history, vintages=vint, nowcast=DEFAULT_NOWCAST,
-                      integer=args.integer)
+                      integer=args.integer, **opts)
         secs, cpu = time.perf_counter() - t0, time.process_time() - c0
         r_rt = score(final, rt, versus=base)
         print(line("equicare, real time", r_rt, secs, cpu), flush=True)
         t0, c0 = time.perf_counter(), time.process_time()
-        rv = backtest(final, start, end, model=model, history=ex.history, integer=args.integer)
+        rv = backtest(final, start, end, model=model, history=ex.history, integer=args.integer, **opts)
         r_rv = score(final, rv, versus=base)
         print(line("equicare, revised data", r_rv, time.perf_counter() - t0, time.process_time() - c0), flush=True)
         r_ens = score(final, ens, versus=base)
