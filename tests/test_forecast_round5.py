@@ -178,3 +178,13 @@ def test_adaptive_information_rule_and_backtest_agree_with_forecast():
     pd.testing.assert_frame_equal(last, a.reset_index(drop=True), check_like=True)
     off = forecast(None, ref, vintages=Vintages(df), model="pooled_ar", missing_weeks="model-sqrt")
     assert not np.allclose(off["value"], a["value"])
+
+
+def test_cli_round5_options_are_checked(run_cli, tmp_path):
+    """`--missing-weeks` and `--adaptive-spread` reach the forecaster; a bad value is a user error (exit 2)."""
+    for opt, bad, word in (("--missing-weeks", "bogus", "missing weeks"),
+                           ("--adaptive-spread", "9:sideways", "adaptive spread")):
+        code, out, err = run_cli("forecast", "--reference-date", "2024-01-06", "--out", tmp_path / "f.csv", opt, bad)
+        assert code == 2, err
+        assert word in err and "Traceback" not in err
+        assert not (tmp_path / "f.csv").exists()

@@ -195,6 +195,11 @@ _VINTAGES = typer.Option(None, "--vintages", help="Vintage file (as_of,date,loca
                          "in real time from the data as published on or before R - 3 days (instead of --truth).")
 _NOWCAST = typer.Option(None, "--nowcast/--no-nowcast", help="With --vintages: correct the latest weeks for their "
                         "expected revision, learned from past vintages.")
+_MISSING_WEEKS = typer.Option(None, "--missing-weeks", help="Locations whose latest weeks are unpublished: 'carry' "
+                              "(default: forecast from the last published week, horizon counted from there), "
+                              "'model-sqrt' or 'model-carry' (fill 1-2 missing weeks with the pooled AR's median).")
+_ADAPTIVE = typer.Option(None, "--adaptive-spread", help="Adaptive conformal 95% interval factor learned from this "
+                         "season's scored forecasts, e.g. '4:both' or '8:widen' (window weeks:mode); default 'off'.")
 _INTEGER = typer.Option(False, "--integer", help="Whole-number quantiles (the hub's 2025-26 rule), monotone and "
                         "non-negative.")
 
@@ -218,6 +223,8 @@ def forecast_cmd(
     vintages: str = _VINTAGES,
     nowcast: bool = _NOWCAST,
     integer: bool = _INTEGER,
+    missing_weeks: str = _MISSING_WEEKS,
+    adaptive_spread: str = _ADAPTIVE,
 ) -> None:
     """Quantile forecasts for one reference date: US flu admissions (hub truth), or any count series (--series)."""
     from equicare.errors import EquicareError
@@ -245,7 +252,8 @@ def forecast_cmd(
 
     n = fc.forecast_to_csv(truth, reference_date, out, model=model, history=history, ilinet=ilinet, extras=extras,
                            notes=lambda note: typer.echo(f"note: {note}", err=True), vintages=vintages,
-                           nowcast=nowcast, integer=integer)
+                           nowcast=nowcast, integer=integer, missing_weeks=missing_weeks,
+                           adaptive=adaptive_spread)
     typer.echo(f"wrote {n} rows to {out}")
 
 
@@ -262,6 +270,8 @@ def backtest_cmd(
     vintages: str = _VINTAGES,
     nowcast: bool = _NOWCAST,
     integer: bool = _INTEGER,
+    missing_weeks: str = _MISSING_WEEKS,
+    adaptive_spread: str = _ADAPTIVE,
 ) -> None:
     """Forecasts for every Saturday from START to END, each using only data available at the time."""
     from equicare.forecast import cli as fc
@@ -271,7 +281,8 @@ def backtest_cmd(
 
     n = fc.backtest_to_csv(truth, start, end, out, model=model, history=history, progress=progress,
                            ilinet=ilinet, extras=extras, notes=lambda note: typer.echo(f"note: {note}", err=True),
-                           vintages=vintages, nowcast=nowcast, integer=integer)
+                           vintages=vintages, nowcast=nowcast, integer=integer, missing_weeks=missing_weeks,
+                           adaptive=adaptive_spread)
     typer.echo(f"wrote {n} rows to {out}")
 
 
