@@ -65,6 +65,10 @@ DEFAULT_MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 SESSION_COOKIE = "equicare_session"
 UPLOAD_KINDS = ("regions", "facilities", "demand", "costs")
 UPLOAD_PATHS = ("/api/datasets", "/ui/upload", "/ui/projects")
+MAX_PROJECT_FILES = 32
+"""Files one project upload may hold (the project file, its inputs, a shapefile's parts)."""
+UPLOAD_FILES = {"/ui/projects": ("files", MAX_PROJECT_FILES)}
+"""Upload paths whose form holds several files: path -> (file field, most files); others hold one ``file``."""
 MAX_PENDING_UPLOADS = 4
 """Uploads being received or validated at once (each holds its bytes in memory); more get 503."""
 _PUBLIC = ("/health", "/docs", "/openapi.json", "/static/", "/login", "/favicon.ico", "/docs/oauth2-redirect")
@@ -314,7 +318,8 @@ def create_app(store_path: str | Path = "equicare-out/equicare.duckdb", *,
         """The multipart upload of ``request``, read once while it streams (cached on the request)."""
         form = getattr(request.state, "upload_form", None)
         if form is None:
-            form = await read_upload_form(request, app.state.max_upload_bytes)
+            field, most = UPLOAD_FILES.get(request.url.path, ("file", 1))
+            form = await read_upload_form(request, app.state.max_upload_bytes, field, most)
             request.state.upload_form = form
         return form
 
