@@ -27,6 +27,7 @@ FACILITIES = """id,lat,lon,district,beds,icu_beds
 h1,1.0,36.0,001,10,2
 h2,1.2,36.2,002,20,4
 h3,1.1,36.5,010,30,5
+h4,1.05,36.1,001,15,3
 """
 PROJECT = """name: Tiny districts
 regions: {file: regions.csv, id: code, name: name, population: population, lat: lat, lon: lon}
@@ -190,3 +191,79 @@ def test_project_upload_is_never_spooled_to_disk(svc, monkeypatch):
     r = client.post("/ui/projects", headers=H(tokens, "planner"), files=files, follow_redirects=False)
     assert r.status_code == 422 and "project file" in r.text
     assert rolled == []  # a 2 MB part stayed in memory (Starlette's own parser spools parts over 1 MB)
+
+
+def test_admin_declares_the_projects_regions_for_sharing(svc, done_run):
+    client, tokens, store, root = svc
+    run_id = done_run[0]
+    url = f"/ui/projects/runs/{run_id}/region-list"
+    page = client.get(f"/projects/runs/{run_id}", headers=H(tokens, "planner")).text
+    assert "region-list-form" not in page and "An admin of east-moh can declare" in page
+    assert client.post(url, headers=H(tokens, "planner"), data={"name": "tiny-districts"}).status_code == 403
+    assert client.post(url, headers=H(tokens, "other"), data={"name": "tiny-districts"}).status_code == 404
+    # a signed-in admin needs the page's CSRF token
+    assert client.post("/login", data={"name": "ada", "token": tokens["admin"]}, follow_redirects=False).status_code == 303
+    try:
+        assert client.post(url, data={"name": "tiny-districts"}, follow_redirects=False).status_code == 403
+        page = client.get(f"/projects/runs/{run_id}").text
+        assert 'id="region-list-form"' in page and 'value="tiny-districts-regions"' in page
+        token = page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+        r = client.post(url, data={"name": "tiny-districts", "csrf_token": token}, follow_redirects=False)
+        assert r.status_code == 303, r.text[:500]
+        page = client.get(f"/projects/runs/{run_id}").text
+        assert 'id="declared-list"' in page and "<b>tiny-districts</b>" in page
+        assert "tiny-districts" in client.get("/projects").text
+    finally:
+        client.cookies.clear()
+    lists = {x["name"]: x for x in client.get("/api/region-lists", headers=H(tokens, "other")).json()}
+    assert lists["tiny-districts"]["org"] == "east-moh" and lists["tiny-districts"]["n_regions"] == 3
+    from equicare.service.region_lists import public_regions
+
+    pub = public_regions("tiny-districts", store)
+    assert pub["id"].tolist() == ["001", "002", "010"] and pub["population"].tolist() == [10000, 20000, 30000]
+    # another organisation cannot take the name; the API declares from a run as well
+    r = client.post("/api/region-lists", headers=H(tokens, "other"), json={"name": "tiny-districts", "run_id": run_id})
+    assert r.status_code == 404
+    r = client.post("/api/region-lists", headers=H(tokens, "admin"), json={"name": "tiny-2", "run_id": run_id})
+    assert r.status_code == 201 and r.json()["n_regions"] == 3
+    # the organisation's data coded with its own district ids can now be released over the list
+    fac = store.find_dataset("Tiny districts: facilities", org="east-moh")
+    r = client.post("/api/releases", headers=H(tokens, "planner"),
+                    json={"dataset_id": fac, "method": "dp", "by": "region", "level": "tiny-districts", "epsilon": 0.5})
+    assert r.status_code == 201, r.text
+    rows = client.get(f"/api/datasets/{r.json()['id']}/rows", headers=H(tokens, "planner")).json()
+    assert sorted(x["region"] for x in rows) == ["001", "002", "010"]
+
+
+def test_service_defaults_are_the_demos(svc):
+    """One definition (equicare.params) behind the demo, the API, the run form and the project form."""
+    import re
+
+    from equicare import params
+    from equicare.pipeline import DemoParams
+    from equicare.project.spec import AllocateSpec
+    from equicare.service.scenarios import ScenarioParams, parse_params
+    from equicare.service.ui import _form_params
+
+    client, tokens, store, root = svc
+    demo = DemoParams()
+    api = parse_params({})  # what POST /api/runs and /api/whatif use for absent parameters
+    form = parse_params(_form_params(severity="", stockpile=" ", scenario_quantile="", as_of=""))  # blank fields
+    for p in (api, form):
+        assert p.severity == demo.severity == params.SEVERITY.default
+        assert (p.stockpile, p.scenario_quantile, p.as_of, p.forecast_model) == (
+            demo.stockpile, demo.scenario_quantile, demo.as_of, demo.forecast_model)
+    assert AllocateSpec().severity == demo.severity and AllocateSpec().stock == demo.stockpile
+
+    def attr(page: str, element_id: str, name: str) -> str:
+        tag = re.search(rf'<input[^>]*id="{element_id}"[^>]*>', page).group(0)
+        return re.search(rf'{name}="([^"]*)"', tag).group(1)
+
+    home = client.get("/", headers=H(tokens, "planner")).text  # the scenario run form shows the defaults it uses
+    assert float(attr(home, "run-severity", "placeholder")) == params.SEVERITY.default
+    assert float(attr(home, "run-stockpile", "placeholder")) == params.STOCKPILE.default
+    assert float(attr(home, "run-quantile", "placeholder")) == params.SCENARIO_QUANTILE.default
+    assert float(attr(home, "run-hospital-share", "value")) == params.HOSPITAL_SHARE.default
+    proj = client.get("/projects", headers=H(tokens, "planner")).text
+    assert float(attr(proj, "p-severity", "placeholder")) == params.SEVERITY.default
+    assert float(attr(proj, "p-share", "value")) == params.HOSPITAL_SHARE.default

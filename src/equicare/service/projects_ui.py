@@ -23,6 +23,7 @@ from fastapi import Depends, FastAPI, Form, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 
+from equicare import params
 from equicare.errors import EquicareError, ValidationError
 from equicare.service.accounts import User
 from equicare.service.jobs import Busy, WorkerCrashed
@@ -126,8 +127,11 @@ def register(app: FastAPI) -> None:
         from equicare.optimize import OBJECTIVES
         from equicare.project.spec import AllocateSpec
 
+        from equicare.service.region_lists import lists_from
+
         return page(request, "projects.html", runs=project_runs(user.org), defaults=AllocateSpec(),
-                    models=list(MODELS), objectives=OBJECTIVES, error=None)
+                    models=list(MODELS), objectives=OBJECTIVES, error=None, region_lists=lists_from(st, user.org),
+                    hospital_share=params.HOSPITAL_SHARE.default)
 
     @app.post("/ui/projects", include_in_schema=False)
     async def project_upload(request: Request, user: User = Depends(role("planner"))):
@@ -208,6 +212,12 @@ def register(app: FastAPI) -> None:
             ctx["forecast"] = readable(_forecast_summary(st.get_result(run_id, "forecast")))
         ctx["scores"] = readable(st.get_result(run_id, "forecast_scores")) if "forecast_scores" in names else None
         ctx["results"] = [n for n in names if n != "region_shapes"]
+        from equicare.service import accounts
+        from equicare.service.region_lists import lists_from, suggest_list_name
+
+        ctx["declared"] = [x for x in lists_from(st, user.org) if x["run_id"] == run_id]
+        ctx["can_declare"] = accounts.has_role(user, "admin")
+        ctx["list_name"] = suggest_list_name(info["params"].get("project"))
         from equicare.optimize import OBJECTIVES
 
         return page(request, "project_run.html", objectives=OBJECTIVES, **ctx)
@@ -233,6 +243,21 @@ def register(app: FastAPI) -> None:
         rows = table[(table["need"] > 0)].sort_values("change").to_dict(orient="records")
         return page(request, "_project_whatif.html", base=base, s=summary, rows=rows,
                     n_changed=int((table["change"].abs() > 0).sum()))
+
+    @app.post("/ui/projects/runs/{run_id}/region-list", include_in_schema=False)
+    def project_region_list(request: Request, run_id: str, name: str = Form(""),
+                            user: User = Depends(role("admin"))):
+        """Declare the run's regions the organisation's public region list for sharing (admins only)."""
+        from equicare.service.region_lists import declare_project_regions
+
+        h["run_for"](user, run_id)
+        request.state.audit_target = f"region-list:{name[:64]}"
+        request.state.audit_detail = {"run": run_id[:40]}
+        try:
+            declare_project_regions(st, name, run_id, org=user.org, user=user.name)
+        except EquicareError as exc:
+            return page(request, "error.html", status=422, status_code=422, message=str(exc))
+        return RedirectResponse(f"/projects/runs/{run_id}#sharing", status_code=303)
 
     @app.get("/projects/runs/{run_id}/report", include_in_schema=False)
     def project_report(run_id: str, user: User = Depends(user_dep)):
