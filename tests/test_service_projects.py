@@ -94,6 +94,8 @@ def test_project_run_is_computed_in_a_worker_process(svc, done_run):
     run_id, info, running, answered, health = done_run
     assert health.status_code == 200 and answered < 2.0
     assert running["status"] in ("running", "succeeded")
+    if running["status"] == "running":  # polled as any run, with the worker's own progress (None until it starts)
+        assert "worker_progress" in running and running["message"] == "queued for a worker"
     assert info["status"] == "succeeded", info.get("error")
     pid = info["summary"]["worker_pid"]
     assert pid and pid != os.getpid()  # not the web process (nor a thread of it)

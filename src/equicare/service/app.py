@@ -563,6 +563,8 @@ def create_app(store_path: str | Path = "equicare-out/equicare.duckdb", *,
     def run_get(run_id: str, user: User = Depends(user_dep)) -> dict:
         info = run_for(user, run_id)
         info["results"] = st.result_names(run_id)
+        if info["kind"] == "project" and info["status"] == "running":
+            info["worker_progress"] = projects_ui.worker_progress(st, info)  # stage, done, total
         return _clean(info)
 
     @app.get("/api/runs/{run_id}/results/{name}", tags=["runs"])

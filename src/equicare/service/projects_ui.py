@@ -29,7 +29,8 @@ from equicare.service.accounts import User
 from equicare.service.jobs import Busy, WorkerCrashed
 from equicare.service.project_jobs import check_job, confine, read_progress, start_project_run
 
-__all__ = ["SCENARIO_FIELDS", "confine", "register", "safe_name", "scenario_overrides", "upload_names"]
+__all__ = ["SCENARIO_FIELDS", "confine", "register", "safe_name", "scenario_overrides", "upload_names",
+           "worker_progress"]
 
 #: Scenario fields of the run form: (form field, ``section.key`` of the project file, type).
 SCENARIO_FIELDS = (
@@ -96,6 +97,17 @@ def _project_dir(store, org: str, pid: str) -> Path:
     if not re.fullmatch(r"[0-9a-f]{12}", pid):
         raise HTTPException(404, "no such project")
     return base / "projects" / safe_name(org) / pid
+
+
+def worker_progress(store, info: dict) -> dict | None:
+    """The worker's last progress report (``stage``, ``done``, ``total``) of a running project run, else None."""
+    pid = (info.get("params") or {}).get("project_id")
+    if info.get("kind") != "project" or info.get("status") != "running" or not pid:
+        return None
+    try:
+        return read_progress(_project_dir(store, str(info["org"]), str(pid)))
+    except HTTPException:
+        return None
 
 
 def register(app: FastAPI) -> None:
@@ -188,9 +200,7 @@ def register(app: FastAPI) -> None:
         if info["kind"] != "project":
             raise HTTPException(404, f"run {run_id} is not a project run")
         ctx: dict = {"run": info, "maps": [], "allocation": None, "forecast": None, "s": info.get("summary") or {}}
-        pid = info["params"].get("project_id")
-        if info["status"] == "running" and pid:
-            ctx["progress"] = read_progress(_project_dir(st, user.org, pid))
+        ctx["progress"] = worker_progress(st, info)
         names = st.result_names(run_id) if info["status"] == "succeeded" else []
         if "region_shapes" in names:
             gj = shapes_geojson(st.get_result(run_id, "region_shapes"))
