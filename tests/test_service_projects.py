@@ -245,12 +245,11 @@ def test_service_defaults_are_the_demos(svc):
     from equicare.pipeline import DemoParams
     from equicare.project.spec import AllocateSpec
     from equicare.service.scenarios import ScenarioParams, parse_params
-    from equicare.service.ui import _form_params
 
     client, tokens, store, root = svc
     demo = DemoParams()
     api = parse_params({})  # what POST /api/runs and /api/whatif use for absent parameters
-    form = parse_params(_form_params(severity="", stockpile=" ", scenario_quantile="", as_of=""))  # blank fields
+    form = parse_params({"severity": "", "stockpile": "", "scenario_quantile": "", "as_of": ""})  # blank form fields
     for p in (api, form):
         assert p.severity == demo.severity == params.SEVERITY.default
         assert (p.stockpile, p.scenario_quantile, p.as_of, p.forecast_model) == (
