@@ -138,7 +138,6 @@ def register(app: FastAPI) -> None:
         from equicare.forecast import MODELS
         from equicare.optimize import OBJECTIVES
         from equicare.project.spec import AllocateSpec
-
         from equicare.service.region_lists import lists_from
 
         return page(request, "projects.html", runs=project_runs(user.org), defaults=AllocateSpec(),
@@ -187,6 +186,9 @@ def register(app: FastAPI) -> None:
         except EquicareError as exc:
             shutil.rmtree(folder, ignore_errors=True)
             return page(request, "error.html", status=422, status_code=422, message=str(exc))
+        except BaseException:  # an unexpected fault (answered 500 and logged): the upload leaves nothing either
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
         request.state.audit_target = f"run:{run_id}"
         return RedirectResponse(f"/projects/runs/{run_id}", status_code=303)
 
