@@ -232,10 +232,22 @@ class Store:
         row = self.query("SELECT id FROM datasets WHERE name = ? AND org = ?", [name, org])
         return None if row.empty else int(row.id.iloc[0])
 
-    def get_dataset(self, dataset_id: int) -> pd.DataFrame:
-        """The rows of a dataset."""
+    def get_dataset(self, dataset_id: int, columns: list[str] | None = None) -> pd.DataFrame:
+        """The rows of a dataset (only ``columns``, in that order, when given; EquicareError naming one it lacks)."""
         self.dataset_info(dataset_id)
-        return self.query(f"SELECT * FROM ds_{int(dataset_id)}")
+        if columns is None:
+            return self.query(f"SELECT * FROM ds_{int(dataset_id)}")
+        have = self.dataset_columns(dataset_id)
+        for c in columns:
+            if c not in have:
+                raise EquicareError(f"column '{c}' is not in dataset {dataset_id}")
+        cols = ", ".join('"' + str(c).replace('"', '""') + '"' for c in dict.fromkeys(columns))
+        return self.query(f"SELECT {cols} FROM ds_{int(dataset_id)}")
+
+    def dataset_columns(self, dataset_id: int) -> list[str]:
+        """The column names of a dataset, without reading its rows."""
+        self.dataset_info(dataset_id)
+        return list(self.query(f"SELECT * FROM ds_{int(dataset_id)} LIMIT 0").columns)
 
     # -- runs -------------------------------------------------------------------------------------
     def start_run(self, kind: str, params: Mapping, fingerprints: Mapping | None = None, org: str = "local",

@@ -70,7 +70,12 @@ def _refuse_row_level(df: pd.DataFrame, by: str, ds: int, method: str = "dp", ki
 
 @dataclass
 class ReleasePlan:
-    """A checked release request (:func:`plan_release`): what to compute and over which public regions."""
+    """A checked release request (:func:`plan_release`): what to compute and over which public regions.
+
+    For a suppressed release ``df`` holds the rows (and ``codes`` their public regions); for a DP release it
+    holds what the worker needs (:meth:`dp_args`): every column when the data's budget key is not known yet
+    (the worker fingerprints the rows), else only the region and value columns.
+    """
 
     dataset_id: int
     info: dict
@@ -78,11 +83,11 @@ class ReleasePlan:
     by: str
     level: str
     regions: list[str]
-    df: pd.DataFrame
-    codes: np.ndarray
-    notes: list[str]
     share_with: list[str]
     name: str | None
+    df: pd.DataFrame | None = None
+    codes: np.ndarray | None = None
+    notes: list[str] = field(default_factory=list)
     statistic: str = "count"
     epsilon: float | None = None
     column: str | None = None
@@ -91,20 +96,19 @@ class ReleasePlan:
     key_known: bool = False
 
     def dp_args(self) -> tuple:
-        """Arguments of :func:`dp_job`: only the columns the release reads, unless the budget key must be
-        computed from every column."""
-        cols = self.df.columns if not self.key_known else [
-            c for c in dict.fromkeys([self.by, self.column]) if c and c in self.df.columns]
-        return (self.df[list(cols)], not self.key_known, self.by, self.statistic, self.epsilon, self.regions,
-                self.column, self.bounds)
+        """Arguments of :func:`dp_job`."""
+        return (self.df, not self.key_known, self.dataset_id, str(self.info["kind"]), self.by, self.statistic,
+                self.epsilon, self.regions, self.column, self.bounds)
 
 
 def plan_release(store: Store, user: User, req: dict) -> ReleasePlan:
     """Check a release request of ``user`` (see :func:`make_release` for ``req``) before anything is computed.
 
-    Refuses (EquicareError) another organisation's dataset, an aggregate, a missing or row-unique ``by``, data
-    coded with another region list, a bad epsilon or bounds, and a DP release the dataset's or organisation's
-    budget cannot afford (when the dataset's budget key is known; it is checked again when charged).
+    Refuses (EquicareError) another organisation's dataset, an aggregate, a missing ``by``, a bad epsilon or
+    bounds, and a DP release the dataset's or organisation's budget cannot afford (when the dataset's budget
+    key is known; it is checked again when charged). The checks that read every row -- a ``by`` unique per
+    row, data coded with another region list -- are made here for a suppressed release and by
+    :func:`dp_job` (in a worker, before any noise is drawn) for a DP release.
     """
     ds = int(req["dataset_id"])
     info = store.dataset_info(ds)
@@ -120,14 +124,11 @@ def plan_release(store: Store, user: User, req: dict) -> ReleasePlan:
         raise EquicareError("'by' (the region column) is required")
     if method not in ("dp", "suppress"):
         raise EquicareError(f"method must be 'dp' or 'suppress', got {method!r}")
-    df = store.get_dataset(ds)
-    if by not in df.columns:
+    columns = store.dataset_columns(ds)
+    if by not in columns:
         raise EquicareError(f"region column '{by}' is not in dataset {ds}")
-    _refuse_row_level(df, by, ds, method, str(info["kind"]))
-    pub = public_regions(level, store)
-    regions = pub["id"].astype(str).tolist()
-    codes, notes = match_regions(df[by], regions, by)  # refuses data coded with another region list
-    plan = ReleasePlan(ds, info, method, by, level, regions, df, codes, notes, share_with, req.get("name"))
+    regions = public_regions(level, store)["id"].astype(str).tolist()
+    plan = ReleasePlan(ds, info, method, by, level, regions, share_with, req.get("name"))
     if method == "dp":
         if req.get("epsilon") is None:
             raise EquicareError("a differentially private release needs 'epsilon'")
@@ -140,7 +141,14 @@ def plan_release(store: Store, user: User, req: dict) -> ReleasePlan:
         plan.key_known = known_budget_key(store, ds) is not None
         if plan.key_known:
             check_budget(store, ds, plan.epsilon)  # before any computation (and again when charged)
+            wanted = [c for c in dict.fromkeys([by, plan.column]) if c and c in columns]
+            plan.df = store.get_dataset(ds, wanted)
+        else:
+            plan.df = store.get_dataset(ds)
         return plan
+    df = store.get_dataset(ds)
+    _refuse_row_level(df, by, ds, method, str(info["kind"]))
+    plan.codes, plan.notes = match_regions(df[by], regions, by)  # refuses data coded with another region list
     cols = req.get("count_columns") or []
     missing = [c for c in cols if c not in df.columns]
     if missing:
@@ -153,18 +161,22 @@ def plan_release(store: Store, user: User, req: dict) -> ReleasePlan:
         if n_bad or pd.api.types.is_bool_dtype(raw):
             raise EquicareError(f"count column '{c}' of dataset {ds} is not a count: {n_bad or len(raw)} "
                                 "value(s) are not numbers")
-    plan.count_columns = list(cols)
+    plan.df, plan.count_columns = df, list(cols)
     return plan
 
 
-def dp_job(frame: pd.DataFrame, need_key: bool, by: str, statistic: str, epsilon: float, regions: list[str],
-           column: str | None, bounds: tuple[float, float] | None) -> tuple[DPRelease, KeyMaterial | None]:
-    """The DP computation of a release (a worker process runs it; no store is touched): the release and,
-    when ``need_key``, the data's budget key material (:func:`equicare.privacy.ledger.key_material`).
+def dp_job(frame: pd.DataFrame, need_key: bool, dataset_id: int, kind: str, by: str, statistic: str,
+           epsilon: float, regions: list[str], column: str | None, bounds: tuple[float, float] | None
+           ) -> tuple[DPRelease, KeyMaterial | None]:
+    """The DP computation of a release (a worker process runs it; no store is touched): the row checks (a
+    ``by`` unique per row, data coded with another region list), the release and, when ``need_key``, the
+    data's budget key material (:func:`equicare.privacy.ledger.key_material`).
 
     Nothing is charged here: the caller charges the budget after it (:func:`finish_release`), so a
     computation that fails -- or a worker that dies -- spends nothing.
     """
+    _refuse_row_level(frame, by, dataset_id, "dp", kind)
+    match_regions(frame[by], regions, by)  # refuses data coded with another region list, before any noise
     material = key_material(frame) if need_key else None
     rel = dp_release(frame, by=by, statistic=statistic, epsilon=epsilon, regions=regions, column=column,
                      bounds=bounds)
