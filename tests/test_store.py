@@ -46,3 +46,24 @@ def test_run_results_and_progress():
     assert st.get_result(run, "alloc").beds.sum() == 3.5
     with pytest.raises(EquicareError):
         st.get_result(run, "nope")
+
+
+def test_nested_transactions_commit_or_roll_back_together():
+    st = Store(":memory:")
+    df = pd.DataFrame({"id": ["001", "002"], "v": [1, 2]})
+    with pytest.raises(RuntimeError):
+        with st.transaction():
+            st.save_dataset("inner", "regions", df, source="t", fingerprint="f")  # its own transaction joins
+            run = st.start_run("project", {"a": 1}, run_id="abc123def456")
+            raise RuntimeError("after the inner transaction committed its part")
+    assert st.list_datasets().empty and st.list_runs().empty  # the whole outer transaction rolled back
+    with st.transaction():
+        ds = st.save_dataset("inner", "regions", df, source="t", fingerprint="f")
+        run = st.start_run("project", {"a": 1}, run_id="abc123def456")
+        st.update_run(run, params={"a": 2}, fingerprints={"f": "x"})
+        st.finish_run(run, {"r": df})
+    assert run == "abc123def456" and st.get_run(run)["params"] == {"a": 2}
+    assert st.get_run(run)["fingerprints"] == {"f": "x"} and st.get_run(run)["status"] == "succeeded"
+    assert st.get_dataset(ds)["id"].tolist() == ["001", "002"]
+    with st.transaction():  # usable again after both
+        pass

@@ -120,6 +120,7 @@ class Store:
         except duckdb.Error as exc:  # e.g. locked by another writer, or not a DuckDB file
             raise EquicareError(f"cannot open store {self.path}: {exc}") from exc
         self._lock = threading.RLock()
+        self._depth = 0  # transactions open on the thread holding the lock (nested ones join the outer one)
         if not read_only:
             self.con.execute(_SCHEMA)
 
@@ -135,16 +136,32 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """All statements inside commit together or not at all."""
+        """All statements inside commit together or not at all.
+
+        A transaction opened inside another (on the same thread) joins it: everything commits with the
+        outer one, and an error escaping the inner block rolls the whole outer transaction back.
+        """
         with self._lock:
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield self.con
+                finally:
+                    self._depth -= 1
+                return
             self.con.execute("BEGIN TRANSACTION")
+            self._depth = 1
             try:
                 yield self.con
             except BaseException:
+                self._depth = 0
                 self.con.execute("ROLLBACK")
                 raise
             else:
+                self._depth = 0
                 self.con.execute("COMMIT")
+            finally:
+                self._depth = 0
 
     def query(self, sql: str, params: list | tuple | None = None) -> pd.DataFrame:
         """Run a parameterised read query and return a DataFrame."""
@@ -215,16 +232,28 @@ class Store:
         row = self.query("SELECT id FROM datasets WHERE name = ? AND org = ?", [name, org])
         return None if row.empty else int(row.id.iloc[0])
 
-    def get_dataset(self, dataset_id: int) -> pd.DataFrame:
-        """The rows of a dataset."""
+    def get_dataset(self, dataset_id: int, columns: list[str] | None = None) -> pd.DataFrame:
+        """The rows of a dataset (only ``columns``, in that order, when given; EquicareError naming one it lacks)."""
         self.dataset_info(dataset_id)
-        return self.query(f"SELECT * FROM ds_{int(dataset_id)}")
+        if columns is None:
+            return self.query(f"SELECT * FROM ds_{int(dataset_id)}")
+        have = self.dataset_columns(dataset_id)
+        for c in columns:
+            if c not in have:
+                raise EquicareError(f"column '{c}' is not in dataset {dataset_id}")
+        cols = ", ".join('"' + str(c).replace('"', '""') + '"' for c in dict.fromkeys(columns))
+        return self.query(f"SELECT {cols} FROM ds_{int(dataset_id)}")
+
+    def dataset_columns(self, dataset_id: int) -> list[str]:
+        """The column names of a dataset, without reading its rows."""
+        self.dataset_info(dataset_id)
+        return list(self.query(f"SELECT * FROM ds_{int(dataset_id)} LIMIT 0").columns)
 
     # -- runs -------------------------------------------------------------------------------------
     def start_run(self, kind: str, params: Mapping, fingerprints: Mapping | None = None, org: str = "local",
-                  created_by: str | None = None) -> str:
-        """Record a run as ``running`` and return its id."""
-        run_id = uuid.uuid4().hex[:12]
+                  created_by: str | None = None, run_id: str | None = None) -> str:
+        """Record a run as ``running`` and return its id (``run_id``, or a new random one)."""
+        run_id = run_id or uuid.uuid4().hex[:12]
         with self._lock:
             self.con.execute(
                 "INSERT INTO runs (id, kind, org, params, fingerprints, version, started_at, status, created_by)"
@@ -250,6 +279,14 @@ class Store:
                 "UPDATE runs SET status = 'succeeded', ended_at = ?, summary = ?, message = 'done' WHERE id = ?",
                 [_now(), _json(dict(summary or {})), run_id],
             )
+
+    def update_run(self, run_id: str, params: Mapping | None = None, fingerprints: Mapping | None = None) -> None:
+        """Replace a run's recorded parameters and/or input fingerprints (known only once it has computed)."""
+        with self.transaction() as con:
+            if params is not None:
+                con.execute("UPDATE runs SET params = ? WHERE id = ?", [_json(dict(params)), run_id])
+            if fingerprints is not None:
+                con.execute("UPDATE runs SET fingerprints = ? WHERE id = ?", [_json(dict(fingerprints)), run_id])
 
     def fail_run(self, run_id: str, error: str) -> None:
         """Mark a run ``failed``; it keeps no results."""

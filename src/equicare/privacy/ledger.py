@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
@@ -43,9 +44,10 @@ from equicare.privacy.fingerprint import containment, content_sketch, data_finge
 if TYPE_CHECKING:  # pragma: no cover
     from equicare.store import Store
 
-__all__ = ["DEFAULT_EPSILON_BUDGET", "DEFAULT_ORG_EPSILON_BUDGET", "FAMILY_JACCARD", "BudgetKey", "budget_key",
-           "ensure_schema", "org_budget", "org_spent", "privacy_budget", "privacy_ledger", "privacy_spent",
-           "record_derivation", "release_dataset", "set_org_budget", "set_privacy_budget"]
+__all__ = ["DEFAULT_EPSILON_BUDGET", "DEFAULT_ORG_EPSILON_BUDGET", "FAMILY_JACCARD", "BudgetKey", "KeyMaterial",
+           "budget_key", "charge_release", "check_budget", "ensure_schema", "key_material", "known_budget_key",
+           "org_budget", "org_spent", "privacy_budget", "privacy_ledger", "privacy_spent", "record_derivation",
+           "release_dataset", "set_org_budget", "set_privacy_budget"]
 
 DEFAULT_EPSILON_BUDGET = 1.0
 DEFAULT_ORG_EPSILON_BUDGET = 10.0
@@ -102,39 +104,69 @@ class BudgetKey:
         self.org, self.data_key, self.family, self.name = org, data_key, family, name
 
 
+@dataclass(frozen=True)
+class KeyMaterial:
+    """What a dataset's budget key is computed from (:func:`key_material`): its data key, row count and the
+    bottom-k sketches of its whole rows and of its measurements. Computing it reads every row (seconds for
+    a million rows), so the service computes it in a worker process."""
+
+    data_key: str
+    n_rows: int
+    sketch: list[int]
+    content: list[int]
+
+
+def key_material(df: pd.DataFrame) -> KeyMaterial:
+    """The fingerprint and sketches of a dataset's stored rows
+    (:mod:`equicare.privacy.fingerprint`); no store is touched."""
+    return KeyMaterial(data_fingerprint(df), len(df), row_sketch(df), content_sketch(df))
+
+
 def ensure_schema(store: "Store") -> None:
     with store._lock:
         store.con.execute(_SQL)
 
 
-def budget_key(store: "Store", dataset_id: int) -> BudgetKey:
-    """The dataset's data key and budget family, computed from its stored rows on first use."""
+def known_budget_key(store: "Store", dataset_id: int) -> BudgetKey | None:
+    """The dataset's budget key if it was computed before (a cheap look-up), else None."""
     ensure_schema(store)
     info = store.dataset_info(dataset_id)
     org, name = str(info["org"]), str(info["name"])
     row = store.query("SELECT data_key FROM privacy_keys WHERE dataset_id = ?", [int(dataset_id)])
-    if not row.empty:
-        key = str(row.data_key.iloc[0])
-        fam = store.query("SELECT family FROM privacy_data WHERE org = ? AND data_key = ?", [org, key])
-        return BudgetKey(org, key, str(fam.family.iloc[0]) if not fam.empty else key, name)
-    df = store.get_dataset(dataset_id)
-    key = data_fingerprint(df)
+    if row.empty:
+        return None
+    key = str(row.data_key.iloc[0])
+    fam = store.query("SELECT family FROM privacy_data WHERE org = ? AND data_key = ?", [org, key])
+    return BudgetKey(org, key, str(fam.family.iloc[0]) if not fam.empty else key, name)
+
+
+def budget_key(store: "Store", dataset_id: int, material: KeyMaterial | None = None) -> BudgetKey:
+    """The dataset's data key and budget family, computed from its stored rows on first use (or from
+    ``material``, :func:`key_material` of those rows computed elsewhere)."""
+    known_key = known_budget_key(store, dataset_id)
+    if known_key is not None:
+        return known_key
+    info = store.dataset_info(dataset_id)
+    org, name = str(info["org"]), str(info["name"])
+    if material is None:
+        material = key_material(store.get_dataset(dataset_id))
+    key = material.data_key
     with store.transaction() as con:
         known = con.execute("SELECT family FROM privacy_data WHERE org = ? AND data_key = ?", [org, key]).fetchall()
         if known:
             family = str(known[0][0])
         else:
-            sketch, content = row_sketch(df), content_sketch(df)
+            sketch, content = material.sketch, material.content
             family, best = key, 0.0
             for other_key, other_family, n_other, other_sketch, other_content in con.execute(
                     "SELECT data_key, family, n_rows, sketch, content FROM privacy_data WHERE org = ?",
                     [org]).fetchall():
-                score = _resemblance(sketch, content, len(df), json.loads(other_sketch or "[]"),
+                score = _resemblance(sketch, content, material.n_rows, json.loads(other_sketch or "[]"),
                                      json.loads(other_content or "[]"), int(n_other or 0))
                 if score > best:
                     family, best = str(other_family), score
             con.execute("INSERT INTO privacy_data (org, data_key, family, n_rows, sketch, content) "
-                        "VALUES (?, ?, ?, ?, ?, ?)", [org, key, family, len(df), json.dumps(sketch),
+                        "VALUES (?, ?, ?, ?, ?, ?)", [org, key, family, material.n_rows, json.dumps(sketch),
                                                       json.dumps(content)])
         con.execute("DELETE FROM privacy_keys WHERE dataset_id = ?", [int(dataset_id)])
         con.execute("INSERT INTO privacy_keys VALUES (?, ?, ?)", [int(dataset_id), org, key])
@@ -304,11 +336,27 @@ def release_dataset(
         _refuse_if_over(store.con, store, dataset_id, k, eps)
     rel = dp_release(store.get_dataset(dataset_id), by=by, statistic=statistic, epsilon=eps, regions=regions,
                      column=column, bounds=bounds, alpha=alpha)
+    charge_release(store, dataset_id, k, rel, created_by=created_by)
+    return rel
+
+
+def charge_release(store: "Store", dataset_id: int, key: BudgetKey, rel: DPRelease,
+                   created_by: str | None = None) -> int:
+    """Charge a computed release to its family's and organisation's budgets: check both and record the
+    ledger entry in one transaction (which joins the caller's, so the entry can commit together with the
+    stored release). Returns the ledger entry's id.
+
+    Raises
+    ------
+    EquicareError
+        ``"privacy budget exceeded ..."``: nothing is recorded and ``rel`` must be discarded unseen.
+    """
+    eps = check_epsilon(rel.epsilon)
     with store.transaction() as con:
-        _refuse_if_over(con, store, dataset_id, k, eps)
+        _refuse_if_over(con, store, dataset_id, key, eps)
         lid = int(con.execute("SELECT nextval('privacy_ledger_seq')").fetchall()[0][0])
         con.execute("INSERT INTO privacy_ledger VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [lid, k.org, k.family, int(dataset_id), k.name, statistic, column, by, eps,
+                    [lid, key.org, key.family, int(dataset_id), key.name, rel.statistic, rel.column, rel.by, eps,
                      rel.error_bound if math.isfinite(rel.error_bound) else None, created_by,
                      datetime.now(timezone.utc).replace(tzinfo=None)])
-    return rel
+    return lid

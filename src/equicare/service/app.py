@@ -65,6 +65,10 @@ DEFAULT_MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 SESSION_COOKIE = "equicare_session"
 UPLOAD_KINDS = ("regions", "facilities", "demand", "costs")
 UPLOAD_PATHS = ("/api/datasets", "/ui/upload", "/ui/projects")
+MAX_PROJECT_FILES = 32
+"""Files one project upload may hold (the project file, its inputs, a shapefile's parts)."""
+UPLOAD_FILES = {"/ui/projects": ("files", MAX_PROJECT_FILES)}
+"""Upload paths whose form holds several files: path -> (file field, most files); others hold one ``file``."""
 MAX_PENDING_UPLOADS = 4
 """Uploads being received or validated at once (each holds its bytes in memory); more get 503."""
 _PUBLIC = ("/health", "/docs", "/openapi.json", "/static/", "/login", "/favicon.ico", "/docs/oauth2-redirect")
@@ -116,10 +120,12 @@ class ReleaseRequest(BaseModel):
 
 
 class RegionListRequest(BaseModel):
-    """Declare one of your ``regions`` datasets a public region list (its ids, names, populations become public)."""
+    """Declare one of your ``regions`` datasets, or the regions of one of your project runs, a public region list
+    (its ids, names, populations become public). Give ``dataset_id`` or ``run_id``."""
 
     name: StrictStr = Field(min_length=1, max_length=128)
-    dataset_id: StrictInt = Field(ge=1, le=_MAX_ID)
+    dataset_id: StrictInt | None = Field(None, ge=1, le=_MAX_ID)
+    run_id: StrictStr | None = Field(None, min_length=1, max_length=40, description="a succeeded project run")
 
 
 class OrgBudgetRequest(BaseModel):
@@ -314,7 +320,8 @@ def create_app(store_path: str | Path = "equicare-out/equicare.duckdb", *,
         """The multipart upload of ``request``, read once while it streams (cached on the request)."""
         form = getattr(request.state, "upload_form", None)
         if form is None:
-            form = await read_upload_form(request, app.state.max_upload_bytes)
+            field, most = UPLOAD_FILES.get(request.url.path, ("file", 1))
+            form = await read_upload_form(request, app.state.max_upload_bytes, field, most)
             request.state.upload_form = form
         return form
 
@@ -556,6 +563,8 @@ def create_app(store_path: str | Path = "equicare-out/equicare.duckdb", *,
     def run_get(run_id: str, user: User = Depends(user_dep)) -> dict:
         info = run_for(user, run_id)
         info["results"] = st.result_names(run_id)
+        if info["kind"] == "project" and info["status"] == "running":
+            info["worker_progress"] = projects_ui.worker_progress(st, info)  # stage, done, total
         return _clean(info)
 
     @app.get("/api/runs/{run_id}/results/{name}", tags=["runs"])
@@ -581,15 +590,19 @@ def create_app(store_path: str | Path = "equicare-out/equicare.duckdb", *,
                        "hospitals": [] if hosp is None else _records(hosp)})
 
     @app.post("/api/releases", tags=["privacy"], status_code=201)
-    def release(req: ReleaseRequest, request: Request, user: User = Depends(role("planner"))) -> dict:
-        from equicare.service.releases import make_release
+    async def release(req: ReleaseRequest, request: Request, user: User = Depends(role("planner"))) -> dict:
+        """Make a release; a DP release is computed in a worker process (429/503 when busy; nothing charged)
+        and charged, stored and shared in one transaction."""
+        from fastapi.concurrency import run_in_threadpool
+
+        from equicare.service.releases import release_in_pool
 
         request.state.audit_detail = {"source": req.dataset_id, "method": req.method, "epsilon": req.epsilon,
                                       "share_with": req.share_with}
-        info = dataset_for(user, req.dataset_id)
+        info = await run_in_threadpool(dataset_for, user, req.dataset_id)
         if info["org"] != user.org:
             raise HTTPException(403, "only the owning organisation can release aggregates of a dataset")
-        out = make_release(st, user, req.model_dump())
+        out = await release_in_pool(st, user, req.model_dump(), jobs, who(user))
         request.state.audit_target = f"dataset:{out['id']}"
         return _clean(out)
 
@@ -621,10 +634,15 @@ def create_app(store_path: str | Path = "equicare-out/equicare.duckdb", *,
 
     @app.post("/api/region-lists", tags=["privacy"], status_code=201)
     def region_lists_add(req: RegionListRequest, request: Request, user: User = Depends(role("admin"))) -> dict:
-        from equicare.service.region_lists import declare_region_list
+        from equicare.service.region_lists import declare_project_regions, declare_region_list
 
-        dataset_for(user, req.dataset_id)
         request.state.audit_target = f"region-list:{req.name}"
+        if (req.dataset_id is None) == (req.run_id is None):
+            raise EquicareError("give either 'dataset_id' (a regions dataset) or 'run_id' (a project run)")
+        if req.run_id is not None:
+            run_for(user, req.run_id)  # another organisation's run answers 404, as a missing one
+            return _clean(declare_project_regions(st, req.name, req.run_id, org=user.org, user=user.name))
+        dataset_for(user, req.dataset_id)
         return declare_region_list(st, req.name, req.dataset_id, org=user.org, user=user.name)
 
     @app.post("/api/pool", tags=["privacy"])

@@ -27,7 +27,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Busy", "JobPool", "PoolSettings", "WorkerCrashed"]
+__all__ = ["Busy", "JobPool", "PoolSettings", "WorkerCrashed", "failure_message"]
 
 
 @dataclass(frozen=True)
@@ -77,6 +77,17 @@ class Busy(Exception):
 
 class WorkerCrashed(Exception):
     """The worker process running a job died (the job left no result)."""
+
+
+def failure_message(exc: BaseException) -> str:
+    """What a failed job's run records: a user error's own message, a crash said as such, else type and text."""
+    from equicare.errors import EquicareError
+
+    if isinstance(exc, EquicareError):
+        return str(exc)
+    if isinstance(exc, BrokenProcessPool):
+        return "the worker process running this job stopped unexpectedly; no results were kept"
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _init_worker(parent_pid: int, warm: bool, nice: int = 0) -> None:

@@ -1,10 +1,12 @@
 """Dashboard pages for a planner's own project: upload the project file and its inputs, set the scenario,
 run every stage, and see the map of their regions, the forecast, the allocation with explanations, and the report.
 
-Uploaded files are kept under ``<store folder>/projects/<org>/<project id>/`` (file names reduced to their base
-name, nothing outside that folder is written); the project is validated exactly as ``equicare run --check``
-does before a run starts.  A run goes through :func:`equicare.project.run_project` on the service's store, in
-a background thread; the run page shows its progress and then its results.
+The upload is read in memory while it streams (:mod:`equicare.service.uploads`: 413 past the byte limit, no
+temporary file), then its files are kept under ``<store folder>/projects/<org>/<project id>/`` (file names
+reduced to their base name, used only inside that folder; a refused upload leaves nothing). The project is
+validated exactly as ``equicare run --check`` does, and run by :func:`equicare.project.run_project`, both in the
+service's worker processes (:mod:`equicare.service.project_jobs`); the run page shows its progress, then its
+results or its error.
 """
 
 # ruff: noqa: B008  (FastAPI declares dependencies, forms and files as parameter defaults)
@@ -12,16 +14,23 @@ a background thread; the run page shows its progress and then its results.
 from __future__ import annotations
 
 import re
-import threading
+import shutil
 import uuid
 from pathlib import Path
 
 import pandas as pd
-from fastapi import Depends, FastAPI, File, Form, HTTPException, Request, UploadFile
+from fastapi import Depends, FastAPI, Form, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 
+from equicare import params
 from equicare.errors import EquicareError, ValidationError
 from equicare.service.accounts import User
+from equicare.service.jobs import Busy, WorkerCrashed
+from equicare.service.project_jobs import check_job, confine, read_progress, start_project_run
+
+__all__ = ["SCENARIO_FIELDS", "confine", "register", "safe_name", "scenario_overrides", "upload_names",
+           "worker_progress"]
 
 #: Scenario fields of the run form: (form field, ``section.key`` of the project file, type).
 SCENARIO_FIELDS = (
@@ -64,23 +73,23 @@ def scenario_overrides(form: dict) -> dict:
     return out
 
 
-def confine(project, folder: Path) -> None:
-    """Refuse a project whose files lie outside its upload folder (an uploaded project names only uploaded files).
+def upload_names(names: list[str]) -> list[str]:
+    """The uploaded files' safe names (:func:`safe_name`), in order.
 
     Raises
     ------
     EquicareError
-        Naming the key and the file name.
+        Two files with the same name, or a file named ``out`` (the run's output folder).
     """
-    root = folder.resolve()
-    specs = [("regions", project.regions), ("facilities", project.facilities), ("demand", project.demand)]
-    paths = [(f"{k}.file", s.file) for k, s in specs if s is not None]
-    if project.access is not None and project.access.costs is not None:
-        paths.append(("access.costs", project.access.costs))
-    for key, path in paths:
-        if not Path(path).resolve().is_relative_to(root):
-            raise EquicareError(f"{key}: {Path(path).name} is not among the uploaded files; upload it with the "
-                                "project and name it without a folder")
+    out = [safe_name(n) for n in names]
+    seen: set[str] = set()
+    for n in out:
+        if n.lower() in seen:
+            raise EquicareError(f"two uploaded files are called {n!r}; give each file its own name")
+        if n.lower() == "out":
+            raise EquicareError("an uploaded file may not be called 'out' (the run writes its results there)")
+        seen.add(n.lower())
+    return out
 
 
 def _project_dir(store, org: str, pid: str) -> Path:
@@ -90,17 +99,29 @@ def _project_dir(store, org: str, pid: str) -> Path:
     return base / "projects" / safe_name(org) / pid
 
 
+def worker_progress(store, info: dict) -> dict | None:
+    """The worker's last progress report (``stage``, ``done``, ``total``) of a running project run, else None."""
+    pid = (info.get("params") or {}).get("project_id")
+    if info.get("kind") != "project" or info.get("status") != "running" or not pid:
+        return None
+    try:
+        return read_progress(_project_dir(store, str(info["org"]), str(pid)))
+    except HTTPException:
+        return None
+
+
 def register(app: FastAPI) -> None:
     """Add the project pages to ``app`` (built by :func:`equicare.service.app.create_app`)."""
     st = app.state.store
     templates = app.state.templates
     role, user_dep, h = app.state.role, app.state.user_dep, app.state.helpers
+    jobs = app.state.jobs
 
-    def page(request: Request, name: str, status: int = 200, **ctx) -> HTMLResponse:
+    def page(request: Request, name: str, status: int = 200, headers: dict | None = None, **ctx) -> HTMLResponse:
         return templates.TemplateResponse(request, name, {"user": request.state.user,
                                                           "csrf_token": request.state.csrf_token,
                                                           "csp_nonce": request.state.csp_nonce, **ctx},
-                                          status_code=status)
+                                          status_code=status, headers=headers)
 
     def project_runs(org: str) -> list[dict]:
         runs = st.list_runs(org=org)
@@ -117,64 +138,59 @@ def register(app: FastAPI) -> None:
         from equicare.forecast import MODELS
         from equicare.optimize import OBJECTIVES
         from equicare.project.spec import AllocateSpec
+        from equicare.service.region_lists import lists_from
 
         return page(request, "projects.html", runs=project_runs(user.org), defaults=AllocateSpec(),
-                    models=list(MODELS), objectives=OBJECTIVES, error=None)
+                    models=list(MODELS), objectives=OBJECTIVES, error=None, region_lists=lists_from(st, user.org),
+                    hospital_share=params.HOSPITAL_SHARE.default)
 
     @app.post("/ui/projects", include_in_schema=False)
-    async def project_upload(request: Request, files: list[UploadFile] = File(...), project_file: str = Form(""),
-                             user: User = Depends(role("planner"))):
-        from equicare.project import check_project, load_project, run_project
-
-        form = dict(await request.form())
-        pid = uuid.uuid4().hex[:12]
-        folder = _project_dir(st, user.org, pid)
-        folder.mkdir(parents=True, exist_ok=True)
-        names = []
-        for f in files:
-            data = await f.read()  # the whole body is bounded while it streams (BodyLimit: an upload path)
-            name = safe_name(f.filename)
-            (folder / name).write_bytes(data)
-            names.append(name)
+    async def project_upload(request: Request, user: User = Depends(role("planner"))):
+        """Upload a project (multipart ``files``: the YAML and its inputs, ``project_file``, scenario fields);
+        validated and run in worker processes. The body is read in memory while it streams (413 past the
+        limit, nothing written); the files are written only once the whole upload is in."""
+        form = await h["get_upload_form"](request)
+        request.state.audit_detail = {"files": [n[:120] for n, _ in form.files[:20]],
+                                      "bytes": sum(len(d) for _, d in form.files)}
+        try:
+            names = upload_names([n for n, _ in form.files])
+            overrides = scenario_overrides(form.fields)
+        except EquicareError as exc:
+            return page(request, "error.html", status=422, status_code=422, message=str(exc))
         yamls = [n for n in names if n.lower().endswith((".yaml", ".yml"))]
-        chosen = safe_name(project_file) if project_file.strip() else (yamls[0] if len(yamls) == 1 else None)
-        request.state.audit_detail = {"files": names[:20], "project": chosen}
+        wanted = str(form.fields.get("project_file") or "").strip()
+        chosen = safe_name(wanted) if wanted else (yamls[0] if len(yamls) == 1 else None)
+        request.state.audit_detail["project"] = chosen
         if chosen is None or chosen not in names:
             return page(request, "error.html", status=422, status_code=422,
                         message="upload one project file (.yaml) with its inputs, or name it in 'project file'")
+        pid = uuid.uuid4().hex[:12]
+        folder = _project_dir(st, user.org, pid)
+        await run_in_threadpool(_write_files, folder, list(zip(names, (d for _, d in form.files))))
+        path = folder / chosen
         try:
-            overrides = scenario_overrides(form)
-            from fastapi.concurrency import run_in_threadpool
+            from equicare.project import load_project
 
-            confine(load_project(folder / chosen), folder)
-            await run_in_threadpool(check_project, folder / chosen)  # reads every input: off the event loop
+            project_name = load_project(path).name
+            await jobs.run(h["who"](user), check_job, str(path), str(folder))  # reads every input: in a worker
+            run_id = start_project_run(st, jobs, h["who"](user), path=path, folder=folder, project_name=project_name,
+                                       overrides=overrides, org=user.org, user=user.name, project_id=pid)
+        except (Busy, WorkerCrashed) as exc:
+            shutil.rmtree(folder, ignore_errors=True)
+            status = exc.status if isinstance(exc, Busy) else 503
+            return page(request, "error.html", status=status, status_code=status, message=str(exc),
+                        headers={"Retry-After": str(jobs.settings.retry_after)})
         except ValidationError as exc:
+            shutil.rmtree(folder, ignore_errors=True)
             return page(request, "upload_rejected.html", status=422, error=exc.to_dict(), filename=chosen)
         except EquicareError as exc:
+            shutil.rmtree(folder, ignore_errors=True)
             return page(request, "error.html", status=422, status_code=422, message=str(exc))
-        started = threading.Event()
-        box: dict = {}
-
-        def on_start(run_id: str) -> None:
-            box["run_id"] = run_id
-            started.set()
-
-        def work() -> None:
-            try:
-                run_project(folder / chosen, folder / "out", store=st, org=user.org, created_by=user.name,
-                            on_start=on_start, overrides=overrides, extra_params={"project_id": pid})
-            except Exception as exc:  # reported on the run page (failed runs keep the error)
-                box["error"] = str(exc)
-            finally:
-                started.set()
-
-        threading.Thread(target=work, daemon=True, name=f"project-{pid}").start()
-        started.wait(timeout=120)
-        if "run_id" not in box:
-            return page(request, "error.html", status=422, status_code=422,
-                        message=box.get("error", "the run did not start"))
-        request.state.audit_target = f"run:{box['run_id']}"
-        return RedirectResponse(f"/projects/runs/{box['run_id']}", status_code=303)
+        except BaseException:  # an unexpected fault (answered 500 and logged): the upload leaves nothing either
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        request.state.audit_target = f"run:{run_id}"
+        return RedirectResponse(f"/projects/runs/{run_id}", status_code=303)
 
     @app.get("/projects/runs/{run_id}", response_class=HTMLResponse, include_in_schema=False)
     def project_run_page(request: Request, run_id: str, user: User = Depends(user_dep)):
@@ -186,6 +202,7 @@ def register(app: FastAPI) -> None:
         if info["kind"] != "project":
             raise HTTPException(404, f"run {run_id} is not a project run")
         ctx: dict = {"run": info, "maps": [], "allocation": None, "forecast": None, "s": info.get("summary") or {}}
+        ctx["progress"] = worker_progress(st, info)
         names = st.result_names(run_id) if info["status"] == "succeeded" else []
         if "region_shapes" in names:
             gj = shapes_geojson(st.get_result(run_id, "region_shapes"))
@@ -207,6 +224,12 @@ def register(app: FastAPI) -> None:
             ctx["forecast"] = readable(_forecast_summary(st.get_result(run_id, "forecast")))
         ctx["scores"] = readable(st.get_result(run_id, "forecast_scores")) if "forecast_scores" in names else None
         ctx["results"] = [n for n in names if n != "region_shapes"]
+        from equicare.service import accounts
+        from equicare.service.region_lists import lists_from, suggest_list_name
+
+        ctx["declared"] = [x for x in lists_from(st, user.org) if x["run_id"] == run_id]
+        ctx["can_declare"] = accounts.has_role(user, "admin")
+        ctx["list_name"] = suggest_list_name(info["params"].get("project"))
         from equicare.optimize import OBJECTIVES
 
         return page(request, "project_run.html", objectives=OBJECTIVES, **ctx)
@@ -233,6 +256,21 @@ def register(app: FastAPI) -> None:
         return page(request, "_project_whatif.html", base=base, s=summary, rows=rows,
                     n_changed=int((table["change"].abs() > 0).sum()))
 
+    @app.post("/ui/projects/runs/{run_id}/region-list", include_in_schema=False)
+    def project_region_list(request: Request, run_id: str, name: str = Form(""),
+                            user: User = Depends(role("admin"))):
+        """Declare the run's regions the organisation's public region list for sharing (admins only)."""
+        from equicare.service.region_lists import declare_project_regions
+
+        h["run_for"](user, run_id)
+        request.state.audit_target = f"region-list:{name[:64]}"
+        request.state.audit_detail = {"run": run_id[:40]}
+        try:
+            declare_project_regions(st, name, run_id, org=user.org, user=user.name)
+        except EquicareError as exc:
+            return page(request, "error.html", status=422, status_code=422, message=str(exc))
+        return RedirectResponse(f"/projects/runs/{run_id}#sharing", status_code=303)
+
     @app.get("/projects/runs/{run_id}/report", include_in_schema=False)
     def project_report(run_id: str, user: User = Depends(user_dep)):
         info = h["run_for"](user, run_id)
@@ -247,6 +285,13 @@ def register(app: FastAPI) -> None:
     @app.get("/projects/new", include_in_schema=False)
     def projects_new():
         return RedirectResponse("/projects", status_code=303)
+
+
+def _write_files(folder: Path, files: list[tuple[str, bytes]]) -> None:
+    """Write the uploaded files (safe base names) into the project's own new folder."""
+    folder.mkdir(parents=True, exist_ok=False)
+    for name, data in files:
+        (folder / name).write_bytes(data)
 
 
 def _forecast_summary(fc: pd.DataFrame) -> pd.DataFrame:

@@ -25,20 +25,23 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from equicare.errors import EquicareError
-from equicare.privacy.dp import match_regions
-from equicare.privacy.ledger import record_derivation, release_dataset
+from equicare.privacy.dp import DPRelease, check_bounds, check_epsilon, dp_release, match_regions
+from equicare.privacy.ledger import (KeyMaterial, budget_key, charge_release, check_budget, key_material,
+                                     known_budget_key, record_derivation)
 from equicare.service import sharing
 from equicare.service.exports import suppressed_release
 from equicare.service.region_lists import public_regions
 from equicare.service.accounts import User
 from equicare.store import Store
 
-__all__ = ["make_release", "pooled_analysis", "public_regions"]
+__all__ = ["ReleasePlan", "dp_job", "finish_release", "make_release", "plan_release", "pooled_analysis",
+           "public_regions", "release_in_pool"]
 
 
 def _fingerprint(df: pd.DataFrame) -> str:
@@ -65,17 +68,47 @@ def _refuse_row_level(df: pd.DataFrame, by: str, ds: int, method: str = "dp", ki
                             "would show; group by a coarser public region list or make a DP release")
 
 
-def make_release(store: Store, user: User, req: dict) -> dict:
-    """Make (and optionally share) an aggregate of one of ``user``'s organisation's datasets.
+@dataclass
+class ReleasePlan:
+    """A checked release request (:func:`plan_release`): what to compute and over which public regions.
 
-    ``req`` keys: ``dataset_id``, ``method`` (``dp`` or ``suppress``), ``by`` (region column),
-    ``level`` (``state``, ``county`` or a declared public region list, :mod:`equicare.service.region_lists`;
-    default state; data whose codes mostly fall outside it are refused before any epsilon is spent; a
-    ``by`` column unique per row is refused as row-level data), for ``dp``: ``statistic``,
-    ``epsilon``, ``column``, ``bounds``; for ``suppress``: ``count_columns`` (summed per region; default:
-    the number of rows per region); ``name``; ``share_with`` (organisations).
+    For a suppressed release ``df`` holds the rows (and ``codes`` their public regions); for a DP release it
+    holds what the worker needs (:meth:`dp_args`): every column when the data's budget key is not known yet
+    (the worker fingerprints the rows), else only the region and value columns.
+    """
 
-    Returns the new dataset's id, kind, the release description and the organisations it is shared with.
+    dataset_id: int
+    info: dict
+    method: str
+    by: str
+    level: str
+    regions: list[str]
+    share_with: list[str]
+    name: str | None
+    df: pd.DataFrame | None = None
+    codes: np.ndarray | None = None
+    notes: list[str] = field(default_factory=list)
+    statistic: str = "count"
+    epsilon: float | None = None
+    column: str | None = None
+    bounds: tuple[float, float] | None = None
+    count_columns: list[str] = field(default_factory=list)
+    key_known: bool = False
+
+    def dp_args(self) -> tuple:
+        """Arguments of :func:`dp_job`."""
+        return (self.df, not self.key_known, self.dataset_id, str(self.info["kind"]), self.by, self.statistic,
+                self.epsilon, self.regions, self.column, self.bounds)
+
+
+def plan_release(store: Store, user: User, req: dict) -> ReleasePlan:
+    """Check a release request of ``user`` (see :func:`make_release` for ``req``) before anything is computed.
+
+    Refuses (EquicareError) another organisation's dataset, an aggregate, a missing ``by``, a bad epsilon or
+    bounds, and a DP release the dataset's or organisation's budget cannot afford (when the dataset's budget
+    key is known; it is checked again when charged). The checks that read every row -- a ``by`` unique per
+    row, data coded with another region list -- are made here for a suppressed release and by
+    :func:`dp_job` (in a worker, before any noise is drawn) for a DP release.
     """
     ds = int(req["dataset_id"])
     info = store.dataset_info(ds)
@@ -91,50 +124,135 @@ def make_release(store: Store, user: User, req: dict) -> dict:
         raise EquicareError("'by' (the region column) is required")
     if method not in ("dp", "suppress"):
         raise EquicareError(f"method must be 'dp' or 'suppress', got {method!r}")
-    df = store.get_dataset(ds)
-    if by not in df.columns:
+    columns = store.dataset_columns(ds)
+    if by not in columns:
         raise EquicareError(f"region column '{by}' is not in dataset {ds}")
-    _refuse_row_level(df, by, ds, method, str(info["kind"]))
-    pub = public_regions(level, store)
-    regions = pub["id"].astype(str).tolist()
-    codes, notes = match_regions(df[by], regions, by)  # refuses data coded with another region list
+    regions = public_regions(level, store)["id"].astype(str).tolist()
+    plan = ReleasePlan(ds, info, method, by, level, regions, share_with, req.get("name"))
     if method == "dp":
         if req.get("epsilon") is None:
             raise EquicareError("a differentially private release needs 'epsilon'")
-        rel = release_dataset(store, ds, by=by, statistic=req.get("statistic") or "count",
-                              epsilon=req["epsilon"], regions=regions, column=req.get("column"),
-                              bounds=tuple(req["bounds"]) if req.get("bounds") is not None else None,
-                              created_by=user.name)
-        table = rel.table
-        meta = {"method": "dp", "source_dataset": ds, "level": level, **rel.to_dict()}
-        kind = "dp_release"
+        plan.epsilon = check_epsilon(req["epsilon"])
+        plan.statistic = req.get("statistic") or "count"
+        plan.column = req.get("column")
+        plan.bounds = tuple(req["bounds"]) if req.get("bounds") is not None else None
+        if plan.bounds is not None:
+            check_bounds(plan.bounds, plan.column)
+        plan.key_known = known_budget_key(store, ds) is not None
+        if plan.key_known:
+            check_budget(store, ds, plan.epsilon)  # before any computation (and again when charged)
+            wanted = [c for c in dict.fromkeys([by, plan.column]) if c and c in columns]
+            plan.df = store.get_dataset(ds, wanted)
+        else:
+            plan.df = store.get_dataset(ds)
+        return plan
+    df = store.get_dataset(ds)
+    _refuse_row_level(df, by, ds, method, str(info["kind"]))
+    plan.codes, plan.notes = match_regions(df[by], regions, by)  # refuses data coded with another region list
+    cols = req.get("count_columns") or []
+    missing = [c for c in cols if c not in df.columns]
+    if missing:
+        raise EquicareError(f"count column(s) not in dataset {ds}: {', '.join(missing)}")
+    for c in cols:
+        raw = df[c]
+        num = pd.to_numeric(raw, errors="coerce")
+        txt = raw.astype("string").str.strip()
+        n_bad = int((raw.notna() & txt.notna() & (txt != "") & num.isna()).sum())
+        if n_bad or pd.api.types.is_bool_dtype(raw):
+            raise EquicareError(f"count column '{c}' of dataset {ds} is not a count: {n_bad or len(raw)} "
+                                "value(s) are not numbers")
+    plan.df, plan.count_columns = df, list(cols)
+    return plan
+
+
+def dp_job(frame: pd.DataFrame, need_key: bool, dataset_id: int, kind: str, by: str, statistic: str,
+           epsilon: float, regions: list[str], column: str | None, bounds: tuple[float, float] | None
+           ) -> tuple[DPRelease, KeyMaterial | None]:
+    """The DP computation of a release (a worker process runs it; no store is touched): the row checks (a
+    ``by`` unique per row, data coded with another region list), the release and, when ``need_key``, the
+    data's budget key material (:func:`equicare.privacy.ledger.key_material`).
+
+    Nothing is charged here: the caller charges the budget after it (:func:`finish_release`), so a
+    computation that fails -- or a worker that dies -- spends nothing.
+    """
+    _refuse_row_level(frame, by, dataset_id, "dp", kind)
+    match_regions(frame[by], regions, by)  # refuses data coded with another region list, before any noise
+    material = key_material(frame) if need_key else None
+    rel = dp_release(frame, by=by, statistic=statistic, epsilon=epsilon, regions=regions, column=column,
+                     bounds=bounds)
+    return rel, material
+
+
+def finish_release(store: Store, user: User, plan: ReleasePlan, rel: DPRelease | None = None,
+                   material: KeyMaterial | None = None) -> dict:
+    """Charge (DP) or compute (suppressed), store and share a planned release; returns what
+    :func:`make_release` returns.
+
+    A DP release's budget check, ledger entry, stored release, derivation and grants commit in one
+    transaction: a release refused by the budget (another one spent it meanwhile) leaves no trace and its
+    noisy values are discarded unseen; a release that cannot be stored is not charged.
+    """
+    ds, info = plan.dataset_id, plan.info
+    if plan.method == "dp":
+        if rel is None:
+            raise EquicareError("internal: a DP release was not computed")
+        key = budget_key(store, ds, material)
+        meta = {"method": "dp", "source_dataset": ds, "level": plan.level, **rel.to_dict()}
+        kind, table = "dp_release", rel.table
         default_name = f"{info['name']} {rel.statistic} (DP, epsilon {rel.epsilon:g})"
     else:
-        cols = req.get("count_columns") or []
-        missing = [c for c in cols if c not in df.columns]
-        if missing:
-            raise EquicareError(f"count column(s) not in dataset {ds}: {', '.join(missing)}")
-        for c in cols:
-            raw = df[c]
-            num = pd.to_numeric(raw, errors="coerce")
-            txt = raw.astype("string").str.strip()
-            n_bad = int((raw.notna() & txt.notna() & (txt != "") & num.isna()).sum())
-            if n_bad or pd.api.types.is_bool_dtype(raw):
-                raise EquicareError(f"count column '{c}' of dataset {ds} is not a count: {n_bad or len(raw)} "
-                                    "value(s) are not numbers")
-        table, rep = suppressed_release(store, ds, df, by, cols, regions, codes)
-        cols = cols or ["count"]
-        meta = {"method": "suppress", "source_dataset": ds, "by": by, "count_columns": cols, "level": level,
-                "epsilon": 0.0, "notes": notes, **rep}
+        table, rep = suppressed_release(store, ds, plan.df, plan.by, plan.count_columns, plan.regions, plan.codes)
+        meta = {"method": "suppress", "source_dataset": ds, "by": plan.by,
+                "count_columns": plan.count_columns or ["count"], "level": plan.level, "epsilon": 0.0,
+                "notes": plan.notes, **rep}
         kind = "suppressed"
         default_name = f"{info['name']} counts (suppressed)"
-    name = (req.get("name") or default_name)[:128]
-    new_id = store.save_dataset(name, kind, table, source=f"{kind}:{ds}", fingerprint=_fingerprint(table),
-                                report=meta, org=user.org, created_by=user.name)
-    record_derivation(store, new_id, ds)
-    for org in share_with:
-        sharing.grant(store, new_id, org, by_org=user.org, by_user=user.name)
-    return {"id": new_id, "kind": kind, "name": name, "release": meta, "shared_with": share_with}
+    name = (plan.name or default_name)[:128]
+    with store.transaction():
+        if plan.method == "dp":
+            charge_release(store, ds, key, rel, created_by=user.name)
+        new_id = store.save_dataset(name, kind, table, source=f"{kind}:{ds}", fingerprint=_fingerprint(table),
+                                    report=meta, org=user.org, created_by=user.name)
+        record_derivation(store, new_id, ds)
+        for org in plan.share_with:
+            sharing.grant(store, new_id, org, by_org=user.org, by_user=user.name)
+    return {"id": new_id, "kind": kind, "name": name, "release": meta, "shared_with": plan.share_with}
+
+
+def make_release(store: Store, user: User, req: dict) -> dict:
+    """Make (and optionally share) an aggregate of one of ``user``'s organisation's datasets, in this process
+    (the service computes DP releases in its worker pool, :func:`release_in_pool`).
+
+    ``req`` keys: ``dataset_id``, ``method`` (``dp`` or ``suppress``), ``by`` (region column),
+    ``level`` (``state``, ``county`` or a declared public region list, :mod:`equicare.service.region_lists`;
+    default state; data whose codes mostly fall outside it are refused before any epsilon is spent; a
+    ``by`` column unique per row is refused as row-level data), for ``dp``: ``statistic``,
+    ``epsilon``, ``column``, ``bounds``; for ``suppress``: ``count_columns`` (summed per region; default:
+    the number of rows per region); ``name``; ``share_with`` (organisations).
+
+    Returns the new dataset's id, kind, the release description and the organisations it is shared with.
+    """
+    plan = plan_release(store, user, req)
+    if plan.method == "dp":
+        rel, material = dp_job(*plan.dp_args())
+        return finish_release(store, user, plan, rel, material)
+    return finish_release(store, user, plan)
+
+
+async def release_in_pool(store: Store, user: User, req: dict, pool, who: str) -> dict:
+    """:func:`make_release` for the service: checks and storing on threads, the DP computation (and the first
+    fingerprint of the data) in a worker process of ``pool`` (:class:`~equicare.service.jobs.JobPool`).
+
+    Raises the pool's :class:`~equicare.service.jobs.Busy` or
+    :class:`~equicare.service.jobs.WorkerCrashed` (nothing charged), or the release's EquicareError.
+    """
+    from fastapi.concurrency import run_in_threadpool
+
+    plan = await run_in_threadpool(plan_release, store, user, req)
+    if plan.method != "dp":
+        return await run_in_threadpool(finish_release, store, user, plan)
+    rel, material = await pool.run(who, dp_job, *plan.dp_args())
+    return await run_in_threadpool(finish_release, store, user, plan, rel, material)
 
 
 def _contribution(store: Store, ds: int) -> tuple[pd.DataFrame, dict]:

@@ -378,13 +378,9 @@ def execute_run(store: Store, run_id: str, kind: str, p: ScenarioParams, org: st
 
 
 def _failure_message(exc: BaseException) -> str:
-    from concurrent.futures.process import BrokenProcessPool
+    from equicare.service.jobs import failure_message
 
-    if isinstance(exc, EquicareError):
-        return str(exc)
-    if isinstance(exc, BrokenProcessPool):
-        return "the worker process running this job stopped unexpectedly; no results were kept"
-    return f"{type(exc).__name__}: {exc}"
+    return failure_message(exc)
 
 
 def _facilities_for(store: Store, p: ScenarioParams, org: str) -> pd.DataFrame | None:

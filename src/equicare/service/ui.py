@@ -141,11 +141,14 @@ def register(app: FastAPI) -> None:
     def home(request: Request, user: User = Depends(user_dep)):
         ds = sharing.visible_datasets(st, user.org)
         runs = st.list_runs(org=user.org)
-        from equicare.forecast import DEFAULT_MODEL, MODELS
+        from equicare.forecast import MODELS
+
+        from equicare.service.scenarios import FAIRNESS_RULES, ScenarioParams
 
         return page(request, "home.html", datasets=ds.to_dict(orient="records"),
                     runs=runs.head(30).to_dict(orient="records"), can_write=accounts.has_role(user, "planner"),
-                    models=list(MODELS), default_model=DEFAULT_MODEL)
+                    models=list(MODELS), default_model=ScenarioParams().forecast_model, defaults=ScenarioParams(),
+                    rules=FAIRNESS_RULES)
 
     @app.post("/ui/upload", include_in_schema=False)
     async def ui_upload(request: Request, user: User = Depends(role("planner"))):
@@ -325,14 +328,16 @@ def register(app: FastAPI) -> None:
                     can_write=accounts.has_role(user, "planner"))
 
     @app.post("/ui/release", response_class=HTMLResponse, include_in_schema=False)
-    def release_fragment(request: Request, dataset_id: int = Form(...), method: str = Form("dp"),
+    async def release_fragment(request: Request, dataset_id: int = Form(...), method: str = Form("dp"),
                          by: str = Form("region"), statistic: str = Form("count"), column: str = Form(""),
                          lower: str = Form(""), upper: str = Form(""), epsilon: str = Form(""),
                          level: str = Form("state"), share_with: str = Form(""),
                          user: User = Depends(role("planner"))):
-        from equicare.service.releases import make_release
+        from fastapi.concurrency import run_in_threadpool
 
-        info = h["dataset_for"](user, dataset_id)
+        from equicare.service.releases import release_in_pool
+
+        info = await run_in_threadpool(h["dataset_for"], user, dataset_id)
         if info["org"] != user.org:
             raise HTTPException(403, "only the owning organisation can release aggregates of a dataset")
         try:
@@ -344,7 +349,9 @@ def register(app: FastAPI) -> None:
             req = {"dataset_id": dataset_id, "method": method, "by": by.strip(), "statistic": statistic,
                    "column": column.strip() or None, "bounds": bounds, "level": level, "epsilon": eps,
                    "share_with": [o.strip() for o in share_with.split(",") if o.strip()]}
-            out = make_release(st, user, req)
+            out = await release_in_pool(st, user, req, jobs, h["who"](user))  # DP computed in a worker
+        except (Busy, WorkerCrashed) as exc:
+            return busy_page(request, exc)
         except (EquicareError, ValueError) as exc:
             return page(request, "_error_fragment.html", status=422, message=str(exc))
         request.state.audit_target = f"dataset:{out['id']}"

@@ -9,7 +9,7 @@ kept in memory (never spooled to a temporary file), so memory is bounded by the 
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fastapi import HTTPException, Request
 from starlette.formparsers import MultiPartException, MultiPartParser
@@ -85,11 +85,13 @@ class BodyLimit:
 
 @dataclass
 class UploadForm:
-    """A parsed upload: its text fields, the file's name (a label only) and bytes."""
+    """A parsed upload: its text fields, the (first) file's name (a label only) and bytes, and every file
+    part as ``(name, bytes)`` (several for a project upload)."""
 
     fields: dict[str, str]
     filename: str
     data: bytes
+    files: list[tuple[str, bytes]] = field(default_factory=list)
 
 
 def too_large(limit: int) -> HTTPException:
@@ -111,14 +113,16 @@ async def _bounded(request: Request, limit: int) -> AsyncGenerator[bytes, None]:
         yield chunk
 
 
-async def read_upload_form(request: Request, limit: int, file_field: str = "file") -> UploadForm:
-    """Parse the ``multipart/form-data`` body of ``request`` with its file part at most ``limit`` bytes.
+async def read_upload_form(request: Request, limit: int, file_field: str = "file",
+                           max_files: int = 1) -> UploadForm:
+    """Parse the ``multipart/form-data`` body of ``request`` with its file parts (at most ``max_files``) at most
+    ``limit`` bytes together, in memory.
 
     Raises
     ------
     HTTPException
         413 when the body is over the limit (declared or counted), 422 when it is not a multipart form
-        with a ``file_field`` file.
+        with a ``file_field`` file or has more than ``max_files`` files.
     """
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit + FORM_OVERHEAD:
@@ -127,22 +131,22 @@ async def read_upload_form(request: Request, limit: int, file_field: str = "file
     if not ctype.lower().startswith("multipart/form-data"):
         raise HTTPException(422, "send the upload as multipart/form-data with a 'file' part")
     parser = _InMemoryParser(request.headers, _bounded(request, limit + FORM_OVERHEAD), limit=limit,
-                             max_files=1, max_fields=20, max_part_size=FORM_OVERHEAD)
+                             max_files=max_files, max_fields=20 + max_files, max_part_size=FORM_OVERHEAD)
     try:
         form = await parser.parse()
     except MultiPartException as exc:
         raise HTTPException(422, f"not a valid upload form: {exc.message}") from None
     fields: dict[str, str] = {}
-    filename, data = None, None
+    parts: list[tuple[str, bytes]] = []
     for key, value in form.multi_items():
         if isinstance(value, str):
             fields[key] = value
-        elif key == file_field:
-            filename = value.filename or "upload"
-            data = value.file.read()
+        else:
+            if key == file_field:
+                parts.append((str(value.filename or "upload"), value.file.read()))
             value.file.close()
-    if data is None:
+    if not parts:
         raise HTTPException(422, f"the form has no '{file_field}' file")
-    if len(data) > limit:
+    if sum(len(d) for _, d in parts) > limit:
         raise too_large(limit)
-    return UploadForm(fields, str(filename), data)
+    return UploadForm(fields, parts[0][0], parts[0][1], parts)
