@@ -21,18 +21,16 @@ def demo_cmd(
     stockpile: int = typer.Option(None, "--stockpile", help="National stockpile of surge ICU beds."),
     as_of: str = typer.Option(None, "--as-of", help="Planning reference date (a Saturday, YYYY-MM-DD)."),
 ) -> None:
-    """Run the whole pipeline on the bundled real US data and write OUT/report.html."""
+    """Run the whole pipeline on the bundled real US data and write OUT/report.html (the bundled US project,
+    run as `equicare run bundled:us` runs it; its files are written to OUT/project)."""
     import time
-    from dataclasses import replace
 
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from equicare.pipeline import DemoParams, run_demo
+    from equicare.project.bundled_us import demo_params, run_bundled
 
-    params = DemoParams()
-    changes = {k: v for k, v in {"severity": severity, "stockpile": stockpile, "as_of": as_of}.items() if v is not None}
-    params = replace(params, **changes)
+    params = demo_params(severity=severity, stockpile=stockpile, as_of=as_of)
     console = Console(stderr=True)
     t0 = time.perf_counter()
     with Progress(TextColumn("{task.description:<40}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
@@ -42,17 +40,31 @@ def demo_cmd(
         def progress(stage: str, done: int, total: int) -> None:
             bar.update(task, description=stage, completed=done, total=total)
 
-        result = run_demo(out, params, store_path=store, progress=progress)
-    s = result.summary
+        result = run_bundled("us", out, params, store_path=store, progress=progress)
     console.print(f"[bold]equicare demo[/bold] run {result.run_id} finished in {time.perf_counter() - t0:.1f} s")
-    typer.echo(f"Gini of beds per 1,000 (pop.-weighted): counties {s['gini_beds_per_1000_counties']:.3f}, "
-               f"states {s['gini_beds_per_1000_states']:.3f}")
+    _print_summary(result, store)
+
+
+def _print_summary(res, store: str | None) -> None:
+    """The key figures of a project run, as `equicare run` and `equicare demo` print them."""
+    s, t = res.summary, res.tables
+    ineq = t.get("inequality")
+    if ineq is not None and len(ineq) and res.project.facilities is not None:
+        c0 = f"{res.project.facilities.capacity[0]}_per_1000"
+        g = ineq[(ineq["indicator"] == c0) & (ineq["measure"] == "gini")].set_index("level")["estimate"]
+        parts = [f"{'small areas' if lvl == 'small area' else 'regions'} {v:.3f}" for lvl, v in g.items()]
+        if parts:
+            typer.echo(f"Gini of {c0.replace('_per_1000', '').replace('_', ' ')} per 1,000 (pop.-weighted): "
+                       + ", ".join(parts))
+    for w in s.get("warnings", []):
+        typer.echo(f"warning: {w}", err=True)
     for row in s.get("forecast_scores", []):
-        typer.echo(f"forecast {row['model']:<15} WIS {row['wis']:.1f}  95% coverage {row.get('coverage_95', float('nan')):.2f}")
-    typer.echo(f"{s['states_with_need']} states need {s['total_need']:,.0f} surge ICU beds; stockpile {s['stockpile']:,}; "
-               f"minimum share of need met {100 * s['min_share']:.1f}%")
-    typer.echo(f"report: {result.report_path}")
-    typer.echo(f"store:  {store or (result.out_dir / 'equicare.duckdb')}")
+        typer.echo(f"forecast {row['model']:<15} WIS {row['wis']:.2f}  95% coverage {row.get('coverage_95', float('nan')):.2f}")
+    if "min_share" in s:
+        typer.echo(f"{s['regions_with_need']} regions need {s['total_need']:,.0f} {res.project.allocate.resource}; "
+                   f"stock {s['stockpile']:,}; minimum share of need met {100 * s['min_share']:.1f}%")
+    typer.echo(f"report: {res.report_path}")
+    typer.echo(f"store:  {store or (res.out_dir / 'equicare.duckdb')}")
 
 
 @app.command("run")
@@ -79,7 +91,7 @@ def run_cmd(
         which = project.split(":", 1)[1]
         if which not in BUNDLED:
             raise typer.BadParameter(f"no bundled project {which!r}; choose one of {', '.join(BUNDLED)}")
-        project = str(write_us_project(Path(out) / "project"))
+        project = str(write_us_project(Path(out) / "project"))  # what run_bundled writes and runs
         typer.echo(f"bundled project written to {project}", err=True)
     if check:
         _, _, lines = check_project(project)
@@ -93,17 +105,8 @@ def run_cmd(
         console.print(f"[{done}/{total}] {stage}")
 
     res = run_project(project, out, store_path=store, progress=progress)
-    s = res.summary
     console.print(f"[bold]{res.project.name}[/bold]: run {res.run_id} finished in {time.perf_counter() - t0:.1f} s")
-    for w in s.get("warnings", []):
-        typer.echo(f"warning: {w}", err=True)
-    if "min_share" in s:
-        typer.echo(f"{s['regions_with_need']} regions need {s['total_need']:,.0f} {res.project.allocate.resource}; "
-                   f"stock {s['stockpile']:,}; minimum share of need met {100 * s['min_share']:.1f}%")
-    for row in s.get("forecast_scores", []):
-        typer.echo(f"forecast {row['model']:<15} WIS {row['wis']:.2f}  95% coverage {row.get('coverage_95', float('nan')):.2f}")
-    typer.echo(f"report: {res.report_path}")
-    typer.echo(f"store:  {store or (res.out_dir / 'equicare.duckdb')}")
+    _print_summary(res, store)
 
 
 @app.command("load")

@@ -73,7 +73,8 @@ def confine(project, folder: Path) -> None:
         Naming the key and the file name.
     """
     root = folder.resolve()
-    specs = [("regions", project.regions), ("facilities", project.facilities), ("demand", project.demand)]
+    specs = [("regions", project.regions), ("subregions", project.subregions), ("facilities", project.facilities),
+             ("demand", project.demand)]
     paths = [(f"{k}.file", s.file) for k, s in specs if s is not None]
     if project.access is not None and project.access.costs is not None:
         paths.append(("access.costs", project.access.costs))
