@@ -243,7 +243,9 @@ def _stages(project: Project, inp: Inputs, run_id: str, store, out: Path, timing
     timings["access"] = time.perf_counter() - t
     t = step("inequality")
     tables["inequality"] = inequality_stage(project, acc)
-    tables["descriptive_stats"] = descriptive_stage(project, acc)
+    stats = descriptive_stage(project, acc)
+    if len(stats):
+        tables["descriptive_stats"] = stats
     timings["inequality"] = time.perf_counter() - t
     plan = None
     if inp.demand is not None:
