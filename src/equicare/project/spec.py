@@ -99,6 +99,8 @@ class DemandSpec(FileSpec):
     date: str = "date"
     value: str = "value"
     frequency: str = "auto"
+    label: str | None = None
+    """What the counts are, e.g. ``influenza admissions`` (the forecast chart's title; default: the column name)."""
 
 
 @dataclass

@@ -98,7 +98,8 @@ def fan_chart(truth: pd.DataFrame, forecast: pd.DataFrame, names: dict, what: st
     locs = sorted(fc["location"].unique(), key=lambda x: (-float(totals.get(x, 0.0)), x))
     wide = fc.pivot_table(index=["location", "d"], columns="q", values="value").sort_index()
     by_fc = {loc: g.droplevel(0) for loc, g in wide.groupby(level=0)}
-    tail = truth.sort_values("date").groupby("location").tail(steps_before)
+    last = pd.to_datetime(fc["target_end_date"]).max()  # the observed weeks up to the forecast's last target
+    tail = truth[truth["date"] <= last].sort_values("date").groupby("location").tail(steps_before)
     by_truth = {loc: g for loc, g in tail.groupby("location")}
     data, per = [], 4
     for i, loc in enumerate(locs):
@@ -210,8 +211,15 @@ def write_project_report(result: "ProjectResult", inp: "Inputs", path: str | Pat
             maps.append(_map(result, inp, gj, dict(zip(acc["region"], acc[m])), label, unit, "map-access"))
         cards.append(("People with no facility in reach", f"{s.get('population_without_access', 0):,.0f}"))
     alloc = t.get("allocation")
-    shadow_note = ""
+    shadow_note = scenario = ""
     if alloc is not None:
+        al = p.allocate
+        scenario = (f"Scenario: stock {al.stock:,.0f} {al.resource.replace('_', ' ')}"
+                    + (f"; as of {s.get('as_of')}, severity ×{al.severity:g}, forecast quantile {al.scenario_quantile:g}, "
+                       f"{100 * al.icu_fraction:g}% of counted patients need the resource for {al.icu_los_days:g} days, "
+                       f"target occupancy {100 * al.target_occupancy:g}%" if al.need == "forecast_surge" else
+                       f"; need from the column {al.need!r}")
+                    + f"; a region adds at most {100 * al.surge_cap_ratio:g}% of its capacity; rule {al.objective}.")
         cards += [("Regions short of " + p.allocate.resource.replace("_", " "), f"{s['regions_with_need']:,}"),
                   ("Need / stock", f"{s['total_need']:,.0f} / {s['stockpile']:,}")]
         if p.allocate.need == "forecast_surge":
@@ -230,7 +238,8 @@ def write_project_report(result: "ProjectResult", inp: "Inputs", path: str | Pat
     names = dict(zip(inp.regions["id"], inp.regions["name"]))
     forecast_fig = scores_note = None
     if "forecast" in t and inp.demand is not None:
-        what = f"{inp.demand.name} per {dict(daily='day', weekly='week', monthly='month')[inp.demand.freq]}"
+        step = dict(daily='day', weekly='week', monthly='month')[inp.demand.freq]
+        what = f"{str(inp.demand.name).replace('_', ' ').capitalize()} per {step}"
         forecast_fig = figure_json(fan_chart(inp.demand.truth(), t["forecast"], names, what))
         scores_note = (f"Scored on the last reference dates whose targets are observed, each forecast using only "
                        f"data before its reference date. WIS relative to baseline is the mean weighted interval "
@@ -273,7 +282,7 @@ def write_project_report(result: "ProjectResult", inp: "Inputs", path: str | Pat
         shadow_note=shadow_note, resource=p.allocate.resource.replace("_", " ") if p.allocate else "",
         shared_table=readable(t["shared_summary"]) if "shared_summary" in t else None,
         cleaning_table=readable(t["cleaning_report"]), warnings=s.get("warnings", []),
-        stages=p.stages(), small_areas=sub is not None,
+        stages=p.stages(), small_areas=sub is not None, scenario=scenario,
     )
     path = Path(path)
     tmp = path.with_suffix(".html.tmp")
