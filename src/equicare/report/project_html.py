@@ -132,6 +132,16 @@ def fan_chart(truth: pd.DataFrame, forecast: pd.DataFrame, names: dict, what: st
     return {"data": data, "layout": layout}
 
 
+def indicator_label(column: str) -> str:
+    """``beds_per_1000_65plus`` -> ``beds per 1,000 aged 65+``; ``2sfca_beds_per_1000`` -> ``2SFCA access: beds
+    per 1,000``."""
+    text = str(column).replace("_per_1000_65plus", " per 1,000 aged 65+").replace("_per_1000", " per 1,000")
+    head, _, rest = text.partition("_")
+    if head in ("fca", "2sfca", "e2sfca", "3sfca", "gravity", "raam", "nearest") and rest:
+        text = f"{head.upper() if 'fca' in head else head} access: {rest}"
+    return text.replace("_", " ")
+
+
 def _access_label(p, column: str) -> str:
     """A planner's title for the access map, e.g. "Access (2SFCA): beds per 1,000 people within 30 km"."""
     a = p.access
@@ -261,7 +271,7 @@ def write_project_report(result: "ProjectResult", inp: "Inputs", path: str | Pat
                          "explanation"] if alloc is not None and c in alloc]
     access_cols = [c for c in acc.columns if c != "region"]
     ineq = ineq_all[["level", "indicator", "measure_label", "estimate", "lowerci", "upperci", "regions", "note"]]
-    ineq = ineq.assign(indicator=ineq["indicator"].str.replace("_", " "))
+    ineq = ineq.assign(indicator=ineq["indicator"].map(indicator_label))
     short = t.get("shortage_areas")
     shortage_table = shortage_note = None
     if short is not None and "shortage" in s:
@@ -277,7 +287,8 @@ def write_project_report(result: "ProjectResult", inp: "Inputs", path: str | Pat
         scores_table=readable(t["forecast_scores"]) if "forecast_scores" in t and len(t["forecast_scores"]) else None,
         access_table=readable(acc[access_cols].sort_values(access_cols[-1])),
         inequality_table=readable(ineq), shortage_note=shortage_note, shortage_table=shortage_table,
-        stats_table=readable(stats) if stats is not None and len(stats) else None,
+        stats_table=readable(stats.assign(column=stats["column"].map(indicator_label)), {"column": "indicator"})
+        if stats is not None and len(stats) else None,
         allocation_table=readable(alloc[acols].sort_values("need", ascending=False)) if alloc is not None else None,
         shadow_note=shadow_note, resource=p.allocate.resource.replace("_", " ") if p.allocate else "",
         shared_table=readable(t["shared_summary"]) if "shared_summary" in t else None,
