@@ -227,7 +227,7 @@ def test_demo_command_is_the_bundled_project_with_its_options(tmp_path, cached_f
     assert doc["regions"]["id_format"] == "us-fips"
     alloc = pd.read_csv(out / "allocation.csv", dtype={"region": str})
     assert alloc["allocated"].sum() == 1000 and alloc["need"].sum() == 3851
-    assert "18 regions need 3,851 icu_beds; stock 1,000" in res.output
+    assert "18 regions need 3,851 icu beds; stock 1,000" in res.output
     assert "Gini of beds per 1,000 (pop.-weighted): small areas 0.323, regions 0.099" in res.output
     assert (out / "report.html").exists() and (out / "equicare.duckdb").exists()
 

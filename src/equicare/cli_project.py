@@ -56,7 +56,8 @@ def _print_summary(res, store: str | None) -> None:
     for row in s.get("forecast_scores", []):
         typer.echo(f"forecast {row['model']:<15} WIS {row['wis']:.2f}  95% coverage {row.get('coverage_95', float('nan')):.2f}")
     if "min_share" in s:
-        typer.echo(f"{s['regions_with_need']} regions need {s['total_need']:,.0f} {res.project.allocate.resource}; "
+        what = res.project.allocate.resource.replace("_", " ")
+        typer.echo(f"{s['regions_with_need']} regions need {s['total_need']:,.0f} {what}; "
                    f"stock {s['stockpile']:,}; minimum share of need met {100 * s['min_share']:.1f}%")
     typer.echo(f"report: {res.report_path}")
     typer.echo(f"store:  {store or (res.out_dir / 'equicare.duckdb')}")

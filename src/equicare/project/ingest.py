@@ -26,7 +26,8 @@ class Inputs:
 
     ``regions``: ``id, name, population, lat, lon`` (+ ``capacity``/``occupancy`` columns named in
     ``allocate``); ``facilities``: ``id, name, region, lat, lon`` and the capacity columns (and
-    ``occupancy``/``quality`` when named; ``subregion`` with small areas); ``demand``: a :class:`~equicare.forecast.series.CountSeries`.
+    ``occupancy``/``quality`` when named; ``subregion`` with small areas); ``demand``: a
+    :class:`~equicare.forecast.series.CountSeries`.
     """
 
     regions: pd.DataFrame

@@ -242,8 +242,9 @@ class Project:
         return out + ["report"]
 
 
-_SECTIONS = {"regions": RegionsSpec, "subregions": SubregionsSpec, "facilities": FacilitiesSpec, "demand": DemandSpec, "access": AccessSpec,
-             "travel": TravelSpec, "forecast": ForecastSpec, "allocate": AllocateSpec, "sweep": SweepSpec, "inequality": InequalitySpec}
+_SECTIONS = {"regions": RegionsSpec, "subregions": SubregionsSpec, "facilities": FacilitiesSpec, "demand": DemandSpec,
+             "access": AccessSpec, "travel": TravelSpec, "forecast": ForecastSpec, "allocate": AllocateSpec,
+             "sweep": SweepSpec, "inequality": InequalitySpec}
 _TOP = ("name", "missing", "suppress_threshold", "prepared", *_SECTIONS)
 
 

@@ -111,7 +111,8 @@ def fan_chart(truth: pd.DataFrame, forecast: pd.DataFrame, names: dict, what: st
         lo50, hi50 = f.get(0.25, f[f.columns[0]]), f.get(0.75, f[f.columns[-1]])
         for lo, hi, col, label in ((lo95, hi95, "rgba(33,145,140,0.18)", "95% interval"),
                                    (lo50, hi50, "rgba(33,145,140,0.40)", "50% interval")):
-            data.append({"type": "scatter", "x": x + x[::-1], "y": [float(v) for v in hi] + [float(v) for v in lo[::-1]],
+            band = [float(v) for v in hi] + [float(v) for v in lo[::-1]]
+            data.append({"type": "scatter", "x": x + x[::-1], "y": band,
                          "fill": "toself", "mode": "lines", "fillcolor": col, "line": {"width": 0}, "name": label,
                          "visible": vis, "hoverinfo": "skip"})
         data.append({"type": "scatter", "x": x, "y": [float(v) for v in f[0.5]], "mode": "lines+markers",
@@ -225,8 +226,9 @@ def write_project_report(result: "ProjectResult", inp: "Inputs", path: str | Pat
     if alloc is not None:
         al = p.allocate
         scenario = (f"Scenario: stock {al.stock:,.0f} {al.resource.replace('_', ' ')}"
-                    + (f"; as of {s.get('as_of')}, severity ×{al.severity:g}, forecast quantile {al.scenario_quantile:g}, "
-                       f"{100 * al.icu_fraction:g}% of counted patients need the resource for {al.icu_los_days:g} days, "
+                    + (f"; as of {s.get('as_of')}, severity ×{al.severity:g}, forecast quantile "
+                       f"{al.scenario_quantile:g}, {100 * al.icu_fraction:g}% of counted patients need the resource "
+                       f"for {al.icu_los_days:g} days, "
                        f"target occupancy {100 * al.target_occupancy:g}%" if al.need == "forecast_surge" else
                        f"; need from the column {al.need!r}")
                     + f"; a region adds at most {100 * al.surge_cap_ratio:g}% of its capacity; rule {al.objective}.")
