@@ -215,8 +215,13 @@ def test_failed_run_leaves_no_results_and_rerun_works(tmp_path, monkeypatch, dem
     assert (out / "allocation.csv").exists()
 
 
-def test_demo_command_is_the_bundled_project_with_its_options(tmp_path, cached_forecast):
-    """`equicare demo --stockpile N --severity S` writes the bundled project with those values and runs it."""
+def test_demo_command_is_the_bundled_project_with_its_options(tmp_path, monkeypatch, cached_forecast):
+    """`equicare demo --stockpile N --severity S` writes the bundled project with those values and runs it.
+    (10 bootstrap replicates: the intervals are not what is tested here.)"""
+    from equicare.project import bundled_us
+
+    demo_params = bundled_us.demo_params
+    monkeypatch.setattr(bundled_us, "demo_params", lambda **kw: replace(demo_params(**kw), n_boot=10))
     out = tmp_path / "out"
     res = CliRunner().invoke(app, ["demo", "--out", str(out), "--stockpile", "1000", "--severity", "2",
                                    "--as-of", "2023-12-30"])
@@ -224,7 +229,7 @@ def test_demo_command_is_the_bundled_project_with_its_options(tmp_path, cached_f
     doc = yaml.safe_load((out / "project" / "project.yaml").read_text())
     assert doc["allocate"]["stock"] == 1000 and doc["allocate"]["severity"] == 2
     assert doc["forecast"]["as_of"] == doc["allocate"]["as_of"] == "2023-12-30"
-    assert doc["regions"]["id_format"] == "us-fips"
+    assert doc["regions"]["id_format"] == "us-fips" and doc["inequality"]["n_boot"] == 10
     alloc = pd.read_csv(out / "allocation.csv", dtype={"region": str})
     assert alloc["allocated"].sum() == 1000 and alloc["need"].sum() == 3851
     assert "18 regions need 3,851 icu beds; stock 1,000" in res.output
