@@ -3,6 +3,7 @@ missing-value policy, US FIPS only when declared, and the dashboard's scenario o
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -99,3 +100,23 @@ def test_service_refuses_project_files_outside_the_upload(tmp_path: Path) -> Non
     with pytest.raises(EquicareError, match="regions.file: regions.csv is not among the uploaded files"):
         confine(load_project(p), up)
     assert safe_name("../../etc/passwd") == "passwd" and safe_name("C:\\x\\r.csv") == "r.csv"
+
+
+def test_service_confines_every_file_key(tmp_path: Path) -> None:
+    """Every path a project names (prepared, travel.network, regions.file, ...) must lie in the upload."""
+    from equicare.project.spec import TravelSpec
+    from equicare.service.project_jobs import confine, project_paths
+
+    up = tmp_path / "upload"
+    up.mkdir()
+    outside = tmp_path / "secret.csv"
+    outside.write_text("file,step,column,count,detail\n")
+    p = load_project(_write(up, _doc()))
+    assert {k for k, _ in project_paths(p)} == {"regions.file", "facilities.file"}
+    confine(p, up)
+    for key, q in (("prepared", replace(p, prepared=outside)),
+                   ("travel.network", replace(p, travel=TravelSpec(network=outside))),
+                   ("facilities.file", replace(p, facilities=replace(p.facilities, file=outside)))):
+        assert key in {k for k, _ in project_paths(q)}
+        with pytest.raises(EquicareError, match=f"{key}: secret.csv is not among the uploaded files"):
+            confine(q, up)

@@ -5,7 +5,8 @@ Stages (one subpackage each): ``data`` (ingest, validate, clean), ``analyze``
 forecasts), ``optimize`` (allocation and facility location on HiGHS),
 ``privacy`` (suppression and differential privacy), ``report`` (HTML report),
 ``service`` (web API and dashboard).  ``store`` is the DuckDB store and
-``pipeline`` ties the stages together for the CLI and the service.
+``pipeline`` holds the surge-ICU scenario's shared stage functions; ``project`` runs a project file (and the demo, the
+bundled US project) end to end.
 """
 
 from importlib.metadata import PackageNotFoundError, version

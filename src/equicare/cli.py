@@ -1,8 +1,11 @@
-"""Command-line interface: a thin layer over :mod:`equicare.pipeline` and the stage modules."""
+"""Command-line interface: a thin layer over :mod:`equicare.project` and the stage modules (``demo`` and ``run``
+are in :mod:`equicare.cli_project`)."""
 
 from __future__ import annotations
 
 import typer
+
+from equicare.cli_project import demo_cmd, run_cmd
 
 app = typer.Typer(
     name="equicare",
@@ -13,97 +16,9 @@ app = typer.Typer(
 )
 
 
-@app.command("demo")
-def demo_cmd(
-    out: str = typer.Option("equicare-out", "--out", help="Output folder for report.html, the store and CSVs."),
-    store: str = typer.Option(None, "--store", help="DuckDB store (default: OUT/equicare.duckdb)."),
-    severity: float = typer.Option(None, "--severity", help="Severe-season multiplier on forecast flu ICU patients."),
-    stockpile: int = typer.Option(None, "--stockpile", help="National stockpile of surge ICU beds."),
-    as_of: str = typer.Option(None, "--as-of", help="Planning reference date (a Saturday, YYYY-MM-DD)."),
-) -> None:
-    """Run the whole pipeline on the bundled real US data and write OUT/report.html."""
-    import time
-    from dataclasses import replace
-
-    from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from equicare.pipeline import DemoParams, run_demo
-
-    params = DemoParams()
-    changes = {k: v for k, v in {"severity": severity, "stockpile": stockpile, "as_of": as_of}.items() if v is not None}
-    params = replace(params, **changes)
-    console = Console(stderr=True)
-    t0 = time.perf_counter()
-    with Progress(TextColumn("{task.description:<40}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                  TimeElapsedColumn(), console=console, transient=False) as bar:
-        task = bar.add_task("starting", total=7)
-
-        def progress(stage: str, done: int, total: int) -> None:
-            bar.update(task, description=stage, completed=done, total=total)
-
-        result = run_demo(out, params, store_path=store, progress=progress)
-    s = result.summary
-    console.print(f"[bold]equicare demo[/bold] run {result.run_id} finished in {time.perf_counter() - t0:.1f} s")
-    typer.echo(f"Gini of beds per 1,000 (pop.-weighted): counties {s['gini_beds_per_1000_counties']:.3f}, "
-               f"states {s['gini_beds_per_1000_states']:.3f}")
-    for row in s.get("forecast_scores", []):
-        typer.echo(f"forecast {row['model']:<15} WIS {row['wis']:.1f}  95% coverage {row.get('coverage_95', float('nan')):.2f}")
-    typer.echo(f"{s['states_with_need']} states need {s['total_need']:,.0f} surge ICU beds; stockpile {s['stockpile']:,}; "
-               f"minimum share of need met {100 * s['min_share']:.1f}%")
-    typer.echo(f"report: {result.report_path}")
-    typer.echo(f"store:  {store or (result.out_dir / 'equicare.duckdb')}")
-
-
-@app.command("run")
-def run_cmd(
-    project: str = typer.Argument(..., help="Project file (YAML): regions, facilities, demand, access, forecast, "
-                                  "allocate (docs/own-region.md); or bundled:us, the demo's US scenario."),
-    out: str = typer.Option("equicare-out", "--out", help="Output folder: report.html, equicare.duckdb and CSVs."),
-    store: str = typer.Option(None, "--store", help="DuckDB store (default: OUT/equicare.duckdb)."),
-    check: bool = typer.Option(False, "--check", help="Only validate the project file and every input, and print "
-                               "what would run."),
-) -> None:
-    """Run every stage on the planner's own regions, facilities and series from one project file."""
-    import time
-
-    from rich.console import Console
-
-    from pathlib import Path
-
-    from equicare.project import check_project, run_project
-
-    if project.startswith("bundled:"):
-        from equicare.project.bundled_us import BUNDLED, write_us_project
-
-        which = project.split(":", 1)[1]
-        if which not in BUNDLED:
-            raise typer.BadParameter(f"no bundled project {which!r}; choose one of {', '.join(BUNDLED)}")
-        project = str(write_us_project(Path(out) / "project"))
-        typer.echo(f"bundled project written to {project}", err=True)
-    if check:
-        _, _, lines = check_project(project)
-        typer.echo("\n".join(lines))
-        typer.echo("ok: the project file and its inputs are valid")
-        return
-    console = Console(stderr=True)
-    t0 = time.perf_counter()
-
-    def progress(stage: str, done: int, total: int) -> None:
-        console.print(f"[{done}/{total}] {stage}")
-
-    res = run_project(project, out, store_path=store, progress=progress)
-    s = res.summary
-    console.print(f"[bold]{res.project.name}[/bold]: run {res.run_id} finished in {time.perf_counter() - t0:.1f} s")
-    for w in s.get("warnings", []):
-        typer.echo(f"warning: {w}", err=True)
-    if "min_share" in s:
-        typer.echo(f"{s['regions_with_need']} regions need {s['total_need']:,.0f} {res.project.allocate.resource}; "
-                   f"stock {s['stockpile']:,}; minimum share of need met {100 * s['min_share']:.1f}%")
-    for row in s.get("forecast_scores", []):
-        typer.echo(f"forecast {row['model']:<15} WIS {row['wis']:.2f}  95% coverage {row.get('coverage_95', float('nan')):.2f}")
-    typer.echo(f"report: {res.report_path}")
-    typer.echo(f"store:  {store or (res.out_dir / 'equicare.duckdb')}")
+# the whole pipeline: `equicare demo` (the bundled US project) and `equicare run PROJECT.yaml`
+app.command("demo")(demo_cmd)
+app.command("run")(run_cmd)
 
 
 @app.command("load")

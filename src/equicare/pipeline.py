@@ -1,9 +1,12 @@
-"""The pipeline: ingest and clean, analyse, predict, optimise, explain and share, as plain functions.
+"""The surge-ICU planning scenario's stage functions, shared by the project runs and the web service.
 
-The CLI (``equicare demo``) and the web service call these same functions.  :func:`run_demo` runs every
-stage on the bundled real US data, records the run in the store (parameters, data fingerprints, package
-version, times, status) and writes all results in one transaction, so a run that fails leaves no
-partial results.
+:class:`DemoParams` holds the scenario's parameters (defaults from :mod:`equicare.params`);
+:func:`surge_need` and :func:`allocate_surge` turn a forecast into each region's need and share the stock
+(``equicare run``'s allocation stage, :mod:`equicare.project.allocation`, and the dashboard's scenarios call
+them); :func:`predict` is the FluSight forecast with the bundled training extras (a US FIPS project's
+``forecast.extras``); :func:`analyse` is the dashboard's county and state analysis of the bundled US data.
+The demo (``equicare demo``) is the bundled US project (:mod:`equicare.project.bundled_us`) run by
+:func:`equicare.project.run_project` like any planner's project.
 
 The surge-ICU planning scenario
 -------------------------------
@@ -21,28 +24,24 @@ lexicographic max-min fairness on the share of need met (see :mod:`equicare.opti
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from equicare import __version__
 from equicare import params as defaults
 from equicare.analyze.describe import capacity_by_region, describe, per_capita
-from equicare.data.bundled import BundledData, data_path, load_bundled
+from equicare.data.bundled import BundledData, data_path
 from equicare.errors import EquicareError
-from equicare.store import Store
 
 Progress = Callable[[str, int, int], None]
 
 
 @dataclass
 class DemoParams:
-    """Parameters of the demo job (every one is recorded with the run); defaults and ranges of the planning
-    parameters come from :mod:`equicare.params`, as for the service's runs."""
+    """Parameters of the surge-ICU scenario (the demo's, written into the bundled US project, and the service's);
+    defaults and ranges of the planning parameters come from :mod:`equicare.params`."""
 
     as_of: str = defaults.AS_OF
     """Planning reference date (a Saturday): forecasts use data up to one week before it."""
@@ -77,18 +76,6 @@ class DemoParams:
     """Other models scored on the hold-out weeks (``linear`` is the seed's regression on lags and season)."""
     baseline_model: str = "seasonal_naive"
     suppress_threshold: int = 11
-
-
-@dataclass
-class DemoResult:
-    """What the demo produced: result tables, a summary, where it was written."""
-
-    run_id: str
-    tables: dict[str, pd.DataFrame]
-    summary: dict
-    out_dir: Path | None = None
-    report_path: Path | None = None
-    timings: dict[str, float] = field(default_factory=dict)
 
 
 def _noop(stage: str, done: int, total: int) -> None:  # pragma: no cover - default progress
@@ -340,112 +327,3 @@ def _surge_tables(need: pd.DataFrame, table: pd.DataFrame, params: DemoParams, r
         summary["gini_shadow_price"] = sp.get("d_min_share")
         summary["gini_shadow_price_coverage"] = sp.get("d_covered")
     return {"allocation": table}, summary
-
-
-# ---------------------------------------------------------------------------------------------------
-# share
-# ---------------------------------------------------------------------------------------------------
-def share_summary(allocation: pd.DataFrame, demand: pd.DataFrame, params: DemoParams
-                  ) -> tuple[pd.DataFrame, dict]:
-    """Per-state counts for release, with small cells suppressed (and complementary suppression)."""
-    from equicare.privacy.suppress import suppress_small_cells
-
-    week = pd.Timestamp(params.as_of) - pd.Timedelta(days=7)
-    last = demand[demand["date"] == week].set_index("region")["value"]
-    df = allocation[["region", "name", "need", "allocated"]].copy()
-    df["flu_admissions_last_week"] = df["region"].map(last)
-    df = df.rename(columns={"need": "icu_beds_needed", "allocated": "surge_beds_allocated"})
-    count_cols = ["flu_admissions_last_week", "icu_beds_needed", "surge_beds_allocated"]
-    df[count_cols] = df[count_cols].round().astype("Int64")
-    out, rep = suppress_small_cells(df, count_cols, threshold=params.suppress_threshold)
-    return out, (rep.to_dict() if hasattr(rep, "to_dict") else dict(rep))
-
-
-# ---------------------------------------------------------------------------------------------------
-# the whole job
-# ---------------------------------------------------------------------------------------------------
-def run_demo(out_dir: str | Path = "equicare-out", params: DemoParams | None = None,
-             store_path: str | Path | None = None, progress: Progress = _noop,
-             write_report: bool = True) -> DemoResult:
-    """Run every stage on the bundled data; store datasets, the run and its results; write CSVs and the report.
-
-    Parameters
-    ----------
-    out_dir : folder for ``report.html``, ``equicare.duckdb`` and one CSV per result table.
-    params : scenario parameters (defaults: :class:`DemoParams`).
-    store_path : the DuckDB store (default ``out_dir/equicare.duckdb``); re-running on it adds a run.
-    progress : ``progress(stage, done, total)`` callback.
-    """
-    params = params or DemoParams()
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    store = Store(store_path or out / "equicare.duckdb")
-    timings: dict[str, float] = {}
-    stages = ["ingest", "analyse", "predict", "optimise", "share", "report", "store"]
-    total = len(stages)
-
-    def step(i: int, name: str) -> float:
-        progress(name, i, total)
-        return time.perf_counter()
-
-    try:
-        t = step(0, "ingest")
-        data = load_bundled()
-        timings["ingest"] = time.perf_counter() - t
-        run_id = store.start_run("demo", asdict(params), data.fingerprints)
-        try:
-            store.set_progress(run_id, 1, total, "analyse")
-            for name, (kind, table, source) in data.tables().items():
-                store.save_dataset(name, kind, table, source=f"bundled:{source}",
-                                   fingerprint=data.fingerprints.get(source, ""), report=data.report.to_dict())
-            t = step(1, "analyse")
-            tables, summary = analyse(data, params)
-            timings["analyse"] = time.perf_counter() - t
-
-            t = step(2, "predict")
-            store.set_progress(run_id, 2, total, "predict")
-            ftables, fsummary = predict(params, progress=lambda s, d, n: progress(f"predict: {s}", 2, total))
-            timings["predict"] = time.perf_counter() - t
-
-            t = step(3, "optimise")
-            store.set_progress(run_id, 3, total, "optimise")
-            need = surge_need(data.state_capacity, data.states, ftables["forecast"], params)
-            atables, asummary = allocate_surge(need, params)
-            timings["optimise"] = time.perf_counter() - t
-
-            t = step(4, "share")
-            shared, share_rep = share_summary(atables["allocation"], data.demand, params)
-            timings["share"] = time.perf_counter() - t
-
-            results = {**tables, "forecast": ftables["forecast"], "forecast_scores": ftables["forecast_scores"],
-                       **atables, "shared_state_summary": shared, "cleaning_report": data.report.to_frame()}
-            summary = {**summary, **fsummary, **asummary, "suppression": share_rep,
-                       "version": __version__, "run_id": run_id}
-            result = DemoResult(run_id, results, summary, out, None, timings)
-
-            if write_report:
-                t = step(5, "report")
-                from equicare.report.html import write_demo_report
-
-                result.report_path = write_demo_report(result, ftables, params, out / "report.html")
-                timings["report"] = time.perf_counter() - t
-
-            t = step(6, "store")
-            for name, df in results.items():
-                _write_csv_atomic(df, out / f"{name}.csv")
-            store.finish_run(run_id, results, {**summary, "timings": timings})
-            timings["store"] = time.perf_counter() - t
-            progress("done", total, total)
-            return result
-        except BaseException as exc:
-            store.fail_run(run_id, f"{type(exc).__name__}: {exc}")
-            raise
-    finally:
-        store.close()
-
-
-def _write_csv_atomic(df: pd.DataFrame, path: Path) -> None:
-    """Write to a temporary file and rename, so a reader never sees half a CSV."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    df.to_csv(tmp, index=False)
-    tmp.replace(path)

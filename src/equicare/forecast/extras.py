@@ -10,7 +10,7 @@ alone has seen about one epidemic.  equicare ships two more sources (see ``data/
   training rows for the pooled models and the default ensemble.
 
 Both obey the information rule: a forecast for reference date ``R`` sees only weeks dated ``R - 7`` or earlier.
-The command line, the demo pipeline and the web service use them by default (``--no-extras`` turns them off).
+The command line, the bundled US project (the demo) and the web service use them by default (``--no-extras`` turns them off).
 """
 
 from __future__ import annotations

@@ -40,6 +40,11 @@ def allocate_stage(project: Project, inp: Inputs, plan: pd.DataFrame | None) -> 
     params = scenario_params(project, as_of)
     cap, occ = _capacity(project, inp)
     state_cap = pd.DataFrame({"state": reg["id"], "icu_beds": cap, "icu_occupancy": occ})
+    unknown = np.isnan(cap)
+    if unknown.any():  # a region whose capacity the regions file leaves blank has no need to compute
+        inp.report.add(project.regions.file.name, "capacity unknown: left out of the allocation", al.capacity,
+                       int(unknown.sum()), ", ".join(reg.loc[unknown, "id"].astype(str).head(10)))
+        state_cap = state_cap[~unknown]
     states = pd.DataFrame({"id": reg["id"], "name": reg["name"]})
     if al.need == "forecast_surge":
         step_days = {"daily": 1.0, "weekly": 7.0, "monthly": 30.4375}[inp.demand.freq]
@@ -48,7 +53,7 @@ def allocate_stage(project: Project, inp: Inputs, plan: pd.DataFrame | None) -> 
         need = surge_need(state_cap[state_cap["state"].isin(set(plan["location"]))], states, fplan, params)
     else:
         need = state_cap.merge(states, left_on="state", right_on="id").drop(columns="id")
-        need["need"] = reg["region_need"].fillna(0.0).to_numpy(float)
+        need["need"] = need["state"].map(dict(zip(reg["id"], reg["region_need"].fillna(0.0)))).to_numpy(float)
         for c in ("peak_admissions", "median_peak_admissions", "flu_icu_patients", "peak_icu_occupancy"):
             need[c] = np.nan
         need["need_median_scenario"] = need["need"]
@@ -74,6 +79,7 @@ def allocate_stage(project: Project, inp: Inputs, plan: pd.DataFrame | None) -> 
     tables["allocation"] = a
     summary["regions_with_need"] = summary.pop("states_with_need")
     summary["regions_without_capacity"] = int((need["icu_beds"] <= 0).sum())
+    summary["regions_capacity_unknown"] = int(unknown.sum())
     return tables, summary
 
 
@@ -122,8 +128,8 @@ def whatif_allocation(allocation: pd.DataFrame, *, stock: float, objective: str 
 def _capacity(project: Project, inp: Inputs) -> tuple[np.ndarray, np.ndarray]:
     """Each region's capacity of the allocated resource and usual occupancy (capacity-weighted mean)."""
     al, reg, fac = project.allocate, inp.regions, inp.facilities
-    if "region_capacity" in reg:
-        cap = reg["region_capacity"].fillna(0.0).to_numpy(float)
+    if "region_capacity" in reg:  # blank: unknown (the region is left out of the allocation)
+        cap = reg["region_capacity"].to_numpy(float)
     elif fac is not None and al.resource in fac.columns:
         cap = reg["id"].map(fac.groupby("region")[al.resource].sum()).fillna(0.0).to_numpy(float)
     else:

@@ -26,7 +26,8 @@ class Inputs:
 
     ``regions``: ``id, name, population, lat, lon`` (+ ``capacity``/``occupancy`` columns named in
     ``allocate``); ``facilities``: ``id, name, region, lat, lon`` and the capacity columns (and
-    ``occupancy``/``quality`` when named); ``demand``: a :class:`~equicare.forecast.series.CountSeries`.
+    ``occupancy``/``quality`` when named; ``subregion`` with small areas); ``demand``: a
+    :class:`~equicare.forecast.series.CountSeries`.
     """
 
     regions: pd.DataFrame
@@ -36,6 +37,9 @@ class Inputs:
     report: CleaningReport
     fingerprints: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    subregions: pd.DataFrame | None = None
+    """The small areas (``subregions``): as ``regions`` with ``parent`` (the region id)."""
+    sublayer: Layer | None = None
 
 
 def _read(spec: FileSpec) -> tuple[pd.DataFrame, Layer | None]:
@@ -109,17 +113,22 @@ def _points(df: pd.DataFrame, spec: RegionsSpec | FacilitiesSpec, layer: Layer |
     return np.full(len(df), np.nan), np.full(len(df), np.nan)
 
 
-def read_regions(project: Project, report: CleaningReport) -> tuple[pd.DataFrame, Layer | None, list[str]]:
-    spec = project.regions
+def read_regions(project: Project, report: CleaningReport, spec: RegionsSpec | None = None
+                 ) -> tuple[pd.DataFrame, Layer | None, list[str]]:
+    """The regions (or, with ``spec=project.subregions``, the small areas): ``id, name, population,
+    population_65plus, lat, lon`` (+ ``parent`` for small areas, + the allocation's region columns)."""
+    sub = spec is not None and spec is not project.regions
+    spec = spec or project.regions
+    section = "subregions" if sub else "regions"
     df, layer = _read(spec)
     file = spec.file.name
     problems: list[Problem] = []
     warnings: list[str] = []
-    idc = resolve_column(df, spec.id, file, "regions.id")
+    idc = resolve_column(df, spec.id, file, f"{section}.id")
     ids = _ids(df[idc])
     for i in np.flatnonzero((ids.isna() | (ids == "")).to_numpy())[:20]:
         problems.append(Problem(file, int(i) + 2, idc, "missing region id"))
-    if spec.id_format == "us-fips":
+    if project.regions.id_format == "us-fips":
         from equicare.data.clean import pad_fips
 
         padded = pad_fips(ids.astype(str))
@@ -133,18 +142,25 @@ def read_regions(project: Project, report: CleaningReport) -> tuple[pd.DataFrame
         warnings.append(f"{file}: region ids in column {idc!r} are digits of different lengths "
                         f"(e.g. {digits.iloc[0]!r}); if some lost their leading zeros, fix them in the file")
     out = pd.DataFrame({"id": ids.astype(str)})
-    namec = resolve_column(df, spec.name, file, "regions.name", required=False)
+    namec = resolve_column(df, spec.name, file, f"{section}.name", required=False)
     out["name"] = df[namec].astype("string").fillna(out["id"]).astype(str) if namec else out["id"]
     if spec.population:
-        pc = resolve_column(df, spec.population, file, "regions.population")
+        pc = resolve_column(df, spec.population, file, f"{section}.population")
         pop, p = _numeric(df, pc, file, "population", project.missing, report)
         problems += p
         out["population"] = pop.to_numpy(float)
     else:
         out["population"] = np.nan
+    if spec.population_65plus:  # an age group: kept missing when blank (no rate rather than a wrong one)
+        pc = resolve_column(df, spec.population_65plus, file, f"{section}.population_65plus")
+        pop, p = _numeric(df, pc, file, "population aged 65+", "flag", report)
+        problems += p
+        out["population_65plus"] = pop.to_numpy(float)
     lat, lon = _points(df, spec, layer, file, problems)
     out["lat"], out["lon"] = lat, lon
-    al = project.allocate
+    if sub:
+        out["parent"] = _parents(df, project, spec, file, problems)
+    al = project.allocate if not sub else None
     for key in ("capacity", "occupancy", "need"):
         col = getattr(al, key, None) if al is not None else None
         if col is None or (key == "need" and col == "forecast_surge"):
@@ -166,6 +182,39 @@ def read_regions(project: Project, report: CleaningReport) -> tuple[pd.DataFrame
     return out, layer, warnings
 
 
+def _parents(df: pd.DataFrame, project: Project, spec: RegionsSpec, file: str, problems: list[Problem]) -> np.ndarray:
+    """Each small area's region id (US FIPS padded for a US FIPS project); unknown ids are problems later."""
+    pc = resolve_column(df, spec.parent, file, "subregions.parent")
+    pid = _ids(df[pc])
+    if project.regions.id_format == "us-fips":
+        from equicare.data.clean import pad_fips
+
+        pid = pd.Series(pad_fips(pid.astype(str)), dtype="string")
+    for i in np.flatnonzero((pid.isna() | (pid == "")).to_numpy())[:20]:
+        problems.append(Problem(file, int(i) + 2, pc, "missing region id of the small area"))
+    return pid.astype(str).to_numpy()
+
+
+def read_subregions(project: Project, regions: pd.DataFrame, report: CleaningReport
+                    ) -> tuple[pd.DataFrame, Layer | None]:
+    """The small areas (``subregions``), each inside a region of ``regions``.
+
+    Raises
+    ------
+    ValidationError
+        A parent id that is not a region id (file, row, column; a hint when leading zeros were lost).
+    """
+    spec = project.subregions
+    sub, layer, _ = read_regions(project, report, spec)
+    known = set(regions["id"]) | set(regions.attrs.get("dropped_ids", []))
+    bad = ~sub["parent"].isin(known).to_numpy()
+    if bad.any():
+        hint = lost_zeros_hint(sorted(set(sub.loc[bad, "parent"])), sorted(known))
+        raise ValidationError([Problem(spec.file.name, None, spec.parent, "region id not in the regions file" + hint,
+                                       v) for v in sorted(set(sub.loc[bad, "parent"]))[:20]])
+    return sub, layer
+
+
 def _subset(layer: Layer | None, keep: np.ndarray) -> Layer | None:
     if layer is None or keep.all():
         return layer
@@ -173,8 +222,8 @@ def _subset(layer: Layer | None, keep: np.ndarray) -> Layer | None:
                  layer.source_crs, layer.kind)
 
 
-def read_facilities(project: Project, regions: pd.DataFrame, layer: Layer | None, report: CleaningReport
-                    ) -> pd.DataFrame:
+def read_facilities(project: Project, regions: pd.DataFrame, layer: Layer | None, report: CleaningReport,
+                    subregions: pd.DataFrame | None = None, sublayer: Layer | None = None) -> pd.DataFrame:
     spec = project.facilities
     df, flayer = _read(spec)
     file = spec.file.name
@@ -234,10 +283,41 @@ def read_facilities(project: Project, regions: pd.DataFrame, layer: Layer | None
             out = out[~none]
     if problems:
         raise ValidationError(problems)
+    if subregions is not None:
+        out["subregion"] = _facility_subregion(df.loc[out.index] if len(out) != len(df) else df, out, project,
+                                               subregions, sublayer, report)
     if project.missing == "drop" and spec.capacity:
         keep = out[spec.capacity].notna().all(axis=1)
         out = out[keep]
     return out.reset_index(drop=True)
+
+
+def _facility_subregion(df: pd.DataFrame, out: pd.DataFrame, project: Project, subregions: pd.DataFrame,
+                        sublayer: Layer | None, report: CleaningReport) -> np.ndarray:
+    """Each facility's small area: the ``facilities.subregion`` column, else point in polygon, else the nearest
+    small-area point.  Ids not among the small areas become missing (reported), never an error."""
+    spec, file = project.facilities, project.facilities.file.name
+    if spec.subregion:
+        sc = resolve_column(df, spec.subregion, file, "facilities.subregion")
+        sid = _ids(df[sc])
+        if project.regions.id_format == "us-fips":
+            from equicare.data.clean import pad_fips
+
+            sid = pd.Series(pad_fips(sid.astype(str)), dtype="string", index=df.index)
+        sid = sid.where(sid.isin(set(subregions["id"])))
+        n = int(sid.isna().sum())
+        if n:
+            report.add(file, "small area unknown: counted in its region only", sc, n)
+        return sid.astype(object).where(sid.notna(), None).to_numpy()
+    lat, lon = out["lat"].to_numpy(float), out["lon"].to_numpy(float)
+    if sublayer is not None and sublayer.kind == "polygon":
+        sid = region_of_points(lat, lon, sublayer, subregions["id"].to_numpy())
+        how = "point in polygon"
+    else:
+        sid = _nearest_region(lat, lon, subregions)
+        how = "nearest small-area point"
+    report.add(file, f"small area found by {how}", "subregion", int(pd.notna(sid).sum()))
+    return np.asarray(sid, dtype=object)
 
 
 def _nearest_region(lat: np.ndarray, lon: np.ndarray, regions: pd.DataFrame) -> np.ndarray:
@@ -278,13 +358,30 @@ def read_demand(project: Project, regions: pd.DataFrame, report: CleaningReport)
                    int(bad.sum()), ", ".join(sorted(set(rid[bad].dropna()))[:10]))
     n_blank = int(df[vc].astype("string").str.strip().fillna("").eq("").sum())
     series = load_counts(df, region=rc, date=dc, value=vc, file=file, freq=spec.frequency,
-                         missing=project.missing, name=spec.value)
+                         missing=project.missing, name=spec.label or spec.value)
     if n_blank and project.missing != "error":
         imputed = project.missing == "impute_zero"
         report.add(file, "missing: " + ("imputed" if imputed else "left out"), vc, n_blank,
                    "policy impute_zero" if imputed else f"policy {project.missing}; a forecast reads blank weeks as "
                                                         "not reported")
     return series
+
+
+def _prepared_steps(project: Project, report: CleaningReport) -> None:
+    """The steps of the ``prepared`` cleaning report, first in the run's."""
+    df = read_tabular(project.prepared)
+    cols = {c.strip().lower(): c for c in df.columns}
+    missing = [c for c in ("file", "step", "column", "count") if c not in cols]
+    if missing:
+        raise ValidationError([Problem(project.prepared.name, 1, c, "required column is missing") for c in missing])
+    count = pd.to_numeric(df[cols["count"]], errors="coerce")
+    bad = np.flatnonzero(count.isna().to_numpy())[:20]
+    if len(bad):
+        raise ValidationError([Problem(project.prepared.name, int(i) + 2, cols["count"], "count: not a number",
+                                       df[cols["count"]].iloc[i]) for i in bad])
+    detail = df[cols["detail"]].fillna("") if "detail" in cols else pd.Series("", index=df.index)
+    for f, st, c, n, d in zip(df[cols["file"]], df[cols["step"]], df[cols["column"]].fillna(""), count, detail):
+        report.add(str(f), str(st), str(c), int(n), str(d))
 
 
 def ingest(project: Project) -> Inputs:
@@ -298,13 +395,19 @@ def ingest(project: Project) -> Inputs:
     from equicare.data.load import fingerprint
 
     report = CleaningReport()
+    if project.prepared is not None:
+        _prepared_steps(project, report)
     regions, layer, warnings = read_regions(project, report)
     if regions.empty:
         raise EquicareError(f"{project.regions.file.name}: no regions")
-    fac = read_facilities(project, regions, layer, report) if project.facilities is not None else None
+    sub = sublayer = None
+    if project.subregions is not None:
+        sub, sublayer = read_subregions(project, regions, report)
+    fac = (read_facilities(project, regions, layer, report, sub, sublayer) if project.facilities is not None
+           else None)
     demand = read_demand(project, regions, report) if project.demand is not None else None
     fps = {}
-    for spec in (project.regions, project.facilities, project.demand):
+    for spec in (project.regions, project.subregions, project.facilities, project.demand):
         if spec is not None:
             fps[spec.file.name] = fingerprint(spec.file)
-    return Inputs(regions, layer, fac, demand, report, fps, warnings)
+    return Inputs(regions, layer, fac, demand, report, fps, warnings, sub, sublayer)

@@ -25,6 +25,7 @@ import pandas as pd
 from equicare import __version__
 from equicare.errors import EquicareError
 from equicare.pipeline import DemoParams
+from equicare.project.access import access_stage, descriptive_stage, inequality_stage
 from equicare.project.allocation import allocate_stage, share_stage
 from equicare.project.ingest import Inputs, ingest
 from equicare.project.spec import ForecastSpec, Project, load_project
@@ -49,140 +50,6 @@ class ProjectResult:
 
 def _noop(stage: str, done: int, total: int) -> None:
     pass
-
-
-# ------------------------------------------------------------------------------------------- access
-def access_stage(project: Project, inp: Inputs) -> tuple[pd.DataFrame, dict]:
-    """Capacity per 1,000 people and the access measure per region and supply column.
-
-    Returns ``region, name, population, n_facilities``, per capacity column ``<cap>`` and
-    ``<cap>_per_1000``, and per supply column ``<method>_<supply>_per_1000`` (``nearest``: ``nearest_<supply>_km``).
-    """
-    from equicare.analyze.access import compute_access
-
-    reg, fac = inp.regions, inp.facilities
-    out = pd.DataFrame({"region": reg["id"], "name": reg["name"], "population": reg["population"]})
-    caps = list(project.facilities.capacity) if project.facilities else []
-    if fac is not None:
-        g = fac.groupby("region")
-        out["n_facilities"] = out["region"].map(g.size()).fillna(0).astype(int)
-        for c in caps:
-            out[c] = out["region"].map(g[c].sum(min_count=1)).fillna(0.0)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                out[f"{c}_per_1000"] = np.where(out["population"] > 0, 1000.0 * out[c] / out["population"], np.nan)
-    summary: dict = {}
-    a = project.access
-    if a is None or fac is None:
-        return out, summary
-    cost = _cost_matrix(project, inp)
-    supply_cols = a.supply or caps[:1]
-    for s in supply_cols:
-        if s not in fac.columns:
-            raise EquicareError(f"access.supply {s!r} is not one of facilities.capacity ({', '.join(caps)})")
-    sup = fac[supply_cols].fillna(0.0).to_numpy(float)
-    dem = reg["population"].fillna(0.0).to_numpy(float)
-    t = project.travel
-    max_cost = a.max_cost if a.max_cost is not None else (t.max_minutes if t is not None else a.max_km)
-    vals = compute_access(a.method, cost, dem, sup, max_cost=max_cost, weights=a.weights, scale=a.scale,
-                          alpha=a.alpha, min_dist=a.min_dist, sigma=a.sigma, tau=a.tau, rho=a.rho,
-                          normalize=a.normalize)
-    vals = np.asarray(vals, float).reshape(len(reg), -1)
-    m = a.method.lower()
-    for k, s in enumerate(supply_cols):
-        if m == "nearest":
-            unit = "minutes" if t is not None and a.costs is None else "km"
-            out[f"nearest_{s}_{unit}"] = np.where(np.isfinite(vals[:, k]), vals[:, k], np.nan)
-        elif a.normalize or m == "gravity":
-            out[f"{m}_{s}"] = vals[:, k]
-        else:
-            out[f"{m}_{s}_per_1000"] = vals[:, k] * 1000.0
-    first = [c for c in out.columns if c.startswith(m + "_")][0]
-    summary["access_measure"] = first
-    summary["population_without_access"] = float(out.loc[(out[first].fillna(0) == 0), "population"].sum())
-    summary["pairs_within_catchment"] = int(cost.nnz)
-    return out, summary
-
-
-def _cost_matrix(project: Project, inp: Inputs):
-    """Region points to facilities: great-circle km within ``max_km`` (k-d tree), projected Euclidean km,
-    or a cost file (long or wide)."""
-    from equicare.analyze.costs import cost_matrix_from_long, euclidean_costs, great_circle_costs
-
-    a, reg, fac = project.access, inp.regions, inp.facilities
-    if a.costs is not None:
-        from equicare.project.tables import read_costs
-
-        long = read_costs(a.costs)
-        return cost_matrix_from_long(long, reg["id"], fac["id"], file=a.costs.name)
-    bad = reg["lat"].isna() | reg["lon"].isna()
-    if bad.any():
-        raise EquicareError(f"{project.regions.file.name}: {int(bad.sum())} region(s) without coordinates, e.g. "
-                            f"{reg.loc[bad, 'id'].iloc[0]!r}; access needs a point per region")
-    if project.travel is not None:
-        return _travel_matrix(project, inp)
-    limit = a.max_km if a.max_km is not None else 20037.5  # half the Earth's circumference: every pair
-    if a.distance == "euclidean":
-        from equicare.project.geo import WGS84
-
-        crs = project.regions.crs or (inp.layer.source_crs if inp.layer is not None else None)
-        if crs is None:
-            raise EquicareError("distance: euclidean needs a projected CRS (regions.crs or a projected layer)")
-        from pyproj import CRS, Transformer
-
-        if not CRS.from_user_input(crs).is_projected:
-            raise EquicareError(f"distance: euclidean needs a projected CRS; {crs} is geographic")
-        tr = Transformer.from_crs(WGS84, crs, always_xy=True)
-        ox, oy = tr.transform(reg["lon"].to_numpy(float), reg["lat"].to_numpy(float))
-        dx, dy = tr.transform(fac["lon"].to_numpy(float), fac["lat"].to_numpy(float))
-        c = euclidean_costs(np.column_stack([ox, oy]) / 1000.0, np.column_stack([dx, dy]) / 1000.0, limit)
-        return c
-    return great_circle_costs(reg["lat"].to_numpy(float), reg["lon"].to_numpy(float), fac["lat"].to_numpy(float),
-                              fac["lon"].to_numpy(float), limit)
-
-
-def _travel_matrix(project: Project, inp: Inputs):
-    """Region points to facilities in minutes along the ``travel`` network (or its stated fallback)."""
-    from equicare.analyze.costs import cost_matrix_from_long
-    from equicare.analyze.travel import travel_costs
-
-    t, reg, fac = project.travel, inp.regions, inp.facilities
-    res = travel_costs(reg[["id", "lat", "lon"]], fac[["id", "lat", "lon"]],
-                       network=None if t.network is None else str(t.network), mode=t.mode,
-                       max_minutes=t.max_minutes, max_km=t.max_km, max_snap_m=t.max_snap_m)
-    inp.report.add("travel", "travel times", "cost", len(res.table), "; ".join(res.summary().splitlines()))
-    return cost_matrix_from_long(res.table[["origin", "destination", "cost"]], reg["id"], fac["id"], file="travel")
-
-
-# --------------------------------------------------------------------------------------- inequality
-_LABELS = {"gini": "Gini coefficient", "theil": "Theil index", "mld": "mean log deviation",
-           "atkinson": "Atkinson index", "cov": "coefficient of variation", "quintile_ratio": "quintile ratio"}
-
-
-def inequality_stage(project: Project, access: pd.DataFrame) -> pd.DataFrame:
-    """Population-weighted inequality across regions of each per-1,000 rate and access measure
-    (:func:`equicare.analyze.inequality.region_inequality`, bootstrap intervals); a measure undefined for
-    the data has an empty estimate and a note saying why."""
-    from equicare.analyze.inequality import region_inequality
-
-    cols = [c for c in access.columns if c.endswith("_per_1000")]
-    if project.access is not None:
-        cols += [c for c in access.columns if c.startswith(project.access.method.lower() + "_") and c not in cols]
-    w = access["population"].to_numpy(float)
-    ok = np.isfinite(w) & (w > 0)
-    frames = []
-    for c in cols:
-        v = access[c].to_numpy(float)
-        keep = ok & np.isfinite(v)
-        if keep.sum() < 2:
-            continue
-        t = region_inequality(v[keep], w[keep], epsilon=project.inequality.epsilon, n_boot=project.inequality.n_boot)
-        t.insert(0, "indicator", c)
-        t["measure_label"] = t["measure"].map(_LABELS)
-        t["note"] = np.where(t["estimate"].isna(), "undefined for these values (e.g. a region with zero)", "")
-        t["regions"] = int(keep.sum())
-        frames.append(t)
-    cols_out = ["indicator", "measure", "measure_label", "estimate", "lowerci", "upperci", "regions", "note"]
-    return pd.concat(frames, ignore_index=True)[cols_out] if frames else pd.DataFrame(columns=cols_out)
 
 
 # ----------------------------------------------------------------------------------------- forecast
@@ -247,7 +114,8 @@ def _flu_forecast(project: Project, inp: Inputs, spec: ForecastSpec, progress: P
     tables, summary = predict(params, truth=truth, progress=progress)
     tables["forecast_scores"]["baseline"] = spec.baseline
     summary.update(frequency="weekly", forecast_baseline=spec.baseline)
-    return {k: v for k, v in tables.items() if k != "truth"}, summary
+    # the season's back-test forecasts (35 MB as CSV) are summarised by their scores, as the demo always did
+    return {k: v for k, v in tables.items() if k not in ("truth", "holdout_forecasts")}, summary
 
 
 # ----------------------------------------------------------------------------------------- the job
@@ -258,6 +126,8 @@ def check_project(path: str | Path) -> tuple[Project, Inputs, list[str]]:
     lines = [f"project: {project.name}",
              f"regions: {len(inp.regions)} from {project.regions.file.name}"
              + (f" ({inp.layer.kind}s, CRS {inp.layer.source_crs})" if inp.layer is not None else "")]
+    if inp.subregions is not None:
+        lines.append(f"small areas: {len(inp.subregions)} from {project.subregions.file.name}")
     if inp.facilities is not None:
         lines.append(f"facilities: {len(inp.facilities)} from {project.facilities.file.name}; capacity "
                      + ", ".join(f"{c} {inp.facilities[c].sum():,.0f}" for c in project.facilities.capacity))
@@ -363,12 +233,19 @@ def _stages(project: Project, inp: Inputs, run_id: str, store, out: Path, timing
     tables: dict[str, pd.DataFrame] = {}
     summary: dict = {"project": project.name, "regions": len(inp.regions), "warnings": inp.warnings}
     t = step("access")
-    access, s = access_stage(project, inp)
-    tables["access"] = access
-    summary.update(s)
+    acc = access_stage(project, inp)
+    tables["access"] = acc.regions
+    if acc.subregions is not None:
+        tables["subregion_access"] = acc.subregions
+    if acc.shortage is not None:
+        tables["shortage_areas"] = acc.shortage
+    summary.update(acc.summary)
     timings["access"] = time.perf_counter() - t
     t = step("inequality")
-    tables["inequality"] = inequality_stage(project, access)
+    tables["inequality"] = inequality_stage(project, acc)
+    stats = descriptive_stage(project, acc)
+    if len(stats):
+        tables["descriptive_stats"] = stats
     timings["inequality"] = time.perf_counter() - t
     plan = None
     if inp.demand is not None:
@@ -421,6 +298,9 @@ def _store_all(store, project: Project, inp: Inputs, run_id: str, tables: dict, 
     base = project.name
     store.save_dataset(f"{base}: regions", "regions", inp.regions, source=project.regions.file.name,
                        fingerprint=inp.fingerprints.get(project.regions.file.name, ""), report=rep, org=org)
+    if inp.subregions is not None:
+        store.save_dataset(f"{base}: small areas", "regions", inp.subregions, source=project.subregions.file.name,
+                           fingerprint=inp.fingerprints.get(project.subregions.file.name, ""), report=rep, org=org)
     if inp.facilities is not None:
         store.save_dataset(f"{base}: facilities", "facilities",
                            inp.facilities.rename(columns={c: f"cap_{c}" for c in project.facilities.capacity}),

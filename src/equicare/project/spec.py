@@ -59,7 +59,19 @@ class RegionsSpec(FileSpec):
     x: str | None = None
     y: str | None = None
     """Projected coordinates of the region's point (with ``crs``), instead of ``lat``/``lon``."""
+    population_65plus: str | None = None
+    """Optional column with the people aged 65 and over: capacity per 1,000 of them too."""
     id_format: str = "text"
+
+
+@dataclass
+class SubregionsSpec(RegionsSpec):
+    """Small areas inside the regions (districts in provinces, counties in states): capacity, access,
+    inequality and shortage areas are measured on them as well; the allocation stays by region.  Their ids
+    follow ``regions.id_format`` (their own ``id_format`` key is not used)."""
+
+    parent: str = "parent"
+    """Column with the id of the region each small area lies in."""
 
 
 @dataclass
@@ -72,6 +84,9 @@ class FacilitiesSpec(FileSpec):
     y: str | None = None
     region: str | None = None
     """Column with the facility's region id; found by point-in-polygon when absent."""
+    subregion: str | None = None
+    """Column with the facility's small-area id (``subregions``); found by point-in-polygon or the nearest
+    small-area point when absent."""
     capacity: list[str] = field(default_factory=list)
     occupancy: str | None = None
     quality: str | None = None
@@ -84,6 +99,8 @@ class DemandSpec(FileSpec):
     date: str = "date"
     value: str = "value"
     frequency: str = "auto"
+    label: str | None = None
+    """What the counts are, e.g. ``influenza admissions`` (the forecast chart's title; default: the column name)."""
 
 
 @dataclass
@@ -104,6 +121,9 @@ class AccessSpec:
     tau: float | None = None
     rho: float | None = None
     normalize: bool = False
+    shortage_fraction: float | None = 0.5
+    """A region (small area, with ``subregions``) is a shortage area when its access per 1,000 is below this
+    fraction of the population-weighted mean (``null``: no shortage table)."""
 
 
 @dataclass
@@ -187,6 +207,7 @@ class Project:
     name: str
     path: Path
     regions: RegionsSpec
+    subregions: SubregionsSpec | None = None
     facilities: FacilitiesSpec | None = None
     demand: DemandSpec | None = None
     access: AccessSpec | None = None
@@ -198,6 +219,9 @@ class Project:
     missing: str = "drop"
     """Missing-value policy for numeric cells (population, capacity, demand values)."""
     suppress_threshold: int = _DEMO.suppress_threshold
+    prepared: Path | None = None
+    """A CSV of cleaning steps made before (``file, step, column, count, detail``, e.g. how the bundled US files
+    were built from their sources), shown first in the run's cleaning report."""
 
     @property
     def base(self) -> Path:
@@ -218,9 +242,10 @@ class Project:
         return out + ["report"]
 
 
-_SECTIONS = {"regions": RegionsSpec, "facilities": FacilitiesSpec, "demand": DemandSpec, "access": AccessSpec,
-             "travel": TravelSpec, "forecast": ForecastSpec, "allocate": AllocateSpec, "sweep": SweepSpec, "inequality": InequalitySpec}
-_TOP = ("name", "missing", "suppress_threshold", *_SECTIONS)
+_SECTIONS = {"regions": RegionsSpec, "subregions": SubregionsSpec, "facilities": FacilitiesSpec, "demand": DemandSpec,
+             "access": AccessSpec, "travel": TravelSpec, "forecast": ForecastSpec, "allocate": AllocateSpec,
+             "sweep": SweepSpec, "inequality": InequalitySpec}
+_TOP = ("name", "missing", "suppress_threshold", "prepared", *_SECTIONS)
 
 
 def suggest(word: str, choices: list[str] | tuple[str, ...]) -> str:
@@ -338,16 +363,21 @@ def load_project(path: str | Path) -> Project:
             problems.append(_kp(label, f"{sec}.file", f"file not found: {spec.file}"))
         if isinstance(spec, TravelSpec) and spec.network is not None and not spec.network.exists():
             problems.append(_kp(label, "travel.network", f"file not found: {spec.network}"))
+    prepared = (path.parent / str(top["prepared"])).resolve() if top.get("prepared") else None
+    if prepared is not None and not prepared.is_file():
+        problems.append(_kp(label, "prepared", f"file not found: {prepared}"))
     _check_choices(parts, top, label, problems)
     if problems:
         raise ValidationError(problems)
     return Project(name=str(top.get("name") or path.stem), path=path, regions=parts["regions"],
+                   subregions=parts.get("subregions"),
                    facilities=parts.get("facilities"), demand=parts.get("demand"), access=parts.get("access"),
                    travel=parts.get("travel"), sweep=parts.get("sweep"),
                    forecast=parts.get("forecast"), allocate=parts.get("allocate"),
                    inequality=parts.get("inequality", InequalitySpec()),
                    missing=str(top.get("missing", "drop")), suppress_threshold=int(top.get("suppress_threshold",
-                                                                                         _DEMO.suppress_threshold)))
+                                                                                         _DEMO.suppress_threshold)),
+                   prepared=prepared)
 
 
 def _check_choices(parts: dict, top: dict, label: str, problems: list[Problem]) -> None:
@@ -377,6 +407,8 @@ def _check_choices(parts: dict, top: dict, label: str, problems: list[Problem]) 
                 and a.method.lower() not in ("gravity", "nearest"):
             problems.append(_kp(label, "access.max_km", "give the catchment max_km (or max_cost with a costs file, "
                                                         "or travel.max_minutes)"))
+        if a.shortage_fraction is not None and not 0 < a.shortage_fraction <= 1:
+            problems.append(_kp(label, "access.shortage_fraction", "must be in (0, 1]", a.shortage_fraction))
         if t is not None:
             choice("travel.mode", t.mode, ("drive", "walk"))
         if a.costs is not None and not a.costs.is_file():

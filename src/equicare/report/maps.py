@@ -101,16 +101,16 @@ def svg_choropleth(values_by_fips: dict[str, float], level: str = "state", title
     parts.append("</g>")
     if level == "county":
         parts.append(f'<g fill="none" stroke="#ffffff" stroke-width="1">{_state_borders()}</g>')
-    # legend
+    # legend (ends 140 units before the right edge, so a wide last label is not clipped)
     parts.append('<g font-family="sans-serif" font-size="11">')
     for i in range(ncls):
-        x = 560 + i * 55
+        x = 500 + i * 55
         parts.append(f'<rect x="{x}" y="622" width="55" height="12" fill="{palette[i]}"/>')
         parts.append(f'<text x="{x}" y="648">{html.escape(fmt.format(edges[i]))}</text>')
-    parts.append(f'<text x="{560 + ncls * 55}" y="648">{html.escape(fmt.format(edges[-1]))}</text>')
-    parts.append(f'<rect x="470" y="622" width="20" height="12" fill="{MISSING}"/>'
-                 f'<text x="494" y="632">no data</text>')
+    parts.append(f'<text x="{500 + ncls * 55}" y="648">{html.escape(fmt.format(edges[-1]))}</text>')
+    parts.append(f'<rect x="410" y="622" width="20" height="12" fill="{MISSING}"/>'
+                 f'<text x="434" y="632">no data</text>')
     if unit:
-        parts.append(f'<text x="560" y="616">{html.escape(unit)}</text>')
+        parts.append(f'<text x="500" y="616">{html.escape(unit)}</text>')
     parts.append("</g></svg>")
     return "".join(parts)

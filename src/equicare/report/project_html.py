@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
+import plotly.io as pio
 from jinja2 import Environment, PackageLoader, select_autoescape
 from plotly.offline import get_plotlyjs
 
@@ -70,12 +70,13 @@ def readable(df: pd.DataFrame, labels: dict[str, str] | None = None) -> str:
     return body.to_html(index=False, escape=True, border=0, na_rep="–")
 
 
-def _map(result: "ProjectResult", inp: "Inputs", gj: dict, values: dict, title: str, unit: str, element_id: str,
-         **kw) -> dict:
+def _map(result: "ProjectResult", inp: "Inputs", gj: dict | None, values: dict, title: str, unit: str,
+         element_id: str, names: dict | None = None, **kw) -> dict:
     """One map: the planner's geometry (or the us-atlas states/counties for a US FIPS project)."""
     proj = result.project
-    names = dict(zip(inp.regions["id"], inp.regions["name"]))
-    if proj.regions.id_format == "us-fips" and inp.layer is None and all(len(str(i)) in (2, 5) for i in values):
+    names = names if names is not None else dict(zip(inp.regions["id"], inp.regions["name"]))
+    points = gj is None or all(f["geometry"]["type"] == "Point" for f in gj["features"])
+    if proj.regions.id_format == "us-fips" and points and values and all(len(str(i)) in (2, 5) for i in values):
         from equicare.report.maps import svg_choropleth
 
         level = "state" if all(len(str(i)) == 2 for i in values) else "county"
@@ -85,37 +86,61 @@ def _map(result: "ProjectResult", inp: "Inputs", gj: dict, values: dict, title: 
     return {"title": title, "svg": svg}
 
 
-def fan_chart(truth: pd.DataFrame, forecast: pd.DataFrame, names: dict, what: str, steps_before: int = 26) -> go.Figure:
-    """Observed series and forecast median with 50%/95% bands, one region at a time (a drop-down)."""
+def fan_chart(truth: pd.DataFrame, forecast: pd.DataFrame, names: dict, what: str, steps_before: int = 26) -> dict:
+    """Observed series and forecast median with 50%/95% bands, one region at a time (a drop-down).
+
+    Returns a Plotly figure as a plain ``{"data", "layout"}`` mapping (render with :func:`figure_json`):
+    building validated ``graph_objects`` traces for 50+ regions costs seconds, the mapping milliseconds.
+    """
     fc = forecast.assign(q=forecast["output_type_id"].astype(float).round(4),
-                         d=pd.to_datetime(forecast["target_end_date"]))
-    locs = sorted(fc["location"].unique(), key=lambda x: (-truth[truth["location"] == x]["value"].sum(), x))
-    fig, per = go.Figure(), 4
+                         d=pd.to_datetime(forecast["target_end_date"]).dt.strftime("%Y-%m-%d"))
+    totals = truth.groupby("location")["value"].sum()
+    locs = sorted(fc["location"].unique(), key=lambda x: (-float(totals.get(x, 0.0)), x))
+    wide = fc.pivot_table(index=["location", "d"], columns="q", values="value").sort_index()
+    by_fc = {loc: g.droplevel(0) for loc, g in wide.groupby(level=0)}
+    last = pd.to_datetime(fc["target_end_date"]).max()  # the observed weeks up to the forecast's last target
+    tail = truth[truth["date"] <= last].sort_values("date").groupby("location").tail(steps_before)
+    by_truth = {loc: g for loc, g in tail.groupby("location")}
+    data, per = [], 4
     for i, loc in enumerate(locs):
-        f = fc[fc["location"] == loc].pivot_table(index="d", columns="q", values="value").sort_index()
-        t = truth[truth["location"] == loc].sort_values("date").tail(steps_before)
+        f = by_fc[loc]
+        t = by_truth.get(loc, tail.iloc[:0])
         vis = i == 0
-        x = list(f.index)
+        x = [str(d) for d in f.index]
         lo95, hi95 = f.get(0.025, f[f.columns[0]]), f.get(0.975, f[f.columns[-1]])
         lo50, hi50 = f.get(0.25, f[f.columns[0]]), f.get(0.75, f[f.columns[-1]])
         for lo, hi, col, label in ((lo95, hi95, "rgba(33,145,140,0.18)", "95% interval"),
                                    (lo50, hi50, "rgba(33,145,140,0.40)", "50% interval")):
-            fig.add_trace(go.Scatter(x=x + x[::-1], y=list(hi) + list(lo[::-1]), fill="toself", mode="lines",
-                                     fillcolor=col, line={"width": 0}, name=label, visible=vis, hoverinfo="skip"))
-        fig.add_trace(go.Scatter(x=x, y=f[0.5], mode="lines+markers", name="forecast median", visible=vis,
-                                 line={"color": "#21918c"}))
-        fig.add_trace(go.Scatter(x=t["date"], y=t["value"], mode="lines+markers", name="observed", visible=vis,
-                                 line={"color": "#16425b"}))
+            band = [float(v) for v in hi] + [float(v) for v in lo[::-1]]
+            data.append({"type": "scatter", "x": x + x[::-1], "y": band,
+                         "fill": "toself", "mode": "lines", "fillcolor": col, "line": {"width": 0}, "name": label,
+                         "visible": vis, "hoverinfo": "skip"})
+        data.append({"type": "scatter", "x": x, "y": [float(v) for v in f[0.5]], "mode": "lines+markers",
+                     "name": "forecast median", "visible": vis, "line": {"color": "#21918c"}})
+        data.append({"type": "scatter", "x": list(pd.to_datetime(t["date"]).dt.strftime("%Y-%m-%d")),
+                     "y": [float(v) for v in t["value"]], "mode": "lines+markers", "name": "observed",
+                     "visible": vis, "line": {"color": "#16425b"}})
     buttons = []
     for i, loc in enumerate(locs):
         vis = [False] * (per * len(locs))
         vis[i * per:(i + 1) * per] = [True] * per
         buttons.append({"label": str(names.get(loc, loc)), "method": "update",
                         "args": [{"visible": vis}, {"title": f"{what}: {names.get(loc, loc)}"}]})
-    fig.update_layout(title=f"{what}: {names.get(locs[0], locs[0])}" if locs else what, template="plotly_white",
-                      updatemenus=[{"buttons": buttons, "direction": "down", "x": 1.0, "xanchor": "right", "y": 1.18}],
-                      margin={"l": 60, "r": 20, "t": 70, "b": 40}, legend={"orientation": "h", "y": -0.15})
-    return fig
+    layout = {"title": {"text": f"{what}: {names.get(locs[0], locs[0])}" if locs else what},
+              "template": pio.templates["plotly_white"].to_plotly_json(),
+              "updatemenus": [{"buttons": buttons, "direction": "down", "x": 1.0, "xanchor": "right", "y": 1.18}],
+              "margin": {"l": 60, "r": 20, "t": 70, "b": 40}, "legend": {"orientation": "h", "y": -0.15}}
+    return {"data": data, "layout": layout}
+
+
+def indicator_label(column: str) -> str:
+    """``beds_per_1000_65plus`` -> ``beds per 1,000 aged 65+``; ``2sfca_beds_per_1000`` -> ``2SFCA access: beds
+    per 1,000``."""
+    text = str(column).replace("_per_1000_65plus", " per 1,000 aged 65+").replace("_per_1000", " per 1,000")
+    head, _, rest = text.partition("_")
+    if head in ("fca", "2sfca", "e2sfca", "3sfca", "gravity", "raam", "nearest") and rest:
+        text = f"{head.upper() if 'fca' in head else head} access: {rest}"
+    return text.replace("_", " ")
 
 
 def _access_label(p, column: str) -> str:
@@ -134,35 +159,99 @@ def _pct(x) -> str:
     return "–" if x is None or not np.isfinite(x) else f"{100 * x:.1f}%"
 
 
+def _gini(ineq: pd.DataFrame, level: str, indicator: str) -> float | None:
+    row = ineq[(ineq["level"] == level) & (ineq["indicator"] == indicator) & (ineq["measure"] == "gini")]
+    return float(row["estimate"].iloc[0]) if len(row) and np.isfinite(row["estimate"].iloc[0]) else None
+
+
+def _shortage_note(p, s: dict, sub: bool) -> str:
+    sh = s["shortage"]
+    what = "small areas" if sub else "regions"
+    unknown = sum((s.get("facilities_with_unknown_capacity") or {}).values())
+    reach = f" within {p.access.max_km:g} km" if p.access.max_km is not None else ""
+    return (f"{sh.get('regions', 0):,} {what}, home to {sh.get('people', 0):,.0f} people "
+            f"({100 * sh.get('share_of_population', 0):.1f}% of the population), have access below "
+            f"{sh['fraction']:g} times the population-weighted mean ({sh.get('line') or 0:.2f} per 1,000{reach}); "
+            f"bringing them to that line would take {sh.get('supply_gap', 0):,.0f} more units. "
+            + (f"{unknown:,} facility capacity values are unknown and count as 0, so check an area with no access "
+               f"against local knowledge. " if unknown else "") + "The 50 with the largest gap:")
+
+
 def write_project_report(result: "ProjectResult", inp: "Inputs", path: str | Path) -> Path:
-    """Render the report of a project run to ``path`` (a temporary file renamed, never half written)."""
+    """Render the report of a project run to ``path`` (a temporary file renamed, never half written).
+
+    Sections: summary cards, maps (capacity per 1,000 by region; access on the finest level; share of need
+    met), capacity and access by region, inequality (Lorenz curves, measures by level), shortage areas,
+    descriptive statistics, the forecast with its back-test scores, the allocation with explanations and the
+    stock's shadow price, the shareable summary and the cleaning report.
+    """
+    from equicare.project.geo import regions_geojson
+
     p, t, s = result.project, result.tables, result.summary
     gj = result.geojson
-    acc = t["access"]
+    acc, sub = t["access"], t.get("subregion_access")
+    ineq_all = t["inequality"]
+    sub_gj = sub_names = None
+    if sub is not None:
+        sub_names = dict(zip(inp.subregions["id"], inp.subregions["name"]))
+        sub_gj = regions_geojson(inp.subregions, inp.sublayer)
     maps, cards = [], [("Regions", f"{len(inp.regions):,}")]
+    if sub is not None:
+        cards.append(("Small areas", f"{len(sub):,}"))
     if inp.facilities is not None:
         cards.append(("Facilities", f"{len(inp.facilities):,}"))
         for c in p.facilities.capacity:
             maps.append(_map(result, inp, gj, dict(zip(acc["region"], acc[f"{c}_per_1000"])),
                              f"{c.replace('_', ' ')} per 1,000 people", "per 1,000", f"map-{c}-per-1000"))
+        c0 = f"{p.facilities.capacity[0]}_per_1000"
+        for level, label in (("small area", "small areas"), ("region", "regions")):
+            g = _gini(ineq_all, level, c0)
+            if g is not None:
+                cards.append((f"Gini of {c0.replace('_per_1000', '').replace('_', ' ')} per 1,000 ({label}, "
+                              "pop.-weighted)", f"{g:.3f}"))
+        if sub is not None:
+            cards.append(("Small areas with no facility", f"{s.get('subregions_without_facility', 0):,}"))
     if p.access is not None and s.get("access_measure"):
         m = s["access_measure"]
-        label = _access_label(p, m)
-        maps.append(_map(result, inp, gj, dict(zip(acc["region"], acc[m])), label,
-                         "per 1,000" if m.endswith("1000") else "km" if m.endswith("_km") else "", "map-access"))
+        label = _access_label(p, m) + (" (small areas)" if sub is not None else "")
+        unit = "per 1,000" if m.endswith("1000") else "km" if m.endswith("_km") else ""
+        if sub is not None:
+            maps.append(_map(result, inp, sub_gj, dict(zip(sub["subregion"], sub[m])), label, unit, "map-access",
+                             names=sub_names))
+        else:
+            maps.append(_map(result, inp, gj, dict(zip(acc["region"], acc[m])), label, unit, "map-access"))
         cards.append(("People with no facility in reach", f"{s.get('population_without_access', 0):,.0f}"))
     alloc = t.get("allocation")
+    shadow_note = scenario = ""
     if alloc is not None:
+        al = p.allocate
+        scenario = (f"Scenario: stock {al.stock:,.0f} {al.resource.replace('_', ' ')}"
+                    + (f"; as of {s.get('as_of')}, severity ×{al.severity:g}, forecast quantile "
+                       f"{al.scenario_quantile:g}, {100 * al.icu_fraction:g}% of counted patients need the resource "
+                       f"for {al.icu_los_days:g} days, "
+                       f"target occupancy {100 * al.target_occupancy:g}%" if al.need == "forecast_surge" else
+                       f"; need from the column {al.need!r}")
+                    + f"; a region adds at most {100 * al.surge_cap_ratio:g}% of its capacity; rule {al.objective}.")
         cards += [("Regions short of " + p.allocate.resource.replace("_", " "), f"{s['regions_with_need']:,}"),
-                  ("Need / stock", f"{s['total_need']:,.0f} / {s['stockpile']:,}"),
-                  ("Minimum share of need met", _pct(s["min_share"]))]
+                  ("Need / stock", f"{s['total_need']:,.0f} / {s['stockpile']:,}")]
+        if p.allocate.need == "forecast_surge":
+            cards.append(("Need if the median forecast comes true; share met",
+                          f"{s.get('total_need_median_scenario', float('nan')):,.0f}; "
+                          f"{_pct(s.get('share_of_need_met_median_scenario', float('nan')))}"))
+        cards.append(("Minimum share of need met", _pct(s["min_share"])))
         maps.append(_map(result, inp, gj, dict(zip(alloc["region"], alloc["share_met"].where(alloc["need"] > 0))),
                          "Share of need met by the allocation (grey: no need)", "", "map-share-met",
                          breaks=[0, 0.25, 0.5, 0.75, 0.999, 1.0], flag_outliers=False, percent=True))
+        sp, cov = s.get("stock_shadow_price"), s.get("stock_marginal_coverage")
+        if sp is not None:
+            shadow_note = (f"Shadow price of the stock: one more unit raises the minimum share of need met by "
+                           f"{100 * sp:.3f} percentage points"
+                           + (f" and covers {cov:.2f} more unit of need." if cov is not None else "."))
     names = dict(zip(inp.regions["id"], inp.regions["name"]))
     forecast_fig = scores_note = None
     if "forecast" in t and inp.demand is not None:
-        what = f"{inp.demand.name} per {dict(daily='day', weekly='week', monthly='month')[inp.demand.freq]}"
+        step = dict(daily='day', weekly='week', monthly='month')[inp.demand.freq]
+        what = f"{str(inp.demand.name).replace('_', ' ').capitalize()} per {step}"
         forecast_fig = figure_json(fan_chart(inp.demand.truth(), t["forecast"], names, what))
         scores_note = (f"Scored on the last reference dates whose targets are observed, each forecast using only "
                        f"data before its reference date. WIS relative to baseline is the mean weighted interval "
@@ -171,25 +260,42 @@ def write_project_report(result: "ProjectResult", inp: "Inputs", path: str | Pat
     lorenz = None
     if inp.facilities is not None and inp.regions["population"].notna().all():
         c = p.facilities.capacity[0]
-        lorenz = figure_json(lorenz_chart({f"{c.replace('_', ' ')} per 1,000": (acc[f"{c}_per_1000"].fillna(0),
-                                                                                   acc["population"])}))
+        curves = {}
+        if sub is not None:
+            ok = sub["population"].notna()
+            curves[f"{c.replace('_', ' ')} per 1,000, small areas"] = (sub.loc[ok, f"{c}_per_1000"].fillna(0),
+                                                                        sub.loc[ok, "population"])
+            if s.get("access_measure"):
+                curves["access, small areas"] = (sub.loc[ok, s["access_measure"]].fillna(0), sub.loc[ok, "population"])
+        curves[f"{c.replace('_', ' ')} per 1,000, regions"] = (acc[f"{c}_per_1000"].fillna(0), acc["population"])
+        lorenz = figure_json(lorenz_chart(curves))
     acols = [c for c in ["name", "need", "need_median_scenario", "cap", "allocated", "share_met", "binding",
                          "explanation"] if alloc is not None and c in alloc]
     access_cols = [c for c in acc.columns if c != "region"]
-    ineq = t["inequality"][["indicator", "measure_label", "estimate", "lowerci", "upperci", "regions", "note"]]
-    ineq = ineq.assign(indicator=ineq["indicator"].str.replace("_", " "))
+    ineq = ineq_all[["level", "indicator", "measure_label", "estimate", "lowerci", "upperci", "regions", "note"]]
+    ineq = ineq.assign(indicator=ineq["indicator"].map(indicator_label))
+    short = t.get("shortage_areas")
+    shortage_table = shortage_note = None
+    if short is not None and "shortage" in s:
+        shortage_note = _shortage_note(p, s, sub is not None)
+        cols = [c for c in ["rank", "name", "score", "gap", "population", "supply_gap"] if c in short]
+        shortage_table = readable(short[cols].head(50), {"score": "access per 1,000", "gap": "below the line by",
+                                                          "supply_gap": "units to reach the line"})
+    stats = t.get("descriptive_stats")
     html = _env.get_template("project.html.j2").render(
         title=p.name, run_id=result.run_id, version=__version__,
         created=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), cards=cards, maps=maps,
         plotly_js=get_plotlyjs(), forecast_fig=forecast_fig, scores_note=scores_note, lorenz_fig=lorenz,
         scores_table=readable(t["forecast_scores"]) if "forecast_scores" in t and len(t["forecast_scores"]) else None,
         access_table=readable(acc[access_cols].sort_values(access_cols[-1])),
-        inequality_table=readable(ineq),
+        inequality_table=readable(ineq), shortage_note=shortage_note, shortage_table=shortage_table,
+        stats_table=readable(stats.assign(column=stats["column"].map(indicator_label)), {"column": "indicator"})
+        if stats is not None and len(stats) else None,
         allocation_table=readable(alloc[acols].sort_values("need", ascending=False)) if alloc is not None else None,
-        resource=p.allocate.resource.replace("_", " ") if p.allocate else "",
+        shadow_note=shadow_note, resource=p.allocate.resource.replace("_", " ") if p.allocate else "",
         shared_table=readable(t["shared_summary"]) if "shared_summary" in t else None,
         cleaning_table=readable(t["cleaning_report"]), warnings=s.get("warnings", []),
-        stages=p.stages(),
+        stages=p.stages(), small_areas=sub is not None, scenario=scenario,
     )
     path = Path(path)
     tmp = path.with_suffix(".html.tmp")

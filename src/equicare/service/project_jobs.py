@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -36,6 +36,23 @@ __all__ = ["PROGRESS_FILE", "ProjectOutput", "StoredDataset", "check_job", "conf
 PROGRESS_FILE = ".progress.json"
 
 
+def project_paths(project) -> list[tuple[str, Path]]:
+    """Every file or folder a parsed project names, as ``(key, path)`` (``regions.file``, ``travel.network``,
+    ``prepared``, ...): every :class:`~pathlib.Path` field of the project and of its sections, so a key added to
+    the project file later is covered without a change here."""
+    out: list[tuple[str, Path]] = []
+    for f in fields(project):
+        if f.name == "path":
+            continue
+        value = getattr(project, f.name)
+        if isinstance(value, Path):
+            out.append((f.name, value))
+        elif is_dataclass(value):
+            out += [(f"{f.name}.{g.name}", getattr(value, g.name)) for g in fields(value)
+                    if isinstance(getattr(value, g.name), Path)]
+    return out
+
+
 def confine(project, folder: Path) -> None:
     """Refuse a project whose files lie outside its upload folder (an uploaded project names only uploaded files).
 
@@ -45,11 +62,7 @@ def confine(project, folder: Path) -> None:
         Naming the key and the file name.
     """
     root = Path(folder).resolve()
-    specs = [("regions", project.regions), ("facilities", project.facilities), ("demand", project.demand)]
-    paths = [(f"{k}.file", s.file) for k, s in specs if s is not None]
-    if project.access is not None and project.access.costs is not None:
-        paths.append(("access.costs", project.access.costs))
-    for key, path in paths:
+    for key, path in project_paths(project):
         if not Path(path).resolve().is_relative_to(root):
             raise EquicareError(f"{key}: {Path(path).name} is not among the uploaded files; upload it with the "
                                 "project and name it without a folder")

@@ -1,0 +1,247 @@
+"""The access and inequality stages of a project: capacity per 1,000 people, spatial access, shortage areas,
+descriptive statistics and inequality, by region and (with ``subregions``) by small area.
+
+Capacity per region is the facilities' capacity summed into it (a facility with an unknown value counts as 0,
+the number of unknown values is reported); rates are per 1,000 people and, when ``population_65plus`` is
+given, per 1,000 people aged 65+.  Access is computed on the finest level given (small areas when present,
+else regions) by :func:`equicare.analyze.access.compute_access`; a region's access is then the population-
+weighted mean of its small areas'.  Shortage areas are those whose access per 1,000 is below
+``access.shortage_fraction`` times the population-weighted mean (:func:`equicare.analyze.shortage.shortage_areas`,
+as HRSA's relative shortage designation).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from equicare.errors import EquicareError
+from equicare.project.ingest import Inputs
+from equicare.project.spec import Project
+
+#: Level names in the inequality and descriptive-statistics tables.
+LEVELS = ("region", "small area")
+
+
+@dataclass
+class AccessResult:
+    """Tables and summary of the access stage.
+
+    ``regions``: ``region, name, population, n_facilities``, per capacity column ``<cap>``, ``<cap>_per_1000``
+    (and ``<cap>_per_1000_65plus``), and the access measure; ``subregions`` the same per small area with
+    ``subregion`` (its id) and ``region`` (its region's); ``shortage`` the shortage areas, worst first."""
+
+    regions: pd.DataFrame
+    subregions: pd.DataFrame | None = None
+    shortage: pd.DataFrame | None = None
+    summary: dict = field(default_factory=dict)
+
+
+def capacity_rates(units: pd.DataFrame, fac: pd.DataFrame | None, key: str, caps: list[str]) -> pd.DataFrame:
+    """Facilities (``fac[key]`` = the unit's id) summed into ``units`` and divided by their population.
+
+    Returns ``population, n_facilities, <cap>, <cap>_per_1000`` (``<cap>_per_1000_65plus`` when ``units`` has
+    ``population_65plus``) in the order of ``units``; a rate of a unit without people is missing, never infinite.
+    """
+    out = pd.DataFrame({"name": units["name"].to_numpy(), "population": units["population"].to_numpy(float)})
+    if fac is None:
+        return out
+    ids = units["id"]
+    g = fac.groupby(key)
+    out["n_facilities"] = ids.map(g.size()).fillna(0).astype(int).to_numpy()
+    older = units["population_65plus"].to_numpy(float) if "population_65plus" in units else None
+    pop = out["population"].to_numpy(float)
+    for c in caps:
+        out[c] = ids.map(g[c].sum(min_count=1)).fillna(0.0).to_numpy(float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out[f"{c}_per_1000"] = np.where(pop > 0, 1000.0 * out[c] / pop, np.nan)
+            if older is not None:
+                out[f"{c}_per_1000_65plus"] = np.where(older > 0, 1000.0 * out[c] / older, np.nan)
+    return out
+
+
+def access_stage(project: Project, inp: Inputs) -> AccessResult:
+    """Capacity rates by region (and small area), the access measure on the finest level, shortage areas."""
+    from equicare.analyze.access import compute_access
+
+    fac = inp.facilities
+    caps = list(project.facilities.capacity) if project.facilities else []
+    reg = capacity_rates(inp.regions, fac, "region", caps)
+    reg.insert(0, "region", inp.regions["id"].to_numpy())
+    sub = None
+    if inp.subregions is not None:
+        sub = capacity_rates(inp.subregions, fac, "subregion", caps)
+        sub.insert(0, "region", inp.subregions["parent"].to_numpy())
+        sub.insert(0, "subregion", inp.subregions["id"].to_numpy())
+    summary: dict = {}
+    if fac is not None:
+        summary["facilities_with_unknown_capacity"] = {c: int(fac[c].isna().sum()) for c in caps}
+        summary["regions_without_facility"] = int((reg["n_facilities"] == 0).sum())
+        if sub is not None:
+            summary["subregions_without_facility"] = int((sub["n_facilities"] == 0).sum())
+    a = project.access
+    if a is None or fac is None:
+        return AccessResult(reg, sub, None, summary)
+    units = inp.subregions if sub is not None else inp.regions
+    table = sub if sub is not None else reg
+    cost = cost_matrix(project, inp, units)
+    supply_cols = a.supply or caps[:1]
+    for s in supply_cols:
+        if s not in fac.columns:
+            raise EquicareError(f"access.supply {s!r} is not one of facilities.capacity ({', '.join(caps)})")
+    sup = fac[supply_cols].fillna(0.0).to_numpy(float)
+    dem = units["population"].fillna(0.0).to_numpy(float)
+    t = project.travel
+    max_cost = a.max_cost if a.max_cost is not None else (t.max_minutes if t is not None else a.max_km)
+    vals = compute_access(a.method, cost, dem, sup, max_cost=max_cost, weights=a.weights, scale=a.scale,
+                          alpha=a.alpha, min_dist=a.min_dist, sigma=a.sigma, tau=a.tau, rho=a.rho,
+                          normalize=a.normalize)
+    vals = np.asarray(vals, float).reshape(len(units), -1)
+    m = a.method.lower()
+    measures = []
+    for k, s in enumerate(supply_cols):
+        if m == "nearest":
+            unit = "minutes" if t is not None and a.costs is None else "km"
+            col, v = f"nearest_{s}_{unit}", np.where(np.isfinite(vals[:, k]), vals[:, k], np.nan)
+        elif a.normalize or m == "gravity":
+            col, v = f"{m}_{s}", vals[:, k]
+        else:
+            col, v = f"{m}_{s}_per_1000", vals[:, k] * 1000.0
+        table[col] = v
+        measures.append(col)
+    first = measures[0]
+    summary["access_measure"] = first
+    summary["access_level"] = LEVELS[1] if sub is not None else LEVELS[0]
+    summary["population_without_access"] = float(table.loc[(table[first].fillna(0) == 0), "population"].sum())
+    summary["pairs_within_catchment"] = int(cost.nnz)
+    if sub is not None:  # a region's access: the population-weighted mean of its small areas'
+        for col in measures:
+            w = sub["population"].fillna(0.0)
+            num = (sub[col] * w).groupby(sub["region"]).sum(min_count=1)
+            den = w.where(sub[col].notna()).groupby(sub["region"]).sum()
+            reg[col] = reg["region"].map(num / den.replace(0, np.nan)).to_numpy(float)
+    shortage = None
+    if a.shortage_fraction is not None and first.endswith("_per_1000"):
+        from equicare.analyze.shortage import shortage_areas, shortage_summary
+
+        idc = "subregion" if sub is not None else "region"
+        shortage = shortage_areas(table[idc].to_numpy(), table[first].to_numpy(float),
+                                  table["population"].fillna(0.0).to_numpy(float), a.shortage_fraction,
+                                  names=table["name"].to_numpy(), relative_to_mean=True, per=1000)
+        summary["shortage"] = shortage_summary(shortage, float(table["population"].sum()))
+        summary["shortage"]["line"] = float(shortage["line"].iloc[0]) if len(shortage) else None
+        summary["shortage"]["fraction"] = a.shortage_fraction
+    return AccessResult(reg, sub, shortage, summary)
+
+
+def cost_matrix(project: Project, inp: Inputs, units: pd.DataFrame):
+    """``units`` (regions or small areas: ``id, lat, lon``) to facilities: great-circle km within ``max_km``
+    (k-d tree), projected Euclidean km, travel minutes, or a cost file (long or wide)."""
+    from equicare.analyze.costs import cost_matrix_from_long, euclidean_costs, great_circle_costs
+
+    a, fac = project.access, inp.facilities
+    spec = project.subregions if units is inp.subregions else project.regions
+    if a.costs is not None:
+        from equicare.project.tables import read_costs
+
+        long = read_costs(a.costs)
+        return cost_matrix_from_long(long, units["id"], fac["id"], file=a.costs.name)
+    bad = units["lat"].isna() | units["lon"].isna()
+    if bad.any():
+        raise EquicareError(f"{spec.file.name}: {int(bad.sum())} region(s) without coordinates, e.g. "
+                            f"{units.loc[bad, 'id'].iloc[0]!r}; access needs a point per region")
+    if project.travel is not None:
+        return _travel_matrix(project, inp, units)
+    limit = a.max_km if a.max_km is not None else 20037.5  # half the Earth's circumference: every pair
+    if a.distance == "euclidean":
+        from pyproj import CRS, Transformer
+
+        from equicare.project.geo import WGS84
+
+        layer = inp.sublayer if units is inp.subregions else inp.layer
+        crs = spec.crs or (layer.source_crs if layer is not None else None)
+        if crs is None:
+            raise EquicareError("distance: euclidean needs a projected CRS (regions.crs or a projected layer)")
+        if not CRS.from_user_input(crs).is_projected:
+            raise EquicareError(f"distance: euclidean needs a projected CRS; {crs} is geographic")
+        tr = Transformer.from_crs(WGS84, crs, always_xy=True)
+        ox, oy = tr.transform(units["lon"].to_numpy(float), units["lat"].to_numpy(float))
+        dx, dy = tr.transform(fac["lon"].to_numpy(float), fac["lat"].to_numpy(float))
+        return euclidean_costs(np.column_stack([ox, oy]) / 1000.0, np.column_stack([dx, dy]) / 1000.0, limit)
+    return great_circle_costs(units["lat"].to_numpy(float), units["lon"].to_numpy(float),
+                              fac["lat"].to_numpy(float), fac["lon"].to_numpy(float), limit)
+
+
+def _travel_matrix(project: Project, inp: Inputs, units: pd.DataFrame):
+    """``units`` to facilities in minutes along the ``travel`` network (or its stated fallback)."""
+    from equicare.analyze.costs import cost_matrix_from_long
+    from equicare.analyze.travel import travel_costs
+
+    t, fac = project.travel, inp.facilities
+    res = travel_costs(units[["id", "lat", "lon"]], fac[["id", "lat", "lon"]],
+                       network=None if t.network is None else str(t.network), mode=t.mode,
+                       max_minutes=t.max_minutes, max_km=t.max_km, max_snap_m=t.max_snap_m)
+    inp.report.add("travel", "travel times", "cost", len(res.table), "; ".join(res.summary().splitlines()))
+    return cost_matrix_from_long(res.table[["origin", "destination", "cost"]], units["id"], fac["id"],
+                                 file="travel")
+
+
+# --------------------------------------------------------------------------------------- inequality
+_LABELS = {"gini": "Gini coefficient", "theil": "Theil index", "mld": "mean log deviation",
+           "atkinson": "Atkinson index", "cov": "coefficient of variation", "quintile_ratio": "quintile ratio"}
+
+
+def _indicators(project: Project, table: pd.DataFrame) -> list[str]:
+    cols = [c for c in table.columns if c.endswith("_per_1000")]
+    if project.access is not None:
+        m = project.access.method.lower() + "_"
+        cols += [c for c in table.columns if c.startswith(m) and c not in cols]
+    return cols
+
+
+def inequality_stage(project: Project, acc: AccessResult) -> pd.DataFrame:
+    """Population-weighted inequality across small areas (when given) and regions of each per-1,000 rate and
+    access measure (:func:`equicare.analyze.inequality.region_inequality`, bootstrap intervals); a measure
+    undefined for the data has an empty estimate and a note saying why.  Columns ``level, indicator, measure,
+    measure_label, estimate, lowerci, upperci, regions, note``."""
+    from equicare.analyze.inequality import region_inequality
+
+    frames = []
+    levels = [(LEVELS[1], acc.subregions), (LEVELS[0], acc.regions)] if acc.subregions is not None \
+        else [(LEVELS[0], acc.regions)]
+    for level, table in levels:
+        w = table["population"].to_numpy(float)
+        ok = np.isfinite(w) & (w > 0)
+        for c in _indicators(project, table):
+            v = table[c].to_numpy(float)
+            keep = ok & np.isfinite(v)
+            if keep.sum() < 2:
+                continue
+            t = region_inequality(v[keep], w[keep], epsilon=project.inequality.epsilon,
+                                  n_boot=project.inequality.n_boot)
+            t.insert(0, "indicator", c)
+            t.insert(0, "level", level)
+            t["measure_label"] = t["measure"].map(_LABELS)
+            t["note"] = np.where(t["estimate"].isna(), "undefined for these values (e.g. a region with zero)", "")
+            t["regions"] = int(keep.sum())
+            frames.append(t)
+    cols_out = ["level", "indicator", "measure", "measure_label", "estimate", "lowerci", "upperci", "regions", "note"]
+    return pd.concat(frames, ignore_index=True)[cols_out] if frames else pd.DataFrame(columns=cols_out)
+
+
+def descriptive_stage(project: Project, acc: AccessResult) -> pd.DataFrame:
+    """Count, missing, mean, sd, quartiles and population-weighted mean of every rate and access measure,
+    per level (:func:`equicare.analyze.describe.describe`)."""
+    from equicare.analyze.describe import describe
+
+    frames = []
+    for level, table in ((LEVELS[1], acc.subregions), (LEVELS[0], acc.regions)):
+        if table is None:
+            continue
+        cols = [c for c in table.columns if "_per_1000" in c or c in _indicators(project, table)]
+        cols = list(dict.fromkeys(cols))
+        if cols:
+            frames.append(describe(table, cols).assign(level=level))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
