@@ -55,6 +55,8 @@ gets half of it."""
 STAGE2_GAP = 1e-3
 """Relative gap at which the second stage (the most coverage at the optimal minimum share) stops: it only
 ranks candidates that all have the optimal minimum share, so its own optimum is not claimed."""
+MIP_LEVEL_STEPS = 24
+"""Most feasibility MIPs of the level search (bisection over share levels halves the gap each step)."""
 LP_TOL = 1e-6
 """Slack added to the LP's minimum share before it is used as a bound (HiGHS meets rows to 1e-7)."""
 
@@ -231,17 +233,78 @@ def exact_mip(lp: AllocationLP, start: np.ndarray, nwo_lo: np.ndarray | None,
     return lm, s1.x, bound, proved
 
 
+def max_min_by_levels(lp: AllocationLP, lead: np.ndarray | None, z_lead: float, nwo_lo: np.ndarray | None,
+                      ub: float, seconds: float = MIP_SECONDS, no_transfers: bool = False
+                      ) -> tuple[LinearModel, np.ndarray | None, float, bool]:
+    """The whole-unit max-min by a search over share levels, each step a feasibility MIP.
+
+    Every whole-unit minimum share is a share level (:mod:`~.levels`), and none is above ``ub`` (the grid
+    bound of the LP's).  ``lead`` (minimum share ``z_lead``), when given, keeps every rule, so ``z_lead``
+    is reached.  Each step asks HiGHS for any answer of the LP's rows with integer units and every share
+    at least a level ``m`` (objective 0: it stops at the first one found, or proves there is none): an
+    answer raises the lower end to its level, none lowers the upper end to ``m``.  The first step tries
+    the level just above ``z_lead`` (usually the proof that it is optimal), then bisection.  It ends when
+    no share level lies between the two ends, after :data:`MIP_LEVEL_STEPS` steps, or after ``seconds``.
+    Returns ``(model, column at the lower end or None, upper bound on the minimum share, proved)``.
+    """
+    lm = lp.build()
+    if no_transfers:
+        lp.fix_transfers(lm)
+    if nwo_lo is not None:
+        lm.set_row_bounds(lp.rows("no_worse_off"), nwo_lo, np.inf)
+    lm.set_costs(np.zeros(lp.ncol))
+    zc = lp.layout.index("z")
+    lo, col = (z_lead, lead) if lead is not None else (-np.inf, None)
+    hi = level_above(lp, ub)  # no answer reaches hi; none lies strictly between ub and hi
+    t_end = time.perf_counter() + seconds
+    m = level_above(lp, lo) if lead is not None else z_lead
+    proved = False
+    found = int(lead is not None)
+    for _ in range(MIP_LEVEL_STEPS):
+        if lo > -np.inf and level_above(lp, lo) >= hi - LEVEL_TOL:
+            proved = True
+            break
+        left = t_end - time.perf_counter()
+        if left <= 0:
+            break
+        lm.h.setOptionValue("time_limit", float(left))
+        lm.set_col_bounds([zc], float(max(m - LEVEL_TOL, 0.0)), 1.0)
+        s = solve_with_cuts(lp, lm, GiniCuts())
+        if s.status in ("optimal", "time_limit") and np.all(np.isfinite(s.x)):
+            col = _whole(lp, s.x)
+            lo = max(m, min(lp.level(s.x), _min_share(lp, col)))
+            found += 1
+            # the first answer found: try the level just above it (usually the proof); later, bisect
+            m = level_above(lp, lo) if found == 1 else _mid_level(lp, lo, hi)
+        elif s.status == "infeasible":
+            hi = m
+            m = _mid_level(lp, lo, hi)
+        else:
+            break
+    bound = grid_bound(lp, max(hi - 2 * LEVEL_TOL, 0.0))
+    return lm, col, bound, proved
+
+
+def _mid_level(lp: AllocationLP, lo: float, hi: float) -> float:
+    """A share level strictly between ``lo`` and ``hi`` near their middle (the lowest level at or above the
+    midpoint, or the highest below ``hi``); ``lo = -inf`` counts as 0."""
+    lo = max(lo, 0.0)
+    m = level_above(lp, 0.5 * (lo + hi) - 2 * LEVEL_TOL)
+    return m if m < hi - LEVEL_TOL else grid_bound(lp, max(hi - 2 * LEVEL_TOL, 0.0))
+
+
 def coverage_mip(lp: AllocationLP, lm: LinearModel, first: np.ndarray, seconds: float = MIP_SECONDS / 2
                  ) -> np.ndarray | None:
-    """Stage 2 on the stage-1 model ``lm``: the most covered need with every share at least stage 1's level
-    (started from ``first``; stops at :data:`STAGE2_GAP` or after ``seconds``).  The column, or None."""
-    z1 = lp.level(first)
+    """Stage 2 on the stage-1 model ``lm``: the most covered need with every share at least the level of
+    ``first`` (a whole-unit column, also the start; stops at :data:`STAGE2_GAP` or after ``seconds``).
+    The column, or None."""
+    z1 = min(_min_share(lp, first), lp.level(first))
     zc = lp.layout.index("z")
     lm.set_col_bounds([zc], max(z1 - 1e-7, 0.0), 1.0)
     lm.set_costs(lp.c_cov + lp.c_tie)
     lm.h.setOptionValue("time_limit", seconds)
     lm.h.setOptionValue("mip_rel_gap", STAGE2_GAP)
-    lm.set_start(first)
+    lm.set_start(lp.point(lp.units(first), lp.transfers(first)))
     s2 = solve_with_cuts(lp, lm, GiniCuts())
     return s2.x if s2.status in ("optimal", "time_limit") and np.all(np.isfinite(s2.x)) else None
 
@@ -332,8 +395,12 @@ def whole_units(lp: AllocationLP, sol: Solution, nwo_lo: np.ndarray | None = Non
         name = "greedy" if lead[0] == "greedy" else "no-pooling answer"
         return lead[1], IntegerReport(f"{name} (optimal by LP bound)", lp_bound, z_lead, ub,
                                       time.perf_counter() - t0)
-    lm, first, bound, proved = exact_mip(lp, lead[1], nwo_lo, no_transfers=no_transfers, z_max=ub,
-                                         z_start=z_lead if ok else None)
+    if np.all(lp.P.integer[lp.fair_r]):  # every fair pair moves in whole-unit steps: search the levels
+        lm, first, bound, proved = max_min_by_levels(lp, lead[1] if ok else None, z_lead, nwo_lo, ub,
+                                                     no_transfers=no_transfers)
+    else:
+        lm, first, bound, proved = exact_mip(lp, lead[1], nwo_lo, no_transfers=no_transfers, z_max=ub,
+                                             z_start=z_lead if ok else None)
     method = "greedy (optimal by MIP)" if proved else "greedy (MIP time limit)"
     if first is not None:
         first = _whole(lp, first)
