@@ -57,6 +57,8 @@ STAGE2_GAP = 1e-3
 ranks candidates that all have the optimal minimum share, so its own optimum is not claimed."""
 MIP_LEVEL_STEPS = 24
 """Most feasibility MIPs of the level search (bisection over share levels halves the gap each step)."""
+MIP_STEP_DOWN = 2.5e-4
+"""First step down from the greedy level (relative) when no answer reaches it (the optimum is usually close)."""
 LP_TOL = 1e-6
 """Slack added to the LP's minimum share before it is used as a bound (HiGHS meets rows to 1e-7)."""
 
@@ -243,7 +245,9 @@ def max_min_by_levels(lp: AllocationLP, lead: np.ndarray | None, z_lead: float, 
     is reached.  Each step asks HiGHS for any answer of the LP's rows with integer units and every share
     at least a level ``m`` (objective 0: it stops at the first one found, or proves there is none): an
     answer raises the lower end to its level, none lowers the upper end to ``m``.  The first step tries
-    the level just above ``z_lead`` (usually the proof that it is optimal), then bisection.  It ends when
+    the level just above ``z_lead`` (usually the proof that it is optimal), or without ``lead`` the level
+    ``z_lead`` and, if none reaches it, levels below it at steps doubling from :data:`MIP_STEP_DOWN`
+    times it; then bisection.  It ends when
     no share level lies between the two ends, after :data:`MIP_LEVEL_STEPS` steps, or after ``seconds``.
     Returns ``(model, column at the lower end or None, upper bound on the minimum share, proved)``.
     """
@@ -252,7 +256,7 @@ def max_min_by_levels(lp: AllocationLP, lead: np.ndarray | None, z_lead: float, 
         lp.fix_transfers(lm)
     if nwo_lo is not None:
         lm.set_row_bounds(lp.rows("no_worse_off"), nwo_lo, np.inf)
-    lm.set_costs(np.zeros(lp.ncol))
+    lm.set_costs(np.zeros(lp.ncol))  # any answer ends a step (an objective slows the proofs 10-20x)
     zc = lp.layout.index("z")
     lo, col = (z_lead, lead) if lead is not None else (-np.inf, None)
     hi = level_above(lp, ub)  # no answer reaches hi; none lies strictly between ub and hi
@@ -260,6 +264,7 @@ def max_min_by_levels(lp: AllocationLP, lead: np.ndarray | None, z_lead: float, 
     m = level_above(lp, lo) if lead is not None else z_lead
     proved = False
     found = int(lead is not None)
+    down = 0.0
     for _ in range(MIP_LEVEL_STEPS):
         if lo > -np.inf and level_above(lp, lo) >= hi - LEVEL_TOL:
             proved = True
@@ -278,7 +283,11 @@ def max_min_by_levels(lp: AllocationLP, lead: np.ndarray | None, z_lead: float, 
             m = level_above(lp, lo) if found == 1 else _mid_level(lp, lo, hi)
         elif s.status == "infeasible":
             hi = m
-            m = _mid_level(lp, lo, hi)
+            if lo == -np.inf:  # nothing reached yet: step down from the greedy level, doubling the step
+                down = 2 * down if down else MIP_STEP_DOWN * max(z_lead, 1e-3)
+                m = max(z_lead - down, 0.0)
+            else:
+                m = _mid_level(lp, lo, hi)
         else:
             break
     bound = grid_bound(lp, max(hi - 2 * LEVEL_TOL, 0.0))
