@@ -61,9 +61,10 @@ def bench_state_sweep(points: int) -> None:
     sev = [1.5, 2.0, 2.5, 3.0, 3.5]
     stock = [1500, 2500, 3500, 4500]
     grid = Grid(("budget", "demand.severity", "resources.icu_beds.stock"), (tuple(budgets), tuple(sev), tuple(stock)))
-    if points < grid.size:  # fewer budgets
+    if points < grid.size:  # fewer budgets, spread over the range
         keep = max(1, points // (len(sev) * len(stock)))
-        grid = Grid(grid.keys, (tuple(budgets[:keep]), tuple(sev), tuple(stock)))
+        pick = np.unique(np.round(np.linspace(0, len(budgets) - 1, keep)).astype(int))
+        grid = Grid(grid.keys, (tuple(budgets[i] for i in pick), tuple(sev), tuple(stock)))
     print(f"== state sweep: {grid.size} points of examples/flu_surge_states.yaml (51 states, 2 resource types, "
           f"23 scenarios, whole units, coverage floor, pooling with no-worse-off)", flush=True)
     times, per_task = {}, {}

@@ -247,7 +247,7 @@ def max_min_by_levels(lp: AllocationLP, lead: np.ndarray | None, z_lead: float, 
     answer raises the lower end to its level, none lowers the upper end to ``m``.  The first step tries
     the level just above ``z_lead`` (usually the proof that it is optimal), or without ``lead`` the level
     ``z_lead`` and, if none reaches it, levels below it at steps doubling from :data:`MIP_STEP_DOWN`
-    times it; then bisection.  It ends when
+    times it; after an answer above the first, steps up from it the same way; then bisection.  It ends when
     no share level lies between the two ends, after :data:`MIP_LEVEL_STEPS` steps, or after ``seconds``.
     Returns ``(model, column at the lower end or None, upper bound on the minimum share, proved)``.
     """
@@ -264,7 +264,7 @@ def max_min_by_levels(lp: AllocationLP, lead: np.ndarray | None, z_lead: float, 
     m = level_above(lp, lo) if lead is not None else z_lead
     proved = False
     found = int(lead is not None)
-    down = 0.0
+    down = up = 0.0
     for _ in range(MIP_LEVEL_STEPS):
         if lo > -np.inf and level_above(lp, lo) >= hi - LEVEL_TOL:
             proved = True
@@ -279,8 +279,12 @@ def max_min_by_levels(lp: AllocationLP, lead: np.ndarray | None, z_lead: float, 
             col = _whole(lp, s.x)
             lo = max(m, min(lp.level(s.x), _min_share(lp, col)))
             found += 1
-            # the first answer found: try the level just above it (usually the proof); later, bisect
-            m = level_above(lp, lo) if found == 1 else _mid_level(lp, lo, hi)
+            # the first answer found: try the level just above it (usually the proof); then steps up,
+            # doubling from MIP_STEP_DOWN times the level (the optimum is usually close), bisecting past hi
+            up = 0.0 if found == 1 else (2 * up if up else MIP_STEP_DOWN * max(lo, 1e-3))
+            m = level_above(lp, lo) if found == 1 else level_above(lp, lo + up - 2 * LEVEL_TOL)
+            if m >= hi - LEVEL_TOL:
+                m = _mid_level(lp, lo, hi)
         elif s.status == "infeasible":
             hi = m
             if lo == -np.inf:  # nothing reached yet: step down from the greedy level, doubling the step
