@@ -222,7 +222,8 @@ def main() -> None:
     header = (f"Measured on {os.cpu_count()} cores ({platform.processor() or platform.machine()}, Python "
               f"{platform.python_version()}), {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, "
               f"load average {load[0]:.2f} at the start, by `python bench/bench_scale.py"
-              f"{' --quick' if q else ''}`.")
+              f"{' --quick' if q else ''}`. A load average above the core count means other jobs shared the "
+              f"machine; the times then overstate a quiet machine's.")
     print(header, flush=True)
     if a.only in (None, "sweep"):
         bench_state_sweep(a.points or (40 if q else 200))
