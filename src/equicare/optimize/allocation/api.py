@@ -87,7 +87,8 @@ def allocate(P: AllocationProblem, *, time_limit: float | None = None, method: s
     run.n_solves += n_solves
     if lp.integ.any():
         if P.objective == "leximin":
-            run.x_int, run.integer = whole_units(lp, run.sol, nwo, exact_whole_units)
+            starts = () if nwo is None or not lp.integ.any() else (col0,)
+            run.x_int, run.integer = whole_units(lp, run.sol, nwo, exact_whole_units, starts=starts)
         elif lp.gini_groups:  # a MIP: its cap holds on v, not on the units
             run.x_int = trimmed_mip(lp, run.sol)
     res = explain(lp, run, time.perf_counter() - t0)

@@ -21,7 +21,16 @@ def notes(res: AllocationResult, what_ifs: list[dict], sweep: pd.DataFrame) -> l
     wu = res.whole_units
     if wu is not None and wu.lp_bound is not None:
         how = {"greedy": "greedy water-filling (exact for one stock per type)",
-               "greedy (optimal by MIP)": "greedy water-filling, proved optimal by a MIP on the actual shares",
+               "greedy (optimal by MIP)": "greedy water-filling, proved optimal by MIPs on the actual shares",
+               "greedy (optimal by LP bound)": "greedy water-filling, proved optimal by the LP bound (no "
+                                               "whole-unit share level lies between them)",
+               "no-pooling answer (optimal by LP bound)": "the answer without pooling, proved optimal by the LP "
+                                                          "bound (no whole-unit share level lies between them)",
+               "no-pooling answer (optimal by MIP)": "the answer without pooling, proved optimal by MIPs on the "
+                                                     "actual shares",
+               "no-pooling answer": "the answer without pooling",
+               "no-pooling answer (time limit)": "the answer without pooling (the MIPs stopped at their time "
+                                                 "limit)",
                "mip": "an exact MIP on the actual shares",
                "mip (time limit)": "a MIP on the actual shares stopped at its time limit",
                "greedy (MIP time limit)": "greedy water-filling (a MIP found nothing better in its time limit)",
