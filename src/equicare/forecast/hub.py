@@ -74,11 +74,12 @@ def quantile_table(reference_date: pd.Timestamp, locations: list[str], horizons:
     ref = pd.Timestamp(reference_date)
     loc_col = np.repeat(np.asarray(locations, dtype=object), nh * nq)
     h_col = np.tile(np.repeat(hz, nq), nl)
+    end_of = np.array([(ref + pd.Timedelta(weeks=int(h))).strftime("%Y-%m-%d") for h in hz], dtype=object)
     return pd.DataFrame({
         "reference_date": np.full(nl * nh * nq, ref.strftime("%Y-%m-%d"), dtype=object),
         "horizon": h_col,
         "target": TARGET,
-        "target_end_date": [(ref + pd.Timedelta(weeks=int(h))).strftime("%Y-%m-%d") for h in h_col],
+        "target_end_date": np.tile(np.repeat(end_of, nq), nl),  # formatted once per horizon
         "location": loc_col,
         "output_type": "quantile",
         "output_type_id": np.tile(_Q, nl * nh),
