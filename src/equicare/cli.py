@@ -195,6 +195,7 @@ _VINTAGES = typer.Option(None, "--vintages", help="Vintage file (as_of,date,loca
                          "in real time from the data as published on or before R - 3 days (instead of --truth).")
 _NOWCAST = typer.Option(None, "--nowcast/--no-nowcast", help="With --vintages: correct the latest weeks for their "
                         "expected revision, learned from past vintages.")
+_HUB_OUT = typer.Option(..., "--out", help="Output CSV (hubverse quantile rows).")
 _INTEGER = typer.Option(False, "--integer", help="Whole-number quantiles (the hub's 2025-26 rule), monotone and "
                         "non-negative.")
 
@@ -203,7 +204,7 @@ _INTEGER = typer.Option(False, "--integer", help="Whole-number quantiles (the hu
 def forecast_cmd(
     reference_date: str = typer.Option(None, "--reference-date", help="Reference date R (a Saturday, YYYY-MM-DD); "
                                        "with --series: default one step after the last date."),
-    out: str = typer.Option(..., "--out", help="Output CSV (hubverse quantile rows)."),
+    out: str = _HUB_OUT,
     truth: str = _TRUTH,
     model: str = _MODEL,
     history: str = _HISTORY,
@@ -253,7 +254,7 @@ def forecast_cmd(
 def backtest_cmd(
     start: str = typer.Option(..., "--start", help="First reference date (a Saturday)."),
     end: str = typer.Option(..., "--end", help="Last reference date (a Saturday)."),
-    out: str = typer.Option(..., "--out", help="Output CSV (hubverse quantile rows)."),
+    out: str = _HUB_OUT,
     truth: str = _TRUTH,
     model: str = _MODEL,
     history: str = _HISTORY,
