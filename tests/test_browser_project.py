@@ -72,8 +72,8 @@ def test_project_upload_run_map_and_allocation(server) -> None:
         page.click("#project-submit")
         page.wait_for_url("**/projects/runs/*")
         run_url = page.url
-        for _ in range(300):  # the page refreshes itself while running; look every second
-            time.sleep(1)
+        for _ in range(1200):  # the page refreshes itself while running; look every quarter second (5 min bound)
+            time.sleep(0.25)
             try:
                 page.goto(run_url)
                 if page.inner_text("#run-status", timeout=5000) != "running":  # bounded: never hours

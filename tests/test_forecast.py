@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -92,9 +90,8 @@ def test_load_truth_missing_column_and_file(tmp_path: Path) -> None:
 
 # ---------------------------------------------------------------- hubverse output and information rule
 
-@pytest.mark.parametrize("model", ALL_MODELS)
-def test_forecast_is_hubverse(truth: pd.DataFrame, model: str) -> None:
-    fc = forecast(truth, "2024-01-06", model=model)
+def _assert_hubverse(fc: pd.DataFrame) -> None:
+    """Every location x horizon 0-3 x the 23 hub levels, dates consistent, values non-negative and monotone."""
     assert list(fc.columns) == list(COLUMNS)
     assert len(fc) == 53 * 4 * 23
     assert (fc["target"] == "wk inc flu hosp").all() and (fc["output_type"] == "quantile").all()
@@ -107,13 +104,14 @@ def test_forecast_is_hubverse(truth: pd.DataFrame, model: str) -> None:
 
 
 @pytest.mark.parametrize("model", ALL_MODELS)
-def test_no_look_ahead(truth: pd.DataFrame, tmp_path: Path, model: str) -> None:
-    """Forecasts from a truth file cut at R - 7 equal those from the full file."""
+def test_hubverse_output_and_no_look_ahead(truth: pd.DataFrame, tmp_path: Path, model: str) -> None:
+    """The forecast is hubverse; forecasts from a truth file cut at R - 7 equal those from the full file."""
     ref = pd.Timestamp("2023-12-16")
     cut = truth[truth["date"] <= ref - pd.Timedelta(days=7)]
     path = tmp_path / "cut.csv"
     cut.to_csv(path, index=False, date_format="%Y-%m-%d")
     a = forecast(truth, ref, model=model)
+    _assert_hubverse(a)
     b = forecast(load_truth(path), ref, model=model)
     pd.testing.assert_frame_equal(a, b)
     # and changing what happens in week R - 7 does change it (the last usable week is used)
@@ -231,28 +229,24 @@ def test_linear_beats_seasonal_naive_on_unseen_weeks(truth: pd.DataFrame) -> Non
 
 # ---------------------------------------------------------------- command line
 
-def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "equicare.cli", *args], capture_output=True, text=True,
-                          timeout=120)
-
-
-def test_cli_forecast_backtest_score(tmp_path: Path) -> None:
+def test_cli_forecast_backtest_score(tmp_path: Path, run_cli) -> None:
+    """Through the console entry point, in-process (tests/test_cli.py runs ``python -m equicare`` itself)."""
     f1, f2 = tmp_path / "f.csv", tmp_path / "bt.csv"
-    r = _cli("forecast", "--truth", str(BUNDLED), "--reference-date", "2024-01-06", "--out", str(f1))
-    assert r.returncode == 0, r.stderr
+    code, _, err = run_cli("forecast", "--truth", BUNDLED, "--reference-date", "2024-01-06", "--out", f1)
+    assert code == 0, err
     assert len(load_forecasts(f1)) == 53 * 4 * 23
-    r = _cli("backtest", "--truth", str(BUNDLED), "--start", "2024-01-06", "--end", "2024-01-13",
-             "--out", str(f2), "--model", "seasonal_naive")
-    assert r.returncode == 0, r.stderr
-    r = _cli("score", "--truth", str(BUNDLED), "--forecasts", str(f1), "--versus", str(f2))
-    assert r.returncode == 0, r.stderr
-    assert "WIS ratio" in r.stdout and "cov95" in r.stdout and r.stdout.strip().splitlines()[-1].split()[0] == "all"
+    code, _, err = run_cli("backtest", "--truth", BUNDLED, "--start", "2024-01-06", "--end", "2024-01-13",
+                           "--out", f2, "--model", "seasonal_naive")
+    assert code == 0, err
+    code, out, err = run_cli("score", "--truth", BUNDLED, "--forecasts", f1, "--versus", f2)
+    assert code == 0, err
+    assert "WIS ratio" in out and "cov95" in out and out.strip().splitlines()[-1].split()[0] == "all"
 
 
-def test_cli_errors_are_clean(tmp_path: Path) -> None:
-    r = _cli("forecast", "--truth", str(BUNDLED), "--reference-date", "2024-01-05", "--out", str(tmp_path / "x"))
-    assert r.returncode == 2 and "Saturday" in r.stderr and "Traceback" not in r.stderr
+def test_cli_errors_are_clean(tmp_path: Path, run_cli) -> None:
+    code, _, err = run_cli("forecast", "--truth", BUNDLED, "--reference-date", "2024-01-05", "--out", tmp_path / "x")
+    assert code == 2 and "Saturday" in err and "Traceback" not in err
     bad = _write(tmp_path, "2024-01-06,01,Alabama,-1,0\n")
-    r = _cli("backtest", "--truth", str(bad), "--start", "2024-01-13", "--end", "2024-01-13",
-             "--out", str(tmp_path / "y"))
-    assert r.returncode == 2 and "t.csv, row 2, column 'value'" in r.stderr
+    code, _, err = run_cli("backtest", "--truth", bad, "--start", "2024-01-13", "--end", "2024-01-13",
+                           "--out", tmp_path / "y")
+    assert code == 2 and "t.csv, row 2, column 'value'" in err

@@ -121,19 +121,16 @@ def test_demand_scenarios_peak_quantiles() -> None:
         demand_scenarios(fc, (0.33,))
 
 
-def test_cli_forecast_with_ilinet(shared_data: Path, tmp_path: Path) -> None:
-    import subprocess
-    import sys
-
+def test_cli_forecast_with_ilinet(shared_data: Path, tmp_path: Path, run_cli) -> None:
     hist = shared_data / "flusight" / "history"
     out = tmp_path / "f.csv"
-    cmd = [sys.executable, "-m", "equicare.cli", "forecast", "--reference-date", "2024-01-06", "--out", str(out),
-           "--ilinet", f"{hist / 'ilinet_state.csv'},{hist / 'ilinet_hhs.csv'}"]
-    r = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=120)
-    assert r.returncode == 0, r.stderr
+    args = ["forecast", "--reference-date", "2024-01-06", "--out", out,
+            "--ilinet", f"{hist / 'ilinet_state.csv'},{hist / 'ilinet_hhs.csv'}"]
+    code, _, err = run_cli(*args)
+    assert code == 0, err
     assert len(pd.read_csv(out)) == 53 * 4 * 23
-    r = subprocess.run(cmd + ["--model", "linear"], check=False, capture_output=True, text=True, timeout=120)
-    assert r.returncode == 2 and "does not use extra training series" in r.stderr
+    code, _, err = run_cli(*args, "--model", "linear")
+    assert code == 2 and "does not use extra training series" in err and "Traceback" not in err
 
 
 def test_ensemble_spread_around_median(panel: Panel) -> None:

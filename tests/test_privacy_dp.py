@@ -175,10 +175,7 @@ def test_large_but_valid_bounds_work(rows):
     assert np.isfinite(rel.table.estimate).all() and rel.scale["sum"] >= 2e12
 
 
-def test_cli_refuses_huge_bounds_with_exit_2(tmp_path):
-    import subprocess
-    import sys
-
+def test_cli_refuses_huge_bounds_with_exit_2(tmp_path, run_cli):
     from equicare.data import load_table
 
     db = str(tmp_path / "s.duckdb")
@@ -187,11 +184,10 @@ def test_cli_refuses_huge_bounds_with_exit_2(tmp_path):
         table, _ = load_table(fac.encode(), "facilities", name="f.csv")
         ds = st.save_dataset("f", "facilities", table, source="f.csv", fingerprint="fp")
     for upper in ("1e308", "inf"):
-        out = subprocess.run([sys.executable, "-m", "equicare", "release", str(ds), "--statistic", "sum",
-                              "--column", "cap_beds", "--lower", "0", "--upper", upper, "--epsilon", "0.5",
-                              "--store", db], capture_output=True, text=True, timeout=120)
-        assert out.returncode == 2, out.stderr
-        assert "Traceback" not in out.stderr and "bounds of 'cap_beds'" in out.stderr
+        code, _, err = run_cli("release", ds, "--statistic", "sum", "--column", "cap_beds", "--lower", "0",
+                               "--upper", upper, "--epsilon", "0.5", "--store", db)
+        assert code == 2, err
+        assert "Traceback" not in err and "bounds of 'cap_beds'" in err
     with Store(db) as st:
         from equicare.privacy.ledger import privacy_spent
 

@@ -178,13 +178,12 @@ def test_grid_file_errors(tmp_path):
         apply_point({"budget": 5}, {"budget.x": 1})
 
 
-def test_sweep_cli_usage_errors(tmp_path):
+def test_sweep_cli_usage_errors(tmp_path, run_cli):
     path = scenario(tmp_path)
     g = grid_file(tmp_path, {"budget": [10]})
-    r = subprocess.run([sys.executable, "-m", "equicare", "sweep", str(path), "--grid", str(g), "--out",
-                        str(tmp_path / "o"), "--workers", "2", "--scheduler", "tcp://127.0.0.1:1"],
-                       capture_output=True, text=True, timeout=120)
-    assert r.returncode == 2 and "not both" in r.stderr and "Traceback" not in r.stderr
+    code, _, err = run_cli("sweep", path, "--grid", g, "--out", tmp_path / "o", "--workers", "2", "--scheduler",
+                           "tcp://127.0.0.1:1")
+    assert code == 2 and "not both" in err and "Traceback" not in err
 
 
 # ------------------------------------------------------------------------------------------- access
@@ -225,20 +224,18 @@ def test_access_by_chunks_checks_parameters_as_one_process(client):
             chunked_access(method, costs, d, s, client=client, **params)
 
 
-def test_access_cli_with_workers_equals_without(tmp_path):
+def test_access_cli_with_workers_equals_without(tmp_path, run_cli):
     ol, on, dl, dn, d, s = _points(n=400, m=30)
     cost = great_circle_costs(ol, on, dl, dn, 200.0).tocoo()
     pd.DataFrame({"id": [f"o{i}" for i in range(400)], "population": d}).to_csv(tmp_path / "d.csv", index=False)
     pd.DataFrame({"id": [f"s{j}" for j in range(30)], "beds": s[:, 0]}).to_csv(tmp_path / "s.csv", index=False)
     pd.DataFrame({"origin": [f"o{i}" for i in cost.row], "destination": [f"s{j}" for j in cost.col],
                   "cost": cost.data}).to_csv(tmp_path / "c.csv", index=False)
-    base = [sys.executable, "-m", "equicare", "access", "--demand", str(tmp_path / "d.csv"), "--supply",
-            str(tmp_path / "s.csv"), "--cost", str(tmp_path / "c.csv"), "--method", "2sfca", "--max-cost", "120",
-            "--supply-value", "beds"]
-    a = subprocess.run(base + ["--out", str(tmp_path / "a.csv")], capture_output=True, text=True, timeout=120)
-    b = subprocess.run(base + ["--out", str(tmp_path / "b.csv"), "--workers", "2", "--chunk-rows", "90"],
-                       capture_output=True, text=True, timeout=180)
-    assert a.returncode == 0 and b.returncode == 0, a.stderr + b.stderr
+    base = ["access", "--demand", tmp_path / "d.csv", "--supply", tmp_path / "s.csv", "--cost", tmp_path / "c.csv",
+            "--method", "2sfca", "--max-cost", "120", "--supply-value", "beds"]
+    a = run_cli(*base, "--out", tmp_path / "a.csv")  # in-process; --workers starts its own local Dask cluster
+    b = run_cli(*base, "--out", tmp_path / "b.csv", "--workers", "2", "--chunk-rows", "90")
+    assert a[0] == 0 and b[0] == 0, a[2] + b[2]
     ta, tb = pd.read_csv(tmp_path / "a.csv"), pd.read_csv(tmp_path / "b.csv")
     assert list(ta["id"]) == list(tb["id"])
     np.testing.assert_allclose(tb["2sfca_beds"], ta["2sfca_beds"], rtol=1e-12)
@@ -287,7 +284,7 @@ def test_travel_costs_by_chunks_equal_one_process(client):
         assert "chunks" in got.assumptions[-1]
 
 
-def test_costs_cli_with_workers_equals_without(tmp_path):
+def test_costs_cli_with_workers_equals_without(tmp_path, run_cli):
     import geopandas as gpd
     import shapely
 
@@ -304,13 +301,12 @@ def test_costs_cli_with_workers_equals_without(tmp_path):
         tmp_path / "o.csv", index=False)
     pd.DataFrame({"id": [f"d{i}" for i in range(10)], "lat": pts.y[30:].to_numpy(), "lon": pts.x[30:].to_numpy()}
                  ).to_csv(tmp_path / "d.csv", index=False)
-    base = [sys.executable, "-m", "equicare", "costs", "--origins", str(tmp_path / "o.csv"), "--destinations",
-            str(tmp_path / "d.csv"), "--network", str(tmp_path / "roads.geojson")]
-    a = subprocess.run(base + ["--out", str(tmp_path / "a.csv")], capture_output=True, text=True, timeout=300)
-    b = subprocess.run(base + ["--out", str(tmp_path / "b.csv"), "--workers", "2", "--chunk-rows", "7"],
-                       capture_output=True, text=True, timeout=300)
-    assert a.returncode == 0 and b.returncode == 0, a.stderr + b.stderr
+    base = ["costs", "--origins", tmp_path / "o.csv", "--destinations", tmp_path / "d.csv", "--network",
+            tmp_path / "roads.geojson"]
+    a = run_cli(*base, "--out", tmp_path / "a.csv")
+    b = run_cli(*base, "--out", tmp_path / "b.csv", "--workers", "2", "--chunk-rows", "7")
+    assert a[0] == 0 and b[0] == 0, a[2] + b[2]
     ta, tb = pd.read_csv(tmp_path / "a.csv"), pd.read_csv(tmp_path / "b.csv")
     assert len(ta) == 300 and list(ta["origin"]) == list(tb["origin"])
     np.testing.assert_allclose(tb["cost"], ta["cost"], rtol=1e-9)
-    assert "chunks" in b.stderr
+    assert "chunks" in b[2]

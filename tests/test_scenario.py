@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -84,16 +82,15 @@ def test_validation_errors_name_file_row_and_key(tmp_path):
     assert "resources.beds.colour" in msg and "budgett" in msg
 
 
-def test_infeasible_scenario_is_a_clear_cli_error(tmp_path):
+def test_infeasible_scenario_is_a_clear_cli_error(tmp_path, run_cli):
     bad = json.loads(json.dumps(SMALL))
     bad["resources"]["beds"]["min_per_region"] = {"A": 20, "B": 20}
     p = write(tmp_path, bad)
     with pytest.raises(InfeasibleError, match="region minimums of beds sum to 40, above the stock of 30"):
         run_scenario(p, tmp_path / "o")
-    r = subprocess.run([sys.executable, "-m", "equicare.cli", "allocate", str(p), "--out", str(tmp_path / "o")],
-                       check=False, capture_output=True, text=True, cwd=ROOT)
-    assert r.returncode == 2
-    assert "region minimums of beds" in r.stderr and "Traceback" not in r.stderr
+    code, _, err = run_cli("allocate", p, "--out", tmp_path / "o")
+    assert code == 2
+    assert "region minimums of beds" in err and "Traceback" not in err
 
 
 def test_what_if_and_sweep_against_direct_resolves(tmp_path):

@@ -62,6 +62,15 @@ def test_sweep_in_the_pool_equals_allocations_and_page_draws_it(tmp_path):
     store.close()
 
 
+@pytest.fixture(scope="module")
+def refusing(tmp_path_factory):
+    """One service for all the refused sweeps (each refusal must leave it without a run)."""
+    app, store, h, _ = _service(tmp_path_factory.mktemp("refusing"))
+    with TestClient(app) as client:
+        yield client, h
+    store.close()
+
+
 @pytest.mark.parametrize("body, word", [
     ({"grid": {"as_of": ["2023-12-30"]}}, "cannot be swept"),
     ({"grid": {"stockpile": []}}, "1 to 400 values"),
@@ -71,13 +80,11 @@ def test_sweep_in_the_pool_equals_allocations_and_page_draws_it(tmp_path):
     ({"grid": {"stockpile": [100]}, "base": {"colour": "red"}}, "colour"),
     ({"grid": {}}, "grid"),
 ])
-def test_bad_sweeps_are_refused_naming_the_parameter(tmp_path, body, word):
-    app, store, h, _ = _service(tmp_path)
-    with TestClient(app) as client:
-        r = client.post("/api/sweeps", headers=h, json=body)
-        assert r.status_code == 422 and word in r.text, r.text
-        assert client.get("/api/runs", headers=h).json() == []  # nothing recorded
-    store.close()
+def test_bad_sweeps_are_refused_naming_the_parameter(refusing, body, word):
+    client, h = refusing
+    r = client.post("/api/sweeps", headers=h, json=body)
+    assert r.status_code == 422 and word in r.text, r.text
+    assert client.get("/api/runs", headers=h).json() == []  # nothing recorded, by this or any earlier refusal
 
 
 def test_sweep_is_handed_to_the_configured_dask_scheduler(tmp_path):

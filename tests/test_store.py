@@ -67,3 +67,35 @@ def test_nested_transactions_commit_or_roll_back_together():
     assert st.get_dataset(ds)["id"].tolist() == ["001", "002"]
     with st.transaction():  # usable again after both
         pass
+
+
+def test_json_columns_are_strict_json(tmp_path):
+    """NaN and infinities in parameters, fingerprints, summaries and cleaning reports are stored as null (never
+    the non-standard ``NaN``/``Infinity`` tokens), numpy values as plain numbers, other objects as text."""
+    import json
+
+    import numpy as np
+
+    def strict(text: str):
+        def refuse(token):
+            raise AssertionError(f"non-standard JSON token {token} in {text}")
+        return json.loads(text, parse_constant=refuse)
+
+    with Store(tmp_path / "s.duckdb") as st:
+        params = {"severity": float("nan"), "cap": float("inf"), "floor": -np.inf, "k": np.int64(3),
+                  "share": np.float64(0.25), "levels": (0.5, np.nan), "path": tmp_path / "x.csv"}
+        run = st.start_run("demo", params, {"f.csv": "sha"})
+        st.finish_run(run, {"a": pd.DataFrame({"x": [1]})}, {"min_share": np.nan, "gini": 0.1})
+        ds = st.save_dataset("d", "regions", pd.DataFrame({"id": ["01"]}), source="d.csv", fingerprint="f",
+                             report={"ratio": float("nan")})
+        raw = st.query("SELECT params, fingerprints, summary FROM runs").iloc[0]
+        rep = st.query("SELECT report FROM datasets").iloc[0, 0]
+        p = strict(raw["params"])
+        assert p == {"severity": None, "cap": None, "floor": None, "k": 3, "share": 0.25, "levels": [0.5, None],
+                     "path": str(tmp_path / "x.csv")}
+        assert strict(raw["summary"]) == {"min_share": None, "gini": 0.1}
+        assert strict(raw["fingerprints"]) == {"f.csv": "sha"}
+        assert strict(rep) == {"ratio": None}
+        info = st.get_run(run)
+        assert info["params"]["severity"] is None and info["summary"]["gini"] == 0.1
+        assert st.dataset_info(ds)["report"] == {"ratio": None}

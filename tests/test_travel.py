@@ -477,3 +477,21 @@ def test_line_layer_formats_give_the_same_table(tmp_path, suffix, driver):
     assert load_network(path).crs.to_epsg() == 32632
     for k, (mins, _) in HAND.items():
         assert got[k] == pytest.approx(mins, rel=5e-3), k
+
+
+def test_every_network_reader_names_a_bad_mode_and_a_missing_file(tmp_path):
+    """One check (graph.network_source) behind load_network, read_lines and read_osm: the same messages."""
+    from equicare.analyze.travel.lines import read_lines
+    from equicare.analyze.travel.osm import read_osm
+
+    (tmp_path / "roads.geojson").write_text('{"type": "FeatureCollection", "features": []}')
+    (tmp_path / "roads.osm.pbf").write_bytes(b"")
+    (tmp_path / "folder.pbf").mkdir()
+    for reader, name in ((load_network, "roads.geojson"), (load_network, "roads.osm.pbf"),
+                         (read_lines, "roads.geojson"), (read_osm, "roads.osm.pbf")):
+        with pytest.raises(EquicareError, match=r"--mode must be drive or walk \(value: 'bike'\)"):
+            reader(tmp_path / name, "bike")
+        with pytest.raises(EquicareError, match="absent.geojson: network file not found"):
+            reader(tmp_path / "absent.geojson", "walk")
+    with pytest.raises(EquicareError, match="network file not found"):  # an extract must be a file
+        read_osm(tmp_path / "folder.pbf", "drive")

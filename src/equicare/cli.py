@@ -115,6 +115,7 @@ _MISSING_WEEKS = typer.Option(None, "--missing-weeks", help="Locations whose lat
                               "'model-sqrt' or 'model-carry' (fill 1-2 missing weeks with the pooled AR's median).")
 _ADAPTIVE = typer.Option(None, "--adaptive-spread", help="Adaptive conformal 95% interval factor learned from this "
                          "season's scored forecasts, e.g. '4:both' or '8:widen' (window weeks:mode); default 'off'.")
+_HUB_OUT = typer.Option(..., "--out", help="Output CSV (hubverse quantile rows).")
 _INTEGER = typer.Option(False, "--integer", help="Whole-number quantiles (the hub's 2025-26 rule), monotone and "
                         "non-negative.")
 
@@ -123,7 +124,7 @@ _INTEGER = typer.Option(False, "--integer", help="Whole-number quantiles (the hu
 def forecast_cmd(
     reference_date: str = typer.Option(None, "--reference-date", help="Reference date R (a Saturday, YYYY-MM-DD); "
                                        "with --series: default one step after the last date."),
-    out: str = typer.Option(..., "--out", help="Output CSV (hubverse quantile rows)."),
+    out: str = _HUB_OUT,
     truth: str = _TRUTH,
     model: str = _MODEL,
     history: str = _HISTORY,
@@ -176,7 +177,7 @@ def forecast_cmd(
 def backtest_cmd(
     start: str = typer.Option(..., "--start", help="First reference date (a Saturday)."),
     end: str = typer.Option(..., "--end", help="Last reference date (a Saturday)."),
-    out: str = typer.Option(..., "--out", help="Output CSV (hubverse quantile rows)."),
+    out: str = _HUB_OUT,
     truth: str = _TRUTH,
     model: str = _MODEL,
     history: str = _HISTORY,

@@ -32,6 +32,7 @@ import pandas as pd
 
 from equicare import __version__
 from equicare.errors import EquicareError
+from equicare.jsonsafe import jsonable
 
 _SCHEMA = """
 CREATE SEQUENCE IF NOT EXISTS dataset_id_seq START 1;
@@ -79,7 +80,9 @@ def _now() -> datetime:
 
 
 def _json(obj: Any) -> str:
-    return json.dumps(obj, default=str, sort_keys=True)
+    """Strict JSON text of ``obj`` (NaN and infinities as ``null``, numpy values as numbers, other objects as
+    text), so every JSON column of the store parses with any JSON reader."""
+    return json.dumps(jsonable(obj), sort_keys=True, allow_nan=False)
 
 
 def _prepare(df: pd.DataFrame) -> pd.DataFrame:

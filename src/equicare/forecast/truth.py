@@ -18,11 +18,110 @@ from equicare.data.readers import read_table, sheet_rows
 from equicare.errors import EquicareError, Problem, ValidationError
 
 REQUIRED = ("date", "location", "value")
+#: Cell texts (after trimming, any case) that leave a value blank: the location did not report that week.
+BLANK = ("", "NA", "NAN", "NULL")
+#: At most this many problems are listed per rule.
+MAX_LISTED = 50
 
 
 def bundled_path(name: str) -> Path:
     """Path of a bundled FluSight file (``target-hospital-admissions.csv`` or ``locations.csv``)."""
     return Path(str(resources.files("equicare") / "data" / "files" / "flusight" / name))
+
+
+@dataclass
+class WeeklyFile:
+    """A weekly hub-format file read as text and checked column by column, problems collected, not raised.
+
+    The one checked reader behind :func:`load_truth` and :func:`~equicare.forecast.vintages.load_vintages`:
+    make it with :func:`read_weekly`, call the column checks, add any rules of your own with :meth:`flag`,
+    then :meth:`check`.
+
+    Attributes
+    ----------
+    name
+        The file's name, as problems name it.
+    raw
+        The cells as text (blank cells as ``""``), one row a record.
+    rows
+        ``(len(raw),)`` sheet row of each record (header = row 1).
+    problems
+        The broken rules found so far.
+    """
+
+    name: str
+    raw: pd.DataFrame
+    rows: np.ndarray
+    problems: list[Problem]
+
+    def flag(self, mask: np.ndarray, col: str, rule: str, values: pd.Series | None = None) -> None:
+        """Record ``rule`` for the first :data:`MAX_LISTED` records where ``mask`` holds (the value shown is
+        the cell of ``col`` unless ``values`` are given)."""
+        shown = self.raw[col] if values is None else values
+        for i in np.flatnonzero(mask)[:MAX_LISTED]:
+            self.problems.append(Problem(self.name, int(self.rows[i]), col, rule, shown.iloc[i]))
+
+    def day(self, col: str) -> pd.Series:
+        """Column ``col`` as dates (NaT where the cell is not ``YYYY-MM-DD``, which is flagged)."""
+        text = self.raw[col].str.strip()
+        d = pd.to_datetime(text, format="%Y-%m-%d", errors="coerce").where(text.str.fullmatch(r"\d{4}-\d{2}-\d{2}"))
+        self.flag(d.isna().to_numpy(), col, "not a YYYY-MM-DD date")
+        return d
+
+    def week(self, col: str = "date") -> pd.Series:
+        """Column ``col`` as week-ending dates: :meth:`day`, and a date that is not a Saturday is flagged."""
+        d = self.day(col)
+        self.flag(d.notna().to_numpy() & (d.dt.day_of_week != 5).to_numpy(), col,
+                  "not a Saturday (hub weeks end on Saturday)")
+        return d
+
+    def location(self, col: str = "location") -> pd.Series:
+        """Column ``col`` as location codes: a 1-2 digit FIPS code zero-padded to 2 characters, or ``US``
+        (anything else is flagged)."""
+        loc = self.raw[col].str.strip().str.strip('"')
+        is_code = loc.str.fullmatch(r"\d{1,2}").to_numpy()
+        self.flag(~is_code & (loc != "US").to_numpy(), col, "not a 1-2 digit FIPS code or 'US'")
+        return loc.where(~is_code, loc.str.zfill(2)).astype(str)
+
+    def amount(self, col: str, negative: str, finite: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """Column ``col`` as non-negative numbers: ``(values, blank)``, values NaN where the cell is blank
+        (one of :data:`BLANK`).  Flags a cell that is not a number, infinite (when ``finite``) or negative
+        (with the rule ``negative``)."""
+        text = self.raw[col].str.strip()
+        blank = ((text == "") | text.str.upper().isin(BLANK)).to_numpy()
+        value = pd.to_numeric(text.where(~blank, None), errors="coerce").to_numpy(dtype=float)
+        self.flag(~blank & np.isnan(value), col, "not a number")
+        if finite:
+            self.flag(np.isinf(value), col, "not finite")
+        self.flag(value < 0, col, negative)
+        return value, blank
+
+    def check(self) -> None:
+        """Raise :class:`~equicare.errors.ValidationError` listing every problem, if there is any."""
+        if self.problems:
+            raise ValidationError(self.problems)
+
+
+def read_weekly(path: str | Path, required: tuple[str, ...], what: str) -> WeeklyFile:
+    """Read a weekly hub-format table (CSV, optionally gzip-compressed, or a sheet) for checking.
+
+    Raises
+    ------
+    EquicareError
+        ``{what} file not found: {path}`` when there is no such file.
+    ValidationError
+        A required column is missing (row ``None``, the column named).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise EquicareError(f"{what} file not found: {path}")
+    raw = read_table(path, label=path.name, na_values=("",))
+    rows = sheet_rows(raw, np.arange(len(raw)))
+    raw = raw.fillna("")
+    absent = [c for c in required if c not in raw.columns]
+    if absent:
+        raise ValidationError([Problem(path.name, None, c, "required column is missing") for c in absent])
+    return WeeklyFile(path.name, raw, rows, [])
 
 
 def load_truth(path: str | Path, missing: str = "drop") -> pd.DataFrame:
@@ -35,9 +134,9 @@ def load_truth(path: str | Path, missing: str = "drop") -> pd.DataFrame:
         ``weekly_rate`` optional).  ``location`` is a state FIPS code (zero-padded to 2 characters here)
         or ``US``.
     missing
-        What to do with a row whose ``value`` is blank (the location did not report that week, as for
-        Massachusetts and Minnesota in June 2024 in the hub's own file): ``"drop"`` (default) leaves the
-        row out, ``"error"`` rejects the file.
+        What to do with a row whose ``value`` is blank (empty, ``NA``, ``NaN`` or ``NULL``: the location did
+        not report that week, as for Massachusetts and Minnesota in June 2024 in the hub's own file):
+        ``"drop"`` (default) leaves the row out, ``"error"`` rejects the file.
 
     Returns
     -------
@@ -47,73 +146,38 @@ def load_truth(path: str | Path, missing: str = "drop") -> pd.DataFrame:
 
     Raises
     ------
+    EquicareError
+        The file does not exist.
     ValidationError
         Naming file, row (header = row 1), column and rule for: a missing required column, a date that is not
         ``YYYY-MM-DD`` or not a Saturday, a location that is not a 1-2 digit code or ``US``, a value that is
-        not a number, negative, infinite or (with ``missing="error"``) blank, and a duplicate
-        ``(date, location)``.  Nothing is loaded when any rule is broken.
+        not a number, negative, infinite or (with ``missing="error"``) blank, a weekly rate that is not a
+        number or negative, and a duplicate ``(date, location)``.  Nothing is loaded when any rule is broken.
     """
     if missing not in ("drop", "error"):
         raise ValueError("missing must be 'drop' or 'error'")
-    path = Path(path)
-    name = path.name
-    if not path.is_file():
-        raise EquicareError(f"truth file not found: {path}")
-    raw = read_table(path, label=name, na_values=("",))
-    rows_of = sheet_rows(raw, np.arange(len(raw)))
-    raw = raw.fillna("")
-    absent = [c for c in REQUIRED if c not in raw.columns]
-    if absent:
-        raise ValidationError([Problem(name, None, c, "required column is missing") for c in absent])
-    problems: list[Problem] = []
-    row = rows_of
-
-    def flag(mask: np.ndarray, col: str, rule: str) -> None:
-        for i in np.flatnonzero(mask)[:50]:
-            problems.append(Problem(name, int(row[i]), col, rule, raw[col].iloc[i]))
-
-    date = pd.to_datetime(raw["date"].str.strip(), format="%Y-%m-%d", errors="coerce")
-    bad_date = date.isna().to_numpy()
-    flag(bad_date, "date", "not a YYYY-MM-DD date")
-    flag(~bad_date & (date.dt.day_of_week != 5).to_numpy(), "date", "not a Saturday (hub weeks end on Saturday)")
-
-    loc = raw["location"].str.strip().str.strip('"')
-    is_code = loc.str.fullmatch(r"\d{1,2}").to_numpy()
-    flag(~is_code & (loc != "US").to_numpy(), "location", "not a 1-2 digit FIPS code or 'US'")
-    loc = loc.where(~is_code, loc.str.zfill(2))
-
-    text = raw["value"].str.strip()
-    blank = (text == "") | text.str.upper().isin(["NA", "NAN", "NULL"])
-    value = pd.to_numeric(text.where(~blank, None), errors="coerce").to_numpy(dtype=float)
-    flag(~blank.to_numpy() & np.isnan(value), "value", "not a number")
-    flag(np.isinf(value), "value", "not finite")
-    flag(value < 0, "value", "negative admissions count")
+    t = read_weekly(path, REQUIRED, "truth")
+    raw = t.raw
+    date = t.week("date")
+    loc = t.location()
+    value, blank = t.amount("value", "negative admissions count")
     if missing == "error":
-        flag(blank.to_numpy(), "value", "missing value")
-
+        t.flag(blank, "value", "missing value")
     if "weekly_rate" in raw.columns:
-        rtext = raw["weekly_rate"].str.strip()
-        rblank = (rtext == "") | rtext.str.upper().isin(["NA", "NAN", "NULL"])
-        rate = pd.to_numeric(rtext.where(~rblank, None), errors="coerce").to_numpy(dtype=float)
-        flag(~rblank.to_numpy() & np.isnan(rate), "weekly_rate", "not a number")
-        flag(rate < 0, "weekly_rate", "negative rate")
+        rate, _ = t.amount("weekly_rate", "negative rate", finite=False)
     else:
         rate = np.full(len(raw), np.nan)
-
-    key = pd.DataFrame({"d": date, "l": loc})
-    dup = key.duplicated(keep="first").to_numpy() & ~bad_date
-    for i in np.flatnonzero(dup)[:50]:
-        problems.append(Problem(name, int(row[i]), "date", "duplicate (date, location)",
-                                f"{raw['date'].iloc[i]}, {loc.iloc[i]}"))
-    if problems:
-        raise ValidationError(problems)
+    bad_date = date.isna().to_numpy()
+    dup = pd.DataFrame({"d": date, "l": loc}).duplicated(keep="first").to_numpy() & ~bad_date
+    t.flag(dup, "date", "duplicate (date, location)", raw["date"] + ", " + loc)
+    t.check()
 
     lname = raw["location_name"].str.strip() if "location_name" in raw.columns else loc
-    out = pd.DataFrame({"date": date, "location": loc.astype(str), "location_name": lname.astype(str),
+    out = pd.DataFrame({"date": date, "location": loc, "location_name": lname.astype(str),
                         "value": value, "weekly_rate": rate})
     out = out[~np.isnan(value)]
     if out.empty:
-        raise ValidationError([Problem(name, None, "value", "no observed values in the file")])
+        raise ValidationError([Problem(t.name, None, "value", "no observed values in the file")])
     return out.sort_values(["location", "date"], kind="stable").reset_index(drop=True)
 
 

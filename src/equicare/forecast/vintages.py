@@ -4,7 +4,8 @@ A vintage file lists every published version of the weekly admissions as *change
 ``as_of,date,location,value``, one row per value that was new or changed in the version published on ``as_of``
 (a day; when several versions were published the same day, the later row in the file wins).  The data known on
 day ``D`` is, for each ``(date, location)``, the value of the latest row with
-``as_of <= D``.  A blank ``value`` withdraws the value from that version on (the location is missing again).
+``as_of <= D``.  A blank ``value`` (or ``NA``) withdraws the value from that version on (the location is
+missing again).
 
 Real time, as the CDC FluSight hub works: forecasts for the Saturday reference date ``R`` were due on the
 Wednesday before, so they can use the version published on or before ``R - 3`` days (:func:`deadline`); and, as
@@ -26,8 +27,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from equicare.data.readers import read_table, sheet_rows
 from equicare.errors import EquicareError, Problem, ValidationError
+from equicare.forecast.truth import read_weekly
 
 #: Days between the hub's submission deadline (Wednesday) and the Saturday reference date.
 DEADLINE_DAYS = 3
@@ -137,59 +138,30 @@ class Vintages:
 def load_vintages(path: str | Path) -> Vintages:
     """Read a vintage file (``as_of,date,location,value``; CSV, optionally gzip-compressed).
 
+    Read and checked by the same reader as :func:`~equicare.forecast.truth.load_truth`
+    (:func:`~equicare.forecast.truth.read_weekly`), with the same rules for ``date``, ``location`` and ``value``.
+
     Raises
     ------
     ValidationError
         Naming file, row (header = row 1), column and rule: a missing column, an ``as_of`` or ``date`` that is
         not ``YYYY-MM-DD``, a ``date`` that is not a Saturday, a location that is not a 1-2 digit code or
-        ``US``, a value that is not a number, negative or infinite.  Several rows for one
-        ``(as_of, date, location)`` are several versions published that day: the later row in the file wins.
+        ``US``, a value that is not a number, negative or infinite.  A blank value (empty, ``NA``, ``NaN`` or
+        ``NULL``) withdraws the value.  Several rows for one ``(as_of, date, location)`` are several versions
+        published that day: the later row in the file wins.
     EquicareError
         The file does not exist.
     """
-    path = Path(path)
-    name = path.name
-    if not path.is_file():
-        raise EquicareError(f"vintage file not found: {path}")
-    raw = read_table(path, label=name, na_values=("",))
-    rows = sheet_rows(raw, np.arange(len(raw)))
-    raw = raw.fillna("")
-    absent = [c for c in REQUIRED if c not in raw.columns]
-    if absent:
-        raise ValidationError([Problem(name, None, c, "required column is missing") for c in absent])
-    problems: list[Problem] = []
-
-    def flag(mask: np.ndarray, col: str, rule: str) -> None:
-        for i in np.flatnonzero(mask)[:50]:
-            problems.append(Problem(name, int(rows[i]), col, rule, raw[col].iloc[i]))
-
-    def day(col: str) -> pd.Series:
-        text = raw[col].str.strip()
-        d = pd.to_datetime(text, format="%Y-%m-%d", errors="coerce")
-        return d.where(text.str.fullmatch(r"\d{4}-\d{2}-\d{2}"))
-
-    as_of = day("as_of")
-    flag(as_of.isna().to_numpy(), "as_of", "not a YYYY-MM-DD date")
-    date = day("date")
-    bad_date = date.isna().to_numpy()
-    flag(bad_date, "date", "not a YYYY-MM-DD date")
-    flag(~bad_date & (date.dt.day_of_week != 5).to_numpy(), "date", "not a Saturday (hub weeks end on Saturday)")
-    loc = raw["location"].str.strip().str.strip('"')
-    is_code = loc.str.fullmatch(r"\d{1,2}").to_numpy()
-    flag(~is_code & (loc != "US").to_numpy(), "location", "not a 1-2 digit FIPS code or 'US'")
-    loc = loc.where(~is_code, loc.str.zfill(2))
-    text = raw["value"].str.strip()
-    blank = (text == "").to_numpy()
-    value = pd.to_numeric(text.where(~blank, None), errors="coerce").to_numpy(dtype=float)
-    flag(~blank & np.isnan(value), "value", "not a number")
-    flag(np.isinf(value), "value", "not finite")
-    flag(value < 0, "value", "negative admissions count")
-    if problems:
-        raise ValidationError(problems)
-    if len(raw) == 0:
-        raise ValidationError([Problem(name, None, "value", "no rows in the file")])
-    frame = pd.DataFrame({"as_of": as_of, "date": date, "location": loc.astype(str), "value": value})
-    return Vintages(frame, name)
+    t = read_weekly(path, REQUIRED, "vintage")
+    as_of = t.day("as_of")
+    date = t.week("date")
+    loc = t.location()
+    value, _ = t.amount("value", "negative admissions count")
+    t.check()
+    if len(t.raw) == 0:
+        raise ValidationError([Problem(t.name, None, "value", "no rows in the file")])
+    frame = pd.DataFrame({"as_of": as_of, "date": date, "location": loc, "value": value})
+    return Vintages(frame, t.name)
 
 
 def _latest_week(snap: pd.DataFrame) -> pd.Timestamp:

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from equicare.analyze.travel.graph import ComponentReport, Network, max_speed_m_per_min
+from equicare.analyze.travel.graph import MODES, ComponentReport, Network, check_mode, max_speed_m_per_min
 from equicare.analyze.travel.lines import read_lines
 from equicare.analyze.travel.osm import WALK_KMH, read_osm
 from equicare.analyze.travel.paths import fastest_paths
@@ -40,7 +40,6 @@ __all__ = ["TravelCosts", "travel_costs", "load_network", "DETOUR_FACTOR", "FALL
 DETOUR_FACTOR = 1.4
 #: Assumed driving speed in the fallback, km/h.
 FALLBACK_KMH = 50.0
-MODES = ("drive", "walk")
 
 
 @dataclass
@@ -97,8 +96,7 @@ def load_network(path: str | Path, mode: str = "drive", **options) -> Network:
     (``speed_col``, ``oneway_col``, ``default_kmh``, ``speeds``, ``walk_kmh``, ``node``); options
     that do not apply to the kind of file are ignored.
     """
-    if mode not in MODES:
-        raise EquicareError(f"--mode must be drive or walk (value: {plain_text(mode)})")
+    check_mode(mode)
     if str(path).lower().endswith(".pbf"):
         keep = {k: v for k, v in options.items() if k in ("speeds", "walk_kmh") and v is not None}
         return read_osm(path, mode, **keep)
@@ -147,8 +145,7 @@ def travel_costs(origins, destinations, network=None, mode: str = "drive", max_m
     """
     import time
 
-    if mode not in MODES:
-        raise EquicareError(f"--mode must be drive or walk (value: {plain_text(mode)})")
+    check_mode(mode)
     _check_limits(max_minutes, max_km)
     t0 = time.perf_counter()
     O = _as_points(origins, origin_id, "origins")

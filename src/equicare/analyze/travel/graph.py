@@ -17,6 +17,7 @@ onto a detached piece reaches almost nothing.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
@@ -24,9 +25,34 @@ import shapely
 from pyproj import CRS
 from scipy.sparse.csgraph import connected_components
 
-from equicare.errors import EquicareError
+from equicare.errors import EquicareError, plain_text
 
-__all__ = ["Network", "ComponentReport", "build_network", "metric_crs", "directed_arrays", "max_speed_m_per_min"]
+__all__ = ["Network", "ComponentReport", "build_network", "metric_crs", "directed_arrays", "max_speed_m_per_min",
+           "MODES", "check_mode", "network_source"]
+
+#: Travel modes: ``drive`` on the roads cars may use, ``walk`` on those people may walk.
+MODES = ("drive", "walk")
+
+
+def check_mode(mode: str) -> None:
+    """Raise :class:`~equicare.errors.EquicareError` naming ``--mode`` unless ``mode`` is one of :data:`MODES`."""
+    if mode not in MODES:
+        raise EquicareError(f"--mode must be drive or walk (value: {plain_text(mode)})")
+
+
+def network_source(path: str | Path, mode: str, folder_ok: bool = False) -> Path:
+    """The network file ``path`` for ``mode``, checked before it is read (a folder too with ``folder_ok``).
+
+    Raises
+    ------
+    EquicareError
+        ``mode`` is not one of :data:`MODES`, or there is no such file: ``{path}: network file not found``.
+    """
+    check_mode(mode)
+    p = Path(path)
+    if not (p.exists() if folder_ok else p.is_file()):
+        raise EquicareError(f"{path}: network file not found")
+    return p
 
 
 @dataclass(frozen=True)

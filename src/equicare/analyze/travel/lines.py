@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from equicare.analyze.travel.graph import Network, build_network, metric_crs
+from equicare.analyze.travel.graph import Network, build_network, metric_crs, network_source
 from equicare.analyze.travel.osm import WALK_KMH, road_speeds
 from equicare.analyze.travel.points import plain_value
 from equicare.errors import EquicareError, Problem, ValidationError
@@ -95,11 +95,7 @@ def read_lines(path: str | Path, mode: str = "drive", speed_col: str | None = No
     """
     import geopandas as gpd
 
-    if mode not in ("drive", "walk"):
-        raise EquicareError(f"--mode must be drive or walk (value: {mode!r})")
-    p = Path(path)
-    if not p.exists():
-        raise EquicareError(f"{path}: network file not found")
+    p = network_source(path, mode, folder_ok=True)  # a shapefile's folder reads too
     try:
         gdf = gpd.read_file(p)
     except Exception as exc:  # pyogrio raises its own errors for unreadable data

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from equicare.analyze.travel.graph import Network, build_network, metric_crs
+from equicare.analyze.travel.graph import Network, build_network, metric_crs, network_source
 from equicare.errors import EquicareError
 
 __all__ = ["DEFAULT_SPEEDS_KMH", "FALLBACK_SPEED_KMH", "WALK_KMH", "read_osm", "parse_maxspeed", "parse_speed_overrides",
@@ -123,11 +123,7 @@ def read_osm(path: str | Path, mode: str = "drive", speeds: dict[str, float] | N
     """
     import pyrosm
 
-    if mode not in ("drive", "walk"):
-        raise EquicareError(f"--mode must be drive or walk (value: {mode!r})")
-    p = Path(path)
-    if not p.is_file():
-        raise EquicareError(f"{path}: network file not found")
+    p = network_source(path, mode)
     try:
         osm = pyrosm.OSM(str(p), bounding_box=bounding_box)
         got = osm.get_network(network_type="driving" if mode == "drive" else "walking", nodes=True)
