@@ -43,8 +43,8 @@ import scipy.sparse as sp
 
 from equicare.errors import EquicareError, InfeasibleError
 from equicare.optimize.highs import LinearModel
-from equicare.optimize.location.costs import check_p, prepare, prepare_rows
-from equicare.optimize.location.coverage import check_reach, check_reach_rows
+from equicare.optimize.location.costs import check_p, prepare_rows
+from equicare.optimize.location.coverage import check_reach_rows
 from equicare.optimize.location.progress import Deadline, Progress, relative_gap
 from equicare.optimize.location.radius import solve_p_median
 from equicare.optimize.location.result import LocationResult
@@ -114,6 +114,9 @@ def capacitated_p_median(cost, weights, capacity, p: int, open_sites=None, site_
 
     Parameters
     ----------
+    cost : ndarray, shape (n_demand, n_site), or SortedRows
+        Costs (``inf`` or a missing pair: that site cannot serve that point); the model has one
+        assignment column per pair in the table, never demand x sites for a sparse table.
     capacity : ndarray, shape (n_site,)
         Demand each site can serve when open.
 
@@ -123,10 +126,10 @@ def capacitated_p_median(cost, weights, capacity, p: int, open_sites=None, site_
         When the *p* largest capacities cannot hold the total demand.
     """
     t0 = time.perf_counter()
-    C, w, forced, site_ids, demand_ids = prepare(cost, weights, open_sites, site_ids, demand_ids)
-    n, m = C.shape
+    rows, w, forced, site_ids, demand_ids = prepare_rows(cost, weights, open_sites, site_ids, demand_ids)
+    n, m = rows.n_demand, rows.n_site
     check_p(p, m, forced)
-    check_reach(C, p, forced, demand_ids, "capacitated p-median")
+    check_reach_rows(rows, p, forced, demand_ids, "capacitated p-median")
     Q = np.asarray(capacity, float).ravel()
     if Q.shape != (m,) or np.any(~np.isfinite(Q)) or np.any(Q < 0):
         raise EquicareError(f"capacity needs {m} finite non-negative values, one per site")
@@ -134,11 +137,11 @@ def capacitated_p_median(cost, weights, capacity, p: int, open_sites=None, site_
     if free < w.sum() - 1e-9:
         raise InfeasibleError(f"total demand {w.sum():g} exceeds the capacity {free:g} of the {p} largest "
                               "sites that may open")
-    ok = np.isfinite(C)
-    ii, jj = np.nonzero(ok)
-    X = len(ii)
+    # one assignment column per pair in the table (a sparse table: only the pairs within its cut-off)
+    ii, jj = rows.demand, rows.site
+    X = rows.nnz
     ncol = m + X
-    c = np.concatenate([np.zeros(m), w[ii] * C[ii, jj]])
+    c = np.concatenate([np.zeros(m), w[ii] * rows.d])
     xr = np.arange(X)
     # assignment rows (n), open rows x_ij - y_j <= 0 (X), capacity rows (m), p row
     A_assign = sp.csr_matrix((np.ones(X), (ii, m + xr)), shape=(n, ncol))
