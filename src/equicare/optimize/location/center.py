@@ -26,6 +26,7 @@ from equicare.errors import InfeasibleError
 from equicare.optimize.location import kernels as kn
 from equicare.optimize.location.costs import check_p, prepare_rows
 from equicare.optimize.location.coverage import check_reach_rows
+from equicare.optimize.location.progress import Deadline, relative_gap
 from equicare.optimize.location.result import LocationResult
 from equicare.optimize.location.rows import assign, nearest_open, within
 from equicare.optimize.location.setcover import min_cover
@@ -42,7 +43,8 @@ def p_center(cost, p: int | None = None, open_sites=None, site_ids=None, demand_
         pairs, never demand x sites.
 
     Bisection over the sorted distinct costs; each probe asks (exactly) whether at most *p* sites, the
-    forced ones among them, cover everyone within that radius.
+    forced ones among them, cover everyone within that radius.  ``time_limit`` (seconds) bounds the whole
+    solve: the best answer so far is returned with ``bound`` = the smallest radius not proven too small.
 
     Raises
     ------
@@ -50,6 +52,7 @@ def p_center(cost, p: int | None = None, open_sites=None, site_ids=None, demand_
         When no choice of *p* sites (the forced ones among them) reaches every demand point.
     """
     t0 = time.perf_counter()
+    deadline = Deadline(time_limit)
     rows, _w, forced, site_ids, demand_ids = prepare_rows(cost, None, open_sites, site_ids, demand_ids)
     m = rows.n_site
     check_p(p, m, forced)
@@ -62,15 +65,36 @@ def p_center(cost, p: int | None = None, open_sites=None, site_ids=None, demand_
     hi_val = float(dh.max()) if np.isfinite(dh).all() else np.inf
     vals = np.unique(rows.d[(rows.d >= lo_val) & (rows.d <= hi_val)])
     best_y = y_h if np.isfinite(hi_val) else None
-    hi = len(vals) - 1 - (1 if best_y is not None else 0)  # the greedy answer settles the top value
-    lo = 0
+    top = len(vals) - 1 - (1 if best_y is not None else 0)  # the greedy answer settles the top value
     probes = 0
+    # a cheap upper end first: the smallest radius at which a greedy cover needs at most p sites
+    lo, hi = 0, top
     while lo <= hi:
         mid = (lo + hi) // 2
-        res = min_cover(within(rows, vals[mid]), forced, time_limit, limit=int(p))
+        cov = within(rows, vals[mid])
+        used, yg = kn.greedy_cover_open(cov.indptr.astype(np.int64), cov.indices.astype(np.int64), forced.copy(),
+                                        m, int(p))
+        probes += 1
+        if used <= p:
+            best_y, top, hi = yg, mid - 1, mid - 1
+        else:
+            lo = mid + 1
+    # then exact probes below it (LP bound, then the MIP); indices below `lo` are proven infeasible
+    lo, hi = 0, top
+    stopped = False
+    while lo <= hi:
+        mid = (lo + hi) // 2
+        left = deadline.remaining()
+        if left is not None and left <= 0:
+            stopped = True
+            break
+        res = min_cover(within(rows, vals[mid]), forced, left, limit=int(p))
         probes += 1
         if res.is_open is not None and res.is_open.sum() <= p:
             best_y, hi = res.is_open, mid - 1
+        elif res.is_open is None and res.lower == -np.inf:
+            stopped = True  # undecided within the time limit: the answer so far stands with its bound
+            break
         else:
             lo = mid + 1
     if best_y is None:
@@ -93,5 +117,10 @@ def p_center(cost, p: int | None = None, open_sites=None, site_ids=None, demand_
         more = closed[np.argsort(-deg[closed], kind="stable")]
         y[more[: p - int(y.sum())]] = True
     assignment, best = assign(rows, y, demand_ids, site_ids)
-    return LocationResult("pcenter", float(best.max(initial=0.0)), [site_ids[j] for j in np.flatnonzero(y)],
-                          assignment, 0.0, time.perf_counter() - t0, {"probes": probes})
+    obj = float(best.max(initial=0.0))
+    bound = min(obj, float(vals[lo])) if lo < len(vals) else obj
+    g = relative_gap(obj, bound)
+    return LocationResult("pcenter", obj, [site_ids[j] for j in np.flatnonzero(y)], assignment, g,
+                          time.perf_counter() - t0,
+                          {"probes": probes, **({"stopped": "time limit"} if stopped else {})},
+                          bound=bound, proven_optimal=g <= 1e-6)

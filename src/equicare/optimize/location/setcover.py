@@ -60,7 +60,9 @@ def min_cover(cov: sp.csr_matrix, forced: np.ndarray, time_limit: float | None =
               limit: int | None = None) -> Cover:
     """The fewest sites covering every row of ``cov`` (shape (n_demand, n_site), nonzero = covers), the
     ``forced`` sites among them.  With ``limit``, only whether some cover has at most ``limit`` sites is
-    asked: a greedy cover that small, or an LP bound above it, answers without the MIP."""
+    asked: a greedy cover that small, or an LP bound above it, answers without the MIP; otherwise the MIP
+    with ``sum y <= limit`` stops at its first cover.  ``is_open`` None with ``lower = -inf``: undecided
+    within ``time_limit``; with ``lower > limit`` (or ``inf``: a row nothing covers): no such cover."""
     t0 = time.perf_counter()
     cov = sp.csr_matrix(cov)
     n, m = cov.shape
@@ -84,12 +86,20 @@ def min_cover(cov: sp.csr_matrix, forced: np.ndarray, time_limit: float | None =
         lp = LinearModel(np.ones(m), rest, lo, hi, col_lo, col_hi, time_limit=time_limit).solve()
         if lp.ok and math.ceil(lp.objective - 1e-6) > limit:
             return Cover(None, math.ceil(lp.objective - 1e-6), math.inf, time.perf_counter() - t0)
+    if limit is not None:  # a feasibility question: at most `limit` sites, stop at the first cover found
+        rest = sp.vstack([rest, sp.csr_matrix(np.ones((1, m)))]).tocsr()
+        lo, hi = np.r_[lo, 0.0], np.r_[hi, float(limit)]
     lm = LinearModel(np.ones(m), rest, lo, hi, col_lo, col_hi, integrality=np.ones(m, bool),
                      time_limit=time_limit)
-    if used <= m:
+    if limit is not None:
+        lm.h.setOptionValue("mip_max_improving_sols", 1)
+    elif used <= m:
         lm.set_start(y0.astype(float), search=False)
     sol = lm.solve()
-    if not np.all(np.isfinite(sol.x)):
+    if sol.status == "infeasible":
+        return Cover(None, float(limit + 1) if limit is not None else math.inf, math.inf,
+                     time.perf_counter() - t0)
+    if not np.all(np.isfinite(sol.x)):  # undecided within the time limit
         return Cover(None, -math.inf, math.inf, time.perf_counter() - t0)
     y = sol.x > 0.5
     db = float(lm.h.getInfo().mip_dual_bound)
