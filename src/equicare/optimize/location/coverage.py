@@ -90,6 +90,10 @@ def mclp(cost, weights=None, p: int | None = None, service_radius: float | None 
     inc = _covered(covg, wg, y0)
     # 2. LP bound: its row duals are Lagrangian multipliers of the coverage rows, whose reduced-cost tests
     #    close (or keep open) sites for good; the sites they favour are further local-search starts
+    if inc >= wg.sum() - 1e-9 * max(wg.sum(), 1.0):  # every coverable group is covered: nothing can beat it
+        return _result(rows, w, y0, sites_k, np.arange(mk), service_radius, site_ids, demand_ids, np.inf, 0.0, t0,
+                       {"sites_after_dominance": int(mk), "demand_groups": int(G), "heuristic_objective": float(inc),
+                        "proof": "every demand within reach of a candidate site is covered"})
     lm, _, w_r, to_row = _mclp_model(covg, wg, p, forced_k, np.ones(mk, bool), integer=False)
     lm.h.setOptionValue("solver", "ipm")  # any multipliers >= 0 give a valid bound: no crossover needed
     lm.h.setOptionValue("run_crossover", "off")
@@ -141,8 +145,14 @@ def mclp(cost, weights=None, p: int | None = None, service_radius: float | None 
             extra = max(0.0, db - sol.objective) if np.isfinite(db) else np.inf
         else:  # stopped (time limit) before HiGHS had a solution: the incumbent stands
             x_keep, extra = y0[keep].astype(float), np.inf
-    y = np.zeros(m, bool)
-    y[sites_k[keep[x_keep > 0.5]]] = True
+    return _result(rows, w, x_keep > 0.5, sites_k, keep, service_radius, site_ids, demand_ids, bound, extra, t0,
+                   {"solver_seconds": secs, "sites_after_dominance": int(mk), "demand_groups": int(G), **details})
+
+
+def _result(rows, w, x_keep, sites_k, keep, service_radius, site_ids, demand_ids, bound, extra, t0, details):
+    """The MCLP answer for the open sites ``sites_k[keep[x_keep]]``: covered demand, its bound and gap."""
+    y = np.zeros(rows.n_site, bool)
+    y[sites_k[keep[x_keep]]] = True
     assignment, best = assign(rows, y, demand_ids, site_ids, radius=service_radius)
     covered = float(w[best <= service_radius + 1e-9].sum())
     ub = max(covered, min(bound, covered + extra))
@@ -150,8 +160,7 @@ def mclp(cost, weights=None, p: int | None = None, service_radius: float | None 
     return LocationResult("mclp", covered, [site_ids[j] for j in np.flatnonzero(y)], assignment, rel,
                           time.perf_counter() - t0,
                           {"covered_share": covered / w.sum() if w.sum() > 0 else 1.0,
-                           "service_radius": float(service_radius), "solver_seconds": secs,
-                           "sites_after_dominance": int(mk), "demand_groups": int(G), **details},
+                           "service_radius": float(service_radius), **details},
                           bound=ub, proven_optimal=rel <= 1e-6)
 
 

@@ -80,6 +80,8 @@ def nearest_open(rows: SortedRows, is_open: np.ndarray):
     # entries are sorted by cost within each point: the first open entry of a point is its nearest
     u, pos = np.unique(dem, return_index=True)
     first[u] = idx[pos]
+    if rows.nnz == 0:  # no pair at all: nobody is served
+        return first, np.full(n, np.inf)
     site = np.where(first >= 0, rows.site[np.maximum(first, 0)], -1)
     d = np.where(first >= 0, rows.d[np.maximum(first, 0)], np.inf)
     return site, d

@@ -89,6 +89,8 @@ def min_cover(cov: sp.csr_matrix, forced: np.ndarray, time_limit: float | None =
     if limit is not None:  # a feasibility question: at most `limit` sites, stop at the first cover found
         rest = sp.vstack([rest, sp.csr_matrix(np.ones((1, m)))]).tocsr()
         lo, hi = np.r_[lo, 0.0], np.r_[hi, float(limit)]
+    if time_limit is not None:  # the LP took some of it
+        time_limit = max(time_limit - (time.perf_counter() - t0), 0.05)
     lm = LinearModel(np.ones(m), rest, lo, hi, col_lo, col_hi, integrality=np.ones(m, bool),
                      time_limit=time_limit)
     if limit is not None:
