@@ -94,20 +94,28 @@ def mclp(cost, weights=None, p: int | None = None, service_radius: float | None 
         return _result(rows, w, y0, sites_k, np.arange(mk), service_radius, site_ids, demand_ids, np.inf, 0.0, t0,
                        {"sites_after_dominance": int(mk), "demand_groups": int(G), "heuristic_objective": float(inc),
                         "proof": "every demand within reach of a candidate site is covered"})
-    lm, _, w_r, to_row = _mclp_model(covg, wg, p, forced_k, np.ones(mk, bool), integer=False)
+    deadline = Deadline(time_limit, start=t0)
+    lm, _, w_r, to_row = _mclp_model(covg, wg, p, forced_k, np.ones(mk, bool), integer=False,
+                                     time_limit=_left(deadline))
     lm.h.setOptionValue("solver", "ipm")  # any multipliers >= 0 give a valid bound: no crossover needed
     lm.h.setOptionValue("run_crossover", "off")
     lp = lm.solve()
     details: dict[str, Any] = {}
     fixed_closed = np.zeros(mk, bool)
-    bound = np.inf
+    bound = float(wg.sum())  # all demand within reach of some site: a bound that always holds
+    if deadline.expired():
+        y = np.zeros(mk, bool) | y0
+        return _result(rows, w, y, sites_k, np.arange(mk), service_radius, site_ids, demand_ids, bound, np.inf, t0,
+                       {"sites_after_dominance": int(mk), "demand_groups": int(G), "heuristic_objective": float(inc),
+                        "stopped": "time limit before the LP bound"})
     if lp.ok:
         # a merged row's dual is shared out by weight; a group only one site covers (folded into that
         # site's objective) has multiplier w_i
         d = np.r_[np.abs(lp.row_dual[:len(w_r)]), 0.0][to_row]  # to_row -1 -> the padded 0
         wr = np.r_[w_r, 1.0][to_row]
         lam = np.where(to_row >= 0, d * wg / np.where(wr > 0, wr, 1.0), wg)
-        bound, S_lp, rho = mclp_lagrangian(covg, wg, p, forced_k, lam)
+        lag, S_lp, rho = mclp_lagrangian(covg, wg, p, forced_k, lam)
+        bound = min(bound, lag)
         for st_ in (S_lp, np.argsort(-lp.x[:mk], kind="stable")[:p]):
             start = np.zeros(mk, bool)
             start[st_] = True
@@ -115,9 +123,9 @@ def mclp(cost, weights=None, p: int | None = None, service_radius: float | None 
                 y1 = _heuristic(covg, wg, p, forced_k, start)
                 if _covered(covg, wg, y1) > inc:
                     y0, inc = y1, _covered(covg, wg, y1)
-        fixed_closed, fixed_open = fixing_tests(-bound, -rho, S_lp, forced_k, -inc)
+        fixed_closed, fixed_open = fixing_tests(-lag, -rho, S_lp, forced_k, -inc)
         forced_k = forced_k | fixed_open
-        details.update({"lagrangian_bound": bound, "sites_fixed_closed": int(fixed_closed.sum()),
+        details.update({"lagrangian_bound": lag, "sites_fixed_closed": int(fixed_closed.sum()),
                         "sites_fixed_open": int(fixed_open.sum())})
     details["heuristic_objective"] = float(inc)
     keep = np.flatnonzero(~fixed_closed)
@@ -129,9 +137,8 @@ def mclp(cost, weights=None, p: int | None = None, service_radius: float | None 
     else:
         # 3. exact MIP on the sites left, started from the incumbent (HiGHS only has to prove it or
         #    branch to a better one)
-        left = None if time_limit is None else max(time_limit - (time.perf_counter() - t0), 0.05)
         lm, cov_r, _, _ = _mclp_model(covg[:, keep], wg, p, forced_k[keep], np.ones(len(keep), bool),
-                                      integer=True, time_limit=left, mip_rel_gap=gap)
+                                      integer=True, time_limit=_left(deadline), mip_rel_gap=gap)
         lm.h.setOptionValue("mip_pool_soft_limit", 500)  # a smaller cut pool: faster root on these models
         yk = y0[keep]
         if yk.sum() == p and np.all(yk[forced_k[keep]]):
@@ -162,6 +169,11 @@ def _result(rows, w, x_keep, sites_k, keep, service_radius, site_ids, demand_ids
                           {"covered_share": covered / w.sum() if w.sum() > 0 else 1.0,
                            "service_radius": float(service_radius), **details},
                           bound=ub, proven_optimal=rel <= 1e-6)
+
+
+def _left(deadline: Deadline) -> float | None:
+    r = deadline.remaining()
+    return None if r is None else max(r, 0.05)
 
 
 def _undominated(cover: sp.csr_matrix, forced: np.ndarray, p: int) -> np.ndarray:

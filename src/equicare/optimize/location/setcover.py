@@ -24,6 +24,7 @@ import math
 import time
 from dataclasses import dataclass
 
+import highspy
 import numpy as np
 import scipy.sparse as sp
 
@@ -98,6 +99,11 @@ def min_cover(cov: sp.csr_matrix, forced: np.ndarray, time_limit: float | None =
     elif used <= m:
         lm.set_start(y0.astype(float), search=False)
     sol = lm.solve()
+    x = sol.x
+    if limit is not None and lm.h.getModelStatus() == highspy.HighsModelStatus.kSolutionLimit:
+        x = np.asarray(lm.h.getSolution().col_value, dtype=float)  # stopped at its first cover, as asked
+        y = x > 0.5
+        return Cover(y, float(nf), 0.0, time.perf_counter() - t0)
     if sol.status == "infeasible":
         return Cover(None, float(limit + 1) if limit is not None else math.inf, math.inf,
                      time.perf_counter() - t0)
