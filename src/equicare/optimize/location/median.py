@@ -43,6 +43,7 @@ import scipy.sparse as sp
 
 from equicare.errors import EquicareError, InfeasibleError
 from equicare.optimize.highs import LinearModel
+from equicare.optimize.location import kernels as kn
 from equicare.optimize.location.costs import check_p, prepare_rows
 from equicare.optimize.location.coverage import check_reach_rows
 from equicare.optimize.location.progress import Deadline, Progress, relative_gap
@@ -155,19 +156,48 @@ def capacitated_p_median(cost, weights, capacity, p: int, open_sites=None, site_
     col_lo = np.r_[forced.astype(float), np.zeros(X)]
     lm = LinearModel(c, A, row_lo, row_hi, col_lo, np.ones(ncol), integrality=np.ones(ncol, bool),
                      time_limit=time_limit, mip_rel_gap=gap)
+    x0 = _capacitated_start(rows, w, Q, int(p), forced)
+    if x0 is not None:
+        lm.set_start(x0)
     sol = lm.solve()
     if sol.status == "infeasible":
         raise InfeasibleError("no assignment of every demand to open sites within their capacities exists")
-    if not np.all(np.isfinite(sol.x)):
-        raise InfeasibleError(f"the capacitated p-median could not be solved (status: {sol.status})")
-    y = sol.x[:m] > 0.5
-    xv = sol.x[m:] > 0.5
+    x = sol.x
+    if not np.all(np.isfinite(x)):
+        if x0 is None:
+            raise InfeasibleError(f"the capacitated p-median found no solution (status: {sol.status})")
+        x = x0  # stopped before HiGHS had one: the start stands, with HiGHS's bound
+    objective = float(c @ x)
+    y = x[:m] > 0.5
+    xv = x[m:] > 0.5
     assignment = {d: None for d in demand_ids}
     for k in np.flatnonzero(xv):
         assignment[demand_ids[ii[k]]] = site_ids[jj[k]]
     db = float(lm.h.getInfo().mip_dual_bound)
-    bound = min(db, sol.objective) if np.isfinite(db) else -np.inf
-    g = relative_gap(sol.objective, bound)
-    return LocationResult("cpmedian", float(sol.objective), [site_ids[j] for j in np.flatnonzero(y)], assignment,
+    lb0 = float(np.dot(w, rows.d[rows.ptr[:-1]])) if rows.nnz else 0.0  # every point at its cheapest pair
+    bound = min(max(db, lb0), objective) if np.isfinite(db) else lb0
+    g = relative_gap(objective, bound)
+    return LocationResult("cpmedian", objective, [site_ids[j] for j in np.flatnonzero(y)], assignment,
                           g, time.perf_counter() - t0, {"solver_seconds": sol.seconds, "mip_status": sol.status},
                           bound=bound, proven_optimal=g <= 1e-6)
+
+
+def _capacitated_start(rows, w, Q, p, forced):
+    """A feasible start for the capacitated p-median, or None: the sites of a greedy p-median (numba
+    kernel), then the points by decreasing demand each to its nearest open site with room left."""
+    a = w[rows.demand] * rows.d
+    big = float(a.sum()) + 1.0
+    y = kn.greedy_add(rows.ptr, rows.site, a, forced.copy(), p, big)
+    left = np.where(y, Q, 0.0)
+    x = np.zeros(rows.n_site + rows.nnz)
+    x[: rows.n_site] = y
+    for i in np.argsort(-w, kind="stable"):
+        lo, hi = rows.ptr[i], rows.ptr[i + 1]
+        s = rows.site[lo:hi]
+        ok = np.flatnonzero(y[s] & (left[s] >= w[i] - 1e-9))
+        if not len(ok):
+            return None
+        k = ok[0]
+        left[s[k]] -= w[i]
+        x[rows.n_site + lo + k] = 1.0
+    return x
