@@ -147,3 +147,18 @@ def test_large_sparse_instance_every_model():
     assert cov.bound <= cov.objective and all(s is not None for s in cov.assignment.values())
     mc = mclp(rows, w, 100, 4.0, time_limit=20)
     assert mc.objective <= mc.bound and 0 < mc.details["covered_share"] <= 1
+
+
+def test_time_limited_capacitated_returns_feasible_answer_with_correct_gap():
+    rows, w = _sparse(300, 30, 40.0, seed=5)
+    Q = np.full(30, 2.0 * w.sum() / 10)  # room enough for the greedy start
+    r = capacitated_p_median(rows, w, Q, 10, time_limit=0.2)
+    C = rows.dense()
+    a = np.array([int(r.assignment[str(i)]) for i in range(300)])
+    assert np.isfinite(C[np.arange(300), a]).all()
+    assert np.all(np.bincount(a, weights=w, minlength=30) <= Q + 1e-6)
+    assert set(a.astype(str)) <= set(r.selected_sites) and len(r.selected_sites) == 10
+    assert float(np.dot(w, C[np.arange(300), a])) == pytest.approx(r.objective)
+    assert r.bound <= r.objective + 1e-6
+    assert r.gap == pytest.approx(relative_gap(r.objective, r.bound))
+    assert r.proven_optimal == (r.gap <= 1e-6)

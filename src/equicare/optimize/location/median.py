@@ -165,7 +165,8 @@ def capacitated_p_median(cost, weights, capacity, p: int, open_sites=None, site_
     x = sol.x
     if not np.all(np.isfinite(x)):
         if x0 is None:
-            raise InfeasibleError(f"the capacitated p-median found no solution (status: {sol.status})")
+            raise InfeasibleError(f"the capacitated p-median found no solution (status: {sol.status}) and the "
+                                 "greedy start found none either")
         x = x0  # stopped before HiGHS had one: the start stands, with HiGHS's bound
     objective = float(c @ x)
     y = x[:m] > 0.5
