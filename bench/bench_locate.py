@@ -76,7 +76,7 @@ def bench_mclp(C, w, limit: float) -> list[dict]:
             secs = time.perf_counter() - t
             row = {"model": "mclp", "radius_m": radius, "p": p, "seconds": round(secs, 2),
                    "objective": round(r.objective), "bound": round(r.bound), "gap_pct": round(100 * r.gap, 4),
-                   "proven_optimal": r.proven_optimal, "covered_share": round(r.details["covered_share"], 4),
+                   "proven_optimal": r.proven_optimal, "covered_share": round(float(r.details["covered_share"]), 4),
                    "load": round(_load(), 1)}
             rows.append(row)
             print(" ", row, flush=True)
