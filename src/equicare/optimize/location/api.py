@@ -9,10 +9,11 @@ from equicare.data.readers import read_table, sheet_row
 from equicare.errors import EquicareError, Problem, ValidationError
 from equicare.optimize.location.center import p_center
 from equicare.optimize.location.costs import CostTable, cost_table_from_long, read_cost_csv
-from equicare.optimize.location.coverage import lscp, mclp
+from equicare.optimize.location.coverage import mclp
 from equicare.optimize.location.median import capacitated_p_median, p_median
 from equicare.optimize.location.progress import DEFAULT_GAP, Deadline, Progress
 from equicare.optimize.location.result import LocationResult
+from equicare.optimize.location.setcover import lscp
 
 MODELS = ("pmedian", "cpmedian", "mclp", "lscp", "pcenter")
 
@@ -43,12 +44,12 @@ def locate(model: str, table: CostTable, demand: np.ndarray | None = None, p: in
     if model == "cpmedian":
         if capacity is None:
             raise EquicareError("the capacitated p-median needs site capacities")
-        return capacitated_p_median(table.cost, demand, capacity, p, time_limit=left, gap=gap, **kw)
+        return capacitated_p_median(table.rows, demand, capacity, p, time_limit=left, gap=gap, **kw)
     if model == "mclp":
-        return mclp(table.cost, demand, p, service_radius, time_limit=left, gap=gap, **kw)
+        return mclp(table.rows, demand, p, service_radius, time_limit=left, gap=gap, **kw)
     if model == "lscp":
-        return lscp(table.cost, service_radius, time_limit=left, **kw)
-    return p_center(table.cost, p, time_limit=left, **kw)
+        return lscp(table.rows, service_radius, time_limit=left, **kw)
+    return p_center(table.rows, p, time_limit=left, **kw)
 
 
 def _read_csv(path: str, what: str) -> pd.DataFrame:

@@ -157,23 +157,9 @@ def read_cost_csv(path: str) -> pd.DataFrame:
     return df
 
 
-def prepare(cost, weights, open_sites, site_ids, demand_ids):
-    """Check a dense cost matrix, weights, site ids and forced sites; returns (C, w, forced, site_ids,
-    demand_ids).  A :class:`SortedRows` table is turned dense."""
-    if isinstance(cost, SortedRows):
-        cost = cost.dense()
-    C = np.asarray(cost, dtype=float)
-    if C.ndim != 2:
-        raise EquicareError("cost must be a demand-by-site matrix")
-    n, m = C.shape
-    if np.isnan(C).any():
-        raise EquicareError("costs must be numbers (inf for a pair that is not allowed), not NaN")
-    return (C, *_prepare_rest(n, m, weights, open_sites, site_ids, demand_ids))
-
-
 def prepare_rows(cost, weights, open_sites, site_ids, demand_ids):
-    """As :func:`prepare`, but returns the allowed pairs sorted per point (:class:`SortedRows`) in place of
-    the matrix: (rows, w, forced, site_ids, demand_ids)."""
+    """Check a cost matrix (``inf`` = pair not allowed) or sorted pairs, weights, site ids and forced sites;
+    returns the allowed pairs sorted per point (:class:`SortedRows`): (rows, w, forced, site_ids, demand_ids)."""
     if isinstance(cost, SortedRows):
         rows = cost
     else:
@@ -210,14 +196,3 @@ def check_p(p, m, forced):
         raise EquicareError(f"p must be between 1 and the number of candidate sites ({m}), not {p}")
     if forced.sum() > p:
         raise InfeasibleError(f"{int(forced.sum())} sites are forced open but only p = {p} may open")
-
-def assign_nearest(C, open_mask, demand_ids, site_ids, radius=None):
-    cols = np.flatnonzero(open_mask)
-    sub = C[:, cols]
-    k = np.argmin(sub, axis=1)
-    best = sub[np.arange(len(C)), k]
-    out = {}
-    for i, d in enumerate(demand_ids):
-        ok = np.isfinite(best[i]) and (radius is None or best[i] <= radius + 1e-9)
-        out[d] = site_ids[cols[k[i]]] if ok else None
-    return out, best

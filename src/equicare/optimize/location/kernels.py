@@ -204,7 +204,15 @@ def keep_pairs(ptr, site, a, lam, rho, in_s, closed, lb, ub, worst_in):
 def greedy_cover(ptr, site, forced, m, limit):
     """Greedy set cover (Chvatal 1979) of the points by their allowed sites, from the forced ones: the
     number of sites it opens (an upper bound on the fewest that serve every point), stopping once it
-    exceeds ``limit``."""
+    exceeds ``limit`` (``m + 1`` when some point has no site)."""
+    used, _is_open = greedy_cover_open(ptr, site, forced, m, limit)
+    return used
+
+
+@njit(cache=True)
+def greedy_cover_open(ptr, site, forced, m, limit):
+    """:func:`greedy_cover` that also returns the sites it opened (a cover when the count is at most
+    ``limit``)."""
     n = len(ptr) - 1
     covered = np.zeros(n, np.bool_)
     is_open = forced.copy()
@@ -231,7 +239,7 @@ def greedy_cover(ptr, site, forced, m, limit):
             if cnt[j] > bc:
                 bj, bc = j, cnt[j]
         if bj < 0:
-            return m + 1
+            return m + 1, is_open
         is_open[bj] = True
         used += 1
         for i in range(n):
@@ -241,4 +249,4 @@ def greedy_cover(ptr, site, forced, m, limit):
                         covered[i] = True
                         left -= 1
                         break
-    return used
+    return used, is_open

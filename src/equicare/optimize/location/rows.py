@@ -80,6 +80,30 @@ def nearest_open(rows: SortedRows, is_open: np.ndarray):
     # entries are sorted by cost within each point: the first open entry of a point is its nearest
     u, pos = np.unique(dem, return_index=True)
     first[u] = idx[pos]
+    if rows.nnz == 0:  # no pair at all: nobody is served
+        return first, np.full(n, np.inf)
     site = np.where(first >= 0, rows.site[np.maximum(first, 0)], -1)
     d = np.where(first >= 0, rows.d[np.maximum(first, 0)], np.inf)
     return site, d
+
+
+def within(rows: SortedRows, radius: float):
+    """The pairs of cost at most ``radius`` as a sparse 0/1 matrix, shape (n_demand, n_site), CSR with
+    sorted site indices (a prefix of every row: memory follows those pairs, never demand x sites)."""
+    import scipy.sparse as sp
+
+    ok = rows.d <= radius
+    ptr = np.r_[0, np.cumsum(np.bincount(rows.demand[ok], minlength=rows.n_demand))].astype(np.int64)
+    M = sp.csr_matrix((np.ones(int(ok.sum()), np.int8), rows.site[ok], ptr), shape=(rows.n_demand, rows.n_site))
+    M.sort_indices()
+    return M
+
+
+def assign(rows: SortedRows, is_open: np.ndarray, demand_ids, site_ids, radius: float | None = None):
+    """Each demand id -> the id of its nearest open site (None when no open site serves it, or, with
+    ``radius``, none within it); also the cost to that site per point (``inf`` when none)."""
+    site, d = nearest_open(rows, is_open)
+    ok = site >= 0
+    if radius is not None:
+        ok &= d <= radius + 1e-9
+    return {demand_ids[i]: (site_ids[site[i]] if ok[i] else None) for i in range(len(demand_ids))}, d
