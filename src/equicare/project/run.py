@@ -284,7 +284,7 @@ def _stages(project: Project, inp: Inputs, run_id: str, store, out: Path, timing
         timings["report"] = time.perf_counter() - t
     t = time.perf_counter()
     for name, df in tables.items():
-        _write_csv_atomic(df, out / f"{name}.csv")
+        write_csv_atomic(df, out / f"{name}.csv")
     _store_all(store, project, inp, run_id, {**tables, "region_shapes": shapes_table(result.geojson)},
                {**summary, "timings": timings}, org)
     timings["store"] = time.perf_counter() - t
@@ -313,7 +313,11 @@ def _store_all(store, project: Project, inp: Inputs, run_id: str, tables: dict, 
     store.finish_run(run_id, tables, summary)
 
 
-def _write_csv_atomic(df: pd.DataFrame, path: Path) -> None:
+def write_csv_atomic(df: pd.DataFrame, path: Path) -> None:
+    """Write ``df`` to a temporary file renamed into place; ``-0.0`` (a rounded-up negative) is written ``0.0``."""
     tmp = path.with_suffix(path.suffix + ".tmp")
+    floats = df.select_dtypes(include="floating").columns
+    if len(floats):
+        df = df.assign(**{c: df[c] + 0.0 for c in floats})  # IEEE: -0.0 + 0.0 == +0.0; NaN stays NaN
     df.to_csv(tmp, index=False)
     tmp.replace(path)

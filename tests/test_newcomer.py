@@ -1,0 +1,73 @@
+"""What a newcomer outside the US met on a small project of their own (issue 13): no "-0" in CSVs or the
+report, planner labels in every report table, unplaced stock said, cost files checked by ``--check`` with their
+own rows and columns in messages, and ids dropped by the missing-value policy still known."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+
+def _project(folder: Path, *, stock: int = 50, need=("3", "-0", "2", "0", "5", "1"), costs: str | None = None,
+             missing: str = "impute_zero", beds=("40", "", "25", "60", "10", "30")) -> Path:
+    """Six square districts ``001``..``006`` (digit ids with leading zeros), one hospital in each."""
+    folder.mkdir(parents=True, exist_ok=True)
+    feats = []
+    for k in range(6):
+        x, y = 36.0 + 0.2 * (k % 3), -1.0 - 0.2 * (k // 3)
+        ring = [[x, y], [x + 0.2, y], [x + 0.2, y - 0.2], [x, y - 0.2], [x, y]]
+        feats.append({"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [ring]},
+                      "properties": {"code": f"{k + 1:03d}", "name": f"Wilaya {k + 1}", "pop": 10_000 * (k + 1),
+                                     "need": need[k]}})
+    (folder / "d.geojson").write_text(json.dumps({"type": "FeatureCollection", "features": feats}), encoding="utf-8")
+    pd.DataFrame({"id": [f"H{k}" for k in range(1, 7)], "lat": [-1.1 - 0.2 * (k // 3) for k in range(6)],
+                  "lon": [36.1 + 0.2 * (k % 3) for k in range(6)], "beds": list(beds),
+                  "icu": ["4", "2", "3", "6", "1", "3"]}).to_csv(folder / "h.csv", index=False)
+    doc = {"name": "Newcomer", "missing": missing,
+           "regions": {"file": "d.geojson", "id": "code", "name": "name", "population": "pop"},
+           "facilities": {"file": "h.csv", "id": "id", "lat": "lat", "lon": "lon", "capacity": ["beds", "icu"]},
+           "access": {"method": "2sfca", "supply": "beds", "max_km": 40},
+           "allocate": {"resource": "icu", "stock": stock, "need": "need", "surge_cap_ratio": 1.0},
+           "inequality": {"n_boot": 20}}
+    if costs is not None:
+        doc["access"] = {"method": "2sfca", "supply": "beds", "costs": costs, "max_cost": 60}
+    path = folder / "p.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def test_no_minus_zero_raw_names_and_unplaced_stock_said(tmp_path: Path) -> None:
+    from equicare.project.run import run_project
+
+    res = run_project(_project(tmp_path / "p"), tmp_path / "out")
+    alloc = (tmp_path / "out" / "allocation.csv").read_text(encoding="utf-8")
+    assert not re.search(r"(^|,)-0(\.0+)?(,|$)", alloc, re.M), alloc
+    html = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+    tables = re.findall(r"<table.*?</table>", html, re.S)
+    heads = " | ".join(h for t in tables for h in re.findall(r"<th[^>]*>(.*?)</th>", t, re.S))
+    assert "_" not in heads and "per 1000" not in heads and "2sfca" not in heads, heads
+    cells = [c for t in tables for c in re.findall(r"<td[^>]*>(.*?)</td>", t, re.S)]
+    assert not any(re.fullmatch(r"-0(\.0+)?%?", c.strip()) for c in cells)
+    # stock 50 > need 11: the report says how much is left and why, not a shadow price of 0
+    left = 50 - int(round(res.summary["total_allocated"]))
+    assert left > 0 and f"{left:,} of the 50 units are not placed" in html
+    # digit ids with leading zeros stay text in the CSVs
+    assert pd.read_csv(tmp_path / "out" / "access.csv", dtype=str)["region"].tolist()[:2] == ["001", "002"]
+
+
+def test_minus_zero_never_reaches_a_csv_or_a_table(tmp_path: Path) -> None:
+    """A need rounded up from a small negative is -0.0 in IEEE arithmetic; planners must see 0."""
+    from equicare.project.run import write_csv_atomic
+    from equicare.report.project_html import readable
+
+    df = pd.DataFrame({"region": ["001", "002"], "need": [-0.0, 3.0], "share_met": [-0.0, 1.0], "x": [-0.0001, 2.5]})
+    write_csv_atomic(df, tmp_path / "a.csv")
+    text = (tmp_path / "a.csv").read_text()
+    assert "-0.0," not in text and text.splitlines()[1].startswith("001,0.0,0.0,")
+    html = readable(df)
+    assert not re.search(r">-0(\.0+)?%?<", html), html
