@@ -71,3 +71,41 @@ def test_minus_zero_never_reaches_a_csv_or_a_table(tmp_path: Path) -> None:
     assert "-0.0," not in text and text.splitlines()[1].startswith("001,0.0,0.0,")
     html = readable(df)
     assert not re.search(r">-0(\.0+)?%?<", html), html
+
+
+def _wide(folder: Path, origins=None, dests=None) -> str:
+    origins = origins or [f"{k:03d}" for k in range(1, 7)]
+    dests = dests or [f"H{k}" for k in range(1, 7)]
+    m = pd.DataFrame([[5.0 + 10 * abs(i - j) for j in range(6)] for i in range(6)], columns=dests)
+    m.insert(0, "district", origins)
+    folder.mkdir(parents=True, exist_ok=True)
+    m.to_csv(folder / "costs.csv", index=False)
+    return "costs.csv"
+
+
+def test_check_reads_the_cost_matrix_and_names_its_own_rows_and_columns(tmp_path: Path) -> None:
+    from equicare.errors import ValidationError
+    from equicare.project.run import check_project
+
+    bad = _project(tmp_path / "a", costs=_wide(tmp_path / "a", dests=["H1", "H2", "H3", "H4", "H5", "H9"]))
+    with pytest.raises(ValidationError) as e:
+        check_project(bad)  # --check reads the cost file too, not only the run
+    msgs = [str(p) for p in e.value.problems]
+    assert len(msgs) == 1 and "costs.csv, row 1, column 'H9': unknown destination id" in msgs[0]
+    zeros = _project(tmp_path / "b", costs=_wide(tmp_path / "b", origins=["1", "2", "3", "4", "5", "6"]))
+    with pytest.raises(ValidationError) as e:
+        check_project(zeros)
+    text = str(e.value)
+    assert "costs.csv, row 2, column 'district': unknown origin id" in text and "lost their leading zeros" in text
+
+
+def test_a_facility_left_out_by_the_missing_policy_is_not_an_unknown_id(tmp_path: Path) -> None:
+    from equicare.project.run import check_project, run_project
+
+    path = _project(tmp_path / "p", missing="drop", costs=_wide(tmp_path / "p"))  # H2 has no beds: dropped
+    _, inp, lines = check_project(path)
+    assert "H2" not in set(inp.facilities["id"]) and any(line.startswith("costs: ") for line in lines)
+    run_project(path, tmp_path / "out")
+    rep = pd.read_csv(tmp_path / "out" / "cleaning_report.csv")
+    row = rep[rep["file"] == "costs.csv"]
+    assert len(row) == 1 and row["count"].iloc[0] == 6 and "H2" in row["detail"].iloc[0]

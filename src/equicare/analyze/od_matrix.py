@@ -54,8 +54,12 @@ def wide_to_long(df: pd.DataFrame, file: str = "costs") -> pd.DataFrame:
         raise ValidationError(problems)
     v = num.to_numpy(float)
     i, j = np.nonzero(~np.isnan(v))
-    return pd.DataFrame({"origin": origins.to_numpy(dtype=object)[i], "destination": np.asarray(dests, object)[j],
-                         "cost": v[i, j]})
+    out = pd.DataFrame({"origin": origins.to_numpy(dtype=object)[i], "destination": np.asarray(dests, object)[j],
+                        "cost": v[i, j]})
+    # messages about a pair name the matrix's own row (the origin's) and column (the destination's header)
+    out.attrs["sheet_rows"] = np.asarray([sheet_row(df, int(k)) for k in range(len(df))], dtype=int)[i]
+    out.attrs["wide_origin_column"] = str(first)
+    return out
 
 
 def as_long(df: pd.DataFrame, file: str = "costs") -> pd.DataFrame:

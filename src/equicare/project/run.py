@@ -135,6 +135,12 @@ def check_project(path: str | Path) -> tuple[Project, Inputs, list[str]]:
         f = inp.demand.frame
         lines.append(f"demand: {f['location'].nunique()} series, {inp.demand.freq}, {f['date'].min().date()} to "
                      f"{f['date'].max().date()}")
+    if project.access is not None and project.access.costs is not None and inp.facilities is not None:
+        from equicare.project.access import cost_matrix  # the cost file is an input too: checked here
+
+        units = inp.subregions if inp.subregions is not None else inp.regions
+        cost = cost_matrix(project, inp, units)
+        lines.append(f"costs: {cost.nnz:,} region-facility pairs from {project.access.costs.name}")
     for st in project.stages():
         lines.append(f"stage {st}: will run")
     for st in ("access", "forecast", "allocate"):
