@@ -109,3 +109,13 @@ def test_a_facility_left_out_by_the_missing_policy_is_not_an_unknown_id(tmp_path
     rep = pd.read_csv(tmp_path / "out" / "cleaning_report.csv")
     row = rep[rep["file"] == "costs.csv"]
     assert len(row) == 1 and row["count"].iloc[0] == 6 and "H2" in row["detail"].iloc[0]
+
+
+def test_access_max_km_without_an_id_column_is_a_message_not_a_traceback(tmp_path: Path, run_cli) -> None:
+    pd.DataFrame({"code": ["001", "002"], "population": [100, 200], "lat": [-1.0, -1.2], "lon": [36.0, 36.2]}).to_csv(
+        tmp_path / "d.csv", index=False)
+    pd.DataFrame({"id": ["H1"], "beds": [10], "lat": [-1.1], "lon": [36.1]}).to_csv(tmp_path / "h.csv", index=False)
+    code, out, err = run_cli("access", "--demand", tmp_path / "d.csv", "--supply", tmp_path / "h.csv",
+                             "--method", "2sfca", "--max-km", "60", "--supply-value", "beds")
+    assert code == 2 and "Traceback" not in err
+    assert "d.csv, row 1, column 'id': required column is missing" in err
