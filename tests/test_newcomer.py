@@ -119,3 +119,28 @@ def test_access_max_km_without_an_id_column_is_a_message_not_a_traceback(tmp_pat
                              "--method", "2sfca", "--max-km", "60", "--supply-value", "beds")
     assert code == 2 and "Traceback" not in err
     assert "d.csv, row 1, column 'id': required column is missing" in err
+
+
+def test_a_forecast_worse_than_its_baseline_is_said(tmp_path: Path) -> None:
+    """The need rides on the chosen model's forecast: when the back-test scores it worse than the baseline
+    (here small daily counts, where a trend model's intervals blow up), the
+    run and the report say so."""
+    from equicare.project.run import forecast_stage, load_project
+    from equicare.project.ingest import ingest
+
+    path = _project(tmp_path / "p")
+    import numpy as np
+
+    dates = pd.date_range("2024-01-01", periods=120, freq="D").strftime("%Y-%m-%d")
+    counts = np.random.default_rng(3).poisson(5, (len(dates), 6))  # small daily counts
+    rows = [(d, f"{k + 1:03d}", int(counts[i, k])) for i, d in enumerate(dates) for k in range(6)]
+    pd.DataFrame(rows, columns=["day", "district", "cases"]).to_csv(tmp_path / "p" / "c.csv", index=False)
+    doc = yaml.safe_load(path.read_text())
+    doc["demand"] = {"file": "c.csv", "region": "district", "date": "day", "value": "cases"}
+    doc["forecast"] = {"model": "damped_trend", "holdout": 5, "horizons": [0, 1]}
+    path.write_text(yaml.safe_dump(doc))
+    project = load_project(path)
+    tables, summary = forecast_stage(project, ingest(project))
+    ratio = float(tables["forecast_scores"].set_index("model").loc["damped_trend", "wis_ratio_vs_baseline"])
+    assert ratio > 1
+    assert any("scored worse than the baseline 'flat_baseline'" in w for w in summary["warnings"])
