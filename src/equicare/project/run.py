@@ -85,6 +85,12 @@ def forecast_stage(project: Project, inp: Inputs, progress: Progress = _noop) ->
         table["baseline"] = spec.baseline
     summary = {"forecast_scores": table.to_dict(orient="records"), "as_of": str(plan["reference_date"].iloc[0]),
                "frequency": s.freq, "forecast_baseline": spec.baseline}
+    used = table[table["model"] == spec.model] if len(table) else table
+    if spec.model != spec.baseline and len(used) and used["wis_ratio_vs_baseline"].iloc[0] > 1:
+        summary["warnings"] = [  # the need is built on this forecast: a worse-than-baseline model is said
+            f"the forecast model {spec.model!r} scored worse than the baseline {spec.baseline!r} in the back-test "
+            f"(WIS ratio {used['wis_ratio_vs_baseline'].iloc[0]:.2f}); the need uses its forecast. Consider "
+            f"forecast.model: {spec.baseline} or a longer series."]
     tables = {"forecast": plan, "forecast_scores": table}
     if hold:
         tables["holdout_forecasts"] = pd.concat(hold, ignore_index=True)
@@ -258,6 +264,7 @@ def _stages(project: Project, inp: Inputs, run_id: str, store, out: Path, timing
         t = step("forecast")
         ft, fs = forecast_stage(project, inp, lambda m, d, n: progress(f"forecast: {m}", done - 1, total))
         tables.update(ft)
+        summary["warnings"] = [*summary["warnings"], *fs.pop("warnings", [])]
         summary.update(fs)
         plan = ft["forecast"]
         timings["forecast"] = time.perf_counter() - t
