@@ -144,3 +144,24 @@ def test_a_forecast_worse_than_its_baseline_is_said(tmp_path: Path) -> None:
     ratio = float(tables["forecast_scores"].set_index("model").loc["damped_trend", "wis_ratio_vs_baseline"])
     assert ratio > 1
     assert any("scored worse than the baseline 'flat_baseline'" in w for w in summary["warnings"])
+
+
+def test_load_missing_policy_covers_the_files_own_number_columns(tmp_path: Path, run_cli) -> None:
+    """``load --missing drop`` (a policy for every column) also drops a facility whose ``beds`` (a column the
+    schema does not name) is blank, so ``access --supply dataset:ID`` then runs; ``--missing error`` refuses it."""
+    (tmp_path / "r.csv").write_text("id,name,population,lat,lon\n001,A,1000,-1.0,36.0\n002,B,2000,-1.2,36.2\n")
+    (tmp_path / "f.csv").write_bytes("id;name;region;lat;lon;beds\nH1;Hôpital 1;001;-1,0;36,0;10\n"
+                                     "H2;Hôpital 2;002;-1,2;36,2;\n".encode("latin-1"))
+    store = tmp_path / "s.duckdb"
+    assert run_cli("load", tmp_path / "r.csv", "--kind", "regions", "--store", store)[0] == 0
+    code, out, err = run_cli("load", tmp_path / "f.csv", "--kind", "facilities", "--store", store, "--missing", "error")
+    assert code == 2 and "row 3, column 'beds': missing value" in err
+    code, out, err = run_cli("load", tmp_path / "f.csv", "--kind", "facilities", "--store", store, "--missing", "drop")
+    assert code == 0, err
+    code, out, err = run_cli("access", "--demand", "dataset:1", "--supply", "dataset:2", "--method", "2sfca",
+                             "--max-km", "60", "--supply-value", "beds", "--store", store, "--out", tmp_path / "a.csv")
+    assert code == 0, err
+    a = pd.read_csv(tmp_path / "a.csv", dtype={"id": str})
+    assert a["id"].tolist() == ["001", "002"]  # ids stay text through load, the store and access
+    # by hand: H2 dropped; H1's 10 beds serve both regions (31 km apart, within 60 km): 10 / 3,000 people each
+    assert a["2sfca_beds"].tolist() == pytest.approx([10 / 3000, 10 / 3000])
