@@ -165,3 +165,18 @@ def test_load_missing_policy_covers_the_files_own_number_columns(tmp_path: Path,
     assert a["id"].tolist() == ["001", "002"]  # ids stay text through load, the store and access
     # by hand: H2 dropped; H1's 10 beds serve both regions (31 km apart, within 60 km): 10 / 3,000 people each
     assert a["2sfca_beds"].tolist() == pytest.approx([10 / 3000, 10 / 3000])
+
+
+def test_share_map_legend_says_no_need_and_no_empty_class() -> None:
+    """The share-of-need map: a region with no need is "no need" (legend and hover), and the top class reads
+    "100%", not "100% – 100%"."""
+    from equicare.report.maps_geo import svg_region_map
+
+    gj = {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"id": i, "name": f"Wilaya {i}"},
+         "geometry": {"type": "Polygon", "coordinates": [[[k, 0], [k + 1, 0], [k + 1, 1], [k, 1], [k, 0]]]}}
+        for k, i in enumerate(["001", "002", "003"])]}
+    svg = svg_region_map(gj, {"001": 0.4, "002": 1.0, "003": float("nan")}, breaks=[0, 0.25, 0.5, 0.75, 0.999, 1.0],
+                         flag_outliers=False, percent=True, missing_label="no need")
+    assert "no need (1)" in svg and "Wilaya 003: no need" in svg
+    assert "100% – 100%" not in svg and ">100%<" in svg

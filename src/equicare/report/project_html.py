@@ -247,7 +247,8 @@ def write_project_report(result: "ProjectResult", inp: "Inputs", path: str | Pat
             cards.append(("Allocated / stock", f"{given:,.0f} / {s['stockpile']:,}"))
         maps.append(_map(result, inp, gj, dict(zip(alloc["region"], alloc["share_met"].where(alloc["need"] > 0))),
                          "Share of need met by the allocation (grey: no need)", "", "map-share-met",
-                         breaks=[0, 0.25, 0.5, 0.75, 0.999, 1.0], flag_outliers=False, percent=True))
+                         breaks=[0, 0.25, 0.5, 0.75, 0.999, 1.0], flag_outliers=False, percent=True,
+                         missing_label="no need"))
         sp, cov = s.get("stock_shadow_price"), s.get("stock_marginal_coverage")
         if left >= 0.5:  # the stock does not bind: say why rather than a shadow price of 0
             shadow_note = (f"{left:,.0f} of the {s['stockpile']:,} units are not placed: every region has its need "
