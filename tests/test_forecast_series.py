@@ -116,3 +116,20 @@ def test_forecast_command_takes_any_series(tmp_path) -> None:
     f = pd.read_csv(tmp_path / "f.csv", dtype={"location": str})
     assert set(f["location"]) == {"D001", "D002", "007"} and f["horizon"].max() == 1
     assert f["target"].iloc[0] == "mth inc cases"
+
+
+@pytest.mark.parametrize("freq", ["daily", "weekly", "monthly"])
+def test_backtest_scores_any_frequency_and_digit_ids(freq: str) -> None:
+    """Daily and monthly series are back-tested and scored on their own steps (not the hub's 7-day rule), and
+    digit ids such as '1' stay as written (no FluSight 2-digit padding), against a hand-computed WIS."""
+    s = load_counts(_series(freq, 50, ids=("1", "007", "D3")), region="district", date="day", value="cases",
+                    file="c.csv")
+    fc = backtest_counts(s, holdout=3, model="flat_baseline", horizons=(0, 1, 2))
+    sc = score_counts(s, fc, (0, 1, 2))
+    obs = s.frame.assign(target_end_date=s.frame["date"].dt.strftime("%Y-%m-%d"))
+    m = fc.merge(obs, on=["target_end_date", "location"], suffixes=("", "_obs"))
+    tau = m["output_type_id"].to_numpy()
+    pin = (m["value_obs"] - m["value"]) * (tau - (m["value_obs"] < m["value"]))
+    hand = 2 * pin.groupby([m["reference_date"], m["location"], m["horizon"]]).mean().mean()
+    assert sc["n_tasks"] == 3 * 3 * 3
+    assert sc["wis"] == pytest.approx(hand)

@@ -67,7 +67,8 @@ def load_cmd(
 
 
 def _missing_policies(items: list[str] | None, kind: str) -> dict[str, str] | None:
-    """``--missing`` values as a per-column policy map (a bare POLICY applies to every column of the schema)."""
+    """``--missing`` values as a per-column policy map (a bare POLICY applies to every column of the schema and,
+    as ``"*"``, to the file's other number columns)."""
     from equicare.data.schemas import get_schema
     from equicare.errors import EquicareError
 
@@ -81,6 +82,7 @@ def _missing_policies(items: list[str] | None, kind: str) -> dict[str, str] | No
             out[col.strip()] = pol
         else:
             out.update({c.name: pol for c in get_schema(kind).columns if c.name not in ("id",)})
+            out["*"] = pol  # and the file's own number columns (beds, icu_beds, ...): "every column"
     return out or None
 
 

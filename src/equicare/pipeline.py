@@ -192,11 +192,12 @@ def surge_need(state_capacity: pd.DataFrame, states: pd.DataFrame, plan: pd.Data
                               * params.icu_los_days / 7.0)
     occupied = df["icu_occupancy"] * df["icu_beds"] + df["flu_icu_patients"]
     df["peak_icu_occupancy"] = occupied / df["icu_beds"]
-    df["need"] = np.maximum(0.0, np.ceil(occupied - params.target_occupancy * df["icu_beds"]))
+    df["need"] = np.maximum(0.0, np.ceil(occupied - params.target_occupancy * df["icu_beds"])) + 0.0  # never -0.0
     # the same need under the median scenario, to show how much rides on the forecast's upper tail
     occupied_median = df["icu_occupancy"] * df["icu_beds"] + (params.severity * df["median_peak_admissions"]
                                                               * params.icu_fraction * params.icu_los_days / 7.0)
-    df["need_median_scenario"] = np.maximum(0.0, np.ceil(occupied_median - params.target_occupancy * df["icu_beds"]))
+    df["need_median_scenario"] = np.maximum(0.0, np.ceil(occupied_median - params.target_occupancy
+                                                         * df["icu_beds"])) + 0.0
     df["cap"] = np.floor(params.surge_cap_ratio * df["icu_beds"])
     return df
 

@@ -245,9 +245,25 @@ def cost_matrix_from_long(df: pd.DataFrame, origin_ids, dest_ids, *, origin_col:
             v = values[k]
             problems.append(Problem(file, int(rows[k]), column, rule, v.item() if isinstance(v, np.generic) else v))
 
-    if not allow_unknown:
-        _report(o < 0, origin_col, "unknown origin id (not in the demand ids)", df[origin_col].to_numpy())
-        _report(d < 0, dest_col, "unknown destination id (not in the supply ids)", df[dest_col].to_numpy())
+    wide = df.attrs.get("wide_origin_column")
+    from equicare.data.clean import lost_zeros_hint
+
+    o_hint = lost_zeros_hint(sorted(set(_as_str_ids(df[origin_col])[o < 0]))[:50], list(oidx)) if (o < 0).any() else ""
+    d_hint = lost_zeros_hint(sorted(set(_as_str_ids(df[dest_col])[d < 0]))[:50], list(didx)) if (d < 0).any() else ""
+    if not allow_unknown and wide is not None:  # a wide matrix: one message per unknown row or column header
+        for v in pd.unique(df[dest_col].to_numpy(object)[d < 0])[:50]:
+            problems.append(Problem(file, 1, str(v), "unknown destination id: this column of the matrix is not a "
+                                                     "supply id" + d_hint, v))
+        seen_o: set = set()
+        for k in np.flatnonzero(o < 0):
+            v = df[origin_col].iloc[k]
+            if v not in seen_o and len(seen_o) < 50:
+                seen_o.add(v)
+                problems.append(Problem(file, int(rows[k]), wide, "unknown origin id (not in the demand ids)" + o_hint,
+                                        v))
+    elif not allow_unknown:
+        _report(o < 0, origin_col, "unknown origin id (not in the demand ids)" + o_hint, df[origin_col].to_numpy())
+        _report(d < 0, dest_col, "unknown destination id (not in the supply ids)" + d_hint, df[dest_col].to_numpy())
     _report(~np.isfinite(c), cost_col, "cost is missing or not a number", df[cost_col].to_numpy())
     _report(np.isfinite(c) & (c < 0), cost_col, "cost must not be negative", c)
     keep = (o >= 0) & (d >= 0)

@@ -54,8 +54,12 @@ def wide_to_long(df: pd.DataFrame, file: str = "costs") -> pd.DataFrame:
         raise ValidationError(problems)
     v = num.to_numpy(float)
     i, j = np.nonzero(~np.isnan(v))
-    return pd.DataFrame({"origin": origins.to_numpy(dtype=object)[i], "destination": np.asarray(dests, object)[j],
-                         "cost": v[i, j]})
+    out = pd.DataFrame({"origin": origins.to_numpy(dtype=object)[i], "destination": np.asarray(dests, object)[j],
+                        "cost": v[i, j]})
+    # messages about a pair name the matrix's own row (the origin's) and column (the destination's header)
+    out.attrs["sheet_rows"] = np.asarray([sheet_row(df, int(k)) for k in range(len(df))], dtype=int)[i]
+    out.attrs["wide_origin_column"] = str(first)
+    return out
 
 
 def as_long(df: pd.DataFrame, file: str = "costs") -> pd.DataFrame:
@@ -87,6 +91,11 @@ def coordinate_costs(demand: pd.DataFrame, supply: pd.DataFrame, max_km: float,
     the long table ``origin, destination, cost`` keyed by the tables' ``id`` columns."""
     from equicare.analyze.costs import cost_matrix_to_long, great_circle_costs
 
+    missing = [Problem(f, 1, "id", "required column is missing (the location ids); columns: "
+                       + ", ".join(map(str, t.columns))) for t, f in ((demand, files[0]), (supply, files[1]))
+               if "id" not in t.columns]
+    if missing:
+        raise ValidationError(missing)
     la1 = _coordinate(demand, ("lat", "latitude"), files[0], -90, 90)
     lo1 = _coordinate(demand, ("lon", "lng", "longitude"), files[0], -180, 180)
     la2 = _coordinate(supply, ("lat", "latitude"), files[1], -90, 90)

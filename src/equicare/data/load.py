@@ -311,7 +311,8 @@ def load_table(source: str | Path | bytes | pd.DataFrame, kind: str, *, name: st
     name : the label used in messages (defaults to the path; an upload's file name is only a label).
     regions : known region ids; ``region`` columns must then refer to them.
     missing : per-column missing-value policy overriding the schema's (``drop``, ``impute_median``,
-        ``impute_zero``, ``flag``, ``error``).
+        ``impute_zero``, ``flag``, ``error``); the key ``"*"`` also applies a policy to the number columns the
+        schema does not name (e.g. a facility file's ``beds``, ``icu_beds``).
     report : a report to append to (a new one by default).
     limits : bounds on rows and decoded size for untrusted files (uploads); None: no bounds.
     count_columns : the columns that count people (suppressed in every download and export); by default
@@ -342,6 +343,8 @@ def load_table(source: str | Path | bytes | pd.DataFrame, kind: str, *, name: st
     schema = get_schema(kind)
     if id_format not in ("text", "us-fips"):
         raise EquicareError(f"id format must be 'text' or 'us-fips', got {id_format!r}")
+    every = (missing or {}).get("*")  # a policy for every column: also the number columns outside the schema
+    missing = {k: v for k, v in (missing or {}).items() if k != "*"} or None
     if missing:  # the caller's policies replace the schema's, also for validation ("error" is checked there)
         from dataclasses import replace
 
@@ -371,6 +374,10 @@ def load_table(source: str | Path | bytes | pd.DataFrame, kind: str, *, name: st
         bad = np.flatnonzero(np.isinf(v))[:20]
         for pos, r in zip(bad, sheet_rows(raw, bad)):
             problems.append(Problem(label, int(r), col, "number out of range (not finite)", str(raw[col].iloc[pos])))
+    if every == "error":  # "every column must be filled": the file's own number columns too
+        for col in typed:
+            blank = np.flatnonzero(table[col].isna().to_numpy())[:20]
+            problems += [Problem(label, int(r), col, "missing value (policy error)") for r in sheet_rows(raw, blank)]
     declared = [str(c).strip() for c in count_columns if str(c).strip()] if count_columns is not None else None
     if declared is not None:
         problems += check_count_columns(table, declared, label)
@@ -393,6 +400,8 @@ def load_table(source: str | Path | bytes | pd.DataFrame, kind: str, *, name: st
             report.add(label, "FIPS zero-padded", col, n, "all-digit codes padded to 2 (state) or 5 (county) digits")
 
     policies = {c: (schema.column(c).missing if schema.column(c) else None) for c in table.columns}
+    if every is not None:
+        policies.update({c: every for c in typed})
     policies.update(missing or {})
     for col, policy in policies.items():
         if policy and col in table.columns and policy != "error":

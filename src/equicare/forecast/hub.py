@@ -120,7 +120,7 @@ def load_forecasts(path: str | Path) -> pd.DataFrame:
     return out
 
 
-def check_forecasts(forecasts: pd.DataFrame, file: str = "forecasts") -> pd.DataFrame:
+def check_forecasts(forecasts: pd.DataFrame, file: str = "forecasts", target_end=None) -> pd.DataFrame:
     """Check quantile forecast rows against the hubverse rules; return them typed, in :data:`COLUMNS` order.
 
     Rules (hubverse model-output format and the checks of the hub's ``hubValidations`` package):
@@ -131,6 +131,10 @@ def check_forecasts(forecasts: pd.DataFrame, file: str = "forecasts") -> pd.Data
       (``check_tbl_rows_unique``);
     - values do not decrease as the level rises within a task (``check_tbl_value_col_ascending``); they are
       never re-sorted, which would score a different forecast from the one submitted.
+
+    ``target_end(reference_date, horizon) -> Timestamp`` replaces the weekly rule for a planner's own series
+    (daily or monthly steps, :meth:`equicare.forecast.series.CountSeries.step`); its locations are then kept
+    exactly as written (no FluSight 2-digit padding) and horizons may be any whole number of steps >= 0.
 
     Rows are numbered as in the file (header = row 1): from a ``_row`` column when present (as
     :func:`load_forecasts` gives), else the frame's index + 2.  A task lacking some of the 23 levels is not an
@@ -163,7 +167,8 @@ def check_forecasts(forecasts: pd.DataFrame, file: str = "forecasts") -> pd.Data
         df[col] = parsed
     for col, lo, hi, rule in (("value", 0.0, np.inf, "must be a number >= 0"),
                               ("output_type_id", 0.0, 1.0, "must be a quantile level between 0 and 1"),
-                              ("horizon", -10, 10, "must be a whole number of weeks between -10 and 10")):
+                              ("horizon", -10, 10, "must be a whole number of weeks between -10 and 10")
+                              if target_end is None else ("horizon", 0, 10_000, "must be a whole number of steps >= 0")):
         num = pd.to_numeric(df[col], errors="coerce")
         bad = (num.isna() | (num < lo) | (num > hi)).to_numpy().copy()
         if col == "horizon":
@@ -180,13 +185,20 @@ def check_forecasts(forecasts: pd.DataFrame, file: str = "forecasts") -> pd.Data
 
     df["horizon"] = df["horizon"].astype(int)
     loc = df["location"].astype(str).str.strip()
-    df["location"] = loc.where(~loc.str.fullmatch(r"\d+"), loc.str.zfill(2))
+    df["location"] = loc.where(~loc.str.fullmatch(r"\d+"), loc.str.zfill(2)) if target_end is None else loc
     df["output_type_id"] = df["output_type_id"].astype(float).round(4)
-    expected = df["reference_date"] + pd.to_timedelta(7 * df["horizon"], unit="D")
+    if target_end is None:
+        expected = df["reference_date"] + pd.to_timedelta(7 * df["horizon"], unit="D")
+        rule = "must be reference_date + 7 x horizon days (hub rule)"
+    else:  # the series' own steps, computed once per (reference date, horizon)
+        pairs = df[["reference_date", "horizon"]].drop_duplicates()
+        ends = {(r, int(h)): pd.Timestamp(target_end(r, int(h))) for r, h in pairs.itertuples(index=False)}
+        expected = pd.Series([ends[(r, int(h))] for r, h in zip(df["reference_date"], df["horizon"])], index=df.index)
+        rule = "must be reference_date + horizon steps of the series"
     wrong = (df["target_end_date"] != expected).to_numpy()
     for i in np.flatnonzero(wrong)[:20]:
         problems.append(Problem(file, int(rows[i]), "target_end_date",
-                                f"must be reference_date + 7 x horizon days (hub rule): expected "
+                                f"{rule}: expected "
                                 f"{expected.iloc[i]:%Y-%m-%d} for {_task_text(df, i)}",
                                 f"{df['target_end_date'].iloc[i]:%Y-%m-%d}"))
 

@@ -44,7 +44,8 @@ def wis(y: np.ndarray, q: np.ndarray, levels: np.ndarray | tuple[float, ...] = Q
     return 2.0 * pin.sum(axis=1) / q.shape[1]
 
 
-def _task_matrix(forecasts: pd.DataFrame, file: str = "forecasts") -> tuple[pd.DataFrame, list[tuple]]:
+def _task_matrix(forecasts: pd.DataFrame, file: str = "forecasts", target_end=None
+                 ) -> tuple[pd.DataFrame, list[tuple]]:
     """Quantile values as one row per task (reference date, location, horizon) and one column per level.
 
     The rows are checked against the hub's rules first (:func:`~equicare.forecast.hub.check_forecasts`: no
@@ -52,7 +53,7 @@ def _task_matrix(forecasts: pd.DataFrame, file: str = "forecasts") -> tuple[pd.D
     lack some of the 23 levels cannot be scored; they are returned (as ``(reference_date, location, horizon,
     missing levels)``) for the caller to report.
     """
-    f = check_forecasts(forecasts, file)
+    f = check_forecasts(forecasts, file, target_end)
     incomplete = list(f.attrs.get("incomplete_tasks", []))
     wide = f.pivot(index=TASK + ["target_end_date"], columns="output_type_id", values="value")
     levels = [round(x, 4) for x in QUANTILES]
@@ -64,13 +65,15 @@ def _task_matrix(forecasts: pd.DataFrame, file: str = "forecasts") -> tuple[pd.D
 
 
 def score(truth: pd.DataFrame, forecasts: pd.DataFrame, versus: pd.DataFrame | None = None,
-          exclude: tuple[str, ...] = ("US",), horizons: tuple[int, ...] = HORIZONS) -> dict:
+          exclude: tuple[str, ...] = ("US",), horizons: tuple[int, ...] = HORIZONS, target_end=None) -> dict:
     """Score hubverse quantile forecasts against observed admissions.
 
     Tasks are (reference date, location, horizon) with all 23 quantiles and an observed value for the
     target week; locations in ``exclude`` (the national ``US`` row by default) and horizons outside
     ``horizons`` are left out, as in the issue's comparison.  With ``versus``, only tasks both forecast sets
     cover are scored and ``wis_ratio`` is the mean WIS of ``forecasts`` divided by that of ``versus`` on them.
+    ``target_end(reference_date, horizon)`` gives the target date of a planner's own daily, weekly or monthly
+    series (:func:`equicare.forecast.series.score_counts`) instead of the hub's weekly rule.
 
     Parameters
     ----------
@@ -108,7 +111,7 @@ def score(truth: pd.DataFrame, forecasts: pd.DataFrame, versus: pd.DataFrame | N
     notes: list[str] = []
 
     def prep(fc: pd.DataFrame, which: str) -> pd.DataFrame:
-        m, missing = _task_matrix(fc, str(fc.attrs.get("file", which)))
+        m, missing = _task_matrix(fc, str(fc.attrs.get("file", which)), target_end)
         incomplete[which] = [t for t in missing if t[1] not in exclude and t[2] in horizons]
         m = m[~m["location"].isin(exclude)]
         off = m[~m["horizon"].isin(horizons)]

@@ -276,4 +276,5 @@ def score_counts(s: CountSeries, forecasts: pd.DataFrame, horizons: Sequence[int
     """WIS, absolute error of the median and 50%/95% coverage against the observed counts."""
     from equicare.forecast.scoring import score
 
-    return score(s.truth(), forecasts, exclude=(), horizons=tuple(int(h) for h in horizons))
+    return score(s.truth(), forecasts, exclude=(), horizons=tuple(int(h) for h in horizons),
+                 target_end=lambda ref, h: s.step(ref, h))

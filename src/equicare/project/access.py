@@ -147,6 +147,21 @@ def cost_matrix(project: Project, inp: Inputs, units: pd.DataFrame):
         from equicare.project.tables import read_costs
 
         long = read_costs(a.costs)
+        # pairs of regions or facilities that are in their files but left out by the cleaning (missing values,
+        # outside every region) are dropped and reported, not refused as unknown ids
+        gone_o = set(units.attrs.get("dropped_ids", [])) - set(units["id"])
+        gone_d = set(fac.attrs.get("dropped_ids", [])) - set(fac["id"])
+        o, d = long["origin"].astype(str).str.strip(), long["destination"].astype(str).str.strip()
+        off = (o.isin(gone_o) | d.isin(gone_d)).to_numpy()
+        if off.any():
+            left = sorted(set(o[off]) & gone_o) + sorted(set(d[off]) & gone_d)
+            inp.report.add(a.costs.name, "pairs of regions/facilities left out by the cleaning: left out",
+                           "origin/destination", int(off.sum()), ", ".join(left[:10]))
+            attrs = dict(long.attrs)
+            if "sheet_rows" in attrs:
+                attrs["sheet_rows"] = np.asarray(getattr(attrs["sheet_rows"], "rows", attrs["sheet_rows"]))[~off]
+            long = long[~off].reset_index(drop=True)
+            long.attrs.update(attrs)
         return cost_matrix_from_long(long, units["id"], fac["id"], file=a.costs.name)
     bad = units["lat"].isna() | units["lon"].isna()
     if bad.any():

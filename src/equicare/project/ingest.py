@@ -289,7 +289,10 @@ def read_facilities(project: Project, regions: pd.DataFrame, layer: Layer | None
     if project.missing == "drop" and spec.capacity:
         keep = out[spec.capacity].notna().all(axis=1)
         out = out[keep]
-    return out.reset_index(drop=True)
+    all_ids = _ids(df[idc]).astype(str)
+    out = out.reset_index(drop=True)
+    out.attrs["dropped_ids"] = sorted(set(all_ids) - set(out["id"]))  # in the file, left out by the cleaning
+    return out
 
 
 def _facility_subregion(df: pd.DataFrame, out: pd.DataFrame, project: Project, subregions: pd.DataFrame,

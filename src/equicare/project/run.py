@@ -85,6 +85,12 @@ def forecast_stage(project: Project, inp: Inputs, progress: Progress = _noop) ->
         table["baseline"] = spec.baseline
     summary = {"forecast_scores": table.to_dict(orient="records"), "as_of": str(plan["reference_date"].iloc[0]),
                "frequency": s.freq, "forecast_baseline": spec.baseline}
+    used = table[table["model"] == spec.model] if len(table) else table
+    if spec.model != spec.baseline and len(used) and used["wis_ratio_vs_baseline"].iloc[0] > 1:
+        summary["warnings"] = [  # the need is built on this forecast: a worse-than-baseline model is said
+            f"the forecast model {spec.model!r} scored worse than the baseline {spec.baseline!r} in the back-test "
+            f"(WIS ratio {used['wis_ratio_vs_baseline'].iloc[0]:.2f}); the need uses its forecast. Consider "
+            f"forecast.model: {spec.baseline} or a longer series."]
     tables = {"forecast": plan, "forecast_scores": table}
     if hold:
         tables["holdout_forecasts"] = pd.concat(hold, ignore_index=True)
@@ -135,6 +141,12 @@ def check_project(path: str | Path) -> tuple[Project, Inputs, list[str]]:
         f = inp.demand.frame
         lines.append(f"demand: {f['location'].nunique()} series, {inp.demand.freq}, {f['date'].min().date()} to "
                      f"{f['date'].max().date()}")
+    if project.access is not None and project.access.costs is not None and inp.facilities is not None:
+        from equicare.project.access import cost_matrix  # the cost file is an input too: checked here
+
+        units = inp.subregions if inp.subregions is not None else inp.regions
+        cost = cost_matrix(project, inp, units)
+        lines.append(f"costs: {cost.nnz:,} region-facility pairs from {project.access.costs.name}")
     for st in project.stages():
         lines.append(f"stage {st}: will run")
     for st in ("access", "forecast", "allocate"):
@@ -252,6 +264,7 @@ def _stages(project: Project, inp: Inputs, run_id: str, store, out: Path, timing
         t = step("forecast")
         ft, fs = forecast_stage(project, inp, lambda m, d, n: progress(f"forecast: {m}", done - 1, total))
         tables.update(ft)
+        summary["warnings"] = [*summary["warnings"], *fs.pop("warnings", [])]
         summary.update(fs)
         plan = ft["forecast"]
         timings["forecast"] = time.perf_counter() - t
@@ -284,7 +297,7 @@ def _stages(project: Project, inp: Inputs, run_id: str, store, out: Path, timing
         timings["report"] = time.perf_counter() - t
     t = time.perf_counter()
     for name, df in tables.items():
-        _write_csv_atomic(df, out / f"{name}.csv")
+        write_csv_atomic(df, out / f"{name}.csv")
     _store_all(store, project, inp, run_id, {**tables, "region_shapes": shapes_table(result.geojson)},
                {**summary, "timings": timings}, org)
     timings["store"] = time.perf_counter() - t
@@ -313,7 +326,11 @@ def _store_all(store, project: Project, inp: Inputs, run_id: str, tables: dict, 
     store.finish_run(run_id, tables, summary)
 
 
-def _write_csv_atomic(df: pd.DataFrame, path: Path) -> None:
+def write_csv_atomic(df: pd.DataFrame, path: Path) -> None:
+    """Write ``df`` to a temporary file renamed into place; ``-0.0`` (a rounded-up negative) is written ``0.0``."""
     tmp = path.with_suffix(path.suffix + ".tmp")
+    floats = df.select_dtypes(include="floating").columns
+    if len(floats):
+        df = df.assign(**{c: df[c] + 0.0 for c in floats})  # IEEE: -0.0 + 0.0 == +0.0; NaN stays NaN
     df.to_csv(tmp, index=False)
     tmp.replace(path)

@@ -99,15 +99,21 @@ def _bounds(features: list[dict]) -> list[float]:
 
 
 def _legend(breaks: np.ndarray, colours: Sequence[str], unit: str, y: float, width: float,
-            n_out: int, n_missing: int) -> tuple[str, float]:
-    """Legend rows below the map; returns the SVG and the height used."""
+            n_out: int, n_missing: int, missing_label: str = "no value") -> tuple[str, float]:
+    """Legend rows below the map; returns the SVG and the height used (a class whose ends print the same, e.g.
+    ``100%``, is shown once, not as ``100% – 100%``)."""
     parts, row = [], 0
     lo_unit = "%" if unit == "%" else ""
-    items = [(colours[i], f"{_fmt(breaks[i], lo_unit)} – {_fmt(breaks[i + 1], unit)}") for i in range(len(breaks) - 1)]
+
+    def label(lo: float, hi: float) -> str:
+        a, b = _fmt(lo, lo_unit), _fmt(hi, unit)
+        return b if a == b or f"{a} {unit}".strip() == b else f"{a} – {b}"
+
+    items = [(colours[i], label(breaks[i], breaks[i + 1])) for i in range(len(breaks) - 1)]
     if n_out:
         items.append(("url(#equicare-hatch)", f"outlier ({n_out}), not on the scale"))
     if n_missing:
-        items.append((NO_DATA, f"no value ({n_missing})"))
+        items.append((NO_DATA, f"{missing_label} ({n_missing})"))
     per_row = max(1, int(width // 190))
     for i, (fill, label) in enumerate(items):
         r, c = divmod(i, per_row)
@@ -126,7 +132,8 @@ _HATCH = ('<defs><pattern id="equicare-hatch" width="6" height="6" patternUnits=
 
 def svg_region_map(geojson: Mapping, values: Mapping[str, float], *, unit: str = "", element_id: str = "map",
                    width: int = 760, height: int = 520, sizes: Mapping[str, float] | None = None,
-                   breaks: Sequence[float] | None = None, flag_outliers: bool = True, percent: bool = False) -> str:
+                   breaks: Sequence[float] | None = None, flag_outliers: bool = True, percent: bool = False,
+                   missing_label: str = "no value") -> str:
     """A choropleth (polygons) or proportional-symbol map (points) of ``values`` by feature ``id``.
 
     Parameters
@@ -137,6 +144,7 @@ def svg_region_map(geojson: Mapping, values: Mapping[str, float], *, unit: str =
     breaks : fixed class breaks (default: quantiles of the values that are not outliers).
     flag_outliers : hatch robust-z outliers instead of colouring them (off for bounded values such as shares).
     percent : show values as percentages.
+    missing_label : what a region without a value means, in the legend and on hover (e.g. ``no need``).
 
     Returns the ``<svg>`` element; each shape has ``data-id``, ``data-name`` and a ``<title>`` with the name and
     value; outliers carry ``data-outlier="1"``.
@@ -171,7 +179,8 @@ def svg_region_map(geojson: Mapping, values: Mapping[str, float], *, unit: str =
             fill, flag = colours[max(c, 0)], ""
         else:
             fill, flag = NO_DATA, ""
-        tip = html.escape(f"{name}: {_fmt(v[k], '%' if percent else unit)}{flag}")
+        tip = html.escape(f"{name}: {_fmt(v[k], '%' if percent else unit) if np.isfinite(v[k]) else missing_label}"
+                          f"{flag}")
         attrs = (f'data-id="{html.escape(ids[k])}" data-name="{html.escape(name)}" data-outlier="{int(out[k])}" '
                  f'fill="{fill}"')
         if is_point:
@@ -182,7 +191,8 @@ def svg_region_map(geojson: Mapping, values: Mapping[str, float], *, unit: str =
             shapes.append(f'<path class="region" d="{_polygon_path(f["geometry"], proj)}" {attrs} stroke="#fff" '
                           f'stroke-width=".6" fill-rule="evenodd"><title>{tip}</title></path>')
     unit = "%" if percent else unit
-    legend, lh = _legend(breaks, colours, unit, height, width, int(out.sum()), int((~np.isfinite(v)).sum()))
+    legend, lh = _legend(breaks, colours, unit, height, width, int(out.sum()), int((~np.isfinite(v)).sum()),
+                          missing_label)
     total_h = height + lh
     return (f'<svg id="{html.escape(element_id)}" class="equicare-map" viewBox="0 0 {width} {total_h}" '
             f'width="100%" style="max-width:{width}px" role="img" xmlns="http://www.w3.org/2000/svg">{_HATCH}'

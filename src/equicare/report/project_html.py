@@ -45,7 +45,7 @@ LABELS = {
 }
 _PCT = ("share_met", "peak_icu_occupancy", "usual_occupancy", "coverage_50", "coverage_95")
 _WHOLE = ("need", "allocated", "cap", "need_median_scenario", "population", "n_facilities", "count", "n_tasks",
-          "regions", "demand_last_period")
+          "regions", "demand_last_period", "supply_gap")
 
 
 def readable(df: pd.DataFrame, labels: dict[str, str] | None = None) -> str:
@@ -60,13 +60,15 @@ def readable(df: pd.DataFrame, labels: dict[str, str] | None = None) -> str:
         if isinstance(v, (int, float, np.integer, np.floating)):
             x = float(v)
             if col in _PCT:
-                return f"{100 * x:.1f}%"
-            if col in _WHOLE or col.endswith("_capacity") or x.is_integer():
-                return f"{x:,.0f}"
-            return f"{x:,.2f}" if abs(x) >= 1 else f"{x:.3f}"
+                text = f"{100 * x:.1f}%"
+            elif col in _WHOLE or col.endswith("_capacity") or x.is_integer():
+                text = f"{x:,.0f}"
+            else:
+                text = f"{x:,.2f}" if abs(x) >= 1 else f"{x:.3f}"
+            return text[1:] if text.startswith("-") and not text.strip("-0.,%") else text  # never "-0"
         return str(v)
 
-    body = pd.DataFrame({labels.get(c, c.replace("_", " ")): [cell(c, v) for v in df[c].tolist()] for c in df.columns})
+    body = pd.DataFrame({labels.get(c, indicator_label(c)): [cell(c, v) for v in df[c].tolist()] for c in df.columns})
     return body.to_html(index=False, escape=True, border=0, na_rep="–")
 
 
@@ -239,11 +241,20 @@ def write_project_report(result: "ProjectResult", inp: "Inputs", path: str | Pat
                           f"{s.get('total_need_median_scenario', float('nan')):,.0f}; "
                           f"{_pct(s.get('share_of_need_met_median_scenario', float('nan')))}"))
         cards.append(("Minimum share of need met", _pct(s["min_share"])))
+        given = s.get("total_allocated")
+        left = s["stockpile"] - given if given is not None else 0.0
+        if given is not None:
+            cards.append(("Allocated / stock", f"{given:,.0f} / {s['stockpile']:,}"))
         maps.append(_map(result, inp, gj, dict(zip(alloc["region"], alloc["share_met"].where(alloc["need"] > 0))),
                          "Share of need met by the allocation (grey: no need)", "", "map-share-met",
-                         breaks=[0, 0.25, 0.5, 0.75, 0.999, 1.0], flag_outliers=False, percent=True))
+                         breaks=[0, 0.25, 0.5, 0.75, 0.999, 1.0], flag_outliers=False, percent=True,
+                         missing_label="no need"))
         sp, cov = s.get("stock_shadow_price"), s.get("stock_marginal_coverage")
-        if sp is not None:
+        if left >= 0.5:  # the stock does not bind: say why rather than a shadow price of 0
+            shadow_note = (f"{left:,.0f} of the {s['stockpile']:,} units are not placed: every region has its need "
+                           "met or has reached the most it can staff (its absorption cap), so more stock would not "
+                           "raise any share of need met" + (" (or the Gini cap binds)." if "max_gini" in s else "."))
+        elif sp is not None:
             shadow_note = (f"Shadow price of the stock: one more unit raises the minimum share of need met by "
                            f"{100 * sp:.3f} percentage points"
                            + (f" and covers {cov:.2f} more unit of need." if cov is not None else "."))
