@@ -145,23 +145,26 @@ def test_worker_killed_mid_sweep_loses_nothing(tmp_path, client):
     client.wait_for_workers(2, timeout=60)
 
 
-def test_killed_run_keeps_completed_points_and_rerun_completes(tmp_path):
+def test_killed_run_keeps_completed_points_and_rerun_completes(tmp_path, client, run_cli):
+    # The `equicare sweep` process is killed (SIGKILL) mid-run; it works on the module's cluster (--scheduler) so
+    # that no cluster is started and no worker imports equicare again (the cluster outlives the killed client).
     path = scenario(tmp_path)
     g = grid_file(tmp_path, {"budget": list(range(5, 105, 5)), "resources.beds.stock": [10, 20]})
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "equicare", "sweep", str(path), "--grid", str(g), "--out", str(out), "--workers", "2"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    args = ["sweep", str(path), "--grid", str(g), "--out", str(out), "--scheduler", client.scheduler.address]
+    proc = subprocess.Popen([sys.executable, "-m", "equicare", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, start_new_session=True)
     deadline = time.time() + 120
     while time.time() < deadline and not list((out / "points").glob("*.json")) and proc.poll() is None:
-        time.sleep(0.05)
+        time.sleep(0.01)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     kept = len(list((out / "points").glob("*.json")))
     assert kept >= 1
     assert not (out / "sweep.csv").exists() or kept == 40
-    rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-    assert rerun.returncode == 0, rerun.stderr
-    assert f"{40 - kept:,} solved now, {kept:,} kept from an earlier run" in rerun.stdout
+    code, stdout, err = run_cli(*args)  # the rerun, in this process
+    assert code == 0, err
+    assert f"{40 - kept:,} solved now, {kept:,} kept from an earlier run" in stdout
     t = pd.read_csv(out / "sweep.csv")
     assert len(t) == 40 and (t["status"] == "optimal").all()
 
