@@ -236,8 +236,10 @@ def test_access_cli_with_workers_equals_without(tmp_path, run_cli):
                   "cost": cost.data}).to_csv(tmp_path / "c.csv", index=False)
     base = ["access", "--demand", tmp_path / "d.csv", "--supply", tmp_path / "s.csv", "--cost", tmp_path / "c.csv",
             "--method", "2sfca", "--max-cost", "120", "--supply-value", "beds"]
-    a = run_cli(*base, "--out", tmp_path / "a.csv")  # in-process; --workers starts its own local Dask cluster
-    b = run_cli(*base, "--out", tmp_path / "b.csv", "--workers", "2", "--chunk-rows", "90")
+    # in-process; --workers starts its own local Dask cluster (one worker process: it starts beside the module's
+    # two-worker cluster, which checks the chunks across several workers in test_access_by_chunks_equals_one_process)
+    a = run_cli(*base, "--out", tmp_path / "a.csv")
+    b = run_cli(*base, "--out", tmp_path / "b.csv", "--workers", "1", "--chunk-rows", "90")
     assert a[0] == 0 and b[0] == 0, a[2] + b[2]
     ta, tb = pd.read_csv(tmp_path / "a.csv"), pd.read_csv(tmp_path / "b.csv")
     assert list(ta["id"]) == list(tb["id"])
@@ -307,7 +309,7 @@ def test_costs_cli_with_workers_equals_without(tmp_path, run_cli):
     base = ["costs", "--origins", tmp_path / "o.csv", "--destinations", tmp_path / "d.csv", "--network",
             tmp_path / "roads.geojson"]
     a = run_cli(*base, "--out", tmp_path / "a.csv")
-    b = run_cli(*base, "--out", tmp_path / "b.csv", "--workers", "2", "--chunk-rows", "7")
+    b = run_cli(*base, "--out", tmp_path / "b.csv", "--workers", "1", "--chunk-rows", "7")
     assert a[0] == 0 and b[0] == 0, a[2] + b[2]
     ta, tb = pd.read_csv(tmp_path / "a.csv"), pd.read_csv(tmp_path / "b.csv")
     assert len(ta) == 300 and list(ta["origin"]) == list(tb["origin"])
