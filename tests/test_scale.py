@@ -145,23 +145,26 @@ def test_worker_killed_mid_sweep_loses_nothing(tmp_path, client):
     client.wait_for_workers(2, timeout=60)
 
 
-def test_killed_run_keeps_completed_points_and_rerun_completes(tmp_path):
+def test_killed_run_keeps_completed_points_and_rerun_completes(tmp_path, client, run_cli):
+    # The `equicare sweep` process is killed (SIGKILL) mid-run; it works on the module's cluster (--scheduler) so
+    # that no cluster is started and no worker imports equicare again (the cluster outlives the killed client).
     path = scenario(tmp_path)
     g = grid_file(tmp_path, {"budget": list(range(5, 105, 5)), "resources.beds.stock": [10, 20]})
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "equicare", "sweep", str(path), "--grid", str(g), "--out", str(out), "--workers", "2"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    args = ["sweep", str(path), "--grid", str(g), "--out", str(out), "--scheduler", client.scheduler.address]
+    proc = subprocess.Popen([sys.executable, "-m", "equicare", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, start_new_session=True)
     deadline = time.time() + 120
     while time.time() < deadline and not list((out / "points").glob("*.json")) and proc.poll() is None:
-        time.sleep(0.05)
+        time.sleep(0.01)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     kept = len(list((out / "points").glob("*.json")))
     assert kept >= 1
     assert not (out / "sweep.csv").exists() or kept == 40
-    rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-    assert rerun.returncode == 0, rerun.stderr
-    assert f"{40 - kept:,} solved now, {kept:,} kept from an earlier run" in rerun.stdout
+    code, stdout, err = run_cli(*args)  # the rerun, in this process
+    assert code == 0, err
+    assert f"{40 - kept:,} solved now, {kept:,} kept from an earlier run" in stdout
     t = pd.read_csv(out / "sweep.csv")
     assert len(t) == 40 and (t["status"] == "optimal").all()
 
@@ -233,8 +236,10 @@ def test_access_cli_with_workers_equals_without(tmp_path, run_cli):
                   "cost": cost.data}).to_csv(tmp_path / "c.csv", index=False)
     base = ["access", "--demand", tmp_path / "d.csv", "--supply", tmp_path / "s.csv", "--cost", tmp_path / "c.csv",
             "--method", "2sfca", "--max-cost", "120", "--supply-value", "beds"]
-    a = run_cli(*base, "--out", tmp_path / "a.csv")  # in-process; --workers starts its own local Dask cluster
-    b = run_cli(*base, "--out", tmp_path / "b.csv", "--workers", "2", "--chunk-rows", "90")
+    # in-process; --workers starts its own local Dask cluster (one worker process: it starts beside the module's
+    # two-worker cluster, which checks the chunks across several workers in test_access_by_chunks_equals_one_process)
+    a = run_cli(*base, "--out", tmp_path / "a.csv")
+    b = run_cli(*base, "--out", tmp_path / "b.csv", "--workers", "1", "--chunk-rows", "90")
     assert a[0] == 0 and b[0] == 0, a[2] + b[2]
     ta, tb = pd.read_csv(tmp_path / "a.csv"), pd.read_csv(tmp_path / "b.csv")
     assert list(ta["id"]) == list(tb["id"])
@@ -304,7 +309,7 @@ def test_costs_cli_with_workers_equals_without(tmp_path, run_cli):
     base = ["costs", "--origins", tmp_path / "o.csv", "--destinations", tmp_path / "d.csv", "--network",
             tmp_path / "roads.geojson"]
     a = run_cli(*base, "--out", tmp_path / "a.csv")
-    b = run_cli(*base, "--out", tmp_path / "b.csv", "--workers", "2", "--chunk-rows", "7")
+    b = run_cli(*base, "--out", tmp_path / "b.csv", "--workers", "1", "--chunk-rows", "7")
     assert a[0] == 0 and b[0] == 0, a[2] + b[2]
     ta, tb = pd.read_csv(tmp_path / "a.csv"), pd.read_csv(tmp_path / "b.csv")
     assert len(ta) == 300 and list(ta["origin"]) == list(tb["origin"])

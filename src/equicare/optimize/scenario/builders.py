@@ -5,6 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from functools import lru_cache
+from pathlib import Path
+
 from equicare import params
 from equicare.errors import EquicareError
 
@@ -74,13 +77,10 @@ def flu_surge_tables(severity: float = params.SEVERITY.default, icu_fraction: fl
         raise EquicareError(f"flu_surge: source must be 'season' or 'forecast', not {source!r}")
     fpeak = None
     if source == "forecast":
-        from equicare.forecast import demand_scenarios, forecast, load_truth
-        from equicare.forecast.extras import bundled_extras
+        from equicare.forecast import demand_scenarios
         from equicare.forecast.run import DEFAULT_MODEL
-        from equicare.forecast.truth import bundled_path
 
-        fc = forecast(load_truth(bundled_path("target-hospital-admissions.csv")), as_of, model=model or DEFAULT_MODEL,
-                      **bundled_extras().kwargs())
+        fc = bundled_forecast(str(as_of), model or DEFAULT_MODEL)
         sc = demand_scenarios(fc, tuple(qs))
         abbr = dict(zip(loc["location"], loc["abbreviation"]))
         sc["region"] = sc["location"].map(abbr)
@@ -132,3 +132,36 @@ def state_pairs() -> pd.DataFrame:
     a, b = np.meshgrid(np.arange(len(ids)), np.arange(len(ids)), indexing="ij")
     keep = a != b
     return pd.DataFrame({"origin": ids[a[keep]], "destination": ids[b[keep]], "distance": km[keep]})
+
+
+#: Bundled files the scenario's forecast reads (truth and the training extras); their size and change time
+#: are part of the cache key of :func:`bundled_forecast`.
+_FORECAST_FILES = ("target-hospital-admissions.csv", "hhs-flu-admissions-2020-2023.csv.gz", "ilinet_state.csv.gz",
+                   "ilinet_hhs.csv.gz")
+
+
+def bundled_forecast(as_of: str, model: str) -> pd.DataFrame:
+    """equicare's quantile forecast from the bundled admissions and extras, as ``flu_surge(source="forecast")``
+    uses it: :func:`equicare.forecast.forecast` with the bundled history and ILINet pseudo-rates.
+
+    Computed once per process for each (``as_of``, ``model``, bundled data files' size and change time): a
+    scenario is loaded by the planner, again by the report and by every what-if; each call gets its own copy.
+    """
+    from equicare.forecast.truth import bundled_path
+
+    stamp = tuple((f, *_stat(bundled_path(f))) for f in _FORECAST_FILES)
+    return _cached_forecast(as_of, model, stamp).copy()
+
+
+def _stat(path) -> tuple[int, int]:
+    st = Path(path).stat()
+    return st.st_size, st.st_mtime_ns
+
+
+@lru_cache(maxsize=8)
+def _cached_forecast(as_of: str, model: str, stamp: tuple) -> pd.DataFrame:
+    from equicare.forecast import forecast, load_truth
+    from equicare.forecast.extras import bundled_extras
+    from equicare.forecast.truth import bundled_path
+
+    return forecast(load_truth(bundled_path(_FORECAST_FILES[0])), as_of, model=model, **bundled_extras().kwargs())
