@@ -46,7 +46,7 @@ import scipy.sparse as sp
 from scipy.optimize import linprog
 
 from equicare.errors import EquicareError
-from equicare.privacy.fingerprint import canonical_column, row_hashes
+from equicare.privacy.fingerprint import CanonicalTable, canonical_column
 
 if TYPE_CHECKING:  # pragma: no cover
     from equicare.store import Store
@@ -82,7 +82,8 @@ class DataIndex:
 
     def __init__(self, df: pd.DataFrame) -> None:
         self.df = df
-        self.hashes = row_hashes(df)
+        self._table = CanonicalTable(df)
+        self.hashes = self._table.row_hashes()
         occ = pd.Series(self.hashes).groupby(self.hashes).cumcount().to_numpy()
         self.row_keys = [json.dumps({"row": format(int(h), "016x"), "k": int(k)}) for h, k in zip(self.hashes, occ)]
         self._row_of = {s: i for i, s in enumerate(self.row_keys)}
@@ -90,7 +91,9 @@ class DataIndex:
 
     def canon(self, col: str) -> np.ndarray:
         if col not in self._canon:
-            self._canon[col] = canonical_column(self.df[col]).to_numpy(dtype=object)
+            known = self._table.columns.get(str(col))
+            self._canon[col] = known.cells() if known is not None else canonical_column(self.df[col]).to_numpy(
+                dtype=object)
         return self._canon[col]
 
     def group_spec(self, filters: dict[str, int]) -> str:
