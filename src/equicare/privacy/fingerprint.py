@@ -49,9 +49,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["DERIVED_COLUMNS", "SKETCH_SIZE", "CanonicalTable", "Fingerprints", "canonical_cells", "canonical_column",
-           "containment", "content_hashes", "content_sketch", "data_fingerprint", "fingerprints", "jaccard",
-           "row_hashes", "row_sketch"]
+__all__ = ["DERIVED_COLUMNS", "SKETCH_SIZE", "CanonicalColumn", "CanonicalTable", "Fingerprints", "canonical_cells",
+           "canonical_column", "containment", "content_hashes", "content_sketch", "data_fingerprint", "fingerprints",
+           "jaccard", "row_hashes", "row_sketch"]
 
 DERIVED_COLUMNS = ("outlier_flags",)
 SKETCH_SIZE = 256
@@ -60,7 +60,7 @@ _BLANK = {_NA, "", "0.0"}
 
 
 def _canonical_values(s: pd.Series) -> pd.Series:
-    """The canonical text of each cell of ``s`` (a column's distinct values, see :class:`_Column`); NA cells
+    """The canonical text of each cell of ``s`` (a column's distinct values, :class:`CanonicalColumn`); NA cells
     become :data:`_NA`. The text of a column of text numbers depends on all its values together (all numbers
     or not), which the distinct values decide as well as the whole column."""
     if pd.api.types.is_bool_dtype(s):
@@ -119,7 +119,7 @@ def _float_texts(v: np.ndarray) -> list[str] | np.ndarray:
 
 
 @dataclass(frozen=True)
-class _Column:
+class CanonicalColumn:
     """One column in canonical form: ``codes[i]`` is row ``i``'s index into ``values`` (distinct canonical
     texts, object array; ``text`` the same as an Arrow array), ``numeric`` whether it holds numbers
     (:func:`_numeric_values`)."""
@@ -131,7 +131,7 @@ class _Column:
     numeric: bool
 
     @classmethod
-    def of(cls, name: str, s: pd.Series) -> "_Column":
+    def of(cls, name: str, s: pd.Series) -> "CanonicalColumn":
         if not (pd.api.types.is_bool_dtype(s) or pd.api.types.is_numeric_dtype(s)
                 or pd.api.types.is_datetime64_any_dtype(s)):
             # text: compared as text (an object column's 1 and 1.0 are "1" and "1.0", not one value)
@@ -146,12 +146,25 @@ class _Column:
         # distinct raw values may share a canonical text (" a" and "a"; 1 and 1.0 of an object column)
         inner, values = pd.factorize(text, use_na_sentinel=False)
         values = np.asarray(values, dtype=object)
-        codes = inner[codes].astype(np.int64) if len(codes) else np.zeros(0, np.int64)
+        codes = inner[codes].astype(np.int32 if len(values) < 2**31 else np.int64) if len(codes) else np.zeros(
+            0, np.int32)
         return cls(name, codes, values, pa.array(values.tolist(), type=pa.large_string()), numeric)
+
+    def __getstate__(self) -> dict:  # pickled (to or from a worker) without the Python strings
+        return {"name": self.name, "codes": self.codes, "text": self.text, "numeric": self.numeric}
+
+    def __setstate__(self, state: dict) -> None:
+        for k, v in state.items():
+            object.__setattr__(self, k, v)
+        object.__setattr__(self, "values", np.asarray(state["text"].to_numpy(zero_copy_only=False), dtype=object))
 
     def cells(self) -> np.ndarray:
         """The canonical text of every row (object array)."""
         return self.values[self.codes]
+
+    def rows_with(self, texts) -> np.ndarray:
+        """Mask of the rows whose canonical text is one of ``texts`` (an iterable of str)."""
+        return np.isin(self.codes, np.flatnonzero(np.isin(self.values, np.asarray(list(texts), dtype=object))))
 
     def sort_key(self) -> str:
         """SHA-256 (hex) of the column's canonical texts, sorted, joined by ``\\x1f`` (orders the content
@@ -164,7 +177,7 @@ class _Column:
         return hashlib.sha256(joined.as_buffer() if joined.is_valid else b"").hexdigest()
 
 
-def _hash_joined(columns: list[_Column], named: bool, n: int) -> np.ndarray:
+def _hash_joined(columns: list[CanonicalColumn], named: bool, n: int) -> np.ndarray:
     """64-bit hash of each row's canonical cells joined as ``name=text`` (``text`` unnamed) by ``\\x1f``: the
     SipHash of :func:`pandas.util.hash_array` over that string, which Arrow builds from each column's
     distinct texts."""
@@ -186,19 +199,20 @@ class CanonicalTable:
     :meth:`row_hashes`, :meth:`fingerprint` and :meth:`content_hashes` follow (see the module docstring).
 
     ``df``: any DataFrame (the stored, typed rows). Columns are named by ``str(name)``; derived columns
-    (:data:`DERIVED_COLUMNS`) are left out.
+    (:data:`DERIVED_COLUMNS`) are left out of every hash, and out of :attr:`columns` unless ``derived``.
+    An instance pickles compactly (codes and Arrow text), to cross to or from a worker process.
     """
 
-    def __init__(self, df: pd.DataFrame) -> None:
+    def __init__(self, df: pd.DataFrame, derived: bool = False) -> None:
         self.n_rows = len(df)
-        names = sorted(str(c) for c in df.columns if str(c) not in DERIVED_COLUMNS)
         by_name = {str(c): df[c] for c in df.columns}
-        self.columns = {c: _Column.of(c, by_name[c]) for c in names}
+        names = sorted(c for c in by_name if derived or c not in DERIVED_COLUMNS)
+        self.columns = {c: CanonicalColumn.of(c, by_name[c]) for c in names}
 
-    def kept(self, all_constants: bool = False) -> list[_Column]:
+    def kept(self, all_constants: bool = False) -> list[CanonicalColumn]:
         """The columns that count, in name order: a table of two rows or more drops its constant columns
         whose one value is missing, empty or 0 (or, with ``all_constants``, every constant column)."""
-        cols = list(self.columns.values())
+        cols = [c for c in self.columns.values() if c.name not in DERIVED_COLUMNS]
         if self.n_rows > 1:
             cols = [c for c in cols if len(c.values) > 1 or not (all_constants or str(c.values[0]) in _BLANK)]
         return cols
@@ -257,7 +271,7 @@ def fingerprints(df: pd.DataFrame, k: int = SKETCH_SIZE) -> Fingerprints:
 
 def canonical_column(s: pd.Series) -> pd.Series:
     """One column as canonical text (object Series on ``s``'s index; see the module docstring)."""
-    return pd.Series(_Column.of(str(s.name), s).cells(), index=s.index, dtype=object)
+    return pd.Series(CanonicalColumn.of(str(s.name), s).cells(), index=s.index, dtype=object)
 
 
 def canonical_cells(df: pd.DataFrame, all_constants: bool = False) -> pd.DataFrame:
