@@ -272,3 +272,15 @@ def test_a_suppression_record_written_under_the_old_hashes_still_names_the_rows(
         original = load_table(WEEKLY, "demand")[0]
         k = OLD_WEEKLY_ROWS.index(h)
         assert float(w.value.iloc[m[0]]) == float(original.value.iloc[k])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.one_of(st.text(max_size=40), st.sampled_from(["a", "a\x00", "", "\x00NA", "é", "1.5", "1.55"])),
+                max_size=40))
+def test_a_columns_sort_key_sorts_as_python_does(texts):
+    """The key that orders content columns: SHA-256 of the column's texts sorted by Python, joined by \\x1f."""
+    from equicare.privacy.fingerprint import CanonicalColumn
+
+    col = CanonicalColumn.of("t", pd.Series(texts, dtype=object))
+    expected = hashlib.sha256("\x1f".join(sorted(map(str, col.cells().tolist()))).encode()).hexdigest()
+    assert col.sort_key() == expected

@@ -59,36 +59,28 @@ _NA = "\x00NA"
 _BLANK = {_NA, "", "0.0"}
 
 
-def _canonical_values(s: pd.Series) -> pd.Series:
-    """The canonical text of each cell of ``s`` (a column's distinct values, :class:`CanonicalColumn`); NA cells
-    become :data:`_NA`. The text of a column of text numbers depends on all its values together (all numbers
-    or not), which the distinct values decide as well as the whole column."""
+def _canonical(s: pd.Series) -> tuple[pa.Array, bool]:
+    """The canonical text of each cell of ``s`` (a column's distinct values, :class:`CanonicalColumn`) as an
+    Arrow ``large_string`` array, NA cells as :data:`_NA`; and whether the column holds numbers (a numeric
+    column, or text whose every present, non-empty cell is a number). The text of a column of text numbers
+    depends on all its values together (all numbers or not), which the distinct values decide as well as the
+    whole column."""
     if pd.api.types.is_bool_dtype(s):
-        out = s.map(lambda v: _NA if pd.isna(v) else ("1" if v else "0"))
-    elif pd.api.types.is_numeric_dtype(s):
-        out = pd.Series(_float_texts(s.to_numpy(dtype=float, na_value=np.nan)), index=s.index)
-    elif pd.api.types.is_datetime64_any_dtype(s):
-        out = pd.Series(s.dt.strftime("%Y-%m-%dT%H:%M:%S"), index=s.index).fillna(_NA)
-    else:
-        txt = s.astype("string").str.strip()
-        # text that is a number (an untyped column) is written like a number
-        if len(txt) and not txt.isna().any() and _all_numbers(txt):
-            return _canonical_values(pd.to_numeric(txt, errors="coerce").astype(float))
-        out = txt.fillna(_NA).astype(object)
-    return out.astype(object)
-
-
-def _numeric_values(s: pd.Series) -> bool:
-    """True for a numeric column, or a text column whose every present cell is a number."""
-    if pd.api.types.is_bool_dtype(s):
-        return False
+        out = s.map(lambda v: _NA if pd.isna(v) else ("1" if v else "0")).tolist()
+        return pa.array(out, type=pa.large_string()), False
     if pd.api.types.is_numeric_dtype(s):
-        return True
+        return pa.array(_float_texts(s.to_numpy(dtype=float, na_value=np.nan)), type=pa.large_string()), True
     if pd.api.types.is_datetime64_any_dtype(s):
-        return False
+        out = pd.Series(s.dt.strftime("%Y-%m-%dT%H:%M:%S"), index=s.index).fillna(_NA).astype(object).tolist()
+        return pa.array(out, type=pa.large_string()), False
     txt = s.astype("string").str.strip()
-    txt = txt[txt.notna() & (txt != "")]
-    return bool(len(txt)) and _all_numbers(txt)
+    present = txt[txt.notna() & (txt != "")]
+    numeric = bool(len(present)) and _all_numbers(present)
+    if numeric and len(present) == len(txt):  # text that is a number (an untyped column) is written like one
+        return _canonical(pd.to_numeric(txt, errors="coerce").astype(float))[0], True
+    out = txt.fillna(_NA)
+    arr = pa.array(out.array if out.dtype == "string" else out.astype(object).tolist(), type=pa.large_string())
+    return (arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr), numeric
 
 
 def _all_numbers(txt: pd.Series) -> bool:
@@ -118,20 +110,19 @@ def _float_texts(v: np.ndarray) -> list[str] | np.ndarray:
     return out
 
 
-@dataclass(frozen=True)
 class CanonicalColumn:
-    """One column in canonical form: ``codes[i]`` is row ``i``'s index into ``values`` (distinct canonical
-    texts, object array; ``text`` the same as an Arrow array), ``numeric`` whether it holds numbers
-    (:func:`_numeric_values`)."""
+    """One column in canonical form: ``codes[i]`` (int32) is row ``i``'s index into ``text``, the column's
+    distinct canonical texts (an Arrow ``large_string`` array; :attr:`values` the same as Python strings);
+    ``numeric`` tells whether the column holds numbers (:func:`_canonical`). Pickles compactly (codes
+    and Arrow buffers), to cross to or from a worker process."""
 
-    name: str
-    codes: np.ndarray
-    values: np.ndarray
-    text: pa.Array
-    numeric: bool
+    def __init__(self, name: str, codes: np.ndarray, text: pa.Array, numeric: bool) -> None:
+        self.name, self.codes, self.text, self.numeric = name, codes, text, numeric
+        self._values: np.ndarray | None = None
 
     @classmethod
     def of(cls, name: str, s: pd.Series) -> "CanonicalColumn":
+        """The canonical form of column ``s`` (named ``name``)."""
         if not (pd.api.types.is_bool_dtype(s) or pd.api.types.is_numeric_dtype(s)
                 or pd.api.types.is_datetime64_any_dtype(s)):
             # text: compared as text (an object column's 1 and 1.0 are "1" and "1.0", not one value)
@@ -141,22 +132,26 @@ class CanonicalColumn:
         if bool((codes < 0).any()):  # the missing value takes part in the column's decisions as cell by cell
             distinct = pd.concat([distinct, s[codes < 0].iloc[:1]], ignore_index=True)
             codes = np.where(codes < 0, len(distinct) - 1, codes)
-        text = _canonical_values(distinct).to_numpy(dtype=object)
-        numeric = _numeric_values(distinct)
+        text, numeric = _canonical(distinct)
         # distinct raw values may share a canonical text (" a" and "a"; 1 and 1.0 of an object column)
-        inner, values = pd.factorize(text, use_na_sentinel=False)
-        values = np.asarray(values, dtype=object)
-        codes = inner[codes].astype(np.int32 if len(values) < 2**31 else np.int64) if len(codes) else np.zeros(
-            0, np.int32)
-        return cls(name, codes, values, pa.array(values.tolist(), type=pa.large_string()), numeric)
+        encoded = pc.dictionary_encode(text)
+        if len(encoded.dictionary) < len(text):
+            codes = encoded.indices.to_numpy()[codes]
+            text = encoded.dictionary
+        return cls(name, np.asarray(codes, dtype=np.int32 if len(text) < 2**31 else np.int64), text, numeric)
 
-    def __getstate__(self) -> dict:  # pickled (to or from a worker) without the Python strings
+    @property
+    def values(self) -> np.ndarray:
+        """The distinct canonical texts (object array of str)."""
+        if self._values is None:
+            self._values = np.asarray(self.text.to_numpy(zero_copy_only=False), dtype=object)
+        return self._values
+
+    def __getstate__(self) -> dict:
         return {"name": self.name, "codes": self.codes, "text": self.text, "numeric": self.numeric}
 
     def __setstate__(self, state: dict) -> None:
-        for k, v in state.items():
-            object.__setattr__(self, k, v)
-        object.__setattr__(self, "values", np.asarray(state["text"].to_numpy(zero_copy_only=False), dtype=object))
+        self.__init__(**state)
 
     def cells(self) -> np.ndarray:
         """The canonical text of every row (object array)."""
@@ -164,17 +159,40 @@ class CanonicalColumn:
 
     def rows_with(self, texts) -> np.ndarray:
         """Mask of the rows whose canonical text is one of ``texts`` (an iterable of str)."""
-        return np.isin(self.codes, np.flatnonzero(np.isin(self.values, np.asarray(list(texts), dtype=object))))
+        wanted = pc.is_in(self.text, value_set=pa.array(list(texts), type=pa.large_string())).to_numpy(
+            zero_copy_only=False)
+        return np.isin(self.codes, np.flatnonzero(wanted))
 
     def sort_key(self) -> str:
         """SHA-256 (hex) of the column's canonical texts, sorted, joined by ``\\x1f`` (orders the content
-        columns). Arrow sorts by UTF-8 bytes, which is Python's order of ``str`` (by code point)."""
-        order = pc.sort_indices(self.text).to_numpy()
-        counts = np.bincount(self.codes, minlength=len(self.values))
+        columns). Texts are sorted by their UTF-8 bytes, which is Python's order of ``str`` (by code point)."""
+        order = _byte_order(self.text)
+        counts = np.bincount(self.codes, minlength=len(self.text))
         cells = self.text.take(pa.array(np.repeat(order, counts[order])))
         listed = pa.LargeListArray.from_arrays(pa.array([0, len(cells)], type=pa.int64()), cells)
         joined = pc.binary_join(listed, pa.scalar("\x1f", pa.large_string()))[0]
         return hashlib.sha256(joined.as_buffer() if joined.is_valid else b"").hexdigest()
+
+
+def _byte_order(text: pa.Array) -> np.ndarray:
+    """Indices that sort the distinct strings ``text`` (a ``large_string`` array without nulls) by their UTF-8
+    bytes. Short strings (32 bytes at most, as numbers' texts are) are sorted by NumPy as big-endian words
+    padded with zero bytes, the length breaking ties; longer ones by Arrow."""
+    n = len(text)
+    bufs = text.buffers()
+    offsets = np.frombuffer(bufs[1], dtype=np.int64)[text.offset:text.offset + n + 1] if n else np.zeros(1, np.int64)
+    lengths = np.diff(offsets)
+    width = int(lengths.max()) if n else 0
+    if width > 32 or bufs[2] is None:
+        return pc.sort_indices(text).to_numpy()
+    data = np.frombuffer(bufs[2], dtype=np.uint8)
+    words = -(-width // 8) or 1
+    padded = np.zeros((n, words * 8), dtype=np.uint8)
+    for j in range(width):
+        rows = np.flatnonzero(lengths > j)
+        padded[rows, j] = data[offsets[rows] + j]
+    keys = padded.view(">u8").reshape(n, words)
+    return np.lexsort([lengths] + [keys[:, k] for k in reversed(range(words))])
 
 
 def _hash_joined(columns: list[CanonicalColumn], named: bool, n: int) -> np.ndarray:
@@ -214,7 +232,7 @@ class CanonicalTable:
         whose one value is missing, empty or 0 (or, with ``all_constants``, every constant column)."""
         cols = [c for c in self.columns.values() if c.name not in DERIVED_COLUMNS]
         if self.n_rows > 1:
-            cols = [c for c in cols if len(c.values) > 1 or not (all_constants or str(c.values[0]) in _BLANK)]
+            cols = [c for c in cols if len(c.text) > 1 or not (all_constants or c.text[0].as_py() in _BLANK)]
         return cols
 
     def row_hashes(self) -> np.ndarray:
