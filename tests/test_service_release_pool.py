@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
@@ -110,3 +111,107 @@ def test_a_failed_computation_charges_nothing(svc):
     assert spent_on(store, ds) == []
     assert client.get("/api/privacy/budget", headers=H(tokens)).json()["epsilon_spent"] == total
     assert release(client, tokens, ds, epsilon=1.0).status_code == 201  # the whole budget is still there
+
+
+# ---- suppressed releases: the table over the rows is computed in a worker, the cross-output check in the web --
+WEEKS = ["2024-01-06", "2024-01-13", "2024-01-20"]
+
+
+def weekly(client, tokens, table: dict[str, list[int]], name: str) -> int:
+    text = "region,date,value\n" + "".join(f"{r},{WEEKS[w]},{v}\n" for r, vals in table.items()
+                                           for w, v in enumerate(vals))
+    r = client.post("/api/datasets", headers=H(tokens), data={"kind": "demand", "name": name},
+                    files={"file": ("w.csv", io.BytesIO(text.encode()), "text/csv")})
+    assert r.status_code == 201, r.text
+    return r.json()["id"]
+
+
+def suppressed(client, tokens, ds: int):
+    return client.post("/api/releases", headers=H(tokens), json={"dataset_id": ds, "method": "suppress",
+                                                                  "by": "region", "count_columns": ["value"]})
+
+
+def attack(store, ds: int, threshold: int = 11) -> dict[str, tuple[float, float]]:
+    """Interval of every hidden small count given every cell recorded as published (independent LPs)."""
+    from scipy.optimize import linprog
+
+    from equicare.privacy.disclosure import DataIndex, recorded_cells
+    from equicare.privacy.ledger import known_budget_key
+
+    df = store.get_dataset(ds)
+    x, n = df["value"].to_numpy(float), len(df)
+    idx = DataIndex(df)
+    rec = recorded_cells(store, "north", known_budget_key(store, ds).data_key, "value")
+    A, b, cells = [], [], []
+    for spec, shown, primary in zip(rec.spec, rec.shown, rec.primary_cell):
+        row = np.zeros(n)
+        row[idx.members(spec)] = 1
+        if shown:
+            A.append(row)
+            b.append(float(x @ row))
+        elif primary:
+            cells.append((spec, row))
+    for i in np.flatnonzero((x >= 1) & (x <= threshold - 1)):
+        cells.append((f"row {i}", np.eye(n)[i]))
+    A_ub = [r for _, row in cells for r in (row, -row)]
+    b_ub = [v for _ in cells for v in (threshold - 1, -1)]
+    out = {}
+    for name, row in cells:
+        lo = linprog(row, A_ub=A_ub, b_ub=b_ub, A_eq=A or None, b_eq=b or None, bounds=(0, None), method="highs")
+        hi = linprog(-row, A_ub=A_ub, b_ub=b_ub, A_eq=A or None, b_eq=b or None, bounds=(0, None), method="highs")
+        assert lo.status == 0 and hi.status == 0
+        out[name] = (lo.fun, -hi.fun)
+    return out
+
+
+def test_suppressed_release_is_computed_in_a_worker_process(svc, monkeypatch):
+    """With the suppression, the canonical index of the rows and the key material made to fail in the web
+    process, the release still succeeds (and suppresses); a download afterwards is checked against it."""
+    client, tokens, store = svc
+    ds = weekly(client, tokens, {"01": [5, 20, 30], "02": [40, 50, 60], "04": [100, 110, 120], "05": [1, 2, 3]},
+                "weekly in a worker")
+
+    def refuse(*a, **k):
+        raise AssertionError("a suppressed release was computed in the web process")
+
+    import equicare.privacy.fingerprint
+    import equicare.privacy.ledger
+    import equicare.privacy.suppress
+    import equicare.service.exports
+    import equicare.service.releases
+
+    with monkeypatch.context() as m:
+        for mod in (equicare.privacy.suppress, equicare.service.exports):
+            m.setattr(mod, "suppress_small_cells", refuse)
+        for mod in (equicare.service.exports, equicare.service.releases):
+            m.setattr(mod, "suppressed_release_cells", refuse)
+        for mod in (equicare.privacy.ledger, equicare.service.releases):
+            m.setattr(mod, "key_material", refuse)
+        m.setattr(equicare.privacy.fingerprint.CanonicalTable, "__init__", refuse)  # no row hashed here
+        r = suppressed(client, tokens, ds)
+    assert r.status_code == 201, r.text
+    out = r.json()
+    assert out["kind"] == "suppressed" and out["release"]["n_primary"] >= 1
+    rows = {x["region"]: x for x in client.get(f"/api/datasets/{out['id']}/rows", headers=H(tokens)).json()}
+    assert rows["02"]["value"] == 150 and rows["04"]["value"] == 330
+    assert rows["05"]["value"] is None and rows["05"]["value_suppressed"]  # 6 people: hidden
+    assert rows["01"]["value"] is None  # the complementary cell, the smallest shown (else 05 = total - others)
+    dl = client.get(f"/api/datasets/{ds}/rows", headers=H(tokens))
+    assert dl.status_code == 200
+    for name, (lo, hi) in attack(store, ds).items():
+        assert hi - lo >= 1 - 1e-7, f"{name} pinned to [{lo:g}, {hi:g}]"
+
+
+def test_racing_suppressed_outputs_keep_every_hidden_count_hidden(svc):
+    """Releases (computed in workers) and downloads of the same data at once: each is checked against the others
+    in turn, so together they still pin no hidden count (the issue's 55 - 20 - 30 = 5)."""
+    client, tokens, store = svc
+    ds = weekly(client, tokens, {"01": [5, 20, 30], "02": [40, 50, 61], "04": [100, 110, 120]}, "weekly race")
+    calls = [lambda: suppressed(client, tokens, ds), lambda: client.get(f"/api/datasets/{ds}/rows", headers=H(tokens))]
+    with ThreadPoolExecutor(4) as ex:
+        answers = list(ex.map(lambda k: calls[k % 2](), range(4)))
+    assert [a.status_code for a in answers] == [201, 200, 201, 200], [a.text for a in answers]
+    intervals = attack(store, ds)
+    assert intervals
+    for name, (lo, hi) in intervals.items():
+        assert hi - lo >= 1 - 1e-7, f"{name} pinned to [{lo:g}, {hi:g}]"

@@ -46,7 +46,7 @@ import scipy.sparse as sp
 from scipy.optimize import linprog
 
 from equicare.errors import EquicareError
-from equicare.privacy.fingerprint import canonical_column, row_hashes
+from equicare.privacy.fingerprint import CanonicalTable
 
 if TYPE_CHECKING:  # pragma: no cover
     from equicare.store import Store
@@ -78,44 +78,65 @@ class DataIndex:
 
     A row cell is ``{"row": <hash of the canonical row>, "k": <occurrence>}``; a group cell (a total over
     the rows sharing some column values) is ``{"g": {column: canonical value}}`` (``{}`` for all rows).
+
+    Built from the rows (:class:`~equicare.privacy.fingerprint.CanonicalTable`: every column once), it keeps
+    only the row hashes and each column's canonical codes, not the rows: it pickles compactly, so a worker
+    process can build it and the web process resolve recorded cells with it (:meth:`members`).
     """
 
     def __init__(self, df: pd.DataFrame) -> None:
-        self.df = df
-        self.hashes = row_hashes(df)
-        occ = pd.Series(self.hashes).groupby(self.hashes).cumcount().to_numpy()
-        self.row_keys = [json.dumps({"row": format(int(h), "016x"), "k": int(k)}) for h, k in zip(self.hashes, occ)]
-        self._row_of = {s: i for i, s in enumerate(self.row_keys)}
-        self._canon: dict[str, np.ndarray] = {}
+        self.table = CanonicalTable(df, derived=True)
+        self.n_rows = len(df)
+        self.hashes = self.table.row_hashes()
+        self._order = np.argsort(self.hashes, kind="stable")
+        self._sorted = self.hashes[self._order]
+
+    @property
+    def row_keys(self) -> list[str]:
+        """Each row's cell spec, in row order (``json.dumps({"row": <16 hex digits>, "k": <occurrence>})``)."""
+        first = np.searchsorted(self._sorted, self._sorted, side="left")
+        occ = np.empty(self.n_rows, dtype=np.int64)
+        occ[self._order] = np.arange(self.n_rows) - first
+        return [f'{{"row": "{h:016x}", "k": {k}}}' for h, k in zip(self.hashes.tolist(), occ.tolist())]
+
+    def _column(self, col: str):
+        return self.table.columns[str(col)]
 
     def canon(self, col: str) -> np.ndarray:
-        if col not in self._canon:
-            self._canon[col] = canonical_column(self.df[col]).to_numpy(dtype=object)
-        return self._canon[col]
+        """The canonical text of every row of ``col`` (object array)."""
+        return self._column(col).cells()
 
     def group_spec(self, filters: dict[str, int]) -> str:
         """Spec of the group of rows sharing, for each column, the value of the given example row."""
-        return json.dumps({"g": {c: str(self.canon(c)[i]) for c, i in sorted(filters.items())}}, sort_keys=True)
+        return json.dumps({"g": {c: str(self._column(c).values[self._column(c).codes[i]])
+                                 for c, i in sorted(filters.items())}}, sort_keys=True)
 
     def within_spec(self, column: str, rows: np.ndarray) -> str:
         """Spec of all rows whose ``column`` takes one of the values it has at ``rows``."""
-        vals = sorted({str(v) for v in self.canon(column)[rows]})
+        c = self._column(column)
+        vals = sorted({str(v) for v in c.values[np.unique(c.codes[rows])]})
         return json.dumps({"gin": {column: vals}}, sort_keys=True)
 
     def members(self, spec: str) -> np.ndarray:
+        """Indices of the rows a cell spec sums (empty when no row matches)."""
         d = json.loads(spec)
+        none = np.array([], dtype=np.int64)
         if "row" in d:
-            i = self._row_of.get(spec)
-            return np.array([], dtype=np.int64) if i is None else np.array([i], dtype=np.int64)
-        mask = np.ones(len(self.df), dtype=bool)
+            if set(d) != {"row", "k"}:
+                return none
+            h = np.uint64(int(d["row"], 16))
+            lo, hi = np.searchsorted(self._sorted, h, side="left"), np.searchsorted(self._sorted, h, side="right")
+            k = int(d["k"])
+            return self._order[lo + k:lo + k + 1].astype(np.int64) if 0 <= k < hi - lo else none
+        mask = np.ones(self.n_rows, dtype=bool)
         for c, vs in d.get("gin", {}).items():
-            if c not in self.df.columns:
-                return np.array([], dtype=np.int64)
-            mask &= np.isin(self.canon(c), np.asarray(vs, dtype=object))
+            if c not in self.table.columns:
+                return none
+            mask &= self._column(c).rows_with(vs)
         for c, v in d.get("g", {}).items():
-            if c not in self.df.columns:
-                return np.array([], dtype=np.int64)
-            mask &= self.canon(c) == v
+            if c not in self.table.columns:
+                return none
+            mask &= self._column(c).rows_with([v])
         return np.flatnonzero(mask)
 
 
@@ -295,7 +316,7 @@ def protect_outputs(store: "Store", org: str, data_key: str, index: DataIndex, o
 
 def _repair(o: OutputCells, prev: pd.DataFrame, index: DataIndex, base: np.ndarray, threshold: int,
             max_rounds: int) -> None:
-    n = len(index.df)
+    n = index.n_rows
     vals = np.nan_to_num(np.asarray(base, dtype=float))
     old = []
     for spec, shown, primary, value in zip(prev.spec, prev.shown, prev.primary_cell, prev.value):

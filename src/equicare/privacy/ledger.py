@@ -39,7 +39,7 @@ import pandas as pd
 
 from equicare.errors import EquicareError
 from equicare.privacy.dp import DPRelease, check_bounds, check_epsilon, dp_release
-from equicare.privacy.fingerprint import containment, content_sketch, data_fingerprint, jaccard, row_sketch
+from equicare.privacy.fingerprint import containment, fingerprints, jaccard
 
 if TYPE_CHECKING:  # pragma: no cover
     from equicare.store import Store
@@ -107,8 +107,8 @@ class BudgetKey:
 @dataclass(frozen=True)
 class KeyMaterial:
     """What a dataset's budget key is computed from (:func:`key_material`): its data key, row count and the
-    bottom-k sketches of its whole rows and of its measurements. Computing it reads every row (seconds for
-    a million rows), so the service computes it in a worker process."""
+    bottom-k sketches of its whole rows and of its measurements. Computing it reads every row (a few seconds
+    for a million rows), so the service computes it in a worker process."""
 
     data_key: str
     n_rows: int
@@ -117,9 +117,10 @@ class KeyMaterial:
 
 
 def key_material(df: pd.DataFrame) -> KeyMaterial:
-    """The fingerprint and sketches of a dataset's stored rows
-    (:mod:`equicare.privacy.fingerprint`); no store is touched."""
-    return KeyMaterial(data_fingerprint(df), len(df), row_sketch(df), content_sketch(df))
+    """The fingerprint and sketches of a dataset's stored rows (:func:`equicare.privacy.fingerprint.fingerprints`,
+    one pass over the columns); no store is touched."""
+    fp = fingerprints(df)
+    return KeyMaterial(fp.data_key, fp.n_rows, fp.sketch, fp.content)
 
 
 def ensure_schema(store: "Store") -> None:

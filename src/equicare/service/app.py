@@ -29,23 +29,20 @@ ever a label. CSV downloads of tables with person counts apply small-cell suppre
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from importlib.resources import files
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-import pandas as pd
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
-from pydantic import BaseModel, Field, StrictInt, StrictStr
 
 from equicare import __version__
 from equicare.data.load import ReadLimits
@@ -53,6 +50,7 @@ from equicare.errors import EquicareError
 from equicare.jsonsafe import jsonable
 from equicare.service import accounts, audit, security, sharing
 from equicare.service.accounts import AuthLimits, TooManyAttempts, User
+from equicare.service.api_models import MAX_ID, RunRequest, SweepBody, UserRequest, records
 from equicare.service.csvsafe import neutralise_formulas
 from equicare.service.exports import dataset_export, suppressed_csv, suppressed_table
 from equicare.service.jobs import Busy, JobPool, PoolSettings, WorkerCrashed
@@ -73,78 +71,7 @@ MAX_PENDING_UPLOADS = 4
 """Uploads being received or validated at once (each holds its bytes in memory); more get 503."""
 _PUBLIC = ("/health", "/docs", "/openapi.json", "/static/", "/login", "/favicon.ico", "/docs/oauth2-redirect")
 _SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
-_MAX_ID = 2 ** 62
 _log = logging.getLogger("equicare.service")
-
-Finite = Annotated[float, Field(strict=True, allow_inf_nan=False)]
-"""A JSON number (not a string), finite."""
-
-
-class RunRequest(BaseModel):
-    """Start a scenario run."""
-
-    kind: StrictStr = Field(description="analyse, forecast or allocate")
-    params: dict[str, Any] = Field(default_factory=dict, description="see ScenarioParams")
-
-
-class SweepBody(BaseModel):
-    """A grid of scenario parameters (``stockpile``, ``severity``, ``scenario_quantile``, ``fairness``,
-    ``fairness_weight``, ``max_gini``) to lists of values, and base values for the other parameters."""
-
-    grid: dict[StrictStr, list[StrictStr | Finite | None]] = Field(
-        description="parameter -> list of values, e.g. {\"stockpile\": [1000, 2500], \"severity\": [2, 3]}")
-    base: dict[StrictStr, StrictStr | Finite | bool | None] = Field(default_factory=dict)
-
-
-class UserRequest(BaseModel):
-    name: StrictStr
-    role: StrictStr = "viewer"
-
-
-class ReleaseRequest(BaseModel):
-    """Release an aggregate of one of your datasets, differentially private or small-cell suppressed."""
-
-    dataset_id: StrictInt = Field(ge=1, le=_MAX_ID)
-    method: StrictStr = Field("dp", description="dp or suppress")
-    by: StrictStr = Field(description="region column")
-    statistic: StrictStr = Field("count", description="dp: count, sum or mean")
-    column: StrictStr | None = None
-    bounds: tuple[Annotated[Finite, Field(ge=-1e15, le=1e15)], Annotated[Finite, Field(ge=-1e15, le=1e15)]] | None \
-        = Field(None, description="public bounds of the column's values (finite, magnitude at most 1e15)")
-    epsilon: Annotated[Finite, Field(ge=1e-3, le=100)] | None = Field(
-        None, description="privacy-loss parameter of a DP release, a number in [0.001, 100]")
-    count_columns: list[StrictStr] | None = Field(None, description="suppress: count columns to protect")
-    level: StrictStr = Field("state", description="public region list: state, county or a declared list")
-    name: StrictStr | None = None
-    share_with: list[StrictStr] = Field(default_factory=list)
-
-
-class RegionListRequest(BaseModel):
-    """Declare one of your ``regions`` datasets, or the regions of one of your project runs, a public region list
-    (its ids, names, populations become public). Give ``dataset_id`` or ``run_id``."""
-
-    name: StrictStr = Field(min_length=1, max_length=128)
-    dataset_id: StrictInt | None = Field(None, ge=1, le=_MAX_ID)
-    run_id: StrictStr | None = Field(None, min_length=1, max_length=40, description="a succeeded project run")
-
-
-class OrgBudgetRequest(BaseModel):
-    epsilon: Annotated[Finite, Field(gt=0, le=1000)] = Field(
-        description="the organisation's total epsilon over all its data")
-
-
-class PoolRequest(BaseModel):
-    dataset_ids: list[Annotated[StrictInt, Field(ge=1, le=_MAX_ID)]] = Field(max_length=100)
-    stockpile: Annotated[Finite, Field(ge=0, le=1e9)] = 1000.0
-    replicates: StrictInt = Field(200, ge=1, le=2000)
-    measure: StrictStr = Field("need", description="need (e.g. admissions) or supply (e.g. beds)")
-
-
-def _records(df: pd.DataFrame, limit: int | None = None) -> list[dict]:
-    if limit is not None:
-        df = df.head(limit)
-    return json.loads(df.to_json(orient="records", date_format="iso", default_handler=str))
-
 
 _clean = jsonable  # the package's one JSON sanitiser (equicare.jsonsafe)
 
@@ -173,7 +100,7 @@ def create_app(store_path: str | Path = "equicare-out/equicare.duckdb", *,
     dask_scheduler : address of a Dask scheduler that sweeps are handed to (default: the environment variable
         ``EQUICARE_DASK_SCHEDULER``; none: a sweep's points are solved one by one in a pool worker).
     """
-    from equicare.service import projects_ui, sweeps_ui, ui
+    from equicare.service import privacy_api, projects_ui, sweeps_ui, ui
 
     st = store or Store(store_path)
     for mod in (accounts, audit, sharing):
@@ -379,7 +306,7 @@ def create_app(store_path: str | Path = "equicare-out/equicare.duckdb", *,
     def dataset_for(user: User, dataset_id: int) -> dict:
         """The dataset if ``user`` may see it; otherwise 404 -- the same answer whether it exists elsewhere or not."""
         missing = HTTPException(404, f"no dataset with id {dataset_id}")
-        if not isinstance(dataset_id, int) or not 1 <= dataset_id <= _MAX_ID:
+        if not isinstance(dataset_id, int) or not 1 <= dataset_id <= MAX_ID:
             raise missing
         try:
             info = st.dataset_info(dataset_id)
@@ -490,7 +417,7 @@ def create_app(store_path: str | Path = "equicare-out/equicare.duckdb", *,
 
     @app.get("/api/datasets", tags=["data"])
     def datasets_list(user: User = Depends(user_dep)) -> list[dict]:
-        return _records(sharing.visible_datasets(st, user.org))
+        return records(sharing.visible_datasets(st, user.org))
 
     upload_body = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
         "type": "object", "required": ["file", "kind"],
@@ -522,7 +449,7 @@ def create_app(store_path: str | Path = "equicare-out/equicare.duckdb", *,
     def dataset_rows(dataset_id: int, limit: int = Query(100, ge=1, le=100_000), user: User = Depends(user_dep)) -> list[dict]:
         dataset_for(user, dataset_id)
         df, _ = dataset_export(st, dataset_id)
-        return _records(df, limit=max(0, min(limit, 10_000)))
+        return records(df, limit=max(0, min(limit, 10_000)))
 
     @app.get("/api/datasets/{dataset_id}/csv", tags=["data"])
     def dataset_csv(dataset_id: int, user: User = Depends(user_dep)) -> Response:
@@ -557,7 +484,7 @@ def create_app(store_path: str | Path = "equicare-out/equicare.duckdb", *,
 
     @app.get("/api/runs", tags=["runs"])
     def runs_list(user: User = Depends(user_dep)) -> list[dict]:
-        return _records(st.list_runs(org=user.org))
+        return records(st.list_runs(org=user.org))
 
     @app.get("/api/runs/{run_id}", tags=["runs"])
     def run_get(run_id: str, user: User = Depends(user_dep)) -> dict:
@@ -571,7 +498,7 @@ def create_app(store_path: str | Path = "equicare-out/equicare.duckdb", *,
     def run_result(run_id: str, name: str, limit: int = Query(1000, ge=1, le=1_000_000), user: User = Depends(user_dep)) -> list[dict]:
         run_for(user, run_id)
         df, _ = suppressed_table(st.get_result(run_id, name))
-        return _records(df, limit=max(0, min(limit, 100_000)))
+        return records(df, limit=max(0, min(limit, 100_000)))
 
     @app.get("/api/runs/{run_id}/results/{name}/csv", tags=["runs"])
     def run_result_csv(run_id: str, name: str, user: User = Depends(user_dep)) -> Response:
@@ -586,80 +513,14 @@ def create_app(store_path: str | Path = "equicare-out/equicare.duckdb", *,
 
         p = parse_params(params)
         table, summary, hosp = await jobs.run(who(user), whatif_job, p)
-        return _clean({"summary": summary, "regions": _records(table),
-                       "hospitals": [] if hosp is None else _records(hosp)})
+        return _clean({"summary": summary, "regions": records(table),
+                       "hospitals": [] if hosp is None else records(hosp)})
 
-    @app.post("/api/releases", tags=["privacy"], status_code=201)
-    async def release(req: ReleaseRequest, request: Request, user: User = Depends(role("planner"))) -> dict:
-        """Make a release; a DP release is computed in a worker process (429/503 when busy; nothing charged)
-        and charged, stored and shared in one transaction."""
-        from fastapi.concurrency import run_in_threadpool
-
-        from equicare.service.releases import release_in_pool
-
-        request.state.audit_detail = {"source": req.dataset_id, "method": req.method, "epsilon": req.epsilon,
-                                      "share_with": req.share_with}
-        info = await run_in_threadpool(dataset_for, user, req.dataset_id)
-        if info["org"] != user.org:
-            raise HTTPException(403, "only the owning organisation can release aggregates of a dataset")
-        out = await release_in_pool(st, user, req.model_dump(), jobs, who(user))
-        request.state.audit_target = f"dataset:{out['id']}"
-        return _clean(out)
-
-    @app.get("/api/privacy/ledger", tags=["privacy"])
-    def ledger(user: User = Depends(user_dep)) -> list[dict]:
-        from equicare.privacy.ledger import privacy_ledger
-
-        return _records(privacy_ledger(st, org=user.org))
-
-    @app.get("/api/privacy/budget", tags=["privacy"])
-    def org_budget_get(user: User = Depends(user_dep)) -> dict:
-        from equicare.privacy.ledger import org_budget, org_spent
-
-        return {"org": user.org, "epsilon_budget": org_budget(st, user.org), "epsilon_spent": org_spent(st, user.org)}
-
-    @app.post("/api/privacy/budget", tags=["privacy"])
-    def org_budget_set(req: OrgBudgetRequest, request: Request, user: User = Depends(role("admin"))) -> dict:
-        from equicare.privacy.ledger import org_budget, org_spent, set_org_budget
-
-        request.state.audit_target = f"org-budget:{user.org}"
-        set_org_budget(st, user.org, req.epsilon)
-        return {"org": user.org, "epsilon_budget": org_budget(st, user.org), "epsilon_spent": org_spent(st, user.org)}
-
-    @app.get("/api/region-lists", tags=["privacy"])
-    def region_lists_get(user: User = Depends(user_dep)) -> list[dict]:
-        from equicare.service.region_lists import list_region_lists
-
-        return _clean(list_region_lists(st))
-
-    @app.post("/api/region-lists", tags=["privacy"], status_code=201)
-    def region_lists_add(req: RegionListRequest, request: Request, user: User = Depends(role("admin"))) -> dict:
-        from equicare.service.region_lists import declare_project_regions, declare_region_list
-
-        request.state.audit_target = f"region-list:{req.name}"
-        if (req.dataset_id is None) == (req.run_id is None):
-            raise EquicareError("give either 'dataset_id' (a regions dataset) or 'run_id' (a project run)")
-        if req.run_id is not None:
-            run_for(user, req.run_id)  # another organisation's run answers 404, as a missing one
-            return _clean(declare_project_regions(st, req.name, req.run_id, org=user.org, user=user.name))
-        dataset_for(user, req.dataset_id)
-        return declare_region_list(st, req.name, req.dataset_id, org=user.org, user=user.name)
-
-    @app.post("/api/pool", tags=["privacy"])
-    async def pool(req: PoolRequest, user: User = Depends(role("planner"))) -> dict:
-        """Pool shared aggregates (computed in a worker process; 429/503 when busy)."""
-        from fastapi.concurrency import run_in_threadpool
-
-        from equicare.service.scenarios import pooled_job
-
-        snapshot = await run_in_threadpool(pool_snapshot, user, req.dataset_ids)
-        return _clean(await jobs.run(who(user), pooled_job, snapshot, req.dataset_ids,
-                                     {"stockpile": req.stockpile, "replicates": req.replicates,
-                                      "measure": req.measure}))
+    privacy_api.register(app)
 
     @app.get("/api/audit", tags=["accounts"])
     def audit_api(limit: int = Query(200, ge=1, le=10_000), user: User = Depends(role("admin"))) -> list[dict]:
-        return _records(audit.audit_log(st, org=user.org, limit=max(1, min(limit, 10_000))))
+        return records(audit.audit_log(st, org=user.org, limit=max(1, min(limit, 10_000))))
 
     ui.register(app)
     projects_ui.register(app)

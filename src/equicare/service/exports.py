@@ -16,6 +16,7 @@ and every suppressed release is also checked against the outputs already given o
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -26,8 +27,8 @@ from equicare.privacy.ledger import budget_key
 from equicare.privacy.suppress import suppress_small_cells
 from equicare.store import Store
 
-__all__ = ["PERSON_COUNT", "dataset_export", "person_count_columns", "suppressed_csv", "suppressed_release",
-           "suppressed_table"]
+__all__ = ["PERSON_COUNT", "SuppressedCells", "dataset_export", "person_count_columns", "record_suppressed_release",
+           "suppressed_csv", "suppressed_release", "suppressed_release_cells", "suppressed_table"]
 
 PERSON_COUNT = COUNT_NAME
 ROWS = "__rows__"  # the ledger's name for "number of rows" (a release without count columns)
@@ -123,12 +124,32 @@ def dataset_export(store: Store, dataset_id: int, threshold: int = THRESHOLD) ->
     return out, rep
 
 
-def suppressed_release(store: Store, dataset_id: int, df: pd.DataFrame, by: str, cols: list[str],
-                       regions: list[str], codes: np.ndarray, threshold: int = THRESHOLD
-                       ) -> tuple[pd.DataFrame, dict]:
-    """Per-region sums of ``cols`` (or row counts) over the rows in a public region, suppressed and checked
-    against every earlier output of the same data. ``codes`` are the rows' indices in ``regions``
-    (``len(regions)`` outside)."""
+@dataclass
+class SuppressedCells:
+    """A suppressed release computed from the rows (:func:`suppressed_release_cells`; the service runs it in a
+    worker process), before it is checked against the earlier outputs of the same data and recorded
+    (:func:`record_suppressed_release`, in the process that owns the store).
+
+    ``agg``: the per-region sums (one row per region found, exact values); ``outputs``: the cells of each
+    count column (per-region cells, then the total), suppressed on their own; ``bases``: each row's count
+    per count column; ``index``: the rows' cell specs (:class:`~equicare.privacy.disclosure.DataIndex`);
+    ``report``: the suppression report; ``notes``: notes on the rows outside the public region list.
+    """
+
+    agg: pd.DataFrame
+    names: list[str]
+    outputs: list[OutputCells]
+    bases: dict[str, np.ndarray]
+    index: DataIndex
+    report: dict
+    notes: list[str] = field(default_factory=list)
+
+
+def suppressed_release_cells(df: pd.DataFrame, by: str, cols: list[str], regions: list[str], codes: np.ndarray,
+                             threshold: int = THRESHOLD) -> SuppressedCells:
+    """Per-region sums of ``cols`` (or row counts) over the rows in a public region, each column suppressed on
+    its own, with the cells' specs and members (reads every row; touches no store). ``codes`` are the rows'
+    indices in ``regions`` (``len(regions)`` outside)."""
     inside = np.flatnonzero(codes < len(regions))
     sub = df.iloc[inside]
     names = list(cols) or ["count"]
@@ -143,23 +164,46 @@ def suppressed_release(store: Store, dataset_id: int, df: pd.DataFrame, by: str,
         agg[c] = np.bincount(rcodes, weights=np.nan_to_num(base[inside]), minlength=len(uniques)).round()
     full, rep = suppress_small_cells(agg, names, threshold=threshold, total_row=True)
     index = DataIndex(df)
-    members = [inside[rcodes == g] for g in range(len(uniques))] + [inside]
+    order = np.argsort(rcodes, kind="stable")  # each region's rows, in row order
+    bounds = np.cumsum(np.bincount(rcodes, minlength=len(uniques)))[:-1]
+    members = (np.split(inside[order], bounds) if len(uniques) else []) + [inside]
     specs = [index.group_spec({by: int(m[0])}) for m in members[:-1]]
     specs.append(json.dumps({"g": {}}) if len(inside) == len(df) else index.within_spec(by, inside))
     ends = f"{regions[0]}:{regions[-1]}" if regions else ""
     signature = f"release|by={by}|regions={len(regions)}:{ends}"
-    key = budget_key(store, dataset_id)
     outputs = []
     for c in names:
         name = ROWS if not cols else c
         o = _cells(index, full, c, members, specs, signature)
         o.column = name
         outputs.append(_finish(o, bases[name], threshold))
-    protect_outputs(store, key.org, key.data_key, index, outputs, bases, threshold)
-    table = agg.copy()
-    for c, o in zip(names, outputs):
-        k = len(uniques)
+    return SuppressedCells(agg, names, outputs, bases, index, rep.to_dict())
+
+
+def record_suppressed_release(store: Store, org: str, data_key: str, cells: SuppressedCells,
+                              threshold: int = THRESHOLD) -> tuple[pd.DataFrame, dict]:
+    """Check a computed suppressed release against every earlier output of the same data (``org`` and
+    ``data_key``: the dataset's budget key), hide more where needed, record its cells
+    (:func:`~equicare.privacy.disclosure.protect_outputs`, atomic under the store's lock; inside a caller's
+    transaction it commits with it) and return the table and its report."""
+    outputs = cells.outputs
+    protect_outputs(store, org, data_key, cells.index, outputs, cells.bases, threshold)
+    table = cells.agg.copy()
+    k = len(table)
+    for c, o in zip(cells.names, outputs):
         body = OutputCells(o.signature, c, o.specs[:k], o.members[:k], o.values[:k], o.shown[:k], o.primary[:k])
-        _apply(table, c, body, agg[c].to_numpy(dtype=float))
-    rep = {**rep.to_dict(), "added_by_cross_check": int(sum(o.added for o in outputs))}
+        _apply(table, c, body, cells.agg[c].to_numpy(dtype=float))
+    rep = {**cells.report, "added_by_cross_check": int(sum(o.added for o in outputs))}
     return table, rep
+
+
+def suppressed_release(store: Store, dataset_id: int, df: pd.DataFrame, by: str, cols: list[str],
+                       regions: list[str], codes: np.ndarray, threshold: int = THRESHOLD
+                       ) -> tuple[pd.DataFrame, dict]:
+    """Per-region sums of ``cols`` (or row counts) over the rows in a public region, suppressed and checked
+    against every earlier output of the same data, in this process (:func:`suppressed_release_cells` then
+    :func:`record_suppressed_release`). ``codes`` are the rows' indices in ``regions`` (``len(regions)``
+    outside)."""
+    cells = suppressed_release_cells(df, by, cols, regions, codes, threshold)
+    key = budget_key(store, dataset_id)
+    return record_suppressed_release(store, key.org, key.data_key, cells, threshold)

@@ -35,13 +35,13 @@ from equicare.privacy.dp import DPRelease, check_bounds, check_epsilon, dp_relea
 from equicare.privacy.ledger import (KeyMaterial, budget_key, charge_release, check_budget, key_material,
                                      known_budget_key, record_derivation)
 from equicare.service import sharing
-from equicare.service.exports import suppressed_release
+from equicare.service.exports import SuppressedCells, record_suppressed_release, suppressed_release_cells
 from equicare.service.region_lists import public_regions
 from equicare.service.accounts import User
 from equicare.store import Store
 
 __all__ = ["ReleasePlan", "dp_job", "finish_release", "make_release", "plan_release", "pooled_analysis",
-           "public_regions", "release_in_pool"]
+           "public_regions", "release_in_pool", "suppress_job"]
 
 
 def _fingerprint(df: pd.DataFrame) -> str:
@@ -72,9 +72,9 @@ def _refuse_row_level(df: pd.DataFrame, by: str, ds: int, method: str = "dp", ki
 class ReleasePlan:
     """A checked release request (:func:`plan_release`): what to compute and over which public regions.
 
-    For a suppressed release ``df`` holds the rows (and ``codes`` their public regions); for a DP release it
-    holds what the worker needs (:meth:`dp_args`): every column when the data's budget key is not known yet
-    (the worker fingerprints the rows), else only the region and value columns.
+    ``df`` holds what the worker needs: for a suppressed release (:meth:`suppress_args`) the rows; for a DP
+    release (:meth:`dp_args`) every column when the data's budget key is not known yet (the worker
+    fingerprints the rows), else only the region and value columns.
     """
 
     dataset_id: int
@@ -86,8 +86,6 @@ class ReleasePlan:
     share_with: list[str]
     name: str | None
     df: pd.DataFrame | None = None
-    codes: np.ndarray | None = None
-    notes: list[str] = field(default_factory=list)
     statistic: str = "count"
     epsilon: float | None = None
     column: str | None = None
@@ -100,15 +98,21 @@ class ReleasePlan:
         return (self.df, not self.key_known, self.dataset_id, str(self.info["kind"]), self.by, self.statistic,
                 self.epsilon, self.regions, self.column, self.bounds)
 
+    def suppress_args(self) -> tuple:
+        """Arguments of :func:`suppress_job`."""
+        return (self.df, not self.key_known, self.dataset_id, str(self.info["kind"]), self.by, self.regions,
+                self.count_columns)
+
 
 def plan_release(store: Store, user: User, req: dict) -> ReleasePlan:
     """Check a release request of ``user`` (see :func:`make_release` for ``req``) before anything is computed.
 
     Refuses (EquicareError) another organisation's dataset, an aggregate, a missing ``by``, a bad epsilon or
     bounds, and a DP release the dataset's or organisation's budget cannot afford (when the dataset's budget
-    key is known; it is checked again when charged). The checks that read every row -- a ``by`` unique per
-    row, data coded with another region list -- are made here for a suppressed release and by
-    :func:`dp_job` (in a worker, before any noise is drawn) for a DP release.
+    key is known; it is checked again when charged), and count columns the dataset does not have. The checks
+    that read every row -- a ``by`` unique per row, data coded with another region list, count columns that
+    are not numbers -- are made by the computation (in a worker): :func:`dp_job` (before any noise is drawn)
+    or :func:`suppress_job`.
     """
     ds = int(req["dataset_id"])
     info = store.dataset_info(ds)
@@ -146,13 +150,17 @@ def plan_release(store: Store, user: User, req: dict) -> ReleasePlan:
         else:
             plan.df = store.get_dataset(ds)
         return plan
-    df = store.get_dataset(ds)
-    _refuse_row_level(df, by, ds, method, str(info["kind"]))
-    plan.codes, plan.notes = match_regions(df[by], regions, by)  # refuses data coded with another region list
-    cols = req.get("count_columns") or []
-    missing = [c for c in cols if c not in df.columns]
+    cols = [str(c) for c in (req.get("count_columns") or [])]
+    missing = [c for c in cols if c not in columns]
     if missing:
         raise EquicareError(f"count column(s) not in dataset {ds}: {', '.join(missing)}")
+    plan.count_columns = cols
+    plan.key_known = known_budget_key(store, ds) is not None
+    plan.df = store.get_dataset(ds)
+    return plan
+
+
+def _refuse_non_counts(df: pd.DataFrame, cols: list[str], ds: int) -> None:
     for c in cols:
         raw = df[c]
         num = pd.to_numeric(raw, errors="coerce")
@@ -161,8 +169,23 @@ def plan_release(store: Store, user: User, req: dict) -> ReleasePlan:
         if n_bad or pd.api.types.is_bool_dtype(raw):
             raise EquicareError(f"count column '{c}' of dataset {ds} is not a count: {n_bad or len(raw)} "
                                 "value(s) are not numbers")
-    plan.df, plan.count_columns = df, list(cols)
-    return plan
+
+
+def suppress_job(frame: pd.DataFrame, need_key: bool, dataset_id: int, kind: str, by: str, regions: list[str],
+                 count_columns: list[str]) -> tuple[SuppressedCells, KeyMaterial | None]:
+    """The computation of a suppressed release over the rows (a worker process runs it; no store is
+    touched): the row checks (a ``by`` unique or almost unique per row, data coded with another region list,
+    count columns that are not numbers), the per-region sums suppressed on their own with their cells
+    (:func:`equicare.service.exports.suppressed_release_cells`) and, when ``need_key``, the data's budget key
+    material. The check against earlier outputs, which reads and writes the store, is made after it
+    (:func:`finish_release`).
+    """
+    _refuse_row_level(frame, by, dataset_id, "suppress", kind)
+    codes, notes = match_regions(frame[by], regions, by)  # refuses data coded with another region list
+    _refuse_non_counts(frame, count_columns, dataset_id)
+    cells = suppressed_release_cells(frame, by, count_columns, regions, codes)
+    cells.notes = list(notes)
+    return cells, key_material(frame) if need_key else None
 
 
 def dp_job(frame: pd.DataFrame, need_key: bool, dataset_id: int, kind: str, by: str, statistic: str,
@@ -184,33 +207,42 @@ def dp_job(frame: pd.DataFrame, need_key: bool, dataset_id: int, kind: str, by: 
 
 
 def finish_release(store: Store, user: User, plan: ReleasePlan, rel: DPRelease | None = None,
-                   material: KeyMaterial | None = None) -> dict:
-    """Charge (DP) or compute (suppressed), store and share a planned release; returns what
-    :func:`make_release` returns.
+                   material: KeyMaterial | None = None, cells: SuppressedCells | None = None) -> dict:
+    """Charge (DP) or check against earlier outputs (suppressed), store and share a computed release
+    (``rel`` of :func:`dp_job`, or ``cells`` of :func:`suppress_job`); returns what :func:`make_release`
+    returns.
 
     A DP release's budget check, ledger entry, stored release, derivation and grants commit in one
     transaction: a release refused by the budget (another one spent it meanwhile) leaves no trace and its
-    noisy values are discarded unseen; a release that cannot be stored is not charged.
+    noisy values are discarded unseen; a release that cannot be stored is not charged. A suppressed release's
+    check against every earlier output of the same data and the record of its cells
+    (:func:`equicare.service.exports.record_suppressed_release`, under the store's lock) commit in the same
+    transaction as the stored release: two releases racing are checked one after the other, each against
+    the other's cells.
     """
     ds, info = plan.dataset_id, plan.info
     if plan.method == "dp":
         if rel is None:
             raise EquicareError("internal: a DP release was not computed")
-        key = budget_key(store, ds, material)
         meta = {"method": "dp", "source_dataset": ds, "level": plan.level, **rel.to_dict()}
-        kind, table = "dp_release", rel.table
+        kind = "dp_release"
         default_name = f"{info['name']} {rel.statistic} (DP, epsilon {rel.epsilon:g})"
     else:
-        table, rep = suppressed_release(store, ds, plan.df, plan.by, plan.count_columns, plan.regions, plan.codes)
-        meta = {"method": "suppress", "source_dataset": ds, "by": plan.by,
-                "count_columns": plan.count_columns or ["count"], "level": plan.level, "epsilon": 0.0,
-                "notes": plan.notes, **rep}
+        if cells is None:
+            raise EquicareError("internal: a suppressed release was not computed")
         kind = "suppressed"
         default_name = f"{info['name']} counts (suppressed)"
+    key = budget_key(store, ds, material)
     name = (plan.name or default_name)[:128]
     with store.transaction():
         if plan.method == "dp":
             charge_release(store, ds, key, rel, created_by=user.name)
+            table = rel.table
+        else:
+            table, rep = record_suppressed_release(store, key.org, key.data_key, cells)
+            meta = {"method": "suppress", "source_dataset": ds, "by": plan.by,
+                    "count_columns": plan.count_columns or ["count"], "level": plan.level, "epsilon": 0.0,
+                    "notes": cells.notes, **rep}
         new_id = store.save_dataset(name, kind, table, source=f"{kind}:{ds}", fingerprint=_fingerprint(table),
                                     report=meta, org=user.org, created_by=user.name)
         record_derivation(store, new_id, ds)
@@ -236,23 +268,27 @@ def make_release(store: Store, user: User, req: dict) -> dict:
     if plan.method == "dp":
         rel, material = dp_job(*plan.dp_args())
         return finish_release(store, user, plan, rel, material)
-    return finish_release(store, user, plan)
+    cells, material = suppress_job(*plan.suppress_args())
+    return finish_release(store, user, plan, material=material, cells=cells)
 
 
 async def release_in_pool(store: Store, user: User, req: dict, pool, who: str) -> dict:
-    """:func:`make_release` for the service: checks and storing on threads, the DP computation (and the first
-    fingerprint of the data) in a worker process of ``pool`` (:class:`~equicare.service.jobs.JobPool`).
+    """:func:`make_release` for the service: checks, store reads and writes on threads of the web process; the
+    computation over the rows -- DP (:func:`dp_job`) or suppressed (:func:`suppress_job`), with the first
+    fingerprint of the data -- in a worker process of ``pool`` (:class:`~equicare.service.jobs.JobPool`).
 
     Raises the pool's :class:`~equicare.service.jobs.Busy` or
-    :class:`~equicare.service.jobs.WorkerCrashed` (nothing charged), or the release's EquicareError.
+    :class:`~equicare.service.jobs.WorkerCrashed` (nothing charged or recorded), or the release's
+    EquicareError.
     """
     from fastapi.concurrency import run_in_threadpool
 
     plan = await run_in_threadpool(plan_release, store, user, req)
-    if plan.method != "dp":
-        return await run_in_threadpool(finish_release, store, user, plan)
-    rel, material = await pool.run(who, dp_job, *plan.dp_args())
-    return await run_in_threadpool(finish_release, store, user, plan, rel, material)
+    if plan.method == "dp":
+        rel, material = await pool.run(who, dp_job, *plan.dp_args())
+        return await run_in_threadpool(finish_release, store, user, plan, rel, material)
+    cells, material = await pool.run(who, suppress_job, *plan.suppress_args())
+    return await run_in_threadpool(finish_release, store, user, plan, None, material, cells)
 
 
 def _contribution(store: Store, ds: int) -> tuple[pd.DataFrame, dict]:
