@@ -1,10 +1,12 @@
 """Command-line interface: a thin layer over :mod:`equicare.project` and the stage modules (``demo`` and ``run``
-are in :mod:`equicare.cli_project`)."""
+are in :mod:`equicare.cli_project`, ``forecast``, ``backtest`` and ``score`` in :mod:`equicare.cli_forecast`)."""
 
 from __future__ import annotations
 
 import typer
 
+from equicare.cli_forecast import backtest_cmd, forecast_cmd, score_cmd
+from equicare.cli_output import write_table
 from equicare.cli_project import demo_cmd, run_cmd
 
 app = typer.Typer(
@@ -97,123 +99,13 @@ def export_cmd(
 
     with Store(store, read_only=True) as st:
         table = st.get_dataset(dataset)
-    _write_table(table, out)
+    write_table(table, out)
 
 
-# options shared by `forecast` and `backtest`
-_TRUTH = typer.Option(None, "--truth", help="Hub target data CSV (default: the bundled file).")
-_MODEL = typer.Option(None, "--model", help="Forecast model (see equicare.forecast.MODELS).")
-_HISTORY = typer.Option(None, "--history", help="Optional older admissions in the same format.")
-_ILINET = typer.Option(None, "--ilinet", help="Optional ILINet extract(s), comma-separated (state, HHS-region): "
-                       "extra training epidemics.")
-_EXTRAS = typer.Option(True, "--extras/--no-extras", help="Train also on the bundled NHSN admissions 2020-23 and "
-                       "ILINet extracts where --history/--ilinet are not given (default: on).")
-_VINTAGES = typer.Option(None, "--vintages", help="Vintage file (as_of,date,location,value; changes only): forecast "
-                         "in real time from the data as published on or before R - 3 days (instead of --truth).")
-_NOWCAST = typer.Option(None, "--nowcast/--no-nowcast", help="With --vintages: correct the latest weeks for their "
-                        "expected revision, learned from past vintages.")
-_MISSING_WEEKS = typer.Option(None, "--missing-weeks", help="Locations whose latest weeks are unpublished: 'carry' "
-                              "(default: forecast from the last published week, horizon counted from there), "
-                              "'model-sqrt' or 'model-carry' (fill 1-2 missing weeks with the pooled AR's median).")
-_ADAPTIVE = typer.Option(None, "--adaptive-spread", help="Adaptive conformal 95% interval factor learned from this "
-                         "season's scored forecasts, e.g. '4:both' or '8:widen' (window weeks:mode); default 'off'.")
-_HUB_OUT = typer.Option(..., "--out", help="Output CSV (hubverse quantile rows).")
-_INTEGER = typer.Option(False, "--integer", help="Whole-number quantiles (the hub's 2025-26 rule), monotone and "
-                        "non-negative.")
-
-
-@app.command("forecast")
-def forecast_cmd(
-    reference_date: str = typer.Option(None, "--reference-date", help="Reference date R (a Saturday, YYYY-MM-DD); "
-                                       "with --series: default one step after the last date."),
-    out: str = _HUB_OUT,
-    truth: str = _TRUTH,
-    model: str = _MODEL,
-    history: str = _HISTORY,
-    ilinet: str = _ILINET,
-    extras: bool = _EXTRAS,
-    series: str = typer.Option(None, "--series", help="Any count series instead of US flu truth: a CSV/XLSX with "
-                               "region ids (any text), dates (daily, weekly or monthly) and counts."),
-    region: str = typer.Option("region", "--region", help="With --series: the region id column."),
-    date: str = typer.Option("date", "--date", help="With --series: the date column."),
-    value: str = typer.Option("value", "--value", help="With --series: the count column."),
-    horizons: int = typer.Option(4, "--horizons", min=1, help="With --series: steps ahead (horizons 0..N-1)."),
-    vintages: str = _VINTAGES,
-    nowcast: bool = _NOWCAST,
-    integer: bool = _INTEGER,
-    missing_weeks: str = _MISSING_WEEKS,
-    adaptive_spread: str = _ADAPTIVE,
-) -> None:
-    """Quantile forecasts for one reference date: US flu admissions (hub truth), or any count series (--series)."""
-    from equicare.errors import EquicareError
-
-    if series:
-        from pathlib import Path
-
-        from equicare.forecast.series import forecast_counts, load_counts
-        from equicare.project.spec import resolve_column
-        from equicare.project.tables import read_tabular
-
-        df = read_tabular(series)
-        name = Path(series).name
-        cols = {k: resolve_column(df, v, name, f"--{k}") for k, v in (("region", region), ("date", date),
-                                                                       ("value", value))}
-        s = load_counts(df, region=cols["region"], date=cols["date"], value=cols["value"], file=name)
-        table = forecast_counts(s, reference_date, model or "ensemble", horizons=tuple(range(horizons)))
-        _write_table(table, out)
-        for note in table.attrs.get("notes", []):
-            typer.echo(f"note: {note}", err=True)
-        return
-    if reference_date is None:
-        raise EquicareError("--reference-date is required for the flu truth (or give --series)")
-    from equicare.forecast import cli as fc
-
-    n = fc.forecast_to_csv(truth, reference_date, out, model=model, history=history, ilinet=ilinet, extras=extras,
-                           notes=lambda note: typer.echo(f"note: {note}", err=True), vintages=vintages,
-                           nowcast=nowcast, integer=integer, missing_weeks=missing_weeks,
-                           adaptive=adaptive_spread)
-    typer.echo(f"wrote {n} rows to {out}")
-
-
-@app.command("backtest")
-def backtest_cmd(
-    start: str = typer.Option(..., "--start", help="First reference date (a Saturday)."),
-    end: str = typer.Option(..., "--end", help="Last reference date (a Saturday)."),
-    out: str = _HUB_OUT,
-    truth: str = _TRUTH,
-    model: str = _MODEL,
-    history: str = _HISTORY,
-    ilinet: str = _ILINET,
-    extras: bool = _EXTRAS,
-    vintages: str = _VINTAGES,
-    nowcast: bool = _NOWCAST,
-    integer: bool = _INTEGER,
-    missing_weeks: str = _MISSING_WEEKS,
-    adaptive_spread: str = _ADAPTIVE,
-) -> None:
-    """Forecasts for every Saturday from START to END, each using only data available at the time."""
-    from equicare.forecast import cli as fc
-
-    def progress(done: int, total: int) -> None:
-        typer.echo(f"\rreference dates: {done}/{total}", nl=done == total, err=True)
-
-    n = fc.backtest_to_csv(truth, start, end, out, model=model, history=history, progress=progress,
-                           ilinet=ilinet, extras=extras, notes=lambda note: typer.echo(f"note: {note}", err=True),
-                           vintages=vintages, nowcast=nowcast, integer=integer, missing_weeks=missing_weeks,
-                           adaptive=adaptive_spread)
-    typer.echo(f"wrote {n} rows to {out}")
-
-
-@app.command("score")
-def score_cmd(
-    forecasts: str = typer.Option(..., "--forecasts", help="Hubverse quantile forecasts CSV (or .csv.gz)."),
-    truth: str = typer.Option(None, "--truth", help="Hub target data CSV (default: the bundled file)."),
-    versus: str = typer.Option(None, "--versus", help="Other model's forecasts for the mean WIS ratio."),
-) -> None:
-    """WIS, absolute error of the median, 50%/95% coverage and (with --versus) the mean WIS ratio."""
-    from equicare.forecast import cli as fc
-
-    typer.echo(fc.score_files(truth, forecasts, versus))
+# `forecast`, `backtest` and `score` (in equicare.cli_forecast)
+app.command("forecast")(forecast_cmd)
+app.command("backtest")(backtest_cmd)
+app.command("score")(score_cmd)
 
 
 users_app = typer.Typer(help="Accounts of the web service (API tokens, roles, organisations).", no_args_is_help=True)
@@ -361,17 +253,6 @@ def _network_cost_file(demand: str, sites: str | None, network: str, mode: str, 
     return str(path)
 
 
-def _write_table(table, out: str | None) -> None:
-    from pathlib import Path
-
-    if out:
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        table.to_csv(out, index=False)
-        typer.echo(f"wrote {len(table)} rows to {out}", err=True)
-    else:
-        typer.echo(table.to_csv(index=False), nl=False)
-
-
 # options shared by `costs`, `access` and `locate` (road-network travel times, docs/travel.md)
 _NETWORK = typer.Option(None, "--network", help="Road network: an OpenStreetMap .osm.pbf extract or a street-centreline "
                         "line layer (GeoJSON, GeoPackage, Shapefile).")
@@ -498,7 +379,7 @@ def access_cmd(
                          demand_costs=_read_csv_ids(demand_cost) if demand_cost else None,
                          normalize=normalize, files=(demand, supply, cost),
                          engine=_dask_access_engine(scheduler, workers, chunk_rows), **params)
-    _write_table(table, out)
+    write_table(table, out)
     from equicare.analyze.access import default_notes
 
     notes = default_notes(method, **params)
@@ -561,7 +442,7 @@ def inequality_cmd(
                                 "population) or --unweighted to count every region once")
         table = region_inequality_table(_read_csv_ids(regions, store), value, weight or None, unweighted=unweighted,
                                         file=regions, epsilon=epsilon, n_boot=n_boot, level=conf_level, seed=seed)
-    _write_table(table, out)
+    write_table(table, out)
 
 
 @app.command("allocate")
