@@ -25,7 +25,7 @@ MEMBERS: dict[str, tuple[float, float, float, float]] = {
     "level_slow": (0.05, 0.0, 0.0, 0.0),
     "level": (0.2, 0.0, 0.0, 0.0),
     "trend": (0.2, 0.05, 0.9, 0.0),
-    "season": (0.1, 0.02, 0.9, 0.1),
+    "season": (0.1, 0.02, 0.9, 0.3),
 }
 #: Upper bound of the damping factor (``phi`` near 1 extrapolates a noisy trend without end).
 MAX_PHI = 0.95
