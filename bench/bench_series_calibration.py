@@ -47,7 +47,8 @@ def simulate(kind: str, freq: str, L: int = 20, seed: int = 0) -> CountSeries:
 
 def coverage(s: CountSeries, fc: pd.DataFrame, lo: float, hi: float) -> float:
     """Share of held-out targets inside the central interval ``[q_lo, q_hi]``."""
-    t = s.frame.assign(target_end_date=s.frame["date"].dt.strftime("%Y-%m-%d"))[["location", "target_end_date", "value"]]
+    t = s.frame.assign(target_end_date=s.frame["date"].dt.strftime("%Y-%m-%d"))
+    t = t[["location", "target_end_date", "value"]]
     w = fc[fc["output_type_id"].isin([lo, hi])].pivot_table(
         index=["reference_date", "horizon", "location", "target_end_date"], columns="output_type_id",
         values="value").reset_index()

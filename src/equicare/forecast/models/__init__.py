@@ -20,5 +20,5 @@ MODELS: dict[str, type[ForecastModel]] = {
                 CountEnsemble)
 }
 
-__all__ = ["MODELS", "CountEnsemble", "DampedTrend", "FlatBaseline", "ForecastModel", "LinearRegression", "PooledAR", "PooledGBM",
-           "QuantileEnsemble", "SeasonalNaive"]
+__all__ = ["MODELS", "CountEnsemble", "DampedTrend", "FlatBaseline", "ForecastModel", "LinearRegression", "PooledAR",
+           "PooledGBM", "QuantileEnsemble", "SeasonalNaive"]
