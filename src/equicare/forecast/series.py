@@ -31,6 +31,8 @@ from equicare.forecast.truth import Panel
 NOMINAL_POPULATION = 1e5
 #: Seasonal period of each frequency, in steps.
 PERIODS = {"daily": 365, "weekly": 52, "monthly": 12}
+#: Season of the count ensemble's seasonal member, in steps: the week for daily series, the year otherwise.
+COUNT_SEASON = {"daily": 7, "weekly": 52, "monthly": 12}
 _Q = np.asarray(QUANTILES)
 
 
@@ -168,13 +170,22 @@ def series_panel(s: CountSeries, population: Mapping[str, float] | None = None) 
 
 def model_for(name: str | ForecastModel, freq: str) -> ForecastModel:
     """A model by name, with its seasonal settings for the frequency (seasonal-naive period, no week-based
-    season features for daily or monthly series)."""
+    season features for daily or monthly series).
+
+    ``ensemble`` (the default) and ``damped_trend`` are the count-aware
+    :class:`~equicare.forecast.models.counts.CountEnsemble` here (all members, or the damped trend alone): the flu
+    ensemble and damped trend work on the fourth-root rate scale, whose intervals explode on small counts
+    (docs/forecast.md, *Any count series*).  The flu path (:mod:`equicare.forecast.run`) keeps its models."""
     if isinstance(name, ForecastModel):
         return name
     if name not in MODELS:
         raise EquicareError(f"unknown forecast model {name!r}; choose one of {', '.join(MODELS)}")
-    from equicare.forecast.models import PooledAR, SeasonalNaive
+    from equicare.forecast.models import CountEnsemble, PooledAR, SeasonalNaive
 
+    if name in ("ensemble", "count_ensemble"):
+        return CountEnsemble(period=COUNT_SEASON[freq])
+    if name == "damped_trend":
+        return CountEnsemble(period=COUNT_SEASON[freq], members=("trend",))
     if name == "seasonal_naive":
         return SeasonalNaive(period=PERIODS[freq])
     if name == "pooled_ar" and freq != "weekly":

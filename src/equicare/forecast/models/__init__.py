@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from equicare.forecast.models.base import ForecastModel
 from equicare.forecast.models.baselines import FlatBaseline, SeasonalNaive
+from equicare.forecast.models.counts import CountEnsemble
 from equicare.forecast.models.ensemble import QuantileEnsemble
 from equicare.forecast.models.linear import LinearRegression
 from equicare.forecast.models.pooled import PooledAR, PooledGBM
@@ -15,8 +16,9 @@ from equicare.forecast.models.smoothing import DampedTrend
 
 MODELS: dict[str, type[ForecastModel]] = {
     cls.name: cls
-    for cls in (SeasonalNaive, FlatBaseline, LinearRegression, PooledAR, PooledGBM, DampedTrend, QuantileEnsemble)
+    for cls in (SeasonalNaive, FlatBaseline, LinearRegression, PooledAR, PooledGBM, DampedTrend, QuantileEnsemble,
+                CountEnsemble)
 }
 
-__all__ = ["MODELS", "DampedTrend", "FlatBaseline", "ForecastModel", "LinearRegression", "PooledAR", "PooledGBM",
-           "QuantileEnsemble", "SeasonalNaive"]
+__all__ = ["MODELS", "CountEnsemble", "DampedTrend", "FlatBaseline", "ForecastModel", "LinearRegression", "PooledAR",
+           "PooledGBM", "QuantileEnsemble", "SeasonalNaive"]
