@@ -26,6 +26,7 @@ import math
 import os
 import tempfile
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -359,7 +360,11 @@ def _solve_all(client, doc, todo, store: PointStore, done: dict, progress, total
     from distributed import as_completed
 
     doc_future = client.scatter(doc, broadcast=True, hash=False)
-    futures = {client.submit(solve_point, doc_future, v, k, name, key=f"sweep-point-{k}", pure=False): k
+    # Task keys are unique to this run: on a long-lived scheduler, a killed earlier run's tasks may still be held
+    # under the point's own key while the scheduler notices its client is gone, and a new future on that key
+    # would then never complete (a rerun after a kill waited forever).
+    run = uuid.uuid4().hex[:8]
+    futures = {client.submit(solve_point, doc_future, v, k, name, key=f"sweep-point-{k}-{run}", pure=False): k
                for k, v in todo}
     for fut in as_completed(futures):
         k = futures[fut]
