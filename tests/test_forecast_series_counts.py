@@ -125,3 +125,15 @@ def test_information_rule_and_gaps() -> None:
     f = f.drop(index=f.index[(f["location"] == "R2") & (f["date"] == "2022-03-01")])
     fc = forecast_counts(CountSeries(f.reset_index(drop=True), "daily"))
     assert np.isfinite(fc["value"]).all() and set(fc["location"]) == {"R0", "R1", "R2", "R3"}
+
+
+def test_count_ensemble_is_offered_on_count_series_only(run_cli, tmp_path):
+    """The count model works on counts; the flu path's rates would give nonsense (a median of 4 beside ~318), so
+    the flu path refuses it with a hint, while series and project files accept it."""
+    from equicare.forecast.models import MODELS, SERIES_MODELS
+
+    assert "count_ensemble" in SERIES_MODELS and "count_ensemble" not in MODELS
+    assert isinstance(model_for("count_ensemble", "weekly"), CountEnsemble)
+    code, _, err = run_cli("forecast", "--reference-date", "2024-01-06", "--model", "count_ensemble",
+                           "--out", tmp_path / "f.csv")
+    assert code == 2 and "count series" in err and not (tmp_path / "f.csv").exists()

@@ -29,7 +29,12 @@ def get_model(model: str | ForecastModel) -> ForecastModel:
     if isinstance(model, ForecastModel):
         return model
     if model not in MODELS:
-        raise EquicareError(f"unknown forecast model {model!r}; choose one of {', '.join(MODELS)}")
+        from equicare.forecast.models import SERIES_MODELS
+
+        hint = (" (it works on counts: use it on a count series, `equicare forecast --series` or a project's demand)"
+                if model in SERIES_MODELS else "")
+        raise EquicareError(f"unknown forecast model {model!r} for the flu rates; choose one of "
+                            f"{', '.join(MODELS)}{hint}")
     return MODELS[model]()
 
 

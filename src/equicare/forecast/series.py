@@ -24,7 +24,7 @@ import pandas as pd
 from equicare.data.readers import sheet_row
 from equicare.errors import EquicareError, Problem, ValidationError
 from equicare.forecast.hub import COLUMNS, QUANTILES
-from equicare.forecast.models import MODELS, ForecastModel
+from equicare.forecast.models import SERIES_MODELS, ForecastModel
 from equicare.forecast.truth import Panel
 
 #: Nominal population of a series when none is given (rates per 100,000 are then counts).
@@ -178,8 +178,8 @@ def model_for(name: str | ForecastModel, freq: str) -> ForecastModel:
     (docs/forecast.md, *Any count series*).  The flu path (:mod:`equicare.forecast.run`) keeps its models."""
     if isinstance(name, ForecastModel):
         return name
-    if name not in MODELS:
-        raise EquicareError(f"unknown forecast model {name!r}; choose one of {', '.join(MODELS)}")
+    if name not in SERIES_MODELS:
+        raise EquicareError(f"unknown forecast model {name!r}; choose one of {', '.join(SERIES_MODELS)}")
     from equicare.forecast.models import CountEnsemble, PooledAR, SeasonalNaive
 
     if name in ("ensemble", "count_ensemble"):
@@ -190,7 +190,7 @@ def model_for(name: str | ForecastModel, freq: str) -> ForecastModel:
         return SeasonalNaive(period=PERIODS[freq])
     if name == "pooled_ar" and freq != "weekly":
         return PooledAR(season=False)
-    return MODELS[name]()
+    return SERIES_MODELS[name]()
 
 
 def _cut(panel: Panel, n: int) -> Panel:

@@ -382,7 +382,7 @@ def load_project(path: str | Path) -> Project:
 
 def _check_choices(parts: dict, top: dict, label: str, problems: list[Problem]) -> None:
     from equicare.analyze.access import METHODS
-    from equicare.forecast.models import MODELS
+    from equicare.forecast.models import SERIES_MODELS
     from equicare.optimize import OBJECTIVES
 
     def choice(key: str, value: object, allowed: tuple[str, ...]) -> None:
@@ -417,7 +417,7 @@ def _check_choices(parts: dict, top: dict, label: str, problems: list[Problem]) 
         f = parts["forecast"]
         for key, m in [("forecast.model", f.model), ("forecast.baseline", f.baseline),
                        *[("forecast.compare", c) for c in f.compare]]:
-            choice(key, m, tuple(MODELS))
+            choice(key, m, tuple(SERIES_MODELS))
         if any(h < 0 or h > 52 for h in f.horizons) or len(set(f.horizons)) != len(f.horizons):
             problems.append(_kp(label, "forecast.horizons", "distinct whole numbers in 0..52", f.horizons))
         if f.quantiles is not None and (0.5 not in f.quantiles or any(not 0 < q < 1 for q in f.quantiles)):

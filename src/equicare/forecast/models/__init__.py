@@ -16,9 +16,13 @@ from equicare.forecast.models.smoothing import DampedTrend
 
 MODELS: dict[str, type[ForecastModel]] = {
     cls.name: cls
-    for cls in (SeasonalNaive, FlatBaseline, LinearRegression, PooledAR, PooledGBM, DampedTrend, QuantileEnsemble,
-                CountEnsemble)
+    for cls in (SeasonalNaive, FlatBaseline, LinearRegression, PooledAR, PooledGBM, DampedTrend, QuantileEnsemble)
 }
+"""Models of the US flu path (:mod:`equicare.forecast.run`), which works on rates per 100,000."""
 
-__all__ = ["MODELS", "CountEnsemble", "DampedTrend", "FlatBaseline", "ForecastModel", "LinearRegression", "PooledAR",
+SERIES_MODELS: dict[str, type[ForecastModel]] = {**MODELS, CountEnsemble.name: CountEnsemble}
+"""Models of any count series (:mod:`equicare.forecast.series`): the flu path's names plus ``count_ensemble``, which
+works on counts and so is not offered on the flu path's rates."""
+
+__all__ = ["MODELS", "SERIES_MODELS", "CountEnsemble", "DampedTrend", "FlatBaseline", "ForecastModel", "LinearRegression", "PooledAR",
            "PooledGBM", "QuantileEnsemble", "SeasonalNaive"]
