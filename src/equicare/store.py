@@ -138,6 +138,13 @@ class Store:
         self.close()
 
     @contextmanager
+    def locked(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The connection, held by this thread alone (the store's lock; no transaction): for a module's own
+        tables and reads that must not interleave with another thread's statements."""
+        with self._lock:
+            yield self.con
+
+    @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """All statements inside commit together or not at all.
 

@@ -69,7 +69,7 @@ CREATE TABLE IF NOT EXISTS suppression_cells (
 
 
 def ensure_schema(store: "Store") -> None:
-    with store._lock:
+    with store.locked():
         store.con.execute(_SQL)
 
 
@@ -298,7 +298,7 @@ def protect_outputs(store: "Store", org: str, data_key: str, index: DataIndex, o
     recorded before is given the recorded pattern unchanged.
     """
     ensure_schema(store)
-    with store._lock:
+    with store.locked():
         for o in outputs:
             rec = recorded_cells(store, org, data_key, o.column)
             same = rec[rec.signature == o.signature]

@@ -124,7 +124,7 @@ def key_material(df: pd.DataFrame) -> KeyMaterial:
 
 
 def ensure_schema(store: "Store") -> None:
-    with store._lock:
+    with store.locked():
         store.con.execute(_SQL)
 
 
@@ -232,7 +232,7 @@ def privacy_budget(store: "Store", dataset_id: int) -> float:
 def privacy_spent(store: "Store", dataset_id: int) -> float:
     """Total epsilon of the releases made so far from this dataset's family (same rows, copies, parents)."""
     k = budget_key(store, dataset_id)
-    with store._lock:
+    with store.locked():
         return _spent(store.con, k.org, k.family)
 
 
@@ -258,7 +258,7 @@ def org_budget(store: "Store", org: str) -> float:
 def org_spent(store: "Store", org: str) -> float:
     """Total epsilon of every release the organisation made."""
     ensure_schema(store)
-    with store._lock:
+    with store.locked():
         return _spent(store.con, org)
 
 
@@ -285,7 +285,7 @@ def check_budget(store: "Store", dataset_id: int, epsilon: float) -> None:
     """Refuse (before any computation) a release of ``epsilon`` the family or organisation cannot afford."""
     eps = check_epsilon(epsilon)
     k = budget_key(store, dataset_id)
-    with store._lock:
+    with store.locked():
         _refuse_if_over(store.con, store, dataset_id, k, eps)
 
 
@@ -333,7 +333,7 @@ def release_dataset(
     if bounds is not None:
         check_bounds(bounds, column)  # a bad request is named as such, whatever the budget
     k = budget_key(store, dataset_id)
-    with store._lock:
+    with store.locked():
         _refuse_if_over(store.con, store, dataset_id, k, eps)
     rel = dp_release(store.get_dataset(dataset_id), by=by, statistic=statistic, epsilon=eps, regions=regions,
                      column=column, bounds=bounds, alpha=alpha)

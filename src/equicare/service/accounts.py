@@ -80,7 +80,7 @@ def _now() -> datetime:
 
 def ensure_schema(store: Store) -> None:
     """Create the account tables if missing (and upgrade stores whose user names were global)."""
-    with store._lock:
+    with store.locked():
         if _needs_upgrade(store):
             _upgrade(store)
         store.con.execute(_SCHEMA)
@@ -312,5 +312,5 @@ def session_user(store: Store, sid: str | None) -> User | None:
 
 def end_session(store: Store, sid: str | None) -> None:
     if sid:
-        with store._lock:
+        with store.locked():
             store.con.execute("DELETE FROM sessions WHERE id_hash = ?", [hashlib.sha256(sid.encode()).hexdigest()])

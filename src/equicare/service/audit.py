@@ -27,7 +27,7 @@ CREATE TABLE IF NOT EXISTS audit_log (
 
 
 def ensure_schema(store: Store) -> None:
-    with store._lock:
+    with store.locked():
         store.con.execute(_SCHEMA)
 
 
@@ -35,7 +35,7 @@ def record(store: Store, action: str, *, user: str | None = None, org: str | Non
            status: int | None = None, detail: dict | None = None) -> None:
     """Append one entry (``action`` e.g. ``"POST /api/datasets"`` or ``"users add"``)."""
     ensure_schema(store)
-    with store._lock:
+    with store.locked():
         store.con.execute(
             "INSERT INTO audit_log VALUES (nextval('audit_seq'), ?, ?, ?, ?, ?, ?, ?)",
             [datetime.now(timezone.utc).replace(tzinfo=None), user, org, action, target, status,

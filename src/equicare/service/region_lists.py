@@ -38,7 +38,7 @@ CREATE TABLE IF NOT EXISTS region_lists (
 
 
 def ensure_schema(store: Store) -> None:
-    with store._lock:
+    with store.locked():
         store.con.execute(_SCHEMA)
 
 

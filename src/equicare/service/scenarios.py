@@ -284,14 +284,6 @@ def _as_pipeline_facilities(fac: pd.DataFrame) -> pd.DataFrame:
     return fac.reset_index(drop=True)
 
 
-def _record_fingerprints(store: Store, run_id: str, fingerprints: dict) -> None:
-    import json
-
-    with store._lock:
-        store.con.execute("UPDATE runs SET fingerprints = ? WHERE id = ?",
-                          [json.dumps(fingerprints, sort_keys=True), run_id])
-
-
 @dataclass
 class RunOutput:
     """What a run computed (in a worker process): result tables, summary and the input fingerprints."""
@@ -371,7 +363,7 @@ def execute_run(store: Store, run_id: str, kind: str, p: ScenarioParams, org: st
     try:
         store.set_progress(run_id, 0, 1, "computing")
         out = compute_run(kind, p, _facilities_for(store, p, org))
-        _record_fingerprints(store, run_id, out.fingerprints)
+        store.update_run(run_id, fingerprints=out.fingerprints)
         store.finish_run(run_id, out.tables, out.summary)
     except Exception as exc:  # noqa: BLE001 - the run records any failure; the service stays up
         store.fail_run(run_id, _failure_message(exc))
@@ -404,7 +396,7 @@ def finish_from_worker(store: Store, run_id: str, fut) -> None:
             store.fail_run(run_id, _failure_message(exc))
             return
         out: RunOutput = fut.result()
-        _record_fingerprints(store, run_id, out.fingerprints)
+        store.update_run(run_id, fingerprints=out.fingerprints)
         store.finish_run(run_id, out.tables, out.summary)
     except Exception as exc:  # noqa: BLE001 - e.g. results that cannot be written: the run fails, cleanly
         try:

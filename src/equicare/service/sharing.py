@@ -32,7 +32,7 @@ CREATE TABLE IF NOT EXISTS grants (
 
 
 def ensure_schema(store: Store) -> None:
-    with store._lock:
+    with store.locked():
         store.con.execute(_SCHEMA)
 
 
