@@ -7,20 +7,18 @@ maximise it with HiGHS (scipy ``linprog``); the feasible interval must hold at l
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from scipy.optimize import linprog
 
 from equicare.data import load_table
-from equicare.privacy.disclosure import DataIndex, recorded_cells
-from equicare.privacy.ledger import budget_key
 from equicare.service.accounts import User
 from equicare.service.exports import dataset_export
 from equicare.service.releases import make_release
 from equicare.store import Store
+
+from disclosure_attack import attack
 
 WEEKS = ["2024-01-06", "2024-01-13", "2024-01-20", "2024-01-27"]
 USER = User("pat", "north", "planner")
@@ -46,40 +44,6 @@ def download(st_: Store, ds: int) -> pd.DataFrame:
 def release(st_: Store, ds: int) -> pd.DataFrame:
     out = make_release(st_, USER, {"dataset_id": ds, "method": "suppress", "by": "region", "count_columns": ["value"]})
     return st_.get_dataset(out["id"])
-
-
-def attack(st_: Store, ds: int, threshold: int = 11) -> dict[str, tuple[float, float]]:
-    """Interval of every hidden small count (rows and cells of any output) given everything published."""
-    df = st_.get_dataset(ds)
-    x = df["value"].to_numpy(float)
-    n = len(df)
-    idx = DataIndex(df)
-    rec = recorded_cells(st_, "north", budget_key(st_, ds).data_key, "value")
-    A, b, cells = [], [], []
-    for spec, shown, primary in zip(rec.spec, rec.shown, rec.primary_cell):
-        m = idx.members(spec)
-        row = np.zeros(n)
-        row[m] = 1
-        if shown:
-            A.append(row)
-            b.append(x[m].sum())  # the attacker reads the published value
-        elif primary:
-            cells.append((spec, row))
-    for i in np.flatnonzero((x >= 1) & (x <= threshold - 1)):
-        row = np.zeros(n)
-        row[i] = 1
-        cells.append((f"row {df.region[i]} {df.date[i].date()}", row))
-    A_ub, b_ub = [], []
-    for _, row in cells:  # hidden primary cells lie in 1..threshold-1
-        A_ub += [row, -row]
-        b_ub += [threshold - 1, -1]
-    out = {}
-    for name, row in cells:
-        lo = linprog(row, A_ub=A_ub, b_ub=b_ub, A_eq=A or None, b_eq=b or None, bounds=(0, None), method="highs")
-        hi = linprog(-row, A_ub=A_ub, b_ub=b_ub, A_eq=A or None, b_eq=b or None, bounds=(0, None), method="highs")
-        assert lo.status == 0 and hi.status == 0
-        out[name] = (lo.fun, -hi.fun)
-    return out
 
 
 ISSUE = {"01": [5, 20, 30], "02": [40, 50, 60], "04": [100, 110, 120]}

@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 from concurrent.futures import ThreadPoolExecutor
 
-import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
@@ -15,6 +14,8 @@ from equicare.service.accounts import add_user
 from equicare.service.app import create_app
 from equicare.service.jobs import PoolSettings
 from equicare.store import Store
+
+from disclosure_attack import attack
 
 
 @pytest.fixture(scope="module")
@@ -129,39 +130,6 @@ def weekly(client, tokens, table: dict[str, list[int]], name: str) -> int:
 def suppressed(client, tokens, ds: int):
     return client.post("/api/releases", headers=H(tokens), json={"dataset_id": ds, "method": "suppress",
                                                                   "by": "region", "count_columns": ["value"]})
-
-
-def attack(store, ds: int, threshold: int = 11) -> dict[str, tuple[float, float]]:
-    """Interval of every hidden small count given every cell recorded as published (independent LPs)."""
-    from scipy.optimize import linprog
-
-    from equicare.privacy.disclosure import DataIndex, recorded_cells
-    from equicare.privacy.ledger import known_budget_key
-
-    df = store.get_dataset(ds)
-    x, n = df["value"].to_numpy(float), len(df)
-    idx = DataIndex(df)
-    rec = recorded_cells(store, "north", known_budget_key(store, ds).data_key, "value")
-    A, b, cells = [], [], []
-    for spec, shown, primary in zip(rec.spec, rec.shown, rec.primary_cell):
-        row = np.zeros(n)
-        row[idx.members(spec)] = 1
-        if shown:
-            A.append(row)
-            b.append(float(x @ row))
-        elif primary:
-            cells.append((spec, row))
-    for i in np.flatnonzero((x >= 1) & (x <= threshold - 1)):
-        cells.append((f"row {i}", np.eye(n)[i]))
-    A_ub = [r for _, row in cells for r in (row, -row)]
-    b_ub = [v for _ in cells for v in (threshold - 1, -1)]
-    out = {}
-    for name, row in cells:
-        lo = linprog(row, A_ub=A_ub, b_ub=b_ub, A_eq=A or None, b_eq=b or None, bounds=(0, None), method="highs")
-        hi = linprog(-row, A_ub=A_ub, b_ub=b_ub, A_eq=A or None, b_eq=b or None, bounds=(0, None), method="highs")
-        assert lo.status == 0 and hi.status == 0
-        out[name] = (lo.fun, -hi.fun)
-    return out
 
 
 def test_suppressed_release_is_computed_in_a_worker_process(svc, monkeypatch):
