@@ -230,9 +230,18 @@ class LinearModel:
 
     # --- solve ---------------------------------------------------------------------------------
     def solve(self) -> Solution:
-        """Run HiGHS and return a :class:`Solution` (never raises on infeasibility)."""
+        """Run HiGHS and return a :class:`Solution` (never raises on infeasibility).
+
+        A MIP answer is checked: when the objective HiGHS reports is not that of the point it returns
+        (seen with HiGHS 1.16 when a start is given and presolve is on: the start came back as
+        "optimal" with a lower objective than the true optimum; HiGHS issues #1273, #3043, #3094 are
+        of the same family), the model is solved again with presolve off and that answer is used.
+        """
         t0 = time.perf_counter()
         self.h.run()
+        if self.is_mip and not self._consistent():
+            self.h.setOptionValue("presolve", "off")
+            self.h.run()
         secs = time.perf_counter() - t0
         ms = self.h.getModelStatus()
         status = _STATUS.get(ms, self.h.modelStatusToString(ms))
@@ -253,6 +262,18 @@ class LinearModel:
             gap = 0.0
         bound = float(info.mip_dual_bound) if self.is_mip and have else obj
         return Solution(status, obj, x, rv, rd, cd, gap, secs, bound)
+
+
+    def _consistent(self) -> bool:
+        """Whether HiGHS's reported objective is that of the point it returned (or it returned none)."""
+        sol = self.h.getSolution()
+        if not sol.value_valid or self.h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+            return True
+        lp = self.h.getLp()
+        x = np.asarray(sol.col_value, dtype=float)
+        obj = float(np.dot(np.asarray(lp.col_cost_, dtype=float), x)) + float(lp.offset_)
+        rep = float(self.h.getInfo().objective_function_value)
+        return abs(obj - rep) <= 1e-7 * max(1.0, abs(obj), abs(rep))
 
 
 def _finite(v, n: int) -> np.ndarray:

@@ -43,7 +43,7 @@ from equicare.optimize.location import kernels as kn
 from equicare.optimize.location.costs import check_p, prepare_rows
 from equicare.optimize.location.heuristics import fixing_tests
 from equicare.optimize.location.progress import Deadline, relative_gap
-from equicare.optimize.location.radius import local_search
+from equicare.optimize.location.heuristics import local_search
 from equicare.optimize.location.result import LocationResult
 from equicare.optimize.location.rows import SortedRows, assign, within
 from equicare.optimize.location.setcover import min_cover

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from equicare.optimize.location import kernels as kn
+
 
 def fixing_tests(lb: float, rho: np.ndarray, S: np.ndarray, forced: np.ndarray, ub: float):
     """Reduced-cost tests of a Lagrangian bound whose site part picks the forced sites and the p - |forced|
@@ -32,6 +34,29 @@ def fixing_tests(lb: float, rho: np.ndarray, S: np.ndarray, forced: np.ndarray, 
     worst_in = rho[free_in].max() if free_in.any() else np.inf
     best_out = rho[~inS].min() if (~inS).any() else np.inf
     tol = 1e-9 * max(abs(ub), 1.0)
-    fixed_closed = ~inS & (lb + rho - worst_in > ub + tol)
-    fixed_open = free_in & (lb - rho + best_out > ub + tol)
+    with np.errstate(invalid="ignore"):  # inf - inf (no free site picked, or every other closed): no test
+        fixed_closed = ~inS & (lb + rho - worst_in > ub + tol)
+        fixed_open = free_in & (lb - rho + best_out > ub + tol)
     return fixed_closed, fixed_open
+
+
+def local_search(rows, a, is_open, forced, big, deadline, max_swaps: int = 10_000):
+    """Best-improvement swaps (fast interchange) until none lowers ``sum_i min_{j open} a_ij`` (``big`` for a
+    point no open site serves) or the deadline; returns (open set, objective, swaps made)."""
+    ptr, site = rows.ptr, rows.site
+    swaps = 0
+    while swaps < max_swaps and not deadline.expired():
+        d1, f1, d2 = kn.nearest_two(ptr, site, a, is_open, big)
+        removable = np.flatnonzero(is_open & ~forced)
+        if not len(removable):
+            break
+        pos = np.full(len(is_open), -1, np.int64)
+        pos[removable] = np.arange(len(removable))
+        # a point whose nearest open site is forced keeps it: its column stays out of the swap table
+        f1_pos = f1.copy()
+        delta, k, r = kn.best_swap(ptr, site, a, d1, f1_pos, d2, is_open, removable, pos)
+        if k < 0 or delta > -1e-12 * max(float(d1.sum()), 1.0):
+            break
+        is_open[k], is_open[r] = True, False
+        swaps += 1
+    return is_open, kn.evaluate_open(ptr, site, a, is_open, big), swaps

@@ -47,7 +47,7 @@ from equicare.optimize.location import kernels as kn
 from equicare.optimize.location.costs import check_p, prepare_rows
 from equicare.optimize.location.coverage import check_reach_rows
 from equicare.optimize.location.progress import Deadline, Progress, relative_gap
-from equicare.optimize.location.radius import solve_p_median
+from equicare.optimize.location.median_exact import solve_p_median
 from equicare.optimize.location.result import LocationResult
 from equicare.optimize.location.rows import nearest_open
 
