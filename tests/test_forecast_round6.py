@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from equicare.forecast.hub import QUANTILES
-from equicare.forecast.models import MODELS, FlatBaseline, PooledAR, PooledGBQR, QuantileEnsemble
+from equicare.forecast.models import MODELS, FlatBaseline, PooledAR, PooledGBM, PooledGBQR, QuantileEnsemble
 from equicare.forecast.models.gbqr import GBQR_LEVELS, gbqr_features, hub_levels
 from equicare.forecast.run import forecast_panel, make_model
 from equicare.forecast.truth import Panel
@@ -144,3 +144,18 @@ def test_per_step_weights_against_hand_mix():
     for bad in ([[1.0, -1.0]], [[0.0, 0.0]], [[1.0, 2.0, 3.0]], [[np.nan, 1.0]]):
         with pytest.raises(ValueError):
             QuantileEnsemble(members=members, weights=bad)
+
+
+@pytest.mark.parametrize("cls", [PooledAR, PooledGBM])
+def test_cached_extra_rows_change_nothing_and_leak_nothing(cls):
+    """The pooled models reuse the extra series' training rows across calls (step 4 of round 6, speed): a model that
+    has already forecast from a later cut (whose extra series reach further) gives, at an earlier cut, exactly what
+    a fresh model gives there; and repeating a call gives the same forecast."""
+    full, ili = _panel(T=100), _ili(T=200, start="2020-06-06")
+    kw = dict(n_estimators=5, min_child_samples=10) if cls is PooledGBM else {}
+    early, late = full.dates[70], full.dates[95]
+    used = cls(augment=ili, **kw)
+    used.predict(full.cut(late), [1, 2])
+    got = used.predict(full.cut(early), [1, 2])
+    assert np.array_equal(got, cls(augment=ili, **kw).predict(full.cut(early), [1, 2]))
+    assert np.array_equal(got, used.predict(full.cut(early), [1, 2]))

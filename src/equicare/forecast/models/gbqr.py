@@ -171,7 +171,7 @@ class PooledGBQR(ForecastModel):
                 lgb.train(dict(objective="quantile", alpha=a, num_leaves=self.num_leaves,
                                learning_rate=self.learning_rate, min_data_in_leaf=self.min_child_samples,
                                bagging_fraction=0.8, bagging_freq=1, seed=17, num_threads=1, verbose=-1),
-                          data, num_boost_round=self.n_estimators).predict(np.nan_to_num(X_new))
+                          data, num_boost_round=self.n_estimators).predict(np.nan_to_num(X_new), num_threads=1)
                 for a in self.levels])
             preds = np.sort(preds, axis=1).reshape(L, len(steps), len(self.levels))
             zq = base[:, None, None] + hub_levels(preds, self.levels)
