@@ -131,14 +131,27 @@ class PooledGBQR(ForecastModel):
         if self.augment is not None:
             keep = self.augment.dates <= panel.dates[-1]  # extra series obey the information rule too
             if keep.sum() > max(steps) + 2:
-                dates = self.augment.dates[keep]
-                Xa, ya, oa = _rows(self._z(self.augment.values[keep], self.augment.population), dates, steps, 1.0)
-                sel = np.ones(len(ya), bool)
-                if self.augment_months is not None:
-                    sel = np.isin(dates.month.to_numpy()[oa], self.augment_months)
-                idx = np.flatnonzero(sel)[:: self.augment_row_step]
-                X, y = np.vstack([X, Xa[idx]]), np.concatenate([y, ya[idx]])
+                Xa, ya = self._augment_rows(int(keep.sum()), tuple(steps))
+                X, y = np.vstack([X, Xa]), np.concatenate([y, ya])
         return X, y
+
+    def _augment_rows(self, n_weeks: int, steps: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+        """The extra series' rows from its first ``n_weeks`` weeks (those on or before the panel's last week),
+        computed once per (weeks kept, steps) and reused by later calls."""
+        cache = self.__dict__.setdefault("_aug_cache", {})
+        key = (id(self.augment), n_weeks, steps, self.offset, self.augment_months, self.augment_row_step)
+        if key not in cache:
+            if len(cache) >= 32:
+                cache.clear()
+            keep = np.arange(len(self.augment.dates)) < n_weeks  # a mask (a copy), as without the cache: the window
+            dates = self.augment.dates[keep]                       # sums' rounding depends on the array's memory
+            Xa, ya, oa = _rows(self._z(self.augment.values[keep], self.augment.population), dates, steps, 1.0)
+            sel = np.ones(len(ya), bool)
+            if self.augment_months is not None:
+                sel = np.isin(dates.month.to_numpy()[oa], self.augment_months)
+            idx = np.flatnonzero(sel)[:: self.augment_row_step]
+            cache[key] = (Xa[idx], ya[idx])
+        return cache[key]
 
     def new_rows(self, panel: Panel, steps: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
         """``(X_new, base)``: one row per (location, step) at the panel's last week (location-major), and each
