@@ -19,7 +19,9 @@ shared files).  Goal (issue 15): real-time ratio below the hub ensemble (0.742, 
 Which season is which: 2023-24 real time was the validation season of round 4 (and the test season of rounds 1-3
 on revised data); 2024-25 real time was round 4's test season. Round 5 (bench/selection-round5.md) chose the
 missing-weeks rule and the adaptive spread by leave-one-season-out over both, so both have been seen; its honest
-figures are the held-out ones in that file. The default's settings (missing weeks, adaptive spread) are printed.
+figures are the held-out ones in that file. Round 6 (bench/selection-round6.md: a quantile-GBM member
+``pooled_gbqr``, per-horizon weights and spread) kept the default by the same design. The default's settings
+(missing weeks, adaptive spread) are printed.
 
 Run: ``.venv/bin/python bench/bench_forecast.py [--seasons 2023-24,2024-25] [--integer] [--missing-weeks M]
 [--adaptive 4:both]`` (the last two run a non-default setting, e.g. round 5's options).

@@ -18,7 +18,7 @@ from equicare.forecast.hub import quantile_table
 
 BUNDLED = bundled_path("target-hospital-admissions.csv")
 FAST_MODELS = ["seasonal_naive", "flat_baseline", "linear", "pooled_ar", "damped_trend"]
-ALL_MODELS = FAST_MODELS + ["pooled_gbm", "ensemble"]
+ALL_MODELS = FAST_MODELS + ["pooled_gbm", "pooled_gbqr", "ensemble"]
 
 
 @pytest.fixture(scope="module")

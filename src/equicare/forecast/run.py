@@ -51,17 +51,17 @@ def make_model(model: str | ForecastModel, augment: Panel | None = None, strict:
         Unknown name; ``augment`` with a model instance (build the instance with ``augment=`` instead); or,
         with ``strict=True``, extra series given to a model that does not train on pooled series.
     """
-    from equicare.forecast.models import PooledAR, PooledGBM, QuantileEnsemble
+    from equicare.forecast.models import PooledAR, PooledGBM, PooledGBQR, QuantileEnsemble
 
     if augment is None:
         return get_model(model)
     if isinstance(model, ForecastModel):
         raise EquicareError("extra training series need a model name; build the model instance with augment=")
     built = get_model(model)
-    if not isinstance(built, (PooledAR, PooledGBM, QuantileEnsemble)):
+    if not isinstance(built, (PooledAR, PooledGBM, PooledGBQR, QuantileEnsemble)):
         if strict:
             raise EquicareError(f"model {model!r} does not use extra training series; "
-                                "choose pooled_ar, pooled_gbm or ensemble")
+                                "choose pooled_ar, pooled_gbm, pooled_gbqr or ensemble")
         return built
     return type(built)(augment=augment)
 

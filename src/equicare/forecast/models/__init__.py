@@ -10,13 +10,15 @@ from equicare.forecast.models.base import ForecastModel
 from equicare.forecast.models.baselines import FlatBaseline, SeasonalNaive
 from equicare.forecast.models.counts import CountEnsemble
 from equicare.forecast.models.ensemble import QuantileEnsemble
+from equicare.forecast.models.gbqr import PooledGBQR
 from equicare.forecast.models.linear import LinearRegression
 from equicare.forecast.models.pooled import PooledAR, PooledGBM
 from equicare.forecast.models.smoothing import DampedTrend
 
 MODELS: dict[str, type[ForecastModel]] = {
     cls.name: cls
-    for cls in (SeasonalNaive, FlatBaseline, LinearRegression, PooledAR, PooledGBM, DampedTrend, QuantileEnsemble)
+    for cls in (SeasonalNaive, FlatBaseline, LinearRegression, PooledAR, PooledGBM, PooledGBQR, DampedTrend,
+                QuantileEnsemble)
 }
 """Models of the US flu path (:mod:`equicare.forecast.run`), which works on rates per 100,000."""
 
@@ -25,4 +27,4 @@ SERIES_MODELS: dict[str, type[ForecastModel]] = {**MODELS, CountEnsemble.name: C
 works on counts and so is not offered on the flu path's rates."""
 
 __all__ = ["MODELS", "SERIES_MODELS", "CountEnsemble", "DampedTrend", "FlatBaseline", "ForecastModel", "LinearRegression", "PooledAR",
-           "PooledGBM", "QuantileEnsemble", "SeasonalNaive"]
+           "PooledGBM", "PooledGBQR", "QuantileEnsemble", "SeasonalNaive"]

@@ -40,6 +40,9 @@ class QuantileEnsemble(ForecastModel):
 
     .. math:: q_\tau^{\mathrm{ens}} = \sum_m w_m\, q_\tau^{(m)}, \qquad \sum_m w_m = 1,
 
+    with ``weights`` one per member, or a ``(n_steps, n_members)`` array of per-step weights (row ``k - 1`` for
+    step ``k``, the last row for further steps; each row normalised),
+
     or the level-wise median when ``combine="median"`` (the FluSight hub ensemble's rule).  Members' quantiles
     are clipped at 0 first.  Averaging monotone quantile functions gives a monotone quantile function.  With
     ``spread`` (one factor per step, the last one repeated for further steps), each quantile becomes
@@ -91,9 +94,14 @@ class QuantileEnsemble(ForecastModel):
                 spread = DEFAULT_SPREAD if spread is None else spread
         self.members = list(members)
         w = np.ones(len(self.members)) if weights is None else np.asarray(weights, dtype=float)
-        if w.shape != (len(self.members),) or (w < 0).any() or w.sum() <= 0:
-            raise ValueError("weights must be one non-negative number per member, not all zero")
-        self.weights = w / w.sum()
+        if w.ndim == 1:
+            w = w[None, :]
+        if (w.ndim != 2 or w.shape[1] != len(self.members) or not np.isfinite(w).all() or (w < 0).any()
+                or (w.sum(axis=1) <= 0).any()):
+            raise ValueError("weights must be one non-negative number per member (not all zero), or one such row "
+                             "per step")
+        w = w / w.sum(axis=1, keepdims=True)
+        self.weights = w[0] if len(w) == 1 else w
         if combine not in ("mean", "median"):
             raise ValueError("combine must be 'mean' or 'median'")
         self.combine = combine
@@ -109,7 +117,13 @@ class QuantileEnsemble(ForecastModel):
 
     def predict(self, panel: Panel, steps: Sequence[int]) -> np.ndarray:
         preds = np.stack([np.sort(np.maximum(m.predict(panel, steps), 0.0), axis=-1) for m in self.members])
-        out = np.median(preds, axis=0) if self.combine == "median" else np.tensordot(self.weights, preds, axes=1)
+        if self.combine == "median":
+            out = np.median(preds, axis=0)
+        elif self.weights.ndim == 1:
+            out = np.tensordot(self.weights, preds, axes=1)
+        else:  # one row of weights per step (the last row for further steps)
+            w = self.weights[[min(k, len(self.weights)) - 1 for k in steps]]  # (S, M)
+            out = np.einsum("sm,mlsq->lsq", w, preds)
         if self.spread is None:
             return out
         s = np.array([self.spread[min(k, len(self.spread)) - 1] for k in steps])[None, :, None]
