@@ -85,20 +85,24 @@ def cost_table_from_long(df: pd.DataFrame, demand_ids=None, file: str = "cost ta
         raise ValidationError(probs)
     oc, ov = _codes(df[origin])
     dc, dv = _codes(df[destination])
+    for col, codes in ((origin, oc), (destination, dc)):
+        for k in np.flatnonzero(codes < 0)[:20]:
+            probs.append(Problem(file, sheet_row(df, k), col, "id is missing"))
     c = pd.to_numeric(df[cost], errors="coerce").to_numpy(float)
     bad = np.flatnonzero(~np.isfinite(c) | (c < 0))
     for k in bad[:20]:
         probs.append(Problem(file, sheet_row(df, k), cost, "must be a non-negative number", df[cost].iloc[k]))
-    key = oc * max(len(dv), 1) + dc
-    dup = pd.Series(key).duplicated().to_numpy()
+    key = oc.astype(np.int64) * max(len(dv), 1) + dc
+    ks = np.sort(key, kind="stable")  # radix sort: a quick test before the slower exact search
+    dup = pd.Series(key).duplicated().to_numpy() if np.any(ks[1:] == ks[:-1]) else np.zeros(len(key), bool)
     for k in np.flatnonzero(dup)[:20]:
         probs.append(Problem(file, sheet_row(df, k), f"{origin},{destination}", "duplicate pair",
                              f"{ov[oc[k]]}->{dv[dc[k]]}"))
     if probs:
         raise ValidationError(probs)
     # order of first appearance
-    o_first = np.unique(oc, return_index=True)[1]
-    d_first = np.unique(dc, return_index=True)[1]
+    o_first = _first_index(oc, len(ov))
+    d_first = _first_index(dc, len(dv))
     d_order = np.argsort(d_first, kind="stable")
     site_ids = [str(v) for v in dv[d_order]]
     site_of = np.empty(len(dv), np.int64)
@@ -111,6 +115,14 @@ def cost_table_from_long(df: pd.DataFrame, demand_ids=None, file: str = "cost ta
     keep = r >= 0
     rows = SortedRows.from_pairs(r[keep], site_of[dc[keep]], c[keep], len(demand_ids), len(site_ids))
     return CostTable(demand_ids, site_ids, rows)
+
+
+def _first_index(codes: np.ndarray, k: int) -> np.ndarray:
+    """Row of the first appearance of each code ``0..k-1`` (codes that never appear are dropped), in O(rows):
+    writing the row numbers backwards leaves the first one."""
+    first = np.full(k, len(codes), np.int64)
+    first[codes[::-1]] = np.arange(len(codes) - 1, -1, -1)
+    return first[first < len(codes)]
 
 
 BIG_COST_FILE = 64 * 1024 * 1024
