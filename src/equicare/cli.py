@@ -488,13 +488,12 @@ def locate_cmd(
     """Facility location: p-median, maximal covering, set covering or p-center on a cost table."""
     import time
 
-    started = time.perf_counter()  # first: the limit covers loading the solver modules too
     from equicare.errors import EquicareError
-    from equicare.optimize.location.progress import Deadline, Progress
+    from equicare.optimize.location.progress import Progress, command_deadline
 
     if time_limit is not None and not (0 < time_limit < float("inf")):
         raise EquicareError(f"--time-limit must be a positive number of seconds, not {time_limit:g}")
-    deadline = Deadline(time_limit, start=started)
+    deadline = command_deadline(time_limit)  # from the process start: start-up and imports count too
     import json
     import sys
     from pathlib import Path
@@ -561,6 +560,10 @@ def main(argv: list[str] | None = None) -> None:
     print the message.  Both exit with status 2.
     """
     import sys
+
+    from equicare.optimize.location.progress import mark_command_process
+
+    mark_command_process()  # a command's --time-limit counts from the process start
 
     import click
     import numpy as np

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import time
 
 from equicare.errors import EquicareError
@@ -45,6 +46,43 @@ class Deadline:
         if cap is not None:
             s = cap if s is None else min(s, cap)
         return Deadline(s)
+
+
+def process_started() -> float:
+    """The ``time.perf_counter()`` value when this process started (Linux: from ``/proc``), so that a
+    command's time limit also covers the interpreter's start-up and imports; elsewhere, now."""
+    try:
+        with open("/proc/self/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        with open("/proc/uptime") as f:
+            uptime = float(f.read().split()[0])
+        age = uptime - int(fields[19]) / os.sysconf("SC_CLK_TCK")  # field 22 of proc(5): start time in ticks
+        return time.perf_counter() - min(max(age, 0.0), 60.0)
+    except (OSError, ValueError, IndexError):
+        return time.perf_counter()
+
+
+WRITE_MARGIN = 0.03
+"""Share of a command's time limit (at most 1 s) kept for writing the answer after the solver stops."""
+
+
+_COMMAND = {"started": None}
+
+
+def mark_command_process() -> None:
+    """Called by the console entry point: this process runs one command, so its time limits count from the
+    process start (interpreter start-up and imports included)."""
+    _COMMAND["started"] = process_started()
+
+
+def command_deadline(seconds: float | None) -> Deadline:
+    """The deadline of a whole command, less a margin to write the answer: from the process start when the
+    process runs this one command (:func:`mark_command_process`), else from now (a command called in a
+    longer-lived process, e.g. a test runner)."""
+    if seconds is None:
+        return Deadline(None)
+    start = _COMMAND["started"] if _COMMAND["started"] is not None else time.perf_counter()
+    return Deadline(max(seconds - min(1.0, WRITE_MARGIN * seconds), 0.5 * seconds), start=start)
 
 
 def relative_gap(objective: float, bound: float) -> float:
