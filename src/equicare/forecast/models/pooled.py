@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from equicare.forecast.models.base import ForecastModel, Q
-from equicare.forecast.models.design import pooled_design
+from equicare.forecast.models.design import Design, pooled_design
 from equicare.forecast.truth import Panel
 
 
@@ -53,6 +53,11 @@ class _Pooled(ForecastModel):
         ``(L, 23)``; by default the centred residual quantiles ``eq`` of the last fit."""
         return eq
 
+    def _design(self, z: np.ndarray, panel: Panel, k: int) -> Design:
+        """The admissions rows for step ``k`` (:func:`~equicare.forecast.models.design.pooled_design` on ``z``);
+        subclasses may replace rows (e.g. :mod:`equicare.forecast.models.revision`)."""
+        return pooled_design(z, panel.dates, k, self.n_lags, season=self.season, peak_weeks=self.peak_weeks)
+
     def _z(self, panel: Panel) -> np.ndarray:
         rate = np.maximum(panel.values, 0.0) / (panel.population / 1e5)[None, :]
         return (rate + self.offset) ** (1.0 / self.power)
@@ -86,7 +91,7 @@ class _Pooled(ForecastModel):
                             self.augment.population)
         out = np.empty((L, len(steps), len(Q)))
         for i, k in enumerate(steps):
-            d = pooled_design(z, panel.dates, k, self.n_lags, season=self.season, peak_weeks=self.peak_weeks)
+            d = self._design(z, panel, k)
             base = np.nan_to_num(d.base_new, nan=self.offset ** (1.0 / self.power))
             if len(d.y) < self.min_rows:
                 zq = np.repeat(base[:, None], len(Q), axis=1)
