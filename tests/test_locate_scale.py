@@ -153,3 +153,32 @@ def test_deadline_is_shared():
     assert d.remaining() is None and not d.expired()
     with pytest.raises(EquicareError):
         Deadline(-1)
+
+
+def test_time_limit_bounds_the_whole_command_process(tmp_path):
+    # `equicare locate --time-limit T` as its own process: interpreter start-up, imports, reading the
+    # 640,000-row table, building, heuristics and solving all fit in T (plus the exit), and the answer
+    # is written with its bound and gap
+    import subprocess
+    import sys
+    import time
+
+    import pandas as pd
+
+    C, w = _euclid(800, 800, 5)
+    n = len(w)
+    ids = [f"t{i}" for i in range(n)]
+    pd.DataFrame({"origin": np.repeat(ids, n), "destination": np.tile(ids, n), "cost": C.ravel()}).to_csv(
+        tmp_path / "C.csv", index=False)
+    pd.DataFrame({"id": ids, "pop": w}).to_csv(tmp_path / "D.csv", index=False)
+    limit = 6.0
+    t = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "equicare", "locate", "--cost", str(tmp_path / "C.csv"), "--demand",
+                           str(tmp_path / "D.csv"), "--model", "pmedian", "--p", "30", "--demand-value", "pop",
+                           "--time-limit", str(limit), "--out", str(tmp_path / "o.json")], capture_output=True,
+                          text=True, timeout=120)
+    wall = time.perf_counter() - t
+    assert done.returncode == 0, done.stderr
+    res = json.loads((tmp_path / "o.json").read_text())
+    assert res["bound"] <= res["objective"] * (1 + 1e-12) and len(res["selected_sites"]) == 30
+    assert wall <= limit + 1.5, wall

@@ -559,11 +559,18 @@ def main(argv: list[str] | None = None) -> None:
     print the error and the command's usage line; errors in the input (:class:`~equicare.errors.EquicareError`)
     print the message.  Both exit with status 2.
     """
-    import sys
-
     from equicare.optimize.location.progress import mark_command_process
 
     mark_command_process()  # a command's --time-limit counts from the process start
+    try:
+        _run_main(argv)
+    finally:
+        mark_command_process(clear=True)
+
+
+def _run_main(argv: list[str] | None) -> None:
+    """The body of :func:`main`."""
+    import sys
 
     import click
     import numpy as np

@@ -69,10 +69,20 @@ WRITE_MARGIN = 0.03
 _COMMAND = {"started": None}
 
 
-def mark_command_process() -> None:
-    """Called by the console entry point: this process runs one command, so its time limits count from the
-    process start (interpreter start-up and imports included)."""
-    _COMMAND["started"] = process_started()
+FRESH_PROCESS_SECONDS = 20.0
+"""A process this young when the console entry point runs was started for this one command."""
+
+
+def mark_command_process(clear: bool = False) -> None:
+    """Called by the console entry point: when this process was started for the command (it is younger
+    than :data:`FRESH_PROCESS_SECONDS`), the command's time limits count from the process start
+    (interpreter start-up and imports included); an older process (a test runner calling the entry
+    point) counts from now."""
+    if clear:  # the command is over: later commands in this process count from their own start
+        _COMMAND["started"] = None
+        return
+    started = process_started()
+    _COMMAND["started"] = started if time.perf_counter() - started < FRESH_PROCESS_SECONDS else time.perf_counter()
 
 
 def command_deadline(seconds: float | None) -> Deadline:
