@@ -32,6 +32,7 @@ def server(tmp_path_factory):
 
     from equicare.service.accounts import add_user
     from equicare.service.app import create_app
+    from equicare.service.jobs import PoolSettings
     from equicare.store import Store
 
     tmp = tmp_path_factory.mktemp("projbrowser")
@@ -39,7 +40,9 @@ def server(tmp_path_factory):
     store = Store(tmp / "store" / "store.duckdb")
     token = add_user(store, "kenji", "tokyo-moh", "planner")
     port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(create_app(store=store), host="127.0.0.1", port=port, log_level="warning"))
+    # a project run reads the planner's own files: the workers need not load the bundled US data first
+    app = create_app(store=store, workers=PoolSettings(warm=False))
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     th = threading.Thread(target=srv.run, daemon=True)
     th.start()
     for _ in range(100):
