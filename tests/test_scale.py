@@ -46,12 +46,9 @@ SMALL = {
 
 
 @pytest.fixture(scope="module")
-def client():
-    from distributed import Client, LocalCluster
-
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
-                      silence_logs=50) as cluster, Client(cluster) as c:
-        yield c
+def client(dask_client):
+    """The session's two-worker cluster (tests/conftest.py)."""
+    return dask_client
 
 
 def scenario(tmp_path: Path, spec=SMALL) -> Path:
@@ -227,7 +224,7 @@ def test_access_by_chunks_checks_parameters_as_one_process(client):
             chunked_access(method, costs, d, s, client=client, **params)
 
 
-def test_access_cli_with_workers_equals_without(tmp_path, run_cli):
+def test_access_cli_with_scheduler_equals_without(tmp_path, run_cli, client):
     ol, on, dl, dn, d, s = _points(n=400, m=30)
     cost = great_circle_costs(ol, on, dl, dn, 200.0).tocoo()
     pd.DataFrame({"id": [f"o{i}" for i in range(400)], "population": d}).to_csv(tmp_path / "d.csv", index=False)
@@ -236,10 +233,10 @@ def test_access_cli_with_workers_equals_without(tmp_path, run_cli):
                   "cost": cost.data}).to_csv(tmp_path / "c.csv", index=False)
     base = ["access", "--demand", tmp_path / "d.csv", "--supply", tmp_path / "s.csv", "--cost", tmp_path / "c.csv",
             "--method", "2sfca", "--max-cost", "120", "--supply-value", "beds"]
-    # in-process; --workers starts its own local Dask cluster (one worker process: it starts beside the module's
-    # two-worker cluster, which checks the chunks across several workers in test_access_by_chunks_equals_one_process)
+    # in-process, on the session's cluster (--scheduler); test_costs_cli_with_workers_equals_without starts a
+    # local cluster of its own (--workers), the other way of the same options
     a = run_cli(*base, "--out", tmp_path / "a.csv")
-    b = run_cli(*base, "--out", tmp_path / "b.csv", "--workers", "1", "--chunk-rows", "90")
+    b = run_cli(*base, "--out", tmp_path / "b.csv", "--scheduler", client.scheduler.address, "--chunk-rows", "90")
     assert a[0] == 0 and b[0] == 0, a[2] + b[2]
     ta, tb = pd.read_csv(tmp_path / "a.csv"), pd.read_csv(tmp_path / "b.csv")
     assert list(ta["id"]) == list(tb["id"])
