@@ -22,27 +22,12 @@ from equicare.optimize.scenario import load_scenario
 from equicare.scale.chunked_access import CoordinateCosts, MatrixCosts, chunked_access
 from equicare.scale.sweep import Grid, apply_point, read_grid, run_sweep
 
+from grid_network import grid_network
+from scenario_fixture import SMALL_CORE
+
 distributed = pytest.importorskip("distributed")
 
-SMALL = {
-    "name": "two resources, three regions",
-    "regions": {"file": "regions.csv"},
-    "resources": {"beds": {"unit": "bed", "unit_cost": 1, "stock": 30},
-                  "vents": {"unit": "ventilator", "unit_cost": 2, "integer": True}},
-    "capacity": {"rows": [{"region": "A", "resource": "beds", "capacity": 5}]},
-    "demand": {"rows": [
-        {"region": "A", "resource": "beds", "scenario": "low", "value": 10},
-        {"region": "B", "resource": "beds", "scenario": "low", "value": 10},
-        {"region": "C", "resource": "beds", "scenario": "low", "value": 20},
-        {"region": "A", "resource": "vents", "scenario": "low", "value": 4},
-        {"region": "A", "resource": "beds", "scenario": "high", "value": 20},
-        {"region": "B", "resource": "beds", "scenario": "high", "value": 20},
-        {"region": "C", "resource": "beds", "scenario": "high", "value": 40},
-        {"region": "A", "resource": "vents", "scenario": "high", "value": 8},
-    ]},
-    "budget": 60,
-    "what_if": [{"name": "less money", "budget": 20}],
-}
+SMALL = {**SMALL_CORE, "regions": {"file": "regions.csv"}, "what_if": [{"name": "less money", "budget": 20}]}
 
 
 @pytest.fixture(scope="module")
@@ -245,21 +230,8 @@ def test_access_cli_with_scheduler_equals_without(tmp_path, run_cli, client):
 
 # ------------------------------------------------------------------------------------------- travel costs
 def _grid_network(seed=5, n=12):
-    import shapely
-
-    from equicare.analyze.travel.graph import build_network
-
     rng = np.random.default_rng(seed)
-    ii, jj = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
-    xy = np.column_stack([jj.ravel() * 300.0, ii.ravel() * 300.0]) + rng.uniform(-60, 60, (n * n, 2)) + [5e5, 6.6e6]
-    ids = np.arange(n * n).reshape(n, n)
-    u = np.concatenate([ids[:, :-1].ravel(), ids[:-1, :].ravel()])
-    v = np.concatenate([ids[:, 1:].ravel(), ids[1:, :].ravel()])
-    one = rng.uniform(size=u.size) < 0.3
-    fwd = ~(one & (rng.uniform(size=u.size) < 0.5))
-    bwd = ~one | ~fwd
-    net = build_network(shapely.linestrings(np.stack([xy[u], xy[v]], axis=1)), rng.choice([20.0, 50.0], u.size),
-                        fwd, bwd, crs="EPSG:32635", mode="drive", u_keys=u, v_keys=v)
+    net, xy = grid_network(rng, n, p_oneway=0.3, speeds=[20.0, 50.0])
     return net, xy, rng
 
 

@@ -25,21 +25,16 @@ import pytest
 from equicare.service.accounts import add_user
 from equicare.service.jobs import Busy, JobPool, PoolSettings, WorkerCrashed
 from equicare.store import Store
+from live_server import free_port
 
 pytestmark = [pytest.mark.slow]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Server:
     """``python -m equicare serve`` on a free loopback port; stopped (and its workers with it) at the end."""
 
     def __init__(self, store: Path, *args: str) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc = subprocess.Popen([sys.executable, "-m", "equicare", "serve", "--store", str(store), "--port",
                                       str(self.port), *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
