@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from fastapi.testclient import TestClient
 
@@ -12,18 +10,9 @@ from equicare.service.app import create_app
 from equicare.service.jobs import PoolSettings
 from equicare.service.scenarios import allocation_tables, parse_params
 from equicare.store import Store
+from service_runs import wait_for_run
 
 BASE = {"forecast_model": "flat_baseline"}  # the cheapest forecast: these tests are about the sweep
-
-
-def _wait(client, headers, run_id, timeout=600):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        info = client.get(f"/api/runs/{run_id}", headers=headers).json()
-        if info["status"] != "running":
-            return info
-        time.sleep(0.5)
-    raise AssertionError(f"run {run_id} still running after {timeout} s")
 
 
 def _service(tmp_path, scheduler=None):
@@ -49,7 +38,7 @@ def test_sweep_in_the_pool_equals_allocations_and_page_draws_it(tmp_path):
         grid = {"stockpile": [500, 2500], "severity": [2.0, 3.0]}
         r = client.post("/api/sweeps", headers=h, json={"grid": grid, "base": BASE})
         assert r.status_code == 202, r.text
-        info = _wait(client, h, r.json()["id"])
+        info = wait_for_run(client, h, r.json()["id"])
         assert info["status"] == "succeeded", info
         assert info["summary"]["points"] == 4 and "no Dask scheduler" in info["summary"]["cluster"]
         rows = client.get(f"/api/runs/{info['id']}/results/sweep", headers=h).json()
@@ -94,7 +83,7 @@ def test_sweep_is_handed_to_the_configured_dask_scheduler(tmp_path, dask_client)
     with TestClient(app) as client:
         r = client.post("/api/sweeps", headers=h, json={"grid": {"stockpile": [800, 1600]}, "base": {
             **BASE, "severity": 3.0}})
-        info = _wait(client, h, r.json()["id"])
+        info = wait_for_run(client, h, r.json()["id"])
         assert info["status"] == "succeeded", info
         assert info["summary"]["cluster"] == f"Dask cluster at {address}"
         rows = client.get(f"/api/runs/{info['id']}/results/sweep", headers=h).json()
