@@ -18,6 +18,16 @@ def shared_data() -> Path:
     return SHARED
 
 
+@pytest.fixture(scope="session")
+def dask_client():
+    """One local Dask cluster (two worker processes, one thread each) for every test that needs a cluster but
+    not its own: starting one, and importing equicare in its workers, costs seconds each time."""
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                                  silence_logs=50) as cluster, distributed.Client(cluster) as client:
+        yield client
+
+
 @pytest.fixture()
 def run_cli(monkeypatch, capsys):
     """Run ``equicare ARGS...`` in-process through the console entry point; returns (exit code, stdout, stderr)."""

@@ -8,15 +8,14 @@ pages are saved there as PNG (``docs/screenshots`` holds the committed ones).
 from __future__ import annotations
 
 import os
-import socket
 import threading
-import time
 from itertools import pairwise
 from pathlib import Path
 
 import pytest
 
-CHROMIUM = Path("/usr/bin/chromium")
+from live_server import CHROMIUM, require_browser, serving
+
 pytestmark = [pytest.mark.browser]
 
 FACILITIES = """id,name,region,lat,lon,cap_beds,cap_icu_beds
@@ -26,19 +25,9 @@ h3,Valley Hospital,02,61.2,-149.9,300,30
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    if not CHROMIUM.exists():
-        pytest.skip("Debian's chromium is not installed at /usr/bin/chromium (apt-get install chromium); "
-                    "browser tests skipped")
-    pytest.importorskip("playwright.sync_api")
-    import uvicorn
+    require_browser()
 
     from equicare.service.accounts import add_user
     from equicare.service.app import create_app
@@ -58,24 +47,13 @@ def server(tmp_path_factory):
     make_release(store, User("sam", "south", "planner"), {
         "dataset_id": south_ds, "method": "dp", "by": "region", "statistic": "count", "epsilon": 0.5,
         "share_with": ["north"]})
-    port = _free_port()
     from equicare.service.jobs import PoolSettings
 
-    app = create_app(store=store, workers=PoolSettings(workers=1, prestart=True))
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
-    srv = uvicorn.Server(config)
-    th = threading.Thread(target=srv.run, daemon=True)
-    th.start()
-    for _ in range(100):
-        if srv.started:
-            break
-        time.sleep(0.05)
     csv = tmp / "north hospitals.csv"  # a name and a bed count missing: kept, flagged and reported
     csv.write_text(FACILITIES.replace("General North", "").replace("30.7,-87.7,40", "30.7,-87.7,"))
     # (the cleaning report then lists both)
-    yield {"url": f"http://127.0.0.1:{port}", "tokens": tokens, "south_ds": south_ds, "csv": csv}
-    srv.should_exit = True
-    th.join(timeout=5)
+    with serving(create_app(store=store, workers=PoolSettings(workers=1, prestart=True))) as url:
+        yield {"url": url, "tokens": tokens, "south_ds": south_ds, "csv": csv}
     store.close()
 
 

@@ -3,52 +3,33 @@ scenario, run, and see the map of their 87 municipalities and the allocation lis
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
-from pathlib import Path
 
 import pytest
 
+from live_server import CHROMIUM, require_browser, serving
 from region_fixture import build_project, tokyo_source
 
-CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(tokyo_source() is None, reason="libpysal's Tokyo example geometry is not installed")]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    if not CHROMIUM.exists():
-        pytest.skip("Debian's chromium is not installed at /usr/bin/chromium; browser tests skipped")
-    pytest.importorskip("playwright.sync_api")
-    import uvicorn
+    require_browser()
 
     from equicare.service.accounts import add_user
     from equicare.service.app import create_app
+    from equicare.service.jobs import PoolSettings
     from equicare.store import Store
 
     tmp = tmp_path_factory.mktemp("projbrowser")
     project = build_project(tmp / "inputs", holdout=2, stock=300)
     store = Store(tmp / "store" / "store.duckdb")
     token = add_user(store, "kenji", "tokyo-moh", "planner")
-    port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(create_app(store=store), host="127.0.0.1", port=port, log_level="warning"))
-    th = threading.Thread(target=srv.run, daemon=True)
-    th.start()
-    for _ in range(100):
-        if srv.started:
-            break
-        time.sleep(0.05)
-    yield {"url": f"http://127.0.0.1:{port}", "token": token, "project": project, "store": store}
-    srv.should_exit = True
-    th.join(timeout=5)
+    # a project run reads the planner's own files: the workers need not load the bundled US data first
+    with serving(create_app(store=store, workers=PoolSettings(warm=False))) as url:
+        yield {"url": url, "token": token, "project": project, "store": store}
     store.close()
 
 

@@ -4,8 +4,9 @@ against independent references (brute-force distances and point-in-polygon, hand
 
 from __future__ import annotations
 
+import contextlib
+import io
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,13 +18,19 @@ from region_fixture import build_project, tokyo_source
 
 pytestmark = pytest.mark.skipif(tokyo_source() is None, reason="libpysal's Tokyo example geometry is not installed")
 
-ROOT = Path(__file__).resolve().parents[1]
 
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    """``equicare ARGS`` through the console entry point, in this process (a new interpreter would import
+    everything again; tests/test_cli.py runs ``python -m equicare`` itself)."""
+    from equicare.cli import main
 
-def _cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    env = {"PYTHONPATH": str(ROOT / "src"), "PATH": "/usr/bin:/bin"}
-    return subprocess.run([sys.executable, "-m", "equicare", *args], capture_output=True, text=True, cwd=cwd,
-                          env=env, timeout=600)
+    out, err, code = io.StringIO(), io.StringIO(), 0
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            main(list(args))
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
 
 
 @pytest.fixture(scope="module")

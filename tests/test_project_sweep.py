@@ -11,6 +11,7 @@ import yaml
 from equicare.errors import ValidationError
 from equicare.project import check_project, load_project, run_project
 from equicare.project.allocation import allocate_stage
+from equicare.scale.cluster import ClusterSpec
 
 
 def _project(tmp_path, sweep: dict):
@@ -25,9 +26,14 @@ def _project(tmp_path, sweep: dict):
     return p
 
 
-def test_project_sweep_equals_the_allocation_stage_per_point(tmp_path):
-    p = _project(tmp_path, {"grid": {"stock": [10, 30, 60], "objective": ["leximin", "min_unmet"]}, "workers": 2})
-    run_project(p, tmp_path / "out")
+def test_project_sweep_equals_the_allocation_stage_per_point(tmp_path, dask_client):
+    # on the session's two-worker cluster (tests/conftest.py): `scheduler:` in the file; `workers:` (a local
+    # cluster started for the run, the same dask_client path as `equicare costs --workers`) is read below
+    address = dask_client.scheduler.address
+    p = _project(tmp_path, {"grid": {"stock": [10, 30, 60], "objective": ["leximin", "min_unmet"]},
+                            "scheduler": address})
+    res = run_project(p, tmp_path / "out")
+    assert res.summary["sweep_cluster"] == f"Dask cluster at {address}" and res.summary["sweep_points"] == 6
     t = pd.read_csv(tmp_path / "out" / "sweep.csv")
     assert list(t.columns[:5]) == ["stock", "objective", "min_share", "covered", "cost"] and len(t) == 6
     project, inp, _ = check_project(p)
@@ -39,6 +45,13 @@ def test_project_sweep_equals_the_allocation_stage_per_point(tmp_path):
         assert row["cost"] == pytest.approx(s["total_allocated"], abs=1e-9)
     lex = t[t["objective"] == "leximin"].sort_values("stock")
     assert lex["min_share"].is_monotonic_increasing
+
+
+def test_sweep_workers_key_asks_for_a_local_cluster(tmp_path):
+    sweep = load_project(_project(tmp_path, {"grid": {"stock": [10]}, "workers": 2})).sweep
+    assert (sweep.scheduler, sweep.workers) == (None, 2)
+    assert ClusterSpec.from_options(sweep.scheduler, sweep.workers).describe() == \
+        "local Dask cluster of 2 worker process(es)"
 
 
 @pytest.mark.parametrize("sweep, word", [

@@ -22,36 +22,18 @@ from equicare.optimize.scenario import load_scenario
 from equicare.scale.chunked_access import CoordinateCosts, MatrixCosts, chunked_access
 from equicare.scale.sweep import Grid, apply_point, read_grid, run_sweep
 
+from grid_network import grid_network
+from scenario_fixture import SMALL_CORE
+
 distributed = pytest.importorskip("distributed")
 
-SMALL = {
-    "name": "two resources, three regions",
-    "regions": {"file": "regions.csv"},
-    "resources": {"beds": {"unit": "bed", "unit_cost": 1, "stock": 30},
-                  "vents": {"unit": "ventilator", "unit_cost": 2, "integer": True}},
-    "capacity": {"rows": [{"region": "A", "resource": "beds", "capacity": 5}]},
-    "demand": {"rows": [
-        {"region": "A", "resource": "beds", "scenario": "low", "value": 10},
-        {"region": "B", "resource": "beds", "scenario": "low", "value": 10},
-        {"region": "C", "resource": "beds", "scenario": "low", "value": 20},
-        {"region": "A", "resource": "vents", "scenario": "low", "value": 4},
-        {"region": "A", "resource": "beds", "scenario": "high", "value": 20},
-        {"region": "B", "resource": "beds", "scenario": "high", "value": 20},
-        {"region": "C", "resource": "beds", "scenario": "high", "value": 40},
-        {"region": "A", "resource": "vents", "scenario": "high", "value": 8},
-    ]},
-    "budget": 60,
-    "what_if": [{"name": "less money", "budget": 20}],
-}
+SMALL = {**SMALL_CORE, "regions": {"file": "regions.csv"}, "what_if": [{"name": "less money", "budget": 20}]}
 
 
 @pytest.fixture(scope="module")
-def client():
-    from distributed import Client, LocalCluster
-
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
-                      silence_logs=50) as cluster, Client(cluster) as c:
-        yield c
+def client(dask_client):
+    """The session's two-worker cluster (tests/conftest.py)."""
+    return dask_client
 
 
 def scenario(tmp_path: Path, spec=SMALL) -> Path:
@@ -227,7 +209,7 @@ def test_access_by_chunks_checks_parameters_as_one_process(client):
             chunked_access(method, costs, d, s, client=client, **params)
 
 
-def test_access_cli_with_workers_equals_without(tmp_path, run_cli):
+def test_access_cli_with_scheduler_equals_without(tmp_path, run_cli, client):
     ol, on, dl, dn, d, s = _points(n=400, m=30)
     cost = great_circle_costs(ol, on, dl, dn, 200.0).tocoo()
     pd.DataFrame({"id": [f"o{i}" for i in range(400)], "population": d}).to_csv(tmp_path / "d.csv", index=False)
@@ -236,10 +218,10 @@ def test_access_cli_with_workers_equals_without(tmp_path, run_cli):
                   "cost": cost.data}).to_csv(tmp_path / "c.csv", index=False)
     base = ["access", "--demand", tmp_path / "d.csv", "--supply", tmp_path / "s.csv", "--cost", tmp_path / "c.csv",
             "--method", "2sfca", "--max-cost", "120", "--supply-value", "beds"]
-    # in-process; --workers starts its own local Dask cluster (one worker process: it starts beside the module's
-    # two-worker cluster, which checks the chunks across several workers in test_access_by_chunks_equals_one_process)
+    # in-process, on the session's cluster (--scheduler); test_costs_cli_with_workers_equals_without starts a
+    # local cluster of its own (--workers), the other way of the same options
     a = run_cli(*base, "--out", tmp_path / "a.csv")
-    b = run_cli(*base, "--out", tmp_path / "b.csv", "--workers", "1", "--chunk-rows", "90")
+    b = run_cli(*base, "--out", tmp_path / "b.csv", "--scheduler", client.scheduler.address, "--chunk-rows", "90")
     assert a[0] == 0 and b[0] == 0, a[2] + b[2]
     ta, tb = pd.read_csv(tmp_path / "a.csv"), pd.read_csv(tmp_path / "b.csv")
     assert list(ta["id"]) == list(tb["id"])
@@ -248,21 +230,8 @@ def test_access_cli_with_workers_equals_without(tmp_path, run_cli):
 
 # ------------------------------------------------------------------------------------------- travel costs
 def _grid_network(seed=5, n=12):
-    import shapely
-
-    from equicare.analyze.travel.graph import build_network
-
     rng = np.random.default_rng(seed)
-    ii, jj = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
-    xy = np.column_stack([jj.ravel() * 300.0, ii.ravel() * 300.0]) + rng.uniform(-60, 60, (n * n, 2)) + [5e5, 6.6e6]
-    ids = np.arange(n * n).reshape(n, n)
-    u = np.concatenate([ids[:, :-1].ravel(), ids[:-1, :].ravel()])
-    v = np.concatenate([ids[:, 1:].ravel(), ids[1:, :].ravel()])
-    one = rng.uniform(size=u.size) < 0.3
-    fwd = ~(one & (rng.uniform(size=u.size) < 0.5))
-    bwd = ~one | ~fwd
-    net = build_network(shapely.linestrings(np.stack([xy[u], xy[v]], axis=1)), rng.choice([20.0, 50.0], u.size),
-                        fwd, bwd, crs="EPSG:32635", mode="drive", u_keys=u, v_keys=v)
+    net, xy = grid_network(rng, n, p_oneway=0.3, speeds=[20.0, 50.0])
     return net, xy, rng
 
 

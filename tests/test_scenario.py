@@ -13,29 +13,15 @@ import yaml
 from equicare.errors import InfeasibleError, ValidationError
 from equicare.optimize.scenario import budget_sweep, flu_surge_tables, load_scenario, run_scenario, what_if
 
+from scenario_fixture import SMALL_CORE
+
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "flu_surge_states.yaml"
 
-SMALL = {
-    "name": "two resources, three regions",
-    "regions": {"rows": [{"id": "A", "name": "Alpha"}, {"id": "B", "name": "Beta"}, {"id": "C", "name": "Gamma"}]},
-    "resources": {"beds": {"unit": "bed", "unit_cost": 1, "stock": 30},
-                  "vents": {"unit": "ventilator", "unit_cost": 2, "integer": True}},
-    "capacity": {"rows": [{"region": "A", "resource": "beds", "capacity": 5}]},
-    "demand": {"rows": [
-        {"region": "A", "resource": "beds", "scenario": "low", "value": 10},
-        {"region": "B", "resource": "beds", "scenario": "low", "value": 10},
-        {"region": "C", "resource": "beds", "scenario": "low", "value": 20},
-        {"region": "A", "resource": "vents", "scenario": "low", "value": 4},
-        {"region": "A", "resource": "beds", "scenario": "high", "value": 20},
-        {"region": "B", "resource": "beds", "scenario": "high", "value": 20},
-        {"region": "C", "resource": "beds", "scenario": "high", "value": 40},
-        {"region": "A", "resource": "vents", "scenario": "high", "value": 8},
-    ]},
-    "budget": 60,
-    "what_if": [{"name": "more beds", "stock": {"beds": 60}}, {"name": "less money", "budget": 20}],
-    "budget_sweep": [0.5, 1.5],
-}
+SMALL = {**SMALL_CORE,
+         "regions": {"rows": [{"id": "A", "name": "Alpha"}, {"id": "B", "name": "Beta"}, {"id": "C", "name": "Gamma"}]},
+         "what_if": [{"name": "more beds", "stock": {"beds": 60}}, {"name": "less money", "budget": 20}],
+         "budget_sweep": [0.5, 1.5]}
 
 
 def write(tmp_path, spec, name="s.yaml"):

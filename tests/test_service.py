@@ -4,7 +4,6 @@ downloads with suppression, the audit log, DP releases shared across organisatio
 from __future__ import annotations
 
 import io
-import time
 
 import pandas as pd
 import pytest
@@ -14,6 +13,7 @@ from equicare.service.accounts import add_user
 from equicare.service.app import create_app
 from equicare.service.jobs import PoolSettings
 from equicare.store import Store
+from service_runs import wait_for_run
 
 FACILITIES = """id,name,region,lat,lon,cap_beds,cap_icu_beds
 h1,General North,01,32.5,-86.6,120,12
@@ -141,11 +141,7 @@ def finished_run(client, tokens, params: dict) -> tuple[dict, pd.DataFrame]:
     r = client.post("/api/runs", headers=H(tokens, "planner"), json={"kind": "allocate", "params": params})
     assert r.status_code == 202, r.text
     run_id = r.json()["id"]
-    for _ in range(240):
-        info = client.get(f"/api/runs/{run_id}", headers=H(tokens, "viewer")).json()
-        if info["status"] != "running":
-            break
-        time.sleep(0.25)
+    info = wait_for_run(client, H(tokens, "viewer"), run_id)
     assert info["status"] == "succeeded", info.get("error")
     rows = client.get(f"/api/runs/{run_id}/results/allocation", headers=H(tokens, "viewer")).json()
     return info, pd.DataFrame(rows)
@@ -281,11 +277,7 @@ def test_analyse_run_on_uploaded_facilities(svc):
     ds = r.json()["id"]
     run = client.post("/api/runs", headers=H(tokens, "planner"),
                       json={"kind": "analyse", "params": {"facilities_dataset": ds}}).json()["id"]
-    for _ in range(240):
-        info = client.get(f"/api/runs/{run}", headers=H(tokens, "planner")).json()
-        if info["status"] != "running":
-            break
-        time.sleep(0.25)
+    info = wait_for_run(client, H(tokens, "planner"), run)
     assert info["status"] == "succeeded", info.get("error")
     county = pd.DataFrame(client.get(f"/api/runs/{run}/results/county_rates?limit=100000",
                                      headers=H(tokens, "planner")).json()).set_index("id")
@@ -350,12 +342,7 @@ def test_concurrent_reads_during_a_run(svc):
     with ThreadPoolExecutor(8) as ex:
         codes = list(ex.map(read, range(40)))
     assert codes == [200] * 40
-    for _ in range(120):
-        info = client.get(f"/api/runs/{run_id}", headers=H(tokens, "viewer")).json()
-        if info["status"] != "running":
-            break
-        time.sleep(0.25)
-    assert info["status"] == "succeeded"
+    assert wait_for_run(client, H(tokens, "viewer"), run_id)["status"] == "succeeded"
 
 
 def test_pooled_supply_analysis_hand_case():

@@ -25,21 +25,16 @@ import pytest
 from equicare.service.accounts import add_user
 from equicare.service.jobs import Busy, JobPool, PoolSettings, WorkerCrashed
 from equicare.store import Store
+from live_server import free_port
 
 pytestmark = [pytest.mark.slow]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Server:
     """``python -m equicare serve`` on a free loopback port; stopped (and its workers with it) at the end."""
 
     def __init__(self, store: Path, *args: str) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc = subprocess.Popen([sys.executable, "-m", "equicare", "serve", "--store", str(store), "--port",
                                       str(self.port), *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
@@ -74,20 +69,12 @@ def _accounts(path: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def job_server(tmp_path_factory):
-    """One worker, two places in the queue; the kill -9 test ends it."""
-    path = tmp_path_factory.mktemp("jobs") / "live.duckdb"
+def server(tmp_path_factory):
+    """One service for the module (one worker, two places in the queue); the kill -9 test, the last, ends it.
+    The /health tests run on it as well: each test's load has ended before the next begins."""
+    path = tmp_path_factory.mktemp("live") / "live.duckdb"
     tokens = _accounts(path)
     srv = Server(path, "--workers", "1", "--queue", "2")
-    yield srv, path, tokens
-    srv.stop()
-
-
-@pytest.fixture(scope="module")
-def web_server(tmp_path_factory):
-    path = tmp_path_factory.mktemp("web") / "live.duckdb"
-    tokens = _accounts(path)
-    srv = Server(path, "--workers", "1")
     yield srv, path, tokens
     srv.stop()
 
@@ -121,8 +108,8 @@ class HealthProbe:
 
 
 # -- item 8 ---------------------------------------------------------------------------------------------------
-def test_ten_concurrent_whatifs_for_uncached_dates(job_server):
-    srv, _, tokens = job_server
+def test_ten_concurrent_whatifs_for_uncached_dates(server):
+    srv, _, tokens = server
     dates = ["2023-10-07", "2023-10-14", "2023-10-21", "2023-10-28", "2023-11-04", "2023-11-11", "2023-11-18",
              "2023-11-25", "2023-12-02", "2023-12-09"]
 
@@ -177,8 +164,8 @@ def _stall_bound(duration: float) -> float:
     return max(1.5, 0.4 * duration)
 
 
-def test_flood_of_wrong_secrets_does_not_stall_health(web_server):
-    srv, _, tokens = web_server
+def test_flood_of_wrong_secrets_does_not_stall_health(server):
+    srv, _, tokens = server
     good = H(tokens["pat"])
     assert httpx.get(f"{srv.url}/api/me", headers=good).status_code == 200
     key = tokens["pat"].split("_")[1]
@@ -203,8 +190,8 @@ def test_flood_of_wrong_secrets_does_not_stall_health(web_server):
 
 
 # -- item 12 --------------------------------------------------------------------------------------------------
-def test_large_bad_upload_does_not_block_health(web_server):
-    srv, _, tokens = web_server
+def test_large_bad_upload_does_not_block_health(server):
+    srv, _, tokens = server
     costs = b"origin,destination,cost\n" + b"a,b,1\n" * 350_000  # 2 MB, one key repeated
     with HealthProbe(srv.url) as probe:
         time.sleep(0.2)
@@ -236,8 +223,8 @@ def _raw_post(port: int, headers: str, chunks, wait: float = 20.0) -> bytes:
             return b""
 
 
-def test_oversize_body_refused_while_it_streams(web_server):
-    srv, _, tokens = web_server
+def test_oversize_body_refused_while_it_streams(server):
+    srv, _, tokens = server
     auth = f"Authorization: Bearer {tokens['pat']}\r\n"
     ctype = "Content-Type: multipart/form-data; boundary=b\r\n"
     # a declared 1 GB body: refused before any of it is sent
@@ -264,9 +251,9 @@ def test_oversize_body_refused_while_it_streams(web_server):
 
 
 # -- item 13 --------------------------------------------------------------------------------------------------
-def test_runs_cut_by_kill_9_are_failed_at_restart(job_server):
+def test_runs_cut_by_kill_9_are_failed_at_restart(server):
     psutil = pytest.importorskip("psutil")
-    srv, path, tokens = job_server
+    srv, path, tokens = server
     try:
         r = httpx.post(f"{srv.url}/api/runs", headers=H(tokens["pat"]),
                        json={"kind": "forecast", "params": {"as_of": "2023-09-30"}}, timeout=60)

@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 
 from equicare.service.accounts import add_user
 from equicare.service.app import create_app
+from equicare.service.jobs import PoolSettings
 from equicare.store import Store
 
 FAC = """id,name,region,lat,lon,cap_beds,flu_admissions
@@ -26,7 +27,9 @@ def svc(tmp_path_factory):
     store = Store(tmp_path_factory.mktemp("svcp") / "store.duckdb")
     tokens = {"admin": add_user(store, "ada", "north", "admin"), "pat": add_user(store, "pat", "north", "planner"),
               "sam": add_user(store, "sam", "south", "planner"), "sal": add_user(store, "sal", "south", "admin")}
-    with TestClient(create_app(store=store, max_upload_bytes=256 * 1024)) as client:
+    # the jobs here are releases of uploaded data: the workers need not load the bundled US data first
+    app = create_app(store=store, max_upload_bytes=256 * 1024, workers=PoolSettings(warm=False))
+    with TestClient(app) as client:
         yield client, tokens, store
     store.close()
 

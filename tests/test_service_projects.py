@@ -17,6 +17,7 @@ from equicare.service.accounts import add_user
 from equicare.service.app import create_app
 from equicare.service.jobs import PoolSettings
 from equicare.store import Store
+from service_runs import wait_for_run
 
 REGIONS = """code,name,population,lat,lon,need
 001,North,10000,1.0,36.0,30
@@ -60,13 +61,7 @@ def project_files(supply: str = "beds", names=("project.yaml", "regions.csv", "f
 
 
 def wait_for(client, tokens, run_id: str, who: str = "planner", seconds: float = 240) -> dict:
-    end = time.monotonic() + seconds  # bounded: a stuck run fails the test, never hangs it
-    while time.monotonic() < end:
-        info = client.get(f"/api/runs/{run_id}", headers=H(tokens, who)).json()
-        if info["status"] != "running":
-            return info
-        time.sleep(0.5)
-    raise AssertionError(f"run {run_id} still running after {seconds} s")
+    return wait_for_run(client, H(tokens, who), run_id, seconds)
 
 
 def upload_project(client, tokens, files, who="planner", **fields):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from fastapi.testclient import TestClient
 
@@ -12,25 +10,17 @@ from equicare.service.app import create_app
 from equicare.service.jobs import PoolSettings
 from equicare.service.scenarios import allocation_tables, parse_params
 from equicare.store import Store
+from service_runs import wait_for_run
 
 BASE = {"forecast_model": "flat_baseline"}  # the cheapest forecast: these tests are about the sweep
-
-
-def _wait(client, headers, run_id, timeout=600):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        info = client.get(f"/api/runs/{run_id}", headers=headers).json()
-        if info["status"] != "running":
-            return info
-        time.sleep(0.5)
-    raise AssertionError(f"run {run_id} still running after {timeout} s")
 
 
 def _service(tmp_path, scheduler=None):
     store = Store(tmp_path / "s.duckdb")
     token = add_user(store, "pat", "north", "planner")
     viewer = add_user(store, "vic", "north", "viewer")
-    app = create_app(store=store, workers=PoolSettings(workers=1), dask_scheduler=scheduler)
+    # with a scheduler the pool worker only hands the points to Dask: it need not load the bundled data first
+    app = create_app(store=store, workers=PoolSettings(workers=1, warm=scheduler is None), dask_scheduler=scheduler)
     return app, store, {"Authorization": f"Bearer {token}"}, {"Authorization": f"Bearer {viewer}"}
 
 
@@ -48,7 +38,7 @@ def test_sweep_in_the_pool_equals_allocations_and_page_draws_it(tmp_path):
         grid = {"stockpile": [500, 2500], "severity": [2.0, 3.0]}
         r = client.post("/api/sweeps", headers=h, json={"grid": grid, "base": BASE})
         assert r.status_code == 202, r.text
-        info = _wait(client, h, r.json()["id"])
+        info = wait_for_run(client, h, r.json()["id"])
         assert info["status"] == "succeeded", info
         assert info["summary"]["points"] == 4 and "no Dask scheduler" in info["summary"]["cluster"]
         rows = client.get(f"/api/runs/{info['id']}/results/sweep", headers=h).json()
@@ -87,19 +77,17 @@ def test_bad_sweeps_are_refused_naming_the_parameter(refusing, body, word):
     assert client.get("/api/runs", headers=h).json() == []  # nothing recorded, by this or any earlier refusal
 
 
-def test_sweep_is_handed_to_the_configured_dask_scheduler(tmp_path):
-    distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None,
-                                  silence_logs=50) as cluster:
-        app, store, h, _ = _service(tmp_path, scheduler=cluster.scheduler_address)
-        with TestClient(app) as client:
-            r = client.post("/api/sweeps", headers=h, json={"grid": {"stockpile": [800, 1600]}, "base": {
-                **BASE, "severity": 3.0}})
-            info = _wait(client, h, r.json()["id"])
-            assert info["status"] == "succeeded", info
-            assert info["summary"]["cluster"] == f"Dask cluster at {cluster.scheduler_address}"
-            rows = client.get(f"/api/runs/{info['id']}/results/sweep", headers=h).json()
-            for row in rows:
-                row["severity"] = 3.0
-            _check_points(rows)
-        store.close()
+def test_sweep_is_handed_to_the_configured_dask_scheduler(tmp_path, dask_client):
+    address = dask_client.scheduler.address  # the session's cluster (tests/conftest.py)
+    app, store, h, _ = _service(tmp_path, scheduler=address)
+    with TestClient(app) as client:
+        r = client.post("/api/sweeps", headers=h, json={"grid": {"stockpile": [800, 1600]}, "base": {
+            **BASE, "severity": 3.0}})
+        info = wait_for_run(client, h, r.json()["id"])
+        assert info["status"] == "succeeded", info
+        assert info["summary"]["cluster"] == f"Dask cluster at {address}"
+        rows = client.get(f"/api/runs/{info['id']}/results/sweep", headers=h).json()
+        for row in rows:
+            row["severity"] = 3.0
+        _check_points(rows)
+    store.close()

@@ -421,23 +421,12 @@ def test_random_grid_matches_networkx(seed, n, p_oneway, p_drop, limit):
     with or without a cut-off (which also prunes the search spatially)."""
     from pyproj import Transformer
 
-    from equicare.analyze.travel.graph import build_network
+    from grid_network import grid_network
 
     rng = np.random.default_rng(seed)
-    ii, jj = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
-    xy = np.column_stack([jj.ravel() * 300.0, ii.ravel() * 300.0]) + rng.uniform(-60, 60, (n * n, 2)) + [5e5, 6.6e6]
-    ids = np.arange(n * n).reshape(n, n)
-    u = np.concatenate([ids[:, :-1].ravel(), ids[:-1, :].ravel()])
-    v = np.concatenate([ids[:, 1:].ravel(), ids[1:, :].ravel()])
-    keep = rng.uniform(size=u.size) >= p_drop
-    u, v = u[keep], v[keep]
-    if u.size == 0:
+    net, xy = grid_network(rng, n, p_oneway=p_oneway, p_drop=p_drop, speeds=[20.0, 30.0, 50.0, 80.0])
+    if net is None:
         return
-    one = rng.uniform(size=u.size) < p_oneway
-    fwd = ~(one & (rng.uniform(size=u.size) < 0.5))
-    bwd = ~one | ~fwd
-    net = build_network(shapely.linestrings(np.stack([xy[u], xy[v]], axis=1)), rng.choice([20.0, 30.0, 50.0, 80.0], u.size),
-                        fwd, bwd, crs="EPSG:32635", mode="drive", u_keys=u, v_keys=v)
     lo, hi = xy.min(0) - 200, xy.max(0) + 200
     pts = rng.uniform(lo, hi, (13, 2))
     lon, lat = Transformer.from_crs(net.crs, 4326, always_xy=True).transform(pts[:, 0], pts[:, 1])

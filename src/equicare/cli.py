@@ -18,6 +18,18 @@ app = typer.Typer(
 )
 
 
+# options shared by several commands (one definition each)
+DEFAULT_STORE = "equicare-out/equicare.duckdb"
+_STORE = typer.Option(DEFAULT_STORE, "--store", help="DuckDB store.")
+_SCHEDULER = typer.Option(None, "--scheduler", help="Split origins into chunks on this Dask cluster.")
+_WORKERS = typer.Option(None, "--workers", help="Split origins into chunks on N local Dask worker processes.")
+
+
+def _chunk_rows(default: int):
+    """``--chunk-rows`` of `costs` and `access` (each command has its own default)."""
+    return typer.Option(default, "--chunk-rows", help="With --scheduler/--workers: origins per task.")
+
+
 # the whole pipeline: `equicare demo` (the bundled US project) and `equicare run PROJECT.yaml`
 app.command("demo")(demo_cmd)
 app.command("run")(run_cmd)
@@ -28,7 +40,7 @@ def load_cmd(
     path: str = typer.Argument(..., help="CSV or Parquet file."),
     kind: str = typer.Option(..., "--kind", help="Table kind: regions, facilities, demand or costs."),
     name: str = typer.Option(None, "--name", help="Dataset name in the store (default: the file's stem)."),
-    store: str = typer.Option("equicare-out/equicare.duckdb", "--store", help="DuckDB store."),
+    store: str = _STORE,
     regions: str = typer.Option(None, "--regions", help="Name of a stored regions dataset to check region ids against."),
     count_columns: str = typer.Option(None, "--count-columns", help="Comma-separated columns that count people "
                                       "(suppressed in every export); default: columns named like admissions, "
@@ -92,7 +104,7 @@ def _missing_policies(items: list[str] | None, kind: str) -> dict[str, str] | No
 def export_cmd(
     dataset: int = typer.Argument(..., help="Id of a stored dataset (see the cleaning report printed by load)."),
     out: str = typer.Option(..., "--out", help="Output CSV of the cleaned table (ids as stored, as text)."),
-    store: str = typer.Option("equicare-out/equicare.duckdb", "--store", help="DuckDB store."),
+    store: str = _STORE,
 ) -> None:
     """Write a stored, cleaned dataset to CSV."""
     from equicare.store import Store
@@ -117,7 +129,7 @@ def users_add_cmd(
     name: str = typer.Argument(..., help="User name (letters, digits, _.@-)."),
     org: str = typer.Option(..., "--org", help="Organisation the user belongs to."),
     role: str = typer.Option("viewer", "--role", help="viewer, planner or admin."),
-    store: str = typer.Option("equicare-out/equicare.duckdb", "--store", help="DuckDB store."),
+    store: str = _STORE,
 ) -> None:
     """Create an account and print its API token once (only a salted hash is stored)."""
     from equicare.service.accounts import add_user
@@ -134,7 +146,7 @@ def users_add_cmd(
 @users_app.command("list")
 def users_list_cmd(
     org: str = typer.Option(None, "--org", help="Only this organisation's accounts."),
-    store: str = typer.Option("equicare-out/equicare.duckdb", "--store", help="DuckDB store."),
+    store: str = _STORE,
 ) -> None:
     """List accounts (never their tokens)."""
     import pandas as pd
@@ -158,7 +170,7 @@ def release_cmd(
     upper: float = typer.Option(None, "--upper", help="Public upper bound of --column."),
     level: str = typer.Option("state", "--level", help="Public region list: state, county or a declared list."),
     out: str = typer.Option(None, "--out", help="Write the release to this CSV."),
-    store: str = typer.Option("equicare-out/equicare.duckdb", "--store", help="DuckDB store."),
+    store: str = _STORE,
 ) -> None:
     """Differentially private per-region count, sum or mean of a dataset (OpenDP), with its 95% error bound."""
     from equicare.privacy.ledger import privacy_budget, privacy_spent, release_dataset
@@ -185,7 +197,7 @@ def release_cmd(
 def serve_cmd(
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on."),
     port: int = typer.Option(8000, "--port", min=0, max=65535, help="TCP port."),
-    store: str = typer.Option("equicare-out/equicare.duckdb", "--store", help="DuckDB store (the service is its one writer)."),
+    store: str = typer.Option(DEFAULT_STORE, "--store", help="DuckDB store (the service is its one writer)."),
     workers: int = typer.Option(2, "--workers", min=1, help="Worker processes for forecasts, solves and pooling."),
     queue: int = typer.Option(64, "--queue", min=0, help="Jobs that may wait for a worker; beyond, 503 busy."),
     per_user: int = typer.Option(16, "--per-user", min=1, help="Jobs one account may have in the pool; beyond, 429."),
@@ -206,7 +218,7 @@ def serve_cmd(
                 forwarded_allow_ips=",".join(trusted_proxy) or None)
 
 
-_STORE_OPT = typer.Option("equicare-out/equicare.duckdb", "--store",
+_STORE_OPT = typer.Option(DEFAULT_STORE, "--store",
                           help="DuckDB store for inputs given as dataset:ID (a dataset stored by `load`).")
 
 
@@ -222,7 +234,7 @@ def _read_csv_ids(path: str, store: str | None = None):
         ref = path.split(":", 1)[1]
         if not ref.isdigit():
             raise EquicareError(f"{path}: give a dataset id, e.g. dataset:3")
-        with Store(store or "equicare-out/equicare.duckdb", read_only=True) as st:
+        with Store(store or DEFAULT_STORE, read_only=True) as st:
             df = st.get_dataset(int(ref))
         df.columns = [str(c) for c in df.columns]
         if "cap_capacity" not in df.columns:
@@ -290,9 +302,9 @@ def costs_cmd(
                                    "OUT_catchments.csv and OUT_nearest.csv."),
     catchment_minutes: float = typer.Option(None, "--catchment-minutes", help="Catchment travel time (default "
                                             "--max-minutes)."),
-    scheduler: str = typer.Option(None, "--scheduler", help="Split origins into chunks on this Dask cluster."),
-    workers: int = typer.Option(None, "--workers", help="Split origins into chunks on N local Dask worker processes."),
-    chunk_rows: int = typer.Option(2000, "--chunk-rows", help="With --scheduler/--workers: origins per task."),
+    scheduler: str = _SCHEDULER,
+    workers: int = _WORKERS,
+    chunk_rows: int = _chunk_rows(2000),
 ) -> None:
     """Travel-time table between two sets of points along a road network (or the stated great-circle fallback)."""
     from equicare.analyze.travel import costs_to_files
@@ -344,9 +356,9 @@ def access_cmd(
     max_km: float = typer.Option(None, "--max-km", help="Without --cost: great-circle km from the lat/lon of --demand "
                                  "to the lat/lon of --supply, pairs within this distance (also the catchment)."),
     store: str = _STORE_OPT,
-    scheduler: str = typer.Option(None, "--scheduler", help="Split origins into chunks on this Dask cluster."),
-    workers: int = typer.Option(None, "--workers", help="Split origins into chunks on N local Dask worker processes."),
-    chunk_rows: int = typer.Option(5000, "--chunk-rows", help="With --scheduler/--workers: origins per task."),
+    scheduler: str = _SCHEDULER,
+    workers: int = _WORKERS,
+    chunk_rows: int = _chunk_rows(5000),
 ) -> None:
     """Spatial access to care by demand location (floating catchments, gravity, RAAM, nearest)."""
     from equicare.analyze.access import access_table, parse_step_weights

@@ -7,7 +7,7 @@ import typer
 
 from equicare.cli_output import write_table
 
-# options shared by `forecast` and `backtest`
+# options shared by `forecast`, `backtest` (and --truth by `score`)
 _TRUTH = typer.Option(None, "--truth", help="Hub target data CSV (default: the bundled file).")
 _MODEL = typer.Option(None, "--model", help="Forecast model (see equicare.forecast.MODELS).")
 _HISTORY = typer.Option(None, "--history", help="Optional older admissions in the same format.")
@@ -111,7 +111,7 @@ def backtest_cmd(
 
 def score_cmd(
     forecasts: str = typer.Option(..., "--forecasts", help="Hubverse quantile forecasts CSV (or .csv.gz)."),
-    truth: str = typer.Option(None, "--truth", help="Hub target data CSV (default: the bundled file)."),
+    truth: str = _TRUTH,
     versus: str = typer.Option(None, "--versus", help="Other model's forecasts for the mean WIS ratio."),
 ) -> None:
     """WIS, absolute error of the median, 50%/95% coverage and (with --versus) the mean WIS ratio."""

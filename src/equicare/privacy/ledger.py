@@ -30,9 +30,9 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from inspect import signature
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -303,40 +303,34 @@ def _refuse_if_over(con, store: "Store", dataset_id: int, k: BudgetKey, eps: flo
             f"{total:g} is spent, {max(total - org_used, 0):g} remains, and this release needs {eps:g}")
 
 
-def release_dataset(
-    store: "Store",
-    dataset_id: int,
-    *,
-    by: str,
-    statistic: str,
-    epsilon: float,
-    regions: Sequence,
-    column: str | None = None,
-    bounds: tuple[float, float] | None = None,
-    alpha: float = 0.05,
-    created_by: str | None = None,
-) -> DPRelease:
+def release_dataset(store: "Store", dataset_id: int, *, created_by: str | None = None, **query) -> DPRelease:
     """:func:`equicare.privacy.dp.dp_release` of a stored dataset, charged to its family's and its
     organisation's budgets.
 
+    ``query`` is the keyword arguments of :func:`dp_release` (``by``, ``statistic``, ``epsilon``, ``regions`` and
+    optionally ``column``, ``bounds``, ``alpha``), with its defaults; ``created_by`` is recorded in the ledger.
     The budgets are checked before the release is computed and again, with the ledger entry, in one
     transaction after it; a release that would exceed either is refused (its noisy values are discarded
     unseen).
 
     Raises
     ------
+    TypeError
+        A keyword :func:`dp_release` does not take, or a required one missing (before anything is read).
     EquicareError
         ``"privacy budget exceeded ..."`` naming the dataset (or organisation), the epsilon spent, the
         budget and the request; or any error of :func:`dp_release`.
     """
-    eps = check_epsilon(epsilon)
-    if bounds is not None:
-        check_bounds(bounds, column)  # a bad request is named as such, whatever the budget
+    q = signature(dp_release).bind(None, **query)  # dp_release's own keywords and defaults: one definition
+    q.apply_defaults()
+    eps = check_epsilon(q.arguments["epsilon"])
+    if q.arguments["bounds"] is not None:
+        # a bad request is named as such, whatever the budget
+        check_bounds(q.arguments["bounds"], q.arguments["column"])
     k = budget_key(store, dataset_id)
     with store.locked():
         _refuse_if_over(store.con, store, dataset_id, k, eps)
-    rel = dp_release(store.get_dataset(dataset_id), by=by, statistic=statistic, epsilon=eps, regions=regions,
-                     column=column, bounds=bounds, alpha=alpha)
+    rel = dp_release(store.get_dataset(dataset_id), **{**query, "epsilon": eps})
     charge_release(store, dataset_id, k, rel, created_by=created_by)
     return rel
 
