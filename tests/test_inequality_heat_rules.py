@@ -457,3 +457,9 @@ def test_random_empty_subgroups_change_no_weighted_measure(case, extra):
         assert (x.estimate, x.se, x.lowerci, x.upperci) == pytest.approx((y.estimate, y.se, y.lowerci, y.upperci),
                                                                          rel=1e-9, abs=1e-12, nan_ok=True), m
         assert (x.note == "") == (y.note == ""), (m, x.note, y.note)
+
+
+def test_mdrw_with_a_reference_of_population_zero_and_two_populated_subgroups():
+    # found by the property test above: estimates [5, 5, 5], populations [120, 0, 120], reference = the
+    # subgroup of population 0: only two subgroups are weighted, so MDRW does not apply (a note, no value)
+    _check([5.0, 5.0, 5.0], [0.1, 0.1, 0.1], [120.0, 0.0, 120.0], 0, False, None, 1)

@@ -163,7 +163,8 @@ def mdrw(est, pop, reference_subgroup, se=None, scaleval=None, n_sim: int = N_SI
     k = _ref_index(reference_subgroup, y.size)
     refs = (np.arange(y.size) == k).astype(float)
     p, y, s, refs = populated(pop, y, se, refs, keep=k)
-    need(y.size > 2, "mdrw needs more than two subgroups (with population > 0)")
+    # a reference kept with population 0 is the benchmark, not one of the weighted subgroups it needs
+    need(int(np.count_nonzero(p > 0)) > 2, "mdrw needs more than two subgroups (with population > 0)")
     k = int(np.flatnonzero(refs == 1)[0])
     return _md("mdrw", y, p / p.sum(), s, scaleval, n_sim, seed, conf_level, lambda m: m[:, k])
 
