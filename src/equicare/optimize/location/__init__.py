@@ -4,7 +4,8 @@ One module per model family, each taking a cost table (demand points x candidate
 means that site cannot serve that point) and returning a :class:`LocationResult`:
 
 - :mod:`.costs`: :class:`CostTable` and the checks every model shares;
-- :mod:`.median`: :func:`p_median`, :func:`capacitated_p_median`;
+- :mod:`.median`: :func:`p_median` (engine: :mod:`.median_exact`, :mod:`.median_bound`, :mod:`.median_mip`);
+- :mod:`.capacitated`: :func:`capacitated_p_median`;
 - :mod:`.coverage`: :func:`mclp`;
 - :mod:`.setcover`: :func:`lscp` (and the exact cover test behind the p-center);
 - :mod:`.center`: :func:`p_center`;
@@ -18,7 +19,8 @@ from equicare.optimize.location.api import MODELS, locate, locate_files
 from equicare.optimize.location.center import p_center
 from equicare.optimize.location.costs import CostTable, cost_table_from_long
 from equicare.optimize.location.coverage import mclp
-from equicare.optimize.location.median import capacitated_p_median, p_median
+from equicare.optimize.location.capacitated import capacitated_p_median
+from equicare.optimize.location.median import p_median
 from equicare.optimize.location.result import LocationResult
 from equicare.optimize.location.setcover import lscp
 

@@ -10,7 +10,8 @@ from equicare.errors import EquicareError, Problem, ValidationError
 from equicare.optimize.location.center import p_center
 from equicare.optimize.location.costs import CostTable, cost_table_from_long, read_cost_csv
 from equicare.optimize.location.coverage import mclp
-from equicare.optimize.location.median import capacitated_p_median, p_median
+from equicare.optimize.location.capacitated import capacitated_p_median
+from equicare.optimize.location.median import p_median
 from equicare.optimize.location.progress import DEFAULT_GAP, Deadline, Progress
 from equicare.optimize.location.result import LocationResult
 from equicare.optimize.location.setcover import lscp
@@ -44,7 +45,8 @@ def locate(model: str, table: CostTable, demand: np.ndarray | None = None, p: in
     if model == "cpmedian":
         if capacity is None:
             raise EquicareError("the capacitated p-median needs site capacities")
-        return capacitated_p_median(table.rows, demand, capacity, p, time_limit=left, gap=gap, **kw)
+        return capacitated_p_median(table.rows, demand, capacity, p, gap=gap, deadline=deadline, progress=progress,
+                                    **kw)
     if model == "mclp":
         return mclp(table.rows, demand, p, service_radius, time_limit=left, gap=gap, **kw)
     if model == "lscp":
