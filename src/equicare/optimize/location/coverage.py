@@ -131,6 +131,10 @@ def mclp(cost, weights=None, p: int | None = None, service_radius: float | None 
                 y1 = _heuristic(covg, wg, p, forced_k, start)
                 if _covered(covg, wg, y1) > inc:
                     y0, inc = y1, _covered(covg, wg, y1)
+        if bound > inc * (1 + gap):  # not proven yet: a better incumbent fixes more sites
+            y0, inc = _perturbed_search(covg, wg, p, forced_k, y0, inc, lp.x[:mk] > 1e-6,
+                                        deadline.share(0.1, cap=3.0))
+            progress.report("local search", inc, bound)
         fixed_closed, fixed_open = fixing_tests(-lag, -rho, S_lp, forced_k, -inc)
         forced_k = forced_k | fixed_open
         details.update({"lagrangian_bound": lag, "sites_fixed_closed": int(fixed_closed.sum()),
@@ -236,6 +240,31 @@ def _heuristic(cov: sp.csr_matrix, wg: np.ndarray, p: int, forced: np.ndarray, s
     rows = SortedRows(ptr, site, a, cov.shape[1])
     y, _, _ = local_search(rows, a, start.copy(), forced, 0.0, Deadline(None))
     return y
+
+
+def _perturbed_search(cov, wg, p, forced, y, inc, support, budget: Deadline, seed: int = 0):
+    """Iterated local search (Lourenco, Martin and Stuetzle 2003) for ``budget``: swap a few random open
+    sites for closed ones of the LP's support (``support``), run vertex substitution again, keep the
+    better.  Returns (sites, covered demand)."""
+    rng = np.random.default_rng(seed)
+    pool = np.flatnonzero(support)
+    k = max(2, p // 10)
+    tries = 0
+    while not budget.expired() and tries < 200:
+        tries += 1
+        out = np.flatnonzero(y & ~forced)
+        inn = pool[~y[pool]]
+        if len(out) == 0 or len(inn) == 0:
+            break
+        y1 = y.copy()
+        kk = min(k, len(out), len(inn))
+        y1[rng.choice(out, kk, replace=False)] = False
+        y1[rng.choice(inn, kk, replace=False)] = True
+        y1 = _heuristic(cov, wg, p, forced, y1)
+        c1 = _covered(cov, wg, y1)
+        if c1 > inc:
+            y, inc = y1, c1
+    return y, inc
 
 
 def _covered(cov: sp.csr_matrix, wg: np.ndarray, y: np.ndarray) -> float:
