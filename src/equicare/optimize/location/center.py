@@ -251,6 +251,8 @@ def _cover_within(rows: SortedRows, in_s: np.ndarray, forced, p: int, r: float, 
                 return True, y, k
             in_s[:] = True  # cannot happen (a point beyond r is never in S); keeps the loop finite regardless
         in_s[add] = True
+        if in_s.sum() > len(in_s) // 4:  # most points matter (uniform random tables): all of them at once
+            in_s[:] = True
 
 
 def _fill(rows: SortedRows, y: np.ndarray, p: int) -> np.ndarray:
