@@ -1,13 +1,14 @@
 """Benchmark of facility location at full scale (issue #18): every Chicago tract a candidate site.
 
-Run:  .venv/bin/python bench/bench_locate.py [--time-limit SECONDS] [--only pmedian|mclp|spopt|sparse|cli]
+Run:  .venv/bin/python bench/bench_locate.py [--time-limit SECONDS] [--only pmedian|mclp|pcenter|spopt|sparse|cli]
 (everything: about 20 minutes at most, every solve bounded by its time limit)
 
 1. p-median on all 1,930 Chicago tracts (``../shared/data/chicago``, demand = population, Euclidean
    metres in EPSG:2790) with every tract a candidate site (1,930 x 1,930 = 3.7 million pairs) at
    p = 10, 20 and 50: time to the proven optimum (goal: under 60 s each on the 2-core machine), or the
    objective, bound and gap reached within the time limit.
-2. MCLP on the same instance with radii 2 km and 5 km (p = 10, 20).
+2. MCLP on the same instance with radii 2 km and 5 km (p = 10, 20 and 50), and the p-center (p = 10, 20
+   and 50): time to the proven optimum, or the objective, bound and gap within the time limit.
 3. The command end to end on the 3.7-million-row cost table (pyarrow read included): ``equicare locate
    --model pmedian --p 20 --time-limit T``, whose limit bounds the whole command.
 
@@ -70,16 +71,35 @@ def bench_mclp(C, w, limit: float) -> list[dict]:
 
     rows = []
     for radius in (2000, 5000):
-        for p in (10, 20):
+        for p in (10, 20, 50):
             t = time.perf_counter()
             r = mclp(C, w, p, radius, time_limit=limit)
             secs = time.perf_counter() - t
             row = {"model": "mclp", "radius_m": radius, "p": p, "seconds": round(secs, 2),
+                   "time_to_proven_optimum_s": round(secs, 1) if r.proven_optimal else None,
                    "objective": round(r.objective), "bound": round(r.bound), "gap_pct": round(100 * r.gap, 4),
                    "proven_optimal": r.proven_optimal, "covered_share": round(float(r.details["covered_share"]), 4),
                    "load": round(_load(), 1)}
             rows.append(row)
             print(" ", row, flush=True)
+    return rows
+
+
+def bench_pcenter(C, limit: float) -> list[dict]:
+    from equicare.optimize.location import p_center
+
+    rows = []
+    for p in (10, 20, 50):
+        t = time.perf_counter()
+        r = p_center(C, p, time_limit=limit)
+        secs = time.perf_counter() - t
+        row = {"model": "pcenter", "p": p, "seconds": round(secs, 2),
+               "time_to_proven_optimum_s": round(secs, 1) if r.proven_optimal else None,
+               "objective_m": round(r.objective, 1), "bound_m": round(r.bound, 1), "gap_pct": round(100 * r.gap, 4),
+               "proven_optimal": r.proven_optimal, "points_used": r.details.get("points_used"),
+               "probes": r.details.get("probes"), "load": round(_load(), 1)}
+        rows.append(row)
+        print(" ", row, flush=True)
     return rows
 
 
@@ -236,7 +256,7 @@ def bench_sparse(limit: float) -> list[dict]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--time-limit", type=float, default=90.0, help="seconds per solve (default 90)")
-    ap.add_argument("--only", choices=["pmedian", "mclp", "spopt", "sparse", "cli"])
+    ap.add_argument("--only", choices=["pmedian", "mclp", "pcenter", "spopt", "sparse", "cli"])
     a = ap.parse_args()
     C, w, ids = chicago_all()
     print(f"Chicago all candidates: {C.shape[0]} x {C.shape[1]} = {C.size:,} pairs; load {_load():.1f}; "
@@ -245,6 +265,8 @@ def main() -> None:
         bench_pmedian(C, w, a.time_limit)
     if a.only in (None, "mclp"):
         bench_mclp(C, w, a.time_limit)
+    if a.only in (None, "pcenter"):
+        bench_pcenter(C, a.time_limit)
     if a.only in (None, "spopt"):
         bench_spopt(a.time_limit)
     if a.only in (None, "sparse"):

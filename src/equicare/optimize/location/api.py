@@ -48,10 +48,10 @@ def locate(model: str, table: CostTable, demand: np.ndarray | None = None, p: in
         return capacitated_p_median(table.rows, demand, capacity, p, gap=gap, deadline=deadline, progress=progress,
                                     **kw)
     if model == "mclp":
-        return mclp(table.rows, demand, p, service_radius, time_limit=left, gap=gap, **kw)
+        return mclp(table.rows, demand, p, service_radius, gap=gap, deadline=deadline, progress=progress, **kw)
     if model == "lscp":
         return lscp(table.rows, service_radius, time_limit=left, **kw)
-    return p_center(table.rows, p, time_limit=left, **kw)
+    return p_center(table.rows, p, deadline=deadline, progress=progress, **kw)
 
 
 def _read_csv(path: str, what: str) -> pd.DataFrame:

@@ -44,8 +44,7 @@ from equicare.optimize.location.costs import check_p, prepare_rows
 from equicare.optimize.location.coverage import check_reach_rows
 from equicare.optimize.location.median_bound import subset_rows
 from equicare.optimize.location.median_exact import solve_p_median
-from equicare.optimize.location.median_mip import attach_progress
-from equicare.optimize.location.progress import Deadline, Progress, relative_gap
+from equicare.optimize.location.progress import Deadline, Progress, relative_gap, watch_highs
 from equicare.optimize.location.result import LocationResult
 from equicare.optimize.location.rows import SortedRows
 
@@ -146,7 +145,8 @@ def capacitated_p_median(cost, weights, capacity, p: int, open_sites=None, site_
     lm, c, scale = _model(model_rows, w, Q, int(p), forced, deadline, gap)
     if x0 is not None:
         lm.set_start(np.r_[y0.astype(float), x0.astype(float)])
-    attach_progress(lm, progress, lb0, float(c[m:] @ x0) if x0 is not None else np.inf, deadline, scale)
+    start_cost = float(c[m:] @ x0) if x0 is not None else np.inf
+    watch_highs(lm.h, progress, deadline, False, start_cost, lb0, scale=scale)
     left = deadline.remaining()
     if left is not None:
         lm.h.setOptionValue("time_limit", max(float(left), 0.01))

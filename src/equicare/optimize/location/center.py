@@ -3,17 +3,37 @@
 Formulation
 -----------
 p-center (Hakimi 1965): the smallest radius *R* among the distinct costs for which a location set
-covering problem with the forced sites needs at most *p* sites, found by bisection over the sorted
-distinct costs (each probe an exact LSCP on the sparse coverage of the pairs within *R*, decided by a
-greedy cover or the LP bound when they suffice; see :mod:`.setcover`), between the largest nearest-site
-cost of any point and the radius of a greedy p-median solution; then further sites open until exactly *p* are open (as in
-PySAL spopt, whose model opens exactly *p*) and each demand goes to its nearest open site.
+covering problem with the forced sites needs at most *p* sites.
+
+Solved by row generation over the demand points (Chen and Chen 2009; Contardo, Iori and Kramer 2019):
+covering only a *subset* S of the points is a relaxation, so a radius too small for S is too small for
+all, and sites chosen for S, evaluated on every point, give an answer.  S starts with the worst served
+points of a greedy answer (greedy covers, Chvatal 1979, bisected over the radius).
+
+1. Relaxation rounds: the smallest of S's costs at which the LP of the LSCP on S allows *p* sites is a
+   lower bound (every smaller cost is proven too small); a greedy cover of S with *p* sites, evaluated
+   on all, an upper bound; for each open site its worst served point beyond the bound joins S; until
+   the bound stalls.
+2. Exact bisection over the distinct costs between the bounds: each probe "at most *p* sites within
+   R?" solves exact LSCPs on S (see :mod:`.setcover`; reductions: rows a forced site covers, identical
+   rows, dominated sites), adding the points a cover of S leaves beyond R, until S has no cover (R too
+   small) or its cover serves everyone (R met).
+
+The LSCPs stay small (a few hundred rows) whatever the number of points.  Further sites then open until
+exactly *p* are open (as in PySAL spopt, whose model opens exactly *p*); each demand goes to its nearest
+open site.
 
 References
 ----------
 Hakimi, S. L. (1965). Optimum distribution of switching centers in a communication network and some
 related graph theoretic problems. *Operations Research* 13, 462-475.
 Daskin, M. S. (2013). *Network and Discrete Location*, 2nd ed. Wiley, ch. 5.
+Chen, D. and Chen, R. (2009). New relaxation-based algorithms for the optimal solution of the
+continuous and discrete p-center problems. *Computers & Operations Research* 36, 1646-1655.
+Chvatal, V. (1979). A greedy heuristic for the set-covering problem. *Mathematics of Operations
+Research* 4, 233-235.
+Contardo, C., Iori, M. and Kramer, R. (2019). A scalable exact algorithm for the vertex p-center
+problem. *Computers & Operations Research* 103, 211-220.
 """
 
 from __future__ import annotations
@@ -26,14 +46,15 @@ from equicare.errors import InfeasibleError
 from equicare.optimize.location import kernels as kn
 from equicare.optimize.location.costs import check_p, prepare_rows
 from equicare.optimize.location.coverage import check_reach_rows
-from equicare.optimize.location.progress import Deadline, relative_gap
+from equicare.optimize.location.progress import Deadline, Progress, relative_gap
 from equicare.optimize.location.result import LocationResult
-from equicare.optimize.location.rows import assign, nearest_open, within
-from equicare.optimize.location.setcover import min_cover
+from equicare.optimize.location.rows import SortedRows, assign, nearest_open, within
+from equicare.optimize.location.setcover import cover_lp_bound, min_cover
 
 
 def p_center(cost, p: int | None = None, open_sites=None, site_ids=None, demand_ids=None,
-             time_limit: float | None = None) -> LocationResult:
+             time_limit: float | None = None, deadline: Deadline | None = None,
+             progress: Progress | None = None) -> LocationResult:
     """Minimise the largest cost from any demand unit to its nearest of *p* open sites.
 
     Parameters
@@ -41,10 +62,18 @@ def p_center(cost, p: int | None = None, open_sites=None, site_ids=None, demand_
     cost : ndarray, shape (n_demand, n_site), or SortedRows
         Costs (``inf`` or a missing pair: that site cannot serve that point); memory and work follow the
         pairs, never demand x sites.
+    time_limit : float, optional
+        Seconds for the whole solve (or ``deadline``, started earlier by a command): the best answer so far
+        is returned with ``bound`` = a proven lower bound on the optimal radius, ``gap`` and
+        ``proven_optimal``.
+    progress : Progress, optional
+        Console lines (upper bound = incumbent radius, lower bound) while it works.
 
-    Bisection over the sorted distinct costs; each probe asks (exactly) whether at most *p* sites, the
-    forced ones among them, cover everyone within that radius.  ``time_limit`` (seconds) bounds the whole
-    solve: the best answer so far is returned with ``bound`` = the smallest radius not proven too small.
+    Returns
+    -------
+    LocationResult
+        ``objective`` = the largest cost to the nearest open site; ``details``: ``rounds`` (row-generation
+        rounds), ``points_used`` (size of the final subset S), ``probes`` (exact LSCP probes).
 
     Raises
     ------
@@ -52,75 +81,198 @@ def p_center(cost, p: int | None = None, open_sites=None, site_ids=None, demand_
         When no choice of *p* sites (the forced ones among them) reaches every demand point.
     """
     t0 = time.perf_counter()
-    deadline = Deadline(time_limit)
+    deadline = deadline or Deadline(time_limit, start=t0)
+    progress = progress or Progress(False, deadline)
+    progress.label = progress.label or f"p-center p={p}"
     rows, _w, forced, site_ids, demand_ids = prepare_rows(cost, None, open_sites, site_ids, demand_ids)
-    m = rows.n_site
+    m, n = rows.n_site, rows.n_demand
     check_p(p, m, forced)
     check_reach_rows(rows, p, forced, demand_ids, "p-center")
-    lo_val = float(rows.d[rows.ptr[:-1]].max()) if rows.n_demand else 0.0  # every point needs its nearest site
-    # an upper end: the radius of a greedy p-median (unit weights) when it reaches everyone
+    lb = float(rows.d[rows.ptr[:-1]].max()) if n else 0.0  # every point needs at least its nearest site
+    # a first answer: greedy p-median (unit weights), then a greedy-cover bisection over S below
     big = float(rows.d.max(initial=0.0)) * 2 + 1.0
-    y_h = kn.greedy_add(rows.ptr, rows.site, rows.d, forced.copy(), int(p), big)
-    _, dh = nearest_open(rows, y_h)
-    hi_val = float(dh.max()) if np.isfinite(dh).all() else np.inf
-    vals = np.unique(rows.d[(rows.d >= lo_val) & (rows.d <= hi_val)])
-    best_y = y_h if np.isfinite(hi_val) else None
-    top = len(vals) - 1 - (1 if best_y is not None else 0)  # the greedy answer settles the top value
-    probes = 0
-    # a cheap upper end first: the smallest radius at which a greedy cover needs at most p sites
-    lo, hi = 0, top
-    while lo <= hi:
+    best_y = _fill(rows, kn.greedy_add(rows.ptr, rows.site, rows.d, forced.copy(), int(p), big), p)
+    ub = _radius(rows, best_y)
+    # a better first answer: the smallest radius at which a greedy cover (Chvatal 1979) needs at most p sites
+    vals = np.unique(rows.d[(rows.d >= lb) & (rows.d < ub)])
+    lo, hi = 0, len(vals) - 1
+    while lo <= hi and not deadline.expired():
         mid = (lo + hi) // 2
         cov = within(rows, vals[mid])
         used, yg = kn.greedy_cover_open(cov.indptr.astype(np.int64), cov.indices.astype(np.int64), forced.copy(),
                                         m, int(p))
-        probes += 1
         if used <= p:
-            best_y, top, hi = yg, mid - 1, mid - 1
+            y_g = _fill(rows, yg, p)
+            best_y, ub, hi = y_g, _radius(rows, y_g), mid - 1
         else:
             lo = mid + 1
-    # then exact probes below it (LP bound, then the MIP); indices below `lo` are proven infeasible
-    lo, hi = 0, top
+    progress.report("heuristic", ub, lb)
+    in_s = np.zeros(n, bool)
+    in_s[_worst(rows, best_y, lb)] = True
+    if n:
+        in_s[int(np.argmax(rows.d[rows.ptr[:-1]]))] = True  # the point that sets the first lower bound
+    probes = rounds = 0
     stopped = False
-    while lo <= hi:
+    # 1. rounds of relaxations: the smallest cost of S's pairs at which the LP of the LSCP on S allows
+    #    p sites is a lower bound (every smaller one is proven too small for S, hence for all); a greedy
+    #    cover of S with p sites, evaluated on all, an upper bound; its worst served points join S
+    while ub > lb * (1 + 1e-12) + 1e-12 and not deadline.expired():
+        rounds += 1
+        r_lp, y_g = _lp_round(_subset(rows, np.flatnonzero(in_s)), forced, p, lb, ub, deadline)
+        grew = r_lp > lb
+        lb = max(lb, r_lp)
+        add = np.zeros(0, np.int64)
+        if y_g is not None:
+            y_full = _fill(rows, y_g, p)
+            r_full = _radius(rows, y_full)
+            if r_full < ub:
+                ub, best_y = r_full, y_full
+            add = _worst(rows, y_full, lb)
+            add = add[~in_s[add]]
+        progress.report(f"round {rounds}", ub, lb)
+        if not grew and rounds > 1 or len(add) == 0:
+            break
+        in_s[add] = True
+    # bisection over the distinct costs in [lb, ub]: vals[< lo] are proven too small, vals[hi] = ub is met
+    vals = np.unique(rows.d[(rows.d >= lb) & (rows.d <= ub)])
+    lo, hi = 0, len(vals) - 1
+    while lo < hi:
+        mid = (lo + hi) // 2
+        ok, y_r, k = _cover_within(rows, in_s, forced, p, float(vals[mid]), deadline)
+        probes += 1
+        rounds += k
+        if ok is None:
+            stopped = True
+            break
+        if ok:
+            y_full = _fill(rows, y_r, p)
+            r_full = _radius(rows, y_full)
+            if r_full < ub:
+                ub, best_y = r_full, y_full
+            hi = min(mid, int(np.searchsorted(vals, ub, side="left")))
+        else:
+            lo = mid + 1
+        progress.report("bisection", ub, float(vals[lo]))
+    lb = max(lb, float(vals[lo])) if len(vals) else lb
+    y = best_y
+    assignment, best = assign(rows, y, demand_ids, site_ids)
+    obj = float(best.max(initial=0.0))
+    bound = min(obj, lb)
+    g = relative_gap(obj, bound)
+    progress.report("done", obj, bound, force=True)
+    return LocationResult("pcenter", obj, [site_ids[j] for j in np.flatnonzero(y)], assignment, g,
+                          time.perf_counter() - t0,
+                          {"probes": probes, "rounds": rounds, "points_used": int(in_s.sum()),
+                           **({"stopped": "time limit"} if stopped else {})},
+                          bound=bound, proven_optimal=g <= 1e-6)
+
+
+def _radius(rows: SortedRows, y: np.ndarray) -> float:
+    _, d = nearest_open(rows, y)
+    return float(d.max(initial=0.0))
+
+
+def _subset(rows: SortedRows, idx: np.ndarray) -> SortedRows:
+    """The rows of the demand points ``idx`` (in that order)."""
+    lens = rows.ptr[idx + 1] - rows.ptr[idx]
+    take = np.repeat(rows.ptr[idx] - np.r_[0, np.cumsum(lens)[:-1]], lens) + np.arange(int(lens.sum()))
+    return SortedRows(np.r_[0, np.cumsum(lens)].astype(np.int64), rows.site[take], rows.d[take], rows.n_site)
+
+
+def _worst(rows: SortedRows, y: np.ndarray, lb: float) -> np.ndarray:
+    """For each open site, the point it serves worst when that cost exceeds ``lb`` (and the worst point
+    overall): the rows a next round adds."""
+    f, d = nearest_open(rows, y)
+    bad = np.flatnonzero(d > lb * (1 + 1e-12) + 1e-12)
+    if len(bad) == 0:
+        return bad
+    o = bad[np.lexsort((-d[bad], f[bad]))]  # by site, worst first
+    first = np.r_[True, f[o][1:] != f[o][:-1]]
+    return np.unique(np.r_[o[first], bad[np.argmax(d[bad])]])
+
+
+def _lp_round(sub: SortedRows, forced, p: int, lb: float, ub: float, deadline: Deadline):
+    """One relaxation round on the points of ``sub``: (the smallest of their costs in ``[lb, ub)`` at which
+    the LP of the LSCP does not exceed *p*, or ``lb``/``ub`` as in :func:`_cover_within`'s proof; a greedy
+    cover with at most *p* sites at the smallest such cost found, or None)."""
+    vals = np.unique(sub.d[(sub.d >= lb) & (sub.d < ub)])
+    lo, hi = 0, len(vals) - 1
+    y_g = None
+    while lo <= hi:  # greedy covers with at most p sites: an upper end
+        mid = (lo + hi) // 2
+        cov = within(sub, vals[mid])
+        used, yg = kn.greedy_cover_open(cov.indptr.astype(np.int64), cov.indices.astype(np.int64), forced.copy(),
+                                        sub.n_site, int(p))
+        if used <= p:
+            y_g, hi = yg, mid - 1
+        else:
+            lo = mid + 1
+    # vals[top] has a greedy cover (so its LP allows p sites), or top = len(vals): none below ub known
+    top = lo
+    lo, hi = 0, top
+    while lo < hi:
         mid = (lo + hi) // 2
         left = deadline.remaining()
         if left is not None and left <= 0:
-            stopped = True
-            break
-        res = min_cover(within(rows, vals[mid]), forced, left, limit=int(p))
-        probes += 1
-        if res.is_open is not None and res.is_open.sum() <= p:
-            best_y, hi = res.is_open, mid - 1
-        elif res.is_open is None and res.lower == -np.inf:
-            stopped = True  # undecided within the time limit: the answer so far stands with its bound
-            break
-        else:
+            break  # vals[< lo] are proven too small
+        if cover_lp_bound(within(sub, vals[mid]), forced, left) > p + 1e-6:
             lo = mid + 1
-    if best_y is None:
-        raise InfeasibleError("no set of p sites reaches every demand unit")
-    y = best_y.copy()
-    # open further sites until exactly p are open (the radius cannot get worse): first each point's
-    # nearest closed site, from the worst served point on, when it is nearer than its open one; then the
-    # sites with the most pairs in the table
+        else:
+            hi = mid
+    if lo >= len(vals):
+        return (ub if len(vals) else lb), y_g
+    return (float(vals[lo]) if lo > 0 else lb), y_g
+
+
+def _cover_within(rows: SortedRows, in_s: np.ndarray, forced, p: int, r: float, deadline: Deadline):
+    """Whether at most *p* sites (the forced ones among them) serve every point within ``r``, by row
+    generation: an exact LSCP on the points of S (``in_s``, grown in place); no cover of S means no cover
+    of all; a cover of S that leaves points beyond ``r`` adds, for each open site, its worst served point
+    (and the worst overall) to S and goes again.  Returns (True, sites, rounds), (False, None, rounds) or
+    (None, None, rounds) when undecided within the deadline."""
+    k = 0
+    while True:
+        left = deadline.remaining()
+        if left is not None and left <= 0:
+            return None, None, k
+        k += 1
+        sub = _subset(rows, np.flatnonzero(in_s))
+        res = min_cover(within(sub, r), forced, left, limit=int(p))
+        if res.is_open is None:
+            return (None if res.lower == -np.inf else False), None, k
+        y = _fill(rows, res.is_open, p)
+        add = _worst(rows, y, r)
+        _, d = nearest_open(rows, y)
+        out = np.flatnonzero(d > r)  # a spread of the other points left beyond r: fewer rounds
+        add = np.unique(np.r_[add, out[:: max(1, len(out) // (2 * p + 1))]])
+        add = add[~in_s[add]]
+        if len(add) == 0:
+            if _radius(rows, y) <= r:
+                return True, y, k
+            in_s[:] = True  # cannot happen (a point beyond r is never in S); keeps the loop finite regardless
+        in_s[add] = True
+        if in_s.sum() > len(in_s) // 4:  # most points matter (uniform random tables): all of them at once
+            in_s[:] = True
+
+
+def _fill(rows: SortedRows, y: np.ndarray, p: int) -> np.ndarray:
+    """Open further sites until exactly *p* are open (the radius cannot get worse): first each point's
+    nearest closed site, from the worst served point on, when it is nearer than its open one; then the
+    sites with the most pairs in the table."""
+    y = y.copy()
+    if y.sum() >= p:
+        return y
+    _, best = nearest_open(rows, y)
+    near_closed, dc = nearest_open(rows, ~y)
+    for i in np.argsort(-best, kind="stable"):
+        if y.sum() >= p:
+            break
+        j = near_closed[i]
+        if j >= 0 and dc[i] < best[i]:
+            y[j] = True
     if y.sum() < p:
-        _, best = nearest_open(rows, y)
-        near_closed, dc = nearest_open(rows, ~y)
-        for i in np.argsort(-best, kind="stable"):
-            if y.sum() >= p:
-                break
-            j = near_closed[i]
-            if j >= 0 and dc[i] < best[i]:
-                y[j] = True
         closed = np.flatnonzero(~y)
-        deg = np.bincount(rows.site, minlength=m)
+        deg = np.bincount(rows.site, minlength=rows.n_site)
         more = closed[np.argsort(-deg[closed], kind="stable")]
         y[more[: p - int(y.sum())]] = True
-    assignment, best = assign(rows, y, demand_ids, site_ids)
-    obj = float(best.max(initial=0.0))
-    bound = min(obj, float(vals[lo])) if lo < len(vals) else obj
-    g = relative_gap(obj, bound)
-    return LocationResult("pcenter", obj, [site_ids[j] for j in np.flatnonzero(y)], assignment, g,
-                          time.perf_counter() - t0,
-                          {"probes": probes, **({"stopped": "time limit"} if stopped else {})},
-                          bound=bound, proven_optimal=g <= 1e-6)
+    return y

@@ -34,7 +34,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from equicare.optimize.highs import LinearModel
-from equicare.optimize.location.progress import Deadline, Progress
+from equicare.optimize.location.progress import Deadline, Progress, watch_highs
 from equicare.optimize.location.rows import SortedRows
 
 
@@ -103,7 +103,7 @@ def strong_mip(kept: SortedRows, w: np.ndarray, p: int, fixed_open: np.ndarray, 
     x0 = _start(dem, sj, cost, start, free, pos, nr, rpos, X)
     if x0 is not None:
         lm.set_start(x0, search=False)
-    attach_progress(lm, progress, lb, ub, deadline, scale)
+    watch_highs(lm.h, progress, deadline, False, ub, lb, scale=scale)
     left = deadline.remaining()
     if left is not None:
         if left <= 0.05:
@@ -146,24 +146,3 @@ def _start(dem, sj, cost, start, free, pos, nr, rpos, X):
     x0[: len(free)] = start[free]
     x0[len(free) + first] = 1.0
     return x0
-
-
-def attach_progress(lm: LinearModel, progress: Progress, lb: float, ub: float, deadline: Deadline,
-                    scale: float = 1.0, offset: float = 0.0) -> None:
-    """While HiGHS works: report its incumbent and bound (``scale * value + offset`` in the problem's
-    units), and stop it at the deadline (its own time limit is not checked inside every phase)."""
-    import highspy
-
-    kinds = highspy.cb.HighsCallbackType
-
-    def cb(kind, _msg, data_out, data_in, _user):
-        if kind == kinds.kCallbackMipInterrupt:
-            inc = min(ub, scale * float(data_out.mip_primal_bound) + offset)
-            bnd = max(lb, min(ub, scale * float(data_out.mip_dual_bound) + offset))
-            progress.report("branching", inc, bnd)
-        if deadline.expired():
-            data_in.user_interrupt = True
-
-    lm.h.setCallback(cb, None)
-    for k in (kinds.kCallbackMipInterrupt, kinds.kCallbackSimplexInterrupt, kinds.kCallbackIpmInterrupt):
-        lm.h.startCallback(k)

@@ -137,3 +137,28 @@ class Progress:
         limit = f" of {self.deadline.seconds:g}" if self.deadline.seconds is not None else ""
         self._console.print(f"[bold]{self.label}[/bold] {phase:<12} elapsed {t:7.1f}{limit} s  "
                             f"incumbent {inc}  bound {bnd}  gap {g}")
+
+
+def watch_highs(h, progress: Progress, deadline: Deadline, maximize: bool, incumbent: float,
+                bound: float, phase: str = "branching", scale: float = 1.0) -> None:
+    """While HiGHS (``h``, a ``highspy.Highs``) works on a MIP: report its incumbent and bound through
+    ``progress`` (never worse than the ``incumbent`` and ``bound`` already known outside it, in the
+    model's sense), and interrupt it at the ``deadline`` (its own time limit is not checked inside every
+    phase).  ``scale``: the model's objective is the problem's divided by it."""
+    import highspy
+
+    kinds = highspy.cb.HighsCallbackType
+    better = max if maximize else min
+    worse = min if maximize else max
+
+    def cb(kind, _msg, data_out, data_in, _user):
+        if kind == kinds.kCallbackMipInterrupt:
+            inc = better(incumbent, scale * float(data_out.mip_primal_bound))
+            bnd = worse(bound, better(inc, scale * float(data_out.mip_dual_bound)))
+            progress.report(phase, inc, bnd)
+        if deadline.expired():
+            data_in.user_interrupt = True
+
+    h.setCallback(cb, None)
+    for k in (kinds.kCallbackMipInterrupt, kinds.kCallbackSimplexInterrupt, kinds.kCallbackIpmInterrupt):
+        h.startCallback(k)

@@ -34,7 +34,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from equicare.optimize.highs import LinearModel
-from equicare.optimize.location.median_mip import attach_progress
+from equicare.optimize.location.progress import watch_highs
 
 
 def radius_mip(rows, a, w, keep, p, forced, closed, start, deadline, gap, progress, ub, lb):
@@ -138,7 +138,7 @@ def _solve_levels(dem, ss, ak, truncated, m, n, p, forced, closed, start, deadli
         before = np.repeat(cs[starts] - opened[starts], np.diff(np.r_[starts, L]))
         x0[m + zidx[lz]] = ((cs - before)[lz] < 0.5).astype(float)  # no site open up to this level
         lm.set_start(x0, search=False)
-    attach_progress(lm, progress, lb, ub, deadline)
+    watch_highs(lm.h, progress, deadline, False, ub, lb)
     left = deadline.remaining()
     if left is not None:  # building took some of it: HiGHS gets what is left now
         if left <= 0.05:

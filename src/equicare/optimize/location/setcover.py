@@ -74,46 +74,104 @@ def min_cover(cov: sp.csr_matrix, forced: np.ndarray, time_limit: float | None =
     nf = int(forced.sum())
     if limit is not None and used <= limit:
         return Cover(y0, nf, 0.0, time.perf_counter() - t0)
-    # rows a forced site covers need nothing; identical rows count once
+    # rows a forced site covers need nothing; identical rows count once; dominated sites go
     open_cov = (cov @ forced.astype(np.int8)) > 0
     rest = cov[~open_cov]
     if rest.shape[0] == 0:
         return Cover(forced.copy(), nf, 0.0, time.perf_counter() - t0)
     rest = _unique_rows(rest)
-    k = rest.shape[0]
+    cols = undominated_columns(rest, ~forced)
+    rest = rest[:, cols]
+    k, mc = rest.shape
+    room = None if limit is None else limit - nf  # sites left to open besides the forced ones
+    if room is not None and room < 1:
+        return Cover(None, nf + 1.0, math.inf, time.perf_counter() - t0)
     lo, hi = np.ones(k), np.full(k, np.inf)
-    col_lo, col_hi = forced.astype(float), np.ones(m)
-    if limit is not None:
-        lp = LinearModel(np.ones(m), rest, lo, hi, col_lo, col_hi, time_limit=time_limit).solve()
-        if lp.ok and math.ceil(lp.objective - 1e-6) > limit:
-            return Cover(None, math.ceil(lp.objective - 1e-6), math.inf, time.perf_counter() - t0)
-    if limit is not None:  # a feasibility question: at most `limit` sites, stop at the first cover found
-        rest = sp.vstack([rest, sp.csr_matrix(np.ones((1, m)))]).tocsr()
-        lo, hi = np.r_[lo, 0.0], np.r_[hi, float(limit)]
+    col_lo, col_hi = np.zeros(mc), np.ones(mc)
+    if room is not None:
+        lp = LinearModel(np.ones(mc), rest, lo, hi, col_lo, col_hi, time_limit=time_limit).solve()
+        if lp.ok and math.ceil(lp.objective - 1e-6) > room:
+            return Cover(None, nf + math.ceil(lp.objective - 1e-6), math.inf, time.perf_counter() - t0)
+        # a feasibility question: at most `room` more sites, stop at the first cover found
+        rest = sp.vstack([rest, sp.csr_matrix(np.ones((1, mc)))]).tocsr()
+        lo, hi = np.r_[lo, 0.0], np.r_[hi, float(room)]
     if time_limit is not None:  # the LP took some of it
         time_limit = max(time_limit - (time.perf_counter() - t0), 0.05)
-    lm = LinearModel(np.ones(m), rest, lo, hi, col_lo, col_hi, integrality=np.ones(m, bool),
+    lm = LinearModel(np.ones(mc), rest, lo, hi, col_lo, col_hi, integrality=np.ones(mc, bool),
                      time_limit=time_limit)
-    if limit is not None:
+    if room is not None:
         lm.h.setOptionValue("mip_max_improving_sols", 1)
-    elif used <= m:
-        lm.set_start(y0.astype(float), search=False)
+    else:  # a greedy cover of the reduced rows as the start
+        rc = sp.csr_matrix(rest)
+        _, ys = greedy_cover_open(rc.indptr.astype(np.int64), rc.indices.astype(np.int64), np.zeros(mc, bool), mc,
+                                  mc)
+        lm.set_start(ys.astype(float), search=False)
     sol = lm.solve()
-    x = sol.x
-    if limit is not None and lm.h.getModelStatus() == highspy.HighsModelStatus.kSolutionLimit:
+    if room is not None and lm.h.getModelStatus() == highspy.HighsModelStatus.kSolutionLimit:
         x = np.asarray(lm.h.getSolution().col_value, dtype=float)  # stopped at its first cover, as asked
-        y = x > 0.5
-        return Cover(y, float(nf), 0.0, time.perf_counter() - t0)
+        return Cover(_open(forced, cols, x), float(nf), 0.0, time.perf_counter() - t0)
     if sol.status == "infeasible":
         return Cover(None, float(limit + 1) if limit is not None else math.inf, math.inf,
                      time.perf_counter() - t0)
     if not np.all(np.isfinite(sol.x)):  # undecided within the time limit
         return Cover(None, -math.inf, math.inf, time.perf_counter() - t0)
-    y = sol.x > 0.5
+    y = _open(forced, cols, sol.x)
     db = float(lm.h.getInfo().mip_dual_bound)
-    lower = math.ceil(db - 1e-6) if np.isfinite(db) else float(nf)
+    lower = nf + math.ceil(db - 1e-6) if np.isfinite(db) else float(nf)
     lower = min(lower, int(y.sum()))
     return Cover(y, lower, (y.sum() - lower) / max(y.sum(), 1), time.perf_counter() - t0)
+
+
+def cover_lp_bound(cov: sp.csr_matrix, forced: np.ndarray, time_limit: float | None = None) -> float:
+    """A lower bound on the fewest sites covering every row of ``cov`` (the ``forced`` ones among them):
+    the forced count plus the LP relaxation on the rows they leave (after the reductions of
+    :func:`min_cover`); ``inf`` when a row has no site, ``nf`` when the LP stops undecided."""
+    cov = sp.csr_matrix(cov)
+    nf = int(forced.sum())
+    if np.any(np.diff(cov.indptr) == 0):
+        return math.inf
+    rest = cov[~((cov @ forced.astype(np.int8)) > 0)]
+    if rest.shape[0] == 0:
+        return float(nf)
+    rest = _unique_rows(rest)
+    rest = rest[:, undominated_columns(rest, ~forced)]
+    k, mc = rest.shape
+    lp = LinearModel(np.ones(mc), rest, np.ones(k), np.full(k, np.inf), np.zeros(mc), np.ones(mc),
+                     time_limit=time_limit).solve()
+    return nf + (lp.objective if lp.ok else 0.0)
+
+
+def _open(forced: np.ndarray, cols: np.ndarray, x: np.ndarray) -> np.ndarray:
+    y = forced.copy()
+    y[cols[x[:len(cols)] > 0.5]] = True
+    return y
+
+
+def undominated_columns(M: sp.csr_matrix, allowed: np.ndarray) -> np.ndarray:
+    """Indices of the ``allowed`` columns of a 0/1 matrix (rows to cover x sites) that a set cover needs:
+    one of each group of identical columns, none that is empty or inside another allowed column
+    (a column's rows a strict subset of another's).  Exact for any covering question: a cover using a
+    dropped column stays a cover, no larger, with the column that contains it."""
+    cs = sp.csc_matrix(M)
+    cs.sort_indices()
+    size = np.diff(cs.indptr)
+    cand = np.flatnonzero(allowed & (size > 0))
+    seen: dict[bytes, int] = {}
+    for j in cand:
+        seen.setdefault(cs.indices[cs.indptr[j]:cs.indptr[j + 1]].tobytes(), int(j))
+    reps = np.fromiter(seen.values(), dtype=np.int64, count=len(seen))
+    if len(reps) <= 1:
+        return reps
+    R = sp.csc_matrix(cs[:, reps], dtype=np.int32)
+    inter = (R.T @ R).tocsr()
+    sz = size[reps]
+    keep = np.ones(len(reps), bool)
+    ii = np.repeat(np.arange(len(reps)), np.diff(inter.indptr))
+    jj = inter.indices
+    # column ii is inside column jj (jj strictly larger: identical ones are already merged)
+    sub = (inter.data == sz[ii]) & (sz[jj] > sz[ii])
+    keep[np.unique(ii[sub])] = False
+    return np.sort(reps[keep])
 
 
 def _unique_rows(M: sp.csr_matrix) -> sp.csr_matrix:
