@@ -16,7 +16,8 @@ Above :data:`MAX_MODEL_PAIRS` pairs (an all-pairs table of a few thousand points
 the root LP of that model in minutes, and memory grows to gigabytes.  Then:
 
 * the **bound** is that of the uncapacitated p-median (:mod:`.median_exact`; dropping the capacity rows is a
-  relaxation, so its proven bound holds here), with a share of the time limit;
+  relaxation, so its proven bound holds here), with a share of the time limit (computed on every table:
+  it is also the bound when HiGHS's is weaker, and its sites are the first start);
 * the **incumbent** starts from the p-median's open sites (then the greedy sites), each point by decreasing
   demand to its nearest open site with room left, and the MIP is solved on each point's ``K`` cheapest pairs
   (``K`` so that the model has about :data:`MAX_MODEL_PAIRS` pairs, plus the start's pairs), started from
@@ -113,17 +114,20 @@ def capacitated_p_median(cost, weights, capacity, p: int, open_sites=None, site_
     big = float(a.sum()) + 1.0
     starts = [kn.greedy_add(rows.ptr, rows.site, a, forced.copy(), int(p), big)]
     model_rows = rows
-    if rows.nnz > max_model_pairs:
-        progress.label = progress.label or f"capacitated p-median p={p}"
-        med = solve_p_median(rows, w, int(p), forced, deadline.share(BOUND_SHARE), gap=gap, progress=progress)
-        lb0 = max(lb0, med.bound)
-        bound_from = "uncapacitated p-median (capacities relaxed)"
-        starts.insert(0, med.is_open)
+    large = rows.nnz > max_model_pairs
+    progress.label = progress.label or f"capacitated p-median p={p}"
+    # the uncapacitated p-median: a bound (capacities relaxed) and open sites to start from
+    med = solve_p_median(rows, w, int(p), forced, deadline.share(BOUND_SHARE if large else 0.2), gap=gap,
+                         progress=progress)
+    if med.bound > lb0:
+        lb0, bound_from = med.bound, "uncapacitated p-median (capacities relaxed)"
+    starts.insert(0, med.is_open)
+    details.update({"median_bound": med.bound, "median_objective": med.objective})
+    if large:
         k = max(2, max_model_pairs // max(n, 1))
         rank = np.arange(rows.nnz) - np.repeat(rows.ptr[:-1], np.diff(rows.ptr))
         keep = rank < k
-        details.update({"median_bound": med.bound, "median_objective": med.objective,
-                        "pairs_per_point": k})
+        details["pairs_per_point"] = k
     else:
         keep = np.ones(rows.nnz, bool)
     x0, y0 = None, None
@@ -169,7 +173,7 @@ def capacitated_p_median(cost, weights, capacity, p: int, open_sites=None, site_
     db = float(lm.h.getInfo().mip_dual_bound) * scale
     if model_rows is rows and np.isfinite(db) and db >= lb0:  # the whole model: HiGHS's bound holds
         lb0, bound_from = db, "HiGHS"
-    elif model_rows is rows:
+    elif not bound_from:
         bound_from = "every point at its cheapest site"
     bound = min(lb0, objective)
     g = relative_gap(objective, bound)
