@@ -27,6 +27,17 @@ def _euclid(n, m, seed):
     return C, rng.integers(1, 1000, n).astype(float)
 
 
+def _write_tables(tmp_path, C, w):
+    """C.csv (long: origin, destination, cost; ids t0, t1, ...) and D.csv (id, pop) in ``tmp_path``."""
+    import pandas as pd
+
+    n = len(w)
+    ids = [f"t{i}" for i in range(n)]
+    pd.DataFrame({"origin": np.repeat(ids, n), "destination": np.tile(ids, n), "cost": C.ravel()}).to_csv(
+        tmp_path / "C.csv", index=False)
+    pd.DataFrame({"id": ids, "pop": w}).to_csv(tmp_path / "D.csv", index=False)
+
+
 def _brute(C, w, p):
     return min(float(np.dot(w, C[:, list(s)].min(axis=1))) for s in combinations(range(C.shape[1]), p))
 
@@ -126,13 +137,7 @@ def test_mclp_reports_bound(shared_data):
 
 def test_cli_time_limit_and_gap(tmp_path, run_cli):
     C, w = _euclid(800, 800, 2)
-    n = len(w)
-    import pandas as pd
-
-    ids = [f"t{i}" for i in range(n)]
-    pd.DataFrame({"origin": np.repeat(ids, n), "destination": np.tile(ids, n), "cost": C.ravel()}).to_csv(
-        tmp_path / "C.csv", index=False)
-    pd.DataFrame({"id": ids, "pop": w}).to_csv(tmp_path / "D.csv", index=False)
+    _write_tables(tmp_path, C, w)
     code, _out, err = run_cli("locate", "--cost", tmp_path / "C.csv", "--demand", tmp_path / "D.csv", "--model",
                               "pmedian", "--p", "12", "--demand-value", "pop", "--time-limit", "20", "--gap", "0.01",
                               "--out", tmp_path / "o.json")
@@ -163,14 +168,8 @@ def test_time_limit_bounds_the_whole_command_process(tmp_path):
     import sys
     import time
 
-    import pandas as pd
-
     C, w = _euclid(800, 800, 5)
-    n = len(w)
-    ids = [f"t{i}" for i in range(n)]
-    pd.DataFrame({"origin": np.repeat(ids, n), "destination": np.tile(ids, n), "cost": C.ravel()}).to_csv(
-        tmp_path / "C.csv", index=False)
-    pd.DataFrame({"id": ids, "pop": w}).to_csv(tmp_path / "D.csv", index=False)
+    _write_tables(tmp_path, C, w)
     limit = 6.0
     t = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "equicare", "locate", "--cost", str(tmp_path / "C.csv"), "--demand",

@@ -14,14 +14,7 @@ Pipeline (each phase stops at the shared deadline; the answer is always the best
 On the Chicago instance (1,930 x 1,930 Euclidean, p = 20) the Lagrangian leaves 32,000 of 3.7 million
 pairs and 188 of 1,930 sites, and HiGHS proves the optimum at the root of that MIP.
 
-References
-----------
-Kuehn, A. A. and Hamburger, M. J. (1963). A heuristic program for locating warehouses. *Management
-Science* 9, 643-666.
-Teitz, M. B. and Bart, P. (1968). Heuristic methods for estimating the generalized vertex median of a
-weighted graph. *Operations Research* 16, 955-961.
-Beasley, J. E. (1993). Lagrangean heuristics for location problems. *European Journal of Operational
-Research* 65, 383-399.
+The references of each phase are in :mod:`.heuristics`, :mod:`.median_bound` and :mod:`.median_mip`.
 """
 
 from __future__ import annotations
