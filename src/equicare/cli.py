@@ -498,8 +498,6 @@ def locate_cmd(
     max_minutes: float = _MAX_MINUTES,
 ) -> None:
     """Facility location: p-median, maximal covering, set covering or p-center on a cost table."""
-    import time
-
     from equicare.errors import EquicareError
     from equicare.optimize.location.progress import Progress, command_deadline
 
