@@ -482,7 +482,7 @@ def read_table(source: Source, *, label: str | None = None, sheet: str | int | N
     names = _check_header(header, label)
     body.columns = names
     na = set(na_values)
-    missing = body.isna() | body.apply(lambda c: c.isin(na))
+    missing = body.isna() | body.isin(list(na))  # a boolean frame even when empty
     blank = missing.all(axis=1).to_numpy()
     if blank.any():
         body, missing, rows = body[~blank], missing[~blank], rows[~blank]
