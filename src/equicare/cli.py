@@ -569,13 +569,10 @@ def main(argv: list[str] | None = None) -> None:
     print the error and the command's usage line; errors in the input (:class:`~equicare.errors.EquicareError`)
     print the message.  Both exit with status 2.
     """
-    from equicare.optimize.location.progress import mark_command_process
+    from equicare.command_clock import command_process
 
-    mark_command_process()  # a command's --time-limit counts from the process start
-    try:
+    with command_process():  # a command's --time-limit counts from the process start
         _run_main(argv)
-    finally:
-        mark_command_process(clear=True)
 
 
 def _run_main(argv: list[str] | None) -> None:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import math
-import os
 import time
 
+from equicare.command_clock import command_started
 from equicare.errors import EquicareError
 
 DEFAULT_GAP = 1e-6
@@ -48,51 +48,17 @@ class Deadline:
         return Deadline(s)
 
 
-def process_started() -> float:
-    """The ``time.perf_counter()`` value when this process started (Linux: from ``/proc``), so that a
-    command's time limit also covers the interpreter's start-up and imports; elsewhere, now."""
-    try:
-        with open("/proc/self/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        with open("/proc/uptime") as f:
-            uptime = float(f.read().split()[0])
-        age = uptime - int(fields[19]) / os.sysconf("SC_CLK_TCK")  # field 22 of proc(5): start time in ticks
-        return time.perf_counter() - min(max(age, 0.0), 60.0)
-    except (OSError, ValueError, IndexError):
-        return time.perf_counter()
-
-
 WRITE_MARGIN = 0.03
 """Share of a command's time limit (at most 1 s) kept for writing the answer after the solver stops."""
 
 
-_COMMAND = {"started": None}
-
-
-FRESH_PROCESS_SECONDS = 20.0
-"""A process this young when the console entry point runs was started for this one command."""
-
-
-def mark_command_process(clear: bool = False) -> None:
-    """Called by the console entry point: when this process was started for the command (it is younger
-    than :data:`FRESH_PROCESS_SECONDS`), the command's time limits count from the process start
-    (interpreter start-up and imports included); an older process (a test runner calling the entry
-    point) counts from now."""
-    if clear:  # the command is over: later commands in this process count from their own start
-        _COMMAND["started"] = None
-        return
-    started = process_started()
-    _COMMAND["started"] = started if time.perf_counter() - started < FRESH_PROCESS_SECONDS else time.perf_counter()
-
-
 def command_deadline(seconds: float | None) -> Deadline:
-    """The deadline of a whole command, less a margin to write the answer: from the process start when the
-    process runs this one command (:func:`mark_command_process`), else from now (a command called in a
-    longer-lived process, e.g. a test runner)."""
+    """The deadline of a whole command, less a margin to write the answer, counted from the command's start
+    (:func:`equicare.command_clock.command_started`: the process start when the process runs this one
+    command)."""
     if seconds is None:
         return Deadline(None)
-    start = _COMMAND["started"] if _COMMAND["started"] is not None else time.perf_counter()
-    return Deadline(max(seconds - min(1.0, WRITE_MARGIN * seconds), 0.5 * seconds), start=start)
+    return Deadline(max(seconds - min(1.0, WRITE_MARGIN * seconds), 0.5 * seconds), start=command_started())
 
 
 def relative_gap(objective: float, bound: float) -> float:
