@@ -45,13 +45,9 @@ import numpy as np
 
 from equicare.optimize.location import kernels as kn
 from equicare.optimize.location.heuristics import fixing_tests, local_search
+from equicare.optimize.location.median_mip import MAX_MIP_PAIRS, MIP_SECONDS_PER_PAIR2
 from equicare.optimize.location.progress import Deadline, Progress, relative_gap
 from equicare.optimize.location.rows import SortedRows
-
-
-MIP_SECONDS_PER_PAIR2 = 1.2e-8
-"""CPU seconds HiGHS takes for the strong MIP on *k* kept pairs, about this times k squared: measured on the
-Chicago instance (0.8 s at 9,500 pairs, 2.7 s at 15,000, 5.3 s at 21,000; root solves)."""
 
 
 @dataclass
@@ -112,7 +108,7 @@ def lagrangian_bound(rows: SortedRows, a: np.ndarray, p: int, forced: np.ndarray
                      restrict_every: int = 400, max_iter: int = 40_000,
                      need: np.ndarray | None = None, search_every: int = 50,
                      mip_seconds_per_pair2: float = MIP_SECONDS_PER_PAIR2, window_seconds: float = 2.0,
-                     max_pairs_for_mip: int = 400_000) -> MedianBound:
+                     max_pairs_for_mip: int = MAX_MIP_PAIRS) -> MedianBound:
     """Raise the Lagrangian bound and shrink the model until the gap closes, the bound stops rising, the
     step factor vanishes or ``deadline`` (see module doc).
 

@@ -27,15 +27,10 @@ import numpy as np
 from equicare.optimize.location import kernels as kn
 from equicare.optimize.location.heuristics import local_search
 from equicare.optimize.location.median_bound import lagrangian_bound
-from equicare.optimize.location.median_mip import strong_mip
+from equicare.optimize.location.median_mip import MAX_MIP_PAIRS, strong_mip
 from equicare.optimize.location.progress import Deadline, Progress, relative_gap
 from equicare.optimize.location.radius import radius_mip
 from equicare.optimize.location.rows import SortedRows
-
-MAX_MIP_PAIRS = 400_000
-"""Above this many kept pairs the MIP is not built: HiGHS's root LP would not end in a useful time (on
-the Chicago instance 32,000 pairs take about 12 s of CPU, 159,000 more than 80 s); the time goes to the
-Lagrangian bound instead."""
 
 LAGRANGIAN_SHARE = 0.5
 """Share of the time left that the Lagrangian bound may use before the MIP (it stops earlier when the
@@ -110,7 +105,7 @@ def solve_p_median(rows: SortedRows, w: np.ndarray, p: int, forced: np.ndarray, 
     # nothing: it is served whatever opens)
     need = ~((w == 0) & (np.diff(ptr) == m))
     lag = lagrangian_bound(rows, a, p, forced, is_open, ub, big, deadline.share(LAGRANGIAN_SHARE), gap, progress,
-                           need=need)
+                           need=need, max_pairs_for_mip=max_model_pairs)
     is_open, ub = lag.is_open, lag.incumbent
     lb = max(lag.bound, lb0)
     details.update({"lagrangian_bound": lag.bound, "lagrangian_iterations": lag.iterations,
@@ -125,7 +120,7 @@ def solve_p_median(rows: SortedRows, w: np.ndarray, p: int, forced: np.ndarray, 
     if lag.kept.nnz > max_model_pairs:
         # HiGHS would not finish its root: the time left goes to the Lagrangian bound
         lag2 = lagrangian_bound(rows, a, p, forced, is_open, ub, big, deadline, gap, progress, lam0=lag.lam,
-                                need=need)
+                                need=need, max_pairs_for_mip=max_model_pairs)
         is_open, ub = lag2.is_open, lag2.incumbent
         lb = max(lb, lag2.bound)
         details.update({"lagrangian_bound": lb, "lagrangian_iterations": lag.iterations + lag2.iterations,

@@ -83,16 +83,20 @@ class SortedRows:
         return C
 
 
+def first_open_entry(rows: SortedRows, is_open: np.ndarray) -> np.ndarray:
+    """Entry (index into ``rows.site``) of each point's nearest open site, shape (n,); -1 when none serves it."""
+    first = np.full(rows.n_demand, -1, np.int64)
+    idx = np.flatnonzero(is_open[rows.site])
+    # entries are sorted by cost within each point: the first open entry of a point is its nearest
+    u, pos = np.unique(rows.demand[idx], return_index=True)
+    first[u] = idx[pos]
+    return first
+
+
 def nearest_open(rows: SortedRows, is_open: np.ndarray):
     """Site index and cost of each point's nearest open site (-1 and ``inf`` when none serves it)."""
-    hit = is_open[rows.site]
     n = rows.n_demand
-    first = np.full(n, -1, np.int64)
-    idx = np.flatnonzero(hit)
-    dem = rows.demand[idx]
-    # entries are sorted by cost within each point: the first open entry of a point is its nearest
-    u, pos = np.unique(dem, return_index=True)
-    first[u] = idx[pos]
+    first = first_open_entry(rows, is_open)
     if rows.nnz == 0:  # no pair at all: nobody is served
         return first, np.full(n, np.inf)
     site = np.where(first >= 0, rows.site[np.maximum(first, 0)], -1)
