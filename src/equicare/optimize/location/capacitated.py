@@ -113,7 +113,6 @@ def capacitated_p_median(cost, weights, capacity, p: int, open_sites=None, site_
     a = w[rows.demand] * rows.d
     big = float(a.sum()) + 1.0
     starts = [kn.greedy_add(rows.ptr, rows.site, a, forced.copy(), int(p), big)]
-    model_rows = rows
     large = rows.nnz > max_model_pairs
     progress.label = progress.label or f"capacitated p-median p={p}"
     # the uncapacitated p-median: a bound (capacities relaxed) and open sites to start from
@@ -141,11 +140,11 @@ def capacitated_p_median(cost, weights, capacity, p: int, open_sites=None, site_
             keep |= x_full  # the start's pairs stay in the model
             details["start_objective"] = float(a @ x_full)
             break
-    if rows.nnz > max_model_pairs:
-        model_rows = subset_rows(rows, keep)
+    model_rows = subset_rows(rows, keep) if large else rows
+    if large:
         details["model_pairs"] = int(model_rows.nnz)
     if y0 is not None:
-        x0 = x_full[keep] if model_rows is not rows else x_full
+        x0 = x_full[keep]
     lm, c, scale = _model(model_rows, w, Q, int(p), forced, deadline, gap)
     if x0 is not None:
         lm.set_start(np.r_[y0.astype(float), x0.astype(float)])
@@ -155,7 +154,7 @@ def capacitated_p_median(cost, weights, capacity, p: int, open_sites=None, site_
     if left is not None:
         lm.h.setOptionValue("time_limit", max(float(left), 0.01))
     sol = lm.solve()
-    if sol.status == "infeasible" and model_rows is rows:
+    if sol.status == "infeasible" and not large:
         raise InfeasibleError("no assignment of every demand to open sites within their capacities exists")
     x = sol.x
     if not np.all(np.isfinite(x)):
@@ -171,7 +170,7 @@ def capacitated_p_median(cost, weights, capacity, p: int, open_sites=None, site_
     for k_ in np.flatnonzero(xv):
         assignment[demand_ids[ii[k_]]] = site_ids[jj[k_]]
     db = float(lm.h.getInfo().mip_dual_bound) * scale
-    if model_rows is rows and np.isfinite(db) and db >= lb0:  # the whole model: HiGHS's bound holds
+    if not large and np.isfinite(db) and db >= lb0:  # the whole model: HiGHS's bound holds
         lb0, bound_from = db, "HiGHS"
     elif not bound_from:
         bound_from = "every point at its cheapest site"
