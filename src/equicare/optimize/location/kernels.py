@@ -201,18 +201,11 @@ def keep_pairs(ptr, site, a, lam, rho, in_s, closed, lb, ub, worst_in):
 
 
 @njit(cache=True)
-def greedy_cover(ptr, site, forced, m, limit):
-    """Greedy set cover (Chvatal 1979) of the points by their allowed sites, from the forced ones: the
-    number of sites it opens (an upper bound on the fewest that serve every point), stopping once it
-    exceeds ``limit`` (``m + 1`` when some point has no site)."""
-    used, _is_open = greedy_cover_open(ptr, site, forced, m, limit)
-    return used
-
-
-@njit(cache=True)
 def greedy_cover_open(ptr, site, forced, m, limit):
-    """:func:`greedy_cover` that also returns the sites it opened (a cover when the count is at most
-    ``limit``)."""
+    """Greedy set cover (Chvatal 1979) of the points by their allowed sites, from the forced ones: the
+    number of sites it opens (an upper bound on the fewest that serve every point; ``m + 1`` when some
+    point has no site), stopping once it exceeds ``limit``, and the sites it opened (a cover when the
+    count is at most ``limit``)."""
     n = len(ptr) - 1
     covered = np.zeros(n, np.bool_)
     is_open = forced.copy()
