@@ -45,13 +45,19 @@ def dist(c: float) -> float:
 
 
 class Season:
-    """One season's members as arrays over the common tasks, and its scoring against the final truth."""
+    """One season's member runs as arrays over their common tasks (``self.m[name]``, tasks x 23 quantiles),
+    and its scoring against the final truth; ``members`` are the cache files' names after the season
+    (``CACHE/SEASON-NAME.parquet``).  Round 7 reuses it with its own members."""
+
+    members = ("gbm-0", "ar-0", "gbqr-0")
 
     def __init__(self, season: str, cache: Path, pop: pd.Series) -> None:
-        ws = [wide(pd.read_parquet(cache / f"{season}-{m}-0.parquet")) for m in ("gbm", "ar", "gbqr")]
-        idx = ws[0].index.intersection(ws[1].index).intersection(ws[2].index)
-        self.g, self.a, self.q = (w.reindex(idx).to_numpy() for w in ws)
+        ws = [wide(pd.read_parquet(cache / f"{season}-{m}.parquet")) for m in self.members]
+        idx = ws[0].index
+        for w in ws[1:]:
+            idx = idx.intersection(w.index)
         self.idx = idx
+        self.m = {n: w.reindex(idx).to_numpy() for n, w in zip(self.members, ws)}
         ref = idx.get_level_values(0)
         self.loc = idx.get_level_values(1).to_numpy()
         self.h = idx.get_level_values(2).to_numpy()
@@ -69,7 +75,11 @@ class Season:
 
     def candidate(self, u: tuple[float, ...], m: tuple[float, ...]) -> np.ndarray:
         uh = np.asarray(u)[self.h][:, None]
-        mix = (1 - uh) * (0.75 * self.g + 0.25 * self.a) + uh * self.q
+        mix = (1 - uh) * (0.75 * self.m["gbm-0"] + 0.25 * self.m["ar-0"]) + uh * self.m["gbqr-0"]
+        return self.spread(mix, m)
+
+    def spread(self, mix: np.ndarray, m: tuple[float, ...]) -> np.ndarray:
+        """The ensemble's root-scale spread times the per-step multipliers ``m`` around the median."""
         s = (np.asarray(AUGMENTED_SPREAD) * np.asarray(m))[self.h][:, None]
         sc = self.scale[:, None]
         z = (mix / sc + ROOT_OFFSET) ** 0.25
@@ -138,7 +148,7 @@ def main() -> int:
             chk = score(load_truth(truth_p), S[s].table(S[s].candidate(*cfg)), versus=load_forecasts(base_p))
             print(f"{s} check {cfg[0][0]}: score() {chk['wis_ratio']:.4f} cov95 {chk['coverage_95']:.3f}; "
                   f"fast {run(s, cfg)['ratio']:.4f} {run(s, cfg)['cov95']:.3f}", flush=True)
-        raw = S[s].evaluate(S[s].q)
+        raw = S[s].evaluate(S[s].m["gbqr-0"])
         print(f"{s} pooled_gbqr alone, no spread: {fmt(raw)}")
     for s in S:
         for u in U:

@@ -17,72 +17,25 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from equicare.forecast import load_forecasts, load_population, load_truth, score, wis
-from equicare.forecast.models.ensemble import AUGMENTED_SPREAD, ROOT_OFFSET
+from equicare.forecast import load_forecasts, load_population, load_truth, score
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from round6_select import FILES, M, STEP, best_of, dist, fmt, pooled, wide  # noqa: E402
+from round6_select import FILES, M, STEP, best_of, dist, fmt, pooled  # noqa: E402
+from round6_select import Season as Round6Season  # noqa: E402
 
 VS = {"V0": (0, 0), "V1": (1, 1), "V2": (1, 0), "V3": (0, 1)}  # (GBM published?, AR published?)
 ONE = (1.0,) * 4
 
 
-class Season:
-    """One season's four member runs over the common tasks, and its scoring against the final truth."""
+class Season(Round6Season):
+    """One season's four member runs over the common tasks (round 6's arrays, scoring and table)."""
 
-    def __init__(self, season: str, cache: Path, pop: pd.Series) -> None:
-        names = ("gbm-0", "ar-0", "gbm-rev", "ar-rev")
-        ws = [wide(pd.read_parquet(cache / f"{season}-{m}.parquet")) for m in names]
-        idx = ws[0].index
-        for w in ws[1:]:
-            idx = idx.intersection(w.index)
-        self.idx = idx
-        self.m = {n: w.reindex(idx).to_numpy() for n, w in zip(names, ws)}
-        ref = idx.get_level_values(0)
-        self.loc = idx.get_level_values(1).to_numpy()
-        self.h = idx.get_level_values(2).to_numpy()
-        self.scale = pop.reindex(self.loc).to_numpy() / 1e5
-        self.target = ref + pd.to_timedelta(7 * self.h, unit="D")
-        self.ref = ref
-        truth_p, base_p = FILES[season]
-        t = load_truth(truth_p).set_index(["date", "location"])["value"]
-        y = t.reindex(pd.MultiIndex.from_arrays([self.target, self.loc])).to_numpy()
-        bq = wide(load_forecasts(base_p)).reindex(idx).to_numpy()
-        self.mask = (self.loc != "US") & (self.h <= 3) & ~np.isnan(y) & ~np.isnan(bq).any(axis=1)
-        self.y = y
-        self.wbase = np.full(len(y), np.nan)
-        self.wbase[self.mask] = wis(y[self.mask], bq[self.mask])
+    members = ("gbm-0", "ar-0", "gbm-rev", "ar-rev")
 
     def candidate(self, v: str, m: tuple[float, ...]) -> np.ndarray:
         g_pub, a_pub = VS[v]
         mix = 0.75 * self.m["gbm-rev" if g_pub else "gbm-0"] + 0.25 * self.m["ar-rev" if a_pub else "ar-0"]
-        s = (np.asarray(AUGMENTED_SPREAD) * np.asarray(m))[self.h][:, None]
-        sc = self.scale[:, None]
-        z = (mix / sc + ROOT_OFFSET) ** 0.25
-        zm = z[:, 11:12]
-        out = (np.maximum(zm + s * (z - zm), 0.0) ** 4 - ROOT_OFFSET) * sc
-        return np.where(mix <= 0.0, 0.0, np.maximum(out, 0.0))
-
-    def evaluate(self, q: np.ndarray) -> dict:
-        k = self.mask
-        y, qq, wb, h = self.y[k], q[k], self.wbase[k], self.h[k]
-        wm = wis(y, qq)
-        cov = (qq[:, 1] <= y) & (y <= qq[:, 21])
-        return {"ratio": wm.sum() / wb.sum(), "cov95": cov.mean(), "cov50": ((qq[:, 6] <= y) & (y <= qq[:, 16])).mean(),
-                "n": int(k.sum()), "ncov": int(cov.sum()),
-                "h": [wm[h == j].sum() / wb[h == j].sum() for j in range(4)],
-                "hn": [int((h == j).sum()) for j in range(4)], "hncov": [int(cov[h == j].sum()) for j in range(4)],
-                "hcov": [cov[h == j].mean() for j in range(4)]}
-
-    def table(self, q: np.ndarray) -> pd.DataFrame:
-        from equicare.forecast.hub import QUANTILES
-
-        n = len(self.idx)
-        return pd.DataFrame({"reference_date": np.repeat(self.ref.strftime("%Y-%m-%d").to_numpy(), 23),
-                             "horizon": np.repeat(self.h, 23), "target": "wk inc flu hosp",
-                             "target_end_date": np.repeat(self.target.strftime("%Y-%m-%d").to_numpy(), 23),
-                             "location": np.repeat(self.loc, 23), "output_type": "quantile",
-                             "output_type_id": np.tile(np.asarray(QUANTILES), n), "value": q.reshape(-1)})
+        return self.spread(mix, m)
 
 
 def main() -> int:
