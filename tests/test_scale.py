@@ -31,9 +31,15 @@ SMALL = {**SMALL_CORE, "regions": {"file": "regions.csv"}, "what_if": [{"name": 
 
 
 @pytest.fixture(scope="module")
-def client(dask_client):
-    """The session's two-worker cluster (tests/conftest.py)."""
-    return dask_client
+def client():
+    """A two-worker cluster of this module's own: its tests kill workers and a sweep's client, so they do not
+    share the session's cluster (tests/conftest.py) with the other files (a rerun after the killed sweep once
+    waited forever on the shared cluster, in a full-suite run)."""
+    from distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                      silence_logs=50) as cluster, Client(cluster) as c:
+        yield c
 
 
 def scenario(tmp_path: Path, spec=SMALL) -> Path:
