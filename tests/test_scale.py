@@ -88,6 +88,22 @@ def test_sweep_equals_serial_solves(tmp_path, client):
         assert np.all(np.diff(g.sort_values("budget")["min_share"].to_numpy()) >= -1e-9)
 
 
+def test_sweep_keys_on_the_cluster_are_its_own(tmp_path, client):
+    # Every key a sweep puts on a (long-lived, shared) scheduler is unique to the run: none is named after a key of
+    # the scenario mapping ("budget", "resources", ...), which every run of every sweep would share. Such shared keys
+    # made a rerun after a killed run fail with FutureCancelledError (the killed client's data was released).
+    path = scenario(tmp_path)
+    seen: list[set] = []
+
+    def progress(done, total):
+        if 0 < done < total:
+            seen.append(set(client.run_on_scheduler(lambda dask_scheduler: [str(k) for k in dask_scheduler.tasks])))
+
+    run_sweep(path, grid_file(tmp_path, {"budget": [20, 40, 60]}), tmp_path / "out", client=client, progress=progress)
+    names = set(yaml.safe_load(path.read_text()))
+    assert seen and all(keys and not keys & names for keys in seen)
+
+
 def test_failed_point_is_reported_and_does_not_stop_the_others(tmp_path, client):
     path = scenario(tmp_path)
     res = run_sweep(path, grid_file(tmp_path, {"objective": ["leximin", "fairest"], "budget": [60]}),

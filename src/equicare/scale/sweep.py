@@ -359,7 +359,10 @@ def _to_parquet(table: pd.DataFrame, path: Path) -> None:
 def _solve_all(client, doc, todo, store: PointStore, done: dict, progress, total: int, name: str) -> None:
     from distributed import as_completed
 
-    doc_future = client.scatter(doc, broadcast=True, hash=False)
+    # The mapping goes inside a list: `scatter` of a mapping would store each of its values under the mapping's
+    # own key ("name", "resources", ...), names every run of every sweep shares on a long-lived scheduler, so the
+    # end of a killed earlier run released the data a rerun's points depended on (FutureCancelledError).
+    [doc_future] = client.scatter([doc], broadcast=True, hash=False)
     # Task keys are unique to this run: on a long-lived scheduler, a killed earlier run's tasks may still be held
     # under the point's own key while the scheduler notices its client is gone, and a new future on that key
     # would then never complete (a rerun after a kill waited forever).
