@@ -12,9 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from equicare.errors import ValidationError
+from equicare.errors import EquicareError, ValidationError
 from equicare.forecast import backtest, forecast
-from equicare.forecast.vintages import Vintages, apply_nowcast, load_vintages, nowcast_factors
+from equicare.forecast.vintages import Vintages, apply_nowcast, deadline, load_vintages, nowcast_factors
 
 WEEKS = pd.date_range("2023-01-07", periods=40, freq="7D")  # Saturdays
 LOCS = ("01", "02", "04")
@@ -208,3 +208,71 @@ def test_the_commands(tmp_path, run_cli):
     code, out, err = run_cli("forecast", "--vintages", p, "--reference-date", "2022-01-01",
                              "--out", tmp_path / "x.csv", "--no-extras")
     assert code == 2 and "no version published" in err
+
+
+def test_deadline_days_moves_the_version_used(tmp_path):
+    """deadline_days=2: a Thursday (R - 2) version counts, and the hand-set value is the flat baseline's median;
+    with the default (3) it does not count."""
+    df = _frame()
+    ref = pd.Timestamp("2023-08-05")
+    late = pd.DataFrame({"as_of": [ref - pd.Timedelta(days=2)], "date": [pd.Timestamp("2023-07-29")],
+                         "location": ["01"], "value": [999.0]})
+    both = pd.concat([df, late])
+
+    def med(v):
+        f = forecast(None, ref, model="flat_baseline", vintages=v)
+        return f[(f.location == "01") & (f.horizon == 0) & (f.output_type_id == 0.5)]["value"].iloc[0]
+
+    assert med(Vintages(both, deadline_days=2)) == 999.0
+    assert med(Vintages(both)) == round(0.8 * _final(29, "01"))
+    assert Vintages(both, deadline_days=2).deadline(ref) == ref - pd.Timedelta(days=2)
+    for bad in (-1, 7, 2.5, "x", None):
+        with pytest.raises(EquicareError, match="whole number of days from 0 to 6"):
+            Vintages(both, deadline_days=bad)
+
+
+def test_deadline_days_options(tmp_path, run_cli):
+    p = _write(_frame(), tmp_path / "v.csv.gz")
+    ref = WEEKS[34].strftime("%Y-%m-%d")
+    code, out, err = run_cli("forecast", "--deadline-days", "2", "--reference-date", ref, "--out", tmp_path / "x.csv")
+    assert code == 2 and "--deadline-days needs --vintages" in err
+    code, out, err = run_cli("forecast", "--vintages", p, "--deadline-days", "9", "--reference-date", ref,
+                             "--out", tmp_path / "x.csv", "--no-extras")
+    assert code == 2 and "from 0 to 6" in err and "Traceback" not in err
+    code, out, err = run_cli("backtest", "--vintages", p, "--deadline-days", "2", "--start", ref, "--end", ref,
+                             "--out", tmp_path / "b.csv", "--model", "flat_baseline", "--no-extras")
+    assert code == 0, err
+
+
+@functools.lru_cache(maxsize=1)
+def _hub_vintages(path: str) -> Vintages:
+    return load_vintages(path)
+
+
+@pytest.mark.parametrize("season,baseline", [
+    ("2023-24", "FluSight-baseline-2023-24.csv.gz"), ("2024-25", "season-2024-25/FluSight-baseline-2024-25.csv.gz")])
+def test_the_hub_baseline_used_the_thursday_release(shared_data, season, baseline):
+    """Independent reference: the hub's FluSight-baseline (flat; its horizon-0 median is the last value it saw).
+    With deadline_days=2 the last value (week <= R - 7) published by R - 2 equals that median in every location at
+    every reference date from 2023-11-04 on; with the Wednesday rule (3) it differs exactly in the weeks whose
+    release came on the Thursday (2024-04-13, 2024-11-23, 2024-12-28, 2025-01-04 reference dates)."""
+    fs = shared_data / "flusight"
+    v = _hub_vintages(str(fs / "vintages" / "admissions-vintages.csv.gz"))
+    b = pd.read_csv(fs / baseline, dtype={"location": str})
+    b = b[(b["output_type_id"].astype(str) == "0.5") & (b["horizon"] == 0)]
+    differ = []
+    for ref, g in b.groupby("reference_date"):
+        ref = pd.Timestamp(ref)
+        if ref < pd.Timestamp("2023-11-04"):
+            continue  # the first vintages (October 2023) are not the versions the hub's first weeks used
+        hub = g.set_index("location")["value"]
+        same = {}
+        for days in (2, 3):
+            s = v.snapshot(deadline(ref, days))
+            last = s[s["date"] <= ref - pd.Timedelta(days=7)].sort_values("date").groupby("location")["value"].last()
+            same[days] = bool(np.allclose(hub.reindex(last.index).to_numpy(), last.to_numpy()))
+        assert same[2], ref
+        if not same[3]:
+            differ.append(ref.strftime("%Y-%m-%d"))
+    expected = {"2023-24": ["2024-04-13"], "2024-25": ["2024-11-23", "2024-12-28", "2025-01-04"]}[season]
+    assert differ == expected

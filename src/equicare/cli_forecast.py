@@ -17,6 +17,9 @@ _EXTRAS = typer.Option(True, "--extras/--no-extras", help="Train also on the bun
                        "ILINet extracts where --history/--ilinet are not given (default: on).")
 _VINTAGES = typer.Option(None, "--vintages", help="Vintage file (as_of,date,location,value; changes only): forecast "
                          "in real time from the data as published on or before R - 3 days (instead of --truth).")
+_DEADLINE = typer.Option(None, "--deadline-days", help="With --vintages: use the versions published on or before "
+                         "R - N days (default 3, the hub's Wednesday deadline; 2 = the Thursday, which the hub used "
+                         "when a week's release came a day late).")
 _NOWCAST = typer.Option(None, "--nowcast/--no-nowcast", help="With --vintages: correct the latest weeks for their "
                         "expected revision, learned from past vintages.")
 _MISSING_WEEKS = typer.Option(None, "--missing-weeks", help="Locations whose latest weeks are unpublished: 'carry' "
@@ -45,6 +48,7 @@ def forecast_cmd(
     value: str = typer.Option("value", "--value", help="With --series: the count column."),
     horizons: int = typer.Option(4, "--horizons", min=1, help="With --series: steps ahead (horizons 0..N-1)."),
     vintages: str = _VINTAGES,
+    deadline_days: int = _DEADLINE,
     nowcast: bool = _NOWCAST,
     integer: bool = _INTEGER,
     missing_weeks: str = _MISSING_WEEKS,
@@ -77,7 +81,7 @@ def forecast_cmd(
     n = fc.forecast_to_csv(truth, reference_date, out, model=model, history=history, ilinet=ilinet, extras=extras,
                            notes=lambda note: typer.echo(f"note: {note}", err=True), vintages=vintages,
                            nowcast=nowcast, integer=integer, missing_weeks=missing_weeks,
-                           adaptive=adaptive_spread)
+                           adaptive=adaptive_spread, deadline_days=deadline_days)
     typer.echo(f"wrote {n} rows to {out}")
 
 
@@ -91,6 +95,7 @@ def backtest_cmd(
     ilinet: str = _ILINET,
     extras: bool = _EXTRAS,
     vintages: str = _VINTAGES,
+    deadline_days: int = _DEADLINE,
     nowcast: bool = _NOWCAST,
     integer: bool = _INTEGER,
     missing_weeks: str = _MISSING_WEEKS,
@@ -105,7 +110,7 @@ def backtest_cmd(
     n = fc.backtest_to_csv(truth, start, end, out, model=model, history=history, progress=progress,
                            ilinet=ilinet, extras=extras, notes=lambda note: typer.echo(f"note: {note}", err=True),
                            vintages=vintages, nowcast=nowcast, integer=integer, missing_weeks=missing_weeks,
-                           adaptive=adaptive_spread)
+                           adaptive=adaptive_spread, deadline_days=deadline_days)
     typer.echo(f"wrote {n} rows to {out}")
 
 

@@ -16,7 +16,7 @@ from equicare.forecast.ilinet import load_ilinet
 from equicare.forecast.run import DEFAULT_MODEL, backtest, forecast, make_model
 from equicare.forecast.scoring import score
 from equicare.forecast.truth import bundled_path, load_truth
-from equicare.forecast.vintages import load_vintages
+from equicare.forecast.vintages import DEADLINE_DAYS, check_deadline_days, load_vintages
 
 #: Whether real-time forecasts (``--vintages``) correct the latest weeks for revisions by default.
 DEFAULT_NOWCAST = False
@@ -37,14 +37,17 @@ def _truth(path: str | None) -> pd.DataFrame:
     return load_truth(path if path else bundled_path("target-hospital-admissions.csv"))
 
 
-def _data(truth: str | None, vintages: str | None, nowcast: bool | None) -> dict:
+def _data(truth: str | None, vintages: str | None, nowcast: bool | None, deadline_days: int | None = None) -> dict:
     """``truth=``/``vintages=``/``nowcast=``: the truth file (bundled by default) or, with ``vintages``, the data
-    as published (then ``truth`` must not be given)."""
+    as published by ``deadline_days`` before each reference date (default 3; then ``truth`` must not be given)."""
+    if deadline_days is not None and not vintages:
+        raise EquicareError("--deadline-days needs --vintages (it says which published version a forecast uses)")
     if vintages:
         if truth:
             raise EquicareError("give --truth or --vintages, not both: with --vintages the forecasts use the data "
                                 "as published; score them against the final truth with `equicare score --truth`")
-        return {"truth": None, "vintages": load_vintages(vintages),
+        days = DEADLINE_DAYS if deadline_days is None else check_deadline_days(deadline_days)
+        return {"truth": None, "vintages": load_vintages(vintages, days),
                 "nowcast": DEFAULT_NOWCAST if nowcast is None else nowcast}
     if nowcast:
         raise EquicareError("--nowcast needs --vintages (the data as published)")
@@ -79,14 +82,14 @@ def forecast_to_csv(truth: str | None, reference_date: str, out: str, model: str
                     history: str | None = None, ilinet: str | None = None, extras: bool = True,
                     notes: Callable[[str], None] | None = None, vintages: str | None = None,
                     nowcast: bool | None = None, integer: bool = False, missing_weeks: str | None = None,
-                    adaptive: str | None = None) -> int:
+                    adaptive: str | None = None, deadline_days: int | None = None) -> int:
     """Forecast one reference date from a truth file (or, with ``vintages``, from the data as published on
-    ``R - 3``) and write the hubverse rows; returns the row count.
+    ``R - deadline_days``, default ``R - 3``) and write the hubverse rows; returns the row count.
 
     ``notes`` receives each note of the forecast (e.g. a location forecast from an older last week).
     ``missing_weeks`` (``carry``, ``model-sqrt``, ``model-carry``) and ``adaptive`` (``off``, ``8:both``, ...)
     override the defaults (see :func:`~equicare.forecast.run.forecast`)."""
-    data = _data(truth, vintages, nowcast)
+    data = _data(truth, vintages, nowcast, deadline_days)
     return _write(_say(forecast(reference_date=reference_date, integer=integer, **data,
                                 **_options(missing_weeks, adaptive),
                                 **_inputs(model, history, ilinet, extras)), notes), out)
@@ -96,12 +99,14 @@ def backtest_to_csv(truth: str | None, start: str, end: str, out: str, model: st
                     history: str | None = None, progress: Callable[[int, int], None] | None = None,
                     ilinet: str | None = None, extras: bool = True, notes: Callable[[str], None] | None = None,
                     vintages: str | None = None, nowcast: bool | None = None, integer: bool = False,
-                    missing_weeks: str | None = None, adaptive: str | None = None) -> int:
+                    missing_weeks: str | None = None, adaptive: str | None = None,
+                    deadline_days: int | None = None) -> int:
     """Backtest every Saturday from ``start`` to ``end`` and write the hubverse rows; returns the row count.
 
-    With ``vintages``, each reference date uses the data as published on or before it minus 3 days.
+    With ``vintages``, each reference date uses the data as published on or before it minus ``deadline_days``
+    (default 3) days.
     ``missing_weeks`` and ``adaptive`` as for :func:`forecast_to_csv`."""
-    data = _data(truth, vintages, nowcast)
+    data = _data(truth, vintages, nowcast, deadline_days)
     return _write(_say(backtest(start=start, end=end, progress=progress, integer=integer, **data,
                                 **_options(missing_weeks, adaptive),
                                 **_inputs(model, history, ilinet, extras)), notes), out)

@@ -255,8 +255,8 @@ def forecast(truth: pd.DataFrame | None, reference_date: object, model: str | Fo
     Information rule: only observations dated ``reference_date - 7`` days or earlier are used (the latest
     complete week when the hub takes submissions); horizon ``h`` targets the week ending
     ``reference_date + 7h`` days, i.e. ``h + 1`` weeks after the last observation used.  With ``vintages``
-    (real time), the observations are those published on or before ``reference_date - 3`` days (the hub's
-    Wednesday deadline; :mod:`equicare.forecast.vintages`).
+    (real time), the observations are those published on or before the vintages' deadline, by default
+    ``reference_date - 3`` days (the hub's Wednesday deadline; :mod:`equicare.forecast.vintages`).
 
     Parameters
     ----------
@@ -323,7 +323,7 @@ def forecast(truth: pd.DataFrame | None, reference_date: object, model: str | Fo
         population = load_population()
         for w in range(ad.window, 0, -1):
             r = ref - pd.Timedelta(weeks=w)
-            if vintages is not None and r - pd.Timedelta(days=3) < vintages.first:
+            if vintages is not None and vintages.deadline(r) < vintages.first:
                 continue
             try:
                 p, _ = _data_panel(truth, vintages, r, history, nowcast, population)
@@ -348,8 +348,9 @@ def backtest(truth: pd.DataFrame | None, start: object, end: object, model: str 
     ----------
     truth, model, horizons, history, augment, vintages, nowcast, integer, missing_weeks, adaptive
         As for :func:`forecast`.  The adaptive factor of each reference date learns from the back-test's own
-        earlier forecasts (none before ``start``: the first weeks get factor 1 until 50 tasks are scored).  With ``vintages`` (real time), each reference date ``R`` uses the data as
-        published on or before ``R - 3`` days; the snapshots are computed once per cutoff.
+        earlier forecasts (none before ``start``: the first weeks get factor 1 until 50 tasks are scored).
+        With ``vintages`` (real time), each reference date ``R`` uses the data as published on or before its
+        deadline (``R - 3`` days unless the vintages say otherwise); the snapshots are computed once per cutoff.
     start, end
         First and last reference dates (Saturdays).
     progress

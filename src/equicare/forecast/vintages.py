@@ -9,7 +9,11 @@ missing again).
 
 Real time, as the CDC FluSight hub works: forecasts for the Saturday reference date ``R`` were due on the
 Wednesday before, so they can use the version published on or before ``R - 3`` days (:func:`deadline`); and, as
-always in equicare, only weeks ending ``R - 7`` or earlier.
+always in equicare, only weeks ending ``R - 7`` or earlier.  ``deadline_days`` sets another deadline: in the weeks
+whose release came on the Thursday instead (2024-04-11, 2024-11-21, 2024-12-26 and 2025-01-02: holidays and
+corrections), the hub's own FluSight-baseline used that Thursday release, so ``deadline_days=2`` gives the data
+the hub's teams had in every week from 2023-11 to 2025-05 (checked against the baseline's medians,
+``tests/test_forecast_vintages.py``), and ``deadline_days=3`` the issue's stricter Wednesday rule.
 
 Nowcast (:func:`nowcast_factors`): preliminary values of the latest weeks are often revised (upwards when
 reports arrive late).  For lag ``l`` (1 = the snapshot's latest week), the factor is the ratio of the values now
@@ -32,6 +36,9 @@ from equicare.forecast.truth import read_weekly
 
 #: Days between the hub's submission deadline (Wednesday) and the Saturday reference date.
 DEADLINE_DAYS = 3
+#: The deadlines a forecast may use: 0 (the reference date itself) to 6 days before it (a deadline 7 or more days
+#: before R would cut the last week, ending R - 7, that the forecasts are defined to start from).
+DEADLINE_RANGE = (0, 6)
 #: Lags (weeks back from a snapshot's latest week, 1 = latest) that the nowcast corrects.
 NOWCAST_LAGS = 3
 #: Past releases (weeks before the cutoff) whose revisions teach the nowcast: 4 .. 11 weeks.
@@ -42,9 +49,30 @@ NOWCAST_CLIP = (0.67, 1.5)
 REQUIRED = ("as_of", "date", "location", "value")
 
 
-def deadline(reference_date: pd.Timestamp) -> pd.Timestamp:
-    """The last publication day a forecast for ``reference_date`` may use: ``R - 3`` days (the hub's Wednesday)."""
-    return pd.Timestamp(reference_date) - pd.Timedelta(days=DEADLINE_DAYS)
+def check_deadline_days(days: object) -> int:
+    """``days`` as a whole number of days in :data:`DEADLINE_RANGE`.
+
+    Raises
+    ------
+    EquicareError
+        Not a whole number from 0 to 6.
+    """
+    lo, hi = DEADLINE_RANGE
+    try:
+        d = int(days)  # type: ignore[call-overload]
+        ok = d == float(days) and lo <= d <= hi  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise EquicareError(f"the deadline must be a whole number of days from {lo} to {hi} before the reference "
+                            f"date (got {days}); the hub's Wednesday deadline is {DEADLINE_DAYS}")
+    return d
+
+
+def deadline(reference_date: pd.Timestamp, days: int = DEADLINE_DAYS) -> pd.Timestamp:
+    """The last publication day a forecast for ``reference_date`` may use: ``R - days`` (default ``R - 3``, the
+    hub's Wednesday)."""
+    return pd.Timestamp(reference_date) - pd.Timedelta(days=check_deadline_days(days))
 
 
 class Vintages:
@@ -52,12 +80,14 @@ class Vintages:
 
     Build with :func:`load_vintages` (from a file) or directly from a frame with columns
     ``as_of, date, location, value`` (datetime64, datetime64, str, float with NaN = withdrawn).
-    Snapshots are cached per cutoff, so a back-test computes each one once.
+    ``deadline_days``: a forecast for ``R`` uses the versions published on or before ``R - deadline_days``
+    (:func:`deadline`).  Snapshots are cached per cutoff, so a back-test computes each one once.
     """
 
-    def __init__(self, frame: pd.DataFrame, name: str = "vintages") -> None:
+    def __init__(self, frame: pd.DataFrame, name: str = "vintages", deadline_days: int = DEADLINE_DAYS) -> None:
         df = frame[list(REQUIRED)].sort_values("as_of", kind="stable").reset_index(drop=True)
         self.name = name
+        self.deadline_days = check_deadline_days(deadline_days)
         self.as_of = df["as_of"].to_numpy(dtype="datetime64[ns]")
         self._date = df["date"].to_numpy(dtype="datetime64[ns]")
         self._loc = df["location"].astype(str).to_numpy(dtype=object)
@@ -91,7 +121,7 @@ class Vintages:
         if n == 0:
             raise EquicareError(f"{self.name}: no version published on or before {c.date()} (the first is "
                                 f"{self.first.date()}); real-time forecasts need a reference date on or after "
-                                f"{(self.first + pd.Timedelta(days=DEADLINE_DAYS)).date()}")
+                                f"{(self.first + pd.Timedelta(days=self.deadline_days)).date()}")
         key = self._key[:n][::-1]
         _, first_in_reversed = np.unique(key, return_index=True)
         idx = n - 1 - first_in_reversed
@@ -120,12 +150,16 @@ class Vintages:
         self._cache[c] = out
         return out
 
+    def deadline(self, reference_date: object) -> pd.Timestamp:
+        """The last publication day a forecast for ``reference_date`` may use (``R - deadline_days``)."""
+        return deadline(pd.Timestamp(reference_date), self.deadline_days)
+
     def realtime(self, reference_date: object, nowcast: bool = False) -> pd.DataFrame:
-        """The data a forecast for ``reference_date`` may use: the snapshot at :func:`deadline`, nowcast if asked.
+        """The data a forecast for ``reference_date`` may use: the snapshot at :meth:`deadline`, nowcast if asked.
 
         ``attrs["cutoff"]`` is the publication day used; with ``nowcast``, ``attrs["nowcast_factors"]`` the
         factor of each lag (latest week first)."""
-        c = deadline(pd.Timestamp(reference_date))
+        c = self.deadline(reference_date)
         snap = self.snapshot(c)
         if nowcast:
             f = nowcast_factors(self, c)
@@ -135,8 +169,9 @@ class Vintages:
         return snap
 
 
-def load_vintages(path: str | Path) -> Vintages:
-    """Read a vintage file (``as_of,date,location,value``; CSV, optionally gzip-compressed).
+def load_vintages(path: str | Path, deadline_days: int = DEADLINE_DAYS) -> Vintages:
+    """Read a vintage file (``as_of,date,location,value``; CSV, optionally gzip-compressed); forecasts from it use
+    the versions published ``deadline_days`` before the reference date (:class:`Vintages`).
 
     Read and checked by the same reader as :func:`~equicare.forecast.truth.load_truth`
     (:func:`~equicare.forecast.truth.read_weekly`), with the same rules for ``date``, ``location`` and ``value``.
@@ -150,8 +185,9 @@ def load_vintages(path: str | Path) -> Vintages:
         ``NULL``) withdraws the value.  Several rows for one ``(as_of, date, location)`` are several versions
         published that day: the later row in the file wins.
     EquicareError
-        The file does not exist.
+        The file does not exist; ``deadline_days`` is not a whole number from 0 to 6.
     """
+    deadline_days = check_deadline_days(deadline_days)
     t = read_weekly(path, REQUIRED, "vintage")
     as_of = t.day("as_of")
     date = t.week("date")
@@ -161,7 +197,7 @@ def load_vintages(path: str | Path) -> Vintages:
     if len(t.raw) == 0:
         raise ValidationError([Problem(t.name, None, "value", "no rows in the file")])
     frame = pd.DataFrame({"as_of": as_of, "date": date, "location": loc, "value": value})
-    return Vintages(frame, t.name)
+    return Vintages(frame, t.name, deadline_days)
 
 
 def _latest_week(snap: pd.DataFrame) -> pd.Timestamp:
