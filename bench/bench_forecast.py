@@ -6,6 +6,10 @@ extras) is back-tested twice:
 * **real time**: each reference date R uses the data as published on or before R - 3 days (the hub's Wednesday
   deadline), from the vintage file ``vintages/admissions-vintages.csv.gz`` (``backtest(..., vintages=...)``,
   the command line's ``--vintages``), with the nowcast setting the command line uses by default;
+* **real time, the hub's data** (``--deadline-days 2``): the versions published by the Thursday R - 2, which is
+  what the hub's teams had: in the four weeks whose release came on the Thursday (2024-04-11, 2024-11-21,
+  2024-12-26, 2025-01-02) the hub's own FluSight-baseline used that release (its horizon-0 medians equal the last
+  values published by R - 2 at every reference date from 2023-11-04 on; tests/test_forecast_vintages.py);
 * **revised data**: the final truth file cut at R - 7 (how every earlier round was measured).
 
 Only weeks ending R - 7 or earlier are used in both.  Both are scored against the final truth, as the hub scores
@@ -23,8 +27,8 @@ figures are the held-out ones in that file. Round 6 (bench/selection-round6.md: 
 ``pooled_gbqr``, per-horizon weights and spread) kept the default by the same design. The default's settings
 (missing weeks, adaptive spread) are printed.
 
-Run: ``.venv/bin/python bench/bench_forecast.py [--seasons 2023-24,2024-25] [--integer] [--missing-weeks M]
-[--adaptive 4:both]`` (the last two run a non-default setting, e.g. round 5's options).
+Run: ``.venv/bin/python bench/bench_forecast.py [--seasons 2023-24,2024-25] [--deadlines 3,2] [--integer]
+[--missing-weeks M] [--adaptive 4:both]`` (the last two run a non-default setting, e.g. round 5's options).
 """
 
 from __future__ import annotations
@@ -77,6 +81,8 @@ def line(label: str, r: dict, secs: float | None = None, cpu: float | None = Non
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seasons", default=",".join(SEASONS))
+    ap.add_argument("--deadlines", default="3,2", help="real-time deadlines to run, days before R (3 = the hub's "
+                                                       "Wednesday rule, 2 = the data the hub's teams had)")
     ap.add_argument("--integer", action="store_true", help="whole-number quantiles (--integer)")
     ap.add_argument("--missing-weeks", default=DEFAULT_MISSING_WEEKS, help="carry | model-sqrt | model-carry")
     ap.add_argument("--adaptive", default=None, help="adaptive spread: off | WEEKS:both | WEEKS:widen (default: "
@@ -88,7 +94,9 @@ def main() -> int:
         print(f"shared data not found at {SHARED}", file=sys.stderr)
         return 1
     ex = bundled_extras()
-    vint = load_vintages(SHARED / "vintages" / "admissions-vintages.csv.gz")
+    path = SHARED / "vintages" / "admissions-vintages.csv.gz"
+    deadlines = [int(d) for d in args.deadlines.split(",") if d.strip()]
+    vints = {d: load_vintages(path, deadline_days=d) for d in deadlines}
     head = (f"{'forecast':<30} {'ratio':>6}  {'h0    h1    h2    h3':<23}  {'cov50':>5} {'cov95':>5} {'tasks':>6} "
             f"{'secs':>7} {'cpu s':>6}")
     ad = "off" if adaptive is None else f"{adaptive.window} weeks, bounds {adaptive.bounds}"
@@ -107,12 +115,14 @@ def main() -> int:
               f"FluSight-baseline, scored against the final truth")
         print(head)
         model = QuantileEnsemble(augment=ex.augment)
-        t0, c0 = time.perf_counter(), time.process_time()
-        rt = backtest(None, start, end, model=model, history=ex.history, vintages=vint, nowcast=DEFAULT_NOWCAST,
-                      integer=args.integer, **opts)
-        secs, cpu = time.perf_counter() - t0, time.process_time() - c0
-        r_rt = score(final, rt, versus=base)
-        print(line("equicare, real time", r_rt, secs, cpu), flush=True)
+        rts = {}
+        for d, vint in vints.items():
+            t0, c0 = time.perf_counter(), time.process_time()
+            rt = backtest(None, start, end, model=model, history=ex.history, vintages=vint,
+                          nowcast=DEFAULT_NOWCAST, integer=args.integer, **opts)
+            secs, cpu = time.perf_counter() - t0, time.process_time() - c0
+            rts[d] = (score(final, rt, versus=base), secs, cpu, rt)
+            print(line(f"equicare, real time (R - {d})", *rts[d][:3]), flush=True)
         t0, c0 = time.perf_counter(), time.process_time()
         rv = backtest(final, start, end, model=model, history=ex.history, integer=args.integer, **opts)
         r_rv = score(final, rv, versus=base)
@@ -120,16 +130,18 @@ def main() -> int:
         r_ens = score(final, ens, versus=base)
         print(line("hub FluSight-ensemble", r_ens))
         print(f"{'best single team: ' + best[0]:<30} {best[1]:>6.3f}")
-        stale = sum(1 for n in rt.attrs.get("notes", []) if ": location " in n)
-        print(f"real-time notes: {stale} location-dates forecast from an older last observed week")
-        summary.append((season, r_rt, r_rv, r_ens["wis_ratio"], best, secs, cpu))
-    print("\nseason   real-time  revised  hub-ensemble  best-team          cov95(rt)  goal (rt < ensemble, cov95 in "
-          "[0.90, 0.97])  real-time back-test")
-    for season, r_rt, r_rv, e, best, secs, cpu in summary:
+        for d, (_, _, _, rt) in rts.items():
+            stale = sum(1 for n in rt.attrs.get("notes", []) if ": location " in n)
+            print(f"real-time notes (R - {d}): {stale} location-dates forecast from an older last observed week")
+        for d, (r_rt, secs, cpu, _) in rts.items():
+            summary.append((season, d, r_rt, r_rv, r_ens["wis_ratio"], best, secs, cpu))
+    print("\nseason   deadline  real-time  revised  hub-ensemble  best-team          cov95(rt)  goal (rt < ensemble, "
+          "cov95 in [0.90, 0.97])  real-time back-test")
+    for season, d, r_rt, r_rv, e, best, secs, cpu in summary:
         ok = r_rt["wis_ratio"] < e and 0.90 <= r_rt["coverage_95"] <= 0.97
-        print(f"{season}  {r_rt['wis_ratio']:>9.3f} {r_rv['wis_ratio']:>8.3f} {e:>13.3f}  {best[0]:<13} {best[1]:.3f}"
-              f"  {r_rt['coverage_95']:>9.3f}  {'met' if ok else 'NOT met':<40} {secs:.1f} s wall, {cpu:.1f} s CPU "
-              f"(goal < 60 s)")
+        print(f"{season}  R - {d}  {r_rt['wis_ratio']:>11.3f} {r_rv['wis_ratio']:>8.3f} {e:>13.3f}  {best[0]:<13} "
+              f"{best[1]:.3f}  {r_rt['coverage_95']:>9.3f}  {'met' if ok else 'NOT met':<40} {secs:.1f} s wall, "
+              f"{cpu:.1f} s CPU (goal < 60 s)")
     return 0
 
 
