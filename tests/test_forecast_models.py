@@ -187,3 +187,40 @@ def test_gbm_quantile_intervals(panel: Panel) -> None:
     assert np.ptp(z[:, 0, 20] - z[:, 0, 2]) > 1e-3
     with pytest.raises(ValueError):
         PooledGBM(quantile_levels=(0.1, 0.9))
+
+
+def _regime_panel(seed: int = 0, T: int = 160, L: int = 30) -> Panel:
+    """Weekly changes on the fourth-root scale whose noise is 10x larger after a rise than after a fall."""
+    rng = np.random.default_rng(seed)
+    z = np.empty((T, L))
+    z[0], z[1] = 1.5, 1.5 + rng.normal(0, 0.05, L)
+    for t in range(2, T):
+        rising = z[t - 1] - z[t - 2] > 0
+        z[t] = np.clip(z[t - 1] + rng.normal(0, np.where(rising, 0.2, 0.02)), 0.5, 3.0)
+    rate = z ** 4 - 0.3
+    dates = pd.date_range("2020-01-04", periods=T, freq="7D")
+    return Panel(dates, tuple(f"L{i}" for i in range(L)), rate * 10.0, np.full(L, 1e6))
+
+
+def test_residual_quantiles_by_growth_regime() -> None:
+    """resid_regimes=2: a location whose latest change is a rise gets the wide intervals of the rising rows, one
+    that fell the narrow ones; resid_regimes=1 (the default) is one width for all and equals the default model."""
+    from equicare.forecast.models import PooledAR
+
+    p = _regime_panel()
+    z = (np.maximum(p.values, 0) / (p.population / 1e5)[None, :] + 0.3) ** 0.25
+    rising = z[-1] - z[-2] > 0
+    assert rising.any() and (~rising).any()
+
+    def widths(model):
+        q = model.predict(p, [1])[:, 0, :]
+        zq = (np.maximum(q / (p.population / 1e5)[:, None], 0) + 0.3) ** 0.25
+        return zq[:, 16] - zq[:, 6]  # the 50% interval (the 95% one is cut at zero in some locations)
+
+    w1, w2 = widths(PooledAR(resid_regimes=1)), widths(PooledAR(resid_regimes=2))
+    assert np.array_equal(PooledAR().predict(p, [1, 2]), PooledAR(resid_regimes=1).predict(p, [1, 2]))
+    inner = (z[-1] > 0.9) & (z[-1] < 2.6)  # away from the clip bounds, where the back-transform is regular
+    assert np.ptp(w1[inner]) < 1e-6  # one residual distribution: the same width on the z scale
+    assert w2[rising & inner].min() > 3 * w2[~rising & inner].max()
+    with pytest.raises(ValueError, match="resid_regimes"):
+        PooledAR(resid_regimes=0)

@@ -26,12 +26,22 @@ class _Pooled(ForecastModel):
     :func:`~equicare.forecast.ilinet.load_ilinet`) to the training set of the regressor, only weeks dated on or
     before the panel's last week (and, with ``augment_months``, only origins in those calendar months);
     residual quantiles always come from the admissions rows.
+
+    ``resid_regimes = G > 1``: residual quantiles by growth regime. The residual-window rows are split into ``G``
+    equal-count groups by their latest weekly change ``z_t - z_{t-1}`` (known at the origin); each group's residual
+    quantiles, centred on its own median, give the offsets of the locations whose latest change at the forecast
+    origin falls in that group (thresholds from the training rows). The residual spread as a function of the
+    features, binned, as in locally weighted conformal prediction (Lei et al. 2018, JASA 113(523), sec. 5.2).
     """
 
     def __init__(self, power: float = 4.0, offset: float = 0.3, n_lags: int = 3, resid_weeks: int | None = 52,
                  spread: float = 1.2, min_rows: int = 60, season: bool = True,
                  augment: Panel | None = None,
-                 augment_months: tuple[int, ...] | None = (10, 11, 12, 1, 2, 3, 4, 5), peak_weeks: int = 0) -> None:
+                 augment_months: tuple[int, ...] | None = (10, 11, 12, 1, 2, 3, 4, 5), peak_weeks: int = 0,
+                 resid_regimes: int = 1) -> None:
+        if int(resid_regimes) < 1:
+            raise ValueError("resid_regimes must be a positive integer")
+        self.resid_regimes = int(resid_regimes)
         self.power = power
         self.offset = offset
         self.n_lags = n_lags
@@ -50,8 +60,27 @@ class _Pooled(ForecastModel):
 
     def _offsets(self, eq: np.ndarray, k: int) -> np.ndarray:
         """Quantile offsets from the median on the transformed scale: ``(23,)`` for every location or
-        ``(L, 23)``; by default the centred residual quantiles ``eq`` of the last fit."""
+        ``(L, 23)``; by default the centred residual quantiles ``eq`` of the last fit (``(23,)``, or ``(L, 23)``
+        with growth regimes)."""
         return eq
+
+    def _residual_offsets(self, resid: np.ndarray, change_fit: np.ndarray, change_new: np.ndarray) -> np.ndarray:
+        """Centred residual quantiles: ``(23,)``, or ``(L, 23)`` by growth regime (``resid_regimes``); a regime
+        with fewer than 23 rows uses the pooled quantiles."""
+        eq = np.quantile(resid, Q)
+        eq = eq - eq[len(Q) // 2]
+        G = self.resid_regimes
+        if G == 1:
+            return eq
+        cuts = np.quantile(change_fit, np.arange(1, G) / G)
+        g_fit, g_new = np.searchsorted(cuts, change_fit), np.searchsorted(cuts, np.nan_to_num(change_new))
+        out = np.repeat(eq[None, :], len(change_new), axis=0)
+        for g in range(G):
+            r = resid[g_fit == g]
+            if len(r) >= len(Q):
+                e = np.quantile(r, Q)
+                out[g_new == g] = e - e[len(Q) // 2]
+        return out
 
     def _design(self, z: np.ndarray, panel: Panel, k: int) -> Design:
         """The admissions rows for step ``k`` (:func:`~equicare.forecast.models.design.pooled_design` on ``z``);
@@ -106,9 +135,7 @@ class _Pooled(ForecastModel):
                     use = d.origin >= d.origin.max() - self.resid_weeks
                 pred, fitted = self._fit_predict(X, y, np.nan_to_num(d.X_new), k, d.X[use])
                 resid = d.y[use] - fitted
-                eq = np.quantile(resid, Q)
-                eq = eq - eq[len(Q) // 2]
-                eq = self._offsets(eq, k)
+                eq = self._offsets(self._residual_offsets(resid, d.X[use][:, 1], d.X_new[:, 1]), k)
                 zq = (base + pred)[:, None] + self.spread * np.atleast_2d(eq)
             zq = np.maximum(zq, 0.0)
             out[:, i, :] = (zq ** self.power - self.offset) * scale[:, None]
@@ -208,9 +235,11 @@ class PooledGBM(_Pooled):
         lv = np.asarray(self.quantile_levels)
         off = np.array([np.interp(Q, lv, o) for o in self._qoff])
         edges = ((Q < lv[0], np.searchsorted(Q, lv[0])), (Q > lv[-1], np.searchsorted(Q, lv[-1], side="right") - 1))
+        e = np.broadcast_to(np.atleast_2d(eq), off.shape)
         for tail, j in edges:
             if tail.any():  # beyond the outermost fitted level: offset there times the residual tail shape
-                e0 = np.interp(Q[j], Q, eq)
-                ratio = eq[tail] / e0 if e0 != 0 else np.ones(int(tail.sum()))
-                off[:, tail] = off[:, [j]] * ratio[None, :]
+                e0 = e[:, [j]]  # Q[j] is a fitted level, so the residual quantile there is e[:, j]
+                safe = np.where(e0 != 0, e0, 1.0)
+                ratio = np.where(e0 != 0, e[:, tail] / safe, 1.0)
+                off[:, tail] = off[:, [j]] * ratio
         return off
