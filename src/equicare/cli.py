@@ -1,13 +1,16 @@
 """Command-line interface: a thin layer over :mod:`equicare.project` and the stage modules (``demo`` and ``run``
-are in :mod:`equicare.cli_project`, ``forecast``, ``backtest`` and ``score`` in :mod:`equicare.cli_forecast`)."""
+are in :mod:`equicare.cli_project`, ``forecast``, ``backtest`` and ``score`` in :mod:`equicare.cli_forecast`,
+``locate`` in :mod:`equicare.cli_locate`)."""
 
 from __future__ import annotations
 
 import typer
 
 from equicare.cli_forecast import backtest_cmd, forecast_cmd, score_cmd
+from equicare.cli_locate import locate_cmd
 from equicare.cli_output import write_table
 from equicare.cli_project import demo_cmd, run_cmd
+from equicare.cli_travel import MAX_MINUTES_OPTION, MODE_OPTION, NETWORK_OPTION, network_costs
 
 app = typer.Typer(
     name="equicare",
@@ -248,40 +251,6 @@ def _read_csv_ids(path: str, store: str | None = None):
     return read_table(path, text=("id", "origin", "destination"))
 
 
-def _network_cost_file(demand: str, sites: str | None, network: str, mode: str, max_minutes: float | None,
-                       out: str) -> str:
-    """`locate --network`: write the travel times from the demand units to --sites beside OUT (OUT_costs.csv)."""
-    from pathlib import Path
-
-    from equicare.errors import EquicareError
-
-    if not sites:
-        raise EquicareError("--network needs --sites (the candidate sites)")
-    path = Path(out).with_suffix("")
-    path = path.parent / f"{path.name}_costs.csv"
-    table = _network_costs(demand, sites, network, mode, max_minutes)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(path, index=False)
-    return str(path)
-
-
-# options shared by `costs`, `access` and `locate` (road-network travel times, docs/travel.md)
-_NETWORK = typer.Option(None, "--network", help="Road network: an OpenStreetMap .osm.pbf extract or a street-centreline "
-                        "line layer (GeoJSON, GeoPackage, Shapefile).")
-_MODE = typer.Option("drive", "--mode", help="drive or walk.")
-_MAX_MINUTES = typer.Option(None, "--max-minutes", help="Keep pairs within this many minutes.")
-
-
-def _network_costs(origins: str, destinations: str, network: str | None, mode: str, max_minutes: float | None):
-    """Travel times (minutes) from the points of ORIGINS to those of DESTINATIONS (files with id and lat/lon or
-    point layers) along NETWORK; prints the summary (unreachable pairs, points not joined) and returns the table."""
-    from equicare.analyze.travel import travel_costs
-
-    res = travel_costs(origins, destinations, network=network, mode=mode, max_minutes=max_minutes)
-    typer.echo(res.summary(), err=True)
-    return res.table
-
-
 @app.command("costs")
 def costs_cmd(
     origins: str = typer.Option(..., "--origins", help="Origins: point layer, or CSV/XLSX with id, lat, lon."),
@@ -289,8 +258,8 @@ def costs_cmd(
     out: str = typer.Option(..., "--out", help="Output CSV: origin,destination,cost (minutes),distance_m."),
     network: str = typer.Option(None, "--network", help="OpenStreetMap .osm.pbf extract or street-centreline line "
                                 "layer; without it: great-circle distance x detour factor at an assumed speed."),
-    mode: str = _MODE,
-    max_minutes: float = _MAX_MINUTES,
+    mode: str = MODE_OPTION,
+    max_minutes: float = MAX_MINUTES_OPTION,
     max_km: float = typer.Option(None, "--max-km", help="Keep pairs within this many km along the network."),
     origin_id: str = typer.Option("id", "--origin-id", help="Id column of the origins."),
     destination_id: str = typer.Option("id", "--destination-id", help="Id column of the destinations."),
@@ -350,9 +319,9 @@ def access_cmd(
     max_cycles: int = typer.Option(None, "--max-cycles", help="RAAM iterations (default 150)."),
     demand_cost: str = typer.Option(None, "--demand-cost", help="FCA: origin,destination,cost between demand locations."),
     normalize: bool = typer.Option(False, "--normalize", help="Divide by the population-weighted mean."),
-    network: str = _NETWORK,
-    mode: str = _MODE,
-    max_minutes: float = _MAX_MINUTES,
+    network: str = NETWORK_OPTION,
+    mode: str = MODE_OPTION,
+    max_minutes: float = MAX_MINUTES_OPTION,
     max_km: float = typer.Option(None, "--max-km", help="Without --cost: great-circle km from the lat/lon of --demand "
                                  "to the lat/lon of --supply, pairs within this distance (also the catchment)."),
     store: str = _STORE_OPT,
@@ -371,7 +340,7 @@ def access_cmd(
     dem_t, sup_t = _read_csv_ids(demand, store), _read_csv_ids(supply, store)
     km_catchment = False
     if network:
-        cost_t = _network_costs(demand, supply, network, mode, max_minutes)
+        cost_t = network_costs(demand, supply, network, mode, max_minutes)
         cost = network
     elif cost is not None:
         cost_t = as_long(_read_csv_ids(cost, store), cost)
@@ -477,51 +446,8 @@ def allocate_cmd(
         typer.echo(f"note: {note}", err=True)
 
 
-@app.command("locate")
-def locate_cmd(
-    cost: str = typer.Option(None, "--cost", help="CSV with columns origin,destination,cost (demand unit -> candidate "
-                             "site); or give --network and --sites."),
-    demand: str = typer.Option(..., "--demand", help="CSV with column id and a demand column."),
-    model: str = typer.Option(..., "--model", help="pmedian, mclp, lscp or pcenter."),
-    out: str = typer.Option(..., "--out", help="Output JSON: objective, bound, gap, proven_optimal, selected_sites, "
-                                               "assignment, solve_seconds."),
-    p: int = typer.Option(None, "--p", help="Number of sites to open (pmedian, mclp, pcenter)."),
-    service_radius: float = typer.Option(None, "--service-radius", help="Coverage radius in cost units (mclp, lscp)."),
-    demand_value: str = typer.Option("demand", "--demand-value", help="Demand column in --demand."),
-    open_sites: list[str] = typer.Option(None, "--open", help="Site id that must stay open; repeatable or comma-separated."),
-    time_limit: float = typer.Option(None, "--time-limit", help="Seconds for the whole command (reading, building, "
-                                     "heuristics, solving); the best answer so far is written with its bound and gap."),
-    gap: float = typer.Option(1e-6, "--gap", help="Stop when (objective - bound) / objective is at most this fraction."),
-    sites: str = typer.Option(None, "--sites", help="With --network: candidate sites (point layer or CSV with id, lat, lon)."),
-    network: str = _NETWORK,
-    mode: str = _MODE,
-    max_minutes: float = _MAX_MINUTES,
-) -> None:
-    """Facility location: p-median, maximal covering, set covering or p-center on a cost table."""
-    from equicare.errors import EquicareError
-    from equicare.optimize.location.progress import Progress, command_deadline
-
-    if time_limit is not None and not (0 < time_limit < float("inf")):
-        raise EquicareError(f"--time-limit must be a positive number of seconds, not {time_limit:g}")
-    deadline = command_deadline(time_limit)  # from the process start: start-up and imports count too
-    import json
-    import sys
-    from pathlib import Path
-
-    from equicare.optimize.location import locate_files
-
-    if network:
-        cost = _network_cost_file(demand, sites, network, mode, max_minutes, out)
-    elif not cost:
-        raise EquicareError("give --cost, or --network with --sites")
-    progress = Progress(enabled=sys.stderr.isatty() or bool(time_limit and time_limit > 2), deadline=deadline)
-    res = locate_files(cost, demand, model, p=p, service_radius=service_radius, demand_value=demand_value,
-                       open_sites=open_sites, gap=gap, deadline=deadline, progress=progress)
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    Path(out).write_text(json.dumps(res.to_dict(), indent=1))
-    status = "proven optimal" if res.proven_optimal else f"gap {100 * res.gap:.4g}% (bound {res.bound:,.6g})"
-    typer.echo(f"{model}: objective {res.objective:,.6g}, {status}, {len(res.selected_sites)} sites, "
-               f"{deadline.elapsed():.2f} s -> {out}", err=True)
+# `locate` (in equicare.cli_locate)
+app.command("locate")(locate_cmd)
 
 
 @app.command("sweep")

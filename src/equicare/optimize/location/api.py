@@ -44,7 +44,7 @@ def locate(model: str, table: CostTable, demand: np.ndarray | None = None, p: in
                             "could be built (reading the files took it)")
     if model == "cpmedian":
         if capacity is None:
-            raise EquicareError("the capacitated p-median needs site capacities")
+            raise EquicareError("the capacitated p-median needs site capacities (--capacity)")
         return capacitated_p_median(table.rows, demand, capacity, p, gap=gap, deadline=deadline, progress=progress,
                                     **kw)
     if model == "mclp":
@@ -63,8 +63,13 @@ def locate_files(cost_path: str, demand_path: str, model: str, p: int | None = N
                  service_radius: float | None = None, demand_value: str = "demand",
                  open_sites: list[str] | None = None, time_limit: float | None = None,
                  gap: float = DEFAULT_GAP, deadline: Deadline | None = None,
-                 progress: Progress | None = None) -> LocationResult:
+                 progress: Progress | None = None, capacity_path: str | None = None,
+                 capacity_value: str = "capacity") -> LocationResult:
     """Read ``C.csv`` (origin,destination,cost) and ``D.csv`` (id and a demand column) and solve.
+
+    ``capacity_path`` (``cpmedian`` only): a table of the candidate sites, column ``id`` and ``capacity_value``
+    (the demand each site can serve when open, in the units of the demand column); every site of the cost table
+    needs a row, rows of other sites are ignored.
 
     Demand units are the rows of ``D.csv``, in its order; cost pairs whose origin is not listed there
     are ignored; a (demand, site) pair missing from ``C.csv`` means that site cannot serve that point.
@@ -74,8 +79,13 @@ def locate_files(cost_path: str, demand_path: str, model: str, p: int | None = N
     Raises
     ------
     ValidationError
-        Missing columns, bad numbers or duplicate ids, with file, row and column.
+        Missing columns, bad numbers or duplicate ids, with file, row and column; a site without a capacity.
+    EquicareError
+        ``capacity_path`` with a model other than ``cpmedian``, or ``cpmedian`` without it.
     """
+    if (capacity_path is not None) != (model == "cpmedian") and model in MODELS:
+        raise EquicareError("--capacity is for --model cpmedian only" if capacity_path is not None else
+                            "--model cpmedian needs --capacity (a table of the sites with id and capacity)")
     deadline = deadline or Deadline(time_limit)
     C = read_cost_csv(cost_path)
     D = _read_csv(demand_path, "demand")
@@ -96,6 +106,38 @@ def locate_files(cost_path: str, demand_path: str, model: str, p: int | None = N
         raise ValidationError(probs)
     table = cost_table_from_long(C, demand_ids=list(ids), file=cost_path)
     del C
+    cap = None if capacity_path is None else read_capacity(capacity_path, capacity_value, table.site_ids)
     opened = [s.strip() for item in (open_sites or []) for s in str(item).split(",") if s.strip()]
     return locate(model, table, w.to_numpy(float), p=p, service_radius=service_radius, open_sites=opened or None,
-                  gap=gap, deadline=deadline, progress=progress)
+                  capacity=cap, gap=gap, deadline=deadline, progress=progress)
+
+
+def read_capacity(path: str, column: str, site_ids) -> np.ndarray:
+    """Capacities of ``site_ids`` (in that order) from a table with ``id`` and ``column``; shape ``(n_site,)``.
+
+    Raises
+    ------
+    ValidationError
+        A missing column, a capacity that is not a non-negative number, a repeated id (file, row, column), or sites
+        of the cost table without a row.
+    """
+    T = _read_csv(path, "capacity")
+    probs = [Problem(path, None, col, "required column is missing") for col in ("id", column) if col not in T.columns]
+    if probs:
+        raise ValidationError(probs)
+    ids = T["id"].astype(str)
+    q = pd.to_numeric(T[column], errors="coerce").to_numpy(float)
+    for k in np.flatnonzero(~np.isfinite(q) | (q < 0))[:20]:
+        probs.append(Problem(path, sheet_row(T, k), column, "must be a non-negative number", T[column].iloc[k]))
+    for k in np.flatnonzero(ids.duplicated().to_numpy())[:20]:
+        probs.append(Problem(path, sheet_row(T, k), "id", "duplicate id", ids.iloc[k]))
+    if probs:
+        raise ValidationError(probs)
+    by_id = pd.Series(q, index=ids.to_numpy())
+    sites = pd.Index([str(s) for s in site_ids])
+    missing = sites[~sites.isin(by_id.index)]
+    if len(missing):
+        shown = ", ".join(missing[:10]) + (f" and {len(missing) - 10:,} more" if len(missing) > 10 else "")
+        raise ValidationError([Problem(path, None, "id", f"{len(missing):,} candidate site(s) of the cost table have "
+                                                         f"no capacity: {shown}")])
+    return by_id.reindex(sites).to_numpy(float)
