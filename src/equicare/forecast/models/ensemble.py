@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from equicare.forecast.models.base import ForecastModel, Q
+from equicare.forecast.models.base import ForecastModel, Q, ffill
 from equicare.forecast.truth import Panel
 
 #: Weights of the default members (pooled GBM, damped trend) without extra training series, chosen on 2022-23.
@@ -31,8 +31,42 @@ AUGMENTED_WEIGHTS = (3.0, 1.0)
 #: factors whose 95% coverage over both seasons lies in [0.90, 0.97].
 AUGMENTED_SPREAD = (0.8, 0.85, 0.9, 0.9)
 
+#: Multipliers of the spread by growth regime (falling, flat, rising; :func:`growth_regimes`) with extra training
+#: series: ninth selection round (``bench/selection-round9.md``), chosen per regime on 2021-22 and 2022-23 (lowest
+#: mean ratio to flat_baseline with 95% coverage in [0.90, 0.97]) and adopted on the real-time 2023-24 and 2024-25.
+AUGMENTED_REGIME_SPREAD = (0.9, 1.0, 1.1)
+
 #: Offset ``c`` of the fourth-root scale ``z = (rate per 100k + c)^(1/4)`` on which a root-scale spread works.
 ROOT_OFFSET = 0.01
+
+
+#: Weeks of a panel whose weekly changes set the growth-regime thresholds (:func:`growth_regimes`).
+REGIME_WEEKS = 52
+
+
+def growth_regimes(panel: Panel, groups: int = 3, weeks: int = REGIME_WEEKS) -> np.ndarray:
+    """The growth regime of each location at the panel's last week: ``(L,)`` integers ``0 .. groups - 1``
+    (falling .. rising).
+
+    On the fourth-root scale ``z = (rate per 100k + c)^{1/4}`` (``c`` = :data:`ROOT_OFFSET`; missing weeks carried
+    forward), the latest change ``d = z_T - z_{T-1}`` of each location is placed among the ``groups``-quantiles
+    (terciles for 3) of every weekly change between two observed weeks of every location over the panel's last
+    ``weeks`` weeks; a location without two weeks is in the middle regime. Only the panel's own weeks are used.
+    """
+    rate = np.maximum(panel.values, 0.0) / (panel.population / 1e5)[None, :]
+    z = (rate + ROOT_OFFSET) ** 0.25
+    zf = ffill(z)
+    mid = (groups - 1) // 2
+    if len(zf) < 2:
+        return np.full(z.shape[1], mid)
+    tail = z[-(weeks + 1):]
+    ch = np.diff(tail, axis=0)
+    ch = ch[np.isfinite(ch)]
+    d = zf[-1] - zf[-2]
+    if ch.size < groups:
+        return np.full(z.shape[1], mid)
+    cuts = np.quantile(ch, np.arange(1, groups) / groups)
+    return np.where(np.isfinite(d), np.searchsorted(cuts, np.nan_to_num(d)), mid)
 
 
 class QuantileEnsemble(ForecastModel):
@@ -50,7 +84,10 @@ class QuantileEnsemble(ForecastModel):
     ``spread_scale="root"`` this happens on the fourth-root scale of the rate,
     ``z = (q / (N / 10^5) + c)^{1/4}`` with ``c`` = :data:`ROOT_OFFSET`, before mapping back; a quantile at 0
     stays at 0 (it stands for all the mass at or below zero, which narrowing should not lift), so weeks with no
-    admissions stay covered.
+    admissions stay covered.  With ``regime_spread`` (one multiplier per growth regime, falling .. rising), each
+    location's spread is also multiplied by the multiplier of its regime at the forecast origin
+    (:func:`growth_regimes` on the panel the forecast uses): wider when admissions are rising fast, narrower when
+    they fall.
 
     Default members, chosen on the 2022-23 validation season among quantile averages of the pooled AR, pooled
     GBM and damped-trend models (weights, median vs mean) and per-horizon spread factors:
@@ -59,7 +96,8 @@ class QuantileEnsemble(ForecastModel):
       settings :data:`AUGMENTED_GBM` (quantile-objective intervals, second selection round) and
       :class:`~equicare.forecast.models.pooled.PooledAR`, weights :data:`AUGMENTED_WEIGHTS`, with the
       root-scale spread :data:`AUGMENTED_SPREAD` (third selection round, on 2021-22 and 2022-23 together; kept by
-      the fourth round, chosen on real-time back-tests of 2023-24, see ``bench/selection-round4.md``);
+      the fourth round, chosen on real-time back-tests of 2023-24, see ``bench/selection-round4.md``) times the
+      growth-regime multipliers :data:`AUGMENTED_REGIME_SPREAD` (ninth round);
     * without: PooledGBM (weight 3) and :class:`~equicare.forecast.models.smoothing.DampedTrend` (weight 1),
       with the per-horizon spread :data:`DEFAULT_SPREAD`.
 
@@ -78,7 +116,8 @@ class QuantileEnsemble(ForecastModel):
 
     def __init__(self, members: Sequence[ForecastModel] | None = None, weights: Sequence[float] | None = None,
                  combine: str = "mean", augment: Panel | None = None,
-                 spread: Sequence[float] | None = None, spread_scale: str | None = None) -> None:
+                 spread: Sequence[float] | None = None, spread_scale: str | None = None,
+                 regime_spread: Sequence[float] | None = None) -> None:
         from equicare.forecast.models.pooled import PooledAR, PooledGBM
         from equicare.forecast.models.smoothing import DampedTrend
 
@@ -88,6 +127,7 @@ class QuantileEnsemble(ForecastModel):
                 weights = AUGMENTED_WEIGHTS if weights is None else weights
                 spread = AUGMENTED_SPREAD if spread is None else spread
                 spread_scale = "root" if spread_scale is None else spread_scale
+                regime_spread = AUGMENTED_REGIME_SPREAD if regime_spread is None else regime_spread
             else:
                 members = [PooledGBM(), DampedTrend()]
                 weights = DEFAULT_WEIGHTS if weights is None else weights
@@ -110,6 +150,13 @@ class QuantileEnsemble(ForecastModel):
             if not spread or any(not np.isfinite(s) or s <= 0 for s in spread):
                 raise ValueError("spread must be one or more positive factors")
         self.spread = spread
+        if regime_spread is not None:
+            regime_spread = tuple(float(s) for s in regime_spread)
+            if len(regime_spread) < 2 or any(not np.isfinite(s) or s <= 0 for s in regime_spread):
+                raise ValueError("regime_spread must be two or more positive factors (falling .. rising)")
+            if spread is None:
+                raise ValueError("regime_spread multiplies the spread: give spread too")
+        self.regime_spread = regime_spread
         spread_scale = "count" if spread_scale is None else spread_scale
         if spread_scale not in ("count", "root"):
             raise ValueError("spread_scale must be 'count' or 'root'")
@@ -127,6 +174,9 @@ class QuantileEnsemble(ForecastModel):
         if self.spread is None:
             return out
         s = np.array([self.spread[min(k, len(self.spread)) - 1] for k in steps])[None, :, None]
+        if self.regime_spread is not None:
+            g = growth_regimes(panel, len(self.regime_spread))
+            s = s * np.asarray(self.regime_spread)[g][:, None, None]
         if self.spread_scale == "count":
             med = out[:, :, len(Q) // 2][:, :, None]
             return med + s * (out - med)
