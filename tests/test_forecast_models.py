@@ -224,3 +224,46 @@ def test_residual_quantiles_by_growth_regime() -> None:
     assert w2[rising & inner].min() > 3 * w2[~rising & inner].max()
     with pytest.raises(ValueError, match="resid_regimes"):
         PooledAR(resid_regimes=0)
+
+
+def test_growth_regimes_by_hand() -> None:
+    """Terciles of every observed weekly change (fourth-root scale) of the last weeks; each location's latest change
+    placed among them; a location with fewer than two weeks is flat (the middle regime)."""
+    from equicare.forecast.models.ensemble import growth_regimes
+
+    z = np.array([[1.0, 1.0, 1.0, 1.0],
+                  [1.1, 0.9, 1.0, np.nan],
+                  [1.3, 0.8, 1.01, np.nan],
+                  [1.6, 0.7, 1.02, 2.0]])
+    rate = z ** 4 - 0.01
+    p = Panel(pd.date_range("2024-01-06", periods=4, freq="7D"), ("a", "b", "c", "d"), rate * 10.0,
+              np.full(4, 1e6))
+    ch = np.diff(z, axis=0)
+    cuts = np.quantile(ch[np.isfinite(ch)], [1 / 3, 2 / 3])
+    # changes -0.1 x3 (b), 0, 0.01, 0.01 (c), 0.1, 0.2, 0.3 (a); d has no two observed weeks in a row
+    assert cuts == pytest.approx([-0.1 + (2 / 3) * 0.1, 0.01 + (1 / 3) * 0.09])
+    # a: +0.3 (rising), b: -0.1 (falling), c: +0.01 (flat), d: 2.0 - 1.0 carried = +1.0 (rising)
+    assert growth_regimes(p).tolist() == [2, 0, 1, 2]
+    assert growth_regimes(Panel(p.dates[:1], p.locations, p.values[:1], p.population)).tolist() == [1, 1, 1, 1]
+
+
+def test_regime_spread_rescales_each_location_around_its_median(panel: Panel) -> None:
+    """The default ensemble = the same ensemble without the regime spread, except that each location's quantiles
+    are moved away from (or towards) the median on the root scale by the multiplier of its growth regime."""
+    from equicare.forecast.models import QuantileEnsemble
+    from equicare.forecast.models.ensemble import AUGMENTED_REGIME_SPREAD, ROOT_OFFSET, growth_regimes
+
+    extra, _ = _extra_pair(panel, "2015-01-03", 4, 1)
+    on = QuantileEnsemble(augment=extra).predict(panel, [1, 2])
+    off = QuantileEnsemble(augment=extra, regime_spread=(1.0, 1.0, 1.0)).predict(panel, [1, 2])
+    assert np.array_equal(on[:, :, 11], off[:, :, 11])  # medians unchanged
+    scale = (panel.population / 1e5)[:, None, None]
+    zon, zoff = ((on / scale + ROOT_OFFSET) ** 0.25), ((off / scale + ROOT_OFFSET) ** 0.25)
+    m = np.asarray(AUGMENTED_REGIME_SPREAD)[growth_regimes(panel)]
+    hi_on, hi_off = zon[:, :, 21] - zon[:, :, 11], zoff[:, :, 21] - zoff[:, :, 11]
+    ok = hi_off > 1e-6
+    assert ok.sum() > 20
+    assert np.allclose((hi_on / np.where(ok, hi_off, 1.0))[ok], np.broadcast_to(m[:, None], ok.shape)[ok], rtol=1e-6)
+    assert len(set(growth_regimes(panel).tolist())) == 3
+    with pytest.raises(ValueError, match="regime_spread"):
+        QuantileEnsemble(augment=extra, regime_spread=(1.0,))

@@ -43,9 +43,16 @@ OLD_FORECAST = {("06", 0, 0.1): 1293.713837, ("06", 0, 0.5): 1864.095841, ("06",
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
+    """The demo with the forecaster of the old pipeline: today's default without the ninth selection round's
+    spread by growth regime (which leaves the medians alone and rescales each state's interval; tested in
+    tests/test_forecast_models.py), so the old pipeline's figures stay an independent reference."""
+    import equicare.forecast.models.ensemble as ens
+
     out = tmp_path_factory.mktemp("demo")
     stages = []
-    result = run_bundled("us", out, FAST, progress=lambda s, d, n: stages.append(s))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(ens, "AUGMENTED_REGIME_SPREAD", None)
+        result = run_bundled("us", out, FAST, progress=lambda s, d, n: stages.append(s))
     return out, result, stages
 
 
