@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from scipy.linalg import qr
 from scipy.optimize import linprog
 
 from equicare.errors import EquicareError
@@ -242,7 +243,7 @@ def disclosed_cells(cells: list[tuple[np.ndarray, float, bool, bool]], n_rows: i
     signs = [1.0] * nf + [(-1.0 if k % 2 else 1.0) for k in range(len(ineq_rows) - nf)]
     A, G = matrix(eq_rows), matrix(ineq_rows, signs)
     implicit = _implicit_equalities(A, np.asarray(eq_b, float), G, np.asarray(ineq_h, float))
-    M = sp.vstack([A, G[implicit]]).toarray() if (A.shape[0] or implicit.any()) else np.zeros((0, nf))
+    M = sp.vstack([A, G[implicit]]).tocsr() if (A.shape[0] or implicit.any()) else sp.csr_matrix((0, nf))
     src = eq_src + [-1] * int(implicit.sum())
     out, used = [], []
     if M.shape[0] == 0:
@@ -251,29 +252,33 @@ def disclosed_cells(cells: list[tuple[np.ndarray, float, bool, bool]], n_rows: i
     keyed: dict[tuple, int] = {}
     for _, cols in sens:
         keyed.setdefault(tuple(sorted(int(c) for c in cols)), len(keyed))
-    B = np.zeros((nf, len(keyed)))
-    for key, k in keyed.items():
-        B[list(key), k] = 1.0
-    # projection of each cell vector on the row space of M, through the smaller Gram matrix
-    if M.shape[0] <= nf:
-        Y = np.linalg.pinv(M @ M.T, rcond=1e-10, hermitian=True) @ (M @ B)
-        resid_all = np.linalg.norm(M.T @ Y - B, axis=0)
-    else:
-        P = np.linalg.pinv(M.T @ M, rcond=1e-10, hermitian=True) @ (M.T @ M)
-        Y = None
-        resid_all = np.linalg.norm(P @ B - B, axis=0)
-    col_of = [keyed[tuple(sorted(int(c) for c in cols))] for _, cols in sens]
+    lens = np.array([len(k) for k in keyed], dtype=np.int64)
+    B = sp.csc_matrix((np.ones(int(lens.sum())), np.fromiter((c for k in keyed for c in k), np.int64,
+                                                            int(lens.sum())),
+                       np.concatenate([[0], np.cumsum(lens)])), shape=(nf, len(keyed)))
+    # b is pinned when it lies in the row space of M: its distance to that space, from an orthonormal basis Q of
+    # the row space (rank-revealing QR of M^T), is sqrt(|b|^2 - |Q^T b|^2); B stays sparse (one column per
+    # cell vector, a few ones each), so no dense rows x cells matrix is formed
+    Q, R, _ = qr(M.T.toarray(), mode="economic", pivoting=True)
+    d = np.abs(np.diag(R))
+    rank = int((d > 1e-10 * d[0]).sum()) if len(d) and d[0] > 0 else 0
+    proj = np.asarray(B.T @ Q[:, :rank]) if rank else np.zeros((len(keyed), 0))
+    resid_all = np.sqrt(np.maximum(lens - (proj ** 2).sum(axis=1), 0.0))
+    col_of = np.array([keyed[tuple(sorted(int(c) for c in cols))] for _, cols in sens], dtype=np.int64)
     resid = resid_all[col_of]
-    for k, (i, cols) in enumerate(sens):
-        if len(cols) == 0 or resid[k] < 1e-6:
-            if i >= 0 and threshold - 1 <= 1:
-                continue  # pinned by the rule alone (1..1)
-            out.append(i)
-            if Y is not None:
-                w = Y[:, col_of[k]]
-                used.append(np.array([src[j] for j in np.flatnonzero(np.abs(w) > 1e-9) if src[j] >= 0]))
-            else:
-                used.append(np.array([j for j in src if j >= 0]))
+    hit = [k for k, (i, cols) in enumerate(sens)
+           if (len(cols) == 0 or resid[k] < 1e-6) and not (i >= 0 and threshold - 1 <= 1)]  # (1..1: by the rule)
+    if not hit:
+        return [], []
+    # the shown cells behind each disclosure: the minimum-norm y with M^T y = b, through the Gram matrix M M^T
+    Gp = np.linalg.pinv((M @ M.T).toarray(), rcond=1e-10, hermitian=True)
+    cols_hit = np.unique(col_of[hit])
+    Y = Gp @ np.asarray((M @ B[:, cols_hit]).todense())
+    where = {int(c): j for j, c in enumerate(cols_hit)}
+    for k in hit:
+        out.append(sens[k][0])
+        w = Y[:, where[int(col_of[k])]]
+        used.append(np.array([src[j] for j in np.flatnonzero(np.abs(w) > 1e-9) if src[j] >= 0]))
     return out, used
 
 
