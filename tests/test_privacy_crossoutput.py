@@ -106,3 +106,24 @@ def test_no_hidden_count_is_pinned_by_download_and_release_together(n_regions, n
     for name, (lo, hi) in attack(st_, ds).items():
         # a cell the rule alone pins (never for threshold 11) would be exempt; none here
         assert hi - lo >= 1 - 1e-7, f"{name} pinned to [{lo:g}, {hi:g}] in {table}"
+
+
+def test_a_download_planned_before_a_release_is_checked_again_when_recorded():
+    """The service plans a download in a worker against the cells recorded when it started; a release recorded
+    meanwhile makes the recording step check it again (the issue's case: the stale plan alone would show 01's
+    week-1 neighbours and disclose 55 - 20 - 30 = 5)."""
+    from equicare.service.exports import download_cells, download_inputs, record_download
+
+    st_, ds = store_with(weekly_csv(ISSUE))
+    cells = download_cells(download_inputs(st_, ds))  # planned against no records
+    release(st_, ds)  # recorded meanwhile
+    record_download(st_, cells)
+    intervals = attack(st_, ds)
+    assert intervals
+    for name, (lo, hi) in intervals.items():
+        assert hi - lo >= 1 - 1e-7, f"{name} pinned to [{lo:g}, {hi:g}]"
+    # the same download planned after the release needs no second check and gives the same table
+    st2, ds2 = store_with(weekly_csv(ISSUE))
+    release(st2, ds2)
+    pd.testing.assert_frame_equal(record_download(st2, download_cells(download_inputs(st2, ds2)))[0],
+                                  download(st_, ds))

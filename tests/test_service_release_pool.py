@@ -183,3 +183,38 @@ def test_racing_suppressed_outputs_keep_every_hidden_count_hidden(svc):
     assert intervals
     for name, (lo, hi) in intervals.items():
         assert hi - lo >= 1 - 1e-7, f"{name} pinned to [{lo:g}, {hi:g}]"
+
+
+def test_downloads_and_checked_releases_are_computed_in_a_worker_process(svc, monkeypatch):
+    """A download (rows, CSV, the dataset page) and a second suppressed release, each checked against the outputs
+    already recorded for the data, with the suppression, the row index and the cross-output check made to fail
+    in the web process: they still succeed, record their cells, and together pin no hidden count."""
+    client, tokens, store = svc
+    ds = weekly(client, tokens, {"01": [5, 20, 30], "02": [40, 50, 62], "04": [100, 110, 121], "05": [1, 2, 3]},
+                "weekly downloads in a worker")
+    assert suppressed(client, tokens, ds).status_code == 201  # records cells; its data key is now known
+
+    def refuse(*a, **k):
+        raise AssertionError("a download or a release check was computed in the web process")
+
+    import equicare.privacy.disclosure
+    import equicare.service.exports
+
+    with monkeypatch.context() as m:
+        m.setattr(equicare.service.exports, "suppress_small_cells", refuse)
+        m.setattr(equicare.service.exports, "DataIndex", refuse)
+        m.setattr(equicare.privacy.disclosure, "plan_outputs", refuse)
+        m.setattr(equicare.privacy.disclosure, "disclosed_cells", refuse)
+        rows = client.get(f"/api/datasets/{ds}/rows", headers=H(tokens))
+        csv = client.get(f"/api/datasets/{ds}/csv", headers=H(tokens))
+        again = suppressed(client, tokens, ds)
+        page = client.get(f"/datasets/{ds}", headers=H(tokens))
+    assert rows.status_code == 200 and csv.status_code == 200 and again.status_code == 201, (rows.text, again.text)
+    assert page.status_code == 200
+    small = [x for x in rows.json() if x["region"] == "05"]
+    assert len(small) == 3 and all(x["value"] is None and x["value_suppressed"] for x in small)  # 1, 2, 3 people
+    assert "value_suppressed" in csv.text
+    signatures = store.query("SELECT DISTINCT signature FROM suppression_cells")["signature"].tolist()
+    assert any(s.startswith("download|") for s in signatures)
+    for name, (lo, hi) in attack(store, ds).items():
+        assert hi - lo >= 1 - 1e-7, f"{name} pinned to [{lo:g}, {hi:g}]"

@@ -52,7 +52,8 @@ from equicare.privacy.fingerprint import CanonicalTable
 if TYPE_CHECKING:  # pragma: no cover
     from equicare.store import Store
 
-__all__ = ["DataIndex", "OutputCells", "disclosed_cells", "ensure_schema", "protect_outputs", "recorded_cells"]
+__all__ = ["DataIndex", "OutputCells", "RecordedCells", "disclosed_cells", "ensure_schema", "plan_outputs", "protect_outputs",
+           "recorded_cells"]
 
 _SQL = """
 CREATE TABLE IF NOT EXISTS suppression_cells (
@@ -158,6 +159,7 @@ class OutputCells:
     primary: np.ndarray
     added: int = 0
     notes: list[str] = field(default_factory=list)
+    recorded: bool = False  # the pattern is the one recorded for this signature before (nothing new to record)
 
 
 def recorded_cells(store: "Store", org: str, data_key: str, column: str) -> pd.DataFrame:
@@ -295,27 +297,67 @@ def _store_cells(con, org: str, data_key: str, o: OutputCells) -> None:
 
 
 def protect_outputs(store: "Store", org: str, data_key: str, index: DataIndex, outputs: list[OutputCells],
-                    base: dict[str, np.ndarray], threshold: int = 11, max_rounds: int = 500) -> list[OutputCells]:
+                    base: dict[str, np.ndarray], threshold: int = 11, max_rounds: int = 500,
+                    planned: "RecordedCells | None" = None) -> list[OutputCells]:
     """Check each new output against the earlier outputs of the same data and column, hide more of it
     where needed (see the module docstring), record it, and return it.
 
     ``base[column]`` holds each row's count (the values the cells sum). An output whose signature was
-    recorded before is given the recorded pattern unchanged.
+    recorded before is given the recorded pattern unchanged. ``planned``: the records the outputs were already
+    checked against elsewhere (:func:`plan_outputs` in a worker process); when the store still holds exactly
+    those, the outputs are recorded as they are, otherwise they are checked again here, under the store's lock.
     """
     ensure_schema(store)
     with store.locked():
+        now = RecordedCells.read(store, org, data_key, [o.column for o in outputs])
+        if planned is None or planned.counts() != now.counts():
+            plan_outputs(now, index, outputs, base, threshold, max_rounds)
         for o in outputs:
-            rec = recorded_cells(store, org, data_key, o.column)
-            same = rec[rec.signature == o.signature]
-            if len(same):
-                shown = dict(zip(same.spec, same.shown.astype(bool)))
-                o.shown = np.array([bool(shown.get(s, False)) for s in o.specs])
-                continue
-            prev = rec[rec.signature != o.signature]
-            if len(prev):
-                _repair(o, prev, index, base[o.column], threshold, max_rounds)
-            with store.transaction() as con:
-                _store_cells(con, org, data_key, o)
+            if not o.recorded:
+                with store.transaction() as con:
+                    _store_cells(con, org, data_key, o)
+    return outputs
+
+
+@dataclass
+class RecordedCells:
+    """The cells recorded for some count columns of one data key (:func:`recorded_cells` per column), so that
+    a new output can be checked against them away from the store (in a worker process)."""
+
+    by_column: dict[str, pd.DataFrame]
+
+    @classmethod
+    def read(cls, store: "Store", org: str, data_key: str, columns: list[str]) -> "RecordedCells":
+        return cls({c: recorded_cells(store, org, data_key, c) for c in dict.fromkeys(columns)})
+
+    def counts(self) -> dict[str, int]:
+        """Recorded cells per column (the table only grows, so equal counts mean equal records)."""
+        return {c: len(t) for c, t in self.by_column.items()}
+
+
+def plan_outputs(recorded: RecordedCells, index: DataIndex, outputs: list[OutputCells], base: dict[str, np.ndarray],
+                 threshold: int = 11, max_rounds: int = 500) -> list[OutputCells]:
+    """The pure part of :func:`protect_outputs`: each output gets the pattern recorded for its signature
+    (``recorded`` set) or is repaired against the other recorded outputs of its column; touches no store.
+
+    Raises
+    ------
+    EquicareError
+        An output cannot be released without disclosing a hidden count, or the repair did not settle.
+    """
+    for o in outputs:
+        rec = recorded.by_column.get(o.column)
+        if rec is None:
+            raise EquicareError(f"internal: no records read for column {o.column!r}")
+        same = rec[rec.signature == o.signature]
+        if len(same):
+            shown = dict(zip(same.spec, same.shown.astype(bool)))
+            o.shown = np.array([bool(shown.get(s, False)) for s in o.specs])
+            o.recorded = True
+            continue
+        prev = rec[rec.signature != o.signature]
+        if len(prev):
+            _repair(o, prev, index, base[o.column], threshold, max_rounds)
     return outputs
 
 

@@ -52,7 +52,8 @@ from equicare.service import accounts, audit, security, sharing
 from equicare.service.accounts import AuthLimits, TooManyAttempts, User
 from equicare.service.api_models import MAX_ID, RunRequest, SweepBody, UserRequest, records
 from equicare.service.csvsafe import neutralise_formulas
-from equicare.service.exports import dataset_export, suppressed_csv, suppressed_table
+from equicare.service.exports import (download_cells, download_inputs, record_download, suppressed_csv,
+                                      suppressed_table)
 from equicare.service.jobs import Busy, JobPool, PoolSettings, WorkerCrashed
 from equicare.service.uploads import BodyLimit, UploadForm, read_upload_form
 from equicare.store import Store
@@ -360,10 +361,23 @@ def create_app(store_path: str | Path = "equicare-out/equicare.duckdb", *,
     def who(user: User) -> str:
         return f"{user.org}/{user.name}"
 
+    async def export_off_loop(user: User, dataset_id: int) -> tuple[dict, Any, dict]:
+        """A dataset as it may leave the service (``dataset_for`` checks access): the store is read and written on
+        a thread, the suppression and the check against earlier outputs run in a worker process."""
+        from fastapi.concurrency import run_in_threadpool
+
+        info = await run_in_threadpool(dataset_for, user, dataset_id)
+        inputs = await run_in_threadpool(download_inputs, st, dataset_id)
+        if not inputs.columns:
+            return info, inputs.table, {"columns": [], "n_primary": 0, "n_complementary": 0}
+        cells = await jobs.run(who(user), download_cells, inputs)
+        table, rep = await run_in_threadpool(record_download, st, cells)
+        return info, table, rep
+
     app.state.helpers = {"dataset_for": dataset_for, "run_for": run_for, "store_upload": store_upload,
                          "upload_off_loop": upload_off_loop, "get_upload_form": get_upload_form,
                          "require_csrf": require_csrf, "pool_snapshot": pool_snapshot, "who": who,
-                         "jobs": jobs, "refusal": refusal}
+                         "jobs": jobs, "refusal": refusal, "export_off_loop": export_off_loop}
 
     # -- public routes --------------------------------------------------------------------------------
     @app.get("/health", tags=["service"])
@@ -446,16 +460,17 @@ def create_app(store_path: str | Path = "equicare-out/equicare.duckdb", *,
         return _clean(dataset_for(user, dataset_id))
 
     @app.get("/api/datasets/{dataset_id}/rows", tags=["data"])
-    def dataset_rows(dataset_id: int, limit: int = Query(100, ge=1, le=100_000), user: User = Depends(user_dep)) -> list[dict]:
-        dataset_for(user, dataset_id)
-        df, _ = dataset_export(st, dataset_id)
+    async def dataset_rows(dataset_id: int, limit: int = Query(100, ge=1, le=100_000),
+                           user: User = Depends(user_dep)) -> list[dict]:
+        """Rows as they may leave the service (person counts suppressed in a worker process; 429/503 when busy)."""
+        _, df, _ = await export_off_loop(user, dataset_id)
         return records(df, limit=max(0, min(limit, 10_000)))
 
     @app.get("/api/datasets/{dataset_id}/csv", tags=["data"])
-    def dataset_csv(dataset_id: int, user: User = Depends(user_dep)) -> Response:
-        info = dataset_for(user, dataset_id)
-        return _csv_response(neutralise_formulas(dataset_export(st, dataset_id)[0]).to_csv(index=False),
-                             f"dataset-{int(info['id'])}.csv")
+    async def dataset_csv(dataset_id: int, user: User = Depends(user_dep)) -> Response:
+        """The dataset as CSV, person counts suppressed in a worker process (429/503 when busy)."""
+        info, df, _ = await export_off_loop(user, dataset_id)
+        return _csv_response(neutralise_formulas(df).to_csv(index=False), f"dataset-{int(info['id'])}.csv")
 
     @app.post("/api/runs", tags=["runs"], status_code=202)
     def runs_start(req: RunRequest, request: Request, user: User = Depends(role("planner"))) -> dict:

@@ -22,12 +22,14 @@ import numpy as np
 import pandas as pd
 
 from equicare.data.counts import COUNT_NAME, default_count_columns, is_count_name, type_extra_columns
-from equicare.privacy.disclosure import DataIndex, OutputCells, protect_outputs
+from equicare.privacy.disclosure import (DataIndex, OutputCells, RecordedCells, ensure_schema, plan_outputs,
+                                         protect_outputs)
 from equicare.privacy.ledger import budget_key
 from equicare.privacy.suppress import suppress_small_cells
 from equicare.store import Store
 
-__all__ = ["PERSON_COUNT", "SuppressedCells", "dataset_export", "person_count_columns", "record_suppressed_release",
+__all__ = ["PERSON_COUNT", "ROWS", "DownloadCells", "DownloadInputs", "SuppressedCells", "dataset_export", "download_cells",
+           "download_inputs", "person_count_columns", "record_download", "record_suppressed_release",
            "suppressed_csv", "suppressed_release", "suppressed_release_cells", "suppressed_table"]
 
 PERSON_COUNT = COUNT_NAME
@@ -84,9 +86,33 @@ def _apply(out: pd.DataFrame, col: str, o: OutputCells, truth: np.ndarray) -> No
     out[f"{col}_suppressed"] = ~o.shown
 
 
-def dataset_export(store: Store, dataset_id: int, threshold: int = THRESHOLD) -> tuple[pd.DataFrame, dict]:
-    """A stored dataset as it may leave the service: person counts suppressed, consistently with every
-    earlier output of the same data (recorded in the store)."""
+@dataclass
+class DownloadInputs:
+    """What a download of a stored dataset is computed from (:func:`download_inputs`, in the process that owns the
+    store): the typed rows, the person-count columns, the data's budget key and the cells already recorded for it."""
+
+    table: pd.DataFrame
+    columns: list[str]
+    org: str
+    data_key: str
+    recorded: RecordedCells
+
+
+@dataclass
+class DownloadCells:
+    """A download computed from :class:`DownloadInputs` (:func:`download_cells`, a worker process runs it): each
+    count column's cells (rows, then date groups, then the total), suppressed and already checked against the
+    recorded outputs of the same data; recorded and applied by :func:`record_download`."""
+
+    inputs: DownloadInputs
+    outputs: list[OutputCells]
+    bases: dict[str, np.ndarray]
+    index: DataIndex
+    report: dict
+
+
+def download_inputs(store: Store, dataset_id: int) -> DownloadInputs:
+    """Read a stored dataset, its person-count columns and the cells recorded for its data (cheap; no check)."""
     df = store.get_dataset(dataset_id)
     info = store.dataset_info(dataset_id)
     # datasets stored before extra columns were typed: count-named text columns of numbers become numbers
@@ -94,7 +120,16 @@ def dataset_export(store: Store, dataset_id: int, threshold: int = THRESHOLD) ->
     declared = (info.get("report") or {}).get("count_columns")
     cols = person_count_columns(df, declared)
     if not cols or not len(df):
-        return df, {"columns": [], "n_primary": 0, "n_complementary": 0}
+        return DownloadInputs(df, [], "", "", RecordedCells({}))
+    key = budget_key(store, dataset_id)
+    ensure_schema(store)
+    return DownloadInputs(df, cols, key.org, key.data_key, RecordedCells.read(store, key.org, key.data_key, cols))
+
+
+def download_cells(inputs: DownloadInputs, threshold: int = THRESHOLD) -> DownloadCells:
+    """Suppress the person counts of ``inputs`` (1..10 hidden, complementary cells per date group and in total)
+    and check the cells against the outputs recorded for the same data; touches no store."""
+    df, cols = inputs.table, inputs.columns
     group = "date" if "date" in df.columns else None
     full, rep = suppress_small_cells(df, cols, threshold=threshold, group_column=group, total_row=True)
     index = DataIndex(df)
@@ -109,19 +144,38 @@ def dataset_export(store: Store, dataset_id: int, threshold: int = THRESHOLD) ->
             specs.append(index.group_spec({group: int(rows[0])}))
     members.append(np.arange(n))
     specs.append(json.dumps({"g": {}}))
-    key = budget_key(store, dataset_id)
     outputs, bases = [], {}
     for c in cols:
         base = pd.to_numeric(df[c], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
         bases[c] = base
         outputs.append(_finish(_cells(index, full, c, members, specs, f"download|group={group}"), base, threshold))
-    protect_outputs(store, key.org, key.data_key, index, outputs, bases, threshold)
-    out = df.copy()
-    for c, o in zip(cols, outputs):
+    plan_outputs(inputs.recorded, index, outputs, bases, threshold)
+    return DownloadCells(inputs, outputs, bases, index, {"columns": cols, **rep.to_dict()})
+
+
+def record_download(store: Store, cells: DownloadCells, threshold: int = THRESHOLD) -> tuple[pd.DataFrame, dict]:
+    """Record a computed download's cells (checked again here only if other outputs of the same data were
+    recorded meanwhile) and return the table as it leaves, with its suppression report."""
+    inp = cells.inputs
+    outputs = cells.outputs
+    protect_outputs(store, inp.org, inp.data_key, cells.index, outputs, cells.bases, threshold,
+                    planned=inp.recorded)
+    n = len(inp.table)
+    out = inp.table.copy()
+    for c, o in zip(inp.columns, outputs):
         body = OutputCells(o.signature, c, o.specs[:n], o.members[:n], o.values[:n], o.shown[:n], o.primary[:n])
-        _apply(out, c, body, bases[c])
-    rep = {"columns": cols, **rep.to_dict(), "added_by_cross_check": int(sum(o.added for o in outputs))}
-    return out, rep
+        _apply(out, c, body, cells.bases[c])
+    return out, {**cells.report, "added_by_cross_check": int(sum(o.added for o in outputs))}
+
+
+def dataset_export(store: Store, dataset_id: int, threshold: int = THRESHOLD) -> tuple[pd.DataFrame, dict]:
+    """A stored dataset as it may leave the service: person counts suppressed, consistently with every
+    earlier output of the same data (recorded in the store), all in this process. The service computes
+    the cells in a worker (:func:`download_inputs`, :func:`download_cells`, :func:`record_download`)."""
+    inputs = download_inputs(store, dataset_id)
+    if not inputs.columns:
+        return inputs.table, {"columns": [], "n_primary": 0, "n_complementary": 0}
+    return record_download(store, download_cells(inputs, threshold), threshold)
 
 
 @dataclass
@@ -143,6 +197,7 @@ class SuppressedCells:
     index: DataIndex
     report: dict
     notes: list[str] = field(default_factory=list)
+    planned: RecordedCells | None = None  # the records the outputs were already checked against (in the worker)
 
 
 def suppressed_release_cells(df: pd.DataFrame, by: str, cols: list[str], regions: list[str], codes: np.ndarray,
@@ -187,7 +242,7 @@ def record_suppressed_release(store: Store, org: str, data_key: str, cells: Supp
     (:func:`~equicare.privacy.disclosure.protect_outputs`, atomic under the store's lock; inside a caller's
     transaction it commits with it) and return the table and its report."""
     outputs = cells.outputs
-    protect_outputs(store, org, data_key, cells.index, outputs, cells.bases, threshold)
+    protect_outputs(store, org, data_key, cells.index, outputs, cells.bases, threshold, planned=cells.planned)
     table = cells.agg.copy()
     k = len(table)
     for c, o in zip(cells.names, outputs):

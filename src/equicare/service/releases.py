@@ -31,11 +31,13 @@ import numpy as np
 import pandas as pd
 
 from equicare.errors import EquicareError
+from equicare.privacy.disclosure import RecordedCells, plan_outputs
+from equicare.privacy.disclosure import ensure_schema as ensure_cells_schema
 from equicare.privacy.dp import DPRelease, check_bounds, check_epsilon, dp_release, match_regions
 from equicare.privacy.ledger import (KeyMaterial, budget_key, charge_release, check_budget, key_material,
                                      known_budget_key, record_derivation)
 from equicare.service import sharing
-from equicare.service.exports import SuppressedCells, record_suppressed_release, suppressed_release_cells
+from equicare.service.exports import ROWS, SuppressedCells, record_suppressed_release, suppressed_release_cells
 from equicare.service.region_lists import public_regions
 from equicare.service.accounts import User
 from equicare.store import Store
@@ -92,6 +94,7 @@ class ReleasePlan:
     bounds: tuple[float, float] | None = None
     count_columns: list[str] = field(default_factory=list)
     key_known: bool = False
+    recorded: RecordedCells | None = None  # suppressed release, key known: the cells recorded for the data
 
     def dp_args(self) -> tuple:
         """Arguments of :func:`dp_job`."""
@@ -101,7 +104,7 @@ class ReleasePlan:
     def suppress_args(self) -> tuple:
         """Arguments of :func:`suppress_job`."""
         return (self.df, not self.key_known, self.dataset_id, str(self.info["kind"]), self.by, self.regions,
-                self.count_columns)
+                self.count_columns, self.recorded)
 
 
 def plan_release(store: Store, user: User, req: dict) -> ReleasePlan:
@@ -155,7 +158,11 @@ def plan_release(store: Store, user: User, req: dict) -> ReleasePlan:
     if missing:
         raise EquicareError(f"count column(s) not in dataset {ds}: {', '.join(missing)}")
     plan.count_columns = cols
-    plan.key_known = known_budget_key(store, ds) is not None
+    key = known_budget_key(store, ds)
+    plan.key_known = key is not None
+    if key is not None:  # the worker checks the release against the outputs already recorded for the data
+        ensure_cells_schema(store)
+        plan.recorded = RecordedCells.read(store, key.org, key.data_key, cols or [ROWS])
     plan.df = store.get_dataset(ds)
     return plan
 
@@ -172,19 +179,24 @@ def _refuse_non_counts(df: pd.DataFrame, cols: list[str], ds: int) -> None:
 
 
 def suppress_job(frame: pd.DataFrame, need_key: bool, dataset_id: int, kind: str, by: str, regions: list[str],
-                 count_columns: list[str]) -> tuple[SuppressedCells, KeyMaterial | None]:
+                 count_columns: list[str], recorded: RecordedCells | None = None
+                 ) -> tuple[SuppressedCells, KeyMaterial | None]:
     """The computation of a suppressed release over the rows (a worker process runs it; no store is
     touched): the row checks (a ``by`` unique or almost unique per row, data coded with another region list,
     count columns that are not numbers), the per-region sums suppressed on their own with their cells
     (:func:`equicare.service.exports.suppressed_release_cells`) and, when ``need_key``, the data's budget key
-    material. The check against earlier outputs, which reads and writes the store, is made after it
-    (:func:`finish_release`).
+    material. With ``recorded`` (the cells recorded for the data when its key is known), the cells are also
+    checked against the earlier outputs here; :func:`finish_release` records them, checking again only if
+    more outputs were recorded meanwhile (or, without ``recorded``, making the check itself).
     """
     _refuse_row_level(frame, by, dataset_id, "suppress", kind)
     codes, notes = match_regions(frame[by], regions, by)  # refuses data coded with another region list
     _refuse_non_counts(frame, count_columns, dataset_id)
     cells = suppressed_release_cells(frame, by, count_columns, regions, codes)
     cells.notes = list(notes)
+    if recorded is not None:
+        plan_outputs(recorded, cells.index, cells.outputs, cells.bases)
+        cells.planned = recorded
     return cells, key_material(frame) if need_key else None
 
 

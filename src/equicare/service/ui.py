@@ -167,11 +167,11 @@ def register(app: FastAPI) -> None:
         return RedirectResponse(f"/datasets/{ds_id}", status_code=303)
 
     @app.get("/datasets/{dataset_id}", response_class=HTMLResponse, include_in_schema=False)
-    def dataset_page(request: Request, dataset_id: int, user: User = Depends(user_dep)):
-        from equicare.service.exports import dataset_export
-
-        info = h["dataset_for"](user, dataset_id)
-        rows, sup = dataset_export(st, dataset_id)
+    async def dataset_page(request: Request, dataset_id: int, user: User = Depends(user_dep)):
+        try:
+            info, rows, sup = await h["export_off_loop"](user, dataset_id)
+        except (Busy, WorkerCrashed) as exc:
+            return busy_page(request, exc)
         rows = rows.head(500)
         rep = info.get("report") or {}
         changes = rep.get("changes") if isinstance(rep, dict) else None
