@@ -8,6 +8,7 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -68,7 +69,13 @@ def test_minus_zero_never_reaches_a_csv_or_a_table(tmp_path: Path) -> None:
     df = pd.DataFrame({"region": ["001", "002"], "need": [-0.0, 3.0], "share_met": [-0.0, 1.0], "x": [-0.0001, 2.5]})
     write_csv_atomic(df, tmp_path / "a.csv")
     text = (tmp_path / "a.csv").read_text()
-    assert "-0.0," not in text and text.splitlines()[1].startswith("001,0.0,0.0,")
+    assert "-0.0," not in text and text.splitlines()[1].startswith("001,0,0,")
+    # whole-number columns (needs, beds, people) are written without decimals; others keep theirs
+    assert text.splitlines()[2] == "002,3,1,2.5"
+    df2 = pd.DataFrame({"beds": [310.0, np.nan, 12.0], "rate": [1.0, 2.5, np.nan], "big": [1e300, 0.0, 1.0]})
+    write_csv_atomic(df2, tmp_path / "b.csv")
+    assert (tmp_path / "b.csv").read_text().splitlines() == ["beds,rate,big", "310,1.0,1e+300", ",2.5,0.0",
+                                                              "12,,1.0"]
     html = readable(df)
     assert not re.search(r">-0(\.0+)?%?<", html), html
 
