@@ -28,6 +28,7 @@ from equicare.optimize.location import kernels as kn
 from equicare.optimize.location.heuristics import local_search
 from equicare.optimize.location.median_bound import lagrangian_bound
 from equicare.optimize.location.median_mip import MAX_MIP_PAIRS, strong_mip
+from equicare.optimize.location.median_tree import lagrangian_tree
 from equicare.optimize.location.progress import Deadline, Progress, relative_gap
 from equicare.optimize.location.radius import radius_mip
 from equicare.optimize.location.rows import SortedRows
@@ -35,6 +36,12 @@ from equicare.optimize.location.rows import SortedRows
 LAGRANGIAN_SHARE = 0.5
 """Share of the time left that the Lagrangian bound may use before the MIP (it stops earlier when the
 bound stops rising)."""
+
+METHODS = ("auto", "tree", "mip")
+"""How the model left after the fixing is solved (``method`` of :func:`solve_p_median`)."""
+
+TREE_ABOVE_PAIRS = 20_000
+"""Kept pairs above which ``method="auto"`` searches the Lagrangian tree instead of solving the MIP."""
 
 
 @dataclass
@@ -49,7 +56,8 @@ class MedianSolution:
 
 def solve_p_median(rows: SortedRows, w: np.ndarray, p: int, forced: np.ndarray, deadline: Deadline,
                    gap: float = 1e-6, progress: Progress | None = None,
-                   max_model_pairs: int = MAX_MIP_PAIRS, reduce: bool = True) -> MedianSolution:
+                   max_model_pairs: int = MAX_MIP_PAIRS, reduce: bool = True,
+                   method: str = "auto") -> MedianSolution:
     """Solve the p-median on sorted rows to proven optimality or until ``deadline`` (see module doc).
 
     Parameters
@@ -67,7 +75,13 @@ def solve_p_median(rows: SortedRows, w: np.ndarray, p: int, forced: np.ndarray, 
         Kept pairs above which the MIP is not built.
     reduce : bool
         Lagrangian bound and variable fixing before the MIP (off: the radius MIP on every pair).
+    method : str
+        After the fixing: ``"tree"`` the Lagrangian branch and bound (:mod:`.median_tree`), ``"mip"`` the
+        strong MIP on the kept pairs (:mod:`.median_mip`), ``"auto"`` the tree when more than
+        ``TREE_ABOVE_PAIRS`` pairs are kept (or more than ``max_model_pairs``), else the MIP.
     """
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
     progress = progress or Progress(False, deadline)
     m = rows.n_site
     ptr, site = rows.ptr, rows.site
@@ -117,20 +131,25 @@ def solve_p_median(rows: SortedRows, w: np.ndarray, p: int, forced: np.ndarray, 
         return MedianSolution(is_open, ub, min(lb, ub), {**details, "proof": lag.proof or "lagrangian bound"})
     if deadline.expired():
         return MedianSolution(is_open, ub, min(lb, ub), {**details, "stopped": "time limit"})
-    if lag.kept.nnz > max_model_pairs:
-        # HiGHS would not finish its root: the time left goes to the Lagrangian bound
-        lag2 = lagrangian_bound(rows, a, p, forced, is_open, ub, big, deadline, gap, progress, lam0=lag.lam,
-                                need=need, max_pairs_for_mip=max_model_pairs)
-        is_open, ub = lag2.is_open, lag2.incumbent
-        lb = max(lb, lag2.bound)
-        details.update({"lagrangian_bound": lb, "lagrangian_iterations": lag.iterations + lag2.iterations,
-                        "pairs_kept": int(lag2.kept.nnz)})
-        return MedianSolution(is_open, ub, min(lb, ub),
-                              {**details, "stopped": "time limit (too many pairs left for the MIP)"})
+    if method == "tree" or (method == "auto" and lag.kept.nnz > TREE_ABOVE_PAIRS) or lag.kept.nnz > max_model_pairs:
+        # 3a. branch and bound on the sites with Lagrangian bounds: HiGHS's root LP on this many pairs would
+        # take longer than the whole search
+        ka = w[lag.kept.demand] * lag.kept.d
+        tree = lagrangian_tree(lag.kept, ka, rows, a, p, lag.fixed_open, lag.closed, lag.lam, is_open, ub, big,
+                               need, deadline, gap, progress)
+        is_open, ub = tree.is_open, tree.objective
+        bound = max(lb, min(tree.bound, ub))
+        details.update({"method": "lagrangian tree", "tree_nodes": tree.nodes, "tree_iterations": tree.iterations})
+        if tree.stopped:
+            details["stopped"] = tree.stopped
+        elif relative_gap(ub, bound) <= gap:
+            details["proof"] = "lagrangian tree"
+        progress.report("done", ub, bound, force=True)
+        return MedianSolution(is_open, ub, min(bound, ub), details)
 
     # 3. the strong MIP on the kept pairs
     res = strong_mip(lag.kept, w, p, lag.fixed_open, lag.closed, is_open, need, deadline, gap, progress, ub, lb)
-    details.update(res.details)
+    details.update({"method": "MIP", **res.details})
     if res.is_open is not None:
         cand = kn.evaluate_open(ptr, site, a, res.is_open, big)
         if cand < ub:
