@@ -183,7 +183,8 @@ def lagrangian_tree(kept: SortedRows, ka: np.ndarray, rows: SortedRows, a: np.nd
             share = op.astype(float)
         else:
             share = share / counted
-        return _Node(best, best_lam, share, fo | o2, cl | c2)
+        # single precision for the stored multipliers (any multipliers give a valid bound): half the memory
+        return _Node(best, best_lam.astype(np.float32), share.astype(np.float32), fo | o2, cl | c2)
 
     root = solve_node(lam, fixed_open.copy(), closed.copy(), TREE_STEP)
     heap: list[tuple[float, int, _Node]] = []
@@ -205,7 +206,7 @@ def lagrangian_tree(kept: SortedRows, ka: np.ndarray, rows: SortedRows, a: np.nd
         for opened in (True, False):
             fo, cl = node.fixed_open.copy(), node.closed.copy()
             (fo if opened else cl)[j] = True
-            child = solve_node(node.lam, fo, cl, TREE_STEP)
+            child = solve_node(node.lam.astype(np.float64), fo, cl, TREE_STEP)
             if child is not None:
                 # a child's bound is never below its parent's (its model is a restriction)
                 child.bound = max(child.bound, b)
