@@ -60,6 +60,7 @@ def bench_pmedian(C, w, limit: float) -> list[dict]:
                "objective": round(r.objective),
                "bound": round(r.bound), "gap_pct": round(100 * r.gap, 4), "proven_optimal": r.proven_optimal,
                "sites_fixed_closed": d.get("sites_fixed_closed"), "pairs_kept": d.get("pairs_kept"),
+               "method": d.get("method"), "tree_nodes": d.get("tree_nodes"),
                "mip_status": d.get("mip_status", d.get("proof", d.get("stopped"))), "load": round(_load(), 1)}
         rows.append(row)
         print(" ", row, flush=True)
@@ -198,7 +199,9 @@ def bench_spopt(limit: float) -> list[dict]:
         ours = time.perf_counter() - t
         obj, theirs, note = _spopt_pmedian(C, w, p, limit)
         row = {"p": p, "equicare_s": round(ours, 2), "equicare_objective": round(r.objective),
-               "equicare_gap_pct": round(100 * r.gap, 4), "proven_optimal": r.proven_optimal,
+               "equicare_bound": round(r.bound), "equicare_gap_pct": round(100 * r.gap, 4),
+               "proven_optimal": r.proven_optimal, "method": r.details.get("method"),
+               "tree_nodes": r.details.get("tree_nodes"), "pairs_kept": r.details.get("pairs_kept"),
                "spopt_s": round(theirs, 2), "spopt_objective": round(obj) if np.isfinite(obj) else None,
                "spopt_note": note, "ratio_spopt_over_equicare": round(theirs / ours, 1),
                "same_objective": bool(np.isfinite(obj) and abs(obj - r.objective) <= 1e-6 * abs(r.objective)),

@@ -47,7 +47,8 @@ from equicare.optimize.location.rows import nearest_open
 
 def p_median(cost, weights=None, p: int | None = None, open_sites=None, site_ids=None, demand_ids=None,
              time_limit: float | None = None, gap: float = 1e-6, reduce: bool = True,
-             deadline: Deadline | None = None, progress: Progress | None = None) -> LocationResult:
+             deadline: Deadline | None = None, progress: Progress | None = None,
+             method: str = "auto") -> LocationResult:
     """Minimise total demand-weighted cost of serving every demand point from its nearest of *p* open sites.
 
     Parameters
@@ -70,6 +71,10 @@ def p_median(cost, weights=None, p: int | None = None, open_sites=None, site_ids
     reduce : bool
         Run the Lagrangian bound and variable fixing before the MIP (default).  Off: the radius MIP on
         every pair (for checking; exact either way).
+    method : str
+        How the model left after the fixing is solved: ``"auto"`` (default), ``"tree"`` (branch and bound
+        on the sites with Lagrangian bounds) or ``"mip"`` (HiGHS on the kept pairs); see
+        :func:`.median_exact.solve_p_median`.
     deadline, progress : optional
         A deadline shared with the rest of a command, and console progress.
 
@@ -92,7 +97,8 @@ def p_median(cost, weights=None, p: int | None = None, open_sites=None, site_ids
     check_p(p, m, forced)
     check_reach_rows(rows, p, forced, demand_ids, "p-median")
     progress.label = progress.label or f"p-median p={p}"
-    sol = solve_p_median(rows, w, int(p), forced, deadline, gap=gap, progress=progress, reduce=reduce)
+    sol = solve_p_median(rows, w, int(p), forced, deadline, gap=gap, progress=progress, reduce=reduce,
+                         method=method)
     site, d = nearest_open(rows, sol.is_open)
     objective = float(np.dot(w, d))
     bound = min(sol.bound, objective)
