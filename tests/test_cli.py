@@ -43,3 +43,20 @@ def test_load_rejects_broken_file_and_stores_nothing(tmp_path):
 def test_missing_file_is_a_clear_error(tmp_path):
     out = run("load", str(tmp_path / "nope.csv"), "--kind", "costs", "--store", str(tmp_path / "s.duckdb"))
     assert out.returncode == 2 and "cannot read file" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_the_program_ends_at_once_with_its_output_whole_and_its_status(tmp_path):
+    """`python -m equicare` ends with os._exit after the command (no interpreter teardown): a large CSV written to
+    a pipe arrives whole, and the exit status is the command's (0, or 2 for a user error)."""
+    n = 6000
+    (tmp_path / "d.csv").write_text("id,population,lat,lon\n" + "".join(
+        f"{i:05d},{100 + i % 7},{40 + (i % 80) / 100},{-90 + (i // 80) / 100}\n" for i in range(n)))
+    (tmp_path / "s.csv").write_text("id,capacity,lat,lon\nH1,50,40.2,-89.8\nH2,70,40.6,-89.6\n")
+    out = run("access", "--demand", str(tmp_path / "d.csv"), "--supply", str(tmp_path / "s.csv"), "--method",
+              "2sfca", "--max-km", "200", "--max-cost", "200")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert len(lines) == n + 1 and lines[1].startswith("00000,") and lines[-1].startswith(f"{n - 1:05d},")
+    bad = run("access", "--demand", str(tmp_path / "nope.csv"), "--supply", str(tmp_path / "s.csv"), "--method",
+              "2sfca", "--max-km", "200", "--max-cost", "200")
+    assert bad.returncode == 2 and "nope.csv" in bad.stderr and "Traceback" not in bad.stderr
