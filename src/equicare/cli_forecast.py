@@ -60,6 +60,14 @@ def forecast_cmd(
     if series:
         from pathlib import Path
 
+        flu_only = [name for name, given in (("--truth", truth), ("--history", history), ("--ilinet", ilinet),
+                                             ("--vintages", vintages), ("--deadline-days", deadline_days),
+                                             ("--nowcast", nowcast), ("--missing-weeks", missing_weeks),
+                                             ("--adaptive-spread", adaptive_spread)) if given is not None]
+        if flu_only:  # these would be silently ignored: say so instead
+            raise EquicareError(f"{', '.join(flu_only)} {'is' if len(flu_only) == 1 else 'are'} for the US flu "
+                                "truth, not for --series (a series is forecast from its file as it stands)")
+
         from equicare.forecast.series import forecast_counts, load_counts
         from equicare.project.spec import resolve_column
         from equicare.project.tables import read_tabular
@@ -70,6 +78,10 @@ def forecast_cmd(
                                                                        ("value", value))}
         s = load_counts(df, region=cols["region"], date=cols["date"], value=cols["value"], file=name)
         table = forecast_counts(s, reference_date, model or "ensemble", horizons=tuple(range(horizons)))
+        if integer:  # whole-number quantiles, as for the flu forecasts (monotone and non-negative stay so)
+            from equicare.forecast.run import integer_quantiles
+
+            table["value"] = integer_quantiles(table["value"].to_numpy(float))
         write_table(table, out)
         for note in table.attrs.get("notes", []):
             typer.echo(f"note: {note}", err=True)

@@ -1,0 +1,83 @@
+"""A second newcomer trial (a planner outside the US, own small files): the faults found and fixed.
+
+Each test runs the command line as a planner does (``equicare.cli.main``: exit code 2 and a message for a user
+error, never a traceback) on small made-up files, and checks answers by hand or by brute force.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+
+def _cli(argv: list[str], capsys) -> tuple[int, str]:
+    """Run ``equicare ARGV`` in this process; return (exit code, stdout + stderr)."""
+    from equicare.cli import main
+
+    try:
+        main(argv)
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out = capsys.readouterr()
+    return code, out.out + out.err
+
+
+def _weekly_series(path: Path) -> None:
+    """Three districts with text ids ('007', 'KE-047', Latin-1 'Région-3'), semicolons, a trailing blank line."""
+    rng = np.random.default_rng(2)
+    dates = pd.date_range("2023-01-02", periods=60, freq="7D")
+    rows = [(reg, d.strftime("%Y-%m-%d"), int(v)) for reg in ("007", "KE-047", "Région-3")
+            for d, v in zip(dates, rng.poisson(6, len(dates)))]
+    text = pd.DataFrame(rows, columns=["District", "Week", "Cases"]).to_csv(sep=";", index=False) + "\n"
+    path.write_bytes(text.encode("latin-1"))
+
+
+# --- score: a forecast of the planner's own series gave a traceback ------------------------------------------
+
+def test_score_of_a_series_forecast_is_a_clear_error_not_a_traceback(tmp_path, capsys):
+    _weekly_series(tmp_path / "weekly.csv")
+    code, out = _cli(["forecast", "--series", str(tmp_path / "weekly.csv"), "--region", "District", "--date",
+                      "Week", "--value", "Cases", "--out", str(tmp_path / "f.csv")], capsys)
+    assert code == 0, out
+    assert (tmp_path / "f.csv").read_text().count("KE-047") > 0
+    code, out = _cli(["score", "--forecasts", str(tmp_path / "f.csv")], capsys)
+    assert code == 2, out
+    assert "Traceback" not in out and "IndexError" not in out
+    assert "f.csv, column 'target'" in out and "wk inc flu hosp" in out and "wk inc cases" in out
+
+
+def test_check_forecasts_accepts_an_empty_table():
+    from equicare.forecast.hub import COLUMNS, check_forecasts
+
+    out = check_forecasts(pd.DataFrame(columns=list(COLUMNS)), "empty.csv")
+    assert out.empty
+
+
+# --- forecast --series silently ignored the flu-only options (--deadline-days, --vintages, ...) ---------------
+
+@pytest.mark.parametrize("extra", [["--deadline-days", "2"], ["--nowcast"], ["--missing-weeks", "carry"],
+                                   ["--adaptive-spread", "4:both"], ["--truth", "x.csv"]])
+def test_forecast_series_refuses_flu_only_options(tmp_path, capsys, extra):
+    _weekly_series(tmp_path / "weekly.csv")
+    out_csv = tmp_path / "f.csv"
+    code, out = _cli(["forecast", "--series", str(tmp_path / "weekly.csv"), "--region", "district", "--date",
+                      "week", "--value", "cases", "--out", str(out_csv), *extra], capsys)
+    assert code == 2, out
+    assert extra[0] in out and "--series" in out and "Traceback" not in out
+    assert not out_csv.exists()  # nothing written
+
+
+def test_forecast_series_integer_gives_whole_quantiles(tmp_path, capsys):
+    _weekly_series(tmp_path / "weekly.csv")
+    code, out = _cli(["forecast", "--series", str(tmp_path / "weekly.csv"), "--region", "district", "--date",
+                      "week", "--value", "cases", "--model", "damped_trend", "--integer",
+                      "--out", str(tmp_path / "f.csv")], capsys)
+    assert code == 0, out
+    v = pd.read_csv(tmp_path / "f.csv")["value"].to_numpy(float)
+    assert np.all(v == np.round(v)) and np.all(v >= 0)
