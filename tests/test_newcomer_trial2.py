@@ -81,3 +81,56 @@ def test_forecast_series_integer_gives_whole_quantiles(tmp_path, capsys):
     assert code == 0, out
     v = pd.read_csv(tmp_path / "f.csv")["value"].to_numpy(float)
     assert np.all(v == np.round(v)) and np.all(v >= 0)
+
+
+# --- locate: column names were matched case-sensitively (load and run ignore case) ----------------------------
+
+def _locate_files(folder: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str], list[str]]:
+    """A sparse cost table (some pairs missing) with planner ids, semicolons, decimal commas, Latin-1 and a
+    trailing blank line; headers in other cases; a capacity file with an extra site."""
+    rng = np.random.default_rng(1)
+    dem = [f"KE-{i:03d}" for i in range(1, 8)]
+    sites = ["007", "010", "S3", "S4"]
+    w = rng.integers(1, 20, len(dem))
+    C = rng.integers(1, 50, (len(dem), len(sites))).astype(float)
+    C[rng.random(C.shape) < 0.2] = np.inf
+    C[:, 0] = np.where(np.isinf(C[:, 0]), 30.0, C[:, 0])  # every point reachable from site 007
+    lines = ["Origin; Destination ;COST"] + [f"{d};{s};{str(C[i, j]).replace('.', ',')}" for i, d in enumerate(dem)
+                                            for j, s in enumerate(sites) if np.isfinite(C[i, j])]
+    (folder / "cost.csv").write_bytes(("\n".join(lines) + "\n\n").encode("latin-1"))
+    (folder / "dem.csv").write_bytes(("ID;Demand;Nom\n" + "".join(f"{d};{x};Région é\n" for d, x in zip(dem, w))
+                                      ).encode("latin-1"))
+    cap = np.array([40, 35, 60, 25])
+    (folder / "cap.csv").write_text("Id,Capacity\n" + "".join(f"{s},{q}\n" for s, q in zip(sites, cap)) + "S9,100\n")
+    return C, w, cap, dem, sites
+
+
+def _brute_cpmedian(C, w, cap, p) -> float:
+    """Single-source capacitated p-median by enumeration of the sites and of every assignment."""
+    best = np.inf
+    n, m = C.shape
+    for S in itertools.combinations(range(m), p):
+        for a in itertools.product(S, repeat=n):
+            cost = sum(w[i] * C[i, s] for i, s in enumerate(a))
+            if np.isfinite(cost) and cost < best and all(w[[i for i in range(n) if a[i] == s]].sum() <= cap[s]
+                                                         for s in S):
+                best = cost
+    return best
+
+
+def test_locate_matches_column_names_ignoring_case(tmp_path, capsys):
+    C, w, cap, dem, sites = _locate_files(tmp_path)
+    out = tmp_path / "o.json"
+    code, text = _cli(["locate", "--cost", str(tmp_path / "cost.csv"), "--demand", str(tmp_path / "dem.csv"),
+                       "--model", "cpmedian", "--capacity", str(tmp_path / "cap.csv"), "--p", "2",
+                       "--out", str(out)], capsys)
+    assert code == 0, text
+    res = json.loads(out.read_text())
+    assert res["objective"] == pytest.approx(_brute_cpmedian(C, w, cap, 2))
+    assert set(res["assignment"]) == set(dem) and set(res["selected_sites"]) <= set(sites)
+    # a column that is not there at all: named, with the columns found, exit 2, nothing written
+    out2 = tmp_path / "o2.json"
+    code, text = _cli(["locate", "--cost", str(tmp_path / "cost.csv"), "--demand", str(tmp_path / "dem.csv"),
+                       "--model", "pmedian", "--p", "2", "--demand-value", "population", "--out", str(out2)], capsys)
+    assert code == 2 and "dem.csv" in text and "'population'" in text and "Demand" in text, text
+    assert not out2.exists()

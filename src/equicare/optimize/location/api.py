@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from equicare.data.readers import read_table, sheet_row
+from equicare.data.readers import find_column, read_table, sheet_row
 from equicare.errors import EquicareError, Problem, ValidationError
 from equicare.optimize.location.center import p_center
 from equicare.optimize.location.costs import CostTable, cost_table_from_long, read_cost_csv
@@ -59,6 +59,30 @@ def _read_csv(path: str, what: str) -> pd.DataFrame:
     return read_table(path, text=("id", "origin", "destination"))
 
 
+def named_columns(df: pd.DataFrame, names, path: str) -> pd.DataFrame:
+    """``df`` with its columns ``names`` spelled as asked, matched ignoring case and surrounding spaces (as every
+    other reader does: ``Origin``, `` ID `` and ``Demand`` are ``origin``, ``id`` and ``demand``).
+
+    Raises
+    ------
+    ValidationError
+        Every column that is not there, with the closest names (:func:`equicare.data.readers.find_column`).
+    """
+    renames, probs = {}, []
+    for name in names:
+        try:
+            col = find_column(df, name, label=path)
+        except ValidationError as exc:  # keep this command's wording, with the reader's suggestion
+            hint = exc.problems[0].rule.split("; ", 1)[-1]
+            probs.append(Problem(path, None, name, f"required column is missing; {hint}"))
+            continue
+        if col != name:
+            renames[col] = name
+    if probs:
+        raise ValidationError(probs)
+    return df.rename(columns=renames) if renames else df
+
+
 def locate_files(cost_path: str, demand_path: str, model: str, p: int | None = None,
                  service_radius: float | None = None, demand_value: str = "demand",
                  open_sites: list[str] | None = None, time_limit: float | None = None,
@@ -87,14 +111,9 @@ def locate_files(cost_path: str, demand_path: str, model: str, p: int | None = N
         raise EquicareError("--capacity is for --model cpmedian only" if capacity_path is not None else
                             "--model cpmedian needs --capacity (a table of the sites with id and capacity)")
     deadline = deadline or Deadline(time_limit)
-    C = read_cost_csv(cost_path)
-    D = _read_csv(demand_path, "demand")
+    C = named_columns(read_cost_csv(cost_path), ("origin", "destination", "cost"), cost_path)
+    D = named_columns(_read_csv(demand_path, "demand"), ("id", demand_value), demand_path)
     probs = []
-    for col in ("id", demand_value):
-        if col not in D.columns:
-            probs.append(Problem(demand_path, None, col, "required column is missing"))
-    if probs:
-        raise ValidationError(probs)
     ids = D["id"].astype(str)
     w = pd.to_numeric(D[demand_value], errors="coerce")
     for k in np.flatnonzero((~np.isfinite(w.to_numpy(float))) | (w.to_numpy(float) < 0))[:20]:
@@ -121,10 +140,8 @@ def read_capacity(path: str, column: str, site_ids) -> np.ndarray:
         A missing column, a capacity that is not a non-negative number, a repeated id (file, row, column), or sites
         of the cost table without a row.
     """
-    T = _read_csv(path, "capacity")
-    probs = [Problem(path, None, col, "required column is missing") for col in ("id", column) if col not in T.columns]
-    if probs:
-        raise ValidationError(probs)
+    T = named_columns(_read_csv(path, "capacity"), ("id", column), path)
+    probs = []
     ids = T["id"].astype(str)
     q = pd.to_numeric(T[column], errors="coerce").to_numpy(float)
     for k in np.flatnonzero(~np.isfinite(q) | (q < 0))[:20]:
