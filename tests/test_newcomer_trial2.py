@@ -134,3 +134,51 @@ def test_locate_matches_column_names_ignoring_case(tmp_path, capsys):
                        "--model", "pmedian", "--p", "2", "--demand-value", "population", "--out", str(out2)], capsys)
     assert code == 2 and "dem.csv" in text and "'population'" in text and "Demand" in text, text
     assert not out2.exists()
+
+
+# --- locate: demand ids absent from the cost table (MCLP answered as if those points were out of reach) --------
+
+def _cost_and_demand(folder: Path, demand_ids: list[str]) -> None:
+    rows = [(d, s, c) for d, cs in (("KE-001", (5, 9)), ("KE-002", (12, 3)), ("KE-003", (7, 7)))
+            for s, c in zip(("007", "010"), cs)]
+    pd.DataFrame(rows, columns=["origin", "destination", "cost"]).to_csv(folder / "C.csv", index=False)
+    pd.DataFrame({"id": demand_ids, "demand": [10] * len(demand_ids)}).to_csv(folder / "D.csv", index=False)
+
+
+@pytest.mark.parametrize("model", [["mclp", "--p", "1", "--service-radius", "6"], ["pmedian", "--p", "1"],
+                                   ["pcenter", "--p", "1"], ["lscp", "--service-radius", "10"]])
+def test_demand_ids_written_otherwise_than_in_the_cost_table_are_named(tmp_path, capsys, model):
+    _cost_and_demand(tmp_path, ["KE-001", "KE-2", "ke-003"])  # the planner's file lost zeros / changed case
+    out = tmp_path / "o.json"
+    code, text = _cli(["locate", "--cost", str(tmp_path / "C.csv"), "--demand", str(tmp_path / "D.csv"),
+                       "--model", *model, "--out", str(out)], capsys)
+    assert code == 2, text
+    assert "D.csv, row 3, column 'id'" in text and "which has 'KE-002'" in text
+    assert "D.csv, row 4, column 'id'" in text and "which has 'KE-003'" in text
+    assert not out.exists()
+
+
+def test_mclp_says_which_demand_points_are_not_in_the_cost_table(tmp_path, capsys):
+    _cost_and_demand(tmp_path, ["KE-001", "KE-002", "KE-003", "KE-099"])  # KE-099: no pair at all (far away)
+    out = tmp_path / "o.json"
+    code, text = _cli(["locate", "--cost", str(tmp_path / "C.csv"), "--demand", str(tmp_path / "D.csv"),
+                       "--model", "mclp", "--p", "1", "--service-radius", "7", "--out", str(out)], capsys)
+    assert code == 0, text
+    res = json.loads(out.read_text())
+    assert res["objective"] == 20  # by hand: site 007 covers KE-001 (5) and KE-003 (7); 010 covers KE-002, KE-003
+    assert "note:" in text and "KE-099" in text and any("KE-099" in n for n in res["details"]["notes"])
+    # a demand file none of whose ids is in the cost table is refused, for MCLP too
+    _cost_and_demand(tmp_path, ["A", "B"])
+    code, text = _cli(["locate", "--cost", str(tmp_path / "C.csv"), "--demand", str(tmp_path / "D.csv"),
+                       "--model", "mclp", "--p", "1", "--service-radius", "7", "--out", str(tmp_path / "o2.json")],
+                      capsys)
+    assert code == 2 and "not an origin in the cost table" in text, text
+
+
+def test_capacity_ids_that_lost_their_zeros_are_named(tmp_path, capsys):
+    _cost_and_demand(tmp_path, ["KE-001", "KE-002", "KE-003"])
+    (tmp_path / "Q.csv").write_text("id,capacity\n7,100\n10,100\n")
+    code, text = _cli(["locate", "--cost", str(tmp_path / "C.csv"), "--demand", str(tmp_path / "D.csv"),
+                       "--model", "cpmedian", "--capacity", str(tmp_path / "Q.csv"), "--p", "1",
+                       "--out", str(tmp_path / "o.json")], capsys)
+    assert code == 2 and "'7' (not '007')" in text and "'10' (not '010')" in text, text

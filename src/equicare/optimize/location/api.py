@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import numpy as np
 import pandas as pd
 
@@ -123,12 +124,52 @@ def locate_files(cost_path: str, demand_path: str, model: str, p: int | None = N
         probs.append(Problem(demand_path, sheet_row(D, k), "id", "duplicate id", ids.iloc[k]))
     if probs:
         raise ValidationError(probs)
+    absent = demand_not_in_costs(C, D, ids, demand_path, cost_path)
+    if absent and (model != "mclp" or len(absent) == len(ids) or any(", which has" in q.rule for q in absent)):
+        more = [Problem(demand_path, None, "id", f"... and {len(absent) - 20:,} more ids not in {cost_path}")]
+        raise ValidationError(absent[:20] + (more if len(absent) > 20 else []))  # (MCLP: a point with no pair is simply never covered, said below)
     table = cost_table_from_long(C, demand_ids=list(ids), file=cost_path)
     del C
     cap = None if capacity_path is None else read_capacity(capacity_path, capacity_value, table.site_ids)
     opened = [s.strip() for item in (open_sites or []) for s in str(item).split(",") if s.strip()]
-    return locate(model, table, w.to_numpy(float), p=p, service_radius=service_radius, open_sites=opened or None,
-                  capacity=cap, gap=gap, deadline=deadline, progress=progress)
+    res = locate(model, table, w.to_numpy(float), p=p, service_radius=service_radius, open_sites=opened or None,
+                 capacity=cap, gap=gap, deadline=deadline, progress=progress)
+    if absent:
+        n_abs = len(absent)
+        res.details["notes"] = list(res.details.get("notes", [])) + [
+            f"{n_abs:,} demand point(s) of {demand_path} are not origins in {cost_path} (no site can cover them): "
+            + ", ".join(str(q.value) for q in absent[:10]) + (" ..." if n_abs > 10 else "")]
+    return res
+
+
+def _id_key(v: str) -> str:
+    """An id without case, surrounding spaces or leading zeros in its numbers (``KE-001`` ~ ``ke-1``, ``007`` ~
+    ``7``): to name the id a file probably meant, never to match ids."""
+    return re.sub(r"(?<!\d)0+(?=\d)", "", str(v).strip().lower())
+
+
+def demand_not_in_costs(C: pd.DataFrame, D: pd.DataFrame, ids: pd.Series, demand_path: str,
+                        cost_path: str) -> list[Problem]:
+    """A problem (file, row, column ``id``) for each demand id that is no origin of the cost table at all.
+
+    Ids are compared as text exactly as written; when the cost table has the same id spelled otherwise (leading
+    zeros, case, spaces: ``7`` beside ``007``), the rule names it, since that is a mismatch of the files rather
+    than a point out of reach."""
+    col = C["origin"]
+    known = pd.Index(col.cat.categories if isinstance(col.dtype, pd.CategoricalDtype)
+                     else col.dropna().unique()).astype(str)
+    miss = np.flatnonzero(~ids.isin(known).to_numpy())
+    if not len(miss):
+        return []
+    twin = dict(zip((_id_key(k) for k in known), known))
+    probs = []
+    for k in miss:
+        t = twin.get(_id_key(ids.iloc[k]))
+        rule = (f"not an origin in the cost table {cost_path}, which has '{t}' (ids are compared as text, "
+                "exactly as written)" if t is not None else
+                f"not an origin in the cost table {cost_path}: no site can serve this point")
+        probs.append(Problem(demand_path, sheet_row(D, k), "id", rule, ids.iloc[k]))
+    return probs
 
 
 def read_capacity(path: str, column: str, site_ids) -> np.ndarray:
@@ -155,6 +196,10 @@ def read_capacity(path: str, column: str, site_ids) -> np.ndarray:
     missing = sites[~sites.isin(by_id.index)]
     if len(missing):
         shown = ", ".join(missing[:10]) + (f" and {len(missing) - 10:,} more" if len(missing) > 10 else "")
+        twin = dict(zip((_id_key(k) for k in by_id.index), by_id.index))
+        pairs = [(s, twin[_id_key(s)]) for s in missing if _id_key(s) in twin][:5]
+        hint = ("; this file has " + ", ".join(f"'{t}' (not '{s}')" for s, t in pairs) +
+                ": ids are compared as text, exactly as written") if pairs else ""
         raise ValidationError([Problem(path, None, "id", f"{len(missing):,} candidate site(s) of the cost table have "
-                                                         f"no capacity: {shown}")])
+                                                         f"no capacity: {shown}{hint}")])
     return by_id.reindex(sites).to_numpy(float)
