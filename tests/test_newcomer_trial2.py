@@ -182,3 +182,32 @@ def test_capacity_ids_that_lost_their_zeros_are_named(tmp_path, capsys):
                        "--model", "cpmedian", "--capacity", str(tmp_path / "Q.csv"), "--p", "1",
                        "--out", str(tmp_path / "o.json")], capsys)
     assert code == 2 and "'7' (not '007')" in text and "'10' (not '010')" in text, text
+
+
+# --- cpmedian's progress lines showed the uncapacitated relaxation's "done" as its own incumbent -------------
+
+def test_cpmedian_progress_lines_never_show_an_incumbent_below_the_answer():
+    from equicare.optimize.location.capacitated import capacitated_p_median
+    from equicare.optimize.location.progress import Progress
+
+    rng = np.random.default_rng(5)
+    pts = rng.uniform(0, 100, (60, 2))
+    sites = pts[rng.choice(60, 12, replace=False)]
+    C = np.hypot(pts[:, None, 0] - sites[None, :, 0], pts[:, None, 1] - sites[None, :, 1])
+    w = rng.integers(1, 100, 60).astype(float)
+    Q = np.full(12, np.ceil(w.sum() * 1.1 / 3))  # tight: the capacities bind
+
+    lines = []
+
+    class Recorder(Progress):
+        def report(self, phase, incumbent, bound, force=False):
+            lines.append((self.label, phase, incumbent))
+
+    prog = Recorder(False, None)
+    res = capacitated_p_median(C, w, Q, 3, progress=prog)
+    assert res.proven_optimal
+    base = "capacitated p-median p=3"
+    own = [(ph, inc) for lab, ph, inc in lines if lab == base and np.isfinite(inc)]
+    assert all(inc >= res.objective - 1e-6 for ph, inc in own), own
+    relaxed = [inc for lab, ph, inc in lines if lab != base and np.isfinite(inc)]
+    assert relaxed and min(relaxed) < res.objective  # the relaxation's lines are there, under their own label
