@@ -211,3 +211,14 @@ def test_cpmedian_progress_lines_never_show_an_incumbent_below_the_answer():
     assert all(inc >= res.objective - 1e-6 for ph, inc in own), own
     relaxed = [inc for lab, ph, inc in lines if lab != base and np.isfinite(inc)]
     assert relaxed and min(relaxed) < res.objective  # the relaxation's lines are there, under their own label
+
+
+@pytest.mark.parametrize("which", ["C.csv", "D.csv"])
+def test_locate_header_only_file_is_said_once(tmp_path, capsys, which):
+    _cost_and_demand(tmp_path, ["KE-001", "KE-002", "KE-003"])
+    head = (tmp_path / which).read_text().splitlines()[0]
+    (tmp_path / which).write_text(head + "\n\n")  # a header, then a trailing empty line
+    code, text = _cli(["locate", "--cost", str(tmp_path / "C.csv"), "--demand", str(tmp_path / "D.csv"),
+                       "--model", "pmedian", "--p", "1", "--out", str(tmp_path / "o.json")], capsys)
+    assert code == 2 and f"{which}: file has a header but no rows" in text, text
+    assert "1 problem found" in text

@@ -114,6 +114,9 @@ def locate_files(cost_path: str, demand_path: str, model: str, p: int | None = N
     deadline = deadline or Deadline(time_limit)
     C = named_columns(read_cost_csv(cost_path), ("origin", "destination", "cost"), cost_path)
     D = named_columns(_read_csv(demand_path, "demand"), ("id", demand_value), demand_path)
+    for path, T in ((cost_path, C), (demand_path, D)):
+        if T.empty:
+            raise ValidationError([Problem(path, None, None, "file has a header but no rows")])
     probs = []
     ids = D["id"].astype(str)
     w = pd.to_numeric(D[demand_value], errors="coerce")
@@ -182,6 +185,8 @@ def read_capacity(path: str, column: str, site_ids) -> np.ndarray:
         of the cost table without a row.
     """
     T = named_columns(_read_csv(path, "capacity"), ("id", column), path)
+    if T.empty:
+        raise ValidationError([Problem(path, None, None, "file has a header but no rows")])
     probs = []
     ids = T["id"].astype(str)
     q = pd.to_numeric(T[column], errors="coerce").to_numpy(float)
