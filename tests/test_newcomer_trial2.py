@@ -222,3 +222,15 @@ def test_locate_header_only_file_is_said_once(tmp_path, capsys, which):
                        "--model", "pmedian", "--p", "1", "--out", str(tmp_path / "o.json")], capsys)
     assert code == 2 and f"{which}: file has a header but no rows" in text, text
     assert "1 problem found" in text
+
+
+# --- run: a regions CSV with lat/lon columns but no lat/lon keys said "give lat and lon" -----------------------
+
+def test_run_check_names_the_coordinate_columns_the_file_has(tmp_path, capsys):
+    text = "Code;Name;Pop;Latitude;LON\n007;Nyeri;120000;-0,42;36,95\nKE-047;Kisumu;300000;-0,09;34,77\n\n"
+    (tmp_path / "regions.csv").write_bytes(text.encode("latin-1"))
+    (tmp_path / "p.yaml").write_text("name: Trial\nregions:\n  file: regions.csv\n  id: Code\n  name: Name\n"
+                                     "  population: Pop\n")
+    code, out = _cli(["run", "--check", str(tmp_path / "p.yaml")], capsys)
+    assert code == 2, out
+    assert "regions.csv: no coordinates" in out and "lat: Latitude and lon: LON" in out

@@ -108,8 +108,15 @@ def _points(df: pd.DataFrame, spec: RegionsSpec | FacilitiesSpec, layer: Layer |
         return transform_points(x.to_numpy(float), y.to_numpy(float), spec.crs)
     if layer is not None:
         return points_of(layer)
-    problems.append(Problem(file, None, None, "no coordinates: give lat and lon (or x, y and crs), or a "
-                                              "GeoJSON/GeoPackage/Shapefile layer"))
+    # the file may well have them: coordinates are never guessed, but the columns that look like them are named
+    look = {c.strip().lower(): str(c) for c in map(str, df.columns)}
+    la = next((look[k] for k in ("lat", "latitude", "y_lat") if k in look), None)
+    lo = next((look[k] for k in ("lon", "lng", "long", "longitude", "x_lon") if k in look), None)
+    hint = (f"; this file has columns '{la}' and '{lo}': add the keys lat: {la} and lon: {lo} to this section of "
+            "the project file" if la and lo else "")
+    problems.append(Problem(file, None, None, "no coordinates: the project file names none (keys lat and lon, or "
+                                              "x, y and crs), and it is not a GeoJSON/GeoPackage/Shapefile layer"
+                                              + hint))
     return np.full(len(df), np.nan), np.full(len(df), np.nan)
 
 
