@@ -234,3 +234,22 @@ def test_run_check_names_the_coordinate_columns_the_file_has(tmp_path, capsys):
     code, out = _cli(["run", "--check", str(tmp_path / "p.yaml")], capsys)
     assert code == 2, out
     assert "regions.csv: no coordinates" in out and "lat: Latitude and lon: LON" in out
+
+
+# --- run: "minimum share of need met 0.0%" beside a stock larger than the need, with nothing said -------------
+
+def test_run_says_when_stock_is_not_placed(tmp_path, capsys):
+    (tmp_path / "regions.csv").write_text("Code,Name,Pop,lat,lon,need\n007,Nyeri,120000,-0.42,36.95,3\n"
+                                          "KE-047,Kisumu,300000,-0.09,34.77,4\n")
+    (tmp_path / "h.csv").write_text("id,lat,lon,beds,icu\nH1,-0.40,36.90,80,2\nH2,-0.10,34.70,120,3\n")
+    (tmp_path / "p.yaml").write_text(
+        "name: Trial\nregions:\n  file: regions.csv\n  id: Code\n  name: Name\n  population: Pop\n  lat: lat\n"
+        "  lon: lon\nfacilities:\n  file: h.csv\n  id: id\n  lat: lat\n  lon: lon\n  capacity: [beds, icu]\n"
+        "access:\n  method: 2sfca\n  supply: beds\n  max_km: 100\nallocate:\n  resource: icu\n  stock: 10\n"
+        "  need: need\ninequality:\n  n_boot: 20\n")
+    code, out = _cli(["run", str(tmp_path / "p.yaml"), "--out", str(tmp_path / "out")], capsys)
+    assert code == 0, out
+    a = pd.read_csv(tmp_path / "out" / "allocation.csv", dtype={"region": str})
+    # by hand: a region can add at most floor(0.2 x its ICU beds) = 0, so nothing can be placed
+    assert a["allocated"].sum() == 0 and list(a["region"]) == ["007", "KE-047"]
+    assert "placed 0" in out and "note: 10 of the 10 units are not placed" in out
