@@ -253,3 +253,21 @@ def test_run_says_when_stock_is_not_placed(tmp_path, capsys):
     # by hand: a region can add at most floor(0.2 x its ICU beds) = 0, so nothing can be placed
     assert a["allocated"].sum() == 0 and list(a["region"]) == ["007", "KE-047"]
     assert "placed 0" in out and "note: 10 of the 10 units are not placed" in out
+
+
+# --- locate: --p with lscp and --service-radius with the median/center models were silently ignored -----------
+
+@pytest.mark.parametrize("model,extra,said", [
+    ("lscp", ["--service-radius", "45", "--p", "1"], "--p is not for --model lscp"),
+    ("pmedian", ["--p", "2", "--service-radius", "5"], "--service-radius is for --model mclp or lscp"),
+    ("cpmedian", ["--p", "2", "--service-radius", "5", "--capacity", "Q"], "--service-radius is for"),
+    ("pcenter", ["--p", "2", "--service-radius", "5"], "pcenter has no radius")])
+def test_locate_refuses_options_its_model_would_ignore(tmp_path, capsys, model, extra, said):
+    _cost_and_demand(tmp_path, ["KE-001", "KE-002", "KE-003"])
+    (tmp_path / "Q.csv").write_text("id,capacity\n007,100\n010,100\n")
+    extra = [str(tmp_path / "Q.csv") if e == "Q" else e for e in extra]
+    out = tmp_path / "o.json"
+    code, text = _cli(["locate", "--cost", str(tmp_path / "C.csv"), "--demand", str(tmp_path / "D.csv"),
+                       "--model", model, *extra, "--out", str(out)], capsys)
+    assert code == 2 and said in text, text
+    assert not out.exists()

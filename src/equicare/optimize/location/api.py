@@ -111,6 +111,12 @@ def locate_files(cost_path: str, demand_path: str, model: str, p: int | None = N
     if (capacity_path is not None) != (model == "cpmedian") and model in MODELS:
         raise EquicareError("--capacity is for --model cpmedian only" if capacity_path is not None else
                             "--model cpmedian needs --capacity (a table of the sites with id and capacity)")
+    if model == "lscp" and p is not None:  # would be ignored: LSCP chooses how many sites to open
+        raise EquicareError("--p is not for --model lscp, which opens the fewest sites that reach every demand "
+                            "point within --service-radius; for a fixed number of sites use --model mclp")
+    if model in ("pmedian", "cpmedian", "pcenter") and service_radius is not None:
+        raise EquicareError(f"--service-radius is for --model mclp or lscp; {model} has no radius (a pair missing "
+                            "from the cost table is what keeps a site from serving a point)")
     deadline = deadline or Deadline(time_limit)
     C = named_columns(read_cost_csv(cost_path), ("origin", "destination", "cost"), cost_path)
     D = named_columns(_read_csv(demand_path, "demand"), ("id", demand_value), demand_path)
