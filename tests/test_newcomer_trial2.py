@@ -271,3 +271,23 @@ def test_locate_refuses_options_its_model_would_ignore(tmp_path, capsys, model, 
                        "--model", model, *extra, "--out", str(out)], capsys)
     assert code == 2 and said in text, text
     assert not out.exists()
+
+
+# --- run: row numbers in the project's files counted blank rows as absent (row 7 for a value on row 9) ----------
+
+def test_run_check_row_numbers_count_blank_rows(tmp_path, capsys):
+    (tmp_path / "r.csv").write_bytes("Code;Name;Pop;lat;lon\n007;Nyeri;100;-0,4;36,9\n\n010;Embu;abc;-0,5;37\n"
+                                     "010;Région;5;-0,5;37\n".encode("latin-1"))
+    (tmp_path / "p.yaml").write_text("name: T\nregions:\n  file: r.csv\n  id: Code\n  name: Name\n  population: Pop\n"
+                                     "  lat: lat\n  lon: lon\n")
+    code, out = _cli(["run", "--check", str(tmp_path / "p.yaml")], capsys)
+    assert code == 2, out
+    assert "r.csv, row 4, column 'Pop'" in out and "r.csv, row 5, column 'Code': duplicate region id" in out
+    # a demand file with a blank line and an all-blank row before an id that lost its zeros
+    (tmp_path / "r.csv").write_text("Code,Name,Pop,lat,lon\n007,Nyeri,100,-0.4,36.9\n010,Embu,50,-0.5,37\n")
+    (tmp_path / "d.csv").write_text("prov,week,adm\n007,2023-01-07,8\n\n,,\n010,2023-01-07,6\n7,2023-01-14,5\n")
+    (tmp_path / "p.yaml").write_text("name: T\nregions:\n  file: r.csv\n  id: Code\n  name: Name\n  population: Pop\n"
+                                     "  lat: lat\n  lon: lon\ndemand:\n  file: d.csv\n  region: prov\n  date: week\n"
+                                     "  value: adm\n")
+    code, out = _cli(["run", "--check", str(tmp_path / "p.yaml")], capsys)
+    assert code == 2 and "d.csv, row 6, column 'prov'" in out and "lost their leading zeros" in out, out
