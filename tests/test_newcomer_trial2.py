@@ -291,3 +291,20 @@ def test_run_check_row_numbers_count_blank_rows(tmp_path, capsys):
                                      "  value: adm\n")
     code, out = _cli(["run", "--check", str(tmp_path / "p.yaml")], capsys)
     assert code == 2 and "d.csv, row 6, column 'prov'" in out and "lost their leading zeros" in out, out
+
+
+def test_cleaning_report_names_the_series_own_step(tmp_path, capsys):
+    (tmp_path / "r.csv").write_text("Code,Name,Pop,lat,lon\n007,Nyeri,100,-0.4,36.9\n010,Embu,50,-0.5,37\n")
+    months = pd.date_range("2021-01-01", periods=30, freq="MS").strftime("%Y-%m-%d")
+    rows = [f"{r},{m},{'' if (r, k) == ('010', 3) else 20 + k % 5}" for r in ("007", "010")
+            for k, m in enumerate(months)]
+    (tmp_path / "d.csv").write_text("prov,month,adm\n" + "\n".join(rows) + "\n")
+    (tmp_path / "p.yaml").write_text("name: T\nmissing: drop\nregions:\n  file: r.csv\n  id: Code\n  name: Name\n"
+                                     "  population: Pop\n  lat: lat\n  lon: lon\ndemand:\n  file: d.csv\n"
+                                     "  region: prov\n  date: month\n  value: adm\n")
+    from equicare.project.ingest import ingest
+    from equicare.project.spec import load_project
+
+    inp = ingest(load_project(tmp_path / "p.yaml"))
+    text = " ".join(inp.report.to_frame()["detail"].astype(str))
+    assert "blank months as not reported" in text and "blank weeks" not in text

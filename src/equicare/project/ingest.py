@@ -374,9 +374,12 @@ def read_demand(project: Project, regions: pd.DataFrame, report: CleaningReport)
     if n_blank and project.missing != "error":
         imputed = project.missing == "impute_zero"
         report.add(file, "missing: " + ("imputed" if imputed else "left out"), vc, n_blank,
-                   "policy impute_zero" if imputed else f"policy {project.missing}; a forecast reads blank weeks as "
-                                                        "not reported")
+                   "policy impute_zero" if imputed else f"policy {project.missing}; a forecast reads blank "
+                                                        f"{_STEP.get(series.freq, 'step')}s as not reported")
     return series
+
+
+_STEP = {"daily": "day", "weekly": "week", "monthly": "month"}
 
 
 def _prepared_steps(project: Project, report: CleaningReport) -> None:
