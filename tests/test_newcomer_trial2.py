@@ -308,3 +308,14 @@ def test_cleaning_report_names_the_series_own_step(tmp_path, capsys):
     inp = ingest(load_project(tmp_path / "p.yaml"))
     text = " ".join(inp.report.to_frame()["detail"].astype(str))
     assert "blank months as not reported" in text and "blank weeks" not in text
+
+
+def test_forecast_series_says_blank_values_are_read_as_not_reported(tmp_path, capsys):
+    _weekly_series(tmp_path / "weekly.csv")
+    lines = (tmp_path / "weekly.csv").read_bytes().decode("latin-1").split("\n")
+    lines[7] = lines[7].rsplit(";", 1)[0] + ";"  # one blank count
+    (tmp_path / "weekly.csv").write_bytes("\n".join(lines).encode("latin-1"))
+    code, out = _cli(["forecast", "--series", str(tmp_path / "weekly.csv"), "--region", "District", "--date", "Week",
+                      "--value", "Cases", "--out", str(tmp_path / "f.csv")], capsys)
+    assert code == 0, out
+    assert "note: 1 blank value in weekly.csv column 'Cases' read as not reported" in out

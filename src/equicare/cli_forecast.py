@@ -77,6 +77,10 @@ def forecast_cmd(
         cols = {k: resolve_column(df, v, name, f"--{k}") for k, v in (("region", region), ("date", date),
                                                                        ("value", value))}
         s = load_counts(df, region=cols["region"], date=cols["date"], value=cols["value"], file=name)
+        n_blank = int(df[cols["value"]].astype("string").str.strip().fillna("").eq("").sum())
+        if n_blank:  # said, as `equicare run`'s cleaning report says it
+            typer.echo(f"note: {n_blank:,} blank value{'s' if n_blank != 1 else ''} in {name} column "
+                       f"'{cols['value']}' read as not reported (left out, not zero)", err=True)
         table = forecast_counts(s, reference_date, model or "ensemble", horizons=tuple(range(horizons)))
         if integer:  # whole-number quantiles, as for the flu forecasts (monotone and non-negative stay so)
             from equicare.forecast.run import integer_quantiles
