@@ -319,3 +319,33 @@ def test_forecast_series_says_blank_values_are_read_as_not_reported(tmp_path, ca
                       "--value", "Cases", "--out", str(tmp_path / "f.csv")], capsys)
     assert code == 0, out
     assert "note: 1 blank value in weekly.csv column 'Cases' read as not reported" in out
+
+
+# --- locate: the id 'NA' (Namibia) was read as a missing value -------------------------------------------------
+
+def test_locate_keeps_ids_that_look_like_missing_value_words(tmp_path, capsys):
+    (tmp_path / "C.csv").write_text("origin,destination,cost\nNA,1E5,3\nNA,12.0,4\nZA,1E5,5\nZA,12.0,1\n"
+                                    "None,1E5,2\nNone,12.0,9\n")
+    (tmp_path / "D.csv").write_text("id,demand\nNA,10\nZA,5\nNone,1\n")
+    out = tmp_path / "o.json"
+    code, text = _cli(["locate", "--cost", str(tmp_path / "C.csv"), "--demand", str(tmp_path / "D.csv"),
+                       "--model", "pmedian", "--p", "1", "--out", str(out)], capsys)
+    assert code == 0, text
+    res = json.loads(out.read_text())
+    # by hand: site '12.0' costs 10*4 + 5*1 + 1*9 = 54, site '1E5' 10*3 + 5*5 + 1*2 = 57
+    assert res["selected_sites"] == ["12.0"] and res["objective"] == 54
+    assert res["assignment"] == {"NA": "12.0", "ZA": "12.0", "None": "12.0"}
+    # a blank id is still missing, and 'NA' as a cost is still not a number
+    (tmp_path / "C.csv").write_text("origin,destination,cost\nNA,1E5,NA\n,12.0,4\nZA,1E5,5\n")
+    (tmp_path / "D.csv").write_text("id,demand\nNA,10\nZA,5\n")
+    code, text = _cli(["locate", "--cost", str(tmp_path / "C.csv"), "--demand", str(tmp_path / "D.csv"),
+                       "--model", "pmedian", "--p", "1", "--out", str(out)], capsys)
+    assert code == 2 and "row 2, column 'cost'" in text and "row 3, column 'origin'" in text, text
+
+
+def test_read_table_ids_keep_missing_value_words():
+    from equicare.data.readers import read_table
+
+    df = read_table(b"Code,name,pop\nNA,Namibia,NA\n-,dash,3\n ,blank,4\n", ids=["code"])
+    assert df["Code"].tolist()[:2] == ["NA", "-"] and pd.isna(df["Code"].iloc[2])
+    assert pd.isna(df["pop"].iloc[0])  # other columns: NA is still missing

@@ -57,7 +57,7 @@ def locate(model: str, table: CostTable, demand: np.ndarray | None = None, p: in
 
 def _read_csv(path: str, what: str) -> pd.DataFrame:
     """The ``what`` table (CSV, XLSX or Parquet) with ids as text (see :mod:`equicare.data.readers`)."""
-    return read_table(path, text=("id", "origin", "destination"))
+    return read_table(path, text=("id", "origin", "destination"), ids=("id", "origin", "destination"))
 
 
 def named_columns(df: pd.DataFrame, names, path: str) -> pd.DataFrame:
@@ -136,7 +136,8 @@ def locate_files(cost_path: str, demand_path: str, model: str, p: int | None = N
     absent = demand_not_in_costs(C, D, ids, demand_path, cost_path)
     if absent and (model != "mclp" or len(absent) == len(ids) or any(", which has" in q.rule for q in absent)):
         more = [Problem(demand_path, None, "id", f"... and {len(absent) - 20:,} more ids not in {cost_path}")]
-        raise ValidationError(absent[:20] + (more if len(absent) > 20 else []))  # (MCLP: a point with no pair is simply never covered, said below)
+        # (MCLP alone: a point with no pair is simply never covered, said in a note below)
+        raise ValidationError(absent[:20] + (more if len(absent) > 20 else []))
     table = cost_table_from_long(C, demand_ids=list(ids), file=cost_path)
     del C
     cap = None if capacity_path is None else read_capacity(capacity_path, capacity_value, table.site_ids)
