@@ -349,3 +349,21 @@ def test_read_table_ids_keep_missing_value_words():
     df = read_table(b"Code,name,pop\nNA,Namibia,NA\n-,dash,3\n ,blank,4\n", ids=["code"])
     assert df["Code"].tolist()[:2] == ["NA", "-"] and pd.isna(df["Code"].iloc[2])
     assert pd.isna(df["pop"].iloc[0])  # other columns: NA is still missing
+
+
+@pytest.mark.parametrize("declared", ["", "  delimiter: ','\n"])
+def test_run_keeps_the_region_id_na(tmp_path, capsys, declared):
+    (tmp_path / "r.csv").write_text("Code,Name,Pop,lat,lon\nNA,Namibia,2500000,-22.5,17\nZA,South Africa,NA,-30,25\n"
+                                    "BW,Botswana,2400000,-22,24\n")
+    (tmp_path / "d.csv").write_text("prov,week,adm\n" + "".join(f"{r},{d},{5 + k % 3}\n" for r in ("NA", "BW")
+                                    for k, d in enumerate(pd.date_range("2023-01-07", periods=20, freq="7D")
+                                                          .strftime("%Y-%m-%d"))))
+    (tmp_path / "p.yaml").write_text("name: T\nmissing: drop\nregions:\n  file: r.csv\n  id: Code\n  name: Name\n"
+                                     "  population: Pop\n  lat: lat\n  lon: lon\n" + declared
+                                     + "demand:\n  file: d.csv\n  region: prov\n  date: week\n  value: adm\n")
+    from equicare.project.ingest import ingest
+    from equicare.project.spec import load_project
+
+    inp = ingest(load_project(tmp_path / "p.yaml"))
+    assert sorted(inp.regions["id"]) == ["BW", "NA"]  # ZA's population 'NA' is still a missing value (dropped)
+    assert sorted(inp.demand.frame["location"].unique()) == ["BW", "NA"]

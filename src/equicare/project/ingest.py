@@ -47,8 +47,9 @@ def _read(spec: FileSpec) -> tuple[pd.DataFrame, Layer | None]:
     if is_spatial(spec.file):
         layer = read_layer(spec.file, spec.layer, spec.crs)
         return layer.frame, layer
+    ids = [c for c in (getattr(spec, k, None) for k in ("id", "region", "parent", "subregion")) if isinstance(c, str)]
     return read_tabular(spec.file, sheet=spec.sheet, delimiter=spec.delimiter, decimal=spec.decimal,
-                        encoding=spec.encoding), None
+                        encoding=spec.encoding, ids=ids), None
 
 
 def _ids(values: pd.Series) -> pd.Series:
