@@ -367,3 +367,13 @@ def test_run_keeps_the_region_id_na(tmp_path, capsys, declared):
     inp = ingest(load_project(tmp_path / "p.yaml"))
     assert sorted(inp.regions["id"]) == ["BW", "NA"]  # ZA's population 'NA' is still a missing value (dropped)
     assert sorted(inp.demand.frame["location"].unique()) == ["BW", "NA"]
+
+
+def test_forecast_series_keeps_the_region_id_na(tmp_path, capsys):
+    days = pd.date_range("2024-01-01", periods=60, freq="D").strftime("%Y-%m-%d")
+    (tmp_path / "s.csv").write_text("region,date,value\n" + "".join(f"{r},{d},{3 + k % 4}\n" for r in ("NA", "ZA")
+                                                                       for k, d in enumerate(days)))
+    code, out = _cli(["forecast", "--series", str(tmp_path / "s.csv"), "--out", str(tmp_path / "f.csv")], capsys)
+    assert code == 0, out
+    f = pd.read_csv(tmp_path / "f.csv", dtype={"location": str}, keep_default_na=False)
+    assert sorted(f["location"].unique()) == ["NA", "ZA"]

@@ -72,7 +72,7 @@ def forecast_cmd(
         from equicare.project.spec import resolve_column
         from equicare.project.tables import read_tabular
 
-        df = read_tabular(series)
+        df = read_tabular(series, ids=(region,))  # a region "NA" (Namibia) stays an id
         name = Path(series).name
         cols = {k: resolve_column(df, v, name, f"--{k}") for k, v in (("region", region), ("date", date),
                                                                        ("value", value))}
