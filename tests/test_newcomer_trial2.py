@@ -377,3 +377,14 @@ def test_forecast_series_keeps_the_region_id_na(tmp_path, capsys):
     assert code == 0, out
     f = pd.read_csv(tmp_path / "f.csv", dtype={"location": str}, keep_default_na=False)
     assert sorted(f["location"].unique()) == ["NA", "ZA"]
+
+
+def test_forecast_series_reference_date_too_far_ahead_is_said_so(tmp_path, capsys):
+    _weekly_series(tmp_path / "weekly.csv")  # Mondays 2023-01-02 .. 2024-02-19
+    base = ["forecast", "--series", str(tmp_path / "weekly.csv"), "--region", "District", "--date", "Week",
+            "--value", "Cases", "--out", str(tmp_path / "f.csv")]
+    code, out = _cli(base + ["--reference-date", "2030-01-07"], capsys)  # a Monday, 307 weeks on
+    assert code == 2 and "307 steps after the last observation (2024-02-19)" in out, out
+    code, out = _cli(base + ["--reference-date", "2024-03-02"], capsys)  # a Saturday: off the grid
+    assert code == 2 and "not on the weekly grid" in out and "2024-02-26" in out, out
+    assert not (tmp_path / "f.csv").exists()
