@@ -388,3 +388,13 @@ def test_forecast_series_reference_date_too_far_ahead_is_said_so(tmp_path, capsy
     code, out = _cli(base + ["--reference-date", "2024-03-02"], capsys)  # a Saturday: off the grid
     assert code == 2 and "not on the weekly grid" in out and "2024-02-26" in out, out
     assert not (tmp_path / "f.csv").exists()
+
+
+def test_locate_time_limit_used_up_names_what_took_it(tmp_path, capsys):
+    _cost_and_demand(tmp_path, ["KE-001", "KE-002", "KE-003"])
+    out = tmp_path / "o.json"
+    code, text = _cli(["locate", "--cost", str(tmp_path / "C.csv"), "--demand", str(tmp_path / "D.csv"),
+                       "--model", "mclp", "--p", "1", "--service-radius", "6", "--time-limit", "0.001",
+                       "--out", str(out)], capsys)
+    assert code == 2 and "time limit was used up" in text and "give a larger --time-limit" in text, text
+    assert "0.00097" not in text and not out.exists()

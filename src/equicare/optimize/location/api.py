@@ -41,8 +41,9 @@ def locate(model: str, table: CostTable, demand: np.ndarray | None = None, p: in
         return p_median(table.rows, demand, p, gap=max(gap, 1e-9), deadline=deadline, progress=progress, **kw)
     left = deadline.remaining()
     if left is not None and left <= 0:
-        raise EquicareError(f"the time limit of {deadline.seconds:g} s was used up before the {model} model "
-                            "could be built (reading the files took it)")
+        # (the deadline keeps a margin to write the answer, so its seconds are not the --time-limit given)
+        raise EquicareError(f"the time limit was used up before the {model} model could be built (starting and "
+                            f"reading the files took {deadline.elapsed():.2f} s); give a larger --time-limit")
     if model == "cpmedian":
         if capacity is None:
             raise EquicareError("the capacitated p-median needs site capacities (--capacity)")
