@@ -60,16 +60,32 @@ def forecast_cmd(
     if series:
         from pathlib import Path
 
+        flu_only = [name for name, given in (("--truth", truth), ("--history", history), ("--ilinet", ilinet),
+                                             ("--vintages", vintages), ("--deadline-days", deadline_days),
+                                             ("--nowcast", nowcast), ("--missing-weeks", missing_weeks),
+                                             ("--adaptive-spread", adaptive_spread)) if given is not None]
+        if flu_only:  # these would be silently ignored: say so instead
+            raise EquicareError(f"{', '.join(flu_only)} {'is' if len(flu_only) == 1 else 'are'} for the US flu "
+                                "truth, not for --series (a series is forecast from its file as it stands)")
+
         from equicare.forecast.series import forecast_counts, load_counts
         from equicare.project.spec import resolve_column
         from equicare.project.tables import read_tabular
 
-        df = read_tabular(series)
+        df = read_tabular(series, ids=(region,))  # a region "NA" (Namibia) stays an id
         name = Path(series).name
         cols = {k: resolve_column(df, v, name, f"--{k}") for k, v in (("region", region), ("date", date),
                                                                        ("value", value))}
         s = load_counts(df, region=cols["region"], date=cols["date"], value=cols["value"], file=name)
+        n_blank = int(df[cols["value"]].astype("string").str.strip().fillna("").eq("").sum())
+        if n_blank:  # said, as `equicare run`'s cleaning report says it
+            typer.echo(f"note: {n_blank:,} blank value{'s' if n_blank != 1 else ''} in {name} column "
+                       f"'{cols['value']}' read as not reported (left out, not zero)", err=True)
         table = forecast_counts(s, reference_date, model or "ensemble", horizons=tuple(range(horizons)))
+        if integer:  # whole-number quantiles, as for the flu forecasts (monotone and non-negative stay so)
+            from equicare.forecast.run import integer_quantiles
+
+            table["value"] = integer_quantiles(table["value"].to_numpy(float))
         write_table(table, out)
         for note in table.attrs.get("notes", []):
             typer.echo(f"note: {note}", err=True)

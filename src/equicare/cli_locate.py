@@ -57,6 +57,8 @@ def locate_cmd(
                        capacity_path=capacity, capacity_value=capacity_value)
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     Path(out).write_text(json.dumps(res.to_dict(), indent=1))
+    for note in res.details.get("notes", []):
+        typer.echo(f"note: {note}", err=True)
     status = "proven optimal" if res.proven_optimal else f"gap {100 * res.gap:.4g}% (bound {res.bound:,.6g})"
     typer.echo(f"{model}: objective {res.objective:,.6g}, {status}, {len(res.selected_sites)} sites, "
                f"{deadline.elapsed():.2f} s -> {out}", err=True)

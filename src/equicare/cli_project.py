@@ -57,8 +57,15 @@ def _print_summary(res, store: str | None) -> None:
         typer.echo(f"forecast {row['model']:<15} WIS {row['wis']:.2f}  95% coverage {row.get('coverage_95', float('nan')):.2f}")
     if "min_share" in s:
         what = res.project.allocate.resource.replace("_", " ")
+        given = s.get("total_allocated")
+        placed = f"; placed {given:,.0f}" if given is not None else ""
         typer.echo(f"{s['regions_with_need']} regions need {s['total_need']:,.0f} {what}; "
-                   f"stock {s['stockpile']:,}; minimum share of need met {100 * s['min_share']:.1f}%")
+                   f"stock {s['stockpile']:,}{placed}; minimum share of need met {100 * s['min_share']:.1f}%")
+        left = s["stockpile"] - given if given is not None else 0.0
+        if left >= 0.5:  # as the report says it: a low share beside unused stock is not a shortage of stock
+            typer.echo(f"note: {left:,.0f} of the {s['stockpile']:,} units are not placed: every region has its need "
+                       "met or has reached the most it can staff (its absorption cap, allocate.surge_cap_ratio of "
+                       "its capacity)", err=True)
     typer.echo(f"report: {res.report_path}")
     typer.echo(f"store:  {store or (res.out_dir / 'equicare.duckdb')}")
 

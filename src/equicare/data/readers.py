@@ -414,7 +414,8 @@ def _decimal_comma_columns(body: pd.DataFrame, missing: pd.DataFrame) -> list[st
 
 def read_table(source: Source, *, label: str | None = None, sheet: str | int | None = None,
                delimiter: str | None = None, decimal: str | None = None, encoding: str | None = None,
-               text: bool | Iterable[str] = True, na_values: Iterable[str] = NA_VALUES) -> pd.DataFrame:
+               text: bool | Iterable[str] = True, na_values: Iterable[str] = NA_VALUES,
+               ids: Iterable[str] = ()) -> pd.DataFrame:
     """Read a CSV (or other delimited text), XLSX or Parquet table.
 
     Parameters
@@ -430,6 +431,8 @@ def read_table(source: Source, *, label: str | None = None, sheet: str | int | N
         those columns stay text and every other column whose cells are all numbers (or missing) becomes
         ``float64``.  ``False``: no column is kept as text on purpose.
     na_values : cell texts read as missing (after trimming).
+    ids : id columns (matched ignoring case and surrounding spaces) whose cells are kept exactly as written:
+        only a blank cell is missing there, so ``NA`` (Namibia), ``None`` or ``-`` stay ids.
 
     Returns
     -------
@@ -483,6 +486,10 @@ def read_table(source: Source, *, label: str | None = None, sheet: str | int | N
     body.columns = names
     na = set(na_values)
     missing = body.isna() | body.isin(list(na))  # a boolean frame even when empty
+    id_cols = {str(c).strip().lower() for c in ids}
+    for c in body.columns:
+        if str(c).strip().lower() in id_cols:  # an id is never a missing-value word, only a blank cell
+            missing[c] = body[c].isna() | (body[c].astype(str).str.strip() == "")
     blank = missing.all(axis=1).to_numpy()
     if blank.any():
         body, missing, rows = body[~blank], missing[~blank], rows[~blank]

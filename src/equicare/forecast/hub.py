@@ -115,6 +115,14 @@ def load_forecasts(path: str | Path) -> pd.DataFrame:
     keep = ((raw["output_type"].str.strip() == "quantile") & (raw["target"].str.strip() == TARGET)).to_numpy()
     df = raw[keep].copy()
     df["_row"] = sheet_rows(raw, np.flatnonzero(keep))
+    if df.empty:  # e.g. a forecast of a planner's own series (target 'wk inc cases'): nothing here to score
+        found = sorted({f"{t.strip()} ({o.strip()})" for t, o in zip(raw["target"].astype(str),
+                                                                        raw["output_type"].astype(str))})
+        shown = ", ".join(found[:5]) + (f" and {len(found) - 5} more" if len(found) > 5 else "")
+        raise ValidationError([Problem(name, None, "target", f"no quantile rows of target '{TARGET}' (the US flu "
+                                       f"admissions this command scores); found: {shown or 'no rows'}. A planner's own series "
+                                       "(forecast --series) is back-tested and scored by equicare run "
+                                       "(forecast_scores.csv) or equicare.forecast.series.score_counts")])
     out = check_forecasts(df, name)
     out.attrs["file"] = name
     return out
@@ -222,7 +230,7 @@ def check_forecasts(forecasts: pd.DataFrame, file: str = "forecasts", target_end
     for k in key:
         v = srt[k].to_numpy()
         same[1:] &= v[1:] == v[:-1]
-    same[0] = False
+    same[:1] = False  # (an empty table has no first row)
     val = srt["value"].to_numpy(float)
     down = np.flatnonzero(same & (np.r_[np.inf, val[:-1]] > val))
     for j in down[:20]:

@@ -239,8 +239,12 @@ def forecast_counts(s: CountSeries, as_of: object = None, model: str | ForecastM
     ref = s.step(last, 1) if as_of is None else pd.Timestamp(as_of).normalize()
     grid = list(panel.dates) + [s.step(last, k) for k in range(1, 60)]
     if ref not in grid:
-        raise EquicareError(f"as_of {ref.date()} is not on the {s.freq} grid of the series (e.g. "
-                            f"{s.step(last, 1).date()})")
+        k = _steps_after(s, last, ref) if ref > grid[-1] else 0
+        if k and s.step(last, k) == ref:
+            raise EquicareError(f"the reference date (as_of) {ref.date()} is {k:,} steps after the last "
+                                f"observation ({last.date()}); at most 59 steps ahead")
+        raise EquicareError(f"the reference date (as_of) {ref.date()} is not on the {s.freq} grid of the series "
+                            f"(e.g. {s.step(last, 1).date()})")
     n = grid.index(ref)
     if n < 2:
         raise EquicareError(f"as_of {ref.date()}: fewer than two observations before it")
@@ -267,6 +271,23 @@ def forecast_counts(s: CountSeries, as_of: object = None, model: str | ForecastM
         for loc, g, k in zip(cut.locations, gap, lag) if k > 0]
     table.attrs["steps_since_last_observation"] = {loc: int(k) for loc, k in zip(cut.locations, lag) if k > 0}
     return table
+
+
+def _steps_after(s: CountSeries, last: pd.Timestamp, ref: pd.Timestamp) -> int:
+    """The first ``k`` with ``last`` + ``k`` steps at or after ``ref`` (0 beyond 5,000 steps)."""
+    lo, hi = 1, 5_000
+    try:
+        if s.step(last, hi) < ref:
+            return 0
+    except (ValueError, OverflowError):  # beyond the dates pandas can hold: bisect below them
+        hi = 1_000
+    while lo < hi:  # bisection: steps are increasing in k
+        mid = (lo + hi) // 2
+        if s.step(last, mid) < ref:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
 
 
 def backtest_counts(s: CountSeries, holdout: int = 8, model: str | ForecastModel = "ensemble",

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from equicare.data.clean import CleaningReport, lost_zeros_hint
+from equicare.data.readers import sheet_row
 from equicare.errors import EquicareError, Problem, ValidationError
 from equicare.project.geo import Layer, points_of, read_layer, region_of_points, transform_points
 from equicare.project.spec import FacilitiesSpec, FileSpec, Project, RegionsSpec, resolve_column
@@ -46,8 +47,9 @@ def _read(spec: FileSpec) -> tuple[pd.DataFrame, Layer | None]:
     if is_spatial(spec.file):
         layer = read_layer(spec.file, spec.layer, spec.crs)
         return layer.frame, layer
+    ids = [c for c in (getattr(spec, k, None) for k in ("id", "region", "parent", "subregion")) if isinstance(c, str)]
     return read_tabular(spec.file, sheet=spec.sheet, delimiter=spec.delimiter, decimal=spec.decimal,
-                        encoding=spec.encoding), None
+                        encoding=spec.encoding, ids=ids), None
 
 
 def _ids(values: pd.Series) -> pd.Series:
@@ -61,17 +63,17 @@ def _numeric(df: pd.DataFrame, col: str, file: str, label: str, policy: str, rep
     blank = text.isna() | (text == "")
     t = text.where(~text.str.fullmatch(r"-?\d+,\d+").fillna(False), text.str.replace(",", ".", regex=False))
     num = pd.to_numeric(t.where(~blank), errors="coerce").astype(float)
-    problems = [Problem(file, int(i) + 2, col, f"{label}: not a number", df[col].iloc[i])
+    problems = [Problem(file, sheet_row(df, i), col, f"{label}: not a number", df[col].iloc[i])
                 for i in np.flatnonzero((~blank & num.isna()).to_numpy())[:20]]
     if lo is not None:
-        problems += [Problem(file, int(i) + 2, col, f"{label}: must be >= {lo:g}", df[col].iloc[i])
+        problems += [Problem(file, sheet_row(df, i), col, f"{label}: must be >= {lo:g}", df[col].iloc[i])
                      for i in np.flatnonzero((num < lo).fillna(False).to_numpy())[:20]]
     if hi is not None:
-        problems += [Problem(file, int(i) + 2, col, f"{label}: must be <= {hi:g}", df[col].iloc[i])
+        problems += [Problem(file, sheet_row(df, i), col, f"{label}: must be <= {hi:g}", df[col].iloc[i])
                      for i in np.flatnonzero((num > hi).fillna(False).to_numpy())[:20]]
     n = int(blank.sum())
     if n and policy == "error":
-        problems += [Problem(file, int(i) + 2, col, f"{label}: missing value (policy error)")
+        problems += [Problem(file, sheet_row(df, i), col, f"{label}: missing value (policy error)")
                      for i in np.flatnonzero(blank.to_numpy())[:20]]
     elif n and policy == "impute_zero":
         num = num.fillna(0.0)
@@ -108,8 +110,15 @@ def _points(df: pd.DataFrame, spec: RegionsSpec | FacilitiesSpec, layer: Layer |
         return transform_points(x.to_numpy(float), y.to_numpy(float), spec.crs)
     if layer is not None:
         return points_of(layer)
-    problems.append(Problem(file, None, None, "no coordinates: give lat and lon (or x, y and crs), or a "
-                                              "GeoJSON/GeoPackage/Shapefile layer"))
+    # the file may well have them: coordinates are never guessed, but the columns that look like them are named
+    look = {c.strip().lower(): str(c) for c in map(str, df.columns)}
+    la = next((look[k] for k in ("lat", "latitude", "y_lat") if k in look), None)
+    lo = next((look[k] for k in ("lon", "lng", "long", "longitude", "x_lon") if k in look), None)
+    hint = (f"; this file has columns '{la}' and '{lo}': add the keys lat: {la} and lon: {lo} to this section of "
+            "the project file" if la and lo else "")
+    problems.append(Problem(file, None, None, "no coordinates: the project file names none (keys lat and lon, or "
+                                              "x, y and crs), and it is not a GeoJSON/GeoPackage/Shapefile layer"
+                                              + hint))
     return np.full(len(df), np.nan), np.full(len(df), np.nan)
 
 
@@ -127,7 +136,7 @@ def read_regions(project: Project, report: CleaningReport, spec: RegionsSpec | N
     idc = resolve_column(df, spec.id, file, f"{section}.id")
     ids = _ids(df[idc])
     for i in np.flatnonzero((ids.isna() | (ids == "")).to_numpy())[:20]:
-        problems.append(Problem(file, int(i) + 2, idc, "missing region id"))
+        problems.append(Problem(file, sheet_row(df, i), idc, "missing region id"))
     if project.regions.id_format == "us-fips":
         from equicare.data.clean import pad_fips
 
@@ -135,7 +144,7 @@ def read_regions(project: Project, report: CleaningReport, spec: RegionsSpec | N
         report.add(file, "US FIPS codes zero-padded", idc, int((padded != ids.astype(str)).sum()), "id_format us-fips")
         ids = pd.Series(padded, dtype="string")
     for i in np.flatnonzero((ids.duplicated() & ids.notna()).to_numpy())[:20]:
-        problems.append(Problem(file, int(i) + 2, idc, "duplicate region id", ids.iloc[i]))
+        problems.append(Problem(file, sheet_row(df, i), idc, "duplicate region id", ids.iloc[i]))
     digits = ids.dropna()
     digits = digits[digits.str.fullmatch(r"\d+")]
     if len(digits) > 1 and digits.str.len().nunique() > 1 and digits.str.startswith("0").any():
@@ -191,7 +200,7 @@ def _parents(df: pd.DataFrame, project: Project, spec: RegionsSpec, file: str, p
 
         pid = pd.Series(pad_fips(pid.astype(str)), dtype="string")
     for i in np.flatnonzero((pid.isna() | (pid == "")).to_numpy())[:20]:
-        problems.append(Problem(file, int(i) + 2, pc, "missing region id of the small area"))
+        problems.append(Problem(file, sheet_row(df, i), pc, "missing region id of the small area"))
     return pid.astype(str).to_numpy()
 
 
@@ -231,7 +240,7 @@ def read_facilities(project: Project, regions: pd.DataFrame, layer: Layer | None
     idc = resolve_column(df, spec.id, file, "facilities.id")
     out = pd.DataFrame({"id": _ids(df[idc]).astype(str)})
     for i in np.flatnonzero(out["id"].duplicated().to_numpy())[:20]:
-        problems.append(Problem(file, int(i) + 2, idc, "duplicate facility id", out["id"].iloc[i]))
+        problems.append(Problem(file, sheet_row(df, i), idc, "duplicate facility id", out["id"].iloc[i]))
     namec = resolve_column(df, spec.name, file, "facilities.name", required=False)
     out["name"] = df[namec].astype("string").fillna(out["id"]).astype(str) if namec else out["id"]
     lat, lon = _points(df, spec, flayer, file, problems)
@@ -262,7 +271,8 @@ def read_facilities(project: Project, regions: pd.DataFrame, layer: Layer | None
         bad = ~rid.isin(known).fillna(False).to_numpy() & ~gone
         hint = lost_zeros_hint(sorted(set(rid[bad].dropna())), sorted(known))
         for i in np.flatnonzero(bad)[:20]:
-            problems.append(Problem(file, int(i) + 2, rc, "region id not in the regions file" + hint, rid.iloc[i]))
+            problems.append(Problem(file, sheet_row(df, i), rc, "region id not in the regions file" + hint,
+                                    rid.iloc[i]))
         out["region"] = rid.astype(str).to_numpy()
         if gone.any():
             report.add(file, "facility of a region left out (missing value): left out", rc, int(gone.sum()),
@@ -355,7 +365,7 @@ def read_demand(project: Project, regions: pd.DataFrame, report: CleaningReport)
     if bad.any():
         hint = lost_zeros_hint(sorted(set(rid[bad].dropna())), sorted(known))
         if hint or bad.all():
-            raise ValidationError([Problem(file, int(i) + 2, rc, "region id not in the regions file" + hint,
+            raise ValidationError([Problem(file, sheet_row(df, i), rc, "region id not in the regions file" + hint,
                                            rid.iloc[i]) for i in np.flatnonzero(bad)[:20]])
         report.add(file, "series of ids not in the regions file: used to train the forecast only", rc,
                    int(bad.sum()), ", ".join(sorted(set(rid[bad].dropna()))[:10]))
@@ -365,9 +375,12 @@ def read_demand(project: Project, regions: pd.DataFrame, report: CleaningReport)
     if n_blank and project.missing != "error":
         imputed = project.missing == "impute_zero"
         report.add(file, "missing: " + ("imputed" if imputed else "left out"), vc, n_blank,
-                   "policy impute_zero" if imputed else f"policy {project.missing}; a forecast reads blank weeks as "
-                                                        "not reported")
+                   "policy impute_zero" if imputed else f"policy {project.missing}; a forecast reads blank "
+                                                        f"{_STEP.get(series.freq, 'step')}s as not reported")
     return series
+
+
+_STEP = {"daily": "day", "weekly": "week", "monthly": "month"}
 
 
 def _prepared_steps(project: Project, report: CleaningReport) -> None:
@@ -380,7 +393,7 @@ def _prepared_steps(project: Project, report: CleaningReport) -> None:
     count = pd.to_numeric(df[cols["count"]], errors="coerce")
     bad = np.flatnonzero(count.isna().to_numpy())[:20]
     if len(bad):
-        raise ValidationError([Problem(project.prepared.name, int(i) + 2, cols["count"], "count: not a number",
+        raise ValidationError([Problem(project.prepared.name, sheet_row(df, i), cols["count"], "count: not a number",
                                        df[cols["count"]].iloc[i]) for i in bad])
     detail = df[cols["detail"]].fillna("") if "detail" in cols else pd.Series("", index=df.index)
     for f, st, c, n, d in zip(df[cols["file"]], df[cols["step"]], df[cols["column"]].fillna(""), count, detail):

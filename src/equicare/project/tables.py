@@ -22,8 +22,11 @@ def is_spatial(path: str | Path) -> bool:
 
 
 def read_tabular(path: str | Path, *, sheet: str | int | None = None, delimiter: str | None = None,
-                 decimal: str | None = None, encoding: str | None = None) -> pd.DataFrame:
+                 decimal: str | None = None, encoding: str | None = None, ids=()) -> pd.DataFrame:
     """A CSV, XLSX or Parquet file as a frame of text cells (ids keep their leading zeros).
+
+    ``ids``: id columns (matched ignoring case and surrounding spaces) where only a blank cell is missing, so
+    that ``NA`` (Namibia) or ``-`` stay ids (elsewhere they are missing values).
 
     Rows are numbered as in the file by :func:`equicare.data.readers.sheet_row` (header = row 1).
 
@@ -37,22 +40,26 @@ def read_tabular(path: str | Path, *, sheet: str | int | None = None, delimiter:
         # the common reader: duplicate column names refused, rows numbered as in the sheet (attrs["sheet_rows"])
         from equicare.data.readers import read_table
 
-        return read_table(path, label=path.name, sheet=sheet)
+        return read_table(path, label=path.name, sheet=sheet, ids=ids)
     if delimiter or decimal or encoding:
-        return _read_csv_declared(path, delimiter, decimal, encoding)
+        return _read_csv_declared(path, delimiter, decimal, encoding, ids)
     from equicare.data.load import read_file
 
-    return read_file(path, label=path.name)
+    return read_file(path, label=path.name, ids=ids)
 
 
-def _read_csv_declared(path: Path, delimiter: str | None, decimal: str | None, encoding: str | None) -> pd.DataFrame:
+def _read_csv_declared(path: Path, delimiter: str | None, decimal: str | None, encoding: str | None,
+                       ids=()) -> pd.DataFrame:
     try:
-        df = pd.read_csv(path, sep=delimiter or ",", dtype=str, keep_default_na=False,
-                         na_values=["", "NA", "N/A", "NaN", "null", "-"], encoding=encoding or "utf-8-sig",
-                         skipinitialspace=True)
+        df = pd.read_csv(path, sep=delimiter or ",", dtype=str, keep_default_na=False, na_filter=False,
+                         encoding=encoding or "utf-8-sig", skipinitialspace=True)
     except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise ValidationError([Problem(path.name, None, None, f"cannot be read as CSV: {exc}")]) from exc
     df.columns = [str(c).strip() for c in df.columns]
+    id_cols = {str(c).strip().lower() for c in ids}
+    for c in df.columns:  # missing-value words are missing, except in id columns, where only a blank cell is
+        words = [""] if c.lower() in id_cols else ["", "NA", "N/A", "NaN", "null", "-"]
+        df[c] = df[c].where(~df[c].str.strip().isin(words))
     if decimal and decimal != ".":
         import re
 

@@ -116,8 +116,13 @@ def capacitated_p_median(cost, weights, capacity, p: int, open_sites=None, site_
     large = rows.nnz > max_model_pairs
     progress.label = progress.label or f"capacitated p-median p={p}"
     # the uncapacitated p-median: a bound (capacities relaxed) and open sites to start from
-    med = solve_p_median(rows, w, int(p), forced, deadline.share(BOUND_SHARE if large else 0.2), gap=gap,
-                         progress=progress)
+    label = progress.label  # the relaxation's own lines say what they are (its "done" is not the answer's)
+    progress.label = f"{label}, capacities relaxed (a bound):"
+    try:
+        med = solve_p_median(rows, w, int(p), forced, deadline.share(BOUND_SHARE if large else 0.2), gap=gap,
+                             progress=progress)
+    finally:
+        progress.label = label
     if med.bound > lb0:
         lb0, bound_from = med.bound, "uncapacitated p-median (capacities relaxed)"
     starts.insert(0, med.is_open)

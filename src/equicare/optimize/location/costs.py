@@ -154,7 +154,7 @@ def read_cost_csv(path: str) -> pd.DataFrame:
     except OSError as exc:
         raise EquicareError(f"{path}: cannot read file ({exc.strerror or exc})") from exc
     if not big:
-        return read_table(path, text=("id", "origin", "destination"))
+        return read_table(path, text=("id", "origin", "destination"), ids=("id", "origin", "destination"))
     import pyarrow as pa
     import pyarrow.csv as pcsv
 
@@ -163,7 +163,7 @@ def read_cost_csv(path: str) -> pd.DataFrame:
         t = pcsv.read_csv(path, convert_options=pcsv.ConvertOptions(
             column_types={"origin": cat, "destination": cat}, strings_can_be_null=False))
     except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeDecodeError):
-        return read_table(path, text=("id", "origin", "destination"))
+        return read_table(path, text=("id", "origin", "destination"), ids=("id", "origin", "destination"))
     df = t.to_pandas()
     df.attrs["sheet_rows"] = SheetRows(np.arange(2, len(df) + 2))
     return df
