@@ -44,12 +44,23 @@ import numpy as np
 
 from equicare.errors import InfeasibleError
 from equicare.optimize.location import kernels as kn
+from equicare.optimize.location.center_search import SiteRows, cover_search
 from equicare.optimize.location.costs import check_p, prepare_rows
 from equicare.optimize.location.coverage import check_reach_rows
 from equicare.optimize.location.progress import Deadline, Progress, relative_gap
 from equicare.optimize.location.result import LocationResult
 from equicare.optimize.location.rows import SortedRows, assign, nearest_open, within
 from equicare.optimize.location.setcover import cover_lp_bound, min_cover
+
+PROBE_SHARE = 0.4
+"""Share of the time left that one exact probe may take before it counts as undecided."""
+
+STALL_ROUNDS = 3
+"""Relaxation rounds in a row without a higher bound before the exact probes start."""
+
+SEARCH_PRECISION = 0.002
+"""Relative width of radius range at which the bisection of the swap search stops (the exact probes go on
+from there)."""
 
 
 def p_center(cost, p: int | None = None, open_sites=None, site_ids=None, demand_ids=None,
@@ -93,29 +104,20 @@ def p_center(cost, p: int | None = None, open_sites=None, site_ids=None, demand_
     big = float(rows.d.max(initial=0.0)) * 2 + 1.0
     best_y = _fill(rows, kn.greedy_add(rows.ptr, rows.site, rows.d, forced.copy(), int(p), big), p)
     ub = _radius(rows, best_y)
-    # a better first answer: the smallest radius at which a greedy cover (Chvatal 1979) needs at most p sites
-    vals = np.unique(rows.d[(rows.d >= lb) & (rows.d < ub)])
-    lo, hi = 0, len(vals) - 1
-    while lo <= hi and not deadline.expired():
-        mid = (lo + hi) // 2
-        cov = within(rows, vals[mid])
-        used, yg = kn.greedy_cover_open(cov.indptr.astype(np.int64), cov.indices.astype(np.int64), forced.copy(),
-                                        m, int(p))
-        if used <= p:
-            y_g = _fill(rows, yg, p)
-            best_y, ub, hi = y_g, _radius(rows, y_g), mid - 1
-        else:
-            lo = mid + 1
+    # a better first answer: the smallest radius at which the swap search (:mod:`.center_search`) finds
+    # p sites serving everyone, bisected over the distinct costs below the greedy answer's radius
+    cols = SiteRows.from_rows(rows, ub)
+    best_y, ub = _search_down(rows, cols, forced, p, lb, ub, best_y, deadline)
     progress.report("heuristic", ub, lb)
     in_s = np.zeros(n, bool)
     in_s[_worst(rows, best_y, lb)] = True
     if n:
         in_s[int(np.argmax(rows.d[rows.ptr[:-1]]))] = True  # the point that sets the first lower bound
-    probes = rounds = 0
-    stopped = False
+    probes = rounds = stall = 0
     # 1. rounds of relaxations: the smallest cost of S's pairs at which the LP of the LSCP on S allows
     #    p sites is a lower bound (every smaller one is proven too small for S, hence for all); a greedy
-    #    cover of S with p sites, evaluated on all, an upper bound; its worst served points join S
+    #    cover of S with p sites, evaluated on all, an upper bound; its worst served points join S (or,
+    #    without one, those of a swap search at the bound)
     while ub > lb * (1 + 1e-12) + 1e-12 and not deadline.expired():
         rounds += 1
         r_lp, y_g = _lp_round(_subset(rows, np.flatnonzero(in_s)), forced, p, lb, ub, deadline)
@@ -128,31 +130,42 @@ def p_center(cost, p: int | None = None, open_sites=None, site_ids=None, demand_
             if r_full < ub:
                 ub, best_y = r_full, y_full
             add = _worst(rows, y_full, lb)
-            add = add[~in_s[add]]
+        else:  # no greedy cover of S below ub: the points a swap search at the bound leaves beyond it
+            add = _worst(rows, cover_search(rows, cols, lb, best_y, forced)[1], lb)
+        add = add[~in_s[add]]
         progress.report(f"round {rounds}", ub, lb)
-        if not grew and rounds > 1 or len(add) == 0:
+        stall = 0 if grew else stall + 1
+        if stall >= STALL_ROUNDS and rounds > 1 or len(add) == 0:
             break
         in_s[add] = True
-    # bisection over the distinct costs in [lb, ub]: vals[< lo] are proven too small, vals[hi] = ub is met
+    # exact probes over the distinct costs in [lb, ub]: vals[< lo] are proven too small, vals[hi] = ub is
+    # met.  The first probe asks at the cost just below the upper bound (the search's answer is often
+    # optimal: one proof closes the gap), then bisection.  A probe gets a share of the time left; one left
+    # undecided narrows the range probed (top) so that the next probes, nearer the bound, raise it.
     vals = np.unique(rows.d[(rows.d >= lb) & (rows.d <= ub)])
     lo, hi = 0, len(vals) - 1
-    while lo < hi:
-        mid = (lo + hi) // 2
-        ok, y_r, k = _cover_within(rows, in_s, forced, p, float(vals[mid]), deadline)
+    top = hi
+    first = True
+    while lo < top and not deadline.expired():
+        mid = top - 1 if first else (lo + top) // 2
+        share = deadline if deadline.seconds is None else deadline.share(PROBE_SHARE)
+        ok, y_r, k = _cover_within(rows, cols, in_s, forced, p, float(vals[mid]), share)
+        first = False
         probes += 1
         rounds += k
         if ok is None:
-            stopped = True
-            break
-        if ok:
+            top = mid  # undecided: look lower (ub stays the best answer)
+        elif ok:
             y_full = _fill(rows, y_r, p)
             r_full = _radius(rows, y_full)
             if r_full < ub:
                 ub, best_y = r_full, y_full
             hi = min(mid, int(np.searchsorted(vals, ub, side="left")))
+            top = min(top, hi)
         else:
             lo = mid + 1
         progress.report("bisection", ub, float(vals[lo]))
+    stopped = lo < hi
     lb = max(lb, float(vals[lo])) if len(vals) else lb
     y = best_y
     assignment, best = assign(rows, y, demand_ids, site_ids)
@@ -224,11 +237,31 @@ def _lp_round(sub: SortedRows, forced, p: int, lb: float, ub: float, deadline: D
     return (float(vals[lo]) if lo > 0 else lb), y_g
 
 
-def _cover_within(rows: SortedRows, in_s: np.ndarray, forced, p: int, r: float, deadline: Deadline):
+def _search_down(rows: SortedRows, cols: SiteRows, forced, p: int, lb: float, ub: float, best_y: np.ndarray,
+                 deadline: Deadline):
+    """Bisection of the swap search over the distinct costs in ``[lb, ub)``, each search starting from the
+    best answer so far: (best sites, their radius).  Heuristic: a failed search proves nothing."""
+    vals = np.unique(rows.d[(rows.d >= lb) & (rows.d < ub)])
+    lo, hi = 0, len(vals) - 1
+    while lo <= hi and vals[hi] > vals[lo] * (1 + SEARCH_PRECISION) and not deadline.expired():
+        mid = (lo + hi) // 2
+        u, y = cover_search(rows, cols, float(vals[mid]), best_y, forced)
+        if u == 0:
+            y = _fill(rows, y, p)
+            best_y, ub = y, min(ub, _radius(rows, y))
+            hi = min(mid, int(np.searchsorted(vals, ub, side="left"))) - 1
+        else:
+            lo = mid + 1
+    return best_y, ub
+
+
+def _cover_within(rows: SortedRows, cols: SiteRows, in_s: np.ndarray, forced, p: int, r: float,
+                  deadline: Deadline):
     """Whether at most *p* sites (the forced ones among them) serve every point within ``r``, by row
     generation: an exact LSCP on the points of S (``in_s``, grown in place); no cover of S means no cover
-    of all; a cover of S that leaves points beyond ``r`` adds, for each open site, its worst served point
-    (and the worst overall) to S and goes again.  Returns (True, sites, rounds), (False, None, rounds) or
+    of all; a cover of S is the start of a swap search on all points (:func:`.cover_search`), which
+    often serves them all; when not, for each open site its worst served point (and a spread of the
+    others beyond ``r``) join S and it goes again.  Returns (True, sites, rounds), (False, None, rounds) or
     (None, None, rounds) when undecided within the deadline."""
     k = 0
     while True:
@@ -241,6 +274,9 @@ def _cover_within(rows: SortedRows, in_s: np.ndarray, forced, p: int, r: float, 
         if res.is_open is None:
             return (None if res.lower == -np.inf else False), None, k
         y = _fill(rows, res.is_open, p)
+        u, y_s = cover_search(rows, cols, r, y, forced)
+        if u == 0:
+            return True, y_s, k
         add = _worst(rows, y, r)
         _, d = nearest_open(rows, y)
         out = np.flatnonzero(d > r)  # a spread of the other points left beyond r: fewer rounds
@@ -251,7 +287,7 @@ def _cover_within(rows: SortedRows, in_s: np.ndarray, forced, p: int, r: float, 
                 return True, y, k
             in_s[:] = True  # cannot happen (a point beyond r is never in S); keeps the loop finite regardless
         in_s[add] = True
-        if in_s.sum() > len(in_s) // 4:  # most points matter (uniform random tables): all of them at once
+        if in_s.sum() > len(in_s) // 2:  # most points matter (uniform random tables): all of them at once
             in_s[:] = True
 
 
