@@ -239,19 +239,21 @@ def _lp_round(sub: SortedRows, forced, p: int, lb: float, ub: float, deadline: D
 
 def _search_down(rows: SortedRows, cols: SiteRows, forced, p: int, lb: float, ub: float, best_y: np.ndarray,
                  deadline: Deadline):
-    """Bisection of the swap search over the distinct costs in ``[lb, ub)``, each search starting from the
-    best answer so far: (best sites, their radius).  Heuristic: a failed search proves nothing."""
-    vals = np.unique(rows.d[(rows.d >= lb) & (rows.d < ub)])
-    lo, hi = 0, len(vals) - 1
-    while lo <= hi and vals[hi] > vals[lo] * (1 + SEARCH_PRECISION) and not deadline.expired():
-        mid = (lo + hi) // 2
-        u, y = cover_search(rows, cols, float(vals[mid]), best_y, forced)
+    """The swap search from the upper bound down, each search starting from the best answer so far:
+    radii ``ub (1 - step)`` with the step doubling from :data:`SEARCH_PRECISION` while the search finds
+    covers (a found cover is cheap, a failed search costs its whole budget), then bisection between the
+    last failure and the upper bound to that precision: (best sites, their radius).  Heuristic: a failed
+    search proves nothing."""
+    step, low = SEARCH_PRECISION, lb
+    while ub > low * (1 + SEARCH_PRECISION) and not deadline.expired():
+        r = max(ub * (1 - step), low) if step is not None else 0.5 * (low + ub)
+        u, y = cover_search(rows, cols, r, best_y, forced)
         if u == 0:
             y = _fill(rows, y, p)
             best_y, ub = y, min(ub, _radius(rows, y))
-            hi = min(mid, int(np.searchsorted(vals, ub, side="left"))) - 1
+            step = None if step is None else 2 * step
         else:
-            lo = mid + 1
+            low, step = r, None
     return best_y, ub
 
 

@@ -54,11 +54,10 @@ class SiteRows:
     @classmethod
     def from_rows(cls, rows: SortedRows, upto: float = np.inf) -> SiteRows:
         """The pairs of cost at most ``upto`` (the largest radius a search will ask about)."""
-        idx = np.flatnonzero(rows.d <= upto)
-        o = idx[np.argsort(rows.d[idx])]
-        o = o[np.argsort(rows.site[o], kind="stable")]  # by site, by cost within a site
-        ptr = np.r_[0, np.cumsum(np.bincount(rows.site[o], minlength=rows.n_site))].astype(np.int64)
-        return cls(ptr, rows.demand[o].astype(np.int64), rows.d[o])
+        ok = rows.d <= upto
+        ptr = np.r_[0, np.cumsum(np.bincount(rows.site[ok], minlength=rows.n_site))].astype(np.int64)
+        point, d = _by_site(rows.ptr, rows.site, rows.d, ok, ptr)
+        return cls(ptr, point, d)
 
 
 def cover_search(rows: SortedRows, cols: SiteRows, radius: float, start: np.ndarray, forced: np.ndarray,
@@ -82,6 +81,28 @@ def cover_search(rows: SortedRows, cols: SiteRows, radius: float, start: np.ndar
     u, y = _search(rows.ptr, rows.site, rows.d, cols.ptr, cols.point, cols.d, float(radius),
                    start.astype(np.bool_), forced.astype(np.bool_), int(steps), int(work), int(seed))
     return int(u), y
+
+
+@njit(cache=True)
+def _by_site(rptr, rsite, rd, ok, ptr):
+    """Bucket the kept pairs by site, then sort each site's bucket by cost."""
+    n = len(rptr) - 1
+    m = len(ptr) - 1
+    fill = ptr[:-1].copy()
+    point = np.empty(ptr[-1], np.int64)
+    d = np.empty(ptr[-1], np.float64)
+    for i in range(n):
+        for k in range(rptr[i], rptr[i + 1]):
+            if ok[k]:
+                j = rsite[k]
+                point[fill[j]] = i
+                d[fill[j]] = rd[k]
+                fill[j] += 1
+    for j in range(m):
+        o = np.argsort(d[ptr[j]:ptr[j + 1]], kind="mergesort")
+        point[ptr[j]:ptr[j + 1]] = point[ptr[j]:ptr[j + 1]][o]
+        d[ptr[j]:ptr[j + 1]] = d[ptr[j]:ptr[j + 1]][o]
+    return point, d
 
 
 @njit(cache=True)
