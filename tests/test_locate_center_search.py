@@ -69,3 +69,48 @@ def test_cover_search_with_every_open_site_forced_stays_put():
     forced[:2] = True
     u, y = cover_search(rows, SiteRows.from_rows(rows), 10.0, forced, forced)
     assert np.array_equal(y, forced) and u == _uncovered(C, [0, 1], 10.0)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_cover_lp_gives_a_feasible_fractional_cover_of_its_bound(seed):
+    import scipy.sparse as sp
+
+    from equicare.optimize.location.setcover import cover_lp, cover_lp_bound
+
+    rng = np.random.default_rng(seed)
+    M = sp.csr_matrix((rng.random((40, 15)) < 0.2).astype(np.int8))
+    M = M[np.diff(M.indptr) > 0]
+    forced = np.zeros(15, bool)
+    forced[seed] = True
+    bound, y = cover_lp(M, forced)
+    assert bound == pytest.approx(cover_lp_bound(M, forced))
+    if y is not None:
+        assert np.all(M @ y >= 1 - 1e-6) and y[seed] == 1.0 and np.all((y >= 0) & (y <= 1))
+        assert y.sum() <= bound + 1e-6  # the LP's dominated columns dropped: its sites give the bound
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_pcenter_with_search_and_lp_rows_matches_enumeration(seed):
+    """Large enough for the swap search, the LP row generation and the exact probes to all take part."""
+    from equicare.optimize.location import p_center
+
+    rng = np.random.default_rng(50 + seed)
+    n, m, p = 150, 14, 3
+    C = cdist(rng.random((n, 2)) * 100, rng.random((m, 2)) * 100)
+    if seed % 2:
+        C[C > 60] = np.inf
+    forced = [int(rng.integers(m))] if seed % 3 == 0 else []
+    best = min((C[:, list(s)].min(axis=1).max() for s in combinations(range(m), p) if set(forced) <= set(s)),
+               default=np.inf)
+    if not np.isfinite(best):
+        pytest.skip("no choice of p sites reaches everyone at this cut-off")
+    r = p_center(C, p, open_sites=forced or None)
+    sel = np.asarray(r.selected_sites, dtype=int)
+    assert r.objective == pytest.approx(best) and r.proven_optimal and len(sel) == p
+    assert r.objective == pytest.approx(C[:, sel].min(axis=1).max())
+    assert set(forced) <= set(sel.tolist())
+    for limit in (0.02, 0.3):  # time-limited: feasible, bound <= optimum <= answer, gap as stated
+        t = p_center(C, p, open_sites=forced or None, time_limit=limit)
+        sel = np.asarray(t.selected_sites, dtype=int)
+        assert len(sel) == p and t.objective == pytest.approx(C[:, sel].min(axis=1).max())
+        assert t.bound <= best + 1e-9 <= t.objective + 1e-9

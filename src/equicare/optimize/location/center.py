@@ -50,7 +50,7 @@ from equicare.optimize.location.coverage import check_reach_rows
 from equicare.optimize.location.progress import Deadline, Progress, relative_gap
 from equicare.optimize.location.result import LocationResult
 from equicare.optimize.location.rows import SortedRows, assign, nearest_open, within
-from equicare.optimize.location.setcover import cover_lp_bound, min_cover
+from equicare.optimize.location.setcover import cover_lp, cover_lp_bound, min_cover
 
 PROBE_SHARE = 0.4
 """Share of the time left that one exact probe may take before it counts as undecided."""
@@ -61,6 +61,12 @@ STALL_ROUNDS = 3
 SEARCH_PRECISION = 0.002
 """Relative width of radius range at which the bisection of the swap search stops (the exact probes go on
 from there)."""
+
+LP_PRECISION = 0.001
+"""Relative width at which the bisection of the LP bound of all points stops."""
+
+LP_ADD = 100
+"""Points (those an LP's sites cover least) that join S per LP of the row generation."""
 
 
 def p_center(cost, p: int | None = None, open_sites=None, site_ids=None, demand_ids=None,
@@ -138,28 +144,38 @@ def p_center(cost, p: int | None = None, open_sites=None, site_ids=None, demand_
         if stall >= STALL_ROUNDS and rounds > 1 or len(add) == 0:
             break
         in_s[add] = True
-    # exact probes over the distinct costs in [lb, ub]: vals[< lo] are proven too small, vals[hi] = ub is
-    # met.  The first probe asks at the cost just below the upper bound (the search's answer is often
-    # optimal: one proof closes the gap), then bisection.  A probe gets a share of the time left; one left
-    # undecided narrows the range probed (top) so that the next probes, nearer the bound, raise it.
+    # 2. one exact probe at the cost just below the upper bound (the search's answer is often optimal:
+    #    one proof closes the gap), given a share of the time left
+    vals = np.unique(rows.d[(rows.d >= lb) & (rows.d <= ub)])
+    if len(vals) > 1 and not deadline.expired():
+        ok, y_r, k = _cover_within(rows, cols, in_s, forced, p, float(vals[-2]), _share(deadline))
+        probes, rounds = probes + 1, rounds + k
+        if ok is False:
+            lb = ub
+        elif ok:
+            best_y, ub = _better(rows, y_r, p, best_y, ub)
+        progress.report("probe", ub, lb)
+    # 3. the LP bound of all points by row generation: at a radius, the LP of the LSCP on S; the points
+    #    its fractional sites cover least (below 1) join S until it allows p sites for all (or not:
+    #    that radius and all below are too small); bisected over the costs to LP_PRECISION
+    if ub > lb:
+        lb = _lp_bound_all(rows, in_s, forced, p, lb, ub, deadline)
+        progress.report("LP bound", ub, lb)
+    # 4. exact probes bisecting the distinct costs in [lb, ub]: vals[< lo] are proven too small, vals[hi]
+    #    = ub is met.  A probe gets a share of the time left; one left undecided narrows the range probed
+    #    (top) so that the next probes, nearer the bound, raise it.
     vals = np.unique(rows.d[(rows.d >= lb) & (rows.d <= ub)])
     lo, hi = 0, len(vals) - 1
     top = hi
-    first = True
     while lo < top and not deadline.expired():
-        mid = top - 1 if first else (lo + top) // 2
-        share = deadline if deadline.seconds is None else deadline.share(PROBE_SHARE)
-        ok, y_r, k = _cover_within(rows, cols, in_s, forced, p, float(vals[mid]), share)
-        first = False
+        mid = (lo + top) // 2
+        ok, y_r, k = _cover_within(rows, cols, in_s, forced, p, float(vals[mid]), _share(deadline))
         probes += 1
         rounds += k
         if ok is None:
             top = mid  # undecided: look lower (ub stays the best answer)
         elif ok:
-            y_full = _fill(rows, y_r, p)
-            r_full = _radius(rows, y_full)
-            if r_full < ub:
-                ub, best_y = r_full, y_full
+            best_y, ub = _better(rows, y_r, p, best_y, ub)
             hi = min(mid, int(np.searchsorted(vals, ub, side="left")))
             top = min(top, hi)
         else:
@@ -235,6 +251,55 @@ def _lp_round(sub: SortedRows, forced, p: int, lb: float, ub: float, deadline: D
     if lo >= len(vals):
         return (ub if len(vals) else lb), y_g
     return (float(vals[lo]) if lo > 0 else lb), y_g
+
+
+def _share(deadline: Deadline) -> Deadline:
+    """The deadline of one exact probe: :data:`PROBE_SHARE` of the time left."""
+    return deadline if deadline.seconds is None else deadline.share(PROBE_SHARE)
+
+
+def _better(rows: SortedRows, y: np.ndarray, p: int, best_y: np.ndarray, ub: float):
+    """The sites ``y`` (filled to *p*) and their radius when it beats ``ub``, else ``best_y, ub``."""
+    y = _fill(rows, y, p)
+    r = _radius(rows, y)
+    return (y, r) if r < ub else (best_y, ub)
+
+
+def _lp_bound_all(rows: SortedRows, in_s: np.ndarray, forced, p: int, lb: float, ub: float,
+                  deadline: Deadline) -> float:
+    """The smallest cost in ``[lb, ub]`` not proven too small by the LP of the LSCP on all points, to a
+    relative :data:`LP_PRECISION` (``in_s`` grows in place with the points the LP needed).  Row
+    generation: the LP on S; the points its sites cover least, by less than 1, join S, until none is
+    left (the LP of all points is that of S) or the LP of S exceeds *p*."""
+    vals = np.unique(rows.d[(rows.d >= lb) & (rows.d < ub)])
+    lo, hi = 0, len(vals)  # vals[< lo] proven too small; vals[hi:] not known to be
+    while lo < hi and not deadline.expired():
+        if vals[min(hi, len(vals) - 1)] <= vals[lo] * (1 + LP_PRECISION) and hi < len(vals):
+            break
+        mid = (lo + hi) // 2
+        r = float(vals[mid])
+        cov = within(rows, r)
+        too_small = None
+        while too_small is None and not deadline.expired():
+            bound, y = cover_lp(cov[in_s], forced, deadline.remaining())
+            if bound > p + 1e-6:
+                too_small = True
+            elif y is None:
+                too_small = False
+            else:
+                short = cov @ y
+                viol = np.flatnonzero((short < 1 - 1e-6) & ~in_s)
+                if len(viol) == 0:
+                    too_small = False
+                else:
+                    in_s[viol[np.argsort(short[viol], kind="stable")[:LP_ADD]]] = True
+        if too_small is None:
+            break
+        if too_small:
+            lo = mid + 1
+        else:
+            hi = mid
+    return max(lb, float(vals[lo])) if lo < len(vals) else max(lb, ub if len(vals) else lb)
 
 
 def _search_down(rows: SortedRows, cols: SiteRows, forced, p: int, lb: float, ub: float, best_y: np.ndarray,
