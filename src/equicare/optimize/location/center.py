@@ -7,17 +7,26 @@ covering problem with the forced sites needs at most *p* sites.
 
 Solved by row generation over the demand points (Chen and Chen 2009; Contardo, Iori and Kramer 2019):
 covering only a *subset* S of the points is a relaxation, so a radius too small for S is too small for
-all, and sites chosen for S, evaluated on every point, give an answer.  S starts with the worst served
-points of a greedy answer (greedy covers, Chvatal 1979, bisected over the radius).
+all, and sites chosen for S, evaluated on every point, give an answer.
 
+0. Upper bound: a greedy p-median answer, then the swap search of :mod:`.center_search` (point weighting,
+   Pullan 2008; vertex substitution, Mladenovic, Labbe and Hansen 2003) from that radius down with a
+   doubling step, then bisected; S starts with the worst served points of its answer.
 1. Relaxation rounds: the smallest of S's costs at which the LP of the LSCP on S allows *p* sites is a
-   lower bound (every smaller cost is proven too small); a greedy cover of S with *p* sites, evaluated
-   on all, an upper bound; for each open site its worst served point beyond the bound joins S; until
-   the bound stalls.
-2. Exact bisection over the distinct costs between the bounds: each probe "at most *p* sites within
+   lower bound (every smaller cost is proven too small); a greedy cover of S with *p* sites (or the
+   swap search at the bound), evaluated on all, gives the points that join S; until the bound stalls
+   :data:`STALL_ROUNDS` times.
+2. One exact probe at the cost just below the upper bound (the search's answer is often optimal).
+3. The LP bound of *all* points (the semi-relaxation bound of Elloumi, Labbe and Pochet 2004: the
+   smallest radius at which the LP of the LSCP allows *p* sites) by row generation: the LP on S, and
+   the points its fractional sites cover by less than 1 join S, until none is left; bisected over the
+   costs.
+4. Exact bisection over the distinct costs between the bounds: each probe "at most *p* sites within
    R?" solves exact LSCPs on S (see :mod:`.setcover`; reductions: rows a forced site covers, identical
-   rows, dominated sites), adding the points a cover of S leaves beyond R, until S has no cover (R too
-   small) or its cover serves everyone (R met).
+   rows, dominated sites); a cover of S starts a swap search on all points, and when it does not serve
+   them all, the points left beyond R join S; until S has no cover (R too small) or a cover serves
+   everyone (R met).  Each probe gets :data:`PROBE_SHARE` of the time left; one left undecided sends
+   the next probes lower (they raise the bound).
 
 The LSCPs stay small (a few hundred rows) whatever the number of points.  Further sites then open until
 exactly *p* are open (as in PySAL spopt, whose model opens exactly *p*); each demand goes to its nearest
@@ -34,6 +43,12 @@ Chvatal, V. (1979). A greedy heuristic for the set-covering problem. *Mathematic
 Research* 4, 233-235.
 Contardo, C., Iori, M. and Kramer, R. (2019). A scalable exact algorithm for the vertex p-center
 problem. *Computers & Operations Research* 103, 211-220.
+Elloumi, S., Labbe, M. and Pochet, Y. (2004). A new formulation and resolution method for the p-center
+problem. *INFORMS Journal on Computing* 16, 84-94.
+Mladenovic, N., Labbe, M. and Hansen, P. (2003). Solving the p-center problem with tabu search and
+variable neighborhood search. *Networks* 42, 48-64.
+Pullan, W. (2008). A memetic genetic algorithm for the vertex p-center problem. *Evolutionary Computation*
+16, 417-436.
 """
 
 from __future__ import annotations
@@ -62,7 +77,7 @@ SEARCH_PRECISION = 0.002
 """Relative width of radius range at which the bisection of the swap search stops (the exact probes go on
 from there)."""
 
-LP_PRECISION = 0.001
+LP_PRECISION = 0.002
 """Relative width at which the bisection of the LP bound of all points stops."""
 
 LP_ADD = 100
@@ -341,6 +356,8 @@ def _cover_within(rows: SortedRows, cols: SiteRows, in_s: np.ndarray, forced, p:
         if res.is_open is None:
             return (None if res.lower == -np.inf else False), None, k
         y = _fill(rows, res.is_open, p)
+        if deadline.expired():
+            return (True, y, k) if _radius(rows, y) <= r else (None, None, k)
         u, y_s = cover_search(rows, cols, r, y, forced)
         if u == 0:
             return True, y_s, k
