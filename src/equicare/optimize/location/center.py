@@ -254,7 +254,7 @@ def _lp_round(sub: SortedRows, forced, p: int, lb: float, ub: float, deadline: D
     # vals[top] has a greedy cover (so its LP allows p sites), or top = len(vals): none below ub known
     top = lo
     lo, hi = 0, top
-    while lo < hi:
+    while lo < hi and (hi == len(vals) or vals[hi] > vals[lo] * (1 + LP_PRECISION)):
         mid = (lo + hi) // 2
         left = deadline.remaining()
         if left is not None and left <= 0:
