@@ -28,7 +28,8 @@ all, and sites chosen for S, evaluated on every point, give an answer.
    everyone (R met).  Each probe gets :data:`PROBE_SHARE` of the time left; one left undecided sends
    the next probes lower (they raise the bound).
 
-The LSCPs stay small (a few hundred rows) whatever the number of points.  Further sites then open until
+The LSCPs stay much smaller than the points (200-1,200 rows of Chicago's 1,930; all of them once S
+passes half).  Further sites then open until
 exactly *p* are open (as in PySAL spopt, whose model opens exactly *p*); each demand goes to its nearest
 open site.
 
