@@ -126,19 +126,30 @@ def cover_lp_bound(cov: sp.csr_matrix, forced: np.ndarray, time_limit: float | N
     """A lower bound on the fewest sites covering every row of ``cov`` (the ``forced`` ones among them):
     the forced count plus the LP relaxation on the rows they leave (after the reductions of
     :func:`min_cover`); ``inf`` when a row has no site, ``nf`` when the LP stops undecided."""
+    return cover_lp(cov, forced, time_limit)[0]
+
+
+def cover_lp(cov: sp.csr_matrix, forced: np.ndarray, time_limit: float | None = None):
+    """:func:`cover_lp_bound` and the LP's site values, shape (n_site,) (1 for forced sites; None when the
+    bound is ``inf``, the LP stops undecided or the forced sites cover every row)."""
     cov = sp.csr_matrix(cov)
     nf = int(forced.sum())
     if np.any(np.diff(cov.indptr) == 0):
-        return math.inf
+        return math.inf, None
     rest = cov[~((cov @ forced.astype(np.int8)) > 0)]
     if rest.shape[0] == 0:
-        return float(nf)
+        return float(nf), None
     rest = _unique_rows(rest)
-    rest = rest[:, undominated_columns(rest, ~forced)]
+    cols = undominated_columns(rest, ~forced)
+    rest = rest[:, cols]
     k, mc = rest.shape
     lp = LinearModel(np.ones(mc), rest, np.ones(k), np.full(k, np.inf), np.zeros(mc), np.ones(mc),
                      time_limit=time_limit).solve()
-    return nf + (lp.objective if lp.ok else 0.0)
+    if not lp.ok:
+        return float(nf), None
+    y = forced.astype(float)
+    y[cols] = np.clip(lp.x[:mc], 0.0, 1.0)
+    return nf + lp.objective, y
 
 
 def _open(forced: np.ndarray, cols: np.ndarray, x: np.ndarray) -> np.ndarray:
