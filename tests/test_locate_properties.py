@@ -163,7 +163,7 @@ def test_sparse_unreachable_is_refused(tmp_path, run_cli, model):
     _write(tmp_path, ["A,S1,10", "C,S1,50", "C,S2,1"])
     code, _out, err = run_cli("locate", "--cost", tmp_path / "cost.csv", "--demand", tmp_path / "demand.csv",
                               "--model", model, "--p", "2", "--out", tmp_path / "o.json")
-    assert code == 2 and "no candidate site in the cost table" in err and ": B" in err
+    assert code == 2 and "row 3, column 'id'" in err and "no site can serve this point" in err and "'B'" in err
 
 
 def test_pcenter_opens_exactly_p():
