@@ -251,9 +251,10 @@ def disclosed_cells(cells: list[tuple[np.ndarray, float, bool, bool]], n_rows: i
     if M.shape[0] == 0:
         return [], []
     # one test per distinct cell vector (a primary hidden row is also a small row)
+    sens_keys = [tuple(sorted(int(c) for c in cols)) for _, cols in sens]
     keyed: dict[tuple, int] = {}
-    for _, cols in sens:
-        keyed.setdefault(tuple(sorted(int(c) for c in cols)), len(keyed))
+    for key in sens_keys:
+        keyed.setdefault(key, len(keyed))
     lens = np.array([len(k) for k in keyed], dtype=np.int64)
     B = sp.csc_matrix((np.ones(int(lens.sum())), np.fromiter((c for k in keyed for c in k), np.int64,
                                                             int(lens.sum())),
@@ -266,7 +267,7 @@ def disclosed_cells(cells: list[tuple[np.ndarray, float, bool, bool]], n_rows: i
     rank = int((d > 1e-10 * d[0]).sum()) if len(d) and d[0] > 0 else 0
     proj = np.asarray(B.T @ Q[:, :rank]) if rank else np.zeros((len(keyed), 0))
     resid_all = np.sqrt(np.maximum(lens - (proj ** 2).sum(axis=1), 0.0))
-    col_of = np.array([keyed[tuple(sorted(int(c) for c in cols))] for _, cols in sens], dtype=np.int64)
+    col_of = np.array([keyed[key] for key in sens_keys], dtype=np.int64)
     resid = resid_all[col_of]
     hit = [k for k, (i, cols) in enumerate(sens)
            if (len(cols) == 0 or resid[k] < 1e-6) and not (i >= 0 and threshold - 1 <= 1)]  # (1..1: by the rule)

@@ -22,8 +22,7 @@ import numpy as np
 import pandas as pd
 
 from equicare.data.counts import COUNT_NAME, default_count_columns, is_count_name, type_extra_columns
-from equicare.privacy.disclosure import (DataIndex, OutputCells, RecordedCells, ensure_schema, plan_outputs,
-                                         protect_outputs)
+from equicare.privacy.disclosure import DataIndex, OutputCells, RecordedCells, plan_outputs, protect_outputs
 from equicare.privacy.ledger import budget_key
 from equicare.privacy.suppress import suppress_small_cells
 from equicare.store import Store
@@ -79,6 +78,18 @@ def _finish(o: OutputCells, base: np.ndarray, threshold: int) -> OutputCells:
     return o
 
 
+def _apply_outputs(table: pd.DataFrame, names: list[str], outputs: list[OutputCells],
+                   truths: dict[str, np.ndarray]) -> int:
+    """Write each output's first ``len(table)`` cells (the table's own rows; the rest are group sums and totals)
+    into ``table`` as shown values and ``<name>_suppressed`` flags; returns the cells hidden by the cross-output
+    check."""
+    k = len(table)
+    for c, o in zip(names, outputs):
+        body = OutputCells(o.signature, c, o.specs[:k], o.members[:k], o.values[:k], o.shown[:k], o.primary[:k])
+        _apply(table, c, body, truths[c])
+    return int(sum(o.added for o in outputs))
+
+
 def _apply(out: pd.DataFrame, col: str, o: OutputCells, truth: np.ndarray) -> None:
     s = pd.array(np.where(np.isnan(truth), 0, truth).astype(np.int64), dtype="Int64")
     s[np.isnan(truth) | ~o.shown] = pd.NA
@@ -122,7 +133,6 @@ def download_inputs(store: Store, dataset_id: int) -> DownloadInputs:
     if not cols or not len(df):
         return DownloadInputs(df, [], "", "", RecordedCells({}))
     key = budget_key(store, dataset_id)
-    ensure_schema(store)
     return DownloadInputs(df, cols, key.org, key.data_key, RecordedCells.read(store, key.org, key.data_key, cols))
 
 
@@ -160,12 +170,9 @@ def record_download(store: Store, cells: DownloadCells, threshold: int = THRESHO
     outputs = cells.outputs
     protect_outputs(store, inp.org, inp.data_key, cells.index, outputs, cells.bases, threshold,
                     planned=inp.recorded)
-    n = len(inp.table)
     out = inp.table.copy()
-    for c, o in zip(inp.columns, outputs):
-        body = OutputCells(o.signature, c, o.specs[:n], o.members[:n], o.values[:n], o.shown[:n], o.primary[:n])
-        _apply(out, c, body, cells.bases[c])
-    return out, {**cells.report, "added_by_cross_check": int(sum(o.added for o in outputs))}
+    added = _apply_outputs(out, inp.columns, outputs, cells.bases)
+    return out, {**cells.report, "added_by_cross_check": added}
 
 
 def dataset_export(store: Store, dataset_id: int, threshold: int = THRESHOLD) -> tuple[pd.DataFrame, dict]:
@@ -244,12 +251,9 @@ def record_suppressed_release(store: Store, org: str, data_key: str, cells: Supp
     outputs = cells.outputs
     protect_outputs(store, org, data_key, cells.index, outputs, cells.bases, threshold, planned=cells.planned)
     table = cells.agg.copy()
-    k = len(table)
-    for c, o in zip(cells.names, outputs):
-        body = OutputCells(o.signature, c, o.specs[:k], o.members[:k], o.values[:k], o.shown[:k], o.primary[:k])
-        _apply(table, c, body, cells.agg[c].to_numpy(dtype=float))
-    rep = {**cells.report, "added_by_cross_check": int(sum(o.added for o in outputs))}
-    return table, rep
+    truths = {c: cells.agg[c].to_numpy(dtype=float) for c in cells.names}
+    added = _apply_outputs(table, cells.names, outputs, truths)
+    return table, {**cells.report, "added_by_cross_check": added}
 
 
 def suppressed_release(store: Store, dataset_id: int, df: pd.DataFrame, by: str, cols: list[str],

@@ -32,7 +32,6 @@ import pandas as pd
 
 from equicare.errors import EquicareError
 from equicare.privacy.disclosure import RecordedCells, plan_outputs
-from equicare.privacy.disclosure import ensure_schema as ensure_cells_schema
 from equicare.privacy.dp import DPRelease, check_bounds, check_epsilon, dp_release, match_regions
 from equicare.privacy.ledger import (KeyMaterial, budget_key, charge_release, check_budget, key_material,
                                      known_budget_key, record_derivation)
@@ -161,7 +160,6 @@ def plan_release(store: Store, user: User, req: dict) -> ReleasePlan:
     key = known_budget_key(store, ds)
     plan.key_known = key is not None
     if key is not None:  # the worker checks the release against the outputs already recorded for the data
-        ensure_cells_schema(store)
         plan.recorded = RecordedCells.read(store, key.org, key.data_key, cols or [ROWS])
     plan.df = store.get_dataset(ds)
     return plan
