@@ -16,7 +16,7 @@ from equicare.forecast.ilinet import load_ilinet
 from equicare.forecast.run import DEFAULT_MODEL, backtest, forecast, make_model
 from equicare.forecast.scoring import score
 from equicare.forecast.truth import bundled_path, load_truth
-from equicare.forecast.vintages import DEADLINE_DAYS, check_deadline_days, load_vintages
+from equicare.forecast.vintages import DEADLINE_DAYS, load_vintages
 
 #: Whether real-time forecasts (``--vintages``) correct the latest weeks for revisions by default.
 DEFAULT_NOWCAST = False
@@ -46,7 +46,7 @@ def _data(truth: str | None, vintages: str | None, nowcast: bool | None, deadlin
         if truth:
             raise EquicareError("give --truth or --vintages, not both: with --vintages the forecasts use the data "
                                 "as published; score them against the final truth with `equicare score --truth`")
-        days = DEADLINE_DAYS if deadline_days is None else check_deadline_days(deadline_days)
+        days = DEADLINE_DAYS if deadline_days is None else deadline_days  # load_vintages checks it before reading
         return {"truth": None, "vintages": load_vintages(vintages, days),
                 "nowcast": DEFAULT_NOWCAST if nowcast is None else nowcast}
     if nowcast:
