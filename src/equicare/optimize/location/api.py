@@ -120,20 +120,10 @@ def locate_files(cost_path: str, demand_path: str, model: str, p: int | None = N
                             "from the cost table is what keeps a site from serving a point)")
     deadline = deadline or Deadline(time_limit)
     C = named_columns(read_cost_csv(cost_path), ("origin", "destination", "cost"), cost_path)
+    if C.empty:
+        raise ValidationError([Problem(cost_path, None, None, "file has a header but no rows")])
     D = named_columns(_read_csv(demand_path, "demand"), ("id", demand_value), demand_path)
-    for path, T in ((cost_path, C), (demand_path, D)):
-        if T.empty:
-            raise ValidationError([Problem(path, None, None, "file has a header but no rows")])
-    probs = []
-    ids = D["id"].astype(str)
-    w = pd.to_numeric(D[demand_value], errors="coerce")
-    for k in np.flatnonzero((~np.isfinite(w.to_numpy(float))) | (w.to_numpy(float) < 0))[:20]:
-        probs.append(Problem(demand_path, sheet_row(D, k), demand_value, "must be a non-negative number",
-                             D[demand_value].iloc[k]))
-    for k in np.flatnonzero(ids.duplicated().to_numpy())[:20]:
-        probs.append(Problem(demand_path, sheet_row(D, k), "id", "duplicate id", ids.iloc[k]))
-    if probs:
-        raise ValidationError(probs)
+    ids, w = id_amounts(D, demand_value, demand_path)
     absent = demand_not_in_costs(C, D, ids, demand_path, cost_path)
     if absent and (model != "mclp" or len(absent) == len(ids) or any(", which has" in q.rule for q in absent)):
         more = [Problem(demand_path, None, "id", f"... and {len(absent) - 20:,} more ids not in {cost_path}")]
@@ -143,7 +133,7 @@ def locate_files(cost_path: str, demand_path: str, model: str, p: int | None = N
     del C
     cap = None if capacity_path is None else read_capacity(capacity_path, capacity_value, table.site_ids)
     opened = [s.strip() for item in (open_sites or []) for s in str(item).split(",") if s.strip()]
-    res = locate(model, table, w.to_numpy(float), p=p, service_radius=service_radius, open_sites=opened or None,
+    res = locate(model, table, w, p=p, service_radius=service_radius, open_sites=opened or None,
                  capacity=cap, gap=gap, deadline=deadline, progress=progress)
     if absent:
         n_abs = len(absent)
@@ -183,6 +173,28 @@ def demand_not_in_costs(C: pd.DataFrame, D: pd.DataFrame, ids: pd.Series, demand
     return probs
 
 
+def id_amounts(T: pd.DataFrame, column: str, path: str) -> tuple[pd.Series, np.ndarray]:
+    """The ``id`` column as text and ``column`` as non-negative numbers, of a demand or capacity table.
+
+    Raises
+    ------
+    ValidationError
+        A file with a header but no rows; a value that is not a non-negative number, a repeated id (file, row,
+        column; the first 20 of each).
+    """
+    if T.empty:
+        raise ValidationError([Problem(path, None, None, "file has a header but no rows")])
+    ids = T["id"].astype(str)
+    q = pd.to_numeric(T[column], errors="coerce").to_numpy(float)
+    probs = [Problem(path, sheet_row(T, k), column, "must be a non-negative number", T[column].iloc[k])
+             for k in np.flatnonzero(~np.isfinite(q) | (q < 0))[:20]]
+    probs += [Problem(path, sheet_row(T, k), "id", "duplicate id", ids.iloc[k])
+              for k in np.flatnonzero(ids.duplicated().to_numpy())[:20]]
+    if probs:
+        raise ValidationError(probs)
+    return ids, q
+
+
 def read_capacity(path: str, column: str, site_ids) -> np.ndarray:
     """Capacities of ``site_ids`` (in that order) from a table with ``id`` and ``column``; shape ``(n_site,)``.
 
@@ -193,17 +205,7 @@ def read_capacity(path: str, column: str, site_ids) -> np.ndarray:
         of the cost table without a row.
     """
     T = named_columns(_read_csv(path, "capacity"), ("id", column), path)
-    if T.empty:
-        raise ValidationError([Problem(path, None, None, "file has a header but no rows")])
-    probs = []
-    ids = T["id"].astype(str)
-    q = pd.to_numeric(T[column], errors="coerce").to_numpy(float)
-    for k in np.flatnonzero(~np.isfinite(q) | (q < 0))[:20]:
-        probs.append(Problem(path, sheet_row(T, k), column, "must be a non-negative number", T[column].iloc[k]))
-    for k in np.flatnonzero(ids.duplicated().to_numpy())[:20]:
-        probs.append(Problem(path, sheet_row(T, k), "id", "duplicate id", ids.iloc[k]))
-    if probs:
-        raise ValidationError(probs)
+    ids, q = id_amounts(T, column, path)
     by_id = pd.Series(q, index=ids.to_numpy())
     sites = pd.Index([str(s) for s in site_ids])
     missing = sites[~sites.isin(by_id.index)]
