@@ -107,14 +107,19 @@ def test_model_sqrt_forecast_is_the_imputed_forecast_widened():
 
 
 def test_holiday_week_is_forecast_from_imputed_weeks_and_said():
-    """The release of week R - 7 came on Thursday: every location has a one-week gap at R - 3."""
+    """The release of week R - 7 came on Thursday: under the strict Wednesday rule (late_days=0) every location
+    has a one-week gap at R - 3; by default that late release is used (no gap, nothing imputed)."""
     df = _vintages(holiday=25)
     ref = WEEKS[26]
-    f = forecast(None, ref, model="pooled_ar", vintages=Vintages(df), missing_weeks="model-sqrt")
+    strict = Vintages(df, late_days=0)
+    f = forecast(None, ref, model="pooled_ar", vintages=strict, missing_weeks="model-sqrt")
     assert f.attrs["weeks_since_last_observation"] == {loc: 1 for loc in LOCS}
     assert sum("imputed by the pooled AR" in n for n in f.attrs["notes"]) == 3
-    c = forecast(None, ref, model="pooled_ar", vintages=Vintages(df), missing_weeks="carry")
+    c = forecast(None, ref, model="pooled_ar", vintages=strict, missing_weeks="carry")
     assert not np.allclose(f["value"], c["value"])
+    d = forecast(None, ref, model="pooled_ar", vintages=Vintages(df), missing_weeks="model-sqrt")
+    assert not any(d.attrs.get("weeks_since_last_observation", {}).values())
+    assert not any("imputed" in n for n in d.attrs["notes"])
 
 
 # ---------------------------------------------------------------- adaptive spread

@@ -85,15 +85,16 @@ def test_bad_rows_are_named(tmp_path, line, row, column, rule):
 
 
 def test_uses_the_version_of_the_wednesday_before(tmp_path):
-    """R = 2023-08-05: the Wednesday 2023-08-02 version holds week 07-29 at 0.8 x final; a Thursday version
-    (R - 2) with the final value must not be used, a Wednesday one (R - 3) must."""
+    """R = 2023-08-05: the Wednesday 2023-08-02 version holds week 07-29 at 0.8 x final; under the strict
+    Wednesday rule (late_days=0) a Thursday version (R - 2) with the final value must not be used, a Wednesday one
+    (R - 3) must."""
     df = _frame()
     ref = pd.Timestamp("2023-08-05")
     v0 = Vintages(df[df["as_of"] <= ref - pd.Timedelta(days=3)])
     base = forecast(None, ref, model="flat_baseline", vintages=v0)
     late = pd.DataFrame({"as_of": [ref - pd.Timedelta(days=2)], "date": [pd.Timestamp("2023-07-29")],
                          "location": ["01"], "value": [999.0]})
-    f_late = forecast(None, ref, model="flat_baseline", vintages=Vintages(pd.concat([df, late])))
+    f_late = forecast(None, ref, model="flat_baseline", vintages=Vintages(pd.concat([df, late]), late_days=0))
     pd.testing.assert_frame_equal(base, f_late)
     ontime = late.assign(as_of=ref - pd.Timedelta(days=3))
     f_on = forecast(None, ref, model="flat_baseline", vintages=Vintages(pd.concat([df, ontime])))
@@ -212,7 +213,7 @@ def test_the_commands(tmp_path, run_cli):
 
 def test_deadline_days_moves_the_version_used(tmp_path):
     """deadline_days=2: a Thursday (R - 2) version counts, and the hand-set value is the flat baseline's median;
-    with the default (3) it does not count."""
+    with the strict Wednesday rule (3, no late releases) it does not count."""
     df = _frame()
     ref = pd.Timestamp("2023-08-05")
     late = pd.DataFrame({"as_of": [ref - pd.Timedelta(days=2)], "date": [pd.Timestamp("2023-07-29")],
@@ -224,11 +225,69 @@ def test_deadline_days_moves_the_version_used(tmp_path):
         return f[(f.location == "01") & (f.horizon == 0) & (f.output_type_id == 0.5)]["value"].iloc[0]
 
     assert med(Vintages(both, deadline_days=2)) == 999.0
-    assert med(Vintages(both)) == round(0.8 * _final(29, "01"))
+    assert med(Vintages(both, late_days=0)) == round(0.8 * _final(29, "01"))
     assert Vintages(both, deadline_days=2).deadline(ref) == ref - pd.Timedelta(days=2)
     for bad in (-1, 7, 2.5, "x", None):
         with pytest.raises(EquicareError, match="whole number of days from 0 to 6"):
             Vintages(both, deadline_days=bad)
+
+
+def _late_week(frame: pd.DataFrame, ref: pd.Timestamp, days_after: int) -> pd.DataFrame:
+    """``frame`` with the release that first publishes week ``ref - 7`` moved from its Wednesday (``ref - 3``)
+    to ``days_after`` days later (all of that release's rows: a late weekly release)."""
+    wed = ref - pd.Timedelta(days=3)
+    out = frame.copy()
+    out.loc[out["as_of"] == wed, "as_of"] = wed + pd.Timedelta(days=days_after)
+    return out
+
+
+def test_a_late_weekly_release_is_used_as_the_hub_did():
+    """The weekly release of R - 3 came on Thursday (R - 2): by default (late_days=1) it is used, and the flat
+    baseline's median is its value (0.8 x final); with late_days=0 the week is missing at the deadline and the
+    median is the week before's first-published value (hand-worked from _frame); a Friday release (2 days late) needs
+    late_days=2; the note says which release was used."""
+    df = _frame()
+    ref = WEEKS[30]
+    late = _late_week(df, ref, 1)
+
+    def med(v):
+        f = forecast(None, ref, model="flat_baseline", vintages=v)
+        return f[(f.location == "01") & (f.horizon == 0) & (f.output_type_id == 0.5)]["value"].iloc[0], f
+
+    m, f = med(Vintages(late))
+    assert m == round(0.8 * _final(29, "01"))
+    assert Vintages(late).deadline(ref) == ref - pd.Timedelta(days=2) and Vintages(late).is_late(ref)
+    assert any("published or corrected after the deadline" in n and str((ref - pd.Timedelta(days=2)).date()) in n
+               for n in f.attrs["notes"])
+    strict = Vintages(late, late_days=0)
+    assert strict.deadline(ref) == ref - pd.Timedelta(days=3) and not strict.is_late(ref)
+    m0, f0 = med(strict)
+    assert m0 == round(0.8 * _final(28, "01"))  # week R - 14 as first published (its revision came with R - 7's)
+    assert not any("after the deadline" in n for n in f0.attrs["notes"])
+    friday = _late_week(df, ref, 2)
+    assert med(Vintages(friday))[0] == round(0.8 * _final(28, "01"))
+    assert med(Vintages(friday, late_days=2))[0] == round(0.8 * _final(29, "01"))
+    # on time: the default changes nothing
+    assert Vintages(df).deadline(ref) == ref - pd.Timedelta(days=3) and not Vintages(df).is_late(ref)
+    for bad in (-1, 4, 0.5, "x", None):
+        with pytest.raises(EquicareError, match="late-release days must be a whole number from 0 to 3"):
+            Vintages(df, late_days=bad)
+
+
+def test_a_correction_of_the_latest_week_counts_and_of_older_weeks_does_not():
+    """A Thursday version correcting one location's week R - 7 (released on time on the Wednesday) is used by
+    default (the hub's 2024-11-21 case); one correcting only an older week is not (the deadline stays R - 3)."""
+    df = _frame()
+    ref = WEEKS[30]
+    thu = ref - pd.Timedelta(days=2)
+    fix = pd.DataFrame({"as_of": [thu], "date": [ref - pd.Timedelta(days=7)], "location": ["02"], "value": [555.0]})
+    v = Vintages(pd.concat([df, fix]))
+    assert v.deadline(ref) == thu and v.is_late(ref)
+    f = forecast(None, ref, model="flat_baseline", vintages=v)
+    assert f[(f.location == "02") & (f.horizon == 0) & (f.output_type_id == 0.5)]["value"].iloc[0] == 555.0
+    old = fix.assign(date=ref - pd.Timedelta(days=14))
+    v = Vintages(pd.concat([df, old]))
+    assert v.deadline(ref) == ref - pd.Timedelta(days=3) and not v.is_late(ref)
 
 
 def test_deadline_days_options(tmp_path, run_cli):
@@ -242,37 +301,56 @@ def test_deadline_days_options(tmp_path, run_cli):
     code, out, err = run_cli("backtest", "--vintages", p, "--deadline-days", "2", "--start", ref, "--end", ref,
                              "--out", tmp_path / "b.csv", "--model", "flat_baseline", "--no-extras")
     assert code == 0, err
+    code, out, err = run_cli("forecast", "--late-release-days", "0", "--reference-date", ref,
+                             "--out", tmp_path / "x.csv")
+    assert code == 2 and "--late-release-days needs --vintages" in err
+    code, out, err = run_cli("backtest", "--vintages", p, "--late-release-days", "5", "--start", ref, "--end", ref,
+                             "--out", tmp_path / "b.csv", "--model", "flat_baseline", "--no-extras")
+    assert code == 2 and "from 0 to 3" in err and "Traceback" not in err
+    late = _write(_late_week(_frame(), WEEKS[34], 1), tmp_path / "late.csv")
+    for days, note in (("1", True), ("0", False)):
+        code, out, err = run_cli("forecast", "--vintages", late, "--late-release-days", days, "--reference-date",
+                                 ref, "--out", tmp_path / "l.csv", "--model", "flat_baseline", "--no-extras")
+        assert code == 0 and ("corrected after the deadline" in err) == note, err
 
 
-@functools.lru_cache(maxsize=1)
-def _hub_vintages(path: str) -> Vintages:
-    return load_vintages(path)
+@functools.lru_cache(maxsize=2)
+def _hub_vintages(path: str, late_days: int = 1) -> Vintages:
+    return load_vintages(path, late_days=late_days)
 
 
 @pytest.mark.parametrize("season,baseline", [
     ("2023-24", "FluSight-baseline-2023-24.csv.gz"), ("2024-25", "season-2024-25/FluSight-baseline-2024-25.csv.gz")])
 def test_the_hub_baseline_used_the_thursday_release(shared_data, season, baseline):
     """Independent reference: the hub's FluSight-baseline (flat; its horizon-0 median is the last value it saw).
-    With deadline_days=2 the last value (week <= R - 7) published by R - 2 equals that median in every location at
-    every reference date from 2023-11-04 on; with the Wednesday rule (3) it differs exactly in the weeks whose
-    release came on the Thursday (2024-04-13, 2024-11-23, 2024-12-28, 2025-01-04 reference dates)."""
+    With the default deadline (R - 3, late weekly releases up to a day after: the hub moved its deadline to the
+    Thursday in those weeks) the last value (week <= R - 7) equals that median in every location at every reference
+    date from 2023-11-04 on, as with the Thursday deadline (R - 2); with the strict Wednesday rule (late_days=0) it
+    differs exactly in the weeks whose release came on the Thursday (2024-04-13, 2024-11-23, 2024-12-28,
+    2025-01-04 reference dates), and the default's deadline is the Thursday exactly in those weeks."""
     fs = shared_data / "flusight"
-    v = _hub_vintages(str(fs / "vintages" / "admissions-vintages.csv.gz"))
+    path = str(fs / "vintages" / "admissions-vintages.csv.gz")
+    v, strict = _hub_vintages(path), _hub_vintages(path, 0)
     b = pd.read_csv(fs / baseline, dtype={"location": str})
     b = b[(b["output_type_id"].astype(str) == "0.5") & (b["horizon"] == 0)]
-    differ = []
+    differ, late = [], []
     for ref, g in b.groupby("reference_date"):
         ref = pd.Timestamp(ref)
+        if v.is_late(ref):
+            late.append(ref.strftime("%Y-%m-%d"))
+            assert v.deadline(ref) == ref - pd.Timedelta(days=2)
         if ref < pd.Timestamp("2023-11-04"):
             continue  # the first vintages (October 2023) are not the versions the hub's first weeks used
         hub = g.set_index("location")["value"]
         same = {}
-        for days in (2, 3):
-            s = v.snapshot(deadline(ref, days))
+        for name, cut in (("thursday", deadline(ref, 2)), ("default", v.deadline(ref)),
+                          ("strict", strict.deadline(ref))):
+            s = v.snapshot(cut)
             last = s[s["date"] <= ref - pd.Timedelta(days=7)].sort_values("date").groupby("location")["value"].last()
-            same[days] = bool(np.allclose(hub.reindex(last.index).to_numpy(), last.to_numpy()))
-        assert same[2], ref
-        if not same[3]:
+            same[name] = bool(np.allclose(hub.reindex(last.index).to_numpy(), last.to_numpy()))
+        assert same["thursday"] and same["default"], ref
+        if not same["strict"]:
             differ.append(ref.strftime("%Y-%m-%d"))
     expected = {"2023-24": ["2024-04-13"], "2024-25": ["2024-11-23", "2024-12-28", "2025-01-04"]}[season]
+    assert late == expected
     assert differ == expected

@@ -18,8 +18,10 @@ _EXTRAS = typer.Option(True, "--extras/--no-extras", help="Train also on the bun
 _VINTAGES = typer.Option(None, "--vintages", help="Vintage file (as_of,date,location,value; changes only): forecast "
                          "in real time from the data as published on or before R - 3 days (instead of --truth).")
 _DEADLINE = typer.Option(None, "--deadline-days", help="With --vintages: use the versions published on or before "
-                         "R - N days (default 3, the hub's Wednesday deadline; 2 = the Thursday, which the hub used "
-                         "when a week's release came a day late).")
+                         "R - N days (default 3, the hub's Wednesday deadline).")
+_LATE = typer.Option(None, "--late-release-days", help="With --vintages: when the week R - 7 was published or "
+                     "corrected up to N days after the deadline (a late weekly release), use that release, as the "
+                     "hub moved its deadline in those weeks (default 1: the Thursday; 0 = strict).")
 _NOWCAST = typer.Option(None, "--nowcast/--no-nowcast", help="With --vintages: correct the latest weeks for their "
                         "expected revision, learned from past vintages.")
 _MISSING_WEEKS = typer.Option(None, "--missing-weeks", help="Locations whose latest weeks are unpublished: 'carry' "
@@ -49,6 +51,7 @@ def forecast_cmd(
     horizons: int = typer.Option(4, "--horizons", min=1, help="With --series: steps ahead (horizons 0..N-1)."),
     vintages: str = _VINTAGES,
     deadline_days: int = _DEADLINE,
+    late_release_days: int = _LATE,
     nowcast: bool = _NOWCAST,
     integer: bool = _INTEGER,
     missing_weeks: str = _MISSING_WEEKS,
@@ -62,6 +65,7 @@ def forecast_cmd(
 
         flu_only = [name for name, given in (("--truth", truth), ("--history", history), ("--ilinet", ilinet),
                                              ("--vintages", vintages), ("--deadline-days", deadline_days),
+                                             ("--late-release-days", late_release_days),
                                              ("--nowcast", nowcast), ("--missing-weeks", missing_weeks),
                                              ("--adaptive-spread", adaptive_spread)) if given is not None]
         if flu_only:  # these would be silently ignored: say so instead
@@ -97,7 +101,8 @@ def forecast_cmd(
     n = fc.forecast_to_csv(truth, reference_date, out, model=model, history=history, ilinet=ilinet, extras=extras,
                            notes=lambda note: typer.echo(f"note: {note}", err=True), vintages=vintages,
                            nowcast=nowcast, integer=integer, missing_weeks=missing_weeks,
-                           adaptive=adaptive_spread, deadline_days=deadline_days)
+                           adaptive=adaptive_spread, deadline_days=deadline_days,
+                           late_days=late_release_days)
     typer.echo(f"wrote {n} rows to {out}")
 
 
@@ -112,6 +117,7 @@ def backtest_cmd(
     extras: bool = _EXTRAS,
     vintages: str = _VINTAGES,
     deadline_days: int = _DEADLINE,
+    late_release_days: int = _LATE,
     nowcast: bool = _NOWCAST,
     integer: bool = _INTEGER,
     missing_weeks: str = _MISSING_WEEKS,
@@ -126,7 +132,8 @@ def backtest_cmd(
     n = fc.backtest_to_csv(truth, start, end, out, model=model, history=history, progress=progress,
                            ilinet=ilinet, extras=extras, notes=lambda note: typer.echo(f"note: {note}", err=True),
                            vintages=vintages, nowcast=nowcast, integer=integer, missing_weeks=missing_weeks,
-                           adaptive=adaptive_spread, deadline_days=deadline_days)
+                           adaptive=adaptive_spread, deadline_days=deadline_days,
+                           late_days=late_release_days)
     typer.echo(f"wrote {n} rows to {out}")
 
 

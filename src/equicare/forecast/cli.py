@@ -16,7 +16,7 @@ from equicare.forecast.ilinet import load_ilinet
 from equicare.forecast.run import DEFAULT_MODEL, backtest, forecast, make_model
 from equicare.forecast.scoring import score
 from equicare.forecast.truth import bundled_path, load_truth
-from equicare.forecast.vintages import DEADLINE_DAYS, load_vintages
+from equicare.forecast.vintages import DEADLINE_DAYS, LATE_DAYS, load_vintages
 
 #: Whether real-time forecasts (``--vintages``) correct the latest weeks for revisions by default.
 DEFAULT_NOWCAST = False
@@ -37,17 +37,21 @@ def _truth(path: str | None) -> pd.DataFrame:
     return load_truth(path if path else bundled_path("target-hospital-admissions.csv"))
 
 
-def _data(truth: str | None, vintages: str | None, nowcast: bool | None, deadline_days: int | None = None) -> dict:
+def _data(truth: str | None, vintages: str | None, nowcast: bool | None, deadline_days: int | None = None,
+          late_days: int | None = None) -> dict:
     """``truth=``/``vintages=``/``nowcast=``: the truth file (bundled by default) or, with ``vintages``, the data
-    as published by ``deadline_days`` before each reference date (default 3; then ``truth`` must not be given)."""
-    if deadline_days is not None and not vintages:
-        raise EquicareError("--deadline-days needs --vintages (it says which published version a forecast uses)")
+    as published by ``deadline_days`` before each reference date (default 3), or a late weekly release up to
+    ``late_days`` after (default 1); then ``truth`` must not be given."""
+    for flag, given in (("--deadline-days", deadline_days), ("--late-release-days", late_days)):
+        if given is not None and not vintages:
+            raise EquicareError(f"{flag} needs --vintages (it says which published version a forecast uses)")
     if vintages:
         if truth:
             raise EquicareError("give --truth or --vintages, not both: with --vintages the forecasts use the data "
                                 "as published; score them against the final truth with `equicare score --truth`")
-        days = DEADLINE_DAYS if deadline_days is None else deadline_days  # load_vintages checks it before reading
-        return {"truth": None, "vintages": load_vintages(vintages, days),
+        days = DEADLINE_DAYS if deadline_days is None else deadline_days  # load_vintages checks them before reading
+        late = LATE_DAYS if late_days is None else late_days
+        return {"truth": None, "vintages": load_vintages(vintages, days, late),
                 "nowcast": DEFAULT_NOWCAST if nowcast is None else nowcast}
     if nowcast:
         raise EquicareError("--nowcast needs --vintages (the data as published)")
@@ -82,14 +86,16 @@ def forecast_to_csv(truth: str | None, reference_date: str, out: str, model: str
                     history: str | None = None, ilinet: str | None = None, extras: bool = True,
                     notes: Callable[[str], None] | None = None, vintages: str | None = None,
                     nowcast: bool | None = None, integer: bool = False, missing_weeks: str | None = None,
-                    adaptive: str | None = None, deadline_days: int | None = None) -> int:
+                    adaptive: str | None = None, deadline_days: int | None = None,
+                    late_days: int | None = None) -> int:
     """Forecast one reference date from a truth file (or, with ``vintages``, from the data as published on
-    ``R - deadline_days``, default ``R - 3``) and write the hubverse rows; returns the row count.
+    ``R - deadline_days``, default ``R - 3``, or a late release up to ``late_days`` after) and write the hubverse
+    rows; returns the row count.
 
     ``notes`` receives each note of the forecast (e.g. a location forecast from an older last week).
     ``missing_weeks`` (``carry``, ``model-sqrt``, ``model-carry``) and ``adaptive`` (``off``, ``8:both``, ...)
     override the defaults (see :func:`~equicare.forecast.run.forecast`)."""
-    data = _data(truth, vintages, nowcast, deadline_days)
+    data = _data(truth, vintages, nowcast, deadline_days, late_days)
     return _write(_say(forecast(reference_date=reference_date, integer=integer, **data,
                                 **_options(missing_weeks, adaptive),
                                 **_inputs(model, history, ilinet, extras)), notes), out)
@@ -100,13 +106,13 @@ def backtest_to_csv(truth: str | None, start: str, end: str, out: str, model: st
                     ilinet: str | None = None, extras: bool = True, notes: Callable[[str], None] | None = None,
                     vintages: str | None = None, nowcast: bool | None = None, integer: bool = False,
                     missing_weeks: str | None = None, adaptive: str | None = None,
-                    deadline_days: int | None = None) -> int:
+                    deadline_days: int | None = None, late_days: int | None = None) -> int:
     """Backtest every Saturday from ``start`` to ``end`` and write the hubverse rows; returns the row count.
 
     With ``vintages``, each reference date uses the data as published on or before it minus ``deadline_days``
-    (default 3) days.
+    (default 3) days, or a late weekly release up to ``late_days`` (default 1) after that.
     ``missing_weeks`` and ``adaptive`` as for :func:`forecast_to_csv`."""
-    data = _data(truth, vintages, nowcast, deadline_days)
+    data = _data(truth, vintages, nowcast, deadline_days, late_days)
     return _write(_say(backtest(start=start, end=end, progress=progress, integer=integer, **data,
                                 **_options(missing_weeks, adaptive),
                                 **_inputs(model, history, ilinet, extras)), notes), out)

@@ -237,6 +237,11 @@ def _data_panel(truth: pd.DataFrame | None, vintages: Vintages | None, ref: pd.T
         return to_panel(truth, history, population), []
     snap = vintages.realtime(ref, nowcast=nowcast)
     notes = []
+    if vintages.is_late(ref):
+        notes.append(f"the week ending {(ref - pd.Timedelta(days=7)).date()} was published or corrected after the "
+                     f"deadline, on {snap.attrs['cutoff'].date()}: that release is used, as the hub moved its "
+                     f"deadline in such weeks (late releases up to {vintages.late_days} "
+                     f"day{'s' if vintages.late_days != 1 else ''} after; 0 keeps the strict deadline)")
     if nowcast:
         f = snap.attrs["nowcast_factors"]
         notes.append(f"nowcast: values of the {len(f)} latest published weeks multiplied by "

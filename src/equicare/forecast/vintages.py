@@ -9,11 +9,20 @@ missing again).
 
 Real time, as the CDC FluSight hub works: forecasts for the Saturday reference date ``R`` were due on the
 Wednesday before, so they can use the version published on or before ``R - 3`` days (:func:`deadline`); and, as
-always in equicare, only weeks ending ``R - 7`` or earlier.  ``deadline_days`` sets another deadline: in the weeks
-whose release came on the Thursday instead (2024-04-11, 2024-11-21, 2024-12-26 and 2025-01-02: holidays and
-corrections), the hub's own FluSight-baseline used that Thursday release, so ``deadline_days=2`` gives the data
-the hub's teams had in every week from 2023-11 to 2025-05 (checked against the baseline's medians,
-``tests/test_forecast_vintages.py``), and ``deadline_days=3`` the issue's stricter Wednesday rule.
+always in equicare, only weeks ending ``R - 7`` or earlier.  ``deadline_days`` sets another deadline.
+
+Late releases (``late_days``, default :data:`LATE_DAYS` = 1): when the week ending ``R - 7`` was published, or
+corrected, within ``late_days`` days after the deadline (a late weekly release, or a correction of the week just
+released), the data as published on that day are used.  The hub did this: in the holiday weeks of 2024-12-28 and
+2025-01-04 the data came on Thursday and the hub moved the submission deadline to that Thursday ("FluSight
+submission deadlines for these weeks are now set for Thursday, December 26, 2024 ... and Thursday, January 2,
+2025", cdcepi/FluSight-forecast-hub pull request 1365), and in all four weeks with a Thursday release (2024-04-11
+and the two holiday weeks: the week's first publication; 2024-11-21: a correction of 29 states' week just
+released the day before) the hub's own FluSight-baseline used it.  So the default gives the data the hub's teams
+had in every week from 2023-11 to 2025-05 (checked against the baseline's medians,
+``tests/test_forecast_vintages.py``); ``late_days=0`` gives the strict Wednesday rule, in which those weeks are
+forecast from older data (a missing week is then handled by :mod:`equicare.forecast.gaps`).  A version after the
+deadline that changes only older weeks is not used.
 
 Nowcast (:func:`nowcast_factors`): preliminary values of the latest weeks are often revised (upwards when
 reports arrive late).  For lag ``l`` (1 = the snapshot's latest week), the factor is the ratio of the values now
@@ -36,6 +45,11 @@ from equicare.forecast.truth import read_weekly
 
 #: Days between the hub's submission deadline (Wednesday) and the Saturday reference date.
 DEADLINE_DAYS = 3
+#: Days after the deadline within which a version that publishes or corrects the week ``R - 7`` (a late weekly
+#: release) still counts, as the hub extended its deadline in those weeks (see the module docstring).
+LATE_DAYS = 1
+#: Allowed ``late_days``: 0 (the strict deadline) to 3.
+LATE_RANGE = (0, 3)
 #: The deadlines a forecast may use: 0 (the reference date itself) to 6 days before it (a deadline 7 or more days
 #: before R would cut the last week, ending R - 7, that the forecasts are defined to start from).
 DEADLINE_RANGE = (0, 6)
@@ -69,6 +83,27 @@ def check_deadline_days(days: object) -> int:
     return d
 
 
+def check_late_days(days: object) -> int:
+    """``days`` as a whole number of days in :data:`LATE_RANGE`.
+
+    Raises
+    ------
+    EquicareError
+        Not a whole number from 0 to 3.
+    """
+    lo, hi = LATE_RANGE
+    try:
+        d = int(days)  # type: ignore[call-overload]
+        ok = d == float(days) and lo <= d <= hi  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise EquicareError(f"the late-release days must be a whole number from {lo} to {hi} (got {days}); "
+                            f"{LATE_DAYS} takes a weekly release that came the day after the deadline, as the hub "
+                            "did, 0 keeps the strict deadline")
+    return d
+
+
 def deadline(reference_date: pd.Timestamp, days: int = DEADLINE_DAYS) -> pd.Timestamp:
     """The last publication day a forecast for ``reference_date`` may use: ``R - days`` (default ``R - 3``, the
     hub's Wednesday)."""
@@ -81,13 +116,16 @@ class Vintages:
     Build with :func:`load_vintages` (from a file) or directly from a frame with columns
     ``as_of, date, location, value`` (datetime64, datetime64, str, float with NaN = withdrawn).
     ``deadline_days``: a forecast for ``R`` uses the versions published on or before ``R - deadline_days``
-    (:func:`deadline`).  Snapshots are cached per cutoff, so a back-test computes each one once.
+    (:func:`deadline`), or a late weekly release up to ``late_days`` after it (:meth:`deadline`).  Snapshots are
+    cached per cutoff, so a back-test computes each one once.
     """
 
-    def __init__(self, frame: pd.DataFrame, name: str = "vintages", deadline_days: int = DEADLINE_DAYS) -> None:
+    def __init__(self, frame: pd.DataFrame, name: str = "vintages", deadline_days: int = DEADLINE_DAYS,
+                 late_days: int = LATE_DAYS) -> None:
         df = frame[list(REQUIRED)].sort_values("as_of", kind="stable").reset_index(drop=True)
         self.name = name
         self.deadline_days = check_deadline_days(deadline_days)
+        self.late_days = check_late_days(late_days)
         self.as_of = df["as_of"].to_numpy(dtype="datetime64[ns]")
         self._date = df["date"].to_numpy(dtype="datetime64[ns]")
         self._loc = df["location"].astype(str).to_numpy(dtype=object)
@@ -151,8 +189,25 @@ class Vintages:
         return out
 
     def deadline(self, reference_date: object) -> pd.Timestamp:
-        """The last publication day a forecast for ``reference_date`` may use (``R - deadline_days``)."""
-        return deadline(pd.Timestamp(reference_date), self.deadline_days)
+        """The last publication day a forecast for ``reference_date`` may use: ``R - deadline_days``, or the last
+        day within ``late_days`` after it (never after ``R``) on which a version published or corrected the week
+        ``R - 7`` (a late release)."""
+        r = pd.Timestamp(reference_date).normalize()
+        c = deadline(r, self.deadline_days)
+        if self.late_days == 0 or c < self.first:
+            return c
+        week = np.datetime64(r - pd.Timedelta(days=7), "ns")
+        lo = int(np.searchsorted(self.as_of, np.datetime64(c, "ns"), side="right"))
+        end = min(c + pd.Timedelta(days=self.late_days), r)
+        hi = int(np.searchsorted(self.as_of, np.datetime64(end, "ns"), side="right"))
+        hit = np.flatnonzero(self._date[lo:hi] == week)
+        return pd.Timestamp(self.as_of[lo + hit[-1]]) if len(hit) else c
+
+    def is_late(self, reference_date: object) -> bool:
+        """Whether the forecast for ``reference_date`` uses a late release (:meth:`deadline` after
+        ``R - deadline_days``)."""
+        r = pd.Timestamp(reference_date)
+        return self.deadline(r) > deadline(r, self.deadline_days)
 
     def realtime(self, reference_date: object, nowcast: bool = False) -> pd.DataFrame:
         """The data a forecast for ``reference_date`` may use: the snapshot at :meth:`deadline`, nowcast if asked.
@@ -169,9 +224,10 @@ class Vintages:
         return snap
 
 
-def load_vintages(path: str | Path, deadline_days: int = DEADLINE_DAYS) -> Vintages:
+def load_vintages(path: str | Path, deadline_days: int = DEADLINE_DAYS, late_days: int = LATE_DAYS) -> Vintages:
     """Read a vintage file (``as_of,date,location,value``; CSV, optionally gzip-compressed); forecasts from it use
-    the versions published ``deadline_days`` before the reference date (:class:`Vintages`).
+    the versions published ``deadline_days`` before the reference date, or a late weekly release up to
+    ``late_days`` after that (:class:`Vintages`).
 
     Read and checked by the same reader as :func:`~equicare.forecast.truth.load_truth`
     (:func:`~equicare.forecast.truth.read_weekly`), with the same rules for ``date``, ``location`` and ``value``.
@@ -185,9 +241,11 @@ def load_vintages(path: str | Path, deadline_days: int = DEADLINE_DAYS) -> Vinta
         ``NULL``) withdraws the value.  Several rows for one ``(as_of, date, location)`` are several versions
         published that day: the later row in the file wins.
     EquicareError
-        The file does not exist; ``deadline_days`` is not a whole number from 0 to 6.
+        The file does not exist; ``deadline_days`` is not a whole number from 0 to 6; ``late_days`` is not one
+        from 0 to 3.
     """
     deadline_days = check_deadline_days(deadline_days)
+    late_days = check_late_days(late_days)
     t = read_weekly(path, REQUIRED, "vintage")
     as_of = t.day("as_of")
     date = t.week("date")
@@ -197,7 +255,7 @@ def load_vintages(path: str | Path, deadline_days: int = DEADLINE_DAYS) -> Vinta
     if len(t.raw) == 0:
         raise ValidationError([Problem(t.name, None, "value", "no rows in the file")])
     frame = pd.DataFrame({"as_of": as_of, "date": date, "location": loc, "value": value})
-    return Vintages(frame, t.name, deadline_days)
+    return Vintages(frame, t.name, deadline_days, late_days)
 
 
 def _latest_week(snap: pd.DataFrame) -> pd.Timestamp:
