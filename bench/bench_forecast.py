@@ -3,13 +3,17 @@
 For each season, the default ``ensemble`` (as the command line runs it: the bundled NHSN history and ILINet
 extras) is back-tested twice:
 
-* **real time**: each reference date R uses the data as published on or before R - 3 days (the hub's Wednesday
-  deadline), from the vintage file ``vintages/admissions-vintages.csv.gz`` (``backtest(..., vintages=...)``,
-  the command line's ``--vintages``), with the nowcast setting the command line uses by default;
-* **real time, the hub's data** (``--deadline-days 2``): the versions published by the Thursday R - 2, which is
-  what the hub's teams had: in the four weeks whose release came on the Thursday (2024-04-11, 2024-11-21,
-  2024-12-26, 2025-01-02) the hub's own FluSight-baseline used that release (its horizon-0 medians equal the last
-  values published by R - 2 at every reference date from 2023-11-04 on; tests/test_forecast_vintages.py);
+* **real time, the default (``hub``)**: each reference date R uses the data as published on or before R - 3 days
+  (the hub's Wednesday deadline), or the release of the week R - 7 that came up to a day later (``late_days=1``,
+  the command line's default ``--late-release-days 1``: the hub moved its deadline to the Thursday in those weeks,
+  FluSight hub PR 1365), from the vintage file ``vintages/admissions-vintages.csv.gz``
+  (``backtest(..., vintages=...)``, the command line's ``--vintages``), with the nowcast setting the command line
+  uses by default. This is the data the hub's teams had: in the four weeks whose release came on the Thursday
+  (2024-04-11, 2024-11-21, 2024-12-26, 2025-01-02) the hub's own FluSight-baseline used that release (its
+  horizon-0 medians equal the last values of the default's snapshot at every reference date from 2023-11-04 on;
+  tests/test_forecast_vintages.py);
+* **real time, strict (``strict``)**: R - 3 without late releases (``--late-release-days 0``), so those weeks are
+  forecast from data a week older than every team had;
 * **revised data**: the final truth file cut at R - 7 (how every earlier round was measured).
 
 Only weeks ending R - 7 or earlier are used in both.  Both are scored against the final truth, as the hub scores
@@ -27,7 +31,7 @@ figures are the held-out ones in that file. Round 6 (bench/selection-round6.md: 
 ``pooled_gbqr``, per-horizon weights and spread) kept the default by the same design. The default's settings
 (missing weeks, adaptive spread) are printed.
 
-Run: ``.venv/bin/python bench/bench_forecast.py [--seasons 2023-24,2024-25] [--deadlines 3,2] [--integer]
+Run: ``.venv/bin/python bench/bench_forecast.py [--seasons 2023-24,2024-25] [--deadlines hub,strict] [--integer]
 [--missing-weeks M] [--adaptive 4:both]`` (the last two run a non-default setting, e.g. round 5's options).
 """
 
@@ -47,7 +51,7 @@ from equicare.forecast.extras import bundled_extras
 from equicare.forecast.gaps import DEFAULT_MISSING_WEEKS
 from equicare.forecast.models import QuantileEnsemble
 from equicare.forecast.run import DEFAULT_ADAPTIVE
-from equicare.forecast.vintages import load_vintages
+from equicare.forecast.vintages import LATE_DAYS, load_vintages
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "flusight"
 S25 = SHARED / "season-2024-25"
@@ -81,8 +85,8 @@ def line(label: str, r: dict, secs: float | None = None, cpu: float | None = Non
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seasons", default=",".join(SEASONS))
-    ap.add_argument("--deadlines", default="3,2", help="real-time deadlines to run, days before R (3 = the hub's "
-                                                       "Wednesday rule, 2 = the data the hub's teams had)")
+    ap.add_argument("--deadlines", default="hub,strict", help="real-time deadlines to run: hub (the default: R - 3 "
+                    "and late releases up to a day after), strict (R - 3, no late releases), or N (R - N days)")
     ap.add_argument("--integer", action="store_true", help="whole-number quantiles (--integer)")
     ap.add_argument("--missing-weeks", default=DEFAULT_MISSING_WEEKS, help="carry | model-sqrt | model-carry")
     ap.add_argument("--adaptive", default=None, help="adaptive spread: off | WEEKS:both | WEEKS:widen (default: "
@@ -95,8 +99,10 @@ def main() -> int:
         return 1
     ex = bundled_extras()
     path = SHARED / "vintages" / "admissions-vintages.csv.gz"
-    deadlines = [int(d) for d in args.deadlines.split(",") if d.strip()]
-    vints = {d: load_vintages(path, deadline_days=d) for d in deadlines}
+    specs = {"hub": ("R - 3 + late", 3, LATE_DAYS), "strict": ("R - 3 strict", 3, 0)}
+    deadlines = [specs.get(d.strip()) or (f"R - {d.strip()}", int(d), 0) for d in args.deadlines.split(",")
+                 if d.strip()]
+    vints = {label: load_vintages(path, deadline_days=days, late_days=late) for label, days, late in deadlines}
     head = (f"{'forecast':<30} {'ratio':>6}  {'h0    h1    h2    h3':<23}  {'cov50':>5} {'cov95':>5} {'tasks':>6} "
             f"{'secs':>7} {'cpu s':>6}")
     ad = "off" if adaptive is None else f"{adaptive.window} weeks, bounds {adaptive.bounds}"
@@ -122,7 +128,7 @@ def main() -> int:
                           nowcast=DEFAULT_NOWCAST, integer=args.integer, **opts)
             secs, cpu = time.perf_counter() - t0, time.process_time() - c0
             rts[d] = (score(final, rt, versus=base), secs, cpu, rt)
-            print(line(f"equicare, real time (R - {d})", *rts[d][:3]), flush=True)
+            print(line(f"equicare, real time ({d})", *rts[d][:3]), flush=True)
         t0, c0 = time.perf_counter(), time.process_time()
         rv = backtest(final, start, end, model=model, history=ex.history, integer=args.integer, **opts)
         r_rv = score(final, rv, versus=base)
@@ -132,14 +138,16 @@ def main() -> int:
         print(f"{'best single team: ' + best[0]:<30} {best[1]:>6.3f}")
         for d, (_, _, _, rt) in rts.items():
             stale = sum(1 for n in rt.attrs.get("notes", []) if ": location " in n)
-            print(f"real-time notes (R - {d}): {stale} location-dates forecast from an older last observed week")
+            late = sum(1 for n in rt.attrs.get("notes", []) if "after the deadline" in n)
+            print(f"real-time notes ({d}): {stale} location-dates forecast from an older last observed week; "
+                  f"{late} reference dates from a late release")
         for d, (r_rt, secs, cpu, _) in rts.items():
             summary.append((season, d, r_rt, r_rv, r_ens["wis_ratio"], best, secs, cpu))
-    print("\nseason   deadline  real-time  revised  hub-ensemble  best-team          cov95(rt)  goal (rt < ensemble, "
+    print("\nseason   deadline      real-time  revised  hub-ensemble  best-team          cov95(rt)  goal (rt < ensemble, "
           "cov95 in [0.90, 0.97])  real-time back-test")
     for season, d, r_rt, r_rv, e, best, secs, cpu in summary:
         ok = r_rt["wis_ratio"] < e and 0.90 <= r_rt["coverage_95"] <= 0.97
-        print(f"{season}  R - {d}  {r_rt['wis_ratio']:>11.3f} {r_rv['wis_ratio']:>8.3f} {e:>13.3f}  {best[0]:<13} "
+        print(f"{season}  {d:<13} {r_rt['wis_ratio']:>11.3f} {r_rv['wis_ratio']:>8.3f} {e:>13.3f}  {best[0]:<13} "
               f"{best[1]:.3f}  {r_rt['coverage_95']:>9.3f}  {'met' if ok else 'NOT met':<40} {secs:.1f} s wall, "
               f"{cpu:.1f} s CPU (goal < 60 s)")
     return 0
