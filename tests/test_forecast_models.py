@@ -54,6 +54,41 @@ def test_ensemble_is_weighted_quantile_average(panel: Panel) -> None:
         QuantileEnsemble([a, b], weights=[1])
 
 
+def test_linear_pool_of_two_uniforms_by_hand() -> None:
+    """Members U(0, 1) (quantiles tau) and U(1, 3) (1 + 2 tau), weights 1 : 1: the mixture CDF is x / 2 on
+    [0.01, 0.99] and 1/2 + (x - 1) / 4 on [1.02, 2.98], so q_0.25 = 0.5, q_0.1 = 0.2, q_0.75 = 2, q_0.9 = 2.6;
+    with weights 3 : 1, q_0.3 = 0.4 (F = 3x / 4). Against a Monte-Carlo mixture of the same members too."""
+    from equicare.forecast.models.base import Q
+    from equicare.forecast.models.ensemble import linear_pool
+
+    preds = np.stack([Q, 1 + 2 * Q])[:, None, :]  # (M=2, 1 task, 23)
+    got = linear_pool(preds, np.array([1.0, 1.0]))[0]
+    for tau, want in ((0.25, 0.5), (0.1, 0.2), (0.75, 2.0), (0.9, 2.6)):
+        assert got[np.isclose(Q, tau)][0] == pytest.approx(want, abs=1e-9)
+    assert np.all(np.diff(got) >= 0) and got[0] >= 0.01 and got[-1] <= 2.98
+    assert linear_pool(preds, np.array([3.0, 1.0]))[0][np.isclose(Q, 0.3)][0] == pytest.approx(0.4, abs=1e-9)
+    rng = np.random.default_rng(7)
+    draws = np.concatenate([rng.uniform(0, 1, 200_000), rng.uniform(1, 3, 200_000)])
+    inner = (Q > 0.02) & (Q < 0.98)
+    assert np.allclose(got[inner], np.quantile(draws, Q[inner]), atol=0.02)
+    # one member: the pool is that member; the ensemble option uses it
+    one = linear_pool(preds[:1], np.array([1.0]))[0]
+    assert np.allclose(one, Q, atol=1e-9)
+
+
+def test_ensemble_pool_option(panel: Panel) -> None:
+    from equicare.forecast.models.ensemble import linear_pool
+
+    a, b = FlatBaseline(), DampedTrend()
+    got = QuantileEnsemble([a, b], weights=[1, 3], combine="pool").predict(panel, [1, 2])
+    members = np.stack([np.sort(np.maximum(m.predict(panel, [1, 2]), 0.0), axis=-1) for m in (a, b)])
+    assert np.allclose(got, linear_pool(members, np.array([0.25, 0.75])))
+    lo, hi = members.min(axis=0), members.max(axis=0)
+    assert np.all(got >= lo - 1e-9) and np.all(got <= hi + 1e-9)
+    with pytest.raises(ValueError, match="one weight per member"):
+        QuantileEnsemble([a, b], weights=[[1, 3], [1, 1]], combine="pool").predict(panel, [1])
+
+
 def test_ilinet_pseudo_rates(shared_data: Path) -> None:
     ili = load_ilinet(shared_data / "flusight" / "history" / "ilinet_state.csv")
     assert ili.dates[-1] <= pd.Timestamp("2020-07-06") and ili.dates[0] < pd.Timestamp("2011-01-01")

@@ -69,6 +69,64 @@ def growth_regimes(panel: Panel, groups: int = 3, weeks: int = REGIME_WEEKS) -> 
     return np.where(np.isfinite(d), np.searchsorted(cuts, np.nan_to_num(d)), mid)
 
 
+#: Bisection steps of :func:`linear_pool` (the interval between the members' quantiles halves at each).
+POOL_STEPS = 48
+
+
+def linear_pool(preds: np.ndarray, weights: np.ndarray, levels: Sequence[float] = Q) -> np.ndarray:
+    r"""Quantiles of the weighted mixture of the members' distributions (linear opinion pool).
+
+    .. math:: F(x) = \sum_m w_m F_m(x), \qquad q_\tau = \min\{x : F(x) \ge \tau\},
+
+    with ``F_m`` the piecewise-linear interpolation of member ``m``'s quantiles at ``levels`` (0 below its lowest
+    quantile, 1 above its highest; a jump where quantiles tie).  ``q_tau`` lies between the members' own
+    ``tau``-quantiles and is found by bisection there (:data:`POOL_STEPS` halvings).
+
+    Parameters
+    ----------
+    preds
+        ``(M, ..., K)`` members' quantiles, each sorted along the last axis, ``K = len(levels)``.
+    weights
+        ``(M,)`` non-negative weights (normalised here).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(..., K)`` the pool's quantiles, non-decreasing along the last axis.
+
+    References
+    ----------
+    Stone (1961), "The opinion pool", Ann. Math. Statist. 32(4); Lichtendahl, Grushka-Cockayne & Winkler (2013),
+    Management Science 59(7); the FluSight hub's ``lop_norm`` ensemble (hubEnsembles ``linear_pool``).
+    """
+    preds = np.asarray(preds, dtype=float)
+    w = np.asarray(weights, dtype=float)
+    w = w / w.sum()
+    tau = np.asarray(levels, dtype=float)
+    lo, hi = preds.min(axis=0), preds.max(axis=0)
+
+    def cdf(x: np.ndarray) -> np.ndarray:
+        total = np.zeros_like(x)
+        for wm, q in zip(w, preds):
+            k = (q[..., None, :] <= x[..., :, None]).sum(axis=-1)  # quantiles at or below x
+            kl = np.clip(k - 1, 0, len(tau) - 1)
+            ku = np.clip(k, 0, len(tau) - 1)
+            ql, qu = np.take_along_axis(q, kl, -1), np.take_along_axis(q, ku, -1)
+            frac = np.where(qu > ql, (x - ql) / np.where(qu > ql, qu - ql, 1.0), 0.0)
+            f = tau[kl] + frac * (tau[ku] - tau[kl])
+            total += wm * np.where(k == 0, 0.0, np.where(k >= len(tau), 1.0, f))
+        return total
+
+    ok = cdf(lo) >= tau - 1e-12
+    for _ in range(POOL_STEPS):
+        mid = 0.5 * (lo + hi)
+        reach = cdf(mid) >= tau - 1e-12
+        hi = np.where(reach, mid, hi)
+        lo = np.where(reach, lo, mid)
+    out = np.where(ok, lo, hi)
+    return np.maximum.accumulate(out, axis=-1)
+
+
 class QuantileEnsemble(ForecastModel):
     r"""Average of the members' quantiles, level by level (Vincentisation), then an optional spread factor.
 
@@ -77,7 +135,9 @@ class QuantileEnsemble(ForecastModel):
     with ``weights`` one per member, or a ``(n_steps, n_members)`` array of per-step weights (row ``k - 1`` for
     step ``k``, the last row for further steps; each row normalised),
 
-    or the level-wise median when ``combine="median"`` (the FluSight hub ensemble's rule).  Members' quantiles
+    or the level-wise median when ``combine="median"`` (the FluSight hub ensemble's rule), or the quantiles of the
+    weighted mixture of the members' distributions when ``combine="pool"`` (:func:`linear_pool`; eleventh
+    selection round: not the default, ``bench/selection-round11.md``).  Members' quantiles
     are clipped at 0 first.  Averaging monotone quantile functions gives a monotone quantile function.  With
     ``spread`` (one factor per step, the last one repeated for further steps), each quantile becomes
     ``m + s_k (q - m)`` around the median ``m``, which keeps the quantiles monotone.  With
@@ -142,8 +202,8 @@ class QuantileEnsemble(ForecastModel):
                              "per step")
         w = w / w.sum(axis=1, keepdims=True)
         self.weights = w[0] if len(w) == 1 else w
-        if combine not in ("mean", "median"):
-            raise ValueError("combine must be 'mean' or 'median'")
+        if combine not in ("mean", "median", "pool"):
+            raise ValueError("combine must be 'mean', 'median' or 'pool'")
         self.combine = combine
         if spread is not None:
             spread = tuple(float(s) for s in spread)
@@ -166,6 +226,10 @@ class QuantileEnsemble(ForecastModel):
         preds = np.stack([np.sort(np.maximum(m.predict(panel, steps), 0.0), axis=-1) for m in self.members])
         if self.combine == "median":
             out = np.median(preds, axis=0)
+        elif self.combine == "pool":
+            if self.weights.ndim != 1:
+                raise ValueError("combine='pool' takes one weight per member, not per step")
+            out = linear_pool(preds, self.weights)
         elif self.weights.ndim == 1:
             out = np.tensordot(self.weights, preds, axes=1)
         else:  # one row of weights per step (the last row for further steps)
