@@ -89,6 +89,29 @@ def test_ensemble_pool_option(panel: Panel) -> None:
         QuantileEnsemble([a, b], weights=[[1, 3], [1, 1]], combine="pool").predict(panel, [1])
 
 
+def test_skew_root_by_hand(panel: Panel) -> None:
+    """Population 10^5 (scale 1): a quantile with z = (q + 0.01)^(1/4) = z_med + d goes to z_med + u d above the
+    median and z_med + l d below; the median and zeros stay; monotone; the ensemble option applies it last."""
+    from equicare.forecast.models.base import Q
+    from equicare.forecast.models.ensemble import ROOT_OFFSET, skew_root
+
+    zmed = 2.0
+    d = np.linspace(-0.5, 0.5, len(Q))
+    q = (zmed + d) ** 4 - ROOT_OFFSET
+    q[0] = 0.0
+    got = skew_root(q[None, :], np.array([1.0]), 0.5, 2.0)[0]
+    want = np.where(d > 0, (zmed + 2.0 * d) ** 4, (zmed + 0.5 * d) ** 4) - ROOT_OFFSET
+    want[0] = 0.0
+    assert np.allclose(got, want) and got[len(Q) // 2] == pytest.approx(q[len(Q) // 2])
+    assert np.all(np.diff(got) >= 0)
+    a, b = FlatBaseline(), DampedTrend()
+    plain = QuantileEnsemble([a, b]).predict(panel, [1])
+    sk = QuantileEnsemble([a, b], skew=(0.9, 1.2)).predict(panel, [1])
+    assert np.allclose(sk, skew_root(plain, panel.population / 1e5, 0.9, 1.2))
+    with pytest.raises(ValueError, match="skew must be two positive factors"):
+        QuantileEnsemble([a, b], skew=(1.0, 0.0))
+
+
 def test_ilinet_pseudo_rates(shared_data: Path) -> None:
     ili = load_ilinet(shared_data / "flusight" / "history" / "ilinet_state.csv")
     assert ili.dates[-1] <= pd.Timestamp("2020-07-06") and ili.dates[0] < pd.Timestamp("2011-01-01")

@@ -69,6 +69,30 @@ def growth_regimes(panel: Panel, groups: int = 3, weeks: int = REGIME_WEEKS) -> 
     return np.where(np.isfinite(d), np.searchsorted(cuts, np.nan_to_num(d)), mid)
 
 
+def skew_root(q: np.ndarray, scale: np.ndarray, lower: float, upper: float) -> np.ndarray:
+    r"""Quantiles scaled around their median on the fourth-root scale, by ``upper`` above it and ``lower`` below.
+
+    .. math:: z = (q / s + c)^{1/4}, \qquad z' = z_{0.5} + m\,(z - z_{0.5}), \quad m = \text{upper if }
+              z > z_{0.5} \text{ else lower}, \qquad q' = ((z')^4 - c)\, s,
+
+    with ``s`` = ``scale`` (population / 10^5) and ``c`` = :data:`ROOT_OFFSET`; quantiles at 0 stay at 0, and the
+    result is clipped at 0.  Positive factors keep the quantiles monotone.
+
+    Parameters
+    ----------
+    q
+        ``(..., K)`` quantiles (admissions), sorted along the last axis, median at ``K // 2``.
+    scale
+        Population / 10^5, broadcastable to ``q.shape[:-1]``.
+    """
+    sc = np.asarray(scale, dtype=float)[..., None]
+    z = (q / sc + ROOT_OFFSET) ** 0.25
+    zm = z[..., len(Q) // 2][..., None]
+    m = np.where(z > zm, float(upper), float(lower))
+    out = (np.maximum(zm + m * (z - zm), 0.0) ** 4 - ROOT_OFFSET) * sc
+    return np.where(q <= 0.0, 0.0, np.maximum(out, 0.0))
+
+
 #: Bisection steps of :func:`linear_pool` (the interval between the members' quantiles halves at each).
 POOL_STEPS = 48
 
@@ -144,7 +168,9 @@ class QuantileEnsemble(ForecastModel):
     ``spread_scale="root"`` this happens on the fourth-root scale of the rate,
     ``z = (q / (N / 10^5) + c)^{1/4}`` with ``c`` = :data:`ROOT_OFFSET`, before mapping back; a quantile at 0
     stays at 0 (it stands for all the mass at or below zero, which narrowing should not lift), so weeks with no
-    admissions stay covered.  With ``regime_spread`` (one multiplier per growth regime, falling .. rising), each
+    admissions stay covered.  ``skew = (l, u)`` then scales the quantiles below and above the median by ``l`` and
+    ``u`` on the fourth-root scale (:func:`skew_root`; twelfth selection round: not the default).  With
+    ``regime_spread`` (one multiplier per growth regime, falling .. rising), each
     location's spread is also multiplied by the multiplier of its regime at the forecast origin
     (:func:`growth_regimes` on the panel the forecast uses): wider when admissions are rising fast, narrower when
     they fall.
@@ -177,7 +203,7 @@ class QuantileEnsemble(ForecastModel):
     def __init__(self, members: Sequence[ForecastModel] | None = None, weights: Sequence[float] | None = None,
                  combine: str = "mean", augment: Panel | None = None,
                  spread: Sequence[float] | None = None, spread_scale: str | None = None,
-                 regime_spread: Sequence[float] | None = None) -> None:
+                 regime_spread: Sequence[float] | None = None, skew: Sequence[float] | None = None) -> None:
         from equicare.forecast.models.pooled import PooledAR, PooledGBM
         from equicare.forecast.models.smoothing import DampedTrend
 
@@ -217,12 +243,23 @@ class QuantileEnsemble(ForecastModel):
             if spread is None:
                 raise ValueError("regime_spread multiplies the spread: give spread too")
         self.regime_spread = regime_spread
+        if skew is not None:
+            skew = tuple(float(x) for x in skew)
+            if len(skew) != 2 or any(not np.isfinite(x) or x <= 0 for x in skew):
+                raise ValueError("skew must be two positive factors (below, above the median)")
+        self.skew = skew
         spread_scale = "count" if spread_scale is None else spread_scale
         if spread_scale not in ("count", "root"):
             raise ValueError("spread_scale must be 'count' or 'root'")
         self.spread_scale = spread_scale
 
     def predict(self, panel: Panel, steps: Sequence[int]) -> np.ndarray:
+        out = self._spread(panel, steps)
+        if self.skew is None:
+            return out
+        return skew_root(out, panel.population / 1e5, *self.skew)
+
+    def _spread(self, panel: Panel, steps: Sequence[int]) -> np.ndarray:
         preds = np.stack([np.sort(np.maximum(m.predict(panel, steps), 0.0), axis=-1) for m in self.members])
         if self.combine == "median":
             out = np.median(preds, axis=0)
