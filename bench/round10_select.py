@@ -19,9 +19,9 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import round9_select as r9  # noqa: E402
-from round6_select import FILES, dist, wide  # noqa: E402
+from round6_select import dist, wide  # noqa: E402
 
-from equicare.forecast import load_forecasts, load_population, load_truth, to_panel  # noqa: E402
+from equicare.forecast import load_population  # noqa: E402
 from equicare.forecast.extras import bundled_extras  # noqa: E402
 from equicare.forecast.hub import saturdays  # noqa: E402
 from equicare.forecast.models.ensemble import AUGMENTED_REGIME_SPREAD  # noqa: E402
@@ -38,13 +38,9 @@ def main() -> int:
     ex = bundled_extras()
     v = load_vintages(r9.SHARED / "vintages" / "admissions-vintages.csv.gz")
     res = {}
-    for s, (a, b) in r9.RT.items():
-        refs = list(saturdays(a, b))
-        regs = r9.regimes_for((r, to_panel(v.realtime(r), ex.history, pop).cut(r - pd.Timedelta(weeks=1)))
-                              for r in refs)
+    for s, t in r9.realtime_tasks(cache, pop, ex, v).items():
+        refs = list(saturdays(*r9.RT[s]))
         f = {r: float(nowcast_factors(v, v.deadline(r))[0]) for r in refs}
-        truth_p, base_p = FILES[s]
-        t = r9.Tasks(cache, s, load_truth(truth_p), wide(load_forecasts(base_p)), regs, pop)
         idx = wide(pd.read_parquet(cache / f"{s}-gbm-1.parquet")).index
         for n in ("ar-1",):
             idx = idx.intersection(wide(pd.read_parquet(cache / f"{s}-{n}.parquet")).index)

@@ -14,16 +14,13 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import round9_select as r9  # noqa: E402
-from round6_select import FILES, dist, wide  # noqa: E402
-from round9_members import SEASONS as OLD, old_truth  # noqa: E402
+from round6_select import dist  # noqa: E402
 
-from equicare.forecast import bundled_path, load_forecasts, load_population, load_truth, to_panel  # noqa: E402
+from equicare.forecast import load_population  # noqa: E402
 from equicare.forecast.extras import bundled_extras  # noqa: E402
-from equicare.forecast.hub import saturdays  # noqa: E402
 from equicare.forecast.models.base import Q  # noqa: E402
 from equicare.forecast.models.ensemble import (AUGMENTED_REGIME_SPREAD, AUGMENTED_SPREAD, ROOT_OFFSET,  # noqa: E402
                                                linear_pool)
@@ -54,13 +51,7 @@ def main() -> int:
     r9.GS = (1,)
     pop = load_population()
     ex = bundled_extras()
-    target = load_truth(bundled_path("target-hospital-admissions.csv"))
-    full = to_panel(target, ex.history, pop)
-    yold = old_truth()
-    old = {}
-    for s, (a, b) in OLD.items():
-        regs = r9.regimes_for((r, full.cut(r - pd.Timedelta(weeks=1))) for r in saturdays(a, b))
-        old[s] = r9.Tasks(old_cache, s, yold, wide(pd.read_parquet(old_cache / f"{s}-flat-0.parquet")), regs, pop)
+    old = r9.old_tasks(old_cache, pop, ex)
     pools = {s: pool(t) for s, t in old.items()}
 
     def old_stats(m: float) -> tuple[float, float]:
@@ -81,11 +72,7 @@ def main() -> int:
           f"{'L1, m = ' + str(m) if m != 1.0 else 'L0'}")
     v = load_vintages(r9.SHARED / "vintages" / "admissions-vintages.csv.gz")
     out = {}
-    for s, (a, b) in r9.RT.items():
-        regs = r9.regimes_for((r, to_panel(v.realtime(r), ex.history, pop).cut(r - pd.Timedelta(weeks=1)))
-                              for r in saturdays(a, b))
-        truth_p, base_p = FILES[s]
-        t = r9.Tasks(rt_cache, s, load_truth(truth_p), wide(load_forecasts(base_p)), regs, pop)
+    for s, t in r9.realtime_tasks(rt_cache, pop, ex, v).items():
         c0 = t.stats(t.config(1, AUGMENTED_REGIME_SPREAD))
         c1 = t.stats(spread(t, pool(t), m))
         out[s] = (c1[0], c1[2] / c1[1], c0[0], c0[2] / c0[1])

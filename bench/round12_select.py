@@ -15,16 +15,14 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import round9_select as r9  # noqa: E402
-from round6_select import FILES, dist, wide  # noqa: E402
-from round9_members import SEASONS as OLD, old_truth  # noqa: E402
+from round6_select import dist  # noqa: E402
+from round9_members import SEASONS as OLD  # noqa: E402
 
-from equicare.forecast import bundled_path, load_forecasts, load_population, load_truth, to_panel  # noqa: E402
+from equicare.forecast import load_population  # noqa: E402
 from equicare.forecast.extras import bundled_extras  # noqa: E402
-from equicare.forecast.hub import saturdays  # noqa: E402
 from equicare.forecast.models.ensemble import AUGMENTED_REGIME_SPREAD, skew_root  # noqa: E402
 from equicare.forecast.vintages import load_vintages  # noqa: E402
 
@@ -39,19 +37,8 @@ def main() -> int:
     r9.GS = (1,)
     pop = load_population()
     ex = bundled_extras()
-    target = load_truth(bundled_path("target-hospital-admissions.csv"))
-    full = to_panel(target, ex.history, pop)
-    yold = old_truth()
-    tasks = {}
-    for s, (a, b) in OLD.items():
-        regs = r9.regimes_for((r, full.cut(r - pd.Timedelta(weeks=1))) for r in saturdays(a, b))
-        tasks[s] = r9.Tasks(old_cache, s, yold, wide(pd.read_parquet(old_cache / f"{s}-flat-0.parquet")), regs, pop)
     v = load_vintages(r9.SHARED / "vintages" / "admissions-vintages.csv.gz")
-    for s, (a, b) in r9.RT.items():
-        regs = r9.regimes_for((r, to_panel(v.realtime(r), ex.history, pop).cut(r - pd.Timedelta(weeks=1)))
-                              for r in saturdays(a, b))
-        truth_p, base_p = FILES[s]
-        tasks[s] = r9.Tasks(rt_cache, s, load_truth(truth_p), wide(load_forecasts(base_p)), regs, pop)
+    tasks = {**r9.old_tasks(old_cache, pop, ex), **r9.realtime_tasks(rt_cache, pop, ex, v)}
     base = {s: t.config(1, AUGMENTED_REGIME_SPREAD) for s, t in tasks.items()}
     grid = {}
     for lo in LS:

@@ -85,19 +85,35 @@ def regimes_for(panels) -> dict:
     return out
 
 
+def old_tasks(cache: Path, pop: pd.Series, ex) -> dict[str, Tasks]:
+    """The old seasons (2021-22, 2022-23; revised data, ``flat_baseline`` as the reference) from ``cache``."""
+    full = to_panel(load_truth(bundled_path("target-hospital-admissions.csv")), ex.history, pop)
+    yold = old_truth()
+    out = {}
+    for s, (a, b) in OLD.items():
+        regs = regimes_for((r, full.cut(r - pd.Timedelta(weeks=1))) for r in saturdays(a, b))
+        out[s] = Tasks(cache, s, yold, wide(pd.read_parquet(cache / f"{s}-flat-0.parquet")), regs, pop)
+    return out
+
+
+def realtime_tasks(cache: Path, pop: pd.Series, ex, v) -> dict[str, Tasks]:
+    """The real-time seasons (2023-24, 2024-25; the hub's FluSight-baseline as the reference) from ``cache``, with
+    the growth regimes of the panels the vintages ``v`` give."""
+    out = {}
+    for s, (a, b) in RT.items():
+        regs = regimes_for((r, to_panel(v.realtime(r), ex.history, pop).cut(r - pd.Timedelta(weeks=1)))
+                           for r in saturdays(a, b))
+        truth_p, base_p = FILES[s]
+        out[s] = Tasks(cache, s, load_truth(truth_p), wide(load_forecasts(base_p)), regs, pop)
+    return out
+
+
 def main() -> int:
     old_cache, rt_cache = Path(sys.argv[1]), Path(sys.argv[2])
     rt3_cache = Path(sys.argv[3]) if len(sys.argv) > 3 else None
     pop = load_population()
     ex = bundled_extras()
-    target = load_truth(bundled_path("target-hospital-admissions.csv"))
-    full = to_panel(target, ex.history, pop)
-    yold = old_truth()
-    old = {}
-    for s, (a, b) in OLD.items():
-        regs = regimes_for((r, full.cut(r - pd.Timedelta(weeks=1))) for r in saturdays(a, b))
-        base = wide(pd.read_parquet(old_cache / f"{s}-flat-0.parquet"))
-        old[s] = Tasks(old_cache, s, yold, base, regs, pop)
+    old = old_tasks(old_cache, pop, ex)
     # step 1 and 2 on the old seasons
     chosen = {}
     for G in GS:
@@ -127,11 +143,7 @@ def main() -> int:
             continue
         v = load_vintages(SHARED / "vintages" / "admissions-vintages.csv.gz", deadline_days=days)
         res = {}
-        for s, (a, b) in RT.items():
-            regs = regimes_for((r, to_panel(v.realtime(r), ex.history, pop).cut(r - pd.Timedelta(weeks=1)))
-                               for r in saturdays(a, b))
-            truth_p, base_p = FILES[s]
-            t = Tasks(cache, s, load_truth(truth_p), wide(load_forecasts(base_p)), regs, pop)
+        for s, t in realtime_tasks(cache, pop, ex, v).items():
             c = t.stats(t.config(G, mg))
             r0 = t.stats(t.config(1, (1.0, 1.0, 1.0)))
             share = [float(np.mean(t.g[t.mask] == g)) for g in range(3)]

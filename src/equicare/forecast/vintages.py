@@ -63,6 +63,16 @@ NOWCAST_CLIP = (0.67, 1.5)
 REQUIRED = ("as_of", "date", "location", "value")
 
 
+def _whole_days(days: object, bounds: tuple[int, int]) -> int | None:
+    """``days`` as a whole number within ``bounds`` (inclusive), or None."""
+    lo, hi = bounds
+    try:
+        d = int(days)  # type: ignore[call-overload]
+        return d if d == float(days) and lo <= d <= hi else None  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+
+
 def check_deadline_days(days: object) -> int:
     """``days`` as a whole number of days in :data:`DEADLINE_RANGE`.
 
@@ -71,13 +81,9 @@ def check_deadline_days(days: object) -> int:
     EquicareError
         Not a whole number from 0 to 6.
     """
-    lo, hi = DEADLINE_RANGE
-    try:
-        d = int(days)  # type: ignore[call-overload]
-        ok = d == float(days) and lo <= d <= hi  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        ok = False
-    if not ok:
+    d = _whole_days(days, DEADLINE_RANGE)
+    if d is None:
+        lo, hi = DEADLINE_RANGE
         raise EquicareError(f"the deadline must be a whole number of days from {lo} to {hi} before the reference "
                             f"date (got {days}); the hub's Wednesday deadline is {DEADLINE_DAYS}")
     return d
@@ -91,16 +97,12 @@ def check_late_days(days: object) -> int:
     EquicareError
         Not a whole number from 0 to 3.
     """
-    lo, hi = LATE_RANGE
-    try:
-        d = int(days)  # type: ignore[call-overload]
-        ok = d == float(days) and lo <= d <= hi  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        ok = False
-    if not ok:
+    d = _whole_days(days, LATE_RANGE)
+    if d is None:
+        lo, hi = LATE_RANGE
         raise EquicareError(f"the late-release days must be a whole number from {lo} to {hi} (got {days}); "
-                            f"{LATE_DAYS} takes a weekly release that came the day after the deadline, as the hub "
-                            "did, 0 keeps the strict deadline")
+                            f"{LATE_DAYS} takes a release of the week R - 7 that came the day after the deadline, "
+                            "as the hub did; 0 keeps the strict deadline")
     return d
 
 
