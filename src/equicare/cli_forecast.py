@@ -30,6 +30,12 @@ _MISSING_WEEKS = typer.Option(None, "--missing-weeks", help="Locations whose lat
 _ADAPTIVE = typer.Option(None, "--adaptive-spread", help="Adaptive conformal 95% interval factor learned from this "
                          "season's scored forecasts, e.g. '4:both' or '8:widen' (window weeks:mode); default 'off'.")
 _HUB_OUT = typer.Option(..., "--out", help="Output CSV (hubverse quantile rows).")
+# a planner's own count series (`backtest` and `score`; `forecast` has the same options)
+_SERIES = typer.Option(None, "--series", help="Any count series instead of US flu truth: a CSV/XLSX with region ids "
+                       "(any text), dates (daily, weekly or monthly) and counts.")
+_REGION = typer.Option("region", "--region", help="With --series: the region id column.")
+_DATE = typer.Option("date", "--date", help="With --series: the date column.")
+_VALUE = typer.Option("value", "--value", help="With --series: the count column.")
 _INTEGER = typer.Option(False, "--integer", help="Whole-number quantiles (the hub's 2025-26 rule), monotone and "
                         "non-negative.")
 
@@ -106,15 +112,31 @@ def forecast_cmd(
     typer.echo(f"wrote {n} rows to {out}")
 
 
+def _refuse(given: tuple[tuple[str, object], ...], why: str) -> None:
+    """Options that would be silently ignored: an error naming them instead."""
+    from equicare.errors import EquicareError
+
+    names = [name for name, value in given if value is not None]
+    if names:
+        raise EquicareError(f"{', '.join(names)} {'is' if len(names) == 1 else 'are'} {why}")
+
+
 def backtest_cmd(
-    start: str = typer.Option(..., "--start", help="First reference date (a Saturday)."),
-    end: str = typer.Option(..., "--end", help="Last reference date (a Saturday)."),
+    start: str = typer.Option(None, "--start", help="First reference date (a Saturday; required for the flu truth)."),
+    end: str = typer.Option(None, "--end", help="Last reference date (a Saturday; required for the flu truth)."),
     out: str = _HUB_OUT,
     truth: str = _TRUTH,
     model: str = _MODEL,
     history: str = _HISTORY,
     ilinet: str = _ILINET,
     extras: bool = _EXTRAS,
+    series: str = _SERIES,
+    region: str = _REGION,
+    date: str = _DATE,
+    value: str = _VALUE,
+    horizons: int = typer.Option(4, "--horizons", min=1, help="With --series: steps ahead (horizons 0..N-1)."),
+    holdout: int = typer.Option(None, "--holdout", help="With --series: the last N reference dates whose every "
+                                "horizon is observed (default 8)."),
     vintages: str = _VINTAGES,
     deadline_days: int = _DEADLINE,
     late_release_days: int = _LATE,
@@ -123,8 +145,25 @@ def backtest_cmd(
     missing_weeks: str = _MISSING_WEEKS,
     adaptive_spread: str = _ADAPTIVE,
 ) -> None:
-    """Forecasts for every Saturday from START to END, each using only data available at the time."""
+    """Forecasts for every Saturday from START to END, each using only data available at the time; or, with
+    --series, for the last --holdout dates of a planner's own count series."""
+    from equicare.errors import EquicareError
     from equicare.forecast import cli as fc
+
+    if series:
+        _refuse((("--start", start), ("--end", end), ("--truth", truth), ("--history", history),
+                 ("--ilinet", ilinet), ("--vintages", vintages), ("--deadline-days", deadline_days),
+                 ("--late-release-days", late_release_days), ("--nowcast", nowcast),
+                 ("--missing-weeks", missing_weeks), ("--adaptive-spread", adaptive_spread)),
+                "for the US flu truth, not for --series (a series is back-tested at its last --holdout dates)")
+        s = fc.read_series(series, region, date, value, notes=lambda note: typer.echo(f"note: {note}", err=True))
+        n = fc.backtest_series_to_csv(s, out, model=model, horizons=horizons,
+                                      holdout=8 if holdout is None else holdout, integer=integer)
+        typer.echo(f"wrote {n} rows to {out}")
+        return
+    _refuse((("--holdout", holdout),), "for --series (the flu back-test runs from --start to --end)")
+    if start is None or end is None:
+        raise EquicareError("--start and --end are required for the flu truth (or give --series)")
 
     def progress(done: int, total: int) -> None:
         typer.echo(f"\rreference dates: {done}/{total}", nl=done == total, err=True)
@@ -141,8 +180,18 @@ def score_cmd(
     forecasts: str = typer.Option(..., "--forecasts", help="Hubverse quantile forecasts CSV (or .csv.gz)."),
     truth: str = _TRUTH,
     versus: str = typer.Option(None, "--versus", help="Other model's forecasts for the mean WIS ratio."),
+    series: str = _SERIES,
+    region: str = _REGION,
+    date: str = _DATE,
+    value: str = _VALUE,
 ) -> None:
-    """WIS, absolute error of the median, 50%/95% coverage and (with --versus) the mean WIS ratio."""
+    """WIS, absolute error of the median, 50%/95% coverage and (with --versus) the mean WIS ratio; against the flu
+    truth, or with --series against a planner's own count series."""
     from equicare.forecast import cli as fc
 
+    if series:
+        _refuse((("--truth", truth),), "for the US flu truth; with --series the forecasts are scored against it")
+        s = fc.read_series(series, region, date, value, notes=lambda note: typer.echo(f"note: {note}", err=True))
+        typer.echo(fc.score_series_files(s, forecasts, versus))
+        return
     typer.echo(fc.score_files(truth, forecasts, versus))

@@ -15,6 +15,7 @@ from equicare.forecast.hub import load_forecasts
 from equicare.forecast.ilinet import load_ilinet
 from equicare.forecast.run import DEFAULT_MODEL, backtest, forecast, make_model
 from equicare.forecast.scoring import score
+from equicare.forecast.series import CountSeries, backtest_counts, load_counts, score_counts
 from equicare.forecast.truth import bundled_path, load_truth
 from equicare.forecast.vintages import DEADLINE_DAYS, LATE_DAYS, load_vintages
 
@@ -146,6 +147,55 @@ def format_score(result: dict) -> str:
             lines.append(f"note: {len(tasks)} task{'s' if len(tasks) != 1 else ''} of the {which} left out "
                          f"(not all 23 quantile levels): {shown}{more}")
     return "\n".join(lines)
+
+
+def read_series(path: str, region: str, date: str, value: str,
+                notes: Callable[[str], None] | None = None) -> CountSeries:
+    """A planner's count series from a CSV/XLSX (``--series``): columns named by ``region``, ``date`` and
+    ``value`` (matched ignoring case; ids kept as written, ``NA`` stays an id); blank values are said to
+    ``notes`` (left out, not zero).
+
+    Raises
+    ------
+    ValidationError
+        As :func:`~equicare.forecast.series.load_counts` (file, row, column, rule), or a column that is missing.
+    """
+    from equicare.project.spec import resolve_column
+    from equicare.project.tables import read_tabular
+
+    df = read_tabular(path, ids=(region,))
+    name = Path(path).name
+    cols = {k: resolve_column(df, v, name, f"--{k}") for k, v in (("region", region), ("date", date),
+                                                                   ("value", value))}
+    s = load_counts(df, region=cols["region"], date=cols["date"], value=cols["value"], file=name)
+    n_blank = int(df[cols["value"]].astype("string").str.strip().fillna("").eq("").sum())
+    if n_blank and notes is not None:  # said, as `equicare run`'s cleaning report says it
+        notes(f"{n_blank:,} blank value{'s' if n_blank != 1 else ''} in {name} column '{cols['value']}' read as "
+              "not reported (left out, not zero)")
+    return s
+
+
+def backtest_series_to_csv(series: CountSeries, out: str, model: str | None = None, horizons: int = 4,
+                           holdout: int = 8, integer: bool = False) -> int:
+    """Back-test a count series at its last ``holdout`` reference dates whose every horizon is observed
+    (:func:`~equicare.forecast.series.backtest_counts`, horizons ``0 .. horizons - 1``) and write the hubverse
+    rows; returns the row count."""
+    from equicare.forecast.run import integer_quantiles
+
+    if holdout < 1:
+        raise EquicareError(f"--holdout must be at least 1 reference date (got {holdout})")
+    table = backtest_counts(series, holdout, model or "ensemble", horizons=tuple(range(horizons)))
+    if integer:
+        table["value"] = integer_quantiles(table["value"].to_numpy(float))
+    return _write(table, out)
+
+
+def score_series_files(series: CountSeries, forecasts: str, versus: str | None = None) -> str:
+    """Score forecasts of a count series (``forecast --series`` / ``backtest --series`` output) against it,
+    optionally against another set; return the printed table."""
+    f = load_forecasts(forecasts, target=series.target, target_end=series.step)
+    v = load_forecasts(versus, target=series.target, target_end=series.step) if versus else None
+    return format_score(score_counts(series, f, versus=v))
 
 
 def score_files(truth: str | None, forecasts: str, versus: str | None = None) -> str:

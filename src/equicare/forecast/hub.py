@@ -87,9 +87,12 @@ def quantile_table(reference_date: pd.Timestamp, locations: list[str], horizons:
     }, columns=list(COLUMNS))
 
 
-def load_forecasts(path: str | Path) -> pd.DataFrame:
-    """Read a hubverse model-output file (CSV, ``.csv.gz`` or Parquet), keep its ``wk inc flu hosp`` quantile
-    rows and check them against the hub's rules (:func:`check_forecasts`).
+def load_forecasts(path: str | Path, target: str = TARGET, target_end=None) -> pd.DataFrame:
+    """Read a hubverse model-output file (CSV, ``.csv.gz`` or Parquet), keep its quantile rows of ``target``
+    (``wk inc flu hosp`` by default) and check them against the hub's rules (:func:`check_forecasts`).
+
+    For a planner's own series, ``target`` is the series' (e.g. ``wk inc cases``) and ``target_end`` its step
+    rule (:meth:`equicare.forecast.series.CountSeries.step`); locations are then ids kept as written.
 
     Returns
     -------
@@ -108,22 +111,24 @@ def load_forecasts(path: str | Path) -> pd.DataFrame:
     name = path.name
     if not path.is_file():
         raise EquicareError(f"forecast file not found: {path}")
-    raw = read_table(path, label=name)
+    raw = read_table(path, label=name, ids=("location",) if target_end is not None else ())
     missing = [c for c in COLUMNS if c not in raw.columns]
     if missing:
         raise ValidationError([Problem(name, None, c, "required column is missing") for c in missing])
-    keep = ((raw["output_type"].str.strip() == "quantile") & (raw["target"].str.strip() == TARGET)).to_numpy()
+    keep = ((raw["output_type"].str.strip() == "quantile") & (raw["target"].str.strip() == target)).to_numpy()
     df = raw[keep].copy()
     df["_row"] = sheet_rows(raw, np.flatnonzero(keep))
     if df.empty:  # e.g. a forecast of a planner's own series (target 'wk inc cases'): nothing here to score
         found = sorted({f"{t.strip()} ({o.strip()})" for t, o in zip(raw["target"].astype(str),
                                                                         raw["output_type"].astype(str))})
         shown = ", ".join(found[:5]) + (f" and {len(found) - 5} more" if len(found) > 5 else "")
-        raise ValidationError([Problem(name, None, "target", f"no quantile rows of target '{TARGET}' (the US flu "
-                                       f"admissions this command scores); found: {shown or 'no rows'}. A planner's own series "
-                                       "(forecast --series) is back-tested and scored by equicare run "
-                                       "(forecast_scores.csv) or equicare.forecast.series.score_counts")])
-    out = check_forecasts(df, name)
+        what = ("the US flu admissions this command scores" if target == TARGET
+                else "the series given with --series")
+        hint = (". A planner's own series (forecast --series) is scored with score --series (or back-tested with "
+                "backtest --series)" if target == TARGET else "")
+        raise ValidationError([Problem(name, None, "target", f"no quantile rows of target '{target}' ({what}); "
+                                       f"found: {shown or 'no rows'}{hint}")])
+    out = check_forecasts(df, name, target_end=target_end)
     out.attrs["file"] = name
     return out
 

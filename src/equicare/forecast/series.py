@@ -304,9 +304,13 @@ def backtest_counts(s: CountSeries, holdout: int = 8, model: str | ForecastModel
     return pd.concat([forecast_counts(s, r, m, horizons, panel=panel) for r in refs], ignore_index=True)
 
 
-def score_counts(s: CountSeries, forecasts: pd.DataFrame, horizons: Sequence[int] = (0, 1, 2, 3)) -> dict:
-    """WIS, absolute error of the median and 50%/95% coverage against the observed counts."""
+def score_counts(s: CountSeries, forecasts: pd.DataFrame, horizons: Sequence[int] | None = None,
+                 versus: pd.DataFrame | None = None) -> dict:
+    """WIS, absolute error of the median and 50%/95% coverage against the observed counts (with ``versus``, on the
+    tasks both cover, and the mean WIS ratio), as :func:`~equicare.forecast.scoring.score`; ``horizons``: those
+    scored (default: every horizon in ``forecasts``)."""
     from equicare.forecast.scoring import score
 
-    return score(s.truth(), forecasts, exclude=(), horizons=tuple(int(h) for h in horizons),
+    hz = sorted({int(h) for h in forecasts["horizon"]}) if horizons is None else [int(h) for h in horizons]
+    return score(s.truth(), forecasts, versus=versus, exclude=(), horizons=tuple(hz),
                  target_end=lambda ref, h: s.step(ref, h))
