@@ -16,8 +16,8 @@ _ILINET = typer.Option(None, "--ilinet", help="Optional ILINet extract(s), comma
 _EXTRAS = typer.Option(True, "--extras/--no-extras", help="Train also on the bundled NHSN admissions 2020-23 and "
                        "ILINet extracts where --history/--ilinet are not given (default: on).")
 _VINTAGES = typer.Option(None, "--vintages", help="Vintage file (as_of,date,location,value; changes only): forecast "
-                         "in real time from the data as published on or before R - 3 days, or in a late release of the week "
-                         "(see --late-release-days), instead of --truth.")
+                         "in real time from the data as published on or before R - 3 days, or in a late release of "
+                         "the week (see --late-release-days), instead of --truth.")
 _DEADLINE = typer.Option(None, "--deadline-days", help="With --vintages: use the versions published on or before "
                          "R - N days (default 3, the hub's Wednesday deadline).")
 _LATE = typer.Option(None, "--late-release-days", help="With --vintages: when the week R - 7 was published or "
