@@ -189,7 +189,9 @@ def release_cmd(
                               created_by="cli")
         spent, budget = privacy_spent(st, dataset), privacy_budget(st, dataset)
     if out:
-        rel.table.to_csv(out, index=False)
+        from equicare.csvout import write_csv
+
+        write_csv(rel.table, out)
     else:
         typer.echo(rel.table.to_string(index=False))
     typer.echo(f"epsilon {rel.epsilon:g} ({rel.mechanism}); 95% error bound {rel.error_bound:,.2f}; "

@@ -55,9 +55,9 @@ def _data(truth: str | None, vintages: str | None, nowcast: bool | None, deadlin
 
 
 def _write(table: pd.DataFrame, out: str) -> int:
-    p = Path(out)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(p, index=False)
+    from equicare.csvout import write_csv
+
+    write_csv(table, Path(out))
     return len(table)
 
 
