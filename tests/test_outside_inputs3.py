@@ -74,3 +74,60 @@ def test_one_rule_for_whole_numbers():
 
     df = pd.DataFrame({"beds": [120000.0, np.nan], "rate": [1.0, 2.5], "need": [-0.0, 3.0], "id": ["007", "010"]})
     assert csv_text(df).splitlines() == ["beds,rate,need,id", "120000,1.0,0,007", ",2.5,3,010"]
+
+
+# --- 1. a blank cell in one resource column makes only that resource unknown ---------------------------------
+
+def _project(folder: Path, icu_h2: str, missing: str | None = None) -> Path:
+    """Two regions 55.6 km apart (A 10,000 people, B 20,000), three hospitals; H2 (in B) has ``icu_h2`` ICU beds."""
+    (folder / "regions.csv").write_text("Code,Name,Pop,lat,lon,need\nA,Alpha,10000,0.0,0.0,5\nB,Beta,20000,0.0,0.5,8\n")
+    (folder / "h.csv").write_text(f"id,lat,lon,beds,icu\nH1,0.0,0.01,100,10\nH2,0.0,0.49,200,{icu_h2}\n"
+                                  "H3,0.0,0.51,50,5\n")
+    (folder / "p.yaml").write_text(
+        "name: Trial\n" + (f"missing: {missing}\n" if missing else "")
+        + "regions:\n  file: regions.csv\n  id: Code\n  name: Name\n  population: Pop\n  lat: lat\n  lon: lon\n"
+        "facilities:\n  file: h.csv\n  id: id\n  lat: lat\n  lon: lon\n  capacity: [beds, icu]\n"
+        "access:\n  method: 2sfca\n  supply: beds\n  max_km: 100\nallocate:\n  resource: icu\n  stock: 10\n"
+        "  need: need\ninequality:\n  n_boot: 20\n")
+    return folder / "p.yaml"
+
+
+@pytest.mark.parametrize("icu_h2,missing,beds_b,icu_b,access", [
+    # by hand: every hospital is within 100 km of both region points, so each region's 2SFCA access is
+    # 1000 x (total beds) / (total population) = 1000 x 350 / 30,000 = 11.667 per 1,000
+    ("20", None, 250, 25, 1000 * 350 / 30000),
+    ("", None, 250, 5, 1000 * 350 / 30000),       # blank ICU: H2's beds still count; its ICU is unknown
+    ("", "drop", 50, 5, 1000 * 150 / 30000),      # asked for: the whole row is left out
+])
+def test_blank_icu_cell_leaves_the_facility_beds_in(tmp_path, capsys, icu_h2, missing, beds_b, icu_b, access):
+    p = _project(tmp_path, icu_h2, missing)
+    code, out = _cli(["run", str(p), "--out", str(tmp_path / "out")], capsys)
+    assert code == 0, out
+    a = pd.read_csv(tmp_path / "out" / "access.csv").set_index("region")
+    assert a.loc["A", "beds"] == 100 and a.loc["A", "icu"] == 10
+    assert a.loc["B", "beds"] == beds_b and a.loc["B", "icu"] == icu_b
+    assert a.loc["B", "beds_per_1000"] == pytest.approx(1000 * beds_b / 20000)
+    assert a["2sfca_beds_per_1000"].tolist() == pytest.approx([access, access])
+    rep = pd.read_csv(tmp_path / "out" / "cleaning_report.csv")
+    if icu_h2 == "" and missing is None:
+        assert "h.csv, row 3, column 'icu': blank, so facility H2's icu is unknown" in out
+        assert "row 3" in " ".join(rep["detail"].fillna("").astype(str))
+    if missing == "drop":
+        assert (rep["step"] == "facility with a blank capacity: left out (policy drop)").any()
+
+
+def test_access_command_blank_supply_cell_is_one_resource_unknown(tmp_path, capsys):
+    (tmp_path / "d.csv").write_text("id,population,lat,lon\nA,10000,0.0,0.0\nB,20000,0.0,0.5\n")
+    (tmp_path / "s.csv").write_text("id,lat,lon,beds,icu\nH1,0.0,0.01,100,10\nH2,0.0,0.49,200,\nH3,0.0,0.51,50,5\n")
+    code, out = _cli(["access", "--demand", str(tmp_path / "d.csv"), "--supply", str(tmp_path / "s.csv"),
+                      "--method", "2sfca", "--max-km", "100", "--supply-value", "beds", "--supply-value", "icu",
+                      "--out", str(tmp_path / "a.csv")], capsys)
+    assert code == 0, out
+    t = pd.read_csv(tmp_path / "a.csv")
+    assert t["2sfca_beds"].tolist() == pytest.approx([350 / 30000] * 2)  # H2's beds count
+    assert t["2sfca_icu"].tolist() == pytest.approx([15 / 30000] * 2)    # its ICU is left out
+    assert "s.csv, row 3, column 'icu': blank, so H2's icu is unknown" in out
+    (tmp_path / "s.csv").write_text("id,lat,lon,beds,icu\nH1,0.0,0.01,100,10\nH2,0.0,0.49,200,x\n")
+    code, out = _cli(["access", "--demand", str(tmp_path / "d.csv"), "--supply", str(tmp_path / "s.csv"),
+                      "--method", "2sfca", "--max-km", "100", "--supply-value", "icu"], capsys)
+    assert code == 2 and "s.csv, row 3, column 'icu': value is missing or not a number" in out, out

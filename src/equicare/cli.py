@@ -365,7 +365,7 @@ def access_cmd(
     write_table(table, out)
     from equicare.analyze.access import default_notes
 
-    notes = default_notes(method, **params)
+    notes = list(table.attrs.get("notes", [])) + default_notes(method, **params)
     for col in table.columns[1:]:  # an empty cell is said, not left silent
         empty = table["id"][table[col].isna()].astype(str).tolist()
         if empty:

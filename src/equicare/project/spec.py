@@ -25,6 +25,9 @@ _DEMO = DemoParams()
 
 #: Missing-value policies accepted by ``missing:`` (see :func:`equicare.data.clean.apply_missing_policy`).
 MISSING_POLICIES = ("error", "drop", "impute_zero", "impute_median", "flag")
+#: The default policy: ``flag`` keeps the row, and a blank cell makes only that column's value unknown for that
+#: row (a facility with a blank ICU cell keeps its beds in every beds measure; it is left out of the ICU ones).
+DEFAULT_MISSING = "flag"
 #: Id formats: ``text`` (kept exactly as written) or ``us-fips`` (US state/county FIPS codes, zero-padded).
 ID_FORMATS = ("text", "us-fips")
 #: Frequencies of a demand series.
@@ -216,8 +219,9 @@ class Project:
     allocate: AllocateSpec | None = None
     sweep: SweepSpec | None = None
     inequality: InequalitySpec = field(default_factory=InequalitySpec)
-    missing: str = "drop"
-    """Missing-value policy for numeric cells (population, capacity, demand values)."""
+    missing: str = DEFAULT_MISSING
+    """Missing-value policy for numeric cells (population, capacity, demand values): ``drop`` leaves out the
+    whole row, the default ``flag`` only that cell's value."""
     suppress_threshold: int = _DEMO.suppress_threshold
     prepared: Path | None = None
     """A CSV of cleaning steps made before (``file, step, column, count, detail``, e.g. how the bundled US files
@@ -375,7 +379,7 @@ def load_project(path: str | Path) -> Project:
                    travel=parts.get("travel"), sweep=parts.get("sweep"),
                    forecast=parts.get("forecast"), allocate=parts.get("allocate"),
                    inequality=parts.get("inequality", InequalitySpec()),
-                   missing=str(top.get("missing", "drop")), suppress_threshold=int(top.get("suppress_threshold",
+                   missing=str(top.get("missing", DEFAULT_MISSING)), suppress_threshold=int(top.get("suppress_threshold",
                                                                                          _DEMO.suppress_threshold)),
                    prepared=prepared)
 
