@@ -131,3 +131,64 @@ def test_access_command_blank_supply_cell_is_one_resource_unknown(tmp_path, caps
     code, out = _cli(["access", "--demand", str(tmp_path / "d.csv"), "--supply", str(tmp_path / "s.csv"),
                       "--method", "2sfca", "--max-km", "100", "--supply-value", "icu"], capsys)
     assert code == 2 and "s.csv, row 3, column 'icu': value is missing or not a number" in out, out
+
+
+def test_load_keeps_a_facility_with_one_blank_resource_cell(tmp_path):
+    from equicare.data.load import load_table
+
+    (tmp_path / "f.csv").write_text("id,name,region,lat,lon,cap_beds,cap_icu_beds,staff\n"
+                                    "H1,One,A,0,0,100,10,50\nH2,Two,A,0,0.4,200,,\nH3,Three,A,0,0.5,50,5,20\n")
+    t, rep = load_table(tmp_path / "f.csv", "facilities", id_format="text")
+    assert t["id"].tolist() == ["H1", "H2", "H3"]
+    assert t["cap_beds"].sum() == 350 and t["cap_icu_beds"].sum() == 15 and t["staff"].sum() == 70
+    steps = rep.to_frame()
+    kept = steps[steps["step"] == "missing: kept and flagged"].set_index("column")["detail"]
+    assert "row 3" in kept["cap_icu_beds"] and "row 3" in kept["staff"]
+    t, rep = load_table(tmp_path / "f.csv", "facilities", id_format="text", missing={"*": "drop"})
+    assert t["id"].tolist() == ["H1", "H3"]  # asked for: the whole row is left out, and the report says which
+    assert "row 3" in " ".join(rep.to_frame()["detail"])
+
+
+# --- 2. a measure that does not apply is said, not left as an empty cell -------------------------------------
+
+def test_empty_measures_have_a_note(tmp_path, capsys):
+    p = _project(tmp_path, "")
+    # B: population blank; C: no people and no need given; a region far from every hospital (D)
+    (tmp_path / "regions.csv").write_text("Code,Name,Pop,lat,lon,need\nA,Alpha,10000,0.0,0.0,5\nB,Beta,,0.0,0.5,8\n"
+                                          "C,Gamma,0,0.0,0.6,\nD,Delta,3000,40.0,40.0,2\n")
+    code, out = _cli(["run", str(p), "--out", str(tmp_path / "out")], capsys)
+    assert code == 0, out
+    a = pd.read_csv(tmp_path / "out" / "access.csv", keep_default_na=False, dtype=str).set_index("region")
+    assert a.loc["A", "note"] == ""  # every figure applies
+    assert a.loc["B", "beds_per_1000"] == "" and "population unknown (blank)" in a.loc["B", "note"]
+    assert "icu unknown at 1 facility (H2)" in a.loc["B", "note"]
+    assert a.loc["C", "beds_per_1000"] == "" and "no population" in a.loc["C", "note"]
+    # D: no hospital within 100 km: 2SFCA access is 0 (a value: nothing in reach), not undefined
+    assert float(a.loc["D", "2sfca_beds_per_1000"]) == 0 and a.loc["D", "beds"] == "0" and a.loc["D", "note"] == ""
+    for name in ("access", "allocation", "descriptive_stats", "inequality"):  # never Infinity or NaN written
+        text = (tmp_path / "out" / f"{name}.csv").read_text()
+        assert "inf" not in text.lower() and "nan" not in text.lower(), name
+    al = pd.read_csv(tmp_path / "out" / "allocation.csv", keep_default_na=False, dtype=str).set_index("region")
+    assert "C" not in al.index  # a blank need is unknown: left out (reported), never read as zero
+    rep = pd.read_csv(tmp_path / "out" / "cleaning_report.csv")
+    assert (rep["step"] == "need unknown (blank): left out of the allocation").any()
+    assert (al["peak_icu_occupancy"] == "").all()
+    assert al["note"].str.contains("no forecast").all()
+
+
+def test_allocation_note_for_a_region_without_capacity():
+    from equicare.project.allocation import allocation_notes
+
+    a = pd.DataFrame({"region": ["A", "B"], "icu_capacity": [10.0, 0.0], "peak_icu_occupancy": [0.9, np.nan],
+                      "share_met": [0.5, 1.0]})
+    notes = allocation_notes(a, "icu", None)
+    assert notes[0] == "" and "no icu capacity: the peak occupancy does not apply" in notes[1]
+
+
+def test_describe_says_why_a_statistic_is_empty():
+    from equicare.analyze.describe import describe
+
+    df = pd.DataFrame({"population": [10.0, np.nan], "one": [1.0, np.nan], "none": [np.nan, np.nan]})
+    t = describe(df, ["one", "none"]).set_index("column")
+    assert np.isnan(t.loc["one", "sd"]) and t.loc["one", "note"] == "one value: the sd is undefined"
+    assert t.loc["none", "note"].startswith("no value")

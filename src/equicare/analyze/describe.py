@@ -46,7 +46,10 @@ def per_capita(regions: pd.DataFrame, capacity: pd.DataFrame, columns: list[str]
 
 
 def describe(df: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
-    """Count, missing, mean, sd, min, quartiles, max, and the population-weighted mean where possible."""
+    """Count, missing, mean, sd, min, quartiles, max, and the population-weighted mean where possible.
+
+    A statistic that does not apply is empty and the row's ``note`` says why (no value at all; one value has no
+    sd; no known population to weight by); ``missing`` counts the empty cells of the column."""
     rows = []
     for c in columns:
         x = df[c].astype(float)
@@ -58,5 +61,12 @@ def describe(df: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
             ok = x.notna() & df["population"].notna()
             w = df.loc[ok, "population"].astype(float)
             row["weighted_mean"] = float(np.average(x[ok], weights=w)) if w.sum() > 0 else np.nan
+        n = row["count"]
+        row["note"] = ("no value: every statistic is undefined" if n == 0 else
+                       "one value: the sd is undefined" if n == 1 else "")
+        if n and "population" in df and not np.isfinite(row["weighted_mean"]):
+            row["note"] = "; ".join(filter(None, [row["note"], "no known population with a value: the weighted mean "
+                                                               "is undefined"]))
         rows.append(row)
-    return pd.DataFrame(rows)
+    out = pd.DataFrame(rows)
+    return out[[c for c in out.columns if c != "note"] + ["note"]] if len(out) else out

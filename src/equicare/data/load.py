@@ -400,8 +400,9 @@ def load_table(source: str | Path | bytes | pd.DataFrame, kind: str, *, name: st
             report.add(label, "FIPS zero-padded", col, n, "all-digit codes padded to 2 (state) or 5 (county) digits")
 
     policies = {c: (schema.column(c).missing if schema.column(c) else None) for c in table.columns}
-    if every is not None:
-        policies.update({c: every for c in typed})
+    # the file's own number columns (beds, icu_beds): a blank cell is unknown for that column only, unless a
+    # policy for every column is given
+    policies.update({c: every if every is not None else "flag" for c in typed})
     policies.update(missing or {})
     for col, policy in policies.items():
         if policy and col in table.columns and policy != "error":

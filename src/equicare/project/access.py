@@ -83,6 +83,9 @@ def access_stage(project: Project, inp: Inputs) -> AccessResult:
             summary["subregions_without_facility"] = int((sub["n_facilities"] == 0).sum())
     a = project.access
     if a is None or fac is None:
+        for t, key, u in ((reg, "region", inp.regions), (sub, "subregion", inp.subregions)):
+            if t is not None:
+                t["note"] = unit_notes(t, u, fac, key, caps)
         return AccessResult(reg, sub, None, summary)
     units = inp.subregions if sub is not None else inp.regions
     table = sub if sub is not None else reg
@@ -133,7 +136,48 @@ def access_stage(project: Project, inp: Inputs) -> AccessResult:
         summary["shortage"] = shortage_summary(shortage, float(table["population"].sum()))
         summary["shortage"]["line"] = float(shortage["line"].iloc[0]) if len(shortage) else None
         summary["shortage"]["fraction"] = a.shortage_fraction
+    for t, key, u in ((reg, "region", inp.regions), (sub, "subregion", inp.subregions)):
+        if t is not None:
+            t["note"] = unit_notes(t, u, fac, key, caps, measures, supply_cols)
     return AccessResult(reg, sub, shortage, summary)
+
+
+def unit_notes(table: pd.DataFrame, units: pd.DataFrame, fac: pd.DataFrame | None, key: str, caps: list[str],
+               measures: list[str] | None = None, supplies: list[str] | None = None) -> np.ndarray:
+    """Why a region's (or small area's) rate or access cell is empty, or counts only part of its facilities:
+    population unknown or zero (no rate per 1,000), a capacity unknown at some of its facilities (the known ones
+    are summed), no facility within reach (no access value).  "" where every figure applies in full."""
+    n = len(table)
+    parts: list[list[str]] = [[] for _ in range(n)]
+    pop = table["population"].to_numpy(float)
+    access = ", and its people are not counted as demand in the access measure" if measures else ""
+    for i in np.flatnonzero(np.isnan(pop)):
+        parts[i].append("population unknown (blank): the rates per 1,000 do not apply" + access)
+    for i in np.flatnonzero(pop == 0):
+        parts[i].append("no population: the rates per 1,000 do not apply")
+    if "population_65plus" in units and any(c.endswith("_65plus") for c in table.columns):
+        older = units["population_65plus"].to_numpy(float)
+        for i in np.flatnonzero(np.isnan(older)):
+            parts[i].append("people aged 65+ unknown: the rates per 1,000 aged 65+ do not apply")
+        for i in np.flatnonzero(older == 0):
+            parts[i].append("no people aged 65+: the rates per 1,000 aged 65+ do not apply")
+    ids = table[key].astype(str).to_numpy()
+    if fac is not None and key in fac.columns:
+        for c in caps:
+            un = fac[fac[c].isna()]
+            if len(un):
+                who = un.groupby(un[key].astype(str))["id"].apply(lambda s: ", ".join(s.astype(str).head(5))
+                                                                  + (", ..." if len(s) > 5 else ""))
+                cnt = un.groupby(un[key].astype(str)).size()
+                for i in np.flatnonzero(np.isin(ids, list(cnt.index))):
+                    k = int(cnt[ids[i]])
+                    parts[i].append(f"{c} unknown at {k} facilit{'y' if k == 1 else 'ies'} ({who[ids[i]]}): "
+                                    f"{c} counts the known ones only")
+    for col, s in zip(measures or [], supplies or []):
+        v = table[col].to_numpy(float)
+        for i in np.flatnonzero(np.isnan(v) & ~np.isnan(pop) & (pop > 0)):
+            parts[i].append(f"{col}: no facility with {s} within reach")
+    return np.array(["; ".join(p) for p in parts], dtype=object)
 
 
 def cost_matrix(project: Project, inp: Inputs, units: pd.DataFrame):

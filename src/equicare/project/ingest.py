@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from equicare.data.clean import CleaningReport, lost_zeros_hint
-from equicare.data.readers import sheet_row
+from equicare.data.readers import rows_text, sheet_row
 from equicare.errors import EquicareError, Problem, ValidationError
 from equicare.project.geo import Layer, points_of, read_layer, region_of_points, transform_points
 from equicare.project.spec import FacilitiesSpec, FileSpec, Project, RegionsSpec, resolve_column
@@ -85,17 +85,9 @@ def _numeric(df: pd.DataFrame, col: str, file: str, label: str, policy: str, rep
     elif n:
         what = ("the value is unknown, the row is kept" if policy == "flag" else "the whole row is left out")
         report.add(file, "missing: kept and flagged" if policy == "flag" else "missing: left out", col, n,
-                   f"policy {policy}: {what}; {blank_rows(df, blank.to_numpy())}")
+                   f"policy {policy}: {what}; {rows_text(df, blank.to_numpy())}")
     return num, problems
 
-
-def blank_rows(df: pd.DataFrame, mask: np.ndarray, most: int = 10) -> str:
-    """``row 3`` / ``rows 3, 7, 9`` (spreadsheet rows: the header is row 1) of the True cells of ``mask``, the
-    first ``most`` named and the rest counted."""
-    pos = np.flatnonzero(mask)
-    rows = [str(sheet_row(df, int(i))) for i in pos[:most]]
-    more = f" and {len(pos) - most:,} more" if len(pos) > most else ""
-    return f"row{'s' if len(pos) != 1 else ''} {', '.join(rows)}{more}"
 
 
 def _points(df: pd.DataFrame, spec: RegionsSpec | FacilitiesSpec, layer: Layer | None, file: str,
