@@ -192,3 +192,82 @@ def test_describe_says_why_a_statistic_is_empty():
     t = describe(df, ["one", "none"]).set_index("column")
     assert np.isnan(t.loc["one", "sd"]) and t.loc["one", "note"] == "one value: the sd is undefined"
     assert t.loc["none", "note"].startswith("no value")
+
+
+# --- 4. dates: ISO always; another format only when declared; never guessed ---------------------------------
+
+@pytest.mark.parametrize("fmt", ["%d/%m/%Y", "%m/%d/%Y"])
+def test_forecast_series_dates_other_than_iso_need_a_declared_format(tmp_path, capsys, fmt):
+    _weekly(tmp_path / "w.csv", date_format=fmt)
+    base = ["forecast", "--series", str(tmp_path / "w.csv"), "--region", "district", "--date", "week", "--value",
+            "cases", "--model", "damped_trend", "--out", str(tmp_path / "f.csv")]
+    code, out = _cli(base, capsys)
+    assert code == 2 and not (tmp_path / "f.csv").exists(), out
+    assert "w.csv, row 2, column 'week': not a date (YYYY-MM-DD expected)" in out and "--date-format" in out
+    assert "never guessed" in out and "Traceback" not in out
+    code, out = _cli(base + ["--date-format", fmt], capsys)
+    assert code == 0, out
+    iso = pd.read_csv(tmp_path / "f.csv")
+    _weekly(tmp_path / "w.csv")  # the same series written YYYY-MM-DD gives the same forecast
+    code, out = _cli(base, capsys)
+    assert code == 0, out
+    pd.testing.assert_frame_equal(iso, pd.read_csv(tmp_path / "f.csv"))
+
+
+def test_forecast_series_ambiguous_date_is_an_error_not_a_guess(tmp_path, capsys):
+    (tmp_path / "w.csv").write_text("district,week,cases\nD1,01/07/2024,3\nD1,08/07/2024,4\nD1,15/07/2024,5\n")
+    code, out = _cli(["forecast", "--series", str(tmp_path / "w.csv"), "--region", "district", "--date", "week",
+                      "--value", "cases", "--out", str(tmp_path / "f.csv")], capsys)
+    assert code == 2, out
+    assert "w.csv, row 2, column 'week'" in out and "(value: '01/07/2024')" in out
+    assert "w.csv, row 4, column 'week'" in out  # 15/07/2024 is not read day-first behind the planner's back
+    code, out = _cli(["forecast", "--series", str(tmp_path / "w.csv"), "--region", "district", "--date", "week",
+                      "--value", "cases", "--date-format", "%d/%m", "--out", str(tmp_path / "f.csv")], capsys)
+    assert code == 2 and "--date-format '%d/%m': not a date format with a year, a month and a day" in out, out
+
+
+def test_project_date_format_for_the_demand_file_and_the_date_keys(tmp_path, capsys):
+    (tmp_path / "r.csv").write_text("Code,Name,Pop,lat,lon\nD1,One,1000,0,0\nD2,Two,2000,0,1\n")
+    _weekly(tmp_path / "d.csv", date_format="%d/%m/%Y")
+    doc = ("name: T\nregions:\n  file: r.csv\n  id: Code\n  name: Name\n  population: Pop\n  lat: lat\n  lon: lon\n"
+           "demand:\n  file: d.csv\n  region: district\n  date: week\n  value: cases\n"
+           "forecast:\n  model: damped_trend\n  holdout: 0\n")
+    (tmp_path / "p.yaml").write_text(doc)
+    code, out = _cli(["run", "--check", str(tmp_path / "p.yaml")], capsys)
+    assert code == 2 and "d.csv, row 2, column 'week': not a date (YYYY-MM-DD expected)" in out, out
+    assert "date_format" in out
+    (tmp_path / "p.yaml").write_text('date_format: "%d/%m/%Y"\n' + doc + "  as_of: 09/10/2023\n")
+    from equicare.project import check_project
+
+    project, inp, _ = check_project(tmp_path / "p.yaml")
+    assert project.forecast.as_of == "2023-10-09"  # 9 October, as declared (a Monday, on the series' grid)
+    assert inp.demand.frame["date"].min() == pd.Timestamp("2023-01-02")
+    (tmp_path / "p.yaml").write_text(doc + "  as_of: 09/10/2023\n")  # no format declared: the key is refused
+    code, out = _cli(["run", "--check", str(tmp_path / "p.yaml")], capsys)
+    assert code == 2 and "forecast.as_of" in out and "YYYY-MM-DD" in out, out
+
+
+def test_load_demand_dates(tmp_path, capsys):
+    (tmp_path / "d.csv").write_text("region,date,value\nA,13/07/2024,5\nA,20/07/2024,6\n")
+    store = str(tmp_path / "s.duckdb")
+    code, out = _cli(["load", str(tmp_path / "d.csv"), "--kind", "demand", "--store", store], capsys)
+    assert code == 2 and "d.csv, row 2, column 'date': not a date (YYYY-MM-DD expected)" in out, out
+    assert "--date-format" in out
+    code, out = _cli(["load", str(tmp_path / "d.csv"), "--kind", "demand", "--store", store, "--date-format",
+                      "%d/%m/%Y"], capsys)
+    assert code == 0, out
+    code, out = _cli(["export", "1", "--out", str(tmp_path / "e.csv"), "--store", store], capsys)
+    assert code == 0 and (tmp_path / "e.csv").read_text().splitlines()[1].startswith("A,2024-07-13"), out
+
+
+def test_one_date_rule():
+    from equicare.data.dates import parse_date, parse_dates
+
+    s = pd.Series(["2024-07-13", "2024-07-13 00:00:00", "13/07/2024", "01/07/2024", ""])
+    got = parse_dates(s)
+    assert got.iloc[0] == got.iloc[1] == pd.Timestamp("2024-07-13") and got.iloc[2:].isna().all()
+    got = parse_dates(s, "%d/%m/%Y")
+    assert got.iloc[2] == pd.Timestamp("2024-07-13") and got.iloc[3] == pd.Timestamp("2024-07-01")
+    assert parse_date("01/07/2024", "x", "%m/%d/%Y") == pd.Timestamp("2024-01-07")
+    with pytest.raises(Exception, match="never guessed"):
+        parse_date("01/07/2024", "x")

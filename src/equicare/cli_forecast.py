@@ -47,6 +47,8 @@ def forecast_cmd(
     date: str = typer.Option("date", "--date", help="With --series: the date column."),
     value: str = typer.Option("value", "--value", help="With --series: the count column."),
     horizons: int = typer.Option(4, "--horizons", min=1, help="With --series: steps ahead (horizons 0..N-1)."),
+    date_format: str = typer.Option(None, "--date-format", help="With --series: how the dates are written when "
+                                    "not YYYY-MM-DD, e.g. '%d/%m/%Y' (never guessed); also for --reference-date."),
     vintages: str = _VINTAGES,
     deadline_days: int = _DEADLINE,
     nowcast: bool = _NOWCAST,
@@ -76,7 +78,13 @@ def forecast_cmd(
         name = Path(series).name
         cols = {k: resolve_column(df, v, name, f"--{k}") for k, v in (("region", region), ("date", date),
                                                                        ("value", value))}
-        s = load_counts(df, region=cols["region"], date=cols["date"], value=cols["value"], file=name)
+        from equicare.data.dates import check_date_format, parse_date
+
+        fmt = check_date_format(date_format, "--date-format")
+        if reference_date is not None:
+            reference_date = parse_date(reference_date, "--reference-date", fmt, "--date-format").strftime("%Y-%m-%d")
+        s = load_counts(df, region=cols["region"], date=cols["date"], value=cols["value"], file=name,
+                        date_format=fmt, date_format_key="--date-format")
         n_blank = int(df[cols["value"]].astype("string").str.strip().fillna("").eq("").sum())
         if n_blank:  # said, as `equicare run`'s cleaning report says it
             typer.echo(f"note: {n_blank:,} blank value{'s' if n_blank != 1 else ''} in {name} column "
@@ -92,6 +100,11 @@ def forecast_cmd(
         return
     if reference_date is None:
         raise EquicareError("--reference-date is required for the flu truth (or give --series)")
+    if date_format is not None:
+        raise EquicareError("--date-format is for --series: the flu truth and --reference-date are YYYY-MM-DD")
+    from equicare.data.dates import parse_date
+
+    reference_date = parse_date(reference_date, "--reference-date").strftime("%Y-%m-%d")
     from equicare.forecast import cli as fc
 
     n = fc.forecast_to_csv(truth, reference_date, out, model=model, history=history, ilinet=ilinet, extras=extras,
@@ -118,7 +131,11 @@ def backtest_cmd(
     adaptive_spread: str = _ADAPTIVE,
 ) -> None:
     """Forecasts for every Saturday from START to END, each using only data available at the time."""
+    from equicare.data.dates import parse_date
     from equicare.forecast import cli as fc
+
+    start = parse_date(start, "--start").strftime("%Y-%m-%d")  # YYYY-MM-DD: never guessed
+    end = parse_date(end, "--end").strftime("%Y-%m-%d")
 
     def progress(done: int, total: int) -> None:
         typer.echo(f"\rreference dates: {done}/{total}", nl=done == total, err=True)

@@ -393,7 +393,7 @@ def read_demand(project: Project, regions: pd.DataFrame, report: CleaningReport)
                    int(bad.sum()), ", ".join(sorted(set(rid[bad].dropna()))[:10]))
     n_blank = int(df[vc].astype("string").str.strip().fillna("").eq("").sum())
     series = load_counts(df, region=rc, date=dc, value=vc, file=file, freq=spec.frequency,
-                         missing=project.missing, name=spec.label or spec.value)
+                         missing=project.missing, name=spec.label or spec.value, date_format=project.date_format)
     if n_blank and project.missing != "error":
         imputed = project.missing == "impute_zero"
         report.add(file, "missing: " + ("imputed" if imputed else "left out"), vc, n_blank,

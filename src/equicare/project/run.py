@@ -216,7 +216,7 @@ def apply_overrides(project: Project, overrides: dict) -> Project:
     """
     from dataclasses import fields
 
-    from equicare.project.spec import suggest
+    from equicare.project.spec import DATE_KEYS, suggest
 
     changes: dict[str, dict] = {}
     for dotted, value in overrides.items():
@@ -227,6 +227,10 @@ def apply_overrides(project: Project, overrides: dict) -> Project:
         names = [f.name for f in fields(spec)]
         if key not in names:
             raise EquicareError(f"unknown key {dotted!r}" + suggest(key, names))
+        if (sec, key) in DATE_KEYS and value is not None:  # as in the project file: ISO or its date_format
+            from equicare.data.dates import parse_date
+
+            value = parse_date(value, dotted, project.date_format).strftime("%Y-%m-%d")
         changes.setdefault(sec, {})[key] = value
     return replace(project, **{sec: replace(getattr(project, sec), **kv) for sec, kv in changes.items()})
 
