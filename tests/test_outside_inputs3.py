@@ -271,3 +271,22 @@ def test_one_date_rule():
     assert parse_date("01/07/2024", "x", "%m/%d/%Y") == pd.Timestamp("2024-01-07")
     with pytest.raises(Exception, match="never guessed"):
         parse_date("01/07/2024", "x")
+
+
+def test_many_blank_cells_are_one_warning_line(tmp_path, capsys):
+    p = _project(tmp_path, "")
+    (tmp_path / "h.csv").write_text("id,lat,lon,beds,icu\nH1,0.0,0.01,100,\nH2,0.0,0.49,200,\nH3,0.0,0.51,50,5\n")
+    code, out = _cli(["run", str(p), "--out", str(tmp_path / "out")], capsys)
+    assert code == 0, out
+    lines = [ln for ln in out.splitlines() if "blank" in ln and "h.csv" in ln]
+    assert lines == ["warning: h.csv, column 'icu': 2 blank cells (rows 2, 3), so those facilities' icu is unknown: "
+                     "they are left out of the icu measures only (their other capacities count)"], out
+    a = pd.read_csv(tmp_path / "out" / "access.csv").set_index("region")
+    assert a.loc["A", "beds"] == 100 and a.loc["B", "beds"] == 250 and a.loc["B", "icu"] == 5
+    # A's only hospital has no ICU figure: A's ICU total is unknown (not 0), and said
+    assert np.isnan(a.loc["A", "icu"]) and np.isnan(a.loc["A", "icu_per_1000"])
+    assert "icu unknown at 1 facility (H1): no icu total or rate" in a.loc["A", "note"]
+    al = pd.read_csv(tmp_path / "out" / "allocation.csv").set_index("region")
+    assert "A" not in al.index  # its ICU capacity is unknown: left out of the ICU allocation (reported)
+    rep = pd.read_csv(tmp_path / "out" / "cleaning_report.csv")
+    assert (rep["step"] == "capacity unknown: left out of the allocation").any()

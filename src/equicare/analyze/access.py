@@ -49,7 +49,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from equicare.analyze.costs import _subset
-from equicare.data.readers import sheet_row
+from equicare.data.readers import rows_text, sheet_row
 from equicare.errors import EquicareError
 
 __all__ = [
@@ -650,14 +650,14 @@ def _numeric_columns(df: pd.DataFrame, cols: list[str], file: str, blank_notes: 
             problems.append(Problem(file, sheet_row(df, r), c, "value must not be negative", raw.iloc[r]))
         out[:, k] = num.fillna(0.0).to_numpy(float) if blank.any() else num.to_numpy(float)
         pos = np.flatnonzero(blank)
-        ids = df["id"].astype(str).to_numpy() if "id" in df.columns else None
-        for r in pos[:10]:
-            who = f"{ids[r]}'s" if ids is not None else "its"
-            blank_notes.append(f"{file}, row {sheet_row(df, r)}, column '{c}': blank, so {who} {c} is unknown: "
+        if len(pos) == 1:
+            who = f"{df['id'].astype(str).iloc[pos[0]]}'s" if "id" in df.columns else "its"
+            blank_notes.append(f"{file}, row {sheet_row(df, pos[0])}, column '{c}': blank, so {who} {c} is unknown: "
                                f"left out of the {c} supply only (its other columns count)")
-        if len(pos) > 10:
-            blank_notes.append(f"{file}, column '{c}': {len(pos) - 10:,} more blank cells, each left out of the {c} "
-                               "supply only")
+        elif len(pos):
+            blank_notes.append(f"{file}, column '{c}': {len(pos):,} blank cells ({rows_text(df, blank, 5)}), so "
+                               f"those sites' {c} is unknown: left out of the {c} supply only (their other columns "
+                               "count)")
     return out, problems
 
 

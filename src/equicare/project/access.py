@@ -1,8 +1,9 @@
 """The access and inequality stages of a project: capacity per 1,000 people, spatial access, shortage areas,
 descriptive statistics and inequality, by region and (with ``subregions``) by small area.
 
-Capacity per region is the facilities' capacity summed into it (a facility with an unknown value counts as 0,
-the number of unknown values is reported); rates are per 1,000 people and, when ``population_65plus`` is
+Capacity per region is the facilities' capacity summed into it (a facility with an unknown value is left out of
+that capacity's sum, and the region's ``note`` says so; a region whose facilities' values are all unknown has an
+unknown capacity, not 0); rates are per 1,000 people and, when ``population_65plus`` is
 given, per 1,000 people aged 65+.  Access is computed on the finest level given (small areas when present,
 else regions) by :func:`equicare.analyze.access.compute_access`; a region's access is then the population-
 weighted mean of its small areas'.  Shortage areas are those whose access per 1,000 is below
@@ -54,7 +55,9 @@ def capacity_rates(units: pd.DataFrame, fac: pd.DataFrame | None, key: str, caps
     older = units["population_65plus"].to_numpy(float) if "population_65plus" in units else None
     pop = out["population"].to_numpy(float)
     for c in caps:
-        out[c] = ids.map(g[c].sum(min_count=1)).fillna(0.0).to_numpy(float)
+        # no facility: 0; facilities whose values are all unknown: unknown (never 0); else the known ones summed
+        has = ids.map(g.size()).fillna(0).to_numpy() > 0
+        out[c] = np.where(has, ids.map(g[c].sum(min_count=1)).to_numpy(float), 0.0)
         with np.errstate(divide="ignore", invalid="ignore"):
             out[f"{c}_per_1000"] = np.where(pop > 0, 1000.0 * out[c] / pop, np.nan)
             if older is not None:
@@ -171,8 +174,9 @@ def unit_notes(table: pd.DataFrame, units: pd.DataFrame, fac: pd.DataFrame | Non
                 cnt = un.groupby(un[key].astype(str)).size()
                 for i in np.flatnonzero(np.isin(ids, list(cnt.index))):
                     k = int(cnt[ids[i]])
-                    parts[i].append(f"{c} unknown at {k} facilit{'y' if k == 1 else 'ies'} ({who[ids[i]]}): "
-                                    f"{c} counts the known ones only")
+                    rest = (f"no {c} total or rate" if np.isnan(float(table[c].iloc[i]))
+                            else f"{c} counts the known ones only")
+                    parts[i].append(f"{c} unknown at {k} facilit{'y' if k == 1 else 'ies'} ({who[ids[i]]}): {rest}")
     for col, s in zip(measures or [], supplies or []):
         v = table[col].to_numpy(float)
         for i in np.flatnonzero(np.isnan(v) & ~np.isnan(pop) & (pop > 0)):

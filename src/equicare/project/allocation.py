@@ -162,7 +162,10 @@ def _capacity(project: Project, inp: Inputs) -> tuple[np.ndarray, np.ndarray]:
     if "region_capacity" in reg:  # blank: unknown (the region is left out of the allocation)
         cap = reg["region_capacity"].to_numpy(float)
     elif fac is not None and al.resource in fac.columns:
-        cap = reg["id"].map(fac.groupby("region")[al.resource].sum()).fillna(0.0).to_numpy(float)
+        # no facility: 0; facilities whose values are all unknown: unknown (left out of the allocation, reported)
+        g = fac.groupby("region")[al.resource]
+        has = reg["id"].map(g.size()).fillna(0).to_numpy() > 0
+        cap = np.where(has, reg["id"].map(g.sum(min_count=1)).to_numpy(float), 0.0)
     else:
         raise EquicareError(f"allocate.resource {al.resource!r}: name it among facilities.capacity, or give "
                             "allocate.capacity (a column of the regions file)")

@@ -264,13 +264,17 @@ def read_facilities(project: Project, regions: pd.DataFrame, layer: Layer | None
         out[cap] = v.to_numpy(float)
         unknown = np.flatnonzero(v.isna().to_numpy() & ~df[c].astype("string").str.strip().fillna("").ne("")
                                  .to_numpy()) if project.missing == "flag" else []
-        if warnings is not None and len(unknown):
-            first = [f"{file}, row {sheet_row(df, int(i))}, column '{c}': blank, so facility {out['id'].iloc[i]}'s "
-                     f"{cap} is unknown: it is left out of the {cap} measures only (its other capacities count)"
-                     for i in unknown[:10]]
-            more = ([f"{file}, column '{c}': {len(unknown) - 10:,} more blank cells, each left out of the {cap} "
-                     "measures only"] if len(unknown) > 10 else [])
-            warnings += first + more
+        if warnings is not None and len(unknown) == 1:
+            i = int(unknown[0])
+            warnings.append(f"{file}, row {sheet_row(df, i)}, column '{c}': blank, so facility {out['id'].iloc[i]}'s "
+                            f"{cap} is unknown: it is left out of the {cap} measures only (its other capacities "
+                            "count)")
+        elif warnings is not None and len(unknown):
+            mask = np.zeros(len(df), bool)
+            mask[unknown] = True
+            warnings.append(f"{file}, column '{c}': {len(unknown):,} blank cells ({rows_text(df, mask, 5)}), so "
+                            f"those facilities' {cap} is unknown: they are left out of the {cap} measures only "
+                            "(their other capacities count)")
     for key, hi in (("occupancy", 1.0), ("quality", None)):
         col = getattr(spec, key)
         if col:
