@@ -290,3 +290,17 @@ def test_many_blank_cells_are_one_warning_line(tmp_path, capsys):
     assert "A" not in al.index  # its ICU capacity is unknown: left out of the ICU allocation (reported)
     rep = pd.read_csv(tmp_path / "out" / "cleaning_report.csv")
     assert (rep["step"] == "capacity unknown: left out of the allocation").any()
+
+
+def test_nearest_facility_out_of_reach_is_said(tmp_path, capsys):
+    p = _project(tmp_path, "20")
+    (tmp_path / "regions.csv").write_text("Code,Name,Pop,lat,lon,need\nA,Alpha,10000,0.0,0.0,5\n"
+                                          "D,Delta,3000,40.0,40.0,2\n")
+    p.write_text(p.read_text().replace("method: 2sfca", "method: nearest"))
+    code, out = _cli(["run", str(p), "--out", str(tmp_path / "out")], capsys)
+    assert code == 0, out
+    a = pd.read_csv(tmp_path / "out" / "access.csv", keep_default_na=False, dtype=str).set_index("region")
+    # by hand: H1 is 0.01 degrees of longitude (1.112 km) from A; nothing within 100 km of D
+    assert float(a.loc["A", "nearest_beds_km"]) == pytest.approx(1.112, abs=1e-3) and a.loc["A", "note"] == ""
+    assert a.loc["D", "nearest_beds_km"] == ""
+    assert a.loc["D", "note"] == "nearest_beds_km: no facility with beds within reach"

@@ -383,8 +383,8 @@ def load_project(path: str | Path) -> Project:
                    travel=parts.get("travel"), sweep=parts.get("sweep"),
                    forecast=parts.get("forecast"), allocate=parts.get("allocate"),
                    inequality=parts.get("inequality", InequalitySpec()),
-                   missing=str(top.get("missing", DEFAULT_MISSING)), suppress_threshold=int(top.get("suppress_threshold",
-                                                                                         _DEMO.suppress_threshold)),
+                   missing=str(top.get("missing", DEFAULT_MISSING)),
+                   suppress_threshold=int(top.get("suppress_threshold", _DEMO.suppress_threshold)),
                    date_format=date_format, prepared=prepared)
 
 

@@ -100,7 +100,8 @@ def run_scenario(path: str | Path, out_dir: str | Path, store_path: str | Path |
         write_csv(res.facilities, out / "facilities.csv")
     wdf = pd.concat(wi_diffs, ignore_index=True) if wi_diffs else pd.DataFrame(columns=DIFF_COLUMNS)
     # never an empty file: without what-ifs or a sweep, one row says so
-    none = pd.DataFrame([{"what_if": "", "status": "none", "note": "the scenario has no what_if"}], columns=DIFF_COLUMNS)
+    none = pd.DataFrame([{"what_if": "", "status": "none", "note": "the scenario has no what_if"}],
+                        columns=DIFF_COLUMNS)
     write_csv(wdf if len(wdf) else none, out / "what_if.csv")
     write_csv(sweep if len(sweep) else pd.DataFrame({"factor": [float("nan")], "status": ["none"],
                                                      "note": ["the scenario has no budget_sweep"]}),
