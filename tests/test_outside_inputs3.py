@@ -304,3 +304,18 @@ def test_nearest_facility_out_of_reach_is_said(tmp_path, capsys):
     assert float(a.loc["A", "nearest_beds_km"]) == pytest.approx(1.112, abs=1e-3) and a.loc["A", "note"] == ""
     assert a.loc["D", "nearest_beds_km"] == ""
     assert a.loc["D", "note"] == "nearest_beds_km: no facility with beds within reach"
+
+
+def test_dashboard_rates_say_why_a_rate_is_empty():
+    from equicare.analyze.describe import capacity_by_region, per_capita
+
+    regions = pd.DataFrame({"id": ["A", "B", "C"], "population": [1000.0, 0.0, 500.0],
+                            "pop_65plus": [100.0, 0.0, np.nan]})
+    fac = pd.DataFrame({"region": ["A", "A", "C"], "cap_beds": [10.0, np.nan, 5.0]})
+    df = per_capita(regions, capacity_by_region(fac, regions, columns=["cap_beds"]), ["cap_beds"]).set_index("id")
+    assert df.loc["A", "cap_beds_per_1000"] == 10
+    assert "1 facility with an unknown value counted as 0" in df.loc["A", "note"]
+    assert np.isnan(df.loc["B", "cap_beds_per_1000"])
+    assert "no people: the rates per 1000 do not apply" in df.loc["B", "note"]
+    assert np.isnan(df.loc["C", "cap_beds_per_1000_65plus"])
+    assert "unknown number of people aged 65+" in df.loc["C", "note"]
