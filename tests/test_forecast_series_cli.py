@@ -117,3 +117,26 @@ def test_scoring_flu_forecasts_against_a_series_is_a_clear_error(tmp_path, capsy
                       "--value", "Cases", "--forecasts", flu], capsys)
     assert code == 2 and "Traceback" not in out
     assert "no quantile rows of target 'wk inc cases'" in out and "wk inc flu hosp" in out
+
+
+def test_series_dates_written_day_first_need_their_format(tmp_path, capsys):
+    """The same series with dates written 31/12/2023: back-test and score with --date-format give the ISO file's
+    rows and scores; without it, an error naming the file, row and column."""
+    iso = _series(tmp_path / "iso.csv")
+    dmy = iso.assign(Week=pd.to_datetime(iso["Week"]).dt.strftime("%d/%m/%Y"))
+    dmy.to_csv(tmp_path / "dmy.csv", index=False)
+    cols = ["--region", "District", "--date", "Week", "--value", "Cases"]
+    outs = {}
+    for name, fmt in (("iso", []), ("dmy", ["--date-format", "%d/%m/%Y"])):
+        code, out = _cli(["backtest", "--series", tmp_path / f"{name}.csv", *cols, *fmt, "--holdout", 3,
+                          "--model", "flat_baseline", "--out", tmp_path / f"{name}-bt.csv"], capsys)
+        assert code == 0, out
+        code, out = _cli(["score", "--series", tmp_path / f"{name}.csv", *cols, *fmt,
+                          "--forecasts", tmp_path / f"{name}-bt.csv"], capsys)
+        assert code == 0, out
+        outs[name] = out
+    assert (tmp_path / "iso-bt.csv").read_text() == (tmp_path / "dmy-bt.csv").read_text()
+    assert outs["iso"].replace("iso.csv", "F") == outs["dmy"].replace("dmy.csv", "F")  # the blank-value note names the file
+    code, out = _cli(["backtest", "--series", tmp_path / "dmy.csv", *cols, "--out", tmp_path / "x.csv"], capsys)
+    assert code == 2 and "dmy.csv" in out and "row 2" in out and "Week" in out and "Traceback" not in out, out
+    assert not (tmp_path / "x.csv").exists()

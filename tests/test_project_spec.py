@@ -36,12 +36,16 @@ def _doc(**extra) -> dict:
 
 
 def test_case_insensitive_keys_and_columns_relative_paths(tmp_path: Path) -> None:
-    project, inp, lines = check_project(_write(tmp_path, _doc()))
+    project, inp, lines = check_project(_write(tmp_path, _doc(missing="drop")))
     assert project.regions.file == (tmp_path / "data" / "regions.csv").resolve()
     assert inp.regions["id"].tolist() == ["001", "010"]  # text as written; the row without population dropped
     assert "regions: 2 from regions.csv" in lines and "stage forecast: skipped (no demand section)" in lines
     assert inp.report.to_frame()["step"].str.contains("missing").any()
     assert inp.facilities["id"].tolist() == ["h1"]  # h2's region was left out by the policy: reported, not an error
+    # the default (flag): the blank population is unknown, the region and its facility stay
+    _, inp, _ = check_project(_write(tmp_path, _doc()))
+    assert inp.regions["id"].tolist() == ["001", "002", "010"] and inp.facilities["id"].tolist() == ["h1", "h2"]
+    assert inp.regions["population"].isna().tolist() == [False, True, False]
 
 
 def test_missing_policy_from_the_project_file(tmp_path: Path) -> None:
@@ -52,7 +56,7 @@ def test_missing_policy_from_the_project_file(tmp_path: Path) -> None:
 
 
 def test_us_fips_only_when_declared(tmp_path: Path) -> None:
-    doc = _doc()
+    doc = _doc(missing="drop")
     doc["Regions"]["id_format"] = "us-fips"
     _, inp, _ = check_project(_write(tmp_path, doc))
     assert inp.regions["id"].tolist() == ["00001", "00010"]  # 3-4 digits are county codes: padded to 5

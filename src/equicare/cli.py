@@ -56,6 +56,8 @@ def load_cmd(
                                       "COLUMN=POLICY (repeatable); drop, impute_median, impute_zero, flag or error."),
     id_format: str = typer.Option("text", "--id-format", help="text: ids kept exactly as written (default); "
                                   "us-fips: all-digit US state/county codes zero-padded to 2/5 digits."),
+    date_format: str = typer.Option(None, "--date-format", help="How dates are written when not YYYY-MM-DD, e.g. "
+                                    "'%d/%m/%Y' (never guessed: without it 01/07/2024 is an error)."),
 ) -> None:
     """Validate and clean a file (CSV, XLSX or Parquet), store it, and print the cleaning report (a rejected file
     stores nothing)."""
@@ -74,7 +76,8 @@ def load_cmd(
         options = {"sheet": sheet, "delimiter": delimiter, "decimal": decimal, "encoding": encoding}
         table, report = load_table(path, kind, regions=known, missing=_missing_policies(missing, kind),
                                    count_columns=None if count_columns is None else count_columns.split(","),
-                                   id_format=id_format, **{k: v for k, v in options.items() if v is not None})
+                                   id_format=id_format, date_format=date_format, date_format_key="--date-format",
+                                   **{k: v for k, v in options.items() if v is not None})
         ds_id = st.save_dataset(name or Path(path).stem, kind, table, source=Path(path).name,
                                 fingerprint=fingerprint(path), report=report.to_dict())
     typer.echo(f"stored {len(table):,} rows as dataset {ds_id} ({kind})")
@@ -189,7 +192,9 @@ def release_cmd(
                               created_by="cli")
         spent, budget = privacy_spent(st, dataset), privacy_budget(st, dataset)
     if out:
-        rel.table.to_csv(out, index=False)
+        from equicare.csvout import write_csv
+
+        write_csv(rel.table, out)
     else:
         typer.echo(rel.table.to_string(index=False))
     typer.echo(f"epsilon {rel.epsilon:g} ({rel.mechanism}); 95% error bound {rel.error_bound:,.2f}; "
@@ -363,7 +368,7 @@ def access_cmd(
     write_table(table, out)
     from equicare.analyze.access import default_notes
 
-    notes = default_notes(method, **params)
+    notes = list(table.attrs.get("notes", [])) + default_notes(method, **params)
     for col in table.columns[1:]:  # an empty cell is said, not left silent
         empty = table["id"][table[col].isna()].astype(str).tolist()
         if empty:

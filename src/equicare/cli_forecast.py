@@ -37,8 +37,20 @@ _SERIES = typer.Option(None, "--series", help="Any count series instead of US fl
 _REGION = typer.Option("region", "--region", help="With --series: the region id column.")
 _DATE = typer.Option("date", "--date", help="With --series: the date column.")
 _VALUE = typer.Option("value", "--value", help="With --series: the count column.")
+_HORIZONS = typer.Option(4, "--horizons", min=1, help="With --series: steps ahead (horizons 0..N-1).")
+_DATE_FORMAT = typer.Option(None, "--date-format", help="With --series: how the dates are written when not "
+                            "YYYY-MM-DD, e.g. '%d/%m/%Y' (never guessed); also for --reference-date.")
 _INTEGER = typer.Option(False, "--integer", help="Whole-number quantiles (the hub's 2025-26 rule), monotone and "
                         "non-negative.")
+
+
+def _refuse(given: tuple[tuple[str, object], ...], why: str) -> None:
+    """Options that would be silently ignored: an error naming them instead."""
+    from equicare.errors import EquicareError
+
+    names = [name for name, value in given if value is not None]
+    if names:
+        raise EquicareError(f"{', '.join(names)} {'is' if len(names) == 1 else 'are'} {why}")
 
 
 def forecast_cmd(
@@ -50,12 +62,12 @@ def forecast_cmd(
     history: str = _HISTORY,
     ilinet: str = _ILINET,
     extras: bool = _EXTRAS,
-    series: str = typer.Option(None, "--series", help="Any count series instead of US flu truth: a CSV/XLSX with "
-                               "region ids (any text), dates (daily, weekly or monthly) and counts."),
-    region: str = typer.Option("region", "--region", help="With --series: the region id column."),
-    date: str = typer.Option("date", "--date", help="With --series: the date column."),
-    value: str = typer.Option("value", "--value", help="With --series: the count column."),
-    horizons: int = typer.Option(4, "--horizons", min=1, help="With --series: steps ahead (horizons 0..N-1)."),
+    series: str = _SERIES,
+    region: str = _REGION,
+    date: str = _DATE,
+    value: str = _VALUE,
+    horizons: int = _HORIZONS,
+    date_format: str = _DATE_FORMAT,
     vintages: str = _VINTAGES,
     deadline_days: int = _DEADLINE,
     late_release_days: int = _LATE,
@@ -68,30 +80,17 @@ def forecast_cmd(
     from equicare.errors import EquicareError
 
     if series:
-        from pathlib import Path
+        _refuse((("--truth", truth), ("--history", history), ("--ilinet", ilinet), ("--vintages", vintages),
+                 ("--deadline-days", deadline_days), ("--late-release-days", late_release_days),
+                 ("--nowcast", nowcast), ("--missing-weeks", missing_weeks), ("--adaptive-spread", adaptive_spread)),
+                "for the US flu truth, not for --series (a series is forecast from its file as it stands)")
+        from equicare.forecast import cli as fc
+        from equicare.forecast.series import forecast_counts
 
-        flu_only = [name for name, given in (("--truth", truth), ("--history", history), ("--ilinet", ilinet),
-                                             ("--vintages", vintages), ("--deadline-days", deadline_days),
-                                             ("--late-release-days", late_release_days),
-                                             ("--nowcast", nowcast), ("--missing-weeks", missing_weeks),
-                                             ("--adaptive-spread", adaptive_spread)) if given is not None]
-        if flu_only:  # these would be silently ignored: say so instead
-            raise EquicareError(f"{', '.join(flu_only)} {'is' if len(flu_only) == 1 else 'are'} for the US flu "
-                                "truth, not for --series (a series is forecast from its file as it stands)")
-
-        from equicare.forecast.series import forecast_counts, load_counts
-        from equicare.project.spec import resolve_column
-        from equicare.project.tables import read_tabular
-
-        df = read_tabular(series, ids=(region,))  # a region "NA" (Namibia) stays an id
-        name = Path(series).name
-        cols = {k: resolve_column(df, v, name, f"--{k}") for k, v in (("region", region), ("date", date),
-                                                                       ("value", value))}
-        s = load_counts(df, region=cols["region"], date=cols["date"], value=cols["value"], file=name)
-        n_blank = int(df[cols["value"]].astype("string").str.strip().fillna("").eq("").sum())
-        if n_blank:  # said, as `equicare run`'s cleaning report says it
-            typer.echo(f"note: {n_blank:,} blank value{'s' if n_blank != 1 else ''} in {name} column "
-                       f"'{cols['value']}' read as not reported (left out, not zero)", err=True)
+        s = fc.read_series(series, region, date, value, date_format,
+                           notes=lambda note: typer.echo(f"note: {note}", err=True))
+        if reference_date is not None:
+            reference_date = fc.series_date(reference_date, "--reference-date", date_format)
         table = forecast_counts(s, reference_date, model or "ensemble", horizons=tuple(range(horizons)))
         if integer:  # whole-number quantiles, as for the flu forecasts (monotone and non-negative stay so)
             from equicare.forecast.run import integer_quantiles
@@ -103,6 +102,11 @@ def forecast_cmd(
         return
     if reference_date is None:
         raise EquicareError("--reference-date is required for the flu truth (or give --series)")
+    if date_format is not None:
+        raise EquicareError("--date-format is for --series: the flu truth and --reference-date are YYYY-MM-DD")
+    from equicare.data.dates import parse_date
+
+    reference_date = parse_date(reference_date, "--reference-date").strftime("%Y-%m-%d")
     from equicare.forecast import cli as fc
 
     n = fc.forecast_to_csv(truth, reference_date, out, model=model, history=history, ilinet=ilinet, extras=extras,
@@ -111,15 +115,6 @@ def forecast_cmd(
                            adaptive=adaptive_spread, deadline_days=deadline_days,
                            late_days=late_release_days)
     typer.echo(f"wrote {n} rows to {out}")
-
-
-def _refuse(given: tuple[tuple[str, object], ...], why: str) -> None:
-    """Options that would be silently ignored: an error naming them instead."""
-    from equicare.errors import EquicareError
-
-    names = [name for name, value in given if value is not None]
-    if names:
-        raise EquicareError(f"{', '.join(names)} {'is' if len(names) == 1 else 'are'} {why}")
 
 
 def backtest_cmd(
@@ -135,7 +130,8 @@ def backtest_cmd(
     region: str = _REGION,
     date: str = _DATE,
     value: str = _VALUE,
-    horizons: int = typer.Option(4, "--horizons", min=1, help="With --series: steps ahead (horizons 0..N-1)."),
+    horizons: int = _HORIZONS,
+    date_format: str = _DATE_FORMAT,
     holdout: int = typer.Option(None, "--holdout", help="With --series: the last N reference dates whose every "
                                 "horizon is observed (default 8)."),
     vintages: str = _VINTAGES,
@@ -148,6 +144,7 @@ def backtest_cmd(
 ) -> None:
     """Forecasts for every Saturday from START to END, each using only data available at the time; or, with
     --series, for the last --holdout dates of a planner's own count series."""
+    from equicare.data.dates import parse_date
     from equicare.errors import EquicareError
     from equicare.forecast import cli as fc
 
@@ -157,14 +154,18 @@ def backtest_cmd(
                  ("--late-release-days", late_release_days), ("--nowcast", nowcast),
                  ("--missing-weeks", missing_weeks), ("--adaptive-spread", adaptive_spread)),
                 "for the US flu truth, not for --series (a series is back-tested at its last --holdout dates)")
-        s = fc.read_series(series, region, date, value, notes=lambda note: typer.echo(f"note: {note}", err=True))
+        s = fc.read_series(series, region, date, value, date_format,
+                           notes=lambda note: typer.echo(f"note: {note}", err=True))
         n = fc.backtest_series_to_csv(s, out, model=model, horizons=horizons,
                                       holdout=8 if holdout is None else holdout, integer=integer)
         typer.echo(f"wrote {n} rows to {out}")
         return
-    _refuse((("--holdout", holdout),), "for --series (the flu back-test runs from --start to --end)")
+    _refuse((("--holdout", holdout), ("--date-format", date_format)),
+            "for --series (the flu back-test runs from --start to --end, written YYYY-MM-DD)")
     if start is None or end is None:
         raise EquicareError("--start and --end are required for the flu truth (or give --series)")
+    start = parse_date(start, "--start").strftime("%Y-%m-%d")  # YYYY-MM-DD: never guessed
+    end = parse_date(end, "--end").strftime("%Y-%m-%d")
 
     def progress(done: int, total: int) -> None:
         typer.echo(f"\rreference dates: {done}/{total}", nl=done == total, err=True)
@@ -185,6 +186,7 @@ def score_cmd(
     region: str = _REGION,
     date: str = _DATE,
     value: str = _VALUE,
+    date_format: str = _DATE_FORMAT,
 ) -> None:
     """WIS, absolute error of the median, 50%/95% coverage and (with --versus) the mean WIS ratio; against the flu
     truth, or with --series against a planner's own count series."""
@@ -192,7 +194,9 @@ def score_cmd(
 
     if series:
         _refuse((("--truth", truth),), "for the US flu truth; with --series the forecasts are scored against it")
-        s = fc.read_series(series, region, date, value, notes=lambda note: typer.echo(f"note: {note}", err=True))
+        s = fc.read_series(series, region, date, value, date_format,
+                           notes=lambda note: typer.echo(f"note: {note}", err=True))
         typer.echo(fc.score_series_files(s, forecasts, versus))
         return
+    _refuse((("--date-format", date_format),), "for --series (the flu files are written YYYY-MM-DD)")
     typer.echo(fc.score_files(truth, forecasts, versus))

@@ -6,12 +6,12 @@ import typer
 
 
 def write_table(table, out: str | None) -> None:
-    """Write TABLE as CSV to OUT (folders made; a line on stderr says how many rows) or to stdout without OUT."""
-    from pathlib import Path
+    """Write TABLE as CSV to OUT (folders made; a line on stderr says how many rows) or to stdout without OUT;
+    whole-number columns without decimals (:func:`equicare.csvout.whole_numbers`)."""
+    from equicare.csvout import csv_text, write_csv
 
     if out:
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        table.to_csv(out, index=False)
+        write_csv(table, out)
         typer.echo(f"wrote {len(table)} rows to {out}", err=True)
     else:
-        typer.echo(table.to_csv(index=False), nl=False)
+        typer.echo(csv_text(table), nl=False)

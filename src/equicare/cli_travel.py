@@ -33,6 +33,7 @@ def network_cost_file(demand: str, sites: str | None, network: str, mode: str, m
     path = Path(out).with_suffix("")
     path = path.parent / f"{path.name}_costs.csv"
     table = network_costs(demand, sites, network, mode, max_minutes)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(path, index=False)
+    from equicare.csvout import write_csv
+
+    write_csv(table, path)
     return str(path)

@@ -126,7 +126,7 @@ def analyse(data: BundledData, params: DemoParams) -> tuple[dict[str, pd.DataFra
             level="state", indicator="staffed beds per 1,000"),
         region_inequality(state["cap_icu_beds_per_1000"], state["population"], n_boot=params.n_boot).assign(
             level="state", indicator="staffed ICU beds per 1,000"),
-    ], ignore_index=True)[["level", "indicator", "measure", "estimate", "lowerci", "upperci"]]
+    ], ignore_index=True)[["level", "indicator", "measure", "estimate", "lowerci", "upperci", "note"]]
     short = shortage_areas(county["id"].to_numpy(), county["access_2sfca"].to_numpy(),
                            county["population"].to_numpy(float), params.shortage_fraction,
                            names=county["name"].to_numpy(), relative_to_mean=True, per=1000)

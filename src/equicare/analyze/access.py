@@ -49,7 +49,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from equicare.analyze.costs import _subset
-from equicare.data.readers import sheet_row
+from equicare.data.readers import rows_text, sheet_row
 from equicare.errors import EquicareError
 
 __all__ = [
@@ -627,7 +627,11 @@ def parse_step_weights(text: str) -> dict[float, float]:
     return out
 
 
-def _numeric_columns(df: pd.DataFrame, cols: list[str], file: str) -> tuple[np.ndarray, list]:
+def _numeric_columns(df: pd.DataFrame, cols: list[str], file: str, blank_notes: list[str] | None = None
+                     ) -> tuple[np.ndarray, list]:
+    """The columns ``cols`` as numbers, with the problems (file, row, column). With ``blank_notes`` (supply
+    columns), a blank cell is not an error: it makes only that column's value unknown for that row, which is left
+    out of that column's supply (0) while its other columns count; one note per blank cell is appended."""
     from equicare.errors import Problem
 
     problems: list = []
@@ -638,11 +642,22 @@ def _numeric_columns(df: pd.DataFrame, cols: list[str], file: str) -> tuple[np.n
             continue
         raw = df[c]
         num = pd.to_numeric(raw, errors="coerce")
-        for r in np.flatnonzero(num.isna().to_numpy())[:20]:
+        blank = (raw.isna() | raw.astype("string").str.strip().eq("").fillna(True)).to_numpy() \
+            if blank_notes is not None else np.zeros(len(df), bool)
+        for r in np.flatnonzero(num.isna().to_numpy() & ~blank)[:20]:
             problems.append(Problem(file, sheet_row(df, r), c, "value is missing or not a number", raw.iloc[r]))
         for r in np.flatnonzero((num < 0).to_numpy())[:20]:
             problems.append(Problem(file, sheet_row(df, r), c, "value must not be negative", raw.iloc[r]))
-        out[:, k] = num.to_numpy(float)
+        out[:, k] = num.fillna(0.0).to_numpy(float) if blank.any() else num.to_numpy(float)
+        pos = np.flatnonzero(blank)
+        if len(pos) == 1:
+            who = f"{df['id'].astype(str).iloc[pos[0]]}'s" if "id" in df.columns else "its"
+            blank_notes.append(f"{file}, row {sheet_row(df, pos[0])}, column '{c}': blank, so {who} {c} is unknown: "
+                               f"left out of the {c} supply only (its other columns count)")
+        elif len(pos):
+            blank_notes.append(f"{file}, column '{c}': {len(pos):,} blank cells ({rows_text(df, blank, 5)}), so "
+                               f"those sites' {c} is unknown: left out of the {c} supply only (their other columns "
+                               "count)")
     return out, problems
 
 
@@ -675,7 +690,8 @@ def access_table(demand: pd.DataFrame, supply: pd.DataFrame, costs: pd.DataFrame
     ``engine`` replaces :func:`compute_access` with a function of the same signature (e.g. the chunked
     computation on a Dask cluster, :func:`equicare.scale.chunked_access.access_engine`).
 
-    Returns a table with ``id`` and one column ``<method>_<supply column>`` per supply column.
+    Returns a table with ``id`` and one column ``<method>_<supply column>`` per supply column; a blank supply
+    cell leaves that site out of that column's supply only, said in ``table.attrs["notes"]`` (file, row, column).
     Raises :class:`~equicare.errors.ValidationError` naming file, row and column for bad input
     (unknown ids, negative or missing values or costs, duplicates) and
     :class:`~equicare.errors.EquicareError` when no pair joins demand to supply.
@@ -690,7 +706,8 @@ def access_table(demand: pd.DataFrame, supply: pd.DataFrame, costs: pd.DataFrame
     d_ids, p1 = _ids(demand, fd)
     s_ids, p2 = _ids(supply, fs)
     dem, p3 = _numeric_columns(demand, [demand_value], fd)
-    sup, p4 = _numeric_columns(supply, supply_values, fs)
+    blank_notes: list[str] = []
+    sup, p4 = _numeric_columns(supply, supply_values, fs, blank_notes)
     problems = p1 + p2 + p3 + p4
     if problems:
         raise ValidationError(problems)
@@ -717,4 +734,5 @@ def access_table(demand: pd.DataFrame, supply: pd.DataFrame, costs: pd.DataFrame
     out = pd.DataFrame({"id": d_ids.to_numpy()})
     for k, col in enumerate(supply_values):
         out[f"{method.lower()}_{col}"] = values[:, k]
+    out.attrs["notes"] = blank_notes
     return out

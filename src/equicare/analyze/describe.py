@@ -32,7 +32,9 @@ def per_capita(regions: pd.DataFrame, capacity: pd.DataFrame, columns: list[str]
                per: float = 1000.0) -> pd.DataFrame:
     """Rates per ``per`` people and per ``per`` people aged 65+ for each capacity column.
 
-    Adds ``<col>_per_1000`` and ``<col>_per_1000_65plus`` (``per`` = 1000).
+    Adds ``<col>_per_1000`` and ``<col>_per_1000_65plus`` (``per`` = 1000), and ``note``: why a rate is empty
+    (no or unknown population, no or unknown people aged 65+) and how many facilities' unknown values were
+    counted as 0 (``n_missing_<col>`` of :func:`capacity_by_region`); empty where every rate applies in full.
     """
     df = regions.merge(capacity, on="id", how="left")
     tag = f"{per:g}"
@@ -42,11 +44,28 @@ def per_capita(regions: pd.DataFrame, capacity: pd.DataFrame, columns: list[str]
             if "pop_65plus" in df:
                 df[f"{c}_per_{tag}_65plus"] = np.where(df["pop_65plus"] > 0, df[c] / df["pop_65plus"] * per,
                                                        np.nan)
+    parts: list[list[str]] = [[] for _ in range(len(df))]
+    for col, who in (("population", "people"), ("pop_65plus", "people aged 65+")):
+        if col in df:
+            v = df[col].to_numpy(float)
+            for i in np.flatnonzero(~(v > 0)):
+                parts[i].append(f"{'no' if v[i] == 0 else 'unknown number of'} {who}: the rates per {per:g} "
+                                f"{'aged 65+ ' if col == 'pop_65plus' else ''}do not apply")
+    for c in columns:
+        if f"n_missing_{c}" in df:
+            k = df[f"n_missing_{c}"].fillna(0).to_numpy(int)
+            for i in np.flatnonzero(k > 0):
+                parts[i].append(f"{c}: {k[i]} facilit{'y' if k[i] == 1 else 'ies'} with an unknown value counted "
+                                "as 0")
+    df["note"] = ["; ".join(p) for p in parts]
     return df
 
 
 def describe(df: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
-    """Count, missing, mean, sd, min, quartiles, max, and the population-weighted mean where possible."""
+    """Count, missing, mean, sd, min, quartiles, max, and the population-weighted mean where possible.
+
+    A statistic that does not apply is empty and the row's ``note`` says why (no value at all; one value has no
+    sd; no known population to weight by); ``missing`` counts the empty cells of the column."""
     rows = []
     for c in columns:
         x = df[c].astype(float)
@@ -58,5 +77,12 @@ def describe(df: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
             ok = x.notna() & df["population"].notna()
             w = df.loc[ok, "population"].astype(float)
             row["weighted_mean"] = float(np.average(x[ok], weights=w)) if w.sum() > 0 else np.nan
+        n = row["count"]
+        row["note"] = ("no value: every statistic is undefined" if n == 0 else
+                       "one value: the sd is undefined" if n == 1 else "")
+        if n and "population" in df and not np.isfinite(row["weighted_mean"]):
+            row["note"] = "; ".join(filter(None, [row["note"], "no known population with a value: the weighted mean "
+                                                               "is undefined"]))
         rows.append(row)
-    return pd.DataFrame(rows)
+    out = pd.DataFrame(rows)
+    return out[[c for c in out.columns if c != "note"] + ["note"]] if len(out) else out

@@ -123,14 +123,18 @@ def apply_missing_policy(df: pd.DataFrame, column: str, policy: str, report: Cle
     """Handle empty cells in ``column`` by the stated policy and record it.
 
     ``drop`` removes the rows, ``impute_median`` / ``impute_zero`` fill them, ``flag`` keeps them
-    missing (counted).  ``error`` is enforced by validation, not here.
+    missing (counted; the row's other columns are untouched).  ``error`` is enforced by validation, not here.
+    The report's detail names the rows (header = row 1).
     """
+    from equicare.data.readers import rows_text
+
     miss = df[column].isna()
     n = int(miss.sum())
     if not n or policy == "error":
         return df
+    where = rows_text(df, miss.to_numpy())
     if policy == "drop":
-        report.add(file, "missing: row dropped", column, n, "policy drop")
+        report.add(file, "missing: row dropped", column, n, f"policy drop: the whole row is left out; {where}")
         return df.loc[~miss]
     out = df.copy()
     if policy == "impute_median":
@@ -141,7 +145,8 @@ def apply_missing_policy(df: pd.DataFrame, column: str, policy: str, report: Cle
         out.loc[miss, column] = 0
         report.add(file, "missing: imputed", column, n, "policy impute_zero")
     elif policy == "flag":
-        report.add(file, "missing: kept and flagged", column, n, "policy flag")
+        report.add(file, "missing: kept and flagged", column, n,
+                   f"policy flag: the value is unknown, the row and its other values are kept; {where}")
     else:
         raise ValueError(f"unknown missing-value policy {policy!r}")
     return out

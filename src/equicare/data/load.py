@@ -18,6 +18,8 @@ import numpy as np
 import pandas as pd
 
 from equicare.data.clean import CleaningReport, apply_missing_policy, flag_outliers, lost_zeros_hint, pad_fips
+from equicare.data.dates import check_date_format, parse_dates
+from equicare.data.dates import rule as date_rule
 from equicare.data.counts import check_count_columns, default_count_columns, type_extra_columns
 from equicare.data.readers import NA_VALUES, sheet_rows, read_table
 from equicare.data.schemas import Schema, get_schema
@@ -208,10 +210,13 @@ def _wrong_type(raw: pd.Series, numeric: bool) -> np.ndarray:
 
 
 def validate(df: pd.DataFrame, schema: Schema, file: str, regions: set[str] | None = None,
-             counts: dict[str, int] | None = None, id_format: str = "us-fips") -> tuple[pd.DataFrame, list[Problem]]:
+             counts: dict[str, int] | None = None, id_format: str = "us-fips", date_format: str | None = None,
+             date_format_key: str = "date_format") -> tuple[pd.DataFrame, list[Problem]]:
     """Check ``df`` against ``schema``; return the typed table and the list of broken rules.
 
     ``id_format="text"`` keeps id cells as written (trimmed); ``"us-fips"`` zero-pads all-digit codes.
+    Date cells are ``YYYY-MM-DD`` or in the declared ``date_format`` (:mod:`equicare.data.dates`; messages name
+    it ``date_format_key``), never guessed.
 
     Types are converted column by column (ids zero-padded, numbers and dates parsed); a cell that does
     not convert is a problem, as is a non-finite number (``inf``, ``1e309``), a number beyond
@@ -258,12 +263,12 @@ def validate(df: pd.DataFrame, schema: Schema, file: str, regions: set[str] | No
             huge = np.isfinite(v) & (np.abs(v) > MAX_ABS_VALUE)
             probs.add(col, f"out of range: magnitude must be <= {MAX_ABS_VALUE:,.0f}", huge, v)
             out[col] = np.where(np.isfinite(v) & ~huge, v, np.nan)
-        elif rule.dtype == "date":
+        elif rule.dtype == "date":  # YYYY-MM-DD, or the declared date_format; never guessed (equicare.data.dates)
             if pd.api.types.is_datetime64_any_dtype(raw):
                 dt = pd.to_datetime(raw, errors="coerce")
             else:
-                dt = pd.to_datetime(raw.astype("string"), errors="coerce", format="ISO8601")
-            probs.add(col, "not a date (expected YYYY-MM-DD)", dt.isna() & raw.notna(), raw)
+                dt = parse_dates(raw.astype("string"), date_format)
+            probs.add(col, date_rule(date_format, date_format_key), dt.isna() & raw.notna(), raw)
             out[col] = dt
         vals = out[col]
         if rule.missing == "error":
@@ -301,6 +306,7 @@ def load_table(source: str | Path | bytes | pd.DataFrame, kind: str, *, name: st
                regions: set[str] | None = None, missing: dict[str, str] | None = None,
                report: CleaningReport | None = None, limits: ReadLimits | None = None,
                count_columns: list[str] | None = None, id_format: str = "us-fips",
+               date_format: str | None = None, date_format_key: str = "date_format",
                **read_options) -> tuple[pd.DataFrame, CleaningReport]:
     """Read, validate and clean a table of ``kind`` (``regions``, ``facilities``, ``demand``, ``costs``).
 
@@ -320,6 +326,8 @@ def load_table(source: str | Path | bytes | pd.DataFrame, kind: str, *, name: st
         up in ``report.count_columns``. Columns the schema does not name are typed as numbers when every
         filled cell is one (:func:`equicare.data.counts.type_extra_columns`).
     id_format : ``"us-fips"`` zero-pads all-digit ids (US state/county codes); ``"text"`` keeps ids as written.
+    date_format : how dates are written when not ``YYYY-MM-DD`` (e.g. ``"%d/%m/%Y"``); without it only ISO dates
+        are read (``01/07/2024`` is never guessed). ``date_format_key`` names it in messages (``--date-format``).
     read_options : ``sheet``, ``delimiter``, ``decimal``, ``encoding`` for
         :func:`~equicare.data.readers.read_table` (detected when not given).
 
@@ -366,7 +374,9 @@ def load_table(source: str | Path | bytes | pd.DataFrame, kind: str, *, name: st
     raw = raw.rename(columns=renames)
 
     counts: dict[str, int] = {}
-    table, problems = validate(raw, schema, label, regions, counts=counts, id_format=id_format)
+    date_format = check_date_format(date_format, date_format_key)
+    table, problems = validate(raw, schema, label, regions, counts=counts, id_format=id_format,
+                               date_format=date_format, date_format_key=date_format_key)
     known = {c for c in table.columns if schema.column(c) is not None}
     table, typed = type_extra_columns(table, known)
     for col in typed:
@@ -400,8 +410,9 @@ def load_table(source: str | Path | bytes | pd.DataFrame, kind: str, *, name: st
             report.add(label, "FIPS zero-padded", col, n, "all-digit codes padded to 2 (state) or 5 (county) digits")
 
     policies = {c: (schema.column(c).missing if schema.column(c) else None) for c in table.columns}
-    if every is not None:
-        policies.update({c: every for c in typed})
+    # the file's own number columns (beds, icu_beds): a blank cell is unknown for that column only, unless a
+    # policy for every column is given
+    policies.update({c: every if every is not None else "flag" for c in typed})
     policies.update(missing or {})
     for col, policy in policies.items():
         if policy and col in table.columns and policy != "error":

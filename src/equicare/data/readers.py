@@ -116,6 +116,15 @@ def sheet_row(df: pd.DataFrame, position: int) -> int:
     return int(sheet_rows(df, [int(position)])[0])
 
 
+def rows_text(df: pd.DataFrame, mask: pd.Series | np.ndarray, most: int = 10) -> str:
+    """``row 3`` / ``rows 3, 7, 9`` (header = row 1) of the rows of ``df`` where ``mask`` is true, the first
+    ``most`` named and the rest counted (``rows 2, 3 and 12 more``)."""
+    pos = np.flatnonzero(np.asarray(mask, dtype=bool))
+    rows = [str(r) for r in sheet_rows(df, pos[:most])]
+    more = f" and {len(pos) - most:,} more" if len(pos) > most else ""
+    return f"row{'s' if len(pos) != 1 else ''} {', '.join(rows)}{more}"
+
+
 def mask_rows(df: pd.DataFrame, mask: pd.Series | np.ndarray) -> np.ndarray:
     """Spreadsheet row numbers of the rows of ``df`` where ``mask`` is true."""
     return sheet_rows(df, np.flatnonzero(np.asarray(mask, dtype=bool)))

@@ -60,9 +60,9 @@ def _data(truth: str | None, vintages: str | None, nowcast: bool | None, deadlin
 
 
 def _write(table: pd.DataFrame, out: str) -> int:
-    p = Path(out)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(p, index=False)
+    from equicare.csvout import write_csv
+
+    write_csv(table, Path(out))
     return len(table)
 
 
@@ -149,30 +149,45 @@ def format_score(result: dict) -> str:
     return "\n".join(lines)
 
 
-def read_series(path: str, region: str, date: str, value: str,
+def read_series(path: str, region: str, date: str, value: str, date_format: str | None = None,
                 notes: Callable[[str], None] | None = None) -> CountSeries:
     """A planner's count series from a CSV/XLSX (``--series``): columns named by ``region``, ``date`` and
-    ``value`` (matched ignoring case; ids kept as written, ``NA`` stays an id); blank values are said to
-    ``notes`` (left out, not zero).
+    ``value`` (matched ignoring case; ids kept as written, ``NA`` stays an id); dates ``YYYY-MM-DD`` or in the
+    declared ``date_format`` (``--date-format``; :mod:`equicare.data.dates`, never guessed); blank values are
+    said to ``notes`` (left out, not zero).
 
     Raises
     ------
     ValidationError
         As :func:`~equicare.forecast.series.load_counts` (file, row, column, rule), or a column that is missing.
+    EquicareError
+        ``date_format`` is not a valid format.
     """
+    from equicare.data.dates import check_date_format
     from equicare.project.spec import resolve_column
     from equicare.project.tables import read_tabular
 
+    fmt = check_date_format(date_format, "--date-format")
     df = read_tabular(path, ids=(region,))
     name = Path(path).name
     cols = {k: resolve_column(df, v, name, f"--{k}") for k, v in (("region", region), ("date", date),
                                                                    ("value", value))}
-    s = load_counts(df, region=cols["region"], date=cols["date"], value=cols["value"], file=name)
+    s = load_counts(df, region=cols["region"], date=cols["date"], value=cols["value"], file=name,
+                    date_format=fmt, date_format_key="--date-format")
     n_blank = int(df[cols["value"]].astype("string").str.strip().fillna("").eq("").sum())
     if n_blank and notes is not None:  # said, as `equicare run`'s cleaning report says it
         notes(f"{n_blank:,} blank value{'s' if n_blank != 1 else ''} in {name} column '{cols['value']}' read as "
               "not reported (left out, not zero)")
     return s
+
+
+def series_date(text: str, option: str, date_format: str | None = None) -> str:
+    """A date option given with ``--series`` (e.g. ``--reference-date``) as ``YYYY-MM-DD``: written so, or in the
+    declared ``date_format``."""
+    from equicare.data.dates import check_date_format, parse_date
+
+    fmt = check_date_format(date_format, "--date-format")
+    return parse_date(text, option, fmt, "--date-format").strftime("%Y-%m-%d")
 
 
 def backtest_series_to_csv(series: CountSeries, out: str, model: str | None = None, horizons: int = 4,

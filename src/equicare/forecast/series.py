@@ -101,23 +101,29 @@ def detect_frequency(dates: pd.Series) -> str:
 
 
 def load_counts(df: pd.DataFrame, *, region: str, date: str, value: str, file: str, freq: str = "auto",
-                missing: str = "drop", name: str | None = None) -> CountSeries:
+                missing: str = "drop", name: str | None = None, date_format: str | None = None,
+                date_format_key: str = "date_format") -> CountSeries:
     """Validate a long table of counts (text cells) into a :class:`CountSeries`.
+
+    Dates follow :mod:`equicare.data.dates`: ``YYYY-MM-DD`` always, another way of writing them only in the
+    declared ``date_format`` (e.g. ``"%d/%m/%Y"``; ``date_format_key`` is how the caller names it in messages:
+    ``date_format`` in a project file, ``--date-format`` on the command line); nothing is guessed.
 
     Raises
     ------
     ValidationError
-        Naming file, spreadsheet row (header = 1), column and rule: a date that does not parse, a value that
-        is not a number or is negative, a blank value under ``missing="error"``, a duplicate (region, date),
-        and a date off the series' daily/weekly/monthly grid.
+        Naming file, spreadsheet row (header = 1), column and rule: a date that is blank or not in ISO or the
+        declared format, a value that is not a number or is negative, a blank value under ``missing="error"``, a
+        duplicate (region, date), and a date off the series' daily/weekly/monthly grid.
     """
+    from equicare.data.dates import date_problems, parse_dates
+
     problems: list[Problem] = []
-    raw_d = df[date].astype(str).str.strip()
-    dt = pd.to_datetime(raw_d, errors="coerce", format="ISO8601")
-    if dt.isna().mean() > 0.5:  # not ISO: day-first dates as in most of the world, e.g. 31/12/2023
-        dt = pd.to_datetime(raw_d, errors="coerce", dayfirst=True)
-    for i in np.flatnonzero(dt.isna().to_numpy())[:20]:
-        problems.append(Problem(file, sheet_row(df, i), date, "not a date (use YYYY-MM-DD)", df[date].iloc[i]))
+    raw_d = df[date].astype("string").str.strip()
+    dt = parse_dates(raw_d, date_format)
+    problems += date_problems(df, date, dt, file, date_format, date_format_key)
+    for i in np.flatnonzero((raw_d.isna() | (raw_d == "")).fillna(True).to_numpy(bool))[:20]:
+        problems.append(Problem(file, sheet_row(df, i), date, "missing date"))
     loc = df[region].astype("string").str.strip()
     for i in np.flatnonzero(loc.isna().to_numpy() | (loc == "").to_numpy())[:20]:
         problems.append(Problem(file, sheet_row(df, i), region, "missing region id"))

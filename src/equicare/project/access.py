@@ -1,8 +1,9 @@
 """The access and inequality stages of a project: capacity per 1,000 people, spatial access, shortage areas,
 descriptive statistics and inequality, by region and (with ``subregions``) by small area.
 
-Capacity per region is the facilities' capacity summed into it (a facility with an unknown value counts as 0,
-the number of unknown values is reported); rates are per 1,000 people and, when ``population_65plus`` is
+Capacity per region is the facilities' capacity summed into it (a facility with an unknown value is left out of
+that capacity's sum, and the region's ``note`` says so; a region whose facilities' values are all unknown has an
+unknown capacity, not 0); rates are per 1,000 people and, when ``population_65plus`` is
 given, per 1,000 people aged 65+.  Access is computed on the finest level given (small areas when present,
 else regions) by :func:`equicare.analyze.access.compute_access`; a region's access is then the population-
 weighted mean of its small areas'.  Shortage areas are those whose access per 1,000 is below
@@ -54,7 +55,9 @@ def capacity_rates(units: pd.DataFrame, fac: pd.DataFrame | None, key: str, caps
     older = units["population_65plus"].to_numpy(float) if "population_65plus" in units else None
     pop = out["population"].to_numpy(float)
     for c in caps:
-        out[c] = ids.map(g[c].sum(min_count=1)).fillna(0.0).to_numpy(float)
+        # no facility: 0; facilities whose values are all unknown: unknown (never 0); else the known ones summed
+        has = ids.map(g.size()).fillna(0).to_numpy() > 0
+        out[c] = np.where(has, ids.map(g[c].sum(min_count=1)).to_numpy(float), 0.0)
         with np.errstate(divide="ignore", invalid="ignore"):
             out[f"{c}_per_1000"] = np.where(pop > 0, 1000.0 * out[c] / pop, np.nan)
             if older is not None:
@@ -83,6 +86,9 @@ def access_stage(project: Project, inp: Inputs) -> AccessResult:
             summary["subregions_without_facility"] = int((sub["n_facilities"] == 0).sum())
     a = project.access
     if a is None or fac is None:
+        for t, key, u in ((reg, "region", inp.regions), (sub, "subregion", inp.subregions)):
+            if t is not None:
+                t["note"] = unit_notes(t, u, fac, key, caps)
         return AccessResult(reg, sub, None, summary)
     units = inp.subregions if sub is not None else inp.regions
     table = sub if sub is not None else reg
@@ -133,7 +139,49 @@ def access_stage(project: Project, inp: Inputs) -> AccessResult:
         summary["shortage"] = shortage_summary(shortage, float(table["population"].sum()))
         summary["shortage"]["line"] = float(shortage["line"].iloc[0]) if len(shortage) else None
         summary["shortage"]["fraction"] = a.shortage_fraction
+    for t, key, u in ((reg, "region", inp.regions), (sub, "subregion", inp.subregions)):
+        if t is not None:
+            t["note"] = unit_notes(t, u, fac, key, caps, measures, supply_cols)
     return AccessResult(reg, sub, shortage, summary)
+
+
+def unit_notes(table: pd.DataFrame, units: pd.DataFrame, fac: pd.DataFrame | None, key: str, caps: list[str],
+               measures: list[str] | None = None, supplies: list[str] | None = None) -> np.ndarray:
+    """Why a region's (or small area's) rate or access cell is empty, or counts only part of its facilities:
+    population unknown or zero (no rate per 1,000), a capacity unknown at some of its facilities (the known ones
+    are summed), no facility within reach (no access value).  "" where every figure applies in full."""
+    n = len(table)
+    parts: list[list[str]] = [[] for _ in range(n)]
+    pop = table["population"].to_numpy(float)
+    access = ", and its people are not counted as demand in the access measure" if measures else ""
+    for i in np.flatnonzero(np.isnan(pop)):
+        parts[i].append("population unknown (blank): the rates per 1,000 do not apply" + access)
+    for i in np.flatnonzero(pop == 0):
+        parts[i].append("no population: the rates per 1,000 do not apply")
+    if "population_65plus" in units and any(c.endswith("_65plus") for c in table.columns):
+        older = units["population_65plus"].to_numpy(float)
+        for i in np.flatnonzero(np.isnan(older)):
+            parts[i].append("people aged 65+ unknown: the rates per 1,000 aged 65+ do not apply")
+        for i in np.flatnonzero(older == 0):
+            parts[i].append("no people aged 65+: the rates per 1,000 aged 65+ do not apply")
+    ids = table[key].astype(str).to_numpy()
+    if fac is not None and key in fac.columns:
+        for c in caps:
+            un = fac[fac[c].isna()]
+            if len(un):
+                who = un.groupby(un[key].astype(str))["id"].apply(lambda s: ", ".join(s.astype(str).head(5))
+                                                                  + (", ..." if len(s) > 5 else ""))
+                cnt = un.groupby(un[key].astype(str)).size()
+                for i in np.flatnonzero(np.isin(ids, list(cnt.index))):
+                    k = int(cnt[ids[i]])
+                    rest = (f"no {c} total or rate" if np.isnan(float(table[c].iloc[i]))
+                            else f"{c} counts the known ones only")
+                    parts[i].append(f"{c} unknown at {k} facilit{'y' if k == 1 else 'ies'} ({who[ids[i]]}): {rest}")
+    for col, s in zip(measures or [], supplies or []):
+        v = table[col].to_numpy(float)
+        for i in np.flatnonzero(np.isnan(v) & ~np.isnan(pop) & (pop > 0)):
+            parts[i].append(f"{col}: no facility with {s} within reach")
+    return np.array(["; ".join(p) for p in parts], dtype=object)
 
 
 def cost_matrix(project: Project, inp: Inputs, units: pd.DataFrame):

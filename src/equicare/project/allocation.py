@@ -45,6 +45,14 @@ def allocate_stage(project: Project, inp: Inputs, plan: pd.DataFrame | None) -> 
         inp.report.add(project.regions.file.name, "capacity unknown: left out of the allocation", al.capacity,
                        int(unknown.sum()), ", ".join(reg.loc[unknown, "id"].astype(str).head(10)))
         state_cap = state_cap[~unknown]
+    if al.need != "forecast_surge" and "region_need" in reg:  # a blank need is unknown, not zero
+        blank = reg["region_need"].isna().to_numpy() & ~unknown
+        if blank.any():
+            inp.report.add(project.regions.file.name, "need unknown (blank): left out of the allocation", al.need,
+                           int(blank.sum()), ", ".join(reg.loc[blank, "id"].astype(str).head(10)))
+            state_cap = state_cap[~state_cap["state"].isin(set(reg.loc[blank, "id"]))]
+    else:
+        blank = np.zeros(len(reg), bool)
     states = pd.DataFrame({"id": reg["id"], "name": reg["name"]})
     if al.need == "forecast_surge":
         step_days = {"daily": 1.0, "weekly": 7.0, "monthly": 30.4375}[inp.demand.freq]
@@ -76,11 +84,34 @@ def allocate_stage(project: Project, inp: Inputs, plan: pd.DataFrame | None) -> 
     label = al.resource.replace("_", " ")
     if label.lower() not in ("icu beds", "icu bed"):  # the explanations name the planner's resource
         a["explanation"] = a["explanation"].astype(str).str.replace("surge ICU beds", f"units of {label}", regex=False)
+    a["note"] = allocation_notes(a, al.resource, None if al.need == "forecast_surge" else al.need)
     tables["allocation"] = a
     summary["regions_with_need"] = summary.pop("states_with_need")
     summary["regions_without_capacity"] = int((need["icu_beds"] <= 0).sum())
     summary["regions_capacity_unknown"] = int(unknown.sum())
+    summary["regions_need_unknown"] = int(blank.sum())
     return tables, summary
+
+
+def allocation_notes(a: pd.DataFrame, resource: str, need_column: str | None) -> np.ndarray:
+    """Why an allocation row's forecast or occupancy cell is empty: the need comes from a column of the regions
+    file (``need_column``: no forecast, so the peak admissions, flu ICU patients and peak occupancy do not
+    apply), or the region has no capacity of the resource (its peak occupancy has nothing to divide by).
+    "" where every figure applies."""
+    notes = []
+    cap = a[f"{resource}_capacity"].to_numpy(float) if f"{resource}_capacity" in a else np.full(len(a), np.nan)
+    for k in range(len(a)):
+        parts = []
+        if need_column is not None:
+            parts.append(f"need from the regions file's column '{need_column}' (no forecast): the peak admissions, "
+                         "ICU patients and peak occupancy do not apply")
+        elif not cap[k] > 0:
+            parts.append(f"no {resource.replace('_', ' ')} capacity: the peak occupancy does not apply (no capacity "
+                         "to divide by)")
+        if "share_met" in a and not np.isfinite(float(a["share_met"].iloc[k])):
+            parts.append("no need: the share of need met does not apply")
+        notes.append("; ".join(parts))
+    return np.array(notes, dtype=object)
 
 
 def whatif_allocation(allocation: pd.DataFrame, *, stock: float, objective: str = "leximin",
@@ -131,7 +162,10 @@ def _capacity(project: Project, inp: Inputs) -> tuple[np.ndarray, np.ndarray]:
     if "region_capacity" in reg:  # blank: unknown (the region is left out of the allocation)
         cap = reg["region_capacity"].to_numpy(float)
     elif fac is not None and al.resource in fac.columns:
-        cap = reg["id"].map(fac.groupby("region")[al.resource].sum()).fillna(0.0).to_numpy(float)
+        # no facility: 0; facilities whose values are all unknown: unknown (left out of the allocation, reported)
+        g = fac.groupby("region")[al.resource]
+        has = reg["id"].map(g.size()).fillna(0).to_numpy() > 0
+        cap = np.where(has, reg["id"].map(g.sum(min_count=1)).to_numpy(float), 0.0)
     else:
         raise EquicareError(f"allocate.resource {al.resource!r}: name it among facilities.capacity, or give "
                             "allocate.capacity (a column of the regions file)")

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from equicare.data.clean import CleaningReport, lost_zeros_hint
-from equicare.data.readers import sheet_row
+from equicare.data.readers import rows_text, sheet_row
 from equicare.errors import EquicareError, Problem, ValidationError
 from equicare.project.geo import Layer, points_of, read_layer, region_of_points, transform_points
 from equicare.project.spec import FacilitiesSpec, FileSpec, Project, RegionsSpec, resolve_column
@@ -83,9 +83,11 @@ def _numeric(df: pd.DataFrame, col: str, file: str, label: str, policy: str, rep
         num = num.fillna(med)
         report.add(file, "missing: imputed", col, n, f"policy impute_median (median {med:g})")
     elif n:
+        what = ("the value is unknown, the row is kept" if policy == "flag" else "the whole row is left out")
         report.add(file, "missing: kept and flagged" if policy == "flag" else "missing: left out", col, n,
-                   f"policy {policy}")
+                   f"policy {policy}: {what}; {rows_text(df, blank.to_numpy())}")
     return num, problems
+
 
 
 def _points(df: pd.DataFrame, spec: RegionsSpec | FacilitiesSpec, layer: Layer | None, file: str,
@@ -232,7 +234,15 @@ def _subset(layer: Layer | None, keep: np.ndarray) -> Layer | None:
 
 
 def read_facilities(project: Project, regions: pd.DataFrame, layer: Layer | None, report: CleaningReport,
-                    subregions: pd.DataFrame | None = None, sublayer: Layer | None = None) -> pd.DataFrame:
+                    subregions: pd.DataFrame | None = None, sublayer: Layer | None = None,
+                    warnings: list[str] | None = None) -> pd.DataFrame:
+    """The facilities: ``id, name, lat, lon, region``, each capacity column (and ``occupancy``, ``quality``,
+    ``subregion`` when given).
+
+    A blank capacity cell makes only that capacity unknown for that facility (policy ``flag``, the default): the
+    facility keeps its other capacities in every measure, and is left out of that capacity's measures (a capacity
+    summed over a region counts its known values); ``warnings`` receives one line per blank cell (file, row,
+    column). Only ``missing: drop`` leaves out the whole facility."""
     spec = project.facilities
     df, flayer = _read(spec)
     file = spec.file.name
@@ -252,6 +262,19 @@ def read_facilities(project: Project, regions: pd.DataFrame, layer: Layer | None
         v, p = _numeric(df, c, file, "capacity", project.missing, report)
         problems += p
         out[cap] = v.to_numpy(float)
+        unknown = np.flatnonzero(v.isna().to_numpy() & ~df[c].astype("string").str.strip().fillna("").ne("")
+                                 .to_numpy()) if project.missing == "flag" else []
+        if warnings is not None and len(unknown) == 1:
+            i = int(unknown[0])
+            warnings.append(f"{file}, row {sheet_row(df, i)}, column '{c}': blank, so facility {out['id'].iloc[i]}'s "
+                            f"{cap} is unknown: it is left out of the {cap} measures only (its other capacities "
+                            "count)")
+        elif warnings is not None and len(unknown):
+            mask = np.zeros(len(df), bool)
+            mask[unknown] = True
+            warnings.append(f"{file}, column '{c}': {len(unknown):,} blank cells ({rows_text(df, mask, 5)}), so "
+                            f"those facilities' {cap} is unknown: they are left out of the {cap} measures only "
+                            "(their other capacities count)")
     for key, hi in (("occupancy", 1.0), ("quality", None)):
         col = getattr(spec, key)
         if col:
@@ -296,8 +319,11 @@ def read_facilities(project: Project, regions: pd.DataFrame, layer: Layer | None
     if subregions is not None:
         out["subregion"] = _facility_subregion(df.loc[out.index] if len(out) != len(df) else df, out, project,
                                                subregions, sublayer, report)
-    if project.missing == "drop" and spec.capacity:
+    if project.missing == "drop" and spec.capacity:  # asked for: a blank capacity leaves out the whole facility
         keep = out[spec.capacity].notna().all(axis=1)
+        if not keep.all():
+            report.add(file, "facility with a blank capacity: left out (policy drop)", ", ".join(spec.capacity),
+                       int((~keep).sum()), ", ".join(out.loc[~keep, "id"].astype(str).head(10)))
         out = out[keep]
     all_ids = _ids(df[idc]).astype(str)
     out = out.reset_index(drop=True)
@@ -371,7 +397,7 @@ def read_demand(project: Project, regions: pd.DataFrame, report: CleaningReport)
                    int(bad.sum()), ", ".join(sorted(set(rid[bad].dropna()))[:10]))
     n_blank = int(df[vc].astype("string").str.strip().fillna("").eq("").sum())
     series = load_counts(df, region=rc, date=dc, value=vc, file=file, freq=spec.frequency,
-                         missing=project.missing, name=spec.label or spec.value)
+                         missing=project.missing, name=spec.label or spec.value, date_format=project.date_format)
     if n_blank and project.missing != "error":
         imputed = project.missing == "impute_zero"
         report.add(file, "missing: " + ("imputed" if imputed else "left out"), vc, n_blank,
@@ -419,8 +445,8 @@ def ingest(project: Project) -> Inputs:
     sub = sublayer = None
     if project.subregions is not None:
         sub, sublayer = read_subregions(project, regions, report)
-    fac = (read_facilities(project, regions, layer, report, sub, sublayer) if project.facilities is not None
-           else None)
+    fac = (read_facilities(project, regions, layer, report, sub, sublayer, warnings)
+           if project.facilities is not None else None)
     demand = read_demand(project, regions, report) if project.demand is not None else None
     fps = {}
     for spec in (project.regions, project.subregions, project.facilities, project.demand):

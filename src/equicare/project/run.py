@@ -216,7 +216,7 @@ def apply_overrides(project: Project, overrides: dict) -> Project:
     """
     from dataclasses import fields
 
-    from equicare.project.spec import suggest
+    from equicare.project.spec import DATE_KEYS, suggest
 
     changes: dict[str, dict] = {}
     for dotted, value in overrides.items():
@@ -227,6 +227,10 @@ def apply_overrides(project: Project, overrides: dict) -> Project:
         names = [f.name for f in fields(spec)]
         if key not in names:
             raise EquicareError(f"unknown key {dotted!r}" + suggest(key, names))
+        if (sec, key) in DATE_KEYS and value is not None:  # as in the project file: ISO or its date_format
+            from equicare.data.dates import parse_date
+
+            value = parse_date(value, dotted, project.date_format).strftime("%Y-%m-%d")
         changes.setdefault(sec, {})[key] = value
     return replace(project, **{sec: replace(getattr(project, sec), **kv) for sec, kv in changes.items()})
 
@@ -327,23 +331,8 @@ def _store_all(store, project: Project, inp: Inputs, run_id: str, tables: dict, 
 
 
 def write_csv_atomic(df: pd.DataFrame, path: Path) -> None:
-    """Write ``df`` to a temporary file renamed into place. A number column whose values are all whole (beds,
-    people, counts) is written without decimals (``310``, not ``310.0``; missing stays empty); ``-0.0`` (a
-    rounded-up negative) is written ``0``."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    floats = df.select_dtypes(include="floating").columns
-    if len(floats):
-        fixed = {}
-        for c in floats:
-            v = df[c].to_numpy(dtype=float, na_value=np.nan) + 0.0  # IEEE: -0.0 + 0.0 == +0.0; NaN stays NaN
-            ok = np.isfinite(v)
-            whole = ok.any() and bool(np.all(v[ok] == np.round(v[ok]))) and bool(np.all(np.abs(v[ok]) < 2 ** 53))
-            if whole and not np.isinf(v).any():
-                s = pd.array(np.where(ok, v, 0).astype(np.int64), dtype="Int64")
-                s[~ok] = pd.NA
-                fixed[c] = pd.Series(s, index=df.index)
-            else:
-                fixed[c] = pd.Series(v, index=df.index)
-        df = df.assign(**fixed)
-    df.to_csv(tmp, index=False)
-    tmp.replace(path)
+    """Write ``df`` to a temporary file renamed into place, whole-number columns without decimals (``310``, not
+    ``310.0``; :func:`equicare.csvout.whole_numbers`)."""
+    from equicare.csvout import write_csv
+
+    write_csv(df, path)

@@ -25,6 +25,9 @@ _DEMO = DemoParams()
 
 #: Missing-value policies accepted by ``missing:`` (see :func:`equicare.data.clean.apply_missing_policy`).
 MISSING_POLICIES = ("error", "drop", "impute_zero", "impute_median", "flag")
+#: The default policy: ``flag`` keeps the row, and a blank cell makes only that column's value unknown for that
+#: row (a facility with a blank ICU cell keeps its beds in every beds measure; it is left out of the ICU ones).
+DEFAULT_MISSING = "flag"
 #: Id formats: ``text`` (kept exactly as written) or ``us-fips`` (US state/county FIPS codes, zero-padded).
 ID_FORMATS = ("text", "us-fips")
 #: Frequencies of a demand series.
@@ -216,9 +219,13 @@ class Project:
     allocate: AllocateSpec | None = None
     sweep: SweepSpec | None = None
     inequality: InequalitySpec = field(default_factory=InequalitySpec)
-    missing: str = "drop"
-    """Missing-value policy for numeric cells (population, capacity, demand values)."""
+    missing: str = DEFAULT_MISSING
+    """Missing-value policy for numeric cells (population, capacity, demand values): ``drop`` leaves out the
+    whole row, the default ``flag`` only that cell's value."""
     suppress_threshold: int = _DEMO.suppress_threshold
+    date_format: str | None = None
+    """How the project's dates are written when not ``YYYY-MM-DD`` (e.g. ``"%d/%m/%Y"``): the demand file's date
+    column and the date keys (``forecast.as_of``, ...); see :mod:`equicare.data.dates`."""
     prepared: Path | None = None
     """A CSV of cleaning steps made before (``file, step, column, count, detail``, e.g. how the bundled US files
     were built from their sources), shown first in the run's cleaning report."""
@@ -245,7 +252,7 @@ class Project:
 _SECTIONS = {"regions": RegionsSpec, "subregions": SubregionsSpec, "facilities": FacilitiesSpec, "demand": DemandSpec,
              "access": AccessSpec, "travel": TravelSpec, "forecast": ForecastSpec, "allocate": AllocateSpec,
              "sweep": SweepSpec, "inequality": InequalitySpec}
-_TOP = ("name", "missing", "suppress_threshold", "prepared", *_SECTIONS)
+_TOP = ("name", "missing", "date_format", "suppress_threshold", "prepared", *_SECTIONS)
 
 
 def suggest(word: str, choices: list[str] | tuple[str, ...]) -> str:
@@ -367,6 +374,7 @@ def load_project(path: str | Path) -> Project:
     if prepared is not None and not prepared.is_file():
         problems.append(_kp(label, "prepared", f"file not found: {prepared}"))
     _check_choices(parts, top, label, problems)
+    date_format = _check_dates(parts, top, label, problems)
     if problems:
         raise ValidationError(problems)
     return Project(name=str(top.get("name") or path.stem), path=path, regions=parts["regions"],
@@ -375,9 +383,37 @@ def load_project(path: str | Path) -> Project:
                    travel=parts.get("travel"), sweep=parts.get("sweep"),
                    forecast=parts.get("forecast"), allocate=parts.get("allocate"),
                    inequality=parts.get("inequality", InequalitySpec()),
-                   missing=str(top.get("missing", "drop")), suppress_threshold=int(top.get("suppress_threshold",
-                                                                                         _DEMO.suppress_threshold)),
-                   prepared=prepared)
+                   missing=str(top.get("missing", DEFAULT_MISSING)),
+                   suppress_threshold=int(top.get("suppress_threshold", _DEMO.suppress_threshold)),
+                   date_format=date_format, prepared=prepared)
+
+
+#: The project file's date keys: ``YYYY-MM-DD``, or in the declared ``date_format``.
+DATE_KEYS = (("forecast", "as_of"), ("forecast", "holdout_start"), ("forecast", "holdout_end"), ("allocate", "as_of"))
+
+
+def _check_dates(parts: dict, top: dict, label: str, problems: list[Problem]) -> str | None:
+    """The declared ``date_format`` (checked), and each date key of ``parts`` rewritten as ``YYYY-MM-DD``
+    (a date that is neither ISO nor in the declared format is a problem naming the key and the rule)."""
+    from equicare.data.dates import check_date_format, parse_date
+
+    fmt = None
+    if top.get("date_format") is not None:
+        try:
+            fmt = check_date_format(top["date_format"])
+        except EquicareError as exc:
+            problems.append(_kp(label, "date_format", str(exc)))
+            return None
+    for sec, key in DATE_KEYS:
+        spec = parts.get(sec)
+        value = getattr(spec, key, None) if spec is not None else None
+        if value is None:
+            continue
+        try:
+            setattr(spec, key, parse_date(value, f"{sec}.{key}", fmt).strftime("%Y-%m-%d"))
+        except EquicareError as exc:
+            problems.append(_kp(label, f"{sec}.{key}", str(exc).split(": ", 1)[1], value))
+    return fmt
 
 
 def _check_choices(parts: dict, top: dict, label: str, problems: list[Problem]) -> None:

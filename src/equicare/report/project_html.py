@@ -269,7 +269,7 @@ def write_project_report(result: "ProjectResult", inp: "Inputs", path: str | Pat
                        f"score divided by that of the baseline model '{s.get('forecast_baseline')}' on the same "
                        f"forecasts (below 1: better than the baseline).")
     lorenz = None
-    if inp.facilities is not None and inp.regions["population"].notna().all():
+    if inp.facilities is not None and acc["population"].notna().any():  # regions of unknown population left out
         c = p.facilities.capacity[0]
         curves = {}
         if sub is not None:
@@ -278,10 +278,12 @@ def write_project_report(result: "ProjectResult", inp: "Inputs", path: str | Pat
                                                                         sub.loc[ok, "population"])
             if s.get("access_measure"):
                 curves["access, small areas"] = (sub.loc[ok, s["access_measure"]].fillna(0), sub.loc[ok, "population"])
-        curves[f"{c.replace('_', ' ')} per 1,000, regions"] = (acc[f"{c}_per_1000"].fillna(0), acc["population"])
+        known = acc["population"].notna()
+        curves[f"{c.replace('_', ' ')} per 1,000, regions"] = (acc.loc[known, f"{c}_per_1000"].fillna(0),
+                                                                acc.loc[known, "population"])
         lorenz = figure_json(lorenz_chart(curves))
     acols = [c for c in ["name", "need", "need_median_scenario", "cap", "allocated", "share_met", "binding",
-                         "explanation"] if alloc is not None and c in alloc]
+                         "explanation", "note"] if alloc is not None and c in alloc]
     access_cols = [c for c in acc.columns if c != "region"]
     ineq = ineq_all[["level", "indicator", "measure_label", "estimate", "lowerci", "upperci", "regions", "note"]]
     ineq = ineq.assign(indicator=ineq["indicator"].map(indicator_label))

@@ -35,6 +35,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from equicare.csvout import write_csv
 from equicare.errors import EquicareError, InfeasibleError, Problem, ValidationError
 
 MAX_POINTS = 1_000_000
@@ -338,7 +339,7 @@ def run_sweep(scenario: str | Path, grid: Grid | str | Path, out_dir: str | Path
                      "seconds": round(r.seconds, 4), "message": r.message})
     table = pd.DataFrame(rows, columns=list(grid.keys) + RESULT_COLUMNS + ["message"])
     out.mkdir(parents=True, exist_ok=True)
-    table.to_csv(out / "sweep.csv", index=False)
+    write_csv(table, out / "sweep.csv")
     _to_parquet(table, out / "sweep.parquet")
     failed = int((~table["status"].isin(["optimal"])).sum())
     res = SweepResult(table, len(todo), reused, failed, time.perf_counter() - t0, cluster)

@@ -51,6 +51,7 @@ from equicare.jsonsafe import jsonable
 from equicare.service import accounts, audit, security, sharing
 from equicare.service.accounts import AuthLimits, TooManyAttempts, User
 from equicare.service.api_models import MAX_ID, RunRequest, SweepBody, UserRequest, records
+from equicare.csvout import csv_text
 from equicare.service.csvsafe import neutralise_formulas
 from equicare.service.exports import (download_cells, download_inputs, record_download, suppressed_csv,
                                       suppressed_table)
@@ -470,7 +471,7 @@ def create_app(store_path: str | Path = "equicare-out/equicare.duckdb", *,
     async def dataset_csv(dataset_id: int, user: User = Depends(user_dep)) -> Response:
         """The dataset as CSV, person counts suppressed in a worker process (429/503 when busy)."""
         info, df, _ = await export_off_loop(user, dataset_id)
-        return _csv_response(neutralise_formulas(df).to_csv(index=False), f"dataset-{int(info['id'])}.csv")
+        return _csv_response(csv_text(neutralise_formulas(df)), f"dataset-{int(info['id'])}.csv")
 
     @app.post("/api/runs", tags=["runs"], status_code=202)
     def runs_start(req: RunRequest, request: Request, user: User = Depends(role("planner"))) -> dict:

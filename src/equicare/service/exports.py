@@ -61,8 +61,10 @@ def suppressed_table(df: pd.DataFrame, threshold: int = THRESHOLD, count_columns
 
 def suppressed_csv(df: pd.DataFrame, threshold: int = THRESHOLD) -> str:
     """CSV text of :func:`suppressed_table` (suppressed cells are empty, flagged in ``<col>_suppressed``)."""
+    from equicare.csvout import csv_text
+
     out, _ = suppressed_table(df, threshold)
-    return out.to_csv(index=False)
+    return csv_text(out)
 
 
 def _cells(index: DataIndex, out: pd.DataFrame, col: str, members: list[np.ndarray], specs: list[str],

@@ -118,9 +118,11 @@ def parse_params(raw: dict | None) -> ScenarioParams:
     params.check_quantile(p.scenario_quantile)
     for spec in _RANGED:
         spec.check(getattr(p, spec.name))
-    try:
-        ts = pd.Timestamp(p.as_of)
-    except (ValueError, TypeError):
+    from equicare.data.dates import parse_date
+
+    try:  # ISO only: 01/07/2024 is never guessed (equicare.data.dates)
+        ts = parse_date(p.as_of, "parameter 'as_of'")
+    except EquicareError:
         raise EquicareError(f"parameter 'as_of' must be a date (YYYY-MM-DD), got {p.as_of!r}") from None
     if ts.day_of_week != 5:
         raise EquicareError(f"parameter 'as_of' must be a Saturday (FluSight reference date), got {p.as_of}")

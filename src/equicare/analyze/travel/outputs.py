@@ -10,6 +10,7 @@ import pandas as pd
 from equicare.analyze.travel.catchments import facility_catchments, nearest_facility
 from equicare.analyze.travel.costtable import TravelCosts, travel_costs
 from equicare.analyze.travel.points import plain_value, read_points
+from equicare.csvout import write_csv
 from equicare.errors import EquicareError, Problem, ValidationError
 
 __all__ = ["costs_to_files"]
@@ -46,8 +47,8 @@ def costs_to_files(origins: str, destinations: str, out: str, network: str | Non
     path.parent.mkdir(parents=True, exist_ok=True)
     stem = path.with_suffix("")
     files = [path, Path(f"{stem}_snaps.csv")]
-    res.table.to_csv(files[0], index=False)
-    res.snaps.to_csv(files[1], index=False)
+    write_csv(res.table, files[0])
+    write_csv(res.snaps, files[1])
     if pop is not None:
         cat = facility_catchments(res.table, O.ids, pop.to_numpy(float), catchment_minutes, D.ids)
         cat.insert(1, "lat", D.lat)
@@ -58,6 +59,6 @@ def costs_to_files(origins: str, destinations: str, out: str, network: str | Non
         near.insert(2, "lon", O.lon)
         near.insert(3, population, pop.to_numpy(float))
         files += [Path(f"{stem}_catchments.csv"), Path(f"{stem}_nearest.csv")]
-        cat.to_csv(files[2], index=False)
-        near.to_csv(files[3], index=False)
+        write_csv(cat, files[2])
+        write_csv(near, files[3])
     return res, files

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from equicare.csvout import write_csv
 from equicare.errors import Problem, ValidationError
 from equicare.jsonsafe import dumps_default, jsonable, records
 from equicare.optimize.allocation import AllocationResult, allocate
@@ -91,19 +92,20 @@ def run_scenario(path: str | Path, out_dir: str | Path, store_path: str | Path |
         wi_diffs.append(d)
     sweep = budget_sweep(P, spec["budget_sweep"]) if spec.get("budget_sweep") else pd.DataFrame()
     out.mkdir(parents=True, exist_ok=True)
-    res.allocation.to_csv(out / "allocation.csv", index=False)
-    res.transfers.to_csv(out / "transfers.csv", index=False)
-    res.coverage.to_csv(out / "coverage.csv", index=False)
-    res.scenario_summary.to_csv(out / "scenarios.csv", index=False)
+    write_csv(res.allocation, out / "allocation.csv")
+    write_csv(res.transfers, out / "transfers.csv")
+    write_csv(res.coverage, out / "coverage.csv")
+    write_csv(res.scenario_summary, out / "scenarios.csv")
     if P.facilities is not None:
-        res.facilities.to_csv(out / "facilities.csv", index=False)
+        write_csv(res.facilities, out / "facilities.csv")
     wdf = pd.concat(wi_diffs, ignore_index=True) if wi_diffs else pd.DataFrame(columns=DIFF_COLUMNS)
     # never an empty file: without what-ifs or a sweep, one row says so
-    (wdf if len(wdf) else pd.DataFrame([{"what_if": "", "status": "none", "note": "the scenario has no what_if"}],
-                                       columns=DIFF_COLUMNS)).to_csv(out / "what_if.csv", index=False)
-    (sweep if len(sweep) else pd.DataFrame({"factor": [float("nan")], "status": ["none"],
-                                            "note": ["the scenario has no budget_sweep"]})
-     ).to_csv(out / "budget_sweep.csv", index=False)
+    none = pd.DataFrame([{"what_if": "", "status": "none", "note": "the scenario has no what_if"}],
+                        columns=DIFF_COLUMNS)
+    write_csv(wdf if len(wdf) else none, out / "what_if.csv")
+    write_csv(sweep if len(sweep) else pd.DataFrame({"factor": [float("nan")], "status": ["none"],
+                                                     "note": ["the scenario has no budget_sweep"]}),
+              out / "budget_sweep.csv")
     doc = res.to_dict()
     doc["name"] = spec.get("name", path.stem)
     wu = res.whole_units
