@@ -2,9 +2,9 @@
 
 ``create_app(store_path)`` builds a FastAPI application on the same DuckDB store as the CLI. The service
 process is the store's one writer (DuckDB locks the file); inside it one connection is shared by all
-requests behind the store's lock. Heavy work -- scenario runs, what-ifs, pooling -- runs in a bounded
-pool of worker processes (:mod:`equicare.service.jobs`); a full pool answers 429/503 with Retry-After.
-At start-up, runs left ``running`` by a crash are marked failed.
+requests behind the store's lock. Heavy work -- checking uploads, scenario runs, what-ifs, pooling,
+suppressed downloads -- runs in a bounded pool of worker processes (:mod:`equicare.service.jobs`); a full
+pool answers 429/503 with Retry-After. At start-up, runs left ``running`` by a crash are marked failed.
 
 Access rules
 ------------
@@ -17,9 +17,9 @@ aggregates other organisations shared with them. Cookie-authenticated writes nee
 token and the service's own origin (:mod:`equicare.service.security`); every answer carries the
 security headers. Every write attempt (POST/PUT/PATCH/DELETE) is recorded in the audit log with who,
 what, when and the answer's status, 500s included. Request bodies are bounded while they stream
-(:mod:`equicare.service.uploads`); uploads are parsed in memory, never on disk, and validated off the
-event loop by :func:`equicare.data.load_table` exactly as ``equicare load`` does; a file name is only
-ever a label. CSV downloads of tables with person counts apply small-cell suppression
+(:mod:`equicare.service.uploads`); uploads are received in memory, never on disk, then parsed and
+validated in a worker process by :func:`equicare.data.load_table` exactly as ``equicare load`` does
+(:mod:`equicare.service.dataset_uploads`); a file name is only ever a label. CSV downloads of tables with person counts apply small-cell suppression
 (:func:`equicare.service.exports.suppressed_csv`) and neutralise spreadsheet formulas
 (:func:`equicare.service.csvsafe.neutralise_formulas`).
 """
@@ -52,6 +52,7 @@ from equicare.service import accounts, audit, security, sharing
 from equicare.service.accounts import AuthLimits, TooManyAttempts, User
 from equicare.service.api_models import MAX_ID, RunRequest, SweepBody, UserRequest, records
 from equicare.service.csvsafe import neutralise_formulas
+from equicare.service.dataset_uploads import UPLOAD_KINDS, label_of, upload_dataset
 from equicare.service.exports import (download_cells, download_inputs, record_download, suppressed_csv,
                                       suppressed_table)
 from equicare.service.jobs import Busy, JobPool, PoolSettings, WorkerCrashed
@@ -62,7 +63,6 @@ __all__ = ["DEFAULT_MAX_UPLOAD_BYTES", "SESSION_COOKIE", "create_app"]
 
 DEFAULT_MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 SESSION_COOKIE = "equicare_session"
-UPLOAD_KINDS = ("regions", "facilities", "demand", "costs")
 UPLOAD_PATHS = ("/api/datasets", "/ui/upload", "/ui/projects")
 MAX_PROJECT_FILES = 32
 """Files one project upload may hold (the project file, its inputs, a shapefile's parts)."""
@@ -115,7 +115,6 @@ def create_app(store_path: str | Path = "equicare-out/equicare.duckdb", *,
     trusted = frozenset(trusted_proxies)
     read_lim = read_limits or ReadLimits()
     auth_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="equicare-auth")
-    validate_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="equicare-validate")
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
@@ -124,7 +123,6 @@ def create_app(store_path: str | Path = "equicare-out/equicare.duckdb", *,
         yield
         await asyncio.get_running_loop().run_in_executor(None, jobs.shutdown)
         auth_pool.shutdown(wait=False)
-        validate_pool.shutdown(wait=False)
 
     app = FastAPI(title="equicare", version=__version__,
                   description="Fair sharing of scarce health-care resources: data, scenarios, privacy-protected "
@@ -327,25 +325,13 @@ def create_app(store_path: str | Path = "equicare-out/equicare.duckdb", *,
             raise missing
         return info
 
-    def store_upload(user: User, data: bytes, kind: str, name: str | None, label: str,
-                     count_columns: list[str] | None = None) -> tuple[int, dict]:
-        from equicare.data import fingerprint, load_table
-
-        if kind not in UPLOAD_KINDS:
-            raise EquicareError(f"kind must be one of {', '.join(UPLOAD_KINDS)}, got {kind!r}")
-        label = Path(label or "upload").name[:128] or "upload"  # a label for messages only, never a path
-        table, report = load_table(data, kind, name=label, limits=read_lim, count_columns=count_columns)
-        ds_name = (name or Path(label).stem or "upload")[:128]
-        ds_id = st.save_dataset(ds_name, kind, table, source=f"upload:{label}", fingerprint=fingerprint(data),
-                                report=report.to_dict(), org=user.org, created_by=user.name)
-        return ds_id, report.to_dict()
-
     async def upload_off_loop(user: User, form: UploadForm, kind: str, name: str | None) -> tuple[int, dict]:
-        """Validate and store an upload on the validation threads (``BodyLimit`` bounds how many at once)."""
+        """Check an upload in a worker process, then store it from a thread (:mod:`equicare.service.dataset_uploads`;
+        ``BodyLimit`` bounds how many are received or checked at once, the pool how many are checked)."""
         counts = form.fields.get("count_columns")
         declared = None if counts is None else [c for c in counts.split(",") if c.strip()]
-        return await asyncio.get_running_loop().run_in_executor(
-            validate_pool, store_upload, user, form.data, kind, name, form.filename, declared)
+        return await upload_dataset(st, jobs, who(user), form.data, kind, name, form.filename, org=user.org,
+                                    user=user.name, limits=read_lim, count_columns=declared)
 
     def pool_snapshot(user: User, ids: list[int]) -> dict:
         """Catalog entries and rows of the aggregates ``user`` may pool, and the declared public region lists
@@ -374,8 +360,7 @@ def create_app(store_path: str | Path = "equicare-out/equicare.duckdb", *,
         table, rep = await run_in_threadpool(record_download, st, cells)
         return info, table, rep
 
-    app.state.helpers = {"dataset_for": dataset_for, "run_for": run_for, "store_upload": store_upload,
-                         "upload_off_loop": upload_off_loop, "get_upload_form": get_upload_form,
+    app.state.helpers = {"dataset_for": dataset_for, "run_for": run_for, "upload_off_loop": upload_off_loop, "get_upload_form": get_upload_form,
                          "require_csrf": require_csrf, "pool_snapshot": pool_snapshot, "who": who,
                          "jobs": jobs, "refusal": refusal, "export_off_loop": export_off_loop}
 
@@ -445,11 +430,11 @@ def create_app(store_path: str | Path = "equicare-out/equicare.duckdb", *,
         """Upload a table (multipart: ``file``, ``kind``, optional ``name``, ``count_columns``); validated, then stored.
 
         The body is read in memory while it streams (413 as soon as it passes the byte limit), never
-        written to disk; validation runs off the event loop.
+        written to disk; it is parsed and checked in a worker process (429/503 when the pool is full).
         """
         form = await get_upload_form(request)
         kind, name = form.fields.get("kind", ""), form.fields.get("name") or None
-        request.state.audit_detail = {"kind": kind[:32], "file": Path(form.filename).name[:128],
+        request.state.audit_detail = {"kind": kind[:32], "file": label_of(form.filename),
                                       "bytes": len(form.data)}
         ds_id, report = await upload_off_loop(user, form, kind, name)
         request.state.audit_target = f"dataset:{ds_id}"

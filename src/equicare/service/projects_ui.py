@@ -6,7 +6,7 @@ temporary file), then its files are kept under ``<store folder>/projects/<org>/<
 reduced to their base name, used only inside that folder; a refused upload leaves nothing). The project is
 validated exactly as ``equicare run --check`` does, and run by :func:`equicare.project.run_project`, both in the
 service's worker processes (:mod:`equicare.service.project_jobs`); the run page shows its progress, then its
-results or its error.
+results or its error. A what-if on a finished run's allocation is solved in a worker process too.
 """
 
 # ruff: noqa: B008  (FastAPI declares dependencies, forms and files as parameter defaults)
@@ -27,7 +27,7 @@ from equicare import params
 from equicare.errors import EquicareError, ValidationError
 from equicare.service.accounts import User
 from equicare.service.jobs import Busy, WorkerCrashed
-from equicare.service.project_jobs import check_job, confine, read_progress, start_project_run
+from equicare.service.project_jobs import check_job, confine, read_progress, start_project_run, whatif_job
 
 __all__ = ["SCENARIO_FIELDS", "confine", "register", "safe_name", "scenario_overrides", "upload_names",
            "worker_progress"]
@@ -168,12 +168,9 @@ def register(app: FastAPI) -> None:
         folder = _project_dir(st, user.org, pid)
         await run_in_threadpool(_write_files, folder, list(zip(names, (d for _, d in form.files))))
         path = folder / chosen
-        try:
-            from equicare.project import load_project
-
-            project_name = load_project(path).name
-            await jobs.run(h["who"](user), check_job, str(path), str(folder))  # reads every input: in a worker
-            run_id = start_project_run(st, jobs, h["who"](user), path=path, folder=folder, project_name=project_name,
+        try:  # the project file and every input are read and checked in a worker, never here
+            checked = await jobs.run(h["who"](user), check_job, str(path), str(folder))
+            run_id = start_project_run(st, jobs, h["who"](user), path=path, folder=folder, project_name=checked.name,
                                        overrides=overrides, org=user.org, user=user.name, project_id=pid)
         except (Busy, WorkerCrashed) as exc:
             shutil.rmtree(folder, ignore_errors=True)
@@ -235,21 +232,24 @@ def register(app: FastAPI) -> None:
         return page(request, "project_run.html", objectives=OBJECTIVES, **ctx)
 
     @app.post("/ui/projects/runs/{run_id}/whatif", response_class=HTMLResponse, include_in_schema=False)
-    def project_whatif(request: Request, run_id: str, stock: str = Form(""), objective: str = Form("leximin"),
-                       fairness_weight: str = Form(""), max_gini: str = Form(""),
-                       user: User = Depends(role("planner"))):
-        from equicare.project.allocation import whatif_allocation
-
-        info = h["run_for"](user, run_id)
-        if info["kind"] != "project" or "allocation" not in st.result_names(run_id):
+    async def project_whatif(request: Request, run_id: str, stock: str = Form(""), objective: str = Form("leximin"),
+                             fairness_weight: str = Form(""), max_gini: str = Form(""),
+                             user: User = Depends(role("planner"))):
+        """Re-share the run's allocation under another stock or rule; the model is solved in a worker process."""
+        info = await run_in_threadpool(h["run_for"], user, run_id)
+        if info["kind"] != "project" or "allocation" not in await run_in_threadpool(st.result_names, run_id):
             raise HTTPException(404, "this run has no allocation")
         base = info.get("summary") or {}
         try:
-            table, summary = whatif_allocation(
-                st.get_result(run_id, "allocation"), stock=float(stock) if stock.strip() else float(base["stockpile"]),
-                objective=objective or "leximin",
-                fairness_weight=float(fairness_weight) if fairness_weight.strip() else 0.5,
-                max_gini=float(max_gini) if max_gini.strip() else None)
+            args = (float(stock) if stock.strip() else float(base["stockpile"]), objective or "leximin",
+                    float(fairness_weight) if fairness_weight.strip() else 0.5,
+                    float(max_gini) if max_gini.strip() else None)
+            allocation = await run_in_threadpool(st.get_result, run_id, "allocation")
+            table, summary = await jobs.run(h["who"](user), whatif_job, allocation, *args)
+        except (Busy, WorkerCrashed) as exc:
+            status = exc.status if isinstance(exc, Busy) else 503
+            return page(request, "_error_fragment.html", status=status, message=str(exc),
+                        headers={"Retry-After": str(jobs.settings.retry_after)})
         except (EquicareError, ValueError) as exc:
             return page(request, "_error_fragment.html", status=422, message=str(exc))
         rows = table[(table["need"] > 0)].sort_values("change").to_dict(orient="records")

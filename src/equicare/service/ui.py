@@ -20,6 +20,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from equicare.errors import EquicareError, ValidationError
 from equicare.service import accounts, audit, sharing
 from equicare.service.accounts import User
+from equicare.service.dataset_uploads import label_of
 from equicare.service.jobs import Busy, WorkerCrashed
 from equicare.service.security import add_nonce
 
@@ -154,13 +155,14 @@ def register(app: FastAPI) -> None:
     async def ui_upload(request: Request, user: User = Depends(role("planner"))):
         form = await h["get_upload_form"](request)
         kind, name = form.fields.get("kind", ""), form.fields.get("name", "")
-        request.state.audit_detail = {"kind": kind[:32], "file": form.filename[:128], "bytes": len(form.data)}
+        label = label_of(form.filename)
+        request.state.audit_detail = {"kind": kind[:32], "file": label, "bytes": len(form.data)}
         try:
-            ds_id, _ = await h["upload_off_loop"](user, form, kind, name or None)
+            ds_id, _ = await h["upload_off_loop"](user, form, kind, name or None)  # checked in a worker process
         except (Busy, WorkerCrashed) as exc:
             return busy_page(request, exc)
         except ValidationError as exc:
-            return page(request, "upload_rejected.html", status=422, error=exc.to_dict(), filename=form.filename)
+            return page(request, "upload_rejected.html", status=422, error=exc.to_dict(), filename=label)
         except EquicareError as exc:
             return page(request, "error.html", status=422, status_code=422, message=str(exc))
         request.state.audit_target = f"dataset:{ds_id}"

@@ -1,0 +1,245 @@
+"""Uploads are parsed and checked in the service's worker processes, never in the web process.
+
+In process (FastAPI's TestClient, a real worker pool): with the readers and checks made to fail in the web
+process, a dataset upload, a rejected upload (the same file, row, column and rule as ``load_table`` gives), the
+dashboard's upload form, a project upload and a project what-if still succeed -- so they ran elsewhere.
+Live (``equicare serve`` on 127.0.0.1): while a 19 MB upload is checked, ``/health``, ``/api/me`` and the sign-in
+page answer quickly, and the web process spends far less CPU than the worker that checked it.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import statistics
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+
+from equicare.errors import ValidationError
+from equicare.service.accounts import add_user
+from equicare.service.app import create_app
+from equicare.service.jobs import PoolSettings
+from equicare.store import Store
+from live_server import HealthProbe, Server
+from service_runs import wait_for_run
+
+FACILITIES = """id,name,region,lat,lon,cap_beds,cap_icu_beds
+h1,General North,01,32.5,-86.6,120,12
+h2,County Clinic,01,30.7,-87.7,40,0
+h3,Valley Hospital,02,61.2,-149.9,300,30
+"""
+BAD = """id,name,region,lat,lon,cap_beds
+h1,General North,01001,32.5,-86.6,120
+h1,Duplicate,01003,95.0,-87.7,-4
+"""
+REGIONS = "code,name,population,lat,lon,need\n001,North,10000,1.0,36.0,30\n002,South,20000,1.2,36.2,10\n"
+FAC = "id,lat,lon,district,beds,icu_beds\nh1,1.0,36.0,001,10,2\nh2,1.2,36.2,002,20,4\n"
+PROJECT = """name: Two districts
+regions: {file: regions.csv, id: code, name: name, population: population, lat: lat, lon: lon}
+facilities: {file: fac.csv, id: id, lat: lat, lon: lon, region: district, capacity: [beds, icu_beds]}
+access: {method: 2sfca, supply: beds, max_km: 100}
+allocate: {resource: icu_beds, stock: 10, need: need}
+"""
+
+
+def H(token: str) -> dict:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def post_file(client, token: str, text: str | bytes, *, kind="facilities", name="hospitals", filename="hosp.csv"):
+    data = text if isinstance(text, bytes) else text.encode()
+    return client.post("/api/datasets", headers=H(token), data={"kind": kind, "name": name},
+                       files={"file": (filename, io.BytesIO(data), "text/csv")})
+
+
+@pytest.fixture(scope="module")
+def svc(tmp_path_factory):
+    root = tmp_path_factory.mktemp("upw")
+    store = Store(root / "store.duckdb")
+    tokens = {"pat": add_user(store, "pat", "north", "planner"), "vic": add_user(store, "vic", "north", "viewer")}
+    app = create_app(store=store, max_upload_bytes=256 * 1024, workers=PoolSettings(workers=1, warm=False))
+    with TestClient(app) as client:
+        yield client, tokens, store
+    store.close()
+
+
+@pytest.fixture
+def no_checks_here(monkeypatch):
+    """The readers, the row checks and the project parser fail if called in this (the web) process; a spawned
+    worker imports its own, unpatched copies."""
+    import equicare.data
+    import equicare.data.load
+    import equicare.project
+    import equicare.project.allocation
+
+    def refuse(*a, **k):
+        raise AssertionError("an upload was parsed or checked in the web process")
+
+    for mod, name in ((equicare.data, "load_table"), (equicare.data.load, "load_table"),
+                      (equicare.data.load, "read_table"), (equicare.project, "load_project"),
+                      (equicare.project, "check_project"), (equicare.project.allocation, "whatif_allocation")):
+        monkeypatch.setattr(mod, name, refuse, raising=False)
+
+
+def test_dataset_upload_is_checked_in_a_worker(svc, no_checks_here):
+    client, tokens, store = svc
+    before = len(store.list_datasets())
+    ok = post_file(client, tokens["pat"], FACILITIES, filename="../../etc/hosp.csv")
+    assert ok.status_code == 201, ok.text
+    info = store.dataset_info(ok.json()["id"])
+    assert info["source"] == "upload:hosp.csv" and info["org"] == "north" and info["n_rows"] == 3
+    rows = store.get_dataset(ok.json()["id"])
+    assert rows["id"].tolist() == ["h1", "h2", "h3"] and rows["cap_beds"].tolist() == [120, 40, 300]
+    assert len(store.list_datasets()) == before + 1
+    # a viewer may not upload (checked before anything is read or sent to a worker)
+    assert post_file(client, tokens["vic"], FACILITIES).status_code == 403
+    assert len(store.list_datasets()) == before + 1
+
+
+def test_rejected_upload_says_what_load_table_says(svc, monkeypatch):
+    client, tokens, store = svc
+    from equicare.data import load_table
+
+    with pytest.raises(ValidationError) as here:  # the reference: the same check in this process
+        load_table(BAD.encode(), "facilities", name="bad.csv")
+    import equicare.data
+    import equicare.data.load
+
+    def refuse(*a, **k):
+        raise AssertionError("an upload was checked in the web process")
+
+    monkeypatch.setattr(equicare.data, "load_table", refuse)
+    monkeypatch.setattr(equicare.data.load, "load_table", refuse)
+    before = len(store.list_datasets())
+    r = post_file(client, tokens["pat"], BAD, filename="C:\\Users\\x\\bad.csv")
+    assert r.status_code == 422
+    assert r.json() == here.value.to_dict()  # file, row (header is row 1), column and rule, as equicare load
+    assert {(p["row"], p["column"]) for p in r.json()["problems"]} >= {(3, "lat"), (3, "cap_beds")}
+    assert len(store.list_datasets()) == before  # nothing stored
+    r = post_file(client, tokens["pat"], FACILITIES, kind="patients")
+    assert r.status_code == 422 and "kind must be one of" in r.json()["message"]
+    big = post_file(client, tokens["pat"], "id,name\n" + "x,y\n" * 80_000)
+    assert big.status_code == 413 and len(store.list_datasets()) == before
+
+
+def test_dashboard_upload_form_checked_in_a_worker(svc, no_checks_here):
+    client, tokens, store = svc
+    r = client.post("/login", data={"name": "pat", "token": tokens["pat"]}, follow_redirects=False)
+    assert r.status_code == 303
+    try:
+        csrf = re.search(r'name="csrf_token" value="([0-9a-f]+)"', client.get("/").text).group(1)
+        files = {"file": ("a/b/form.csv", io.BytesIO(FACILITIES.encode()), "text/csv")}
+        assert client.post("/ui/upload", data={"kind": "facilities"}, files=files).status_code == 403  # no CSRF
+        files = {"file": ("a/b/form.csv", io.BytesIO(FACILITIES.encode()), "text/csv")}
+        r = client.post("/ui/upload", data={"kind": "facilities", "name": "via form", "csrf_token": csrf},
+                        files=files, follow_redirects=False)
+        assert r.status_code == 303, r.text[:500]
+        ds = int(r.headers["location"].rsplit("/", 1)[1])
+        assert store.dataset_info(ds)["source"] == "upload:form.csv"
+        files = {"file": ("x/bad.csv", io.BytesIO(BAD.encode()), "text/csv")}
+        r = client.post("/ui/upload", data={"kind": "facilities", "name": "bad form", "csrf_token": csrf},
+                        files=files)
+        assert r.status_code == 422 and "bad.csv" in r.text and "x/bad.csv" not in r.text
+        assert "cap_beds" in r.text and "bad form" not in set(store.list_datasets()["name"])
+    finally:
+        client.cookies.clear()
+
+
+def test_project_upload_and_whatif_in_a_worker(svc, no_checks_here):
+    client, tokens, store = svc
+    files = [("files", (n, t.encode(), "text/plain"))
+             for n, t in (("project.yaml", PROJECT), ("regions.csv", REGIONS), ("fac.csv", FAC))]
+    r = client.post("/ui/projects", headers=H(tokens["pat"]), files=files, follow_redirects=False)
+    assert r.status_code == 303, r.text[:2000]
+    run_id = r.headers["location"].rsplit("/", 1)[1]
+    info = wait_for_run(client, H(tokens["pat"]), run_id, 240)
+    assert info["status"] == "succeeded", info.get("error")
+    assert info["params"]["project"] == "Two districts"  # the name the worker read from the project file
+    r = client.post(f"/ui/projects/runs/{run_id}/whatif", headers=H(tokens["pat"]), data={"stock": "4"})
+    assert r.status_code == 200, r.text[:1000]
+    assert "project-whatif" in r.text
+    r = client.post(f"/ui/projects/runs/{run_id}/whatif", headers=H(tokens["pat"]), data={"stock": "-4"})
+    assert r.status_code == 422  # the worker's own error, said as before
+    r = client.post(f"/ui/projects/runs/{run_id}/whatif", headers=H(tokens["pat"]), data={"stock": "lots"})
+    assert r.status_code == 422
+    # a bad input is refused with its file, row and column, and the upload leaves no folder behind
+    bad = [("files", (n, t.encode(), "text/plain")) for n, t in
+           (("project.yaml", PROJECT), ("regions.csv", REGIONS.replace("10000", "-5")), ("fac.csv", FAC))]
+    r = client.post("/ui/projects", headers=H(tokens["pat"]), files=bad, follow_redirects=False)
+    assert r.status_code == 422 and "regions.csv" in r.text and "population" in r.text
+    folders = list((Path(store.path).parent / "projects" / "north").iterdir())
+    assert len(folders) == 1  # only the project that ran
+
+
+# -- live: the web process answers while a big upload is checked ------------------------------------------
+def big_facilities(target_bytes: int) -> bytes:
+    """A valid facilities CSV of about ``target_bytes`` (random US hospitals)."""
+    n = target_bytes // 52
+    rng = np.random.default_rng(7)
+    df = pd.DataFrame({"id": [f"h{i}" for i in range(n)], "name": [f"Hospital {i}" for i in range(n)],
+                       "region": [f"{s:02d}" for s in rng.integers(1, 57, n)],
+                       "lat": rng.uniform(25, 48, n).round(5), "lon": rng.uniform(-120, -70, n).round(5),
+                       "cap_beds": rng.integers(1, 900, n), "cap_icu_beds": rng.integers(0, 90, n)})
+    return df.to_csv(index=False).encode()
+
+
+def cpu_seconds(proc) -> float:
+    t = proc.cpu_times()
+    return t.user + t.system
+
+
+@pytest.mark.slow
+def test_light_requests_answer_while_a_big_upload_is_checked(tmp_path):
+    """A 20 MB upload twice: first alone (the CPU the web process and the workers spend on it), then with three
+    light requests polled every 50 ms (their latencies while the upload is received, checked and stored)."""
+    psutil = pytest.importorskip("psutil")
+    path = tmp_path / "live.duckdb"
+    with Store(path) as st:
+        token = add_user(st, "pat", "north", "planner")
+    data = big_facilities(19 * 1024 * 1024)
+    rows = data.count(b"\n") - 1
+
+    def post(name: str) -> tuple[httpx.Response, float]:
+        t = time.perf_counter()
+        r = httpx.post(f"{srv.url}/api/datasets", headers=H(token), data={"kind": "facilities", "name": name},
+                       files={"file": ("big.csv", data, "text/csv")}, timeout=600)
+        assert r.status_code == 201, r.text[:2000]
+        assert httpx.get(f"{srv.url}/api/datasets/{r.json()['id']}", headers=H(token)).json()["n_rows"] == rows
+        return r, time.perf_counter() - t
+
+    srv = Server(path, "--workers", "1")
+    try:
+        web = psutil.Process(srv.proc.pid)
+        workers = web.children(recursive=True)  # started with the service: the resource tracker at most
+        web0, spent0 = cpu_seconds(web), {c.pid: cpu_seconds(c) for c in workers}
+        _, alone = post("big alone")
+        web_cpu = cpu_seconds(web) - web0
+        worker_cpu = sum(cpu_seconds(c) - spent0.get(c.pid, 0.0) for c in web.children(recursive=True))
+        probes = [HealthProbe(srv.url), HealthProbe(srv.url, "/api/me", H(token)), HealthProbe(srv.url, "/login")]
+        with ExitStack() as stack:
+            for p in probes:
+                stack.enter_context(p)
+            time.sleep(0.3)
+            _, took = post("big probed")
+            time.sleep(0.3)
+    finally:
+        srv.stop()
+    print(f"\nupload {len(data) / 1e6:.1f} MB, {rows:,} rows: alone {alone:.2f} s (web process CPU {web_cpu:.2f} s, "
+          f"workers CPU {worker_cpu:.2f} s); with light requests polled {took:.2f} s")
+    for p in probes:
+        lat = sorted(p.latencies)
+        print(f"{p.path}: {len(lat)} requests, median {statistics.median(lat) * 1e3:.0f} ms, "
+              f"p95 {lat[int(0.95 * (len(lat) - 1))] * 1e3:.0f} ms, max {lat[-1] * 1e3:.0f} ms")
+    assert took > 1.0  # a load worth measuring
+    assert web_cpu < worker_cpu, (web_cpu, worker_cpu)  # the parsing and checking were done elsewhere
+    for p in probes:
+        assert len(p.latencies) >= 5
+        assert statistics.median(p.latencies) < 0.25, (p.path, p.latencies)
+        assert max(p.latencies) < max(1.0, 0.3 * took), (p.path, took, p.latencies)
