@@ -78,13 +78,18 @@ def no_checks_here(monkeypatch):
     import equicare.data.load
     import equicare.project
     import equicare.project.allocation
+    import equicare.project.geo
+    import equicare.report.maps_geo
+    import equicare.report.project_html
 
     def refuse(*a, **k):
-        raise AssertionError("an upload was parsed or checked in the web process")
+        raise AssertionError("an upload was parsed or checked, or a page drawn, in the web process")
 
     for mod, name in ((equicare.data, "load_table"), (equicare.data.load, "load_table"),
                       (equicare.data.load, "read_table"), (equicare.project, "load_project"),
-                      (equicare.project, "check_project"), (equicare.project.allocation, "whatif_allocation")):
+                      (equicare.project, "check_project"), (equicare.project.allocation, "whatif_allocation"),
+                      (equicare.project.geo, "shapes_geojson"), (equicare.report.maps_geo, "svg_region_map"),
+                      (equicare.report.project_html, "readable")):
         monkeypatch.setattr(mod, name, refuse, raising=False)
 
 
@@ -162,6 +167,18 @@ def test_project_upload_and_whatif_in_a_worker(svc, no_checks_here):
     info = wait_for_run(client, H(tokens["pat"]), run_id, 240)
     assert info["status"] == "succeeded", info.get("error")
     assert info["params"]["project"] == "Two districts"  # the name the worker read from the project file
+    # the page's maps and tables were drawn by the run's worker; a run without them is drawn in a worker on view
+    folder = Path(info["params"]["file"]).parent
+    assert (folder / ".page.json").is_file()
+    page = client.get(f"/projects/runs/{run_id}", headers=H(tokens["pat"]))
+    assert page.status_code == 200 and "project-map" in page.text and "share-map" in page.text
+    assert "project-allocation" in page.text
+    (folder / ".page.json").unlink()
+    other = client.get(f"/projects/runs/{run_id}", headers=H(tokens["pat"]))  # the copy kept in memory
+    assert other.status_code == 200 and "share-map" in other.text
+    client.app.state.project_pages.clear()
+    again = client.get(f"/projects/runs/{run_id}", headers=H(tokens["pat"]))  # drawn in a worker now
+    assert again.status_code == 200 and "share-map" in again.text and "project-allocation" in again.text
     r = client.post(f"/ui/projects/runs/{run_id}/whatif", headers=H(tokens["pat"]), data={"stock": "4"})
     assert r.status_code == 200, r.text[:1000]
     assert "project-whatif" in r.text

@@ -13,7 +13,8 @@ writes a report: seconds to minutes of work, which never runs in the web process
 
 The worker (:func:`project_job`) runs :func:`equicare.project.run_project` on a throw-away in-memory store
 whose run has the id the web process recorded, writes the report and CSVs under the project's folder
-(``<folder>/out``) and its progress to ``<folder>/.progress.json`` (:func:`read_progress`; uploaded file names
+(``<folder>/out``), the run page's maps and tables (:mod:`equicare.service.project_pages`) and its progress to
+``<folder>/.progress.json`` (:func:`read_progress`; uploaded file names
 never start with a dot, so it cannot clash with an input), and sends back the tables. A what-if on a finished run's allocation is solved in a worker too (:func:`whatif_job`).
 """
 
@@ -173,7 +174,19 @@ def project_job(run_id: str, path: str, folder: str, overrides: dict, org: str, 
             d = mem.dataset_info(ds_id)
             datasets.append(StoredDataset(str(d["name"]), str(d["kind"]), mem.get_dataset(ds_id), str(d["source"]),
                                           str(d["fingerprint"] or ""), d["report"], str(d["org"])))
+    _draw_page(where, tables)
     return ProjectOutput(info["params"], info["fingerprints"], info["summary"], tables, datasets, os.getpid())
+
+
+def _draw_page(folder: Path, tables: dict[str, pd.DataFrame]) -> None:
+    """Draw the run page's maps and tables here, in the worker (:mod:`equicare.service.project_pages`); a drawing
+    that fails leaves no file (the page then draws them in a worker on its first view and shows that error)."""
+    from equicare.service.project_pages import render_project_page, write_page
+
+    try:
+        write_page(folder, render_project_page(tables))
+    except Exception:  # noqa: BLE001 - the run's results stand without their drawing
+        pass
 
 
 def start_project_run(store: Store, pool, who: str, *, path: Path, folder: Path, project_name: str,

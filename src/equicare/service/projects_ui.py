@@ -6,7 +6,8 @@ temporary file), then its files are kept under ``<store folder>/projects/<org>/<
 reduced to their base name, used only inside that folder; a refused upload leaves nothing). The project is
 validated exactly as ``equicare run --check`` does, and run by :func:`equicare.project.run_project`, both in the
 service's worker processes (:mod:`equicare.service.project_jobs`); the run page shows its progress, then its
-results or its error. A what-if on a finished run's allocation is solved in a worker process too.
+results or its error. Its maps and tables are drawn in a worker (:mod:`equicare.service.project_pages`), and a
+what-if on a finished run's allocation is solved in a worker process too.
 """
 
 # ruff: noqa: B008  (FastAPI declares dependencies, forms and files as parameter defaults)
@@ -15,10 +16,11 @@ from __future__ import annotations
 
 import re
 import shutil
+import threading
 import uuid
+from collections import OrderedDict
 from pathlib import Path
 
-import pandas as pd
 from fastapi import Depends, FastAPI, Form, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
@@ -28,6 +30,7 @@ from equicare.errors import EquicareError, ValidationError
 from equicare.service.accounts import User
 from equicare.service.jobs import Busy, WorkerCrashed
 from equicare.service.project_jobs import check_job, confine, read_progress, start_project_run, whatif_job
+from equicare.service.project_pages import PAGE_TABLES, ProjectPage, page_job, read_page
 
 __all__ = ["SCENARIO_FIELDS", "confine", "register", "safe_name", "scenario_overrides", "upload_names",
            "worker_progress"]
@@ -189,44 +192,50 @@ def register(app: FastAPI) -> None:
         request.state.audit_target = f"run:{run_id}"
         return RedirectResponse(f"/projects/runs/{run_id}", status_code=303)
 
-    @app.get("/projects/runs/{run_id}", response_class=HTMLResponse, include_in_schema=False)
-    def project_run_page(request: Request, run_id: str, user: User = Depends(user_dep)):
-        from equicare.project.geo import shapes_geojson
-        from equicare.report.maps_geo import svg_region_map
-        from equicare.report.project_html import readable
+    drawn = app.state.project_pages = DrawnPages()
 
-        info = h["run_for"](user, run_id)
+    async def drawn_page(user: User, info: dict) -> ProjectPage:
+        """The run page's maps and tables: drawn by the run's worker, else in a worker now (kept in memory)."""
+        run_id = str(info["id"])
+        folder = _project_dir(st, str(info["org"]), str(info["params"].get("project_id") or "0" * 12))
+        done = drawn.get(run_id) or await run_in_threadpool(read_page, folder)
+        if done is None:
+            names = await run_in_threadpool(st.result_names, run_id)
+            tables = await run_in_threadpool(lambda: {n: st.get_result(run_id, n) for n in PAGE_TABLES if n in names})
+            done = await jobs.run(h["who"](user), page_job, tables)
+        drawn.put(run_id, done)
+        return done
+
+    @app.get("/projects/runs/{run_id}", response_class=HTMLResponse, include_in_schema=False)
+    async def project_run_page(request: Request, run_id: str, user: User = Depends(user_dep)):
+        """A project run: its progress, its error, or its results -- the maps and tables drawn in a worker."""
+        info = await run_in_threadpool(h["run_for"], user, run_id)
         if info["kind"] != "project":
             raise HTTPException(404, f"run {run_id} is not a project run")
-        ctx: dict = {"run": info, "maps": [], "allocation": None, "forecast": None, "s": info.get("summary") or {}}
-        ctx["progress"] = worker_progress(st, info)
-        names = st.result_names(run_id) if info["status"] == "succeeded" else []
-        if "region_shapes" in names:
-            gj = shapes_geojson(st.get_result(run_id, "region_shapes"))
-            acc = st.get_result(run_id, "access")
-            acc["region"] = acc["region"].astype(str)
-            rate = next((c for c in acc.columns if c.endswith("_per_1000")), None)
-            if rate:
-                ctx["maps"].append((rate.replace("_", " "), svg_region_map(
-                    gj, dict(zip(acc["region"], acc[rate])), unit="per 1,000", element_id="project-map")))
-            if "allocation" in names:
-                a = st.get_result(run_id, "allocation")
-                a["region"] = a["region"].astype(str)
-                ctx["maps"].append(("share of need met (grey: no need)", svg_region_map(
-                    gj, dict(zip(a["region"], a["share_met"].where(a["need"] > 0))), element_id="share-map",
-                    breaks=[0, 0.25, 0.5, 0.75, 0.999, 1.0], flag_outliers=False, percent=True)))
-                cols = [c for c in ("name", "need", "cap", "allocated", "share_met", "binding", "explanation") if c in a]
-                ctx["allocation"] = readable(a.sort_values(["need", "allocated"], ascending=False)[cols])
-        if "forecast" in names:
-            ctx["forecast"] = readable(_forecast_summary(st.get_result(run_id, "forecast")))
-        ctx["scores"] = readable(st.get_result(run_id, "forecast_scores")) if "forecast_scores" in names else None
+        ctx: dict = {"run": info, "maps": [], "allocation": None, "forecast": None, "scores": None,
+                     "s": info.get("summary") or {}}
+        ctx["progress"] = await run_in_threadpool(worker_progress, st, info)
+        names = await run_in_threadpool(st.result_names, run_id) if info["status"] == "succeeded" else []
+        if names:
+            try:
+                drawn_parts = await drawn_page(user, info)
+            except (Busy, WorkerCrashed) as exc:
+                status = exc.status if isinstance(exc, Busy) else 503
+                return page(request, "error.html", status=status, status_code=status, message=str(exc),
+                            headers={"Retry-After": str(jobs.settings.retry_after)})
+            ctx.update(maps=drawn_parts.maps, allocation=drawn_parts.allocation, forecast=drawn_parts.forecast,
+                       scores=drawn_parts.scores)
         ctx["results"] = [n for n in names if n != "region_shapes"]
-        from equicare.service import accounts
-        from equicare.service.region_lists import lists_from, suggest_list_name
 
-        ctx["declared"] = [x for x in lists_from(st, user.org) if x["run_id"] == run_id]
-        ctx["can_declare"] = accounts.has_role(user, "admin")
-        ctx["list_name"] = suggest_list_name(info["params"].get("project"))
+        def sharing_ctx() -> dict:
+            from equicare.service import accounts
+            from equicare.service.region_lists import lists_from, suggest_list_name
+
+            return {"declared": [x for x in lists_from(st, user.org) if x["run_id"] == run_id],
+                    "can_declare": accounts.has_role(user, "admin"),
+                    "list_name": suggest_list_name(info["params"].get("project"))}
+
+        ctx.update(await run_in_threadpool(sharing_ctx))
         from equicare.optimize import OBJECTIVES
 
         return page(request, "project_run.html", objectives=OBJECTIVES, **ctx)
@@ -287,17 +296,37 @@ def register(app: FastAPI) -> None:
         return RedirectResponse("/projects", status_code=303)
 
 
+class DrawnPages:
+    """Drawn run pages kept in memory (a finished run's results do not change), at most ``max_chars`` of them."""
+
+    def __init__(self, max_chars: int = 64 * 1024 * 1024) -> None:
+        self.max_chars = max_chars
+        self._pages: OrderedDict[str, tuple[ProjectPage, int]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, run_id: str) -> ProjectPage | None:
+        with self._lock:
+            hit = self._pages.get(run_id)
+            if hit is not None:
+                self._pages.move_to_end(run_id)
+            return None if hit is None else hit[0]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._pages.clear()
+
+    def put(self, run_id: str, page: ProjectPage) -> None:
+        size = sum(len(t) + len(s) for t, s in page.maps) + sum(
+            len(x or "") for x in (page.allocation, page.forecast, page.scores))
+        with self._lock:
+            self._pages[run_id] = (page, size)
+            self._pages.move_to_end(run_id)
+            while len(self._pages) > 1 and sum(n for _, n in self._pages.values()) > self.max_chars:
+                self._pages.popitem(last=False)
+
+
 def _write_files(folder: Path, files: list[tuple[str, bytes]]) -> None:
     """Write the uploaded files (safe base names) into the project's own new folder."""
     folder.mkdir(parents=True, exist_ok=False)
     for name, data in files:
         (folder / name).write_bytes(data)
-
-
-def _forecast_summary(fc: pd.DataFrame) -> pd.DataFrame:
-    """Median and 90% interval of the forecast at each horizon, per region (first 40 regions)."""
-    fc = fc.assign(q=pd.to_numeric(fc["output_type_id"]).round(3), location=fc["location"].astype(str))
-    w = fc[fc["q"].isin([0.05, 0.5, 0.95])].pivot_table(index=["location", "target_end_date"], columns="q",
-                                                         values="value").reset_index()
-    w.columns = ["region", "week ending", "5% quantile", "median", "95% quantile"][: len(w.columns)]
-    return w.head(160)
