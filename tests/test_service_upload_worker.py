@@ -260,3 +260,41 @@ def test_light_requests_answer_while_a_big_upload_is_checked(tmp_path):
         assert len(p.latencies) >= 5
         assert statistics.median(p.latencies) < 0.25, (p.path, p.latencies)
         assert max(p.latencies) < max(1.0, 0.3 * took), (p.path, took, p.latencies)
+
+
+def test_large_downloads_are_suppressed_and_written_in_a_worker(svc, monkeypatch):
+    """A run result and a dataset leave the service the same way whether they are written on a thread (small
+    tables) or in a worker (large ones: here every table, with the web process's suppression and CSV writing
+    made to fail)."""
+    client, tokens, store = svc
+    rng = np.random.default_rng(3)
+    weeks = pd.date_range("2024-01-06", periods=4, freq="7D").strftime("%Y-%m-%d")
+    weekly = pd.DataFrame({"region": np.repeat([f"{i:02d}" for i in range(1, 31)], 4), "date": np.tile(weeks, 30),
+                           "admissions": rng.integers(0, 40, 120)})
+    run_id = store.start_run("forecast", {"as_of": "2024-01-06"}, org="north", created_by="pat")
+    store.finish_run(run_id, {"weekly": weekly}, {})
+    text = "region,date,value\n" + "".join(f"{r},{d},{v}\n" for r, d, v in weekly.itertuples(index=False))
+    ds = post_file(client, tokens["pat"], text, kind="demand", name="weekly demand").json()["id"]
+    urls = [f"/api/runs/{run_id}/results/weekly?limit=50", f"/api/runs/{run_id}/results/weekly/csv",
+            f"/api/datasets/{ds}/rows?limit=500", f"/api/datasets/{ds}/csv"]
+    inline = [client.get(u, headers=H(tokens["vic"])) for u in urls]
+    assert all(r.status_code == 200 for r in inline), [r.text[:200] for r in inline]
+    rows = inline[0].json()
+    assert len(rows) == 50 and any(r["admissions"] is None and r["admissions_suppressed"] for r in rows)
+    for row, true in zip(rows, weekly["admissions"]):  # every count of 1 to 10 people is hidden
+        assert row["admissions"] is None if 1 <= true <= 10 else row["admissions"] in (None, true)
+
+    import equicare.service.app
+    import equicare.service.exports
+
+    def refuse(*a, **k):
+        raise AssertionError("a large download was suppressed or written in the web process")
+
+    monkeypatch.setattr(equicare.service.app, "INLINE_ROWS", 0)
+    monkeypatch.setattr(equicare.service.exports, "suppressed_table", refuse)
+    monkeypatch.setattr(equicare.service.exports, "neutralise_formulas", refuse)
+    in_worker = [client.get(u, headers=H(tokens["vic"])) for u in urls]
+    assert [r.status_code for r in in_worker] == [200] * 4, [r.text[:200] for r in in_worker]
+    assert [r.content for r in in_worker] == [r.content for r in inline]
+    assert in_worker[1].headers["content-type"].startswith("text/csv")
+    assert in_worker[0].headers["content-type"] == "application/json"

@@ -19,9 +19,10 @@ security headers. Every write attempt (POST/PUT/PATCH/DELETE) is recorded in the
 what, when and the answer's status, 500s included. Request bodies are bounded while they stream
 (:mod:`equicare.service.uploads`); uploads are received in memory, never on disk, then parsed and
 validated in a worker process by :func:`equicare.data.load_table` exactly as ``equicare load`` does
-(:mod:`equicare.service.dataset_uploads`); a file name is only ever a label. CSV downloads of tables with person counts apply small-cell suppression
-(:func:`equicare.service.exports.suppressed_csv`) and neutralise spreadsheet formulas
-(:func:`equicare.service.csvsafe.neutralise_formulas`).
+(:mod:`equicare.service.dataset_uploads`); a file name is only ever a label. CSV downloads of tables with
+person counts apply small-cell suppression (:func:`equicare.service.exports.suppressed_table`) and neutralise
+spreadsheet formulas (:func:`equicare.service.csvsafe.neutralise_formulas`); a large table is suppressed and
+written out in a worker process (:data:`INLINE_ROWS`).
 """
 
 # ruff: noqa: B008  (FastAPI declares dependencies, forms and files as parameter defaults)
@@ -33,11 +34,13 @@ import logging
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from functools import partial
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse, Response
@@ -50,11 +53,9 @@ from equicare.errors import EquicareError
 from equicare.jsonsafe import jsonable
 from equicare.service import accounts, audit, security, sharing
 from equicare.service.accounts import AuthLimits, TooManyAttempts, User
-from equicare.service.api_models import MAX_ID, RunRequest, SweepBody, UserRequest, records
-from equicare.service.csvsafe import neutralise_formulas
+from equicare.service.api_models import MAX_ID, RunRequest, SweepBody, UserRequest, records, records_json
 from equicare.service.dataset_uploads import UPLOAD_KINDS, label_of, upload_dataset
-from equicare.service.exports import (download_cells, download_inputs, record_download, suppressed_csv,
-                                      suppressed_table)
+from equicare.service.exports import csv_text, download_cells, download_inputs, record_download, result_download
 from equicare.service.jobs import Busy, JobPool, PoolSettings, WorkerCrashed
 from equicare.service.uploads import BodyLimit, UploadForm, read_upload_form
 from equicare.store import Store
@@ -68,6 +69,9 @@ MAX_PROJECT_FILES = 32
 """Files one project upload may hold (the project file, its inputs, a shapefile's parts)."""
 UPLOAD_FILES = {"/ui/projects": ("files", MAX_PROJECT_FILES)}
 """Upload paths whose form holds several files: path -> (file field, most files); others hold one ``file``."""
+INLINE_ROWS = 20_000
+"""Tables of at most this many rows are suppressed and written as CSV or JSON for a download on a thread of the web
+process (milliseconds); larger ones in a worker process."""
 MAX_PENDING_UPLOADS = 4
 """Uploads being received or validated at once (each holds its bytes in memory); more get 503."""
 _PUBLIC = ("/health", "/docs", "/openapi.json", "/static/", "/login", "/favicon.ico", "/docs/oauth2-redirect")
@@ -347,11 +351,16 @@ def create_app(store_path: str | Path = "equicare-out/equicare.duckdb", *,
     def who(user: User) -> str:
         return f"{user.org}/{user.name}"
 
+    async def off_loop(user: User, rows: int, fn, *args):
+        """``fn(*args)`` for a table of ``rows`` rows leaving the service: on a thread when it is small (at most
+        :data:`INLINE_ROWS`), else in a worker process (429/503 when the pool is full)."""
+        if rows <= INLINE_ROWS:
+            return await run_in_threadpool(fn, *args)
+        return await jobs.run(who(user), fn, *args)
+
     async def export_off_loop(user: User, dataset_id: int) -> tuple[dict, Any, dict]:
         """A dataset as it may leave the service (``dataset_for`` checks access): the store is read and written on
         a thread, the suppression and the check against earlier outputs run in a worker process."""
-        from fastapi.concurrency import run_in_threadpool
-
         info = await run_in_threadpool(dataset_for, user, dataset_id)
         inputs = await run_in_threadpool(download_inputs, st, dataset_id)
         if not inputs.columns:
@@ -444,18 +453,19 @@ def create_app(store_path: str | Path = "equicare-out/equicare.duckdb", *,
     def dataset_get(dataset_id: int, user: User = Depends(user_dep)) -> dict:
         return _clean(dataset_for(user, dataset_id))
 
-    @app.get("/api/datasets/{dataset_id}/rows", tags=["data"])
+    @app.get("/api/datasets/{dataset_id}/rows", tags=["data"], response_model=list[dict])
     async def dataset_rows(dataset_id: int, limit: int = Query(100, ge=1, le=100_000),
-                           user: User = Depends(user_dep)) -> list[dict]:
+                           user: User = Depends(user_dep)) -> Response:
         """Rows as they may leave the service (person counts suppressed in a worker process; 429/503 when busy)."""
         _, df, _ = await export_off_loop(user, dataset_id)
-        return records(df, limit=max(0, min(limit, 10_000)))
+        df = df.head(max(0, min(limit, 10_000)))
+        return Response(await off_loop(user, len(df), records_json, df), media_type="application/json")
 
     @app.get("/api/datasets/{dataset_id}/csv", tags=["data"])
     async def dataset_csv(dataset_id: int, user: User = Depends(user_dep)) -> Response:
         """The dataset as CSV, person counts suppressed in a worker process (429/503 when busy)."""
         info, df, _ = await export_off_loop(user, dataset_id)
-        return _csv_response(neutralise_formulas(df).to_csv(index=False), f"dataset-{int(info['id'])}.csv")
+        return _csv_response(await off_loop(user, len(df), csv_text, df), f"dataset-{int(info['id'])}.csv")
 
     @app.post("/api/runs", tags=["runs"], status_code=202)
     def runs_start(req: RunRequest, request: Request, user: User = Depends(role("planner"))) -> dict:
@@ -494,17 +504,24 @@ def create_app(store_path: str | Path = "equicare-out/equicare.duckdb", *,
             info["worker_progress"] = projects_ui.worker_progress(st, info)  # stage, done, total
         return _clean(info)
 
-    @app.get("/api/runs/{run_id}/results/{name}", tags=["runs"])
-    def run_result(run_id: str, name: str, limit: int = Query(1000, ge=1, le=1_000_000), user: User = Depends(user_dep)) -> list[dict]:
+    def result_for(user: User, run_id: str, name: str):
         run_for(user, run_id)
-        df, _ = suppressed_table(st.get_result(run_id, name))
-        return records(df, limit=max(0, min(limit, 100_000)))
+        return st.get_result(run_id, name)
+
+    @app.get("/api/runs/{run_id}/results/{name}", tags=["runs"], response_model=list[dict])
+    async def run_result(run_id: str, name: str, limit: int = Query(1000, ge=1, le=1_000_000),
+                         user: User = Depends(user_dep)) -> Response:
+        """A result's rows, person counts suppressed (in a worker process for a large table; 429/503 when busy)."""
+        df = await run_in_threadpool(result_for, user, run_id, name)
+        text = await off_loop(user, len(df), result_download, df, partial(records_json, limit=min(limit, 100_000)))
+        return Response(text, media_type="application/json")
 
     @app.get("/api/runs/{run_id}/results/{name}/csv", tags=["runs"])
-    def run_result_csv(run_id: str, name: str, user: User = Depends(user_dep)) -> Response:
-        run_for(user, run_id)
+    async def run_result_csv(run_id: str, name: str, user: User = Depends(user_dep)) -> Response:
+        """A result as CSV, person counts suppressed (in a worker process for a large table; 429/503 when busy)."""
+        df = await run_in_threadpool(result_for, user, run_id, name)
         safe = "".join(ch for ch in name if ch.isalnum() or ch in "_-")[:64] or "result"
-        return _csv_response(suppressed_csv(neutralise_formulas(st.get_result(run_id, name))), f"{run_id}-{safe}.csv")
+        return _csv_response(await off_loop(user, len(df), result_download, df, csv_text), f"{run_id}-{safe}.csv")
 
     @app.post("/api/whatif", tags=["runs"])
     async def whatif_api(params: dict[str, Any], user: User = Depends(role("planner"))) -> dict:
