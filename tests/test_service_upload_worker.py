@@ -176,7 +176,7 @@ def test_project_upload_and_whatif_in_a_worker(svc, no_checks_here):
     (folder / ".page.json").unlink()
     other = client.get(f"/projects/runs/{run_id}", headers=H(tokens["pat"]))  # the copy kept in memory
     assert other.status_code == 200 and "share-map" in other.text
-    client.app.state.project_pages.clear()
+    client.app.state.drawn.clear()
     again = client.get(f"/projects/runs/{run_id}", headers=H(tokens["pat"]))  # drawn in a worker now
     assert again.status_code == 200 and "share-map" in again.text and "project-allocation" in again.text
     r = client.post(f"/ui/projects/runs/{run_id}/whatif", headers=H(tokens["pat"]), data={"stock": "4"})
@@ -298,3 +298,30 @@ def test_large_downloads_are_suppressed_and_written_in_a_worker(svc, monkeypatch
     assert [r.content for r in in_worker] == [r.content for r in inline]
     assert in_worker[1].headers["content-type"].startswith("text/csv")
     assert in_worker[0].headers["content-type"] == "application/json"
+
+
+def test_us_map_is_drawn_in_a_worker(svc, monkeypatch):
+    """The dashboard's US map of the latest analyse run: drawn in a worker (the drawing made to fail here), the
+    same SVG as drawn in this process, then kept in memory."""
+    client, tokens, store = svc
+    from equicare.report.maps import svg_choropleth
+
+    rates = pd.DataFrame({"id": ["01", "02", "04", "05"], "name": ["Alabama", "Alaska", "Arizona", "Arkansas"],
+                          "cap_beds_per_1000": [2.5, 1.9, 1.7, 3.1], "cap_icu_beds_per_1000": [0.3, 0.2, 0.25, 0.4]})
+    run_id = store.start_run("analyse", {}, org="north", created_by="pat")
+    store.finish_run(run_id, {"state_rates": rates}, {})
+    title, level, unit = "Staffed beds per 1,000 residents", "state", "per 1,000"
+    here = svg_choropleth(dict(zip(rates["id"], rates["cap_beds_per_1000"])), level=level, title=title, unit=unit,
+                          names=dict(zip(rates["id"], rates["name"])), element_id="us-map")
+    import equicare.report.maps
+
+    def refuse(*a, **k):
+        raise AssertionError("a map was drawn in the web process")
+
+    monkeypatch.setattr(equicare.report.maps, "svg_choropleth", refuse)
+    client.app.state.drawn.clear()
+    r = client.get("/map?metric=beds", headers=H(tokens["vic"]))
+    assert r.status_code == 200, r.text[:500]
+    assert here in r.text and len(client.app.state.drawn) == 1
+    assert client.get("/map?metric=beds", headers=H(tokens["vic"])).text.count(here) == 1  # kept, not redrawn
+    assert client.get("/map?metric=nothing", headers=H(tokens["vic"])).status_code == 404

@@ -55,6 +55,7 @@ from equicare.service import accounts, audit, security, sharing
 from equicare.service.accounts import AuthLimits, TooManyAttempts, User
 from equicare.service.api_models import MAX_ID, RunRequest, SweepBody, UserRequest, records, records_json
 from equicare.service.dataset_uploads import UPLOAD_KINDS, label_of, upload_dataset
+from equicare.service.drawn import DrawnCache
 from equicare.service.exports import csv_text, download_cells, download_inputs, record_download, result_download
 from equicare.service.jobs import Busy, JobPool, PoolSettings, WorkerCrashed
 from equicare.service.uploads import BodyLimit, UploadForm, read_upload_form
@@ -140,6 +141,7 @@ def create_app(store_path: str | Path = "equicare-out/equicare.duckdb", *,
     app.state.dask_scheduler = configured_scheduler(dask_scheduler)
     app.state.interrupted_runs = interrupted
     app.state.auth_limits = limits
+    app.state.drawn = DrawnCache()  # maps and tables a worker drew from finished runs
     static_dir = Path(str(files("equicare.service").joinpath("static")))
     templates = Jinja2Templates(directory=str(files("equicare.service").joinpath("templates")))
     app.state.templates = templates

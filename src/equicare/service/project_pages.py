@@ -35,6 +35,11 @@ class ProjectPage:
     forecast: str | None = None
     scores: str | None = None
 
+    def size(self) -> int:
+        """Characters held (to bound how many pages are kept in memory)."""
+        return sum(len(t) + len(s) for t, s in self.maps) + sum(
+            len(x or "") for x in (self.allocation, self.forecast, self.scores))
+
 
 def forecast_summary(fc: pd.DataFrame) -> pd.DataFrame:
     """Median and 90% interval of the forecast at each horizon, per region (first 40 regions)."""

@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import re
 import shutil
-import threading
 import uuid
-from collections import OrderedDict
 from pathlib import Path
 
 from fastapi import Depends, FastAPI, Form, HTTPException, Request
@@ -192,7 +190,7 @@ def register(app: FastAPI) -> None:
         request.state.audit_target = f"run:{run_id}"
         return RedirectResponse(f"/projects/runs/{run_id}", status_code=303)
 
-    drawn = app.state.project_pages = DrawnPages()
+    drawn = app.state.drawn  # a DrawnCache (equicare.service.drawn)
 
     async def drawn_page(user: User, info: dict) -> ProjectPage:
         """The run page's maps and tables: drawn by the run's worker, else in a worker now (kept in memory)."""
@@ -203,7 +201,7 @@ def register(app: FastAPI) -> None:
             names = await run_in_threadpool(st.result_names, run_id)
             tables = await run_in_threadpool(lambda: {n: st.get_result(run_id, n) for n in PAGE_TABLES if n in names})
             done = await jobs.run(h["who"](user), page_job, tables)
-        drawn.put(run_id, done)
+        drawn.put(run_id, done, done.size())
         return done
 
     @app.get("/projects/runs/{run_id}", response_class=HTMLResponse, include_in_schema=False)
@@ -294,35 +292,6 @@ def register(app: FastAPI) -> None:
     @app.get("/projects/new", include_in_schema=False)
     def projects_new():
         return RedirectResponse("/projects", status_code=303)
-
-
-class DrawnPages:
-    """Drawn run pages kept in memory (a finished run's results do not change), at most ``max_chars`` of them."""
-
-    def __init__(self, max_chars: int = 64 * 1024 * 1024) -> None:
-        self.max_chars = max_chars
-        self._pages: OrderedDict[str, tuple[ProjectPage, int]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, run_id: str) -> ProjectPage | None:
-        with self._lock:
-            hit = self._pages.get(run_id)
-            if hit is not None:
-                self._pages.move_to_end(run_id)
-            return None if hit is None else hit[0]
-
-    def clear(self) -> None:
-        with self._lock:
-            self._pages.clear()
-
-    def put(self, run_id: str, page: ProjectPage) -> None:
-        size = sum(len(t) + len(s) for t, s in page.maps) + sum(
-            len(x or "") for x in (page.allocation, page.forecast, page.scores))
-        with self._lock:
-            self._pages[run_id] = (page, size)
-            self._pages.move_to_end(run_id)
-            while len(self._pages) > 1 and sum(n for _, n in self._pages.values()) > self.max_chars:
-                self._pages.popitem(last=False)
 
 
 def _write_files(folder: Path, files: list[tuple[str, bytes]]) -> None:
