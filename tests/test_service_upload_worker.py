@@ -325,3 +325,26 @@ def test_us_map_is_drawn_in_a_worker(svc, monkeypatch):
     assert here in r.text and len(client.app.state.drawn) == 1
     assert client.get("/map?metric=beds", headers=H(tokens["vic"])).text.count(here) == 1  # kept, not redrawn
     assert client.get("/map?metric=nothing", headers=H(tokens["vic"])).status_code == 404
+
+
+def test_sweep_frontier_is_drawn_in_a_worker(svc, monkeypatch):
+    client, tokens, store = svc
+    table = pd.DataFrame({"stockpile": [100, 200, 300, 100, 200, 300], "severity": [1.0, 1.0, 1.0, 2.0, 2.0, 2.0],
+                          "min_share": [0.2, 0.4, 0.6, 0.1, 0.2, 0.3], "covered": [100.0, 200, 300, 100, 200, 300],
+                          "cost": [100.0, 200, 300, 100, 200, 300], "status": ["optimal"] * 6, "seconds": [0.1] * 6,
+                          "message": [""] * 6})
+    run_id = store.start_run("sweep", {}, org="north", created_by="pat")
+    store.finish_run(run_id, {"sweep": table}, {"keys": ["stockpile", "severity"]})
+    import equicare.scale.sweep_report
+
+    def refuse(*a, **k):
+        raise AssertionError("a chart was drawn in the web process")
+
+    monkeypatch.setattr(equicare.scale.sweep_report, "frontier_figure", refuse)
+    r = client.get("/sweep", headers=H(tokens["vic"]))
+    assert r.status_code == 200, r.text[:500]
+    assert 'id="sweep-frontier"' in r.text and "severity = 2.0" in r.text and "minimum share met (%)" in r.text
+    for answer in (r, client.get("/sweep", headers=H(tokens["vic"]))):  # drawn once, each with its own nonce
+        nonce = re.search(r"'nonce-([^']+)'", answer.headers["content-security-policy"]).group(1)
+        chart = answer.text[answer.text.index('id="sweep-frontier"'):]
+        assert f'<script nonce="{nonce}"' in chart[:chart.index("</script>")], chart[:400]
