@@ -93,6 +93,19 @@ def no_checks_here(monkeypatch):
         monkeypatch.setattr(mod, name, refuse, raising=False)
 
 
+def test_validation_error_crosses_the_process_boundary_whole():
+    """A worker's rejection reaches the web process with every problem, the counts and the same message."""
+    import pickle
+
+    from equicare.errors import Problem
+
+    err = ValidationError([Problem("f.csv", 3, "lat", "must be between -90 and 90", 95.0)] * 3, max_shown=2,
+                          counts={"lat: must be between -90 and 90": 1234})
+    back = pickle.loads(pickle.dumps(err))
+    assert back.to_dict() == err.to_dict() and str(back) == str(err) and back.args == err.args
+    assert back.max_shown == 2 and back.n_problems == 1234
+
+
 def test_dataset_upload_is_checked_in_a_worker(svc, no_checks_here):
     client, tokens, store = svc
     before = len(store.list_datasets())
