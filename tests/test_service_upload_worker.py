@@ -182,11 +182,12 @@ def test_project_upload_and_whatif_in_a_worker(svc, no_checks_here):
     assert info["params"]["project"] == "Two districts"  # the name the worker read from the project file
     # the page's maps and tables were drawn by the run's worker; a run without them is drawn in a worker on view
     folder = Path(info["params"]["file"]).parent
-    assert (folder / ".page.json").is_file()
+    drawn = folder / f".page-{run_id}.json"
+    assert drawn.is_file()
     page = client.get(f"/projects/runs/{run_id}", headers=H(tokens["pat"]))
     assert page.status_code == 200 and "project-map" in page.text and "share-map" in page.text
     assert "project-allocation" in page.text
-    (folder / ".page.json").unlink()
+    drawn.unlink()
     other = client.get(f"/projects/runs/{run_id}", headers=H(tokens["pat"]))  # the copy kept in memory
     assert other.status_code == 200 and "share-map" in other.text
     client.app.state.drawn.clear()

@@ -174,17 +174,17 @@ def project_job(run_id: str, path: str, folder: str, overrides: dict, org: str, 
             d = mem.dataset_info(ds_id)
             datasets.append(StoredDataset(str(d["name"]), str(d["kind"]), mem.get_dataset(ds_id), str(d["source"]),
                                           str(d["fingerprint"] or ""), d["report"], str(d["org"])))
-    _draw_page(where, tables)
+    _draw_page(where, run_id, tables)
     return ProjectOutput(info["params"], info["fingerprints"], info["summary"], tables, datasets, os.getpid())
 
 
-def _draw_page(folder: Path, tables: dict[str, pd.DataFrame]) -> None:
+def _draw_page(folder: Path, run_id: str, tables: dict[str, pd.DataFrame]) -> None:
     """Draw the run page's maps and tables here, in the worker (:mod:`equicare.service.project_pages`); a drawing
     that fails leaves no file (the page then draws them in a worker on its first view and shows that error)."""
     from equicare.service.project_pages import render_project_page, write_page
 
     try:
-        write_page(folder, render_project_page(tables))
+        write_page(folder, run_id, render_project_page(tables))
     except Exception:  # noqa: BLE001 - the run's results stand without their drawing
         pass
 

@@ -2,8 +2,8 @@
 
 Drawing a run's maps means parsing every region's geometry and writing it as SVG: seconds for thousands of
 detailed polygons, so the web process never does it. The worker that ran the project draws them at the end of
-the run (:func:`render_project_page`) and leaves them in the project's folder (:data:`PAGE_FILE`, JSON; an
-uploaded file name never starts with a dot, so it cannot clash with an input); the page then only reads that
+the run (:func:`render_project_page`) and leaves them in the project's folder (:func:`page_path`, JSON named
+after the run; an uploaded file name never starts with a dot, so it cannot clash with an input); the page then only reads that
 file (:func:`read_page`). For a run finished before this file existed the service draws them in a worker on the
 first view (:func:`page_job`) and keeps them in memory.
 """
@@ -18,10 +18,8 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["PAGE_FILE", "PAGE_TABLES", "ProjectPage", "forecast_summary", "page_job", "read_page",
+__all__ = ["PAGE_TABLES", "ProjectPage", "forecast_summary", "page_job", "page_path", "read_page",
            "render_project_page", "write_page"]
-
-PAGE_FILE = ".page.json"
 PAGE_TABLES = ("region_shapes", "access", "allocation", "forecast", "forecast_scores")
 """The run results the page is drawn from."""
 
@@ -91,17 +89,23 @@ def page_job(tables: dict[str, pd.DataFrame]) -> ProjectPage:
     return render_project_page(tables)
 
 
-def write_page(folder: Path, page: ProjectPage) -> None:
+def page_path(folder: Path, run_id: str) -> Path:
+    """Where the drawn page of run ``run_id`` is kept in its project's ``folder`` (``.page-<run id>.json``)."""
+    return Path(folder) / f".page-{''.join(ch for ch in str(run_id) if ch.isalnum())[:40]}.json"
+
+
+def write_page(folder: Path, run_id: str, page: ProjectPage) -> None:
     """Leave ``page`` in the project's ``folder`` (written to a temporary name, then renamed: never half a file)."""
-    tmp = Path(folder) / f"{PAGE_FILE}.{os.getpid()}.tmp"
+    path = page_path(folder, run_id)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(asdict(page)))
-    tmp.replace(Path(folder) / PAGE_FILE)
+    tmp.replace(path)
 
 
-def read_page(folder: Path) -> ProjectPage | None:
+def read_page(folder: Path, run_id: str) -> ProjectPage | None:
     """The page the run's worker drew (:func:`write_page`), or None when there is none (or it cannot be read)."""
     try:
-        raw = json.loads((Path(folder) / PAGE_FILE).read_text())
+        raw = json.loads(page_path(folder, run_id).read_text())
         return ProjectPage([(str(t), str(s)) for t, s in raw.get("maps", [])], raw.get("allocation"),
                            raw.get("forecast"), raw.get("scores"))
     except (OSError, ValueError, TypeError, AttributeError):

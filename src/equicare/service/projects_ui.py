@@ -196,7 +196,7 @@ def register(app: FastAPI) -> None:
         """The run page's maps and tables: drawn by the run's worker, else in a worker now (kept in memory)."""
         run_id = str(info["id"])
         folder = _project_dir(st, str(info["org"]), str(info["params"].get("project_id") or "0" * 12))
-        done = drawn.get(run_id) or await run_in_threadpool(read_page, folder)
+        done = drawn.get(run_id) or await run_in_threadpool(read_page, folder, run_id)
         if done is None:
             names = await run_in_threadpool(st.result_names, run_id)
             tables = await run_in_threadpool(lambda: {n: st.get_result(run_id, n) for n in PAGE_TABLES if n in names})
