@@ -371,9 +371,10 @@ def create_app(store_path: str | Path = "equicare-out/equicare.duckdb", *,
         table, rep = await run_in_threadpool(record_download, st, cells)
         return info, table, rep
 
-    app.state.helpers = {"dataset_for": dataset_for, "run_for": run_for, "upload_off_loop": upload_off_loop, "get_upload_form": get_upload_form,
-                         "require_csrf": require_csrf, "pool_snapshot": pool_snapshot, "who": who,
-                         "jobs": jobs, "refusal": refusal, "export_off_loop": export_off_loop}
+    app.state.helpers = {"dataset_for": dataset_for, "run_for": run_for, "upload_off_loop": upload_off_loop,
+                         "get_upload_form": get_upload_form, "require_csrf": require_csrf,
+                         "pool_snapshot": pool_snapshot, "who": who, "jobs": jobs, "refusal": refusal,
+                         "export_off_loop": export_off_loop}
 
     # -- public routes --------------------------------------------------------------------------------
     @app.get("/health", tags=["service"])

@@ -1,8 +1,8 @@
-"""Drawn page parts (maps, tables) kept in memory by the web process, which never draws them itself.
+"""Drawn page parts (maps, charts, tables) kept in memory by the web process, which never draws them itself.
 
 A finished run's results never change, so what a worker drew from them (a run page's maps, the dashboard's
-US map: :func:`us_map_job`) is kept under the run's id and reused, the least recently used dropped first once the parts kept pass
-``max_chars`` characters together.
+US map: :func:`us_map_job`, the sweep frontier) is kept under the run's id and reused, the least recently used
+dropped first once the parts kept pass ``max_chars`` characters together.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ class DrawnCache:
             return hit[0]
 
     def put(self, key: Hashable, value: Any, size: int) -> None:
-        """Keep ``value`` (``size``: its characters) under ``key``, dropping the least recently used beyond the bound."""
+        """Keep ``value`` (``size``: its characters) under ``key``; the least recently used go beyond the bound."""
         with self._lock:
             self._items[key] = (value, int(size))
             self._items.move_to_end(key)

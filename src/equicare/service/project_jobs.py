@@ -14,8 +14,9 @@ writes a report: seconds to minutes of work, which never runs in the web process
 The worker (:func:`project_job`) runs :func:`equicare.project.run_project` on a throw-away in-memory store
 whose run has the id the web process recorded, writes the report and CSVs under the project's folder
 (``<folder>/out``), the run page's maps and tables (:mod:`equicare.service.project_pages`) and its progress to
-``<folder>/.progress.json`` (:func:`read_progress`; uploaded file names
-never start with a dot, so it cannot clash with an input), and sends back the tables. A what-if on a finished run's allocation is solved in a worker too (:func:`whatif_job`).
+``<folder>/.progress.json`` (:func:`read_progress`; uploaded file names never start with a dot, so it cannot
+clash with an input), and sends back the tables. A what-if on a finished run's allocation is solved in a worker
+too (:func:`whatif_job`).
 """
 
 from __future__ import annotations
@@ -180,7 +181,7 @@ def project_job(run_id: str, path: str, folder: str, overrides: dict, org: str, 
 
 def _draw_page(folder: Path, run_id: str, tables: dict[str, pd.DataFrame]) -> None:
     """Draw the run page's maps and tables here, in the worker (:mod:`equicare.service.project_pages`); a drawing
-    that fails leaves no file (the page then draws them in a worker on its first view and shows that error)."""
+    that fails leaves no file (the page then draws them in a pool worker on its first view)."""
     from equicare.service.project_pages import render_project_page, write_page
 
     try:

@@ -1,11 +1,12 @@
-"""The drawn parts of a project run's page -- its maps, allocation, forecast and scores tables -- made in a worker.
+"""The drawn parts of a project run's page -- its maps, allocation, forecast and scores tables -- from a worker.
 
 Drawing a run's maps means parsing every region's geometry and writing it as SVG: seconds for thousands of
 detailed polygons, so the web process never does it. The worker that ran the project draws them at the end of
 the run (:func:`render_project_page`) and leaves them in the project's folder (:func:`page_path`, JSON named
-after the run; an uploaded file name never starts with a dot, so it cannot clash with an input); the page then only reads that
-file (:func:`read_page`). For a run finished before this file existed the service draws them in a worker on the
-first view (:func:`page_job`) and keeps them in memory.
+after the run; an uploaded file name never starts with a dot, so it cannot clash with an input); the page then
+only reads that file (:func:`read_page`). For a run without that file (finished before it existed) the service
+draws them in a pool worker on the first view (:func:`page_job`) and keeps them in memory
+(:class:`equicare.service.drawn.DrawnCache`).
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 
 The form takes comma-separated values per parameter; the sweep runs as a ``sweep`` run in the worker pool
 (handed to the configured Dask scheduler, see :mod:`equicare.service.sweeps`), and the page draws its
-frontier: beds deployed against the minimum share of need met, one line per combination of the other keys (drawn
-in a worker process, :func:`equicare.service.sweeps.frontier_page_job`).
+frontier: beds deployed against the minimum share of need met, one line per combination of the other keys
+(drawn in a worker process, :func:`equicare.service.sweeps.frontier_page_job`).
 """
 
 # ruff: noqa: B008  (FastAPI declares dependencies and forms as parameter defaults)
