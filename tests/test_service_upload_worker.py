@@ -10,6 +10,8 @@ page answer quickly, and the web process spends far less CPU than the worker tha
 from __future__ import annotations
 
 import io
+import json
+import os
 import re
 import statistics
 import time
@@ -19,6 +21,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pandas as pd
+import psutil
 import pytest
 from fastapi.testclient import TestClient
 
@@ -116,6 +119,11 @@ def test_dataset_upload_is_checked_in_a_worker(svc, no_checks_here):
     rows = store.get_dataset(ok.json()["id"])
     assert rows["id"].tolist() == ["h1", "h2", "h3"] and rows["cap_beds"].tolist() == [120, 40, 300]
     assert len(store.list_datasets()) == before + 1
+    detail = json.loads(store.query("SELECT detail FROM audit_log WHERE target = ?",
+                                    [f"dataset:{ok.json()['id']}"])["detail"].iloc[0])
+    assert detail["file"] == "hosp.csv" and detail["worker_pid"] != os.getpid()  # checked by another process
+    workers = {c.pid for c in psutil.Process().children(recursive=True)}
+    assert detail["worker_pid"] in workers  # a worker of this service's pool
     # a viewer may not upload (checked before anything is read or sent to a worker)
     assert post_file(client, tokens["vic"], FACILITIES).status_code == 403
     assert len(store.list_datasets()) == before + 1
@@ -231,7 +239,6 @@ def test_light_requests_answer_while_a_big_upload_is_checked(tmp_path):
     """A 6 MB upload alone once the worker is warm (the CPU the web process and the worker spend on it), then a
     20 MB one with three light requests polled every 50 ms (their latencies while it is received, checked and
     stored)."""
-    psutil = pytest.importorskip("psutil")
     path = tmp_path / "live.duckdb"
     with Store(path) as st:
         token = add_user(st, "pat", "north", "planner")

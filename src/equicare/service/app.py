@@ -54,7 +54,7 @@ from equicare.jsonsafe import jsonable
 from equicare.service import accounts, audit, security, sharing
 from equicare.service.accounts import AuthLimits, TooManyAttempts, User
 from equicare.service.api_models import MAX_ID, RunRequest, SweepBody, UserRequest, records, records_json
-from equicare.service.dataset_uploads import UPLOAD_KINDS, label_of, upload_dataset
+from equicare.service.dataset_uploads import UPLOAD_KINDS, StoredUpload, label_of, upload_dataset
 from equicare.service.drawn import DrawnCache
 from equicare.service.exports import csv_text, download_cells, download_inputs, record_download, result_download
 from equicare.service.jobs import Busy, JobPool, PoolSettings, WorkerCrashed
@@ -331,7 +331,7 @@ def create_app(store_path: str | Path = "equicare-out/equicare.duckdb", *,
             raise missing
         return info
 
-    async def upload_off_loop(user: User, form: UploadForm, kind: str, name: str | None) -> tuple[int, dict]:
+    async def upload_off_loop(user: User, form: UploadForm, kind: str, name: str | None) -> StoredUpload:
         """Check an upload in a worker process, then store it from a thread (:mod:`equicare.service.dataset_uploads`;
         ``BodyLimit`` bounds how many are received or checked at once, the pool how many are checked)."""
         counts = form.fields.get("count_columns")
@@ -448,9 +448,10 @@ def create_app(store_path: str | Path = "equicare-out/equicare.duckdb", *,
         kind, name = form.fields.get("kind", ""), form.fields.get("name") or None
         request.state.audit_detail = {"kind": kind[:32], "file": label_of(form.filename),
                                       "bytes": len(form.data)}
-        ds_id, report = await upload_off_loop(user, form, kind, name)
-        request.state.audit_target = f"dataset:{ds_id}"
-        return JSONResponse(_clean({"id": ds_id, "kind": kind, "report": report}), status_code=201)
+        stored = await upload_off_loop(user, form, kind, name)
+        request.state.audit_target = f"dataset:{stored.id}"
+        request.state.audit_detail["worker_pid"] = stored.worker_pid  # the process that checked it
+        return JSONResponse(_clean({"id": stored.id, "kind": kind, "report": stored.report}), status_code=201)
 
     @app.get("/api/datasets/{dataset_id}", tags=["data"])
     def dataset_get(dataset_id: int, user: User = Depends(user_dep)) -> dict:

@@ -23,8 +23,8 @@ from equicare.data.load import ReadLimits
 from equicare.errors import EquicareError
 from equicare.store import Store
 
-__all__ = ["UPLOAD_KINDS", "CheckedUpload", "check_upload", "dataset_name", "label_of", "store_checked",
-           "upload_dataset"]
+__all__ = ["UPLOAD_KINDS", "CheckedUpload", "StoredUpload", "check_upload", "dataset_name", "label_of",
+           "store_checked", "upload_dataset"]
 
 UPLOAD_KINDS = ("regions", "facilities", "demand", "costs")
 """Kinds of table a dataset upload may be (the schemas of :mod:`equicare.data.schemas`)."""
@@ -40,6 +40,16 @@ class CheckedUpload:
     report: dict
     fingerprint: str
     label: str
+    worker_pid: int
+
+
+@dataclass
+class StoredUpload:
+    """An upload stored as a dataset: its id, its cleaning report and the process id of the worker that checked
+    it (recorded in the audit log)."""
+
+    id: int
+    report: dict
     worker_pid: int
 
 
@@ -84,9 +94,9 @@ def store_checked(store: Store, checked: CheckedUpload, kind: str, name: str | N
 
 async def upload_dataset(store: Store, pool, who: str, data: bytes, kind: str, name: str | None,
                          filename: str | None, *, org: str, user: str, limits: ReadLimits | None = None,
-                         count_columns: list[str] | None = None) -> tuple[int, dict]:
+                         count_columns: list[str] | None = None) -> StoredUpload:
     """Check an upload in a worker of ``pool`` (a :class:`~equicare.service.jobs.JobPool`), then store it from a
-    thread of the web process; returns the dataset id and the cleaning report.
+    thread of the web process.
 
     Raises :class:`~equicare.service.jobs.Busy` or :class:`~equicare.service.jobs.WorkerCrashed` (nothing
     stored), or :func:`check_upload`'s errors.
@@ -97,4 +107,4 @@ async def upload_dataset(store: Store, pool, who: str, data: bytes, kind: str, n
         raise EquicareError(f"kind must be one of {', '.join(UPLOAD_KINDS)}, got {kind!r}")
     checked = await pool.run(who, check_upload, data, kind, filename, limits, count_columns)
     ds_id = await run_in_threadpool(store_checked, store, checked, kind, name, org=org, user=user)
-    return ds_id, checked.report
+    return StoredUpload(ds_id, checked.report, checked.worker_pid)

@@ -160,15 +160,16 @@ def register(app: FastAPI) -> None:
         label = label_of(form.filename)
         request.state.audit_detail = {"kind": kind[:32], "file": label, "bytes": len(form.data)}
         try:
-            ds_id, _ = await h["upload_off_loop"](user, form, kind, name or None)  # checked in a worker process
+            stored = await h["upload_off_loop"](user, form, kind, name or None)  # checked in a worker process
         except (Busy, WorkerCrashed) as exc:
             return busy_page(request, exc)
         except ValidationError as exc:
             return page(request, "upload_rejected.html", status=422, error=exc.to_dict(), filename=label)
         except EquicareError as exc:
             return page(request, "error.html", status=422, status_code=422, message=str(exc))
-        request.state.audit_target = f"dataset:{ds_id}"
-        return RedirectResponse(f"/datasets/{ds_id}", status_code=303)
+        request.state.audit_target = f"dataset:{stored.id}"
+        request.state.audit_detail["worker_pid"] = stored.worker_pid
+        return RedirectResponse(f"/datasets/{stored.id}", status_code=303)
 
     @app.get("/datasets/{dataset_id}", response_class=HTMLResponse, include_in_schema=False)
     async def dataset_page(request: Request, dataset_id: int, user: User = Depends(user_dep)):
