@@ -171,7 +171,7 @@ def register(app: FastAPI) -> None:
         path = folder / chosen
         try:  # the project file and every input are read and checked in a worker, never here
             checked = await jobs.run(h["who"](user), check_job, str(path), str(folder))
-            request.state.audit_detail["checked_by"] = checked.worker_pid  # the worker process that read it
+            request.state.audit_detail["worker_pid"] = checked.worker_pid  # the worker process that checked it
             run_id = start_project_run(st, jobs, h["who"](user), path=path, folder=folder, project_name=checked.name,
                                        overrides=overrides, org=user.org, user=user.name, project_id=pid)
         except (Busy, WorkerCrashed) as exc:
