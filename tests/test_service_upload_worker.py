@@ -372,3 +372,16 @@ def test_sweep_frontier_is_drawn_in_a_worker(svc, monkeypatch):
         nonce = re.search(r"'nonce-([^']+)'", answer.headers["content-security-policy"]).group(1)
         chart = answer.text[answer.text.index('id="sweep-frontier"'):]
         assert f'<script nonce="{nonce}"' in chart[:chart.index("</script>")], chart[:400]
+
+
+def test_drawn_cache_keeps_the_most_recent_within_its_bound():
+    from equicare.service.drawn import DrawnCache
+
+    cache = DrawnCache(max_chars=10)
+    cache.put("a", "aaaa", 4)
+    cache.put("b", "bbbb", 4)
+    assert cache.get("a") == "aaaa"  # now the most recently used
+    cache.put("c", "cccc", 4)  # 12 > 10: the least recently used ("b") goes
+    assert cache.get("b") is None and cache.get("a") == "aaaa" and cache.get("c") == "cccc"
+    cache.put("big", "x" * 50, 50)  # over the bound alone: kept, everything else dropped
+    assert len(cache) == 1 and cache.get("big") == "x" * 50
