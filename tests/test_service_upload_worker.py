@@ -385,3 +385,34 @@ def test_drawn_cache_keeps_the_most_recent_within_its_bound():
     assert cache.get("b") is None and cache.get("a") == "aaaa" and cache.get("c") == "cccc"
     cache.put("big", "x" * 50, 50)  # over the bound alone: kept, everything else dropped
     assert len(cache) == 1 and cache.get("big") == "x" * 50
+
+
+def test_fan_chart_is_drawn_in_a_worker(svc, monkeypatch):
+    """The forecast page's fan chart: drawn in a worker (the drawing made to fail here), the same chart as drawn in
+    this process, with this answer's CSP nonce."""
+    client, tokens, store = svc
+    from equicare.service.drawn import fan_chart_job
+    from equicare.service.security import add_nonce
+
+    dates = pd.date_range("2023-06-03", periods=30, freq="7D")
+    truth = pd.DataFrame({"location": np.repeat(["US", "01"], 30), "location_name": np.repeat(["US", "Alabama"], 30),
+                          "date": np.tile(dates.strftime("%Y-%m-%d"), 2), "value": np.arange(60, dtype=float)})
+    as_of = dates[25].strftime("%Y-%m-%d")
+    qs = [0.025, 0.25, 0.5, 0.75, 0.975]
+    fc = pd.DataFrame([(loc, (dates[25] + pd.Timedelta(weeks=h)).strftime("%Y-%m-%d"), as_of, q, 10.0 * h + q)
+                       for loc in ("US", "01") for h in range(4) for q in qs],
+                      columns=["location", "target_end_date", "reference_date", "output_type_id", "value"])
+    run_id = store.start_run("forecast", {"as_of": as_of}, org="north", created_by="pat")
+    store.finish_run(run_id, {"truth": truth, "forecast": fc}, {})
+    here = fan_chart_job(truth.copy(), fc.copy(), as_of, "fan-chart")
+    import equicare.report.html
+
+    def refuse(*a, **k):
+        raise AssertionError("a chart was drawn in the web process")
+
+    monkeypatch.setattr(equicare.report.html, "fan_chart", refuse)
+    for _ in range(2):  # drawn once, then kept; each answer with its own nonce
+        r = client.get("/forecast", headers=H(tokens["vic"]))
+        assert r.status_code == 200, r.text[:500]
+        nonce = re.search(r"'nonce-([^']+)'", r.headers["content-security-policy"]).group(1)
+        assert add_nonce(here, nonce) in r.text

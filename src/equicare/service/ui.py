@@ -22,7 +22,7 @@ from equicare.errors import EquicareError, ValidationError
 from equicare.service import accounts, audit, sharing
 from equicare.service.accounts import User
 from equicare.service.dataset_uploads import label_of
-from equicare.service.drawn import us_map_job
+from equicare.service.drawn import fan_chart_job, us_map_job
 from equicare.service.jobs import Busy, WorkerCrashed
 from equicare.service.security import add_nonce
 
@@ -264,25 +264,29 @@ def register(app: FastAPI) -> None:
         return page(request, "map.html", metric=metric, metrics=METRICS, title=title, svg=svg, run=run,
                     missing=missing, stats=table)
 
+    def latest_forecast(org: str) -> tuple[dict | None, pd.DataFrame | None, pd.DataFrame | None]:
+        run = latest_run(st, org, "forecast")
+        if not run:
+            return None, None, None
+        return run, st.get_result(run["id"], "truth"), st.get_result(run["id"], "forecast")
+
     @app.get("/forecast", response_class=HTMLResponse, include_in_schema=False)
-    def forecast_page(request: Request, user: User = Depends(user_dep)):
-        import plotly.io as pio
+    async def forecast_page(request: Request, user: User = Depends(user_dep)):
+        """The latest forecast's fan chart, drawn in a worker process (kept in memory afterwards)."""
+        from fastapi.concurrency import run_in_threadpool
 
-        from equicare.report.html import fan_chart
-
-        run = latest_run(st, user.org, "forecast")
+        run, truth, fc = await run_in_threadpool(latest_forecast, user.org)
         chart = None
         if run:
-            fc = st.get_result(run["id"], "forecast")
-            truth = st.get_result(run["id"], "truth")
-            for df, cols in ((fc, ["target_end_date", "reference_date"]), (truth, ["date"])):
-                for c in cols:
-                    if c in df.columns:
-                        df[c] = pd.to_datetime(df[c])
-            fig = fan_chart(truth, fc, run["params"]["as_of"])
-            chart = add_nonce(pio.to_html(fig, validate=False, full_html=False, include_plotlyjs=False,
-                                          div_id="fan-chart"),
-                              request.state.csp_nonce)
+            key = (str(run["id"]), "fan-chart")
+            html = app.state.drawn.get(key)
+            if html is None:
+                try:
+                    html = await jobs.run(h["who"](user), fan_chart_job, truth, fc, run["params"]["as_of"], "fan-chart")
+                except (Busy, WorkerCrashed) as exc:
+                    return busy_page(request, exc)
+                app.state.drawn.put(key, html, len(html))
+            chart = add_nonce(html, request.state.csp_nonce)
         return page(request, "forecast.html", run=run, chart=chart)
 
     @app.get("/allocation", response_class=HTMLResponse, include_in_schema=False)
