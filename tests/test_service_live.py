@@ -12,9 +12,6 @@ import select
 import signal
 import socket
 import statistics
-import subprocess
-import sys
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -25,42 +22,9 @@ import pytest
 from equicare.service.accounts import add_user
 from equicare.service.jobs import Busy, JobPool, PoolSettings, WorkerCrashed
 from equicare.store import Store
-from live_server import free_port
+from live_server import HealthProbe, Server
 
 pytestmark = [pytest.mark.slow]
-
-
-class Server:
-    """``python -m equicare serve`` on a free loopback port; stopped (and its workers with it) at the end."""
-
-    def __init__(self, store: Path, *args: str) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.proc = subprocess.Popen([sys.executable, "-m", "equicare", "serve", "--store", str(store), "--port",
-                                      str(self.port), *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                     env={**os.environ, "PYTHONUNBUFFERED": "1"})
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited: {self.proc.stderr.read().decode()[-2000:]}")
-            try:
-                if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        raise RuntimeError("server did not start in 120 s")
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def stop(self) -> None:
-        if self.alive():
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
 
 
 def _accounts(path: Path) -> dict[str, str]:
@@ -81,30 +45,6 @@ def server(tmp_path_factory):
 
 def H(token: str) -> dict:
     return {"Authorization": f"Bearer {token}"}
-
-
-class HealthProbe:
-    """Polls /health every 50 ms on its own thread and keeps the latencies (seconds)."""
-
-    def __init__(self, url: str) -> None:
-        self.url, self.latencies, self._stop = url, [], threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        with httpx.Client(timeout=60) as c:
-            while not self._stop.is_set():
-                t = time.perf_counter()
-                assert c.get(f"{self.url}/health").status_code == 200
-                self.latencies.append(time.perf_counter() - t)
-                time.sleep(0.05)
-
-    def __enter__(self) -> "HealthProbe":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join(timeout=70)
 
 
 # -- item 8 ---------------------------------------------------------------------------------------------------

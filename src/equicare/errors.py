@@ -100,6 +100,10 @@ class ValidationError(EquicareError):
     def __post_init__(self) -> None:
         super().__init__(str(self))
 
+    def __reduce__(self):
+        """Pickled by its fields (the service's worker processes send it back to the web process)."""
+        return type(self), (self.problems, self.max_shown, self.counts)
+
     @property
     def n_problems(self) -> int:
         return max(len(self.problems), sum(self.counts.values()))

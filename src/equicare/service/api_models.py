@@ -11,7 +11,7 @@ import pandas as pd
 from pydantic import BaseModel, Field, StrictInt, StrictStr
 
 __all__ = ["MAX_ID", "Finite", "OrgBudgetRequest", "PoolRequest", "RegionListRequest", "ReleaseRequest",
-           "RunRequest", "SweepBody", "UserRequest", "records"]
+           "RunRequest", "SweepBody", "UserRequest", "records", "records_json"]
 
 MAX_ID = 2 ** 62
 """Largest dataset id a request may name."""
@@ -80,8 +80,14 @@ class PoolRequest(BaseModel):
     measure: StrictStr = Field("need", description="need (e.g. admissions) or supply (e.g. beds)")
 
 
-def records(df: pd.DataFrame, limit: int | None = None) -> list[dict]:
-    """The first ``limit`` rows (all by default) of ``df`` as JSON objects (dates in ISO form)."""
+def records_json(df: pd.DataFrame, limit: int | None = None) -> str:
+    """The first ``limit`` rows (all by default) of ``df`` as JSON text: an array of objects (dates in ISO form,
+    no value as null)."""
     if limit is not None:
         df = df.head(limit)
-    return json.loads(df.to_json(orient="records", date_format="iso", default_handler=str))
+    return df.to_json(orient="records", date_format="iso", default_handler=str)
+
+
+def records(df: pd.DataFrame, limit: int | None = None) -> list[dict]:
+    """:func:`records_json` as Python objects."""
+    return json.loads(records_json(df, limit))

@@ -2,9 +2,9 @@
 
 ``create_app(store_path)`` builds a FastAPI application on the same DuckDB store as the CLI. The service
 process is the store's one writer (DuckDB locks the file); inside it one connection is shared by all
-requests behind the store's lock. Heavy work -- scenario runs, what-ifs, pooling -- runs in a bounded
-pool of worker processes (:mod:`equicare.service.jobs`); a full pool answers 429/503 with Retry-After.
-At start-up, runs left ``running`` by a crash are marked failed.
+requests behind the store's lock. Heavy work -- checking uploads, scenario runs, what-ifs, pooling,
+suppressed downloads -- runs in a bounded pool of worker processes (:mod:`equicare.service.jobs`); a full
+pool answers 429/503 with Retry-After. At start-up, runs left ``running`` by a crash are marked failed.
 
 Access rules
 ------------
@@ -17,11 +17,12 @@ aggregates other organisations shared with them. Cookie-authenticated writes nee
 token and the service's own origin (:mod:`equicare.service.security`); every answer carries the
 security headers. Every write attempt (POST/PUT/PATCH/DELETE) is recorded in the audit log with who,
 what, when and the answer's status, 500s included. Request bodies are bounded while they stream
-(:mod:`equicare.service.uploads`); uploads are parsed in memory, never on disk, and validated off the
-event loop by :func:`equicare.data.load_table` exactly as ``equicare load`` does; a file name is only
-ever a label. CSV downloads of tables with person counts apply small-cell suppression
-(:func:`equicare.service.exports.suppressed_csv`) and neutralise spreadsheet formulas
-(:func:`equicare.service.csvsafe.neutralise_formulas`).
+(:mod:`equicare.service.uploads`); uploads are received in memory, never on disk, then parsed and
+validated in a worker process by :func:`equicare.data.load_table` exactly as ``equicare load`` does
+(:mod:`equicare.service.dataset_uploads`); a file name is only ever a label. CSV downloads of tables with
+person counts apply small-cell suppression (:func:`equicare.service.exports.suppressed_table`) and neutralise
+spreadsheet formulas (:func:`equicare.service.csvsafe.neutralise_formulas`); a large table is suppressed and
+written out in a worker process (:data:`INLINE_ROWS`).
 """
 
 # ruff: noqa: B008  (FastAPI declares dependencies, forms and files as parameter defaults)
@@ -33,11 +34,13 @@ import logging
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from functools import partial
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse, Response
@@ -50,11 +53,10 @@ from equicare.errors import EquicareError
 from equicare.jsonsafe import jsonable
 from equicare.service import accounts, audit, security, sharing
 from equicare.service.accounts import AuthLimits, TooManyAttempts, User
-from equicare.service.api_models import MAX_ID, RunRequest, SweepBody, UserRequest, records
-from equicare.csvout import csv_text
-from equicare.service.csvsafe import neutralise_formulas
-from equicare.service.exports import (download_cells, download_inputs, record_download, suppressed_csv,
-                                      suppressed_table)
+from equicare.service.api_models import MAX_ID, RunRequest, SweepBody, UserRequest, records, records_json
+from equicare.service.dataset_uploads import UPLOAD_KINDS, StoredUpload, label_of, upload_dataset
+from equicare.service.drawn import DrawnCache
+from equicare.service.exports import csv_text, download_cells, download_inputs, record_download, result_download
 from equicare.service.jobs import Busy, JobPool, PoolSettings, WorkerCrashed
 from equicare.service.uploads import BodyLimit, UploadForm, read_upload_form
 from equicare.store import Store
@@ -63,12 +65,14 @@ __all__ = ["DEFAULT_MAX_UPLOAD_BYTES", "SESSION_COOKIE", "create_app"]
 
 DEFAULT_MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 SESSION_COOKIE = "equicare_session"
-UPLOAD_KINDS = ("regions", "facilities", "demand", "costs")
 UPLOAD_PATHS = ("/api/datasets", "/ui/upload", "/ui/projects")
 MAX_PROJECT_FILES = 32
 """Files one project upload may hold (the project file, its inputs, a shapefile's parts)."""
 UPLOAD_FILES = {"/ui/projects": ("files", MAX_PROJECT_FILES)}
 """Upload paths whose form holds several files: path -> (file field, most files); others hold one ``file``."""
+INLINE_ROWS = 20_000
+"""Tables of at most this many rows are suppressed and written as CSV or JSON for a download on a thread of the web
+process (milliseconds); larger ones in a worker process."""
 MAX_PENDING_UPLOADS = 4
 """Uploads being received or validated at once (each holds its bytes in memory); more get 503."""
 _PUBLIC = ("/health", "/docs", "/openapi.json", "/static/", "/login", "/favicon.ico", "/docs/oauth2-redirect")
@@ -116,7 +120,6 @@ def create_app(store_path: str | Path = "equicare-out/equicare.duckdb", *,
     trusted = frozenset(trusted_proxies)
     read_lim = read_limits or ReadLimits()
     auth_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="equicare-auth")
-    validate_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="equicare-validate")
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
@@ -125,7 +128,6 @@ def create_app(store_path: str | Path = "equicare-out/equicare.duckdb", *,
         yield
         await asyncio.get_running_loop().run_in_executor(None, jobs.shutdown)
         auth_pool.shutdown(wait=False)
-        validate_pool.shutdown(wait=False)
 
     app = FastAPI(title="equicare", version=__version__,
                   description="Fair sharing of scarce health-care resources: data, scenarios, privacy-protected "
@@ -139,6 +141,7 @@ def create_app(store_path: str | Path = "equicare-out/equicare.duckdb", *,
     app.state.dask_scheduler = configured_scheduler(dask_scheduler)
     app.state.interrupted_runs = interrupted
     app.state.auth_limits = limits
+    app.state.drawn = DrawnCache()  # maps and tables a worker drew from finished runs
     static_dir = Path(str(files("equicare.service").joinpath("static")))
     templates = Jinja2Templates(directory=str(files("equicare.service").joinpath("templates")))
     app.state.templates = templates
@@ -328,25 +331,13 @@ def create_app(store_path: str | Path = "equicare-out/equicare.duckdb", *,
             raise missing
         return info
 
-    def store_upload(user: User, data: bytes, kind: str, name: str | None, label: str,
-                     count_columns: list[str] | None = None) -> tuple[int, dict]:
-        from equicare.data import fingerprint, load_table
-
-        if kind not in UPLOAD_KINDS:
-            raise EquicareError(f"kind must be one of {', '.join(UPLOAD_KINDS)}, got {kind!r}")
-        label = Path(label or "upload").name[:128] or "upload"  # a label for messages only, never a path
-        table, report = load_table(data, kind, name=label, limits=read_lim, count_columns=count_columns)
-        ds_name = (name or Path(label).stem or "upload")[:128]
-        ds_id = st.save_dataset(ds_name, kind, table, source=f"upload:{label}", fingerprint=fingerprint(data),
-                                report=report.to_dict(), org=user.org, created_by=user.name)
-        return ds_id, report.to_dict()
-
-    async def upload_off_loop(user: User, form: UploadForm, kind: str, name: str | None) -> tuple[int, dict]:
-        """Validate and store an upload on the validation threads (``BodyLimit`` bounds how many at once)."""
+    async def upload_off_loop(user: User, form: UploadForm, kind: str, name: str | None) -> StoredUpload:
+        """Check an upload in a worker process, then store it from a thread (:mod:`equicare.service.dataset_uploads`;
+        ``BodyLimit`` bounds how many are received or checked at once, the pool how many are checked)."""
         counts = form.fields.get("count_columns")
         declared = None if counts is None else [c for c in counts.split(",") if c.strip()]
-        return await asyncio.get_running_loop().run_in_executor(
-            validate_pool, store_upload, user, form.data, kind, name, form.filename, declared)
+        return await upload_dataset(st, jobs, who(user), form.data, kind, name, form.filename, org=user.org,
+                                    user=user.name, limits=read_lim, count_columns=declared)
 
     def pool_snapshot(user: User, ids: list[int]) -> dict:
         """Catalog entries and rows of the aggregates ``user`` may pool, and the declared public region lists
@@ -362,11 +353,16 @@ def create_app(store_path: str | Path = "equicare-out/equicare.duckdb", *,
     def who(user: User) -> str:
         return f"{user.org}/{user.name}"
 
+    async def off_loop(user: User, rows: int, fn, *args):
+        """``fn(*args)`` for a table of ``rows`` rows leaving the service: on a thread when it is small (at most
+        :data:`INLINE_ROWS`), else in a worker process (429/503 when the pool is full)."""
+        if rows <= INLINE_ROWS:
+            return await run_in_threadpool(fn, *args)
+        return await jobs.run(who(user), fn, *args)
+
     async def export_off_loop(user: User, dataset_id: int) -> tuple[dict, Any, dict]:
         """A dataset as it may leave the service (``dataset_for`` checks access): the store is read and written on
         a thread, the suppression and the check against earlier outputs run in a worker process."""
-        from fastapi.concurrency import run_in_threadpool
-
         info = await run_in_threadpool(dataset_for, user, dataset_id)
         inputs = await run_in_threadpool(download_inputs, st, dataset_id)
         if not inputs.columns:
@@ -375,10 +371,10 @@ def create_app(store_path: str | Path = "equicare-out/equicare.duckdb", *,
         table, rep = await run_in_threadpool(record_download, st, cells)
         return info, table, rep
 
-    app.state.helpers = {"dataset_for": dataset_for, "run_for": run_for, "store_upload": store_upload,
-                         "upload_off_loop": upload_off_loop, "get_upload_form": get_upload_form,
-                         "require_csrf": require_csrf, "pool_snapshot": pool_snapshot, "who": who,
-                         "jobs": jobs, "refusal": refusal, "export_off_loop": export_off_loop}
+    app.state.helpers = {"dataset_for": dataset_for, "run_for": run_for, "upload_off_loop": upload_off_loop,
+                         "get_upload_form": get_upload_form, "require_csrf": require_csrf,
+                         "pool_snapshot": pool_snapshot, "who": who, "jobs": jobs, "refusal": refusal,
+                         "export_off_loop": export_off_loop}
 
     # -- public routes --------------------------------------------------------------------------------
     @app.get("/health", tags=["service"])
@@ -446,32 +442,34 @@ def create_app(store_path: str | Path = "equicare-out/equicare.duckdb", *,
         """Upload a table (multipart: ``file``, ``kind``, optional ``name``, ``count_columns``); validated, then stored.
 
         The body is read in memory while it streams (413 as soon as it passes the byte limit), never
-        written to disk; validation runs off the event loop.
+        written to disk; it is parsed and checked in a worker process (429/503 when the pool is full).
         """
         form = await get_upload_form(request)
         kind, name = form.fields.get("kind", ""), form.fields.get("name") or None
-        request.state.audit_detail = {"kind": kind[:32], "file": Path(form.filename).name[:128],
+        request.state.audit_detail = {"kind": kind[:32], "file": label_of(form.filename),
                                       "bytes": len(form.data)}
-        ds_id, report = await upload_off_loop(user, form, kind, name)
-        request.state.audit_target = f"dataset:{ds_id}"
-        return JSONResponse(_clean({"id": ds_id, "kind": kind, "report": report}), status_code=201)
+        stored = await upload_off_loop(user, form, kind, name)
+        request.state.audit_target = f"dataset:{stored.id}"
+        request.state.audit_detail["worker_pid"] = stored.worker_pid  # the process that checked it
+        return JSONResponse(_clean({"id": stored.id, "kind": kind, "report": stored.report}), status_code=201)
 
     @app.get("/api/datasets/{dataset_id}", tags=["data"])
     def dataset_get(dataset_id: int, user: User = Depends(user_dep)) -> dict:
         return _clean(dataset_for(user, dataset_id))
 
-    @app.get("/api/datasets/{dataset_id}/rows", tags=["data"])
+    @app.get("/api/datasets/{dataset_id}/rows", tags=["data"], response_model=list[dict])
     async def dataset_rows(dataset_id: int, limit: int = Query(100, ge=1, le=100_000),
-                           user: User = Depends(user_dep)) -> list[dict]:
+                           user: User = Depends(user_dep)) -> Response:
         """Rows as they may leave the service (person counts suppressed in a worker process; 429/503 when busy)."""
         _, df, _ = await export_off_loop(user, dataset_id)
-        return records(df, limit=max(0, min(limit, 10_000)))
+        df = df.head(max(0, min(limit, 10_000)))
+        return Response(await off_loop(user, len(df), records_json, df), media_type="application/json")
 
     @app.get("/api/datasets/{dataset_id}/csv", tags=["data"])
     async def dataset_csv(dataset_id: int, user: User = Depends(user_dep)) -> Response:
         """The dataset as CSV, person counts suppressed in a worker process (429/503 when busy)."""
         info, df, _ = await export_off_loop(user, dataset_id)
-        return _csv_response(csv_text(neutralise_formulas(df)), f"dataset-{int(info['id'])}.csv")
+        return _csv_response(await off_loop(user, len(df), csv_text, df), f"dataset-{int(info['id'])}.csv")
 
     @app.post("/api/runs", tags=["runs"], status_code=202)
     def runs_start(req: RunRequest, request: Request, user: User = Depends(role("planner"))) -> dict:
@@ -510,17 +508,24 @@ def create_app(store_path: str | Path = "equicare-out/equicare.duckdb", *,
             info["worker_progress"] = projects_ui.worker_progress(st, info)  # stage, done, total
         return _clean(info)
 
-    @app.get("/api/runs/{run_id}/results/{name}", tags=["runs"])
-    def run_result(run_id: str, name: str, limit: int = Query(1000, ge=1, le=1_000_000), user: User = Depends(user_dep)) -> list[dict]:
+    def result_for(user: User, run_id: str, name: str):
         run_for(user, run_id)
-        df, _ = suppressed_table(st.get_result(run_id, name))
-        return records(df, limit=max(0, min(limit, 100_000)))
+        return st.get_result(run_id, name)
+
+    @app.get("/api/runs/{run_id}/results/{name}", tags=["runs"], response_model=list[dict])
+    async def run_result(run_id: str, name: str, limit: int = Query(1000, ge=1, le=1_000_000),
+                         user: User = Depends(user_dep)) -> Response:
+        """A result's rows, person counts suppressed (in a worker process for a large table; 429/503 when busy)."""
+        df = await run_in_threadpool(result_for, user, run_id, name)
+        text = await off_loop(user, len(df), result_download, df, partial(records_json, limit=min(limit, 100_000)))
+        return Response(text, media_type="application/json")
 
     @app.get("/api/runs/{run_id}/results/{name}/csv", tags=["runs"])
-    def run_result_csv(run_id: str, name: str, user: User = Depends(user_dep)) -> Response:
-        run_for(user, run_id)
+    async def run_result_csv(run_id: str, name: str, user: User = Depends(user_dep)) -> Response:
+        """A result as CSV, person counts suppressed (in a worker process for a large table; 429/503 when busy)."""
+        df = await run_in_threadpool(result_for, user, run_id, name)
         safe = "".join(ch for ch in name if ch.isalnum() or ch in "_-")[:64] or "result"
-        return _csv_response(suppressed_csv(neutralise_formulas(st.get_result(run_id, name))), f"{run_id}-{safe}.csv")
+        return _csv_response(await off_loop(user, len(df), result_download, df, csv_text), f"{run_id}-{safe}.csv")
 
     @app.post("/api/whatif", tags=["runs"])
     async def whatif_api(params: dict[str, Any], user: User = Depends(role("planner"))) -> dict:

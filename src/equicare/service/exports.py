@@ -16,6 +16,7 @@ and every suppressed release is also checked against the outputs already given o
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -25,11 +26,13 @@ from equicare.data.counts import COUNT_NAME, default_count_columns, is_count_nam
 from equicare.privacy.disclosure import DataIndex, OutputCells, RecordedCells, plan_outputs, protect_outputs
 from equicare.privacy.ledger import budget_key
 from equicare.privacy.suppress import suppress_small_cells
+from equicare.service.csvsafe import neutralise_formulas
 from equicare.store import Store
 
-__all__ = ["PERSON_COUNT", "ROWS", "DownloadCells", "DownloadInputs", "SuppressedCells", "dataset_export", "download_cells",
-           "download_inputs", "person_count_columns", "record_download", "record_suppressed_release",
-           "suppressed_csv", "suppressed_release", "suppressed_release_cells", "suppressed_table"]
+__all__ = ["PERSON_COUNT", "ROWS", "DownloadCells", "DownloadInputs", "SuppressedCells", "csv_text", "dataset_export",
+           "download_cells", "download_inputs", "person_count_columns", "record_download",
+           "record_suppressed_release", "result_download", "suppressed_release",
+           "suppressed_release_cells", "suppressed_table"]
 
 PERSON_COUNT = COUNT_NAME
 ROWS = "__rows__"  # the ledger's name for "number of rows" (a release without count columns)
@@ -59,12 +62,21 @@ def suppressed_table(df: pd.DataFrame, threshold: int = THRESHOLD, count_columns
     return out, {"columns": cols, **rep.to_dict()}
 
 
-def suppressed_csv(df: pd.DataFrame, threshold: int = THRESHOLD) -> str:
-    """CSV text of :func:`suppressed_table` (suppressed cells are empty, flagged in ``<col>_suppressed``)."""
-    from equicare.csvout import csv_text
+def csv_text(df: pd.DataFrame) -> str:
+    """CSV text of a table as it leaves the service: spreadsheet formulas neutralised
+    (:func:`equicare.service.csvsafe.neutralise_formulas`), whole-number columns as integers
+    (:func:`equicare.csvout.csv_text`), no index."""
+    from equicare import csvout
 
+    return csvout.csv_text(neutralise_formulas(df))
+
+
+def result_download(df: pd.DataFrame, write: Callable[[pd.DataFrame], str], threshold: int = THRESHOLD) -> str:
+    """A run result as it leaves the service: person counts suppressed (:func:`suppressed_table`), then written
+    as text by ``write`` (:func:`csv_text`, or JSON records); the service makes it in a worker process for a
+    large table."""
     out, _ = suppressed_table(df, threshold)
-    return csv_text(out)
+    return write(out)
 
 
 def _cells(index: DataIndex, out: pd.DataFrame, col: str, members: list[np.ndarray], specs: list[str],

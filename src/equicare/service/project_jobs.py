@@ -3,8 +3,8 @@
 A project run ingests the planner's files, computes access, inequality, a forecast and an allocation, and
 writes a report: seconds to minutes of work, which never runs in the web process. The web process
 
-1. checks the upload in a worker (:func:`check_job`: the project file names only uploaded files, every input
-   is read and validated as ``equicare run --check`` does);
+1. checks the upload in a worker (:func:`check_job`: the project file parses and names only uploaded files,
+   every input is read and validated as ``equicare run --check`` does);
 2. records the run (``running``, "queued for a worker") and hands it to the pool (:func:`start_project_run`);
    a full pool refuses it with :class:`~equicare.service.jobs.Busy` before anything is recorded;
 3. when the worker answers, writes the cleaned inputs as datasets, the run's parameters, fingerprints and
@@ -13,8 +13,10 @@ writes a report: seconds to minutes of work, which never runs in the web process
 
 The worker (:func:`project_job`) runs :func:`equicare.project.run_project` on a throw-away in-memory store
 whose run has the id the web process recorded, writes the report and CSVs under the project's folder
-(``<folder>/out``) and its progress to ``<folder>/.progress.json`` (:func:`read_progress`; uploaded file names
-never start with a dot, so it cannot clash with an input), and sends back the tables.
+(``<folder>/out``), the run page's maps and tables (:mod:`equicare.service.project_pages`) and its progress to
+``<folder>/.progress.json`` (:func:`read_progress`; uploaded file names never start with a dot, so it cannot
+clash with an input), and sends back the tables. A what-if on a finished run's allocation is solved in a worker
+too (:func:`whatif_job`).
 """
 
 from __future__ import annotations
@@ -30,8 +32,8 @@ import pandas as pd
 from equicare.errors import EquicareError
 from equicare.store import Store
 
-__all__ = ["PROGRESS_FILE", "ProjectOutput", "StoredDataset", "check_job", "confine", "finish_project_run",
-           "project_job", "read_progress", "start_project_run"]
+__all__ = ["PROGRESS_FILE", "ProjectCheck", "ProjectOutput", "StoredDataset", "check_job", "confine",
+           "finish_project_run", "project_job", "read_progress", "start_project_run", "whatif_job"]
 
 PROGRESS_FILE = ".progress.json"
 
@@ -104,10 +106,18 @@ class _RunStore(Store):
         return super().start_run(kind, params, fingerprints, org, created_by, run_id=self.fixed_run_id)
 
 
-def check_job(path: str, folder: str) -> list[str]:
-    """Validate an uploaded project in a worker: its files lie in ``folder`` and every input reads cleanly.
+@dataclass
+class ProjectCheck:
+    """What :func:`check_job` found: the project's name and what would run (``equicare run --check``'s lines)."""
 
-    Returns what would run (``equicare run --check``'s lines).
+    name: str
+    lines: list[str]
+    worker_pid: int = 0
+
+
+def check_job(path: str, folder: str) -> ProjectCheck:
+    """Validate an uploaded project in a worker: the project file parses, its files lie in ``folder`` and every
+    input reads cleanly.
 
     Raises
     ------
@@ -116,8 +126,19 @@ def check_job(path: str, folder: str) -> list[str]:
     """
     from equicare.project import check_project, load_project
 
-    confine(load_project(path), Path(folder))
-    return check_project(path)[2]
+    project = load_project(path)
+    confine(project, Path(folder))
+    return ProjectCheck(project.name, check_project(path)[2], os.getpid())
+
+
+def whatif_job(allocation: pd.DataFrame, stock: float, objective: str, fairness_weight: float,
+               max_gini: float | None) -> tuple[pd.DataFrame, dict]:
+    """:func:`equicare.project.allocation.whatif_allocation` of a project run's allocation (in a worker process:
+    it builds and solves the allocation model again)."""
+    from equicare.project.allocation import whatif_allocation
+
+    return whatif_allocation(allocation, stock=stock, objective=objective, fairness_weight=fairness_weight,
+                             max_gini=max_gini)
 
 
 def _write_progress(folder: Path, stage: str, done: int, total: int) -> None:
@@ -154,7 +175,19 @@ def project_job(run_id: str, path: str, folder: str, overrides: dict, org: str, 
             d = mem.dataset_info(ds_id)
             datasets.append(StoredDataset(str(d["name"]), str(d["kind"]), mem.get_dataset(ds_id), str(d["source"]),
                                           str(d["fingerprint"] or ""), d["report"], str(d["org"])))
+    _draw_page(where, run_id, tables)
     return ProjectOutput(info["params"], info["fingerprints"], info["summary"], tables, datasets, os.getpid())
+
+
+def _draw_page(folder: Path, run_id: str, tables: dict[str, pd.DataFrame]) -> None:
+    """Draw the run page's maps and tables here, in the worker (:mod:`equicare.service.project_pages`); a drawing
+    that fails leaves no file (the page then draws them in a pool worker on its first view)."""
+    from equicare.service.project_pages import render_project_page, write_page
+
+    try:
+        write_page(folder, run_id, render_project_page(tables))
+    except Exception:  # noqa: BLE001 - the run's results stand without their drawing
+        pass
 
 
 def start_project_run(store: Store, pool, who: str, *, path: Path, folder: Path, project_name: str,

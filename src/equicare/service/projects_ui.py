@@ -6,7 +6,8 @@ temporary file), then its files are kept under ``<store folder>/projects/<org>/<
 reduced to their base name, used only inside that folder; a refused upload leaves nothing). The project is
 validated exactly as ``equicare run --check`` does, and run by :func:`equicare.project.run_project`, both in the
 service's worker processes (:mod:`equicare.service.project_jobs`); the run page shows its progress, then its
-results or its error.
+results or its error. Its maps and tables are drawn in a worker (:mod:`equicare.service.project_pages`), and a
+what-if on a finished run's allocation is solved in a worker process too.
 """
 
 # ruff: noqa: B008  (FastAPI declares dependencies, forms and files as parameter defaults)
@@ -18,7 +19,6 @@ import shutil
 import uuid
 from pathlib import Path
 
-import pandas as pd
 from fastapi import Depends, FastAPI, Form, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
@@ -27,7 +27,8 @@ from equicare import params
 from equicare.errors import EquicareError, ValidationError
 from equicare.service.accounts import User
 from equicare.service.jobs import Busy, WorkerCrashed
-from equicare.service.project_jobs import check_job, confine, read_progress, start_project_run
+from equicare.service.project_jobs import check_job, confine, read_progress, start_project_run, whatif_job
+from equicare.service.project_pages import PAGE_TABLES, ProjectPage, page_job, read_page
 
 __all__ = ["SCENARIO_FIELDS", "confine", "register", "safe_name", "scenario_overrides", "upload_names",
            "worker_progress"]
@@ -168,12 +169,10 @@ def register(app: FastAPI) -> None:
         folder = _project_dir(st, user.org, pid)
         await run_in_threadpool(_write_files, folder, list(zip(names, (d for _, d in form.files))))
         path = folder / chosen
-        try:
-            from equicare.project import load_project
-
-            project_name = load_project(path).name
-            await jobs.run(h["who"](user), check_job, str(path), str(folder))  # reads every input: in a worker
-            run_id = start_project_run(st, jobs, h["who"](user), path=path, folder=folder, project_name=project_name,
+        try:  # the project file and every input are read and checked in a worker, never here
+            checked = await jobs.run(h["who"](user), check_job, str(path), str(folder))
+            request.state.audit_detail["worker_pid"] = checked.worker_pid  # the worker process that checked it
+            run_id = start_project_run(st, jobs, h["who"](user), path=path, folder=folder, project_name=checked.name,
                                        overrides=overrides, org=user.org, user=user.name, project_id=pid)
         except (Busy, WorkerCrashed) as exc:
             shutil.rmtree(folder, ignore_errors=True)
@@ -192,64 +191,73 @@ def register(app: FastAPI) -> None:
         request.state.audit_target = f"run:{run_id}"
         return RedirectResponse(f"/projects/runs/{run_id}", status_code=303)
 
-    @app.get("/projects/runs/{run_id}", response_class=HTMLResponse, include_in_schema=False)
-    def project_run_page(request: Request, run_id: str, user: User = Depends(user_dep)):
-        from equicare.project.geo import shapes_geojson
-        from equicare.report.maps_geo import svg_region_map
-        from equicare.report.project_html import readable
+    drawn = app.state.drawn  # a DrawnCache (equicare.service.drawn)
 
-        info = h["run_for"](user, run_id)
+    async def drawn_page(user: User, info: dict) -> ProjectPage:
+        """The run page's maps and tables: drawn by the run's worker, else in a worker now (kept in memory)."""
+        run_id = str(info["id"])
+        folder = _project_dir(st, str(info["org"]), str(info["params"].get("project_id") or "0" * 12))
+        done = drawn.get(run_id) or await run_in_threadpool(read_page, folder, run_id)
+        if done is None:
+            names = await run_in_threadpool(st.result_names, run_id)
+            tables = await run_in_threadpool(lambda: {n: st.get_result(run_id, n) for n in PAGE_TABLES if n in names})
+            done = await jobs.run(h["who"](user), page_job, tables)
+        drawn.put(run_id, done, done.size())
+        return done
+
+    @app.get("/projects/runs/{run_id}", response_class=HTMLResponse, include_in_schema=False)
+    async def project_run_page(request: Request, run_id: str, user: User = Depends(user_dep)):
+        """A project run: its progress, its error, or its results -- the maps and tables drawn in a worker."""
+        info = await run_in_threadpool(h["run_for"], user, run_id)
         if info["kind"] != "project":
             raise HTTPException(404, f"run {run_id} is not a project run")
-        ctx: dict = {"run": info, "maps": [], "allocation": None, "forecast": None, "s": info.get("summary") or {}}
-        ctx["progress"] = worker_progress(st, info)
-        names = st.result_names(run_id) if info["status"] == "succeeded" else []
-        if "region_shapes" in names:
-            gj = shapes_geojson(st.get_result(run_id, "region_shapes"))
-            acc = st.get_result(run_id, "access")
-            acc["region"] = acc["region"].astype(str)
-            rate = next((c for c in acc.columns if c.endswith("_per_1000")), None)
-            if rate:
-                ctx["maps"].append((rate.replace("_", " "), svg_region_map(
-                    gj, dict(zip(acc["region"], acc[rate])), unit="per 1,000", element_id="project-map")))
-            if "allocation" in names:
-                a = st.get_result(run_id, "allocation")
-                a["region"] = a["region"].astype(str)
-                ctx["maps"].append(("share of need met (grey: no need)", svg_region_map(
-                    gj, dict(zip(a["region"], a["share_met"].where(a["need"] > 0))), element_id="share-map",
-                    breaks=[0, 0.25, 0.5, 0.75, 0.999, 1.0], flag_outliers=False, percent=True)))
-                cols = [c for c in ("name", "need", "cap", "allocated", "share_met", "binding", "explanation") if c in a]
-                ctx["allocation"] = readable(a.sort_values(["need", "allocated"], ascending=False)[cols])
-        if "forecast" in names:
-            ctx["forecast"] = readable(_forecast_summary(st.get_result(run_id, "forecast")))
-        ctx["scores"] = readable(st.get_result(run_id, "forecast_scores")) if "forecast_scores" in names else None
+        ctx: dict = {"run": info, "maps": [], "allocation": None, "forecast": None, "scores": None,
+                     "s": info.get("summary") or {}}
+        ctx["progress"] = await run_in_threadpool(worker_progress, st, info)
+        names = await run_in_threadpool(st.result_names, run_id) if info["status"] == "succeeded" else []
+        if names:
+            try:
+                drawn_parts = await drawn_page(user, info)
+            except (Busy, WorkerCrashed) as exc:
+                status = exc.status if isinstance(exc, Busy) else 503
+                return page(request, "error.html", status=status, status_code=status, message=str(exc),
+                            headers={"Retry-After": str(jobs.settings.retry_after)})
+            ctx.update(maps=drawn_parts.maps, allocation=drawn_parts.allocation, forecast=drawn_parts.forecast,
+                       scores=drawn_parts.scores)
         ctx["results"] = [n for n in names if n != "region_shapes"]
-        from equicare.service import accounts
-        from equicare.service.region_lists import lists_from, suggest_list_name
 
-        ctx["declared"] = [x for x in lists_from(st, user.org) if x["run_id"] == run_id]
-        ctx["can_declare"] = accounts.has_role(user, "admin")
-        ctx["list_name"] = suggest_list_name(info["params"].get("project"))
+        def sharing_ctx() -> dict:
+            from equicare.service import accounts
+            from equicare.service.region_lists import lists_from, suggest_list_name
+
+            return {"declared": [x for x in lists_from(st, user.org) if x["run_id"] == run_id],
+                    "can_declare": accounts.has_role(user, "admin"),
+                    "list_name": suggest_list_name(info["params"].get("project"))}
+
+        ctx.update(await run_in_threadpool(sharing_ctx))
         from equicare.optimize import OBJECTIVES
 
         return page(request, "project_run.html", objectives=OBJECTIVES, **ctx)
 
     @app.post("/ui/projects/runs/{run_id}/whatif", response_class=HTMLResponse, include_in_schema=False)
-    def project_whatif(request: Request, run_id: str, stock: str = Form(""), objective: str = Form("leximin"),
-                       fairness_weight: str = Form(""), max_gini: str = Form(""),
-                       user: User = Depends(role("planner"))):
-        from equicare.project.allocation import whatif_allocation
-
-        info = h["run_for"](user, run_id)
-        if info["kind"] != "project" or "allocation" not in st.result_names(run_id):
+    async def project_whatif(request: Request, run_id: str, stock: str = Form(""), objective: str = Form("leximin"),
+                             fairness_weight: str = Form(""), max_gini: str = Form(""),
+                             user: User = Depends(role("planner"))):
+        """Re-share the run's allocation under another stock or rule; the model is solved in a worker process."""
+        info = await run_in_threadpool(h["run_for"], user, run_id)
+        if info["kind"] != "project" or "allocation" not in await run_in_threadpool(st.result_names, run_id):
             raise HTTPException(404, "this run has no allocation")
         base = info.get("summary") or {}
         try:
-            table, summary = whatif_allocation(
-                st.get_result(run_id, "allocation"), stock=float(stock) if stock.strip() else float(base["stockpile"]),
-                objective=objective or "leximin",
-                fairness_weight=float(fairness_weight) if fairness_weight.strip() else 0.5,
-                max_gini=float(max_gini) if max_gini.strip() else None)
+            args = (float(stock) if stock.strip() else float(base["stockpile"]), objective or "leximin",
+                    float(fairness_weight) if fairness_weight.strip() else 0.5,
+                    float(max_gini) if max_gini.strip() else None)
+            allocation = await run_in_threadpool(st.get_result, run_id, "allocation")
+            table, summary = await jobs.run(h["who"](user), whatif_job, allocation, *args)
+        except (Busy, WorkerCrashed) as exc:
+            status = exc.status if isinstance(exc, Busy) else 503
+            return page(request, "_error_fragment.html", status=status, message=str(exc),
+                        headers={"Retry-After": str(jobs.settings.retry_after)})
         except (EquicareError, ValueError) as exc:
             return page(request, "_error_fragment.html", status=422, message=str(exc))
         rows = table[(table["need"] > 0)].sort_values("change").to_dict(orient="records")
@@ -292,12 +300,3 @@ def _write_files(folder: Path, files: list[tuple[str, bytes]]) -> None:
     folder.mkdir(parents=True, exist_ok=False)
     for name, data in files:
         (folder / name).write_bytes(data)
-
-
-def _forecast_summary(fc: pd.DataFrame) -> pd.DataFrame:
-    """Median and 90% interval of the forecast at each horizon, per region (first 40 regions)."""
-    fc = fc.assign(q=pd.to_numeric(fc["output_type_id"]).round(3), location=fc["location"].astype(str))
-    w = fc[fc["q"].isin([0.05, 0.5, 0.95])].pivot_table(index=["location", "target_end_date"], columns="q",
-                                                         values="value").reset_index()
-    w.columns = ["region", "week ending", "5% quantile", "median", "95% quantile"][: len(w.columns)]
-    return w.head(160)

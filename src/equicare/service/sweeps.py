@@ -8,7 +8,8 @@ a Dask scheduler (``equicare serve --dask-scheduler ADDRESS`` or ``EQUICARE_DASK
 worker hands the points to that cluster as one task each; otherwise it solves them one after another.
 The run's result table ``sweep`` has one row per point (the grid keys, then ``min_share``, ``covered``,
 ``cost`` (beds deployed), ``status``, ``seconds``, ``message``); the dashboard's sweep page draws the
-frontier (beds deployed against the minimum share of need met).
+frontier (beds deployed against the minimum share of need met), in a worker process too
+(:func:`frontier_page_job`).
 """
 
 from __future__ import annotations
@@ -114,6 +115,23 @@ def sweep_job(req: SweepRequest, scheduler: str | None) -> RunOutput:
     summary = {"points": len(points), "keys": list(req.keys), "base": req.base, "cluster": where,
                "failed": int((table["status"] != "optimal").sum()), "seconds": round(time.perf_counter() - t0, 2)}
     return RunOutput({"sweep": table}, summary, {})
+
+
+def frontier_page_job(table: pd.DataFrame, keys: list[str]) -> tuple[str, str]:
+    """The sweep page's frontier chart (Plotly HTML, without its CSP nonce) and its table of points (escaped HTML),
+    drawn in a worker process: Plotly builds and checks every trace, tenths of a second for a few hundred points."""
+    from equicare.report.html import table_html
+    from equicare.scale.sweep_report import frontier_figure
+
+    if "stockpile" in keys:  # the stockpile varies along each line: it is the x axis (beds deployed)
+        keys = ["stockpile"] + [k for k in keys if k != "stockpile"]
+    fig = frontier_figure(table, keys).update_layout(xaxis_title="surge ICU beds deployed")
+    chart = fig.to_html(full_html=False, include_plotlyjs=False, div_id="sweep-frontier")
+    shown = table.copy()
+    shown["min_share"] = (100 * shown["min_share"]).round(1)
+    rows = table_html(shown.rename(columns={"min_share": "minimum share met (%)", "cost": "beds deployed",
+                                            "covered": "need covered (beds)"}), max_rows=MAX_SWEEP_POINTS)
+    return chart, rows
 
 
 def configured_scheduler(explicit: str | None = None) -> str | None:

@@ -2,21 +2,24 @@
 
 The form takes comma-separated values per parameter; the sweep runs as a ``sweep`` run in the worker pool
 (handed to the configured Dask scheduler, see :mod:`equicare.service.sweeps`), and the page draws its
-frontier: beds deployed against the minimum share of need met, one line per combination of the other keys.
+frontier: beds deployed against the minimum share of need met, one line per combination of the other keys
+(drawn in a worker process, :func:`equicare.service.sweeps.frontier_page_job`).
 """
 
 # ruff: noqa: B008  (FastAPI declares dependencies and forms as parameter defaults)
 
 from __future__ import annotations
 
+import pandas as pd
 from fastapi import Depends, FastAPI, Form, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from equicare.errors import EquicareError
 from equicare.service.accounts import User
 from equicare.service.jobs import Busy, WorkerCrashed
 from equicare.service.security import add_nonce
-from equicare.service.sweeps import MAX_SWEEP_POINTS, SWEEP_KEYS, start_sweep
+from equicare.service.sweeps import MAX_SWEEP_POINTS, SWEEP_KEYS, frontier_page_job, start_sweep
 from equicare.service.ui import latest_run
 
 
@@ -48,25 +51,29 @@ def register(app: FastAPI) -> None:
                                                           "csp_nonce": request.state.csp_nonce, **ctx},
                                           status_code=status)
 
-    @app.get("/sweep", response_class=HTMLResponse, include_in_schema=False)
-    def sweep_page(request: Request, user: User = Depends(user_dep)):
-        from equicare.report.html import table_html
-        from equicare.scale.sweep_report import frontier_figure
+    def latest_sweep(org: str) -> tuple[dict | None, pd.DataFrame | None, list[str]]:
+        run = latest_run(st, org, "sweep")
+        if not run:
+            return None, None, []
+        t = st.get_result(run["id"], "sweep")
+        return run, t, list(run["summary"].get("keys") or [c for c in t.columns if c in SWEEP_KEYS])
 
-        run = latest_run(st, user.org, "sweep")
+    @app.get("/sweep", response_class=HTMLResponse, include_in_schema=False)
+    async def sweep_page(request: Request, user: User = Depends(user_dep)):
+        """The latest sweep's frontier, drawn in a worker process (kept in memory afterwards)."""
+        run, t, keys = await run_in_threadpool(latest_sweep, user.org)
         chart = table = None
         if run:
-            t = st.get_result(run["id"], "sweep")
-            keys = list(run["summary"].get("keys") or [c for c in t.columns if c in SWEEP_KEYS])
-            if "stockpile" in keys:  # the stockpile varies along each line: it is the x axis (beds deployed)
-                keys = ["stockpile"] + [k for k in keys if k != "stockpile"]
-            fig = frontier_figure(t, keys).update_layout(xaxis_title="surge ICU beds deployed")
-            chart = add_nonce(fig.to_html(full_html=False, include_plotlyjs=False, div_id="sweep-frontier"),
-                              request.state.csp_nonce)
-            shown = t.copy()
-            shown["min_share"] = (100 * shown["min_share"]).round(1)
-            table = table_html(shown.rename(columns={"min_share": "minimum share met (%)", "cost": "beds deployed",
-                                                    "covered": "need covered (beds)"}), max_rows=MAX_SWEEP_POINTS)
+            key = (str(run["id"]), "sweep-frontier")
+            drawn = app.state.drawn.get(key)
+            if drawn is None:
+                try:
+                    drawn = await jobs.run(app.state.helpers["who"](user), frontier_page_job, t, keys)
+                except (Busy, WorkerCrashed) as exc:
+                    status = exc.status if isinstance(exc, Busy) else 503
+                    return page(request, "error.html", status=status, status_code=status, message=str(exc))
+                app.state.drawn.put(key, drawn, sum(map(len, drawn)))
+            chart, table = add_nonce(drawn[0], request.state.csp_nonce), drawn[1]
         return page(request, "sweep.html", run=run, chart=chart, table=table, keys=SWEEP_KEYS,
                     max_points=MAX_SWEEP_POINTS, scheduler=app.state.dask_scheduler)
 

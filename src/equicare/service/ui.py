@@ -2,7 +2,8 @@
 
 Everything the pages load is served by the service itself (``/static/htmx.min.js``, ``/static/plotly.min.js``
 from the installed plotly package, SVG maps drawn by :func:`equicare.report.maps.svg_choropleth` from
-the bundled us-atlas geometry), so the dashboard works without the internet.
+the bundled us-atlas geometry -- in a worker process, :mod:`equicare.service.drawn`), so the dashboard works
+without the internet.
 """
 
 # ruff: noqa: B008  (FastAPI declares dependencies, forms and files as parameter defaults)
@@ -20,6 +21,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from equicare.errors import EquicareError, ValidationError
 from equicare.service import accounts, audit, sharing
 from equicare.service.accounts import User
+from equicare.service.dataset_uploads import label_of
+from equicare.service.drawn import fan_chart_job, us_map_job
 from equicare.service.jobs import Busy, WorkerCrashed
 from equicare.service.security import add_nonce
 
@@ -154,17 +157,19 @@ def register(app: FastAPI) -> None:
     async def ui_upload(request: Request, user: User = Depends(role("planner"))):
         form = await h["get_upload_form"](request)
         kind, name = form.fields.get("kind", ""), form.fields.get("name", "")
-        request.state.audit_detail = {"kind": kind[:32], "file": form.filename[:128], "bytes": len(form.data)}
+        label = label_of(form.filename)
+        request.state.audit_detail = {"kind": kind[:32], "file": label, "bytes": len(form.data)}
         try:
-            ds_id, _ = await h["upload_off_loop"](user, form, kind, name or None)
+            stored = await h["upload_off_loop"](user, form, kind, name or None)  # checked in a worker process
         except (Busy, WorkerCrashed) as exc:
             return busy_page(request, exc)
         except ValidationError as exc:
-            return page(request, "upload_rejected.html", status=422, error=exc.to_dict(), filename=form.filename)
+            return page(request, "upload_rejected.html", status=422, error=exc.to_dict(), filename=label)
         except EquicareError as exc:
             return page(request, "error.html", status=422, status_code=422, message=str(exc))
-        request.state.audit_target = f"dataset:{ds_id}"
-        return RedirectResponse(f"/datasets/{ds_id}", status_code=303)
+        request.state.audit_target = f"dataset:{stored.id}"
+        request.state.audit_detail["worker_pid"] = stored.worker_pid
+        return RedirectResponse(f"/datasets/{stored.id}", status_code=303)
 
     @app.get("/datasets/{dataset_id}", response_class=HTMLResponse, include_in_schema=False)
     async def dataset_page(request: Request, dataset_id: int, user: User = Depends(user_dep)):
@@ -209,62 +214,79 @@ def register(app: FastAPI) -> None:
         return page(request, "_progress.html", run=info, results=st.result_names(run_id))
 
     # -- map, forecast, allocation, what-if --------------------------------------------------------------
+    def map_data(org: str, metric: str) -> tuple[dict | None, dict, dict, pd.DataFrame | None, str | None]:
+        """The latest run a map draws, its values and names by FIPS code, the table beside it, and the kind of run
+        still missing (None when there is one)."""
+        level = METRICS[metric][1]
+        if metric == "shortage":
+            run = latest_run(st, org, "allocate")
+            if not run:
+                return None, {}, {}, None, "allocate"
+            a = st.get_result(run["id"], "allocation")
+            a["lacking"] = (a["need"] - a["allocated"]).clip(lower=0)
+            values = dict(zip(a["region"].astype(str), a["lacking"].astype(float)))
+            names = dict(zip(a["region"].astype(str), a["name"].astype(str)))
+            stats = a.sort_values("lacking", ascending=False)[["name", "need", "allocated", "lacking"]].head(10)
+            return run, values, names, stats, None
+        run = latest_run(st, org, "analyse")
+        if not run:
+            return None, {}, {}, None, "analyse"
+        if level == "state":
+            t = st.get_result(run["id"], "state_rates")
+            col = "cap_beds_per_1000" if metric == "beds" else "cap_icu_beds_per_1000"
+        else:
+            t = st.get_result(run["id"], "county_rates")
+            col = "access_2sfca"
+        values = dict(zip(t["id"].astype(str), t[col].astype(float)))
+        names = dict(zip(t["id"].astype(str), t["name"].astype(str)))
+        return run, values, names, t[["name", col]].sort_values(col).head(10), None
+
     @app.get("/map", response_class=HTMLResponse, include_in_schema=False)
-    def map_page(request: Request, metric: str = "beds", user: User = Depends(user_dep)):
-        from equicare.report.maps import svg_choropleth
+    async def map_page(request: Request, metric: str = "beds", user: User = Depends(user_dep)):
+        """A US choropleth of the latest run's figures, drawn in a worker process (kept in memory afterwards)."""
+        from fastapi.concurrency import run_in_threadpool
 
         if metric not in METRICS:
             raise HTTPException(404, f"no map called {metric!r}; choose one of {', '.join(METRICS)}")
         title, level, unit = METRICS[metric]
-        svg, stats, missing = None, None, None
-        if metric == "shortage":
-            run = latest_run(st, user.org, "allocate")
-            if run:
-                a = st.get_result(run["id"], "allocation")
-                a["lacking"] = (a["need"] - a["allocated"]).clip(lower=0)
-                values = dict(zip(a["region"].astype(str), a["lacking"].astype(float)))
-                names = dict(zip(a["region"].astype(str), a["name"].astype(str)))
-                stats = a.sort_values("lacking", ascending=False)[["name", "need", "allocated", "lacking"]].head(10)
-            else:
-                missing = "allocate"
-        else:
-            run = latest_run(st, user.org, "analyse")
-            if run:
-                if level == "state":
-                    t = st.get_result(run["id"], "state_rates")
-                    col = "cap_beds_per_1000" if metric == "beds" else "cap_icu_beds_per_1000"
-                else:
-                    t = st.get_result(run["id"], "county_rates")
-                    col = "access_2sfca"
-                values = dict(zip(t["id"].astype(str), t[col].astype(float)))
-                names = dict(zip(t["id"].astype(str), t["name"].astype(str)))
-                stats = t[["name", col]].sort_values(col).head(10)
-            else:
-                missing = "analyse"
+        run, values, names, stats, missing = await run_in_threadpool(map_data, user.org, metric)
+        svg = None
         if missing is None:
-            svg = svg_choropleth(values, level=level, title=title, unit=unit, names=names, element_id="us-map")
+            key = (str(run["id"]), "us-map", metric)
+            svg = app.state.drawn.get(key)
+            if svg is None:
+                try:
+                    svg = await jobs.run(h["who"](user), us_map_job, values, level, title, unit, names, "us-map")
+                except (Busy, WorkerCrashed) as exc:
+                    return busy_page(request, exc)
+                app.state.drawn.put(key, svg, len(svg))
+        table = None if stats is None else await run_in_threadpool(_table, stats)
         return page(request, "map.html", metric=metric, metrics=METRICS, title=title, svg=svg, run=run,
-                    missing=missing, stats=None if stats is None else _table(stats))
+                    missing=missing, stats=table)
+
+    def latest_forecast(org: str) -> tuple[dict | None, pd.DataFrame | None, pd.DataFrame | None]:
+        run = latest_run(st, org, "forecast")
+        if not run:
+            return None, None, None
+        return run, st.get_result(run["id"], "truth"), st.get_result(run["id"], "forecast")
 
     @app.get("/forecast", response_class=HTMLResponse, include_in_schema=False)
-    def forecast_page(request: Request, user: User = Depends(user_dep)):
-        import plotly.io as pio
+    async def forecast_page(request: Request, user: User = Depends(user_dep)):
+        """The latest forecast's fan chart, drawn in a worker process (kept in memory afterwards)."""
+        from fastapi.concurrency import run_in_threadpool
 
-        from equicare.report.html import fan_chart
-
-        run = latest_run(st, user.org, "forecast")
+        run, truth, fc = await run_in_threadpool(latest_forecast, user.org)
         chart = None
         if run:
-            fc = st.get_result(run["id"], "forecast")
-            truth = st.get_result(run["id"], "truth")
-            for df, cols in ((fc, ["target_end_date", "reference_date"]), (truth, ["date"])):
-                for c in cols:
-                    if c in df.columns:
-                        df[c] = pd.to_datetime(df[c])
-            fig = fan_chart(truth, fc, run["params"]["as_of"])
-            chart = add_nonce(pio.to_html(fig, validate=False, full_html=False, include_plotlyjs=False,
-                                          div_id="fan-chart"),
-                              request.state.csp_nonce)
+            key = (str(run["id"]), "fan-chart")
+            html = app.state.drawn.get(key)
+            if html is None:
+                try:
+                    html = await jobs.run(h["who"](user), fan_chart_job, truth, fc, run["params"]["as_of"], "fan-chart")
+                except (Busy, WorkerCrashed) as exc:
+                    return busy_page(request, exc)
+                app.state.drawn.put(key, html, len(html))
+            chart = add_nonce(html, request.state.csp_nonce)
         return page(request, "forecast.html", run=run, chart=chart)
 
     @app.get("/allocation", response_class=HTMLResponse, include_in_schema=False)
