@@ -40,9 +40,10 @@ def test_load_rejects_broken_file_and_stores_nothing(tmp_path):
         assert st.list_datasets().name.tolist() == ["regions"]
 
 
-def test_missing_file_is_a_clear_error(tmp_path):
-    out = run("load", str(tmp_path / "nope.csv"), "--kind", "costs", "--store", str(tmp_path / "s.duckdb"))
-    assert out.returncode == 2 and "cannot read file" in out.stderr and "Traceback" not in out.stderr
+def test_missing_file_is_a_clear_error(tmp_path, run_cli):
+    # in this process (the console entry point, tests/conftest.py): `load` already runs as its own process above
+    code, _, err = run_cli("load", tmp_path / "nope.csv", "--kind", "costs", "--store", tmp_path / "s.duckdb")
+    assert code == 2 and "cannot read file" in err and "Traceback" not in err
 
 
 def test_the_program_ends_at_once_with_its_output_whole_and_its_status(tmp_path):

@@ -143,7 +143,10 @@ def test_large_sparse_instance_every_model():
     assert rows.nnz < 0.03 * 8000 * 800
     pc = p_center(rows, 400, time_limit=20)
     assert pc.bound <= pc.objective <= 8.0 and len(pc.selected_sites) == 400
-    cov = lscp(rows, 8.0, time_limit=20)
+    # LSCP on this instance stops at its time limit either way: 6 s gives the same cover (102 sites) and the same
+    # root bound (69) as 20 s did on this machine; what is checked (a feasible cover, bound <= objective) holds
+    # for any limit
+    cov = lscp(rows, 8.0, time_limit=6)
     assert cov.bound <= cov.objective and all(s is not None for s in cov.assignment.values())
     mc = mclp(rows, w, 100, 4.0, time_limit=20)
     assert mc.objective <= mc.bound and 0 < mc.details["covered_share"] <= 1

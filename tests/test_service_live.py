@@ -214,4 +214,7 @@ def test_runs_cut_by_kill_9_are_failed_at_restart(server):
         assert info["status"] == "failed" and "interrupted" in info["error"]
         assert httpx.get(f"{again.url}/api/runs/{run_id}", headers=H(tokens["pat"])).json()["results"] == []
     finally:
-        again.stop()
+        # killed, not stopped: a SIGINT would wait for its just-started worker to finish loading the bundled data
+        # (seconds); its workers exit by themselves, as checked above
+        again.proc.kill()
+        again.proc.wait()
