@@ -82,6 +82,19 @@ instances = st.integers(min_value=2, max_value=12).flatmap(lambda n: st.tuples(
     st.floats(min_value=0, max_value=3000, allow_nan=False)))
 
 
+def test_a_tiny_need_keeps_its_tiny_share():
+    """Found by the property below: needs (0, 469, 500, 0.031) and a stock of 0.03125 fill to the level
+    L = 0.03125 / 969.031 = 3.2249e-5, so the region needing 0.031 gets 0.031 L = 1.0e-6 units, not 0 (the solver-
+    noise cleaning must not round a fraction of a fractional need away)."""
+    need = np.array([0.0, 469.0, 500.0, 0.031])
+    res = allocate_stockpile(["a", "b", "c", "d"], need, 0.03125, cap=np.full(4, np.inf))
+    level = 0.03125 / need.sum()
+    assert res.table["allocated"].to_numpy() == pytest.approx(need * level, rel=1e-6, abs=1e-12)
+    assert res.min_share == pytest.approx(level, rel=1e-6)
+    big = allocate_stockpile(["a", "b"], np.array([345.0, 10.0]), 355.0 - 1e-9)  # noise near whole units
+    assert big.table["allocated"].to_numpy() == pytest.approx([345.0, 10.0], abs=1e-6)
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(instances)
 def test_matches_water_filling(inst):

@@ -72,6 +72,19 @@ def _list(names: list[str], k: int = 3) -> str:
     return ", ".join(names[:k]) + f" and {rest} {'other' if rest == 1 else 'others'}"
 
 
+
+#: Solver noise below this many units is cleaned from allocations (HiGHS meets rows to 1e-7).
+NOISE = 1e-6
+
+
+def noise_tolerance(P) -> np.ndarray:
+    """``(m,)`` per resource: allocations within this of a whole number are solver noise and rounded to it,
+    :data:`NOISE` times the smallest positive need of the resource when that is under one unit."""
+    d = np.asarray(P.demand, dtype=float).reshape(-1, P.n, P.m)
+    pos = np.where(d > 0, d, np.inf).min(axis=(0, 1))
+    return NOISE * np.minimum(1.0, np.where(np.isfinite(pos), pos, 1.0))
+
+
 def explain(lp: AllocationLP, run: Trace, seconds: float) -> AllocationResult:
     """Turn a solved model into an :class:`~equicare.optimize.allocation.result.AllocationResult`.
 
@@ -87,9 +100,10 @@ def explain(lp: AllocationLP, run: Trace, seconds: float) -> AllocationResult:
     x[:, P.integer] = np.round(x[:, P.integer])
     x = np.maximum(x, 0.0)
     # clean solver noise (344.9999999 -> 345), but keep a value that sits exactly at its own bound (a cap of
-    # 1.2e-7 units is a cap, not noise)
+    # 1.2e-7 units is a cap, not noise), and scale the tolerance down for resources whose needs are fractions of a
+    # unit (a region needing 0.031 units may rightly get 1e-6 of them)
     at_bound = (x == P.max_alloc) | (x == P.min_alloc)
-    x = np.where((np.abs(x - np.round(x)) < 1e-6) & ~at_bound, np.round(x), x)
+    x = np.where((np.abs(x - np.round(x)) < noise_tolerance(P)[None, :]) & ~at_bound, np.round(x), x)
     t = lp.transfers(xs).copy()
     if lp.T:
         t[P.integer[lp.arcs.r]] = np.round(t[P.integer[lp.arcs.r]])
