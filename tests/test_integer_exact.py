@@ -70,6 +70,16 @@ def _pooled(seed: int) -> AllocationProblem:
                              pooling=Pooling(pairs, cost_per_unit=float(rng.integers(1, 4)), no_worse_off=False))
 
 
+def test_lp_bound_is_never_below_the_whole_unit_answer():
+    """Seed 1743 (found by the property below): the LP reached min share 1 - 1e-9 (its tolerance) where whole
+    units reach 1; a bound must not be reported under the answer it bounds."""
+    P = _pooled(1743)
+    res = allocate(P)
+    assert res.min_share == pytest.approx(1.0)
+    assert res.whole_units.lp_bound >= res.min_share and res.min_share_lp_bound >= res.min_share
+    assert res.whole_units.rounding_loss == 0.0
+
+
 @SETTINGS
 @given(st.integers(0, 100_000))
 def test_pooling_min_share_is_the_brute_force_max_min(seed):

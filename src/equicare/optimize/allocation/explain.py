@@ -125,8 +125,9 @@ def explain(lp: AllocationLP, run: Trace, seconds: float) -> AllocationResult:
     lp_share = np.full((n, m), np.nan)
     lp_share.ravel()[lp.fair] = lp.shares(sol.x)
     if run.x_int is not None and fair_mask.any() and P.objective == "leximin":
-        # the continuous optimum bounds what whole units can reach: report how far the rounding is from it
-        lp_bound = float(np.nanmin(lp_share))
+        # the continuous optimum bounds what whole units can reach: report how far the rounding is from it (never
+        # below the whole-unit answer, a point of the LP: 0.999999999 beside 1 is the LP's tolerance)
+        lp_bound = max(float(np.nanmin(lp_share)), min_share)
     level = np.full((n, m), np.nan)
     level.ravel()[lp.fair] = run.levels
     is_mip = bool(lp.integ.any()) and P.objective != "leximin"

@@ -392,7 +392,7 @@ def whole_units(lp: AllocationLP, sol: Solution, nwo_lo: np.ndarray | None = Non
     n_int = int(lp.integ.sum())
     try_mip = (not _greedy_exact(lp) and n_int <= MIP_MAX_INTEGERS and not lp.gini_groups) if mip is None else mip
     if not try_mip or not fair:
-        return col, IntegerReport("greedy", lp_bound, g_min, None, time.perf_counter() - t0)
+        return col, IntegerReport("greedy", _at_least(lp_bound, g_min), g_min, None, time.perf_counter() - t0)
 
     def key(c):  # the constraints first (no-worse-off, floor), then the leximin order of the shares
         s_ = np.round(np.sort(fair_shares(lp, c)), 9)
@@ -406,7 +406,7 @@ def whole_units(lp: AllocationLP, sol: Solution, nwo_lo: np.ndarray | None = Non
     ub = grid_bound(lp, lp_bound + LP_TOL)
     if ok and z_lead >= ub - LEVEL_TOL:
         name = "greedy" if lead[0] == "greedy" else "no-pooling answer"
-        return lead[1], IntegerReport(f"{name} (optimal by LP bound)", lp_bound, z_lead, ub,
+        return lead[1], IntegerReport(f"{name} (optimal by LP bound)", _at_least(lp_bound, z_lead), z_lead, ub,
                                       time.perf_counter() - t0)
     if np.all(lp.P.integer[lp.fair_r]):  # every fair pair moves in whole-unit steps: search the levels
         lm, first, bound, proved = max_min_by_levels(lp, lead[1] if ok else None, z_lead, nwo_lo, ub,
@@ -440,7 +440,13 @@ def whole_units(lp: AllocationLP, sol: Solution, nwo_lo: np.ndarray | None = Non
             if proved and best[0] == "reference":
                 method = "no-pooling answer (optimal by MIP)"
         g_min = _min_share(lp, col)
-    return col, IntegerReport(method, lp_bound, g_min, bound, time.perf_counter() - t0)
+    return col, IntegerReport(method, _at_least(lp_bound, g_min), g_min, bound, time.perf_counter() - t0)
+
+
+def _at_least(lp_bound: float | None, whole: float) -> float | None:
+    """The LP bound reported with a whole-unit answer: never below that answer's minimum share, which is a point
+    of the LP (a bound under it, e.g. 0.999999999 beside 1, is the LP solve's tolerance, not a bound)."""
+    return None if lp_bound is None else max(lp_bound, whole)
 
 
 def _meets_rules(lp: AllocationLP, col: np.ndarray, nwo_lo: np.ndarray | None) -> bool:
