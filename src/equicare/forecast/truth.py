@@ -8,6 +8,7 @@ admissions that week and ``weekly_rate`` the same per 100,000 people.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
@@ -22,6 +23,11 @@ REQUIRED = ("date", "location", "value")
 BLANK = ("", "NA", "NAN", "NULL")
 #: At most this many problems are listed per rule.
 MAX_LISTED = 50
+#: The rule broken by a location code that is not one of the US FluSight hub's (the vintage path).
+NOT_HUB_RULE = ("not a location of the US FluSight hub (a state FIPS code or US in the bundled locations.csv, the "
+                "only source of populations on this path; there is no option to give others): vintage files are "
+                "the hub's format; forecast other places' counts with `equicare forecast --series` (any region "
+                "ids, no population needed)")
 
 
 def bundled_path(name: str) -> Path:
@@ -181,6 +187,20 @@ def load_truth(path: str | Path, missing: str = "drop") -> pd.DataFrame:
     return out.sort_values(["location", "date"], kind="stable").reset_index(drop=True)
 
 
+@lru_cache(maxsize=1)
+def hub_locations() -> frozenset[str]:
+    """The US FluSight hub's location codes (``US`` and the states' 2-digit FIPS codes, bundled
+    ``locations.csv``)."""
+    return frozenset(load_population().index)
+
+
+@lru_cache(maxsize=1)
+def hub_location_names() -> dict[str, str]:
+    """Name of each hub location code (``"05"`` -> ``"Arkansas"``), from the bundled ``locations.csv``."""
+    df = pd.read_csv(bundled_path("locations.csv"), dtype={"location": str})
+    return dict(zip(df["location"], df["location_name"].astype(str)))
+
+
 def load_population(path: str | Path | None = None) -> pd.Series:
     """Population by location from the hub's ``locations.csv`` (the bundled copy by default)."""
     path = Path(path) if path is not None else bundled_path("locations.csv")
@@ -262,6 +282,9 @@ def to_panel(truth: pd.DataFrame, history: pd.DataFrame | None = None,
         if len(t):
             popv[j] = float(np.median(t["value"] / t["weekly_rate"] * 1e5))
         else:
-            raise EquicareError(f"population unknown for location {locations[j]!r}: add it to locations.csv "
-                                "or give a weekly_rate column")
+            raise EquicareError(f"population unknown for location {locations[j]!r}: it is not a location of the US "
+                                "FluSight hub (bundled locations.csv: the states' FIPS codes and US) and the data "
+                                "give no weekly_rate (per 100,000) to derive it from; give the truth file a "
+                                "weekly_rate column (vintage files have none), or forecast other places' counts "
+                                "with `equicare forecast --series` (any region ids, no population needed)")
     return Panel(dates, locations, wide.to_numpy(dtype=float), popv)
