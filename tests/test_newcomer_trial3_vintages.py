@@ -234,3 +234,14 @@ def test_an_indicator_with_one_usable_region_is_a_note_row():
     t = inequality_stage(P, AccessResult(reg, None, None, {}))
     assert len(t) == 1 and t["indicator"].iloc[0] == "beds_per_1000" and t["regions"].iloc[0] == 1
     assert "not measured: 1 region with a population and a value; inequality needs at least 2" == t["note"].iloc[0]
+
+
+def test_web_upload_date_error_suggests_no_date_format():
+    from equicare.errors import ValidationError
+    from equicare.service.dataset_uploads import check_upload
+
+    data = b"region,date,value\nA,2024-01-06,3\nA,13/01/2024,4\n"
+    with pytest.raises(ValidationError) as e:
+        check_upload(data, "demand", "d.csv")
+    msg = str(e.value)
+    assert "row 3" in msg and "YYYY-MM-DD" in msg and "date_format" not in msg, msg
