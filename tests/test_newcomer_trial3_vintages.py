@@ -205,7 +205,7 @@ def test_project_run_says_the_forecast_notes(tmp_path, capsys):
     ineq = pd.read_csv(tmp_path / "out" / "inequality.csv")
     assert len(ineq) == 1 and "no inequality measured: the project has no facilities section" in ineq["note"].iloc[0]
     assert ineq["estimate"].isna().all()
-    assert "no inequality measured" in html
+    assert "no inequality measured" in html and "The project has no facilities section" in html
     scores = pd.read_csv(tmp_path / "out" / "forecast_scores.csv")
     assert scores["note"].iloc[0].startswith("not back-tested (forecast.holdout: 0)")
     assert "not back-tested" in html
