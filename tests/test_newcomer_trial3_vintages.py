@@ -245,3 +245,15 @@ def test_web_upload_date_error_suggests_no_date_format():
         check_upload(data, "demand", "d.csv")
     msg = str(e.value)
     assert "row 3" in msg and "YYYY-MM-DD" in msg and "date_format" not in msg, msg
+
+
+def test_project_scores_say_an_undefined_wis_ratio(tmp_path, capsys):
+    path = _project(tmp_path)
+    df = pd.read_csv(tmp_path / "admissions.csv").assign(admissions=0)  # every model forecasts 0 exactly: WIS 0
+    df.to_csv(tmp_path / "admissions.csv", index=False)
+    path.write_text(path.read_text().replace("holdout: 0", "holdout: 2"))
+    code, out = _cli(["run", str(path), "--out", str(tmp_path / "out")], capsys)
+    assert code == 0, out
+    scores = pd.read_csv(tmp_path / "out" / "forecast_scores.csv")
+    assert scores["wis"].tolist() == [0.0] and scores["wis_ratio_vs_baseline"].isna().all()
+    assert scores["note"].iloc[0].startswith("WIS ratio undefined: the baseline 'flat_baseline' has WIS 0")

@@ -101,6 +101,9 @@ def _forecast_tables(project: Project, inp: Inputs, progress: Progress) -> tuple
         base = float(table.set_index("model").loc[spec.baseline, "wis"])
         table["wis_ratio_vs_baseline"] = table["wis"] / base if base > 0 else np.nan
         table["baseline"] = spec.baseline
+        if not base > 0:  # undefined is said, not a bare NaN
+            table["note"] = (f"WIS ratio undefined: the baseline {spec.baseline!r} has WIS 0 (it forecast every "
+                             "held-out target exactly)")
     summary = {"forecast_scores": table.to_dict(orient="records"), "as_of": str(plan["reference_date"].iloc[0]),
                "frequency": s.freq, "forecast_baseline": spec.baseline}
     used = table[table["model"] == spec.model] if len(table) else table
@@ -310,9 +313,9 @@ def _stages(project: Project, inp: Inputs, run_id: str, store, out: Path, timing
             timings["sweep"] = time.perf_counter() - t
     tables["cleaning_report"] = inp.report.to_frame()
     if inp.demand is not None and summary.get("forecast_notes"):  # said where the data's changes are said
-        tables["cleaning_report"] = pd.concat([tables["cleaning_report"],
-                                               forecast_notes_table(project, summary["forecast_notes"])],
-                                              ignore_index=True)
+        notes = forecast_notes_table(project, summary["forecast_notes"])
+        tables["cleaning_report"] = (pd.concat([tables["cleaning_report"], notes], ignore_index=True)
+                                     if len(tables["cleaning_report"]) else notes)
     if not len(tables["cleaning_report"]):  # said, not an empty table
         tables["cleaning_report"] = pd.DataFrame([{"file": "", "step": "no changes", "column": "", "count": 0,
                                                    "detail": NO_CHANGES}])
