@@ -257,3 +257,22 @@ def test_project_scores_say_an_undefined_wis_ratio(tmp_path, capsys):
     scores = pd.read_csv(tmp_path / "out" / "forecast_scores.csv")
     assert scores["wis"].tolist() == [0.0] and scores["wis_ratio_vs_baseline"].isna().all()
     assert scores["note"].iloc[0].startswith("WIS ratio undefined: the baseline 'flat_baseline' has WIS 0")
+
+
+def test_truth_file_location_without_population_is_named(tmp_path, capsys):
+    rows = [(w.strftime("%Y-%m-%d"), loc, 50 + i) for i, w in enumerate(WEEKS) for loc in ("05", "99")]
+    df = pd.DataFrame(rows, columns=["date", "location", "value"])
+    df.to_csv(tmp_path / "t.csv", index=False)
+    argv = ["forecast", "--truth", str(tmp_path / "t.csv"), "--reference-date", REF, "--model", "flat_baseline",
+            "--no-extras", "--out", str(tmp_path / "f.csv")]
+    code, out = _cli(argv, capsys)
+    assert code == 2, out
+    assert "t.csv, row 3, column 'location': not a location of the US FluSight hub" in out, out
+    assert "weekly_rate" in out and "--series" in out and out.count("column 'location'") == 1
+    df.assign(weekly_rate=df["value"] / 10).to_csv(tmp_path / "t.csv", index=False)  # a rate gives the population
+    code, out = _cli(argv, capsys)
+    assert code == 0, out
+    from equicare.forecast.truth import load_truth
+
+    df.to_csv(tmp_path / "t.csv", index=False)  # scoring needs no population: the file as truth still loads
+    assert set(load_truth(tmp_path / "t.csv")["location"]) == {"05", "99"}

@@ -34,8 +34,8 @@ def _options(missing_weeks: str | None, adaptive: str | None) -> dict:
     return out
 
 
-def _truth(path: str | None) -> pd.DataFrame:
-    return load_truth(path if path else bundled_path("target-hospital-admissions.csv"))
+def _truth(path: str | None, populations: bool = False) -> pd.DataFrame:
+    return load_truth(path if path else bundled_path("target-hospital-admissions.csv"), populations=populations)
 
 
 def _data(truth: str | None, vintages: str | None, nowcast: bool | None, deadline_days: int | None = None,
@@ -56,7 +56,7 @@ def _data(truth: str | None, vintages: str | None, nowcast: bool | None, deadlin
                 "nowcast": DEFAULT_NOWCAST if nowcast is None else nowcast}
     if nowcast:
         raise EquicareError("--nowcast needs --vintages (the data as published)")
-    return {"truth": _truth(truth)}
+    return {"truth": _truth(truth, populations=True)}  # forecast from it: each location needs a population
 
 
 def _write(table: pd.DataFrame, out: str) -> int:

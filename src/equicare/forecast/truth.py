@@ -23,6 +23,11 @@ REQUIRED = ("date", "location", "value")
 BLANK = ("", "NA", "NAN", "NULL")
 #: At most this many problems are listed per rule.
 MAX_LISTED = 50
+#: The rule broken by a truth file's location with no population (to forecast from the file).
+NO_POPULATION_RULE = ("not a location of the US FluSight hub (a state FIPS code or US in the bundled locations.csv) "
+                      "and no weekly_rate (per 100,000) to derive its population from: give the file a weekly_rate "
+                      "column, or forecast other places' counts with `equicare forecast --series` (any region ids, "
+                      "no population needed)")
 #: The rule broken by a location code that is not one of the US FluSight hub's (the vintage path).
 NOT_HUB_RULE = ("not a location of the US FluSight hub (a state FIPS code or US in the bundled locations.csv, the "
                 "only source of populations on this path; there is no option to give others): vintage files are "
@@ -130,7 +135,7 @@ def read_weekly(path: str | Path, required: tuple[str, ...], what: str) -> Weekl
     return WeeklyFile(path.name, raw, rows, [])
 
 
-def load_truth(path: str | Path, missing: str = "drop") -> pd.DataFrame:
+def load_truth(path: str | Path, missing: str = "drop", populations: bool = False) -> pd.DataFrame:
     """Read and validate hub target data (weekly admissions by location).
 
     Parameters
@@ -143,6 +148,10 @@ def load_truth(path: str | Path, missing: str = "drop") -> pd.DataFrame:
         What to do with a row whose ``value`` is blank (empty, ``NA``, ``NaN`` or ``NULL``: the location did
         not report that week, as for Massachusetts and Minnesota in June 2024 in the hub's own file):
         ``"drop"`` (default) leaves the row out, ``"error"`` rejects the file.
+    populations
+        Check that every location has a population for the models on rates (to forecast from the file): a US hub
+        location (bundled ``locations.csv``) or a ``weekly_rate`` > 0 to derive it from; the first row of any
+        other location is named (rule :data:`NO_POPULATION_RULE`).
 
     Returns
     -------
@@ -173,6 +182,11 @@ def load_truth(path: str | Path, missing: str = "drop") -> pd.DataFrame:
         rate, _ = t.amount("weekly_rate", "negative rate", finite=False)
     else:
         rate = np.full(len(raw), np.nan)
+    if populations:
+        rated = set(loc[(rate > 0) & ~np.isnan(value)]) if "weekly_rate" in raw.columns else set()
+        code = loc.str.fullmatch(r"\d{2}|US").to_numpy(bool)  # other texts are flagged by t.location()
+        t.flag(code & ~loc.isin(hub_locations() | rated).to_numpy() & ~loc.duplicated().to_numpy(), "location",
+               NO_POPULATION_RULE)
     bad_date = date.isna().to_numpy()
     dup = pd.DataFrame({"d": date, "l": loc}).duplicated(keep="first").to_numpy() & ~bad_date
     t.flag(dup, "date", "duplicate (date, location)", raw["date"] + ", " + loc)
