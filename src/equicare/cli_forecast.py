@@ -106,7 +106,7 @@ def forecast_cmd(
         raise EquicareError("--date-format is for --series: the flu truth and --reference-date are YYYY-MM-DD")
     from equicare.data.dates import parse_date
 
-    reference_date = parse_date(reference_date, "--reference-date").strftime("%Y-%m-%d")
+    reference_date = parse_date(reference_date, "--reference-date", where=None).strftime("%Y-%m-%d")
     from equicare.forecast import cli as fc
 
     n = fc.forecast_to_csv(truth, reference_date, out, model=model, history=history, ilinet=ilinet, extras=extras,
@@ -164,8 +164,8 @@ def backtest_cmd(
             "for --series (the flu back-test runs from --start to --end, written YYYY-MM-DD)")
     if start is None or end is None:
         raise EquicareError("--start and --end are required for the flu truth (or give --series)")
-    start = parse_date(start, "--start").strftime("%Y-%m-%d")  # YYYY-MM-DD: never guessed
-    end = parse_date(end, "--end").strftime("%Y-%m-%d")
+    start = parse_date(start, "--start", where=None).strftime("%Y-%m-%d")  # YYYY-MM-DD: never guessed
+    end = parse_date(end, "--end", where=None).strftime("%Y-%m-%d")
 
     def progress(done: int, total: int) -> None:
         typer.echo(f"\rreference dates: {done}/{total}", nl=done == total, err=True)

@@ -53,6 +53,8 @@ def _print_summary(res, store: str | None) -> None:
                        + ", ".join(parts))
     for w in s.get("warnings", []):
         typer.echo(f"warning: {w}", err=True)
+    for n in s.get("forecast_notes", []):
+        typer.echo(f"note: forecast: {n}", err=True)
     for row in s.get("forecast_scores", []):
         typer.echo(f"forecast {row['model']:<15} WIS {row['wis']:.2f}  95% coverage {row.get('coverage_95', float('nan')):.2f}")
     if "min_share" in s:

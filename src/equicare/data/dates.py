@@ -42,10 +42,14 @@ def check_date_format(fmt: str | None, label: str = "date_format") -> str | None
     return fmt
 
 
-def rule(date_format: str | None, where: str = "date_format") -> str:
-    """The rule said in messages: what is accepted, and how to declare another format."""
+def rule(date_format: str | None, where: str | None = "date_format") -> str:
+    """The rule said in messages: what is accepted, and how to declare another format (``where`` names where it
+    is declared; ``None`` where no other format can be declared: only ``YYYY-MM-DD`` is said)."""
     if date_format:
         return f"not a date in the declared format {date_format!r} (nor YYYY-MM-DD)"
+    if where is None:
+        return ("not a date written YYYY-MM-DD (the only form taken here, e.g. 2025-04-05); a date such as "
+                "01/07/2024 is never guessed (1 July or 7 January)")
     return (f"not a date (YYYY-MM-DD expected): write it as YYYY-MM-DD, or declare its format ({where}, e.g. "
             "\"%d/%m/%Y\"); a date such as 01/07/2024 is never guessed (1 July or 7 January)")
 
@@ -75,10 +79,11 @@ def date_problems(df: pd.DataFrame, col: str, dates: pd.Series, file: str, date_
             for i, r in zip(bad[:MAX_LISTED], sheet_rows(df, bad[:MAX_LISTED]))]
 
 
-def parse_date(value: object, label: str, date_format: str | None = None, where: str = "date_format"
+def parse_date(value: object, label: str, date_format: str | None = None, where: str | None = "date_format"
                ) -> pd.Timestamp:
     """One date given as a key of the project file or a command-line option (``label`` names it): ISO always,
-    else ``date_format``; anything else is :class:`~equicare.errors.EquicareError` with the rule."""
+    else ``date_format``; anything else is :class:`~equicare.errors.EquicareError` with the rule (``where``:
+    how the caller declares another format, ``None`` when it cannot, so none is suggested)."""
     if isinstance(value, (pd.Timestamp, datetime)):
         return pd.Timestamp(value).normalize()
     if hasattr(value, "isoformat"):  # datetime.date from YAML

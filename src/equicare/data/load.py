@@ -211,7 +211,7 @@ def _wrong_type(raw: pd.Series, numeric: bool) -> np.ndarray:
 
 def validate(df: pd.DataFrame, schema: Schema, file: str, regions: set[str] | None = None,
              counts: dict[str, int] | None = None, id_format: str = "us-fips", date_format: str | None = None,
-             date_format_key: str = "date_format") -> tuple[pd.DataFrame, list[Problem]]:
+             date_format_key: str | None = "date_format") -> tuple[pd.DataFrame, list[Problem]]:
     """Check ``df`` against ``schema``; return the typed table and the list of broken rules.
 
     ``id_format="text"`` keeps id cells as written (trimmed); ``"us-fips"`` zero-pads all-digit codes.
@@ -306,7 +306,7 @@ def load_table(source: str | Path | bytes | pd.DataFrame, kind: str, *, name: st
                regions: set[str] | None = None, missing: dict[str, str] | None = None,
                report: CleaningReport | None = None, limits: ReadLimits | None = None,
                count_columns: list[str] | None = None, id_format: str = "us-fips",
-               date_format: str | None = None, date_format_key: str = "date_format",
+               date_format: str | None = None, date_format_key: str | None = "date_format",
                **read_options) -> tuple[pd.DataFrame, CleaningReport]:
     """Read, validate and clean a table of ``kind`` (``regions``, ``facilities``, ``demand``, ``costs``).
 
@@ -327,7 +327,8 @@ def load_table(source: str | Path | bytes | pd.DataFrame, kind: str, *, name: st
         filled cell is one (:func:`equicare.data.counts.type_extra_columns`).
     id_format : ``"us-fips"`` zero-pads all-digit ids (US state/county codes); ``"text"`` keeps ids as written.
     date_format : how dates are written when not ``YYYY-MM-DD`` (e.g. ``"%d/%m/%Y"``); without it only ISO dates
-        are read (``01/07/2024`` is never guessed). ``date_format_key`` names it in messages (``--date-format``).
+        are read (``01/07/2024`` is never guessed). ``date_format_key`` names it in messages (``--date-format``);
+        ``None`` where the caller cannot declare one (the web upload), so no message suggests it.
     read_options : ``sheet``, ``delimiter``, ``decimal``, ``encoding`` for
         :func:`~equicare.data.readers.read_table` (detected when not given).
 

@@ -34,8 +34,8 @@ def _options(missing_weeks: str | None, adaptive: str | None) -> dict:
     return out
 
 
-def _truth(path: str | None) -> pd.DataFrame:
-    return load_truth(path if path else bundled_path("target-hospital-admissions.csv"))
+def _truth(path: str | None, populations: bool = False) -> pd.DataFrame:
+    return load_truth(path if path else bundled_path("target-hospital-admissions.csv"), populations=populations)
 
 
 def _data(truth: str | None, vintages: str | None, nowcast: bool | None, deadline_days: int | None = None,
@@ -56,7 +56,7 @@ def _data(truth: str | None, vintages: str | None, nowcast: bool | None, deadlin
                 "nowcast": DEFAULT_NOWCAST if nowcast is None else nowcast}
     if nowcast:
         raise EquicareError("--nowcast needs --vintages (the data as published)")
-    return {"truth": _truth(truth)}
+    return {"truth": _truth(truth, populations=True)}  # forecast from it: each location needs a population
 
 
 def _write(table: pd.DataFrame, out: str) -> int:
@@ -77,10 +77,57 @@ def _inputs(model: str | None, history: str | None, ilinet: str | None, extras: 
     return {"model": built, "history": load_truth(history) if history else bundled.history}
 
 
-def _say(table: pd.DataFrame, notes: Callable[[str], None] | None) -> pd.DataFrame:
-    for n in table.attrs.get("notes", []) if notes is not None else []:
+def _say(table: pd.DataFrame, notes: Callable[[str], None] | None, first: list[str] | None = None) -> pd.DataFrame:
+    for n in [*(first or []), *table.attrs.get("notes", [])] if notes is not None else []:
         notes(n)
     return table
+
+
+#: Models of the flu path that forecast counts as they are (no population needed).
+_COUNT_MODELS = ("flat_baseline", "seasonal_naive")
+
+
+def hub_data_note(locations: object, model: str | None, history: str | None, ilinet: str | None, extras: bool,
+                  source: str) -> str | None:
+    """What a forecast from a planner's own file on the flu path (``--vintages`` or ``--truth``) takes from the US
+    hub: its 2-digit codes read as US states (named), the states' populations (bundled ``locations.csv``) for the
+    models on rates per 100,000, and the bundled US training extras unless ``--no-extras``; ``None`` when the
+    file has no state code.  So a planner elsewhere whose codes look like FIPS codes is not silently given US
+    numbers."""
+    from equicare.forecast.models import PooledAR, PooledGBM, PooledGBQR, QuantileEnsemble
+    from equicare.forecast.run import get_model
+    from equicare.forecast.truth import hub_location_names
+
+    names = hub_location_names()
+    codes = sorted({str(c) for c in locations} - {"US"})
+    if not codes:
+        return None
+    shown = ", ".join(f"{c} {names.get(c, '?')}" for c in codes[:8]) + (
+        f" and {len(codes) - 8} more" if len(codes) > 8 else "")
+    name = model or DEFAULT_MODEL
+    parts = [f"{source}: locations read as the US FluSight hub's states (FIPS codes): {shown}"]
+    if name not in _COUNT_MODELS:
+        parts.append(f"the model {name!r} works on rates per 100,000 with these US states' populations (the hub's "
+                     "locations.csv)")
+    used = []
+    if extras and not history:
+        used.append("the bundled US flu admissions 2020-23 for the weeks the file lacks")
+    if extras and not ilinet and isinstance(get_model(name), (PooledAR, PooledGBM, PooledGBQR, QuantileEnsemble)):
+        used.append("the bundled US ILINet epidemics as extra training data")
+    if used:
+        parts.append("it also uses " + " and ".join(used) + " (--no-extras: this file alone)")
+    parts.append("this path is for US data: forecast other places' counts with `equicare forecast --series`")
+    return "; ".join(parts)
+
+
+def _source_note(table: pd.DataFrame, truth: str | None, vintages: str | None, model: str | None,
+                 history: str | None, ilinet: str | None, extras: bool) -> list[str]:
+    """:func:`hub_data_note` for a planner's file (none for the bundled US truth)."""
+    given = vintages or truth
+    if not given:
+        return []
+    note = hub_data_note(table["location"].unique(), model, history, ilinet, extras, Path(given).name)
+    return [note] if note else []
 
 
 def forecast_to_csv(truth: str | None, reference_date: str, out: str, model: str | None = None,
@@ -93,13 +140,14 @@ def forecast_to_csv(truth: str | None, reference_date: str, out: str, model: str
     ``R - deadline_days``, default ``R - 3``, or a late release up to ``late_days`` after) and write the hubverse
     rows; returns the row count.
 
-    ``notes`` receives each note of the forecast (e.g. a location forecast from an older last week).
+    ``notes`` receives each note of the forecast (e.g. a location forecast from an older last week), and first,
+    for a planner's file (``truth`` or ``vintages``), what it takes from the US hub (:func:`hub_data_note`).
     ``missing_weeks`` (``carry``, ``model-sqrt``, ``model-carry``) and ``adaptive`` (``off``, ``8:both``, ...)
     override the defaults (see :func:`~equicare.forecast.run.forecast`)."""
     data = _data(truth, vintages, nowcast, deadline_days, late_days)
-    return _write(_say(forecast(reference_date=reference_date, integer=integer, **data,
-                                **_options(missing_weeks, adaptive),
-                                **_inputs(model, history, ilinet, extras)), notes), out)
+    table = forecast(reference_date=reference_date, integer=integer, **data, **_options(missing_weeks, adaptive),
+                     **_inputs(model, history, ilinet, extras))
+    return _write(_say(table, notes, _source_note(table, truth, vintages, model, history, ilinet, extras)), out)
 
 
 def backtest_to_csv(truth: str | None, start: str, end: str, out: str, model: str | None = None,
@@ -114,9 +162,9 @@ def backtest_to_csv(truth: str | None, start: str, end: str, out: str, model: st
     (default 3) days, or a late weekly release up to ``late_days`` (default 1) after that.
     ``missing_weeks`` and ``adaptive`` as for :func:`forecast_to_csv`."""
     data = _data(truth, vintages, nowcast, deadline_days, late_days)
-    return _write(_say(backtest(start=start, end=end, progress=progress, integer=integer, **data,
-                                **_options(missing_weeks, adaptive),
-                                **_inputs(model, history, ilinet, extras)), notes), out)
+    table = backtest(start=start, end=end, progress=progress, integer=integer, **data,
+                     **_options(missing_weeks, adaptive), **_inputs(model, history, ilinet, extras))
+    return _write(_say(table, notes, _source_note(table, truth, vintages, model, history, ilinet, extras)), out)
 
 
 def format_score(result: dict) -> str:

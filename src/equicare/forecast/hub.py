@@ -40,6 +40,12 @@ def as_saturday(value: object, name: str = "reference date") -> pd.Timestamp:
     EquicareError
         If the value is not a date or not a Saturday (hub weeks end on Saturday).
     """
+    if isinstance(value, str):  # YYYY-MM-DD only: 04/05/2025 is never guessed (equicare.data.dates)
+        from equicare.data.dates import ISO_DATE
+
+        if not ISO_DATE.fullmatch(value.strip()):
+            raise EquicareError(f"{name} {value!r} is not a date written YYYY-MM-DD (the only form taken here); "
+                                "a date such as 01/07/2024 is never guessed")
     try:
         ts = pd.Timestamp(value)
     except (ValueError, TypeError) as exc:

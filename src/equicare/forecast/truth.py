@@ -8,6 +8,7 @@ admissions that week and ``weekly_rate`` the same per 100,000 people.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
@@ -22,6 +23,16 @@ REQUIRED = ("date", "location", "value")
 BLANK = ("", "NA", "NAN", "NULL")
 #: At most this many problems are listed per rule.
 MAX_LISTED = 50
+#: The rule broken by a truth file's location with no population (to forecast from the file).
+NO_POPULATION_RULE = ("not a location of the US FluSight hub (a state FIPS code or US in the bundled locations.csv) "
+                      "and no weekly_rate (per 100,000) to derive its population from: give the file a weekly_rate "
+                      "column, or forecast other places' counts with `equicare forecast --series` (any region ids, "
+                      "no population needed)")
+#: The rule broken by a location code that is not one of the US FluSight hub's (the vintage path).
+NOT_HUB_RULE = ("not a location of the US FluSight hub (a state FIPS code or US in the bundled locations.csv, the "
+                "only source of populations on this path; there is no option to give others): vintage files are "
+                "the hub's format; forecast other places' counts with `equicare forecast --series` (any region "
+                "ids, no population needed)")
 
 
 def bundled_path(name: str) -> Path:
@@ -124,7 +135,7 @@ def read_weekly(path: str | Path, required: tuple[str, ...], what: str) -> Weekl
     return WeeklyFile(path.name, raw, rows, [])
 
 
-def load_truth(path: str | Path, missing: str = "drop") -> pd.DataFrame:
+def load_truth(path: str | Path, missing: str = "drop", populations: bool = False) -> pd.DataFrame:
     """Read and validate hub target data (weekly admissions by location).
 
     Parameters
@@ -137,6 +148,10 @@ def load_truth(path: str | Path, missing: str = "drop") -> pd.DataFrame:
         What to do with a row whose ``value`` is blank (empty, ``NA``, ``NaN`` or ``NULL``: the location did
         not report that week, as for Massachusetts and Minnesota in June 2024 in the hub's own file):
         ``"drop"`` (default) leaves the row out, ``"error"`` rejects the file.
+    populations
+        Check that every location has a population for the models on rates (to forecast from the file): a US hub
+        location (bundled ``locations.csv``) or a ``weekly_rate`` > 0 to derive it from; the first row of any
+        other location is named (rule :data:`NO_POPULATION_RULE`).
 
     Returns
     -------
@@ -167,6 +182,11 @@ def load_truth(path: str | Path, missing: str = "drop") -> pd.DataFrame:
         rate, _ = t.amount("weekly_rate", "negative rate", finite=False)
     else:
         rate = np.full(len(raw), np.nan)
+    if populations:
+        rated = set(loc[(rate > 0) & ~np.isnan(value)]) if "weekly_rate" in raw.columns else set()
+        code = loc.str.fullmatch(r"\d{2}|US").to_numpy(bool)  # other texts are flagged by t.location()
+        t.flag(code & ~loc.isin(hub_locations() | rated).to_numpy() & ~loc.duplicated().to_numpy(), "location",
+               NO_POPULATION_RULE)
     bad_date = date.isna().to_numpy()
     dup = pd.DataFrame({"d": date, "l": loc}).duplicated(keep="first").to_numpy() & ~bad_date
     t.flag(dup, "date", "duplicate (date, location)", raw["date"] + ", " + loc)
@@ -179,6 +199,20 @@ def load_truth(path: str | Path, missing: str = "drop") -> pd.DataFrame:
     if out.empty:
         raise ValidationError([Problem(t.name, None, "value", "no observed values in the file")])
     return out.sort_values(["location", "date"], kind="stable").reset_index(drop=True)
+
+
+@lru_cache(maxsize=1)
+def hub_locations() -> frozenset[str]:
+    """The US FluSight hub's location codes (``US`` and the states' 2-digit FIPS codes, bundled
+    ``locations.csv``)."""
+    return frozenset(load_population().index)
+
+
+@lru_cache(maxsize=1)
+def hub_location_names() -> dict[str, str]:
+    """Name of each hub location code (``"05"`` -> ``"Arkansas"``), from the bundled ``locations.csv``."""
+    df = pd.read_csv(bundled_path("locations.csv"), dtype={"location": str})
+    return dict(zip(df["location"], df["location_name"].astype(str)))
 
 
 def load_population(path: str | Path | None = None) -> pd.Series:
@@ -262,6 +296,9 @@ def to_panel(truth: pd.DataFrame, history: pd.DataFrame | None = None,
         if len(t):
             popv[j] = float(np.median(t["value"] / t["weekly_rate"] * 1e5))
         else:
-            raise EquicareError(f"population unknown for location {locations[j]!r}: add it to locations.csv "
-                                "or give a weekly_rate column")
+            raise EquicareError(f"population unknown for location {locations[j]!r}: it is not a location of the US "
+                                "FluSight hub (bundled locations.csv: the states' FIPS codes and US) and the data "
+                                "give no weekly_rate (per 100,000) to derive it from; give the truth file a "
+                                "weekly_rate column (vintage files have none), or forecast other places' counts "
+                                "with `equicare forecast --series` (any region ids, no population needed)")
     return Panel(dates, locations, wide.to_numpy(dtype=float), popv)

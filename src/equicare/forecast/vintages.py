@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 
 from equicare.errors import EquicareError, Problem, ValidationError
-from equicare.forecast.truth import read_weekly
+from equicare.forecast.truth import NOT_HUB_RULE, hub_locations, read_weekly
 
 #: Days between the hub's submission deadline (Wednesday) and the Saturday reference date.
 DEADLINE_DAYS = 3
@@ -238,8 +238,11 @@ def load_vintages(path: str | Path, deadline_days: int = DEADLINE_DAYS, late_day
     ------
     ValidationError
         Naming file, row (header = row 1), column and rule: a missing column, an ``as_of`` or ``date`` that is
-        not ``YYYY-MM-DD``, a ``date`` that is not a Saturday, a location that is not a 1-2 digit code or
-        ``US``, a value that is not a number, negative or infinite.  A blank value (empty, ``NA``, ``NaN`` or
+        not ``YYYY-MM-DD``, a ``date`` that is not a Saturday, an ``as_of`` before the ``date`` (published
+        before the week ended), a location that is not a 1-2 digit code or ``US`` or is not one of the US
+        hub's (the bundled ``locations.csv``: the states' FIPS codes and ``US``; the first row of each such
+        location is named: the vintage path is the US FluSight hub's format, other places' counts are forecast
+        with ``equicare forecast --series``), a value that is not a number, negative or infinite.  A blank value (empty, ``NA``, ``NaN`` or
         ``NULL``) withdraws the value.  Several rows for one ``(as_of, date, location)`` are several versions
         published that day: the later row in the file wins.
     EquicareError
@@ -253,6 +256,11 @@ def load_vintages(path: str | Path, deadline_days: int = DEADLINE_DAYS, late_day
     date = t.week("date")
     loc = t.location()
     value, _ = t.amount("value", "negative admissions count")
+    early = (as_of.notna() & date.notna() & (as_of < date)).to_numpy()  # a week is counted once it has ended
+    t.flag(early, "as_of", "published before its week ended (as_of is before the week-ending date)",
+           t.raw["as_of"].str.strip() + " (date " + t.raw["date"].str.strip() + ")")
+    code = loc.str.fullmatch(r"\d{2}|US").to_numpy(bool)  # other texts are flagged by t.location() already
+    t.flag(code & ~loc.isin(hub_locations()).to_numpy() & ~loc.duplicated().to_numpy(), "location", NOT_HUB_RULE)
     t.check()
     if len(t.raw) == 0:
         raise ValidationError([Problem(t.name, None, "value", "no rows in the file")])

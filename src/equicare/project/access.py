@@ -264,23 +264,35 @@ def _indicators(project: Project, table: pd.DataFrame) -> list[str]:
     return cols
 
 
+#: The inequality table's one row when the project has nothing to compare.
+NO_INDICATOR_NOTE = ("no inequality measured: the project has no facilities section (capacity per 1,000) and no "
+                     "access measure to compare across regions; add facilities: (and access:) to measure them")
+
+
 def inequality_stage(project: Project, acc: AccessResult) -> pd.DataFrame:
     """Population-weighted inequality across small areas (when given) and regions of each per-1,000 rate and
     access measure (:func:`equicare.analyze.inequality.region_inequality`, bootstrap intervals); a measure
     undefined for the data has an empty estimate and a note saying why.  Columns ``level, indicator, measure,
-    measure_label, estimate, lowerci, upperci, regions, note``."""
+    measure_label, estimate, lowerci, upperci, regions, note``.  An indicator with fewer than 2 usable areas is
+    one row with a note (no estimate), and a project with no indicator (no facilities, no access) one row
+    :data:`NO_INDICATOR_NOTE`: the table is never empty without saying why."""
     from equicare.analyze.inequality import region_inequality
 
-    frames = []
+    frames, skipped = [], []
     levels = [(LEVELS[1], acc.subregions), (LEVELS[0], acc.regions)] if acc.subregions is not None \
         else [(LEVELS[0], acc.regions)]
+    cols_out = ["level", "indicator", "measure", "measure_label", "estimate", "lowerci", "upperci", "regions", "note"]
     for level, table in levels:
         w = table["population"].to_numpy(float)
         ok = np.isfinite(w) & (w > 0)
         for c in _indicators(project, table):
             v = table[c].to_numpy(float)
             keep = ok & np.isfinite(v)
-            if keep.sum() < 2:
+            if keep.sum() < 2:  # said, not left out silently
+                skipped.append({"level": level, "indicator": c, "regions": int(keep.sum()),
+                                "note": f"not measured: {int(keep.sum())} {level}"
+                                        f"{'s' if keep.sum() != 1 else ''} with a population and a value; "
+                                        "inequality needs at least 2"})
                 continue
             t = region_inequality(v[keep], w[keep], epsilon=project.inequality.epsilon,
                                   n_boot=project.inequality.n_boot)
@@ -290,8 +302,12 @@ def inequality_stage(project: Project, acc: AccessResult) -> pd.DataFrame:
             t["note"] = np.where(t["estimate"].isna(), "undefined for these values (e.g. a region with zero)", "")
             t["regions"] = int(keep.sum())
             frames.append(t)
-    cols_out = ["level", "indicator", "measure", "measure_label", "estimate", "lowerci", "upperci", "regions", "note"]
-    return pd.concat(frames, ignore_index=True)[cols_out] if frames else pd.DataFrame(columns=cols_out)
+    if not frames and not skipped:  # nothing to compare: one row saying why, never an unexplained empty table
+        skipped.append({"level": LEVELS[0], "indicator": "", "regions": len(acc.regions),
+                        "note": NO_INDICATOR_NOTE})
+    if skipped:
+        frames.append(pd.DataFrame(skipped))
+    return pd.concat(frames, ignore_index=True).reindex(columns=cols_out)
 
 
 def descriptive_stage(project: Project, acc: AccessResult) -> pd.DataFrame:

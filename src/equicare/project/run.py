@@ -31,6 +31,8 @@ from equicare.project.ingest import Inputs, ingest
 from equicare.project.spec import ForecastSpec, Project, load_project
 
 Progress = Callable[[str, int, int], None]
+#: The cleaning report's one row when no cleaning step changed anything.
+NO_CHANGES = "no cleaning step changed the inputs: nothing was padded, converted, left out or imputed"
 
 
 @dataclass
@@ -55,7 +57,23 @@ def _noop(stage: str, done: int, total: int) -> None:
 # ----------------------------------------------------------------------------------------- forecast
 def forecast_stage(project: Project, inp: Inputs, progress: Progress = _noop) -> tuple[dict[str, pd.DataFrame], dict]:
     """Forecast the demand series (any ids and frequency), back-test the models and score them against the
-    baseline named in ``forecast.baseline``."""
+    baseline named in ``forecast.baseline``.  The forecast's notes (a region forecast from an older last step,
+    imputed weeks, ...) are in ``summary["forecast_notes"]``."""
+    tables, summary = _forecast_tables(project, inp, progress)
+    summary["forecast_notes"] = list(tables["forecast"].attrs.get("notes", []))
+    return tables, summary
+
+
+def forecast_notes_table(project: Project, notes: list[str]) -> pd.DataFrame:
+    """The forecast's notes as cleaning-report rows (``file, step, column, count, detail``; step
+    ``forecast note``), so ``cleaning_report.csv`` carries them beside the data's changes."""
+    spec = project.demand
+    return pd.DataFrame({"file": spec.file.name if spec is not None else "", "step": "forecast note",
+                         "column": spec.value if spec is not None else "", "count": 1, "detail": list(notes)},
+                        columns=["file", "step", "column", "count", "detail"])
+
+
+def _forecast_tables(project: Project, inp: Inputs, progress: Progress) -> tuple[dict[str, pd.DataFrame], dict]:
     from equicare.forecast.series import backtest_counts, forecast_counts, score_counts
 
     spec = project.forecast or ForecastSpec()
@@ -83,6 +101,9 @@ def forecast_stage(project: Project, inp: Inputs, progress: Progress = _noop) ->
         base = float(table.set_index("model").loc[spec.baseline, "wis"])
         table["wis_ratio_vs_baseline"] = table["wis"] / base if base > 0 else np.nan
         table["baseline"] = spec.baseline
+        if not base > 0:  # undefined is said, not a bare NaN
+            table["note"] = (f"WIS ratio undefined: the baseline {spec.baseline!r} has WIS 0 (it forecast every "
+                             "held-out target exactly)")
     summary = {"forecast_scores": table.to_dict(orient="records"), "as_of": str(plan["reference_date"].iloc[0]),
                "frequency": s.freq, "forecast_baseline": spec.baseline}
     used = table[table["model"] == spec.model] if len(table) else table
@@ -91,6 +112,8 @@ def forecast_stage(project: Project, inp: Inputs, progress: Progress = _noop) ->
             f"the forecast model {spec.model!r} scored worse than the baseline {spec.baseline!r} in the back-test "
             f"(WIS ratio {used['wis_ratio_vs_baseline'].iloc[0]:.2f}); the need uses its forecast. Consider "
             f"forecast.model: {spec.baseline} or a longer series."]
+    if not len(table):  # not back-tested: one row saying so, never an empty forecast_scores.csv
+        table = pd.DataFrame({"model": [spec.model], "note": ["not back-tested (forecast.holdout: 0): no scores"]})
     tables = {"forecast": plan, "forecast_scores": table}
     if hold:
         tables["holdout_forecasts"] = pd.concat(hold, ignore_index=True)
@@ -289,6 +312,13 @@ def _stages(project: Project, inp: Inputs, run_id: str, store, out: Path, timing
             summary.update(ssum)
             timings["sweep"] = time.perf_counter() - t
     tables["cleaning_report"] = inp.report.to_frame()
+    if inp.demand is not None and summary.get("forecast_notes"):  # said where the data's changes are said
+        notes = forecast_notes_table(project, summary["forecast_notes"])
+        tables["cleaning_report"] = (pd.concat([tables["cleaning_report"], notes], ignore_index=True)
+                                     if len(tables["cleaning_report"]) else notes)
+    if not len(tables["cleaning_report"]):  # said, not an empty table
+        tables["cleaning_report"] = pd.DataFrame([{"file": "", "step": "no changes", "column": "", "count": 0,
+                                                   "detail": NO_CHANGES}])
     summary.update(version=__version__, run_id=run_id)
     from equicare.project.geo import regions_geojson, shapes_table
 

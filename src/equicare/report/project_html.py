@@ -308,6 +308,7 @@ def write_project_report(result: "ProjectResult", inp: "Inputs", path: str | Pat
         shadow_note=shadow_note, resource=p.allocate.resource.replace("_", " ") if p.allocate else "",
         shared_table=readable(t["shared_summary"]) if "shared_summary" in t else None,
         cleaning_table=readable(t["cleaning_report"]), warnings=s.get("warnings", []),
+        forecast_notes=s.get("forecast_notes", []), no_facilities=inp.facilities is None,
         stages=p.stages(), small_areas=sub is not None, scenario=scenario,
     )
     path = Path(path)

@@ -80,7 +80,9 @@ def check_upload(data: bytes, kind: str, filename: str | None, limits: ReadLimit
     if kind not in UPLOAD_KINDS:
         raise EquicareError(f"kind must be one of {', '.join(UPLOAD_KINDS)}, got {kind!r}")
     label = label_of(filename)
-    table, report = load_table(data, kind, name=label, limits=limits, count_columns=count_columns)
+    # the upload form declares no date format: its messages say YYYY-MM-DD only, never suggest date_format
+    table, report = load_table(data, kind, name=label, limits=limits, count_columns=count_columns,
+                               date_format_key=None)
     return CheckedUpload(table, report.to_dict(), fingerprint(data), label, os.getpid())
 
 
