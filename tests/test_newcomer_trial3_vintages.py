@@ -129,12 +129,14 @@ def test_fips_like_codes_are_said_to_be_read_as_us_states(tmp_path, capsys):
 def test_the_note_says_which_us_data_each_model_uses():
     from equicare.forecast.cli import hub_data_note
 
-    full = hub_data_note(["05", "US"], "ensemble", None, None, True, "v.csv")
+    full = hub_data_note(["05"], "ensemble", None, None, True, "v.csv")
     assert "05 Arkansas" in full and "rates per 100,000 with these US states' populations" in full
     assert "US flu admissions 2020-23" in full and "ILINet" in full and "(--no-extras: this file alone)" in full
     bare = hub_data_note(["05"], "pooled_ar", None, None, False, "v.csv")
     assert "populations" in bare and "ILINet" not in bare and "--no-extras" not in bare
     assert hub_data_note(["US"], "ensemble", None, None, True, "v.csv") is None  # the nation only: no states
+    # the hub's own data (states and the national row, as the hub's files have): no note for US planners
+    assert hub_data_note(["05", "06", "US"], "ensemble", None, None, True, "v.csv") is None
     many = hub_data_note([f"{c:02d}" for c in (1, 2, 4, 5, 6, 8, 9, 10, 11, 12)], "flat_baseline", None, None,
                          False, "v.csv")
     assert "and 2 more" in many

@@ -93,14 +93,15 @@ def hub_data_note(locations: object, model: str | None, history: str | None, ili
     hub: its 2-digit codes read as US states (named), the states' populations (bundled ``locations.csv``) for the
     models on rates per 100,000, and the bundled US training extras unless ``--no-extras``; ``None`` when the
     file has no state code.  So a planner elsewhere whose codes look like FIPS codes is not silently given US
-    numbers."""
+    numbers.  A file that has the national ``US`` row too is the hub's own data: no note."""
     from equicare.forecast.models import PooledAR, PooledGBM, PooledGBQR, QuantileEnsemble
     from equicare.forecast.run import get_model
     from equicare.forecast.truth import hub_location_names
 
     names = hub_location_names()
-    codes = sorted({str(c) for c in locations} - {"US"})
-    if not codes:
+    given = {str(c) for c in locations}
+    codes = sorted(given - {"US"})
+    if not codes or "US" in given:
         return None
     shown = ", ".join(f"{c} {names.get(c, '?')}" for c in codes[:8]) + (
         f" and {len(codes) - 8} more" if len(codes) > 8 else "")
