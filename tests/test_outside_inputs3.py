@@ -279,7 +279,7 @@ def test_many_blank_cells_are_one_warning_line(tmp_path, capsys):
     code, out = _cli(["run", str(p), "--out", str(tmp_path / "out")], capsys)
     assert code == 0, out
     lines = [ln for ln in out.splitlines() if "blank" in ln and "h.csv" in ln]
-    assert lines == ["warning: h.csv, column 'icu': 2 blank cells (rows 2, 3), so those facilities' icu is unknown: "
+    assert lines == ["warning: h.csv, column 'icu': 2 blank cells (rows 2, 3), so the icu of those facilities is unknown: "
                      "they are left out of the icu measures only (their other capacities count)"], out
     a = pd.read_csv(tmp_path / "out" / "access.csv").set_index("region")
     assert a.loc["A", "beds"] == 100 and a.loc["B", "beds"] == 250 and a.loc["B", "icu"] == 5

@@ -273,7 +273,7 @@ def read_facilities(project: Project, regions: pd.DataFrame, layer: Layer | None
             mask = np.zeros(len(df), bool)
             mask[unknown] = True
             warnings.append(f"{file}, column '{c}': {len(unknown):,} blank cells ({rows_text(df, mask, 5)}), so "
-                            f"those facilities' {cap} is unknown: they are left out of the {cap} measures only "
+                            f"the {cap} of those facilities is unknown: they are left out of the {cap} measures only "
                             "(their other capacities count)")
     for key, hi in (("occupancy", 1.0), ("quality", None)):
         col = getattr(spec, key)
