@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from equicare.errors import EquicareError, ValidationError
@@ -112,8 +112,11 @@ def _unchanged(ref_i: int, model: str, nowcast: bool) -> pd.DataFrame:
        edits=st.lists(st.tuples(st.integers(0, 6), st.integers(0, 39), st.sampled_from(LOCS),
                                 st.one_of(st.none(), st.floats(0, 500))), min_size=1, max_size=8),
        drop_late=st.booleans())
+@example(ref_i=20, nowcast=False, edits=[(0, 19, "01", 123.0)], drop_late=False)  # a late release of week R - 7
 def test_information_rule_with_vintages(ref_i, nowcast, edits, drop_late):
-    """Changing, adding or removing any vintage row published after R - 3 changes nothing for R."""
+    """Changing, adding or removing any vintage row published after R - 3 changes nothing for R under the strict
+    rule (late_days=0); by default the same holds for every such row except a version of the week R - 7 published
+    within a day of the deadline (a late release, which the default uses: tested below)."""
     df = _frame()
     ref = WEEKS[ref_i]
     cutoff = ref - pd.Timedelta(days=3)
@@ -125,12 +128,14 @@ def test_information_rule_with_vintages(ref_i, nowcast, edits, drop_late):
         after = after.assign(value=after["value"] * 1.7 + 3)
     extra = pd.DataFrame([(cutoff + pd.Timedelta(days=1 + d), WEEKS[w], loc, np.nan if v is None else v)
                           for d, w, loc, v in edits], columns=["as_of", "date", "location", "value"])
-    changed = pd.concat([before, after, extra], ignore_index=True)
-    for model in ("flat_baseline", "pooled_ar"):
-        a = _unchanged(ref_i, model, nowcast)
-        b = forecast(None, ref, model=model, vintages=Vintages(changed), nowcast=nowcast)
-        pd.testing.assert_frame_equal(a, b)
-        assert a.attrs["notes"] == b.attrs["notes"]
+    late = (extra["as_of"] <= cutoff + pd.Timedelta(days=1)) & (extra["date"] == ref - pd.Timedelta(days=7))
+    for vint in (Vintages(pd.concat([before, after, extra], ignore_index=True), late_days=0),
+                 Vintages(pd.concat([before, after, extra[~late]], ignore_index=True))):
+        for model in ("flat_baseline", "pooled_ar"):
+            a = _unchanged(ref_i, model, nowcast)
+            b = forecast(None, ref, model=model, vintages=vint, nowcast=nowcast)
+            pd.testing.assert_frame_equal(a, b)
+            assert a.attrs["notes"] == b.attrs["notes"]
 
 
 def test_a_row_published_on_the_deadline_counts():
