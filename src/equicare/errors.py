@@ -127,5 +127,22 @@ class ValidationError(EquicareError):
         return out
 
 
+#: How many problems of one rule a validator lists (the rest are counted, see :func:`add_capped`).
+SHOWN_PER_RULE = 20
+
+
+def add_capped(problems: list[Problem], counts: dict[str, int], positions, make, limit: int = SHOWN_PER_RULE) -> None:
+    """Append ``make(i)`` for the first ``limit`` of ``positions`` to ``problems`` and count them all in
+    ``counts`` (key ``"column: rule"``), so that :class:`ValidationError` ``(problems, counts=counts)`` says the
+    true number of problems and "... and K more" when the list is capped, never a capped count as if exact."""
+    positions = list(positions)
+    if not positions:
+        return
+    made = [make(int(i)) for i in positions[:limit]]
+    problems.extend(made)
+    key = f"{made[0].column}: {made[0].rule}" if made[0].column else made[0].rule
+    counts[key] = counts.get(key, 0) + len(positions)
+
+
 class InfeasibleError(EquicareError):
     """An optimisation model has no solution; the message names the conflicting constraints."""
