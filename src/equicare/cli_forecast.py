@@ -60,15 +60,13 @@ def _series_only(region, date, value, horizons, date_format, sheet, decimal, hol
             ("--date-format", date_format), ("--sheet", sheet), ("--decimal", decimal), ("--holdout", holdout))
 
 
-def _check_model(model: str | None, series: bool) -> None:
+def _check_model(model: str | None) -> None:
     """An unknown ``--model``: a usage error (exit 2, with the usage line) listing the models."""
     if model is None:
         return
-    names = MODEL_NAMES if series else tuple(n for n in MODEL_NAMES if n != "count_ensemble")
-    if model not in names:
-        raise typer.BadParameter(f"unknown model {model!r}; choose one of {', '.join(names)}"
-                                 + ("" if series or model not in MODEL_NAMES else " (count_ensemble is for --series)"),
-                                 param_hint="'--model'")
+    if model not in MODEL_NAMES:  # (count_ensemble on the flu path: refused by the model factory, with its reason)
+        raise typer.BadParameter(f"unknown model {model!r}; choose one of {', '.join(MODEL_NAMES)} (count_ensemble "
+                                 "with --series only)", param_hint="'--model'")
 
 
 def _progress(done: int, total: int) -> None:
@@ -118,7 +116,7 @@ def forecast_cmd(
     """Quantile forecasts for one reference date: US flu admissions (hub truth), or any count series (--series)."""
     from equicare.errors import EquicareError
 
-    _check_model(model, bool(series))
+    _check_model(model)
     if series:
         _refuse((("--truth", truth), ("--history", history), ("--ilinet", ilinet), ("--extras/--no-extras", extras),
                  ("--vintages", vintages),
@@ -194,7 +192,7 @@ def backtest_cmd(
     from equicare.errors import EquicareError
     from equicare.forecast import cli as fc
 
-    _check_model(model, bool(series))
+    _check_model(model)
     if series:
         _refuse((("--start", start), ("--end", end), ("--truth", truth), ("--history", history),
                  ("--ilinet", ilinet), ("--extras/--no-extras", extras), ("--vintages", vintages),

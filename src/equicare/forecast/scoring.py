@@ -131,9 +131,10 @@ def score(truth: pd.DataFrame, forecasts: pd.DataFrame, versus: pd.DataFrame | N
             lost = m.merge(obs, on=["target_end_date", "location"], how="left", indicator=True)
             lost = lost[lost["_merge"] == "left_only"]
             pairs = lost[["location", "target_end_date"]].drop_duplicates()  # each target listed once
-            shown = "; ".join(f"{r.location} {r.target_end_date}" for r in pairs.head(5).itertuples())
+            step = "week" if target_end is None else "date"  # a series may be daily or monthly
+            shown = "; ".join(f"{r.location} {step} {r.target_end_date}" for r in pairs.head(5).itertuples())
             notes.append(f"{_tasks(len(lost))} of the {which} left out: no observed value for the target "
-                         f"date in the truth data ({len(pairs)} target{'s' if len(pairs) != 1 else ''}: {shown}"
+                         f"{step} in the truth data ({len(pairs)} target{'s' if len(pairs) != 1 else ''}: {shown}"
                          f"{f'; ... and {len(pairs) - 5} more' if len(pairs) > 5 else ''})")
         return got
 
