@@ -312,3 +312,16 @@ def test_series_forecast_files_have_short_numbers(tmp_path, capsys):
     values = pd.read_csv(tmp_path / "z.csv", dtype=str)["value"]
     digits = values.str.replace(r"^\d+\.?", "", regex=True).str.len()
     assert digits.max() <= 12, values[digits.idxmax()]
+
+
+def test_capped_weekly_hub_file_problems_give_the_true_count(tmp_path):
+    """The weekly hub reader behind --truth and --vintages lists 50 problems per rule; the count is all of them."""
+    from equicare.errors import ValidationError
+    from equicare.forecast.truth import load_truth
+
+    rows = [("2024-01-06", f"K{i}", "Somewhere", "5") for i in range(60)]  # 60 locations that are not FIPS codes
+    _write(pd.DataFrame(rows, columns=["date", "location", "location_name", "value"]), tmp_path / "t.csv")
+    with pytest.raises(ValidationError) as e:
+        load_truth(tmp_path / "t.csv")
+    assert e.value.n_problems == 60 and "rejected: 60 problems found" in str(e.value)
+    assert "... and 40 more" in str(e.value)
