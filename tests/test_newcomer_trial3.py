@@ -325,3 +325,15 @@ def test_capped_weekly_hub_file_problems_give_the_true_count(tmp_path):
         load_truth(tmp_path / "t.csv")
     assert e.value.n_problems == 60 and "rejected: 60 problems found" in str(e.value)
     assert "... and 40 more" in str(e.value)
+
+
+def test_declared_decimal_comma_reads_dot_grouped_counts_in_both_readers(tmp_path):
+    """``decimal: ','`` (project key) and ``--decimal ,`` read '1.443' beside '259' as 1443; ids and dotted dates stay."""
+    from equicare.data.readers import read_table
+    from equicare.project.tables import read_tabular
+
+    path = tmp_path / "d.csv"
+    path.write_text("id;n;d\n007;1.443;2024.01.07\n008;259;2024.01.14\n", encoding="utf-8")
+    for df in (read_tabular(path, delimiter=";", decimal=","), read_table(path, decimal=",")):
+        assert list(df["n"].astype(str)) == ["1443", "259"] and list(df["id"]) == ["007", "008"]
+        assert list(df["d"]) == ["2024.01.07", "2024.01.14"]
