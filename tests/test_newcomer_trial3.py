@@ -337,3 +337,19 @@ def test_declared_decimal_comma_reads_dot_grouped_counts_in_both_readers(tmp_pat
     for df in (read_tabular(path, delimiter=";", decimal=","), read_table(path, decimal=",")):
         assert list(df["n"].astype(str)) == ["1443", "259"] and list(df["id"]) == ["007", "008"]
         assert list(df["d"]) == ["2024.01.07", "2024.01.14"]
+
+
+def test_a_model_giving_non_finite_values_is_an_error_not_a_blank_cell():
+    from equicare.errors import EquicareError
+    from equicare.forecast.models import FlatBaseline
+    from equicare.forecast.series import forecast_counts, load_counts
+
+    class Broken(FlatBaseline):
+        def predict(self, panel, steps):
+            out = super().predict(panel, steps)
+            out[0, 0, -1] = np.nan
+            return out
+
+    s = load_counts(_weekly(), region="county", date="week_ending", value="admissions", file="w.csv")
+    with pytest.raises(EquicareError, match="no finite quantiles for region 007"):
+        forecast_counts(s, model=Broken())

@@ -265,8 +265,18 @@ def _cut(panel: Panel, n: int) -> Panel:
 
 def _table(s: CountSeries, ref: pd.Timestamp, locs: Sequence[str], horizons: Sequence[int], values: np.ndarray,
            levels: Sequence[float]) -> pd.DataFrame:
-    """Hubverse rows; ``values[location, horizon, 23]`` sorted, clipped at 0, interpolated to ``levels``."""
-    v = np.sort(np.maximum(np.asarray(values, float), 0.0), axis=-1)
+    """Hubverse rows; ``values[location, horizon, 23]`` sorted, clipped at 0, interpolated to ``levels``.
+
+    A model that gives a value that is not finite is an error naming the regions: a forecast file never has a
+    blank or infinite quantile (which ``score`` would then refuse)."""
+    raw = np.asarray(values, float)
+    bad = ~np.isfinite(raw).reshape(len(locs), -1).all(axis=1)
+    if bad.any():
+        names = [str(x) for x, b in zip(locs, bad) if b]
+        raise EquicareError(f"the model gave no finite quantiles for region{'s' if len(names) != 1 else ''} "
+                            f"{', '.join(names[:10])}{' ...' if len(names) > 10 else ''} at {ref.date()}; "
+                            "nothing was written")
+    v = np.sort(np.maximum(raw, 0.0), axis=-1)
     lv = np.asarray(levels, float)
     if not np.array_equal(lv, _Q):
         v = np.stack([np.stack([np.interp(lv, _Q, v[i, j]) for j in range(v.shape[1])]) for i in range(v.shape[0])])
