@@ -299,9 +299,12 @@ def test_left_out_targets_are_listed_once_each():
 
 def test_written_numbers_carry_no_float_noise(tmp_path):
     from equicare.csvout import csv_text
+    from equicare.forecast.hub import WRITTEN_DECIMALS
 
-    text = csv_text(pd.DataFrame({"value": [10.824999999999996, 0.1 + 0.2, 1.5], "n": [2.9999999999999996, 1, 2]}))
-    assert text.splitlines()[1:] == ["10.825,3", "0.3,1", "1.5,2"]
+    df = pd.DataFrame({"value": [10.824999999999996, 0.1 + 0.2, 1.5], "n": [2.9999999999999996, 1, 2]})
+    assert csv_text(df, {"value": 4, "n": 4}).splitlines()[1:] == ["10.825,3", "0.3,1", "1.5,2"]
+    assert csv_text(df).splitlines()[1] == "10.824999999999996,2.9999999999999996"  # other tables: as they are
+    assert WRITTEN_DECIMALS["value"] == 4
 
 
 def test_series_forecast_files_have_short_numbers(tmp_path, capsys):
@@ -311,7 +314,7 @@ def test_series_forecast_files_have_short_numbers(tmp_path, capsys):
     assert code == 0, out
     values = pd.read_csv(tmp_path / "z.csv", dtype=str)["value"]
     digits = values.str.replace(r"^\d+\.?", "", regex=True).str.len()
-    assert digits.max() <= 12, values[digits.idxmax()]
+    assert digits.max() <= 4, values[digits.idxmax()]
 
 
 def test_capped_weekly_hub_file_problems_give_the_true_count(tmp_path):

@@ -136,7 +136,9 @@ def forecast_cmd(
             from equicare.forecast.run import integer_quantiles
 
             table["value"] = integer_quantiles(table["value"].to_numpy(float))
-        write_table(table, out)
+        from equicare.forecast.hub import WRITTEN_DECIMALS
+
+        write_table(table, out, decimals=WRITTEN_DECIMALS)
         for note in table.attrs.get("notes", []):
             typer.echo(f"note: {note}", err=True)
         return

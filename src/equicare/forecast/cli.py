@@ -61,8 +61,9 @@ def _data(truth: str | None, vintages: str | None, nowcast: bool | None, deadlin
 
 def _write(table: pd.DataFrame, out: str) -> int:
     from equicare.csvout import write_csv
+    from equicare.forecast.hub import WRITTEN_DECIMALS
 
-    write_csv(table, Path(out))
+    write_csv(table, Path(out), decimals=WRITTEN_DECIMALS)
     return len(table)
 
 

@@ -29,6 +29,11 @@ COLUMNS: tuple[str, ...] = ("reference_date", "horizon", "target", "target_end_d
 #: Hub horizons (weeks after the reference date).
 HORIZONS: tuple[int, ...] = (0, 1, 2, 3)
 
+#: Decimals a written forecast keeps (the one rule of every forecast writer, through
+#: :func:`equicare.csvout.whole_numbers`): quantiles of counts to 1/10,000 of a count, far below any meaning and
+#: above float noise (``10.825``, not ``10.824999999999996``).
+WRITTEN_DECIMALS: dict[str, int] = {"value": 4, "output_type_id": 4}
+
 _Q = np.asarray(QUANTILES)
 
 
