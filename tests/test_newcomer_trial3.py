@@ -356,3 +356,16 @@ def test_a_model_giving_non_finite_values_is_an_error_not_a_blank_cell():
     s = load_counts(_weekly(), region="county", date="week_ending", value="admissions", file="w.csv")
     with pytest.raises(EquicareError, match="no finite quantiles for region 007"):
         forecast_counts(s, model=Broken())
+
+
+def test_a_list_cut_at_a_validators_cap_without_counts_says_at_least():
+    """Validators not yet counting every problem list 20 (or 50) per rule: such a list says 'at least'."""
+    from equicare.errors import Problem, ValidationError
+
+    cut = ValidationError([Problem("f.csv", i + 2, "x", "not a number", "a") for i in range(20)])
+    assert str(cut).startswith("rejected: at least 20 problems found") and "there may be more" in str(cut)
+    exact = ValidationError([Problem("f.csv", i + 2, "x", "not a number", "a") for i in range(19)])
+    assert str(exact).startswith("rejected: 19 problems found") and "may be more" not in str(exact)
+    counted = ValidationError([Problem("f.csv", i + 2, "x", "not a number", "a") for i in range(20)],
+                              counts={"x: not a number": 20})
+    assert str(counted).startswith("rejected: 20 problems found")

@@ -88,6 +88,10 @@ class Problem:
         return {"file": self.file, "row": plain(self.row), "column": self.column, "rule": self.rule, "value": v}
 
 
+#: The caps validators apply per rule (rows listed); a rule listed exactly so often without counts may be cut.
+_CAPS = (20, 50)
+
+
 @dataclass
 class ValidationError(EquicareError):
     """A file was rejected; nothing from it was loaded. ``problems`` lists every broken rule found."""
@@ -108,14 +112,28 @@ class ValidationError(EquicareError):
     def n_problems(self) -> int:
         return max(len(self.problems), sum(self.counts.values()))
 
+    @property
+    def maybe_capped(self) -> bool:
+        """No ``counts`` given and some rule listed exactly as often as a validator's cap (20 or 50 rows): the
+        list may have been cut there, so the number found is a lower bound."""
+        if self.counts:
+            return False
+        from collections import Counter
+
+        per_rule = Counter((p.file, p.column, p.rule) for p in self.problems if p.row is not None)
+        return any(k in _CAPS for k in per_rule.values())
+
     def __str__(self) -> str:
         n = self.n_problems
-        head = f"rejected: {n} problem{'s' if n != 1 else ''} found; nothing was loaded"
+        least = "at least " if self.maybe_capped else ""
+        head = f"rejected: {least}{n} problem{'s' if n != 1 else ''} found; nothing was loaded"
         lines = [head] + ["  " + str(p) for p in self.problems[: self.max_shown]]
         if n > min(self.max_shown, len(self.problems)):
             lines.append(f"  ... and {n - min(self.max_shown, len(self.problems))} more")
         if self.counts and n > len(self.problems):
             lines.append("  problems per rule: " + "; ".join(f"{k}: {v:,}" for k, v in self.counts.items()))
+        if least:
+            lines.append("  (the first rows of each rule are listed; there may be more of them)")
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
