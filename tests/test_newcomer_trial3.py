@@ -331,7 +331,8 @@ def test_capped_weekly_hub_file_problems_give_the_true_count(tmp_path):
 
 
 def test_declared_decimal_comma_reads_dot_grouped_counts_in_both_readers(tmp_path):
-    """``decimal: ','`` (project key) and ``--decimal ,`` read '1.443' beside '259' as 1443; ids and dotted dates stay."""
+    """``decimal: ','`` (project key) and ``--decimal ,`` read '1.443' beside '259' as 1443; ids and dotted dates
+    stay as written."""
     from equicare.data.readers import read_table
     from equicare.project.tables import read_tabular
 

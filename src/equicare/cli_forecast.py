@@ -216,7 +216,8 @@ def backtest_cmd(
     start = parse_date(start, "--start").strftime("%Y-%m-%d")  # YYYY-MM-DD: never guessed
     end = parse_date(end, "--end").strftime("%Y-%m-%d")
     n = fc.backtest_to_csv(truth, start, end, out, model=model, history=history, progress=_progress,
-                           ilinet=ilinet, extras=True if extras is None else extras, notes=lambda note: typer.echo(f"note: {note}", err=True),
+                           ilinet=ilinet, extras=True if extras is None else extras,
+                           notes=lambda note: typer.echo(f"note: {note}", err=True),
                            vintages=vintages, nowcast=nowcast, integer=integer, missing_weeks=missing_weeks,
                            adaptive=adaptive_spread, deadline_days=deadline_days,
                            late_days=late_release_days)

@@ -7,7 +7,8 @@ import typer
 
 def write_table(table, out: str | None, decimals=None) -> None:
     """Write TABLE as CSV to OUT (folders made; a line on stderr says how many rows) or to stdout without OUT;
-    whole-number columns without decimals, the columns in ``decimals`` rounded (:func:`equicare.csvout.whole_numbers`)."""
+    whole-number columns without decimals, the columns in ``decimals`` rounded
+    (:func:`equicare.csvout.whole_numbers`)."""
     from equicare.csvout import csv_text, write_csv
 
     if out:

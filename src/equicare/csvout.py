@@ -24,7 +24,8 @@ def whole_numbers(df: pd.DataFrame, decimals: Mapping[str, int] | None = None) -
     """``df`` with each float column whose finite values are all whole turned into nullable integers
     (``Int64``: missing stays missing), the columns named in ``decimals`` first rounded to that many decimals
     (``numpy.round``: the double nearest the decimal, printed short). A column with an infinity, a fraction or
-    nothing finite is kept as float (``-0.0`` becomes ``0.0``). Other dtypes are untouched; ``df`` itself is not changed (its ``attrs`` are kept).
+    nothing finite is kept as float (``-0.0`` becomes ``0.0``). Other dtypes are untouched; ``df`` itself is not
+    changed (its ``attrs`` are kept).
     """
     floats = df.select_dtypes(include="floating").columns
     if not len(floats):

@@ -71,7 +71,8 @@ def score(truth: pd.DataFrame, forecasts: pd.DataFrame, versus: pd.DataFrame | N
     Tasks are (reference date, location, horizon) with all 23 quantiles and an observed value for the
     target week; locations in ``exclude`` (the national ``US`` row by default) and horizons outside
     ``horizons`` are left out, as in the issue's comparison.  With ``versus``, only tasks both forecast sets
-    cover are scored (every figure, a note says how many tasks were left out) and ``wis_ratio`` is the mean WIS of ``forecasts`` divided by that of ``versus`` on them.
+    cover are scored (every figure, a note says how many tasks were left out) and ``wis_ratio`` is the mean WIS
+    of ``forecasts`` divided by that of ``versus`` on them.
     ``target_end(reference_date, horizon)`` gives the target date of a planner's own daily, weekly or monthly
     series (:func:`equicare.forecast.series.score_counts`) instead of the hub's weekly rule.
 

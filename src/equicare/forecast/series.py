@@ -316,7 +316,8 @@ def forecast_counts(s: CountSeries, as_of: object = None, model: str | ForecastM
     unit = _UNIT.get(s.freq, "step")
     if ref < grid[0]:
         raise EquicareError(f"the reference date (as_of) {ref.date()} is before the series starts "
-                            f"({grid[0].date()}); the first possible reference date is {grid[min(2, len(grid) - 1)].date()} "
+                            f"({grid[0].date()}); the first possible reference date is "
+                            f"{grid[min(2, len(grid) - 1)].date()} "
                             f"(two {unit}s observed before it)")
     if ref not in grid:
         k = _steps_after(s, last, ref) if ref > grid[-1] else 0
