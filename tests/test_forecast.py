@@ -240,7 +240,9 @@ def test_cli_forecast_backtest_score(tmp_path: Path, run_cli) -> None:
     assert code == 0, err
     code, out, err = run_cli("score", "--truth", BUNDLED, "--forecasts", f1, "--versus", f2)
     assert code == 0, err
-    assert "WIS ratio" in out and "cov95" in out and out.strip().splitlines()[-1].split()[0] == "all"
+    table = [ln for ln in out.strip().splitlines() if not ln.startswith("note:")]  # notes: US rows, shared tasks
+    assert "WIS ratio" in out and "cov95" in out and table[-1].split()[0] == "all"
+    assert "location US is not scored" in out and "208 tasks both sets" in out
 
 
 def test_cli_errors_are_clean(tmp_path: Path, run_cli) -> None:

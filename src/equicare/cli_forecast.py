@@ -9,11 +9,16 @@ from equicare.cli_output import write_table
 
 # options shared by `forecast`, `backtest` (and --truth by `score`)
 _TRUTH = typer.Option(None, "--truth", help="Hub target data CSV (default: the bundled file).")
-_MODEL = typer.Option(None, "--model", help="Forecast model (see equicare.forecast.MODELS).")
+#: The model names of ``--model`` as the help lists them (a test checks them against
+#: :data:`equicare.forecast.models.SERIES_MODELS`; ``count_ensemble`` is for --series only).
+MODEL_NAMES = ("ensemble", "seasonal_naive", "flat_baseline", "linear", "pooled_ar", "pooled_gbm", "pooled_gbqr",
+               "damped_trend", "count_ensemble")
+_MODEL = typer.Option(None, "--model", help="Forecast model: " + ", ".join(MODEL_NAMES) + " (count_ensemble with "
+                      "--series only; default ensemble).")
 _HISTORY = typer.Option(None, "--history", help="Optional older admissions in the same format.")
 _ILINET = typer.Option(None, "--ilinet", help="Optional ILINet extract(s), comma-separated (state, HHS-region): "
                        "extra training epidemics.")
-_EXTRAS = typer.Option(True, "--extras/--no-extras", help="Train also on the bundled NHSN admissions 2020-23 and "
+_EXTRAS = typer.Option(None, "--extras/--no-extras", help="Train also on the bundled NHSN admissions 2020-23 and "
                        "ILINet extracts where --history/--ilinet are not given (default: on).")
 _VINTAGES = typer.Option(None, "--vintages", help="Vintage file (as_of,date,location,value; changes only): forecast "
                          "in real time from the data as published on or before R - 3 days, or in a late release of "
@@ -34,14 +39,44 @@ _HUB_OUT = typer.Option(..., "--out", help="Output CSV (hubverse quantile rows).
 # a planner's own count series (`backtest` and `score`; `forecast` has the same options)
 _SERIES = typer.Option(None, "--series", help="Any count series instead of US flu truth: a CSV/XLSX with region ids "
                        "(any text), dates (daily, weekly or monthly) and counts.")
-_REGION = typer.Option("region", "--region", help="With --series: the region id column.")
-_DATE = typer.Option("date", "--date", help="With --series: the date column.")
-_VALUE = typer.Option("value", "--value", help="With --series: the count column.")
-_HORIZONS = typer.Option(4, "--horizons", min=1, help="With --series: steps ahead (horizons 0..N-1).")
+_REGION = typer.Option(None, "--region", help="With --series: the region id column (default 'region').")
+_DATE = typer.Option(None, "--date", help="With --series: the date column (default 'date').")
+_VALUE = typer.Option(None, "--value", help="With --series: the count column (default 'value').")
+_HORIZONS = typer.Option(None, "--horizons", min=1, help="With --series: how many steps ahead, a count N giving "
+                         "horizons 0..N-1 (default 4; a project file's horizons: lists them instead).")
+_SHEET = typer.Option(None, "--sheet", help="With --series: the XLSX sheet, by name or 0-based number (default the "
+                      "first; the project key sheet).")
+_DECIMAL = typer.Option(None, "--decimal", help="With --series: the CSV's decimal mark, '.' or ',' (with ',' a '.' "
+                        "is a thousands separator: 1.443 reads 1443; the project key decimal). Default detected.")
 _DATE_FORMAT = typer.Option(None, "--date-format", help="With --series: how the dates are written when not "
                             "YYYY-MM-DD, e.g. '%d/%m/%Y' (never guessed); also for --reference-date.")
 _INTEGER = typer.Option(False, "--integer", help="Whole-number quantiles (the hub's 2025-26 rule), monotone and "
                         "non-negative.")
+
+
+def _series_only(region, date, value, horizons, date_format, sheet, decimal, holdout=None) -> tuple:
+    """The options that only apply with --series (refused without it, never silently ignored)."""
+    return (("--region", region), ("--date", date), ("--value", value), ("--horizons", horizons),
+            ("--date-format", date_format), ("--sheet", sheet), ("--decimal", decimal), ("--holdout", holdout))
+
+
+def _check_model(model: str | None) -> None:
+    """An unknown ``--model``: a usage error (exit 2, with the usage line) listing the models."""
+    if model is None:
+        return
+    if model not in MODEL_NAMES:  # (count_ensemble on the flu path: refused by the model factory, with its reason)
+        raise typer.BadParameter(f"unknown model {model!r}; choose one of {', '.join(MODEL_NAMES)} (count_ensemble "
+                                 "with --series only)", param_hint="'--model'")
+
+
+def _progress(done: int, total: int) -> None:
+    """Back-test progress on stderr: one line rewritten on a terminal; elsewhere (a log) only the final count."""
+    import sys
+
+    if sys.stderr.isatty():
+        typer.echo(f"\rreference dates: {done}/{total}", nl=done == total, err=True)
+    elif done == total:
+        typer.echo(f"reference dates: {done}/{total}", err=True)
 
 
 def _refuse(given: tuple[tuple[str, object], ...], why: str) -> None:
@@ -68,6 +103,8 @@ def forecast_cmd(
     value: str = _VALUE,
     horizons: int = _HORIZONS,
     date_format: str = _DATE_FORMAT,
+    sheet: str = _SHEET,
+    decimal: str = _DECIMAL,
     vintages: str = _VINTAGES,
     deadline_days: int = _DEADLINE,
     late_release_days: int = _LATE,
@@ -79,8 +116,10 @@ def forecast_cmd(
     """Quantile forecasts for one reference date: US flu admissions (hub truth), or any count series (--series)."""
     from equicare.errors import EquicareError
 
+    _check_model(model)
     if series:
-        _refuse((("--truth", truth), ("--history", history), ("--ilinet", ilinet), ("--vintages", vintages),
+        _refuse((("--truth", truth), ("--history", history), ("--ilinet", ilinet), ("--extras/--no-extras", extras),
+                 ("--vintages", vintages),
                  ("--deadline-days", deadline_days), ("--late-release-days", late_release_days),
                  ("--nowcast", nowcast), ("--missing-weeks", missing_weeks), ("--adaptive-spread", adaptive_spread)),
                 "for the US flu truth, not for --series (a series is forecast from its file as it stands)")
@@ -88,28 +127,33 @@ def forecast_cmd(
         from equicare.forecast.series import forecast_counts
 
         s = fc.read_series(series, region, date, value, date_format,
-                           notes=lambda note: typer.echo(f"note: {note}", err=True))
+                           notes=lambda note: typer.echo(f"note: {note}", err=True), sheet=sheet, decimal=decimal)
         if reference_date is not None:
             reference_date = fc.series_date(reference_date, "--reference-date", date_format)
-        table = forecast_counts(s, reference_date, model or "ensemble", horizons=tuple(range(horizons)))
+        table = forecast_counts(s, reference_date, model or "ensemble",
+                                horizons=tuple(range(4 if horizons is None else horizons)))
         if integer:  # whole-number quantiles, as for the flu forecasts (monotone and non-negative stay so)
             from equicare.forecast.run import integer_quantiles
 
             table["value"] = integer_quantiles(table["value"].to_numpy(float))
-        write_table(table, out)
+        from equicare.forecast.hub import WRITTEN_DECIMALS
+
+        write_table(table, out, decimals=WRITTEN_DECIMALS)
         for note in table.attrs.get("notes", []):
             typer.echo(f"note: {note}", err=True)
         return
+    _refuse(_series_only(region, date, value, horizons, date_format, sheet, decimal),
+            "for --series only (the flu forecasts have horizons 0-3 and YYYY-MM-DD dates); give --series or "
+            "leave them out")
     if reference_date is None:
         raise EquicareError("--reference-date is required for the flu truth (or give --series)")
-    if date_format is not None:
-        raise EquicareError("--date-format is for --series: the flu truth and --reference-date are YYYY-MM-DD")
     from equicare.data.dates import parse_date
 
     reference_date = parse_date(reference_date, "--reference-date", where=None).strftime("%Y-%m-%d")
     from equicare.forecast import cli as fc
 
-    n = fc.forecast_to_csv(truth, reference_date, out, model=model, history=history, ilinet=ilinet, extras=extras,
+    n = fc.forecast_to_csv(truth, reference_date, out, model=model, history=history, ilinet=ilinet,
+                           extras=True if extras is None else extras,
                            notes=lambda note: typer.echo(f"note: {note}", err=True), vintages=vintages,
                            nowcast=nowcast, integer=integer, missing_weeks=missing_weeks,
                            adaptive=adaptive_spread, deadline_days=deadline_days,
@@ -132,6 +176,8 @@ def backtest_cmd(
     value: str = _VALUE,
     horizons: int = _HORIZONS,
     date_format: str = _DATE_FORMAT,
+    sheet: str = _SHEET,
+    decimal: str = _DECIMAL,
     holdout: int = typer.Option(None, "--holdout", help="With --series: the last N reference dates whose every "
                                 "horizon is observed (default 8)."),
     vintages: str = _VINTAGES,
@@ -148,30 +194,30 @@ def backtest_cmd(
     from equicare.errors import EquicareError
     from equicare.forecast import cli as fc
 
+    _check_model(model)
     if series:
         _refuse((("--start", start), ("--end", end), ("--truth", truth), ("--history", history),
-                 ("--ilinet", ilinet), ("--vintages", vintages), ("--deadline-days", deadline_days),
+                 ("--ilinet", ilinet), ("--extras/--no-extras", extras), ("--vintages", vintages),
+                 ("--deadline-days", deadline_days),
                  ("--late-release-days", late_release_days), ("--nowcast", nowcast),
                  ("--missing-weeks", missing_weeks), ("--adaptive-spread", adaptive_spread)),
                 "for the US flu truth, not for --series (a series is back-tested at its last --holdout dates)")
-        s = fc.read_series(series, region, date, value, date_format,
-                           notes=lambda note: typer.echo(f"note: {note}", err=True))
-        n = fc.backtest_series_to_csv(s, out, model=model, horizons=horizons,
-                                      holdout=8 if holdout is None else holdout, integer=integer)
+        say = lambda note: typer.echo(f"note: {note}", err=True)  # noqa: E731
+        s = fc.read_series(series, region, date, value, date_format, notes=say, sheet=sheet, decimal=decimal)
+        n = fc.backtest_series_to_csv(s, out, model=model, horizons=4 if horizons is None else horizons,
+                                      holdout=8 if holdout is None else holdout, integer=integer, notes=say)
         typer.echo(f"wrote {n} rows to {out}")
         return
-    _refuse((("--holdout", holdout), ("--date-format", date_format)),
-            "for --series (the flu back-test runs from --start to --end, written YYYY-MM-DD)")
+    _refuse(_series_only(region, date, value, horizons, date_format, sheet, decimal, holdout),
+            "for --series only (the flu back-test runs from --start to --end with horizons 0-3, written "
+            "YYYY-MM-DD); give --series or leave them out")
     if start is None or end is None:
         raise EquicareError("--start and --end are required for the flu truth (or give --series)")
     start = parse_date(start, "--start", where=None).strftime("%Y-%m-%d")  # YYYY-MM-DD: never guessed
     end = parse_date(end, "--end", where=None).strftime("%Y-%m-%d")
-
-    def progress(done: int, total: int) -> None:
-        typer.echo(f"\rreference dates: {done}/{total}", nl=done == total, err=True)
-
-    n = fc.backtest_to_csv(truth, start, end, out, model=model, history=history, progress=progress,
-                           ilinet=ilinet, extras=extras, notes=lambda note: typer.echo(f"note: {note}", err=True),
+    n = fc.backtest_to_csv(truth, start, end, out, model=model, history=history, progress=_progress,
+                           ilinet=ilinet, extras=True if extras is None else extras,
+                           notes=lambda note: typer.echo(f"note: {note}", err=True),
                            vintages=vintages, nowcast=nowcast, integer=integer, missing_weeks=missing_weeks,
                            adaptive=adaptive_spread, deadline_days=deadline_days,
                            late_days=late_release_days)
@@ -187,6 +233,8 @@ def score_cmd(
     date: str = _DATE,
     value: str = _VALUE,
     date_format: str = _DATE_FORMAT,
+    sheet: str = _SHEET,
+    decimal: str = _DECIMAL,
 ) -> None:
     """WIS, absolute error of the median, 50%/95% coverage and (with --versus) the mean WIS ratio; against the flu
     truth, or with --series against a planner's own count series."""
@@ -195,8 +243,10 @@ def score_cmd(
     if series:
         _refuse((("--truth", truth),), "for the US flu truth; with --series the forecasts are scored against it")
         s = fc.read_series(series, region, date, value, date_format,
-                           notes=lambda note: typer.echo(f"note: {note}", err=True))
+                           notes=lambda note: typer.echo(f"note: {note}", err=True), sheet=sheet, decimal=decimal)
         typer.echo(fc.score_series_files(s, forecasts, versus))
         return
-    _refuse((("--date-format", date_format),), "for --series (the flu files are written YYYY-MM-DD)")
+    _refuse(_series_only(region, date, value, None, date_format, sheet, decimal),
+            "for --series only (the flu files are scored against the hub truth, written YYYY-MM-DD); give --series "
+            "or leave them out")
     typer.echo(fc.score_files(truth, forecasts, versus))

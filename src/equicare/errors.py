@@ -88,6 +88,10 @@ class Problem:
         return {"file": self.file, "row": plain(self.row), "column": self.column, "rule": self.rule, "value": v}
 
 
+#: The caps validators apply per rule (rows listed); a rule listed exactly so often without counts may be cut.
+_CAPS = (20, 50)
+
+
 @dataclass
 class ValidationError(EquicareError):
     """A file was rejected; nothing from it was loaded. ``problems`` lists every broken rule found."""
@@ -108,14 +112,28 @@ class ValidationError(EquicareError):
     def n_problems(self) -> int:
         return max(len(self.problems), sum(self.counts.values()))
 
+    @property
+    def maybe_capped(self) -> bool:
+        """No ``counts`` given and some rule listed exactly as often as a validator's cap (20 or 50 rows): the
+        list may have been cut there, so the number found is a lower bound."""
+        if self.counts:
+            return False
+        from collections import Counter
+
+        per_rule = Counter((p.file, p.column, p.rule) for p in self.problems if p.row is not None)
+        return any(k in _CAPS for k in per_rule.values())
+
     def __str__(self) -> str:
         n = self.n_problems
-        head = f"rejected: {n} problem{'s' if n != 1 else ''} found; nothing was loaded"
+        least = "at least " if self.maybe_capped else ""
+        head = f"rejected: {least}{n} problem{'s' if n != 1 else ''} found; nothing was loaded"
         lines = [head] + ["  " + str(p) for p in self.problems[: self.max_shown]]
         if n > min(self.max_shown, len(self.problems)):
             lines.append(f"  ... and {n - min(self.max_shown, len(self.problems))} more")
         if self.counts and n > len(self.problems):
             lines.append("  problems per rule: " + "; ".join(f"{k}: {v:,}" for k, v in self.counts.items()))
+        if least:
+            lines.append("  (the first rows of each rule are listed; there may be more of them)")
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
@@ -125,6 +143,23 @@ class ValidationError(EquicareError):
             out["n_problems"] = self.n_problems
             out["counts"] = [{"rule": k, "count": v} for k, v in self.counts.items()]
         return out
+
+
+#: How many problems of one rule a validator lists (the rest are counted, see :func:`add_capped`).
+SHOWN_PER_RULE = 20
+
+
+def add_capped(problems: list[Problem], counts: dict[str, int], positions, make, limit: int = SHOWN_PER_RULE) -> None:
+    """Append ``make(i)`` for the first ``limit`` of ``positions`` to ``problems`` and count them all in
+    ``counts`` (key ``"column: rule"``), so that :class:`ValidationError` ``(problems, counts=counts)`` says the
+    true number of problems and "... and K more" when the list is capped, never a capped count as if exact."""
+    positions = list(positions)
+    if not positions:
+        return
+    made = [make(int(i)) for i in positions[:limit]]
+    problems.extend(made)
+    key = f"{made[0].column}: {made[0].rule}" if made[0].column else made[0].rule
+    counts[key] = counts.get(key, 0) + len(positions)
 
 
 class InfeasibleError(EquicareError):

@@ -68,13 +68,17 @@ def parse_dates(text: pd.Series, date_format: str | None = None) -> pd.Series:
 
 
 def date_problems(df: pd.DataFrame, col: str, dates: pd.Series, file: str, date_format: str | None = None,
-                  where: str = "date_format") -> list[Problem]:
+                  where: str = "date_format", counts: dict[str, int] | None = None) -> list[Problem]:
     """One problem per filled cell of ``df[col]`` that :func:`parse_dates` could not read (file, row, column,
-    the rule), the first :data:`MAX_LISTED` of them."""
+    the rule), the first :data:`MAX_LISTED` of them; ``counts`` (as :class:`~equicare.errors.ValidationError`
+    takes it) gets the number of all of them, so a capped list is not read as complete."""
     from equicare.data.readers import sheet_rows
 
     raw = df[col].astype("string").str.strip()
     bad = np.flatnonzero((dates.isna() & raw.notna() & (raw != "")).fillna(False).to_numpy(bool))
+    if counts is not None and len(bad):
+        key = f"{col}: {rule(date_format, where)}"
+        counts[key] = counts.get(key, 0) + len(bad)
     return [Problem(file, int(r), col, rule(date_format, where), str(raw.iloc[i]))
             for i, r in zip(bad[:MAX_LISTED], sheet_rows(df, bad[:MAX_LISTED]))]
 

@@ -412,11 +412,14 @@ def _check_header(header: list[str], label: str) -> list[str]:
     return names
 
 
-def _decimal_comma_columns(body: pd.DataFrame, missing: pd.DataFrame) -> list[str]:
+def _decimal_comma_columns(body: pd.DataFrame, missing: pd.DataFrame, declared: bool = False) -> list[str]:
+    """Columns written with a ',' decimal mark: numbers like ``1.234,5``, at least one with a ','; with the mark
+    ``declared``, also a column whose only marks are '.' thousands separators (``259``, ``1.443``)."""
     out = []
     for c in body.columns:
         s = body[c][~missing[c]].astype(str)
-        if len(s) and s.str.contains(",", regex=False).any() and s.str.fullmatch(_NUM_COMMA).all():
+        mark = s.str.contains(",", regex=False).any() or (declared and s.str.contains(".", regex=False).any())
+        if len(s) and mark and s.str.fullmatch(_NUM_COMMA).all():
             out.append(c)
     return out
 
@@ -509,8 +512,8 @@ def read_table(source: Source, *, label: str | None = None, sheet: str | int | N
         if dec not in (None, ".", ","):
             raise EquicareError(f"{label}: decimal mark must be '.' or ','")
         comma_cols = _decimal_comma_columns(body, missing) if dec != "." and attrs["delimiter"] != "," else []
-        if dec == ",":
-            comma_cols = _decimal_comma_columns(body, missing)
+        if dec == ",":  # declared: '.' is a thousands separator, also in a column without any ',' (1.443)
+            comma_cols = _decimal_comma_columns(body, missing, declared=True)
         if dec is None:
             dec = "," if comma_cols else "."
         for c in comma_cols:

@@ -61,8 +61,9 @@ def _data(truth: str | None, vintages: str | None, nowcast: bool | None, deadlin
 
 def _write(table: pd.DataFrame, out: str) -> int:
     from equicare.csvout import write_csv
+    from equicare.forecast.hub import WRITTEN_DECIMALS
 
-    write_csv(table, Path(out))
+    write_csv(table, Path(out), decimals=WRITTEN_DECIMALS)
     return len(table)
 
 
@@ -180,7 +181,8 @@ def format_score(result: dict) -> str:
         s = (f"{label:>8} {r['n_tasks']:>6d} {r['wis']:>10.2f} {r['ae_median']:>11.2f} "
              f"{r['coverage_50']:>6.3f} {r['coverage_95']:>6.3f}")
         if has_v:
-            s += f" {r['wis_versus']:>11.2f} {r['wis_ratio']:>9.3f}"
+            ratio = "n/a" if r["wis_ratio"] is None else f"{r['wis_ratio']:.3f}"  # undefined: a note says why
+            s += f" {r['wis_versus']:>11.2f} {ratio:>9}"
         return s
 
     for h, r in result["by_horizon"].items():
@@ -198,36 +200,80 @@ def format_score(result: dict) -> str:
     return "\n".join(lines)
 
 
-def read_series(path: str, region: str, date: str, value: str, date_format: str | None = None,
-                notes: Callable[[str], None] | None = None) -> CountSeries:
+def read_series(path: str, region: str | None, date: str | None, value: str | None,
+                date_format: str | None = None, notes: Callable[[str], None] | None = None,
+                sheet: str | None = None, decimal: str | None = None) -> CountSeries:
     """A planner's count series from a CSV/XLSX (``--series``): columns named by ``region``, ``date`` and
-    ``value`` (matched ignoring case; ids kept as written, ``NA`` stays an id); dates ``YYYY-MM-DD`` or in the
-    declared ``date_format`` (``--date-format``; :mod:`equicare.data.dates`, never guessed); blank values are
-    said to ``notes`` (left out, not zero).
+    ``value`` (default ``region``, ``date``, ``value``; matched ignoring case; ids kept as written but for
+    surrounding spaces and Unicode composition, said in ``notes``; ``NA`` stays an id); dates ``YYYY-MM-DD`` or
+    in the declared ``date_format`` (``--date-format``; :mod:`equicare.data.dates`, never guessed); ``sheet``
+    (``--sheet``, the project key ``sheet``) picks an XLSX sheet by name or 0-based number; ``decimal``
+    (``--decimal``, the project key ``decimal``) declares a CSV's decimal mark (``,`` reads ``1.443`` as
+    1443); blank values are said to ``notes`` (left out, not zero).
 
     Raises
     ------
     ValidationError
-        As :func:`~equicare.forecast.series.load_counts` (file, row, column, rule), or a column that is missing.
+        As :func:`~equicare.forecast.series.load_counts` (file, row, column, rule), or a column that is missing
+        (naming the workbook's other sheets), or an unknown sheet.
     EquicareError
-        ``date_format`` is not a valid format.
+        ``date_format`` is not a valid format, or ``decimal`` is neither ``.`` nor ``,``.
     """
     from equicare.data.dates import check_date_format
+    from equicare.data.readers import read_table
+    from equicare.errors import Problem, ValidationError
     from equicare.project.spec import resolve_column
-    from equicare.project.tables import read_tabular
 
     fmt = check_date_format(date_format, "--date-format")
-    df = read_tabular(path, ids=(region,))
+    if decimal is not None and decimal not in (".", ","):
+        raise EquicareError(f"--decimal must be '.' or ',' (got {decimal!r})")
     name = Path(path).name
-    cols = {k: resolve_column(df, v, name, f"--{k}") for k, v in (("region", region), ("date", date),
-                                                                   ("value", value))}
+    region, date, value = region or "region", date or "date", value or "value"
+    df = read_table(path, label=name, sheet=sheet, decimal=decimal, ids=(region,))
+    try:
+        cols = {k: resolve_column(df, v, name, f"--{k}") for k, v in (("region", region), ("date", date),
+                                                                       ("value", value))}
+    except ValidationError as exc:
+        others = _other_sheets(path, sheet)
+        if others:
+            p = exc.problems[0]
+            raise ValidationError([Problem(p.file, p.row, p.column, f"{p.rule}; looked for on sheet {others[0]!r}, "
+                                           f"the workbook has also {', '.join(repr(o) for o in others[1:])}: "
+                                           "choose one with --sheet", p.value)]) from None
+        raise
     s = load_counts(df, region=cols["region"], date=cols["date"], value=cols["value"], file=name,
                     date_format=fmt, date_format_key="--date-format")
     n_blank = int(df[cols["value"]].astype("string").str.strip().fillna("").eq("").sum())
-    if n_blank and notes is not None:  # said, as `equicare run`'s cleaning report says it
-        notes(f"{n_blank:,} blank value{'s' if n_blank != 1 else ''} in {name} column '{cols['value']}' read as "
-              "not reported (left out, not zero)")
+    if notes is not None:
+        for n in s.notes:
+            notes(n)
+        if n_blank:  # said, as `equicare run`'s cleaning report says it
+            notes(f"{n_blank:,} blank value{'s' if n_blank != 1 else ''} in {name} column '{cols['value']}' read "
+                  "as not reported (left out, not zero)")
     return s
+
+
+def _other_sheets(path: str, sheet: str | None) -> list[str]:
+    """For an XLSX with several sheets: the sheet read first, then the others; else ``[]``."""
+    if Path(path).suffix.lower() not in (".xlsx", ".xlsm"):
+        return []
+    import openpyxl
+
+    try:
+        wb = openpyxl.load_workbook(path, read_only=True)
+        names = list(wb.sheetnames)
+        wb.close()
+    except Exception:  # noqa: BLE001 - only a hint; the reader has already read the file
+        return []
+    if len(names) < 2:
+        return []
+    if sheet is None:
+        used = names[0]
+    elif str(sheet).strip().isdigit() and str(sheet).strip() not in names:
+        used = names[int(str(sheet).strip())]
+    else:
+        used = next((n for n in names if n.lower() == str(sheet).lower()), str(sheet))
+    return [used] + [n for n in names if n != used]
 
 
 def series_date(text: str, option: str, date_format: str | None = None) -> str:
@@ -240,10 +286,12 @@ def series_date(text: str, option: str, date_format: str | None = None) -> str:
 
 
 def backtest_series_to_csv(series: CountSeries, out: str, model: str | None = None, horizons: int = 4,
-                           holdout: int = 8, integer: bool = False) -> int:
+                           holdout: int = 8, integer: bool = False,
+                           notes: Callable[[str], None] | None = None) -> int:
     """Back-test a count series at its last ``holdout`` reference dates whose every horizon is observed
     (:func:`~equicare.forecast.series.backtest_counts`, horizons ``0 .. horizons - 1``) and write the hubverse
-    rows; returns the row count."""
+    rows; returns the row count. ``notes`` receives the back-test's notes (fewer reference dates than asked,
+    regions that stopped reporting)."""
     from equicare.forecast.run import integer_quantiles
 
     if holdout < 1:
@@ -251,7 +299,9 @@ def backtest_series_to_csv(series: CountSeries, out: str, model: str | None = No
     table = backtest_counts(series, holdout, model or "ensemble", horizons=tuple(range(horizons)))
     if integer:
         table["value"] = integer_quantiles(table["value"].to_numpy(float))
-    return _write(table, out)
+    n = _write(table, out)
+    _say(table, notes)
+    return n
 
 
 def score_series_files(series: CountSeries, forecasts: str, versus: str | None = None) -> str:

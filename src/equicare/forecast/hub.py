@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from equicare.data.readers import read_table, sheet_rows
-from equicare.errors import EquicareError, Problem, ValidationError, plain_text
+from equicare.errors import EquicareError, Problem, ValidationError, add_capped, plain_text
 from equicare.params import QUANTILES  # noqa: F401  (the 23 quantile levels the hub asks for; re-exported)
 
 #: Hub target name for weekly incident influenza hospital admissions.
@@ -28,6 +28,11 @@ COLUMNS: tuple[str, ...] = ("reference_date", "horizon", "target", "target_end_d
                             "output_type", "output_type_id", "value")
 #: Hub horizons (weeks after the reference date).
 HORIZONS: tuple[int, ...] = (0, 1, 2, 3)
+
+#: Decimals a written forecast keeps (the one rule of every forecast writer, through
+#: :func:`equicare.csvout.whole_numbers`): quantiles of counts to 1/10,000 of a count, far below any meaning and
+#: above float noise (``10.825``, not ``10.824999999999996``).
+WRITTEN_DECIMALS: dict[str, int] = {"value": 4, "output_type_id": 4}
 
 _Q = np.asarray(QUANTILES)
 
@@ -173,23 +178,23 @@ def check_forecasts(forecasts: pd.DataFrame, file: str = "forecasts", target_end
         sel = (df["output_type"].astype(str).str.strip() == "quantile").to_numpy()
         df, rows = df[sel].reset_index(drop=True), rows[sel]
     problems: list[Problem] = []
+    counts: dict[str, int] = {}  # every problem counted, the first 20 of each rule listed
 
     def flag(mask: np.ndarray, col: str, rule: str, values: object = None) -> None:
         vals = df[col].to_numpy(object) if values is None else np.asarray(values, dtype=object)
-        for i in np.flatnonzero(mask)[:20]:
-            problems.append(Problem(file, int(rows[i]), col, rule, vals[i]))
+        add_capped(problems, counts, np.flatnonzero(mask), lambda i: Problem(file, int(rows[i]), col, rule, vals[i]))
 
     for col in ("reference_date", "target_end_date"):
         text = df[col].astype(str).str.strip()
         parsed = pd.to_datetime(text, format="%Y-%m-%d", errors="coerce")
         flag(parsed.isna().to_numpy(), col, "not a YYYY-MM-DD date")
         df[col] = parsed
-    for col, lo, hi, rule in (("value", 0.0, np.inf, "must be a number >= 0"),
+    for col, lo, hi, rule in (("value", 0.0, np.inf, "must be a finite number >= 0"),
                               ("output_type_id", 0.0, 1.0, "must be a quantile level between 0 and 1"),
                               ("horizon", -10, 10, "must be a whole number of weeks between -10 and 10")
                               if target_end is None else ("horizon", 0, 10_000, "must be a whole number of steps >= 0")):
         num = pd.to_numeric(df[col], errors="coerce")
-        bad = (num.isna() | (num < lo) | (num > hi)).to_numpy().copy()
+        bad = (num.isna() | (num < lo) | (num > hi) | ~np.isfinite(num.astype(float))).to_numpy().copy()
         if col == "horizon":
             bad |= (num.notna() & (num != num.round())).to_numpy()
         # a number is shown as a number (-1, not '-1.0'); text as written
@@ -200,7 +205,7 @@ def check_forecasts(forecasts: pd.DataFrame, file: str = "forecasts", target_end
                  f"({', '.join(f'{q:g}' for q in QUANTILES)})", num.to_numpy(object))
         df[col] = num
     if problems:
-        raise ValidationError(problems)
+        raise ValidationError(problems, counts=counts)
 
     df["horizon"] = df["horizon"].astype(int)
     loc = df["location"].astype(str).str.strip()
@@ -215,11 +220,14 @@ def check_forecasts(forecasts: pd.DataFrame, file: str = "forecasts", target_end
         expected = pd.Series([ends[(r, int(h))] for r, h in zip(df["reference_date"], df["horizon"])], index=df.index)
         rule = "must be reference_date + horizon steps of the series"
     wrong = (df["target_end_date"] != expected).to_numpy()
+    n_wrong = int(wrong.sum())
     for i in np.flatnonzero(wrong)[:20]:
         problems.append(Problem(file, int(rows[i]), "target_end_date",
                                 f"{rule}: expected "
                                 f"{expected.iloc[i]:%Y-%m-%d} for {_task_text(df, i)}",
                                 f"{df['target_end_date'].iloc[i]:%Y-%m-%d}"))
+    if n_wrong:
+        counts[f"target_end_date: {rule}"] = n_wrong
 
     key = ["reference_date", "location", "horizon", "target"] if "target" in df.columns else \
         ["reference_date", "location", "horizon"]
@@ -227,13 +235,14 @@ def check_forecasts(forecasts: pd.DataFrame, file: str = "forecasts", target_end
     dup = keyed.duplicated(keep="first").to_numpy()
     if dup.any():
         first = keyed.reset_index().groupby(key + ["output_type_id"], sort=False)["index"].transform("first")
+        counts["output_type_id: a second row for a task and level"] = int(dup.sum())
         for i in np.flatnonzero(dup)[:20]:
             problems.append(Problem(file, int(rows[i]), "output_type_id",
                                     f"a second row for task {_task_text(df, i)} and level "
                                     f"{df['output_type_id'].iloc[i]:g} (first at row {int(rows[first.iloc[i]])}); "
                                     "the hub allows one row per task and level", df["value"].iloc[i]))
     if problems:
-        raise ValidationError(problems)
+        raise ValidationError(problems, counts=counts)
 
     order = np.lexsort((df["output_type_id"].to_numpy(), *(pd.factorize(df[k])[0] for k in reversed(key))))
     srt = df.iloc[order]
@@ -252,10 +261,8 @@ def check_forecasts(forecasts: pd.DataFrame, file: str = "forecasts", target_end
                                 f"{int(rows[i_lo])}) but level {df['output_type_id'].iloc[i_hi]:g} = "
                                 f"{plain_text(val[j])}; hub rule: values must not decrease with the quantile "
                                 "level (they are not re-sorted)"))
-    if len(down) > 20:
-        problems.append(Problem(file, None, "value", f"... and {len(down) - 20} more decreasing quantiles"))
     if problems:
-        raise ValidationError(problems)
+        raise ValidationError(problems, counts={"value: quantiles decrease as the level rises": len(down)})
 
     levels = np.round(np.asarray(QUANTILES), 4)
     task = ["reference_date", "location", "horizon"]

@@ -71,7 +71,8 @@ def score(truth: pd.DataFrame, forecasts: pd.DataFrame, versus: pd.DataFrame | N
     Tasks are (reference date, location, horizon) with all 23 quantiles and an observed value for the
     target week; locations in ``exclude`` (the national ``US`` row by default) and horizons outside
     ``horizons`` are left out, as in the issue's comparison.  With ``versus``, only tasks both forecast sets
-    cover are scored and ``wis_ratio`` is the mean WIS of ``forecasts`` divided by that of ``versus`` on them.
+    cover are scored (every figure, a note says how many tasks were left out) and ``wis_ratio`` is the mean WIS
+    of ``forecasts`` divided by that of ``versus`` on them.
     ``target_end(reference_date, horizon)`` gives the target date of a planner's own daily, weekly or monthly
     series (:func:`equicare.forecast.series.score_counts`) instead of the hub's weekly rule.
 
@@ -88,7 +89,8 @@ def score(truth: pd.DataFrame, forecasts: pd.DataFrame, versus: pd.DataFrame | N
     dict
         ``wis`` (mean WIS), ``ae_median`` (mean absolute error of the median), ``coverage_50`` and
         ``coverage_95`` (share of observations inside the central 50% / 95% intervals, ends included),
-        ``n_tasks``; with ``versus`` also ``wis_versus``, ``wis_ratio`` and the other set's coverage;
+        ``n_tasks``; with ``versus`` also ``wis_versus``, ``wis_ratio`` (``None`` where the versus WIS is 0: the
+        ratio is undefined and a note says so; never nan) and the other set's coverage;
         ``by_horizon`` maps each horizon to the same figures; ``incomplete_tasks`` (and
         ``incomplete_tasks_versus``) list the tasks left out because they lack some quantile levels, as
         ``(reference_date, location, horizon, missing levels)``; ``notes`` says which other tasks were left
@@ -113,6 +115,11 @@ def score(truth: pd.DataFrame, forecasts: pd.DataFrame, versus: pd.DataFrame | N
     def prep(fc: pd.DataFrame, which: str) -> pd.DataFrame:
         m, missing = _task_matrix(fc, str(fc.attrs.get("file", which)), target_end)
         incomplete[which] = [t for t in missing if t[1] not in exclude and t[2] in horizons]
+        out_loc = m[m["location"].isin(exclude)]
+        if len(out_loc):  # said, not silently dropped
+            notes.append(f"{_tasks(len(out_loc))} of the {which} left out: location "
+                         f"{', '.join(sorted(out_loc['location'].unique()))} is not scored (the national total, as "
+                         "in the hub's comparison of state forecasts)")
         m = m[~m["location"].isin(exclude)]
         off = m[~m["horizon"].isin(horizons)]
         if len(off):  # said, not silently dropped
@@ -124,9 +131,12 @@ def score(truth: pd.DataFrame, forecasts: pd.DataFrame, versus: pd.DataFrame | N
         if len(got) < len(m):
             lost = m.merge(obs, on=["target_end_date", "location"], how="left", indicator=True)
             lost = lost[lost["_merge"] == "left_only"]
-            shown = "; ".join(f"{r.location} week {r.target_end_date}" for r in lost.head(5).itertuples())
+            pairs = lost[["location", "target_end_date"]].drop_duplicates()  # each target listed once
+            step = "week" if target_end is None else "date"  # a series may be daily or monthly
+            shown = "; ".join(f"{r.location} {step} {r.target_end_date}" for r in pairs.head(5).itertuples())
             notes.append(f"{_tasks(len(lost))} of the {which} left out: no observed value for the target "
-                         f"week in the truth data ({shown}{'; ...' if len(lost) > 5 else ''})")
+                         f"{step} in the truth data ({len(pairs)} target{'s' if len(pairs) != 1 else ''}: {shown}"
+                         f"{f'; ... and {len(pairs) - 5} more' if len(pairs) > 5 else ''})")
         return got
 
     a = prep(forecasts, "forecasts")
@@ -134,6 +144,10 @@ def score(truth: pd.DataFrame, forecasts: pd.DataFrame, versus: pd.DataFrame | N
     if versus is not None:
         b = prep(versus, "versus")
         common = a[TASK].merge(b[TASK], on=TASK)
+        if len(common) < max(len(a), len(b)):  # every figure, not only the ratio, is on the shared tasks
+            notes.append(f"with versus, every figure (WIS, AE, coverage of both sets) is computed on the "
+                         f"{len(common):,} tasks both sets forecast and can be scored: {len(a) - len(common):,} of the "
+                         f"forecasts' {len(a):,} and {len(b) - len(common):,} of the versus' {len(b):,} left out")
         a = a.merge(common, on=TASK)
         b = b.merge(common, on=TASK)
     if a.empty:
@@ -151,22 +165,30 @@ def score(truth: pd.DataFrame, forecasts: pd.DataFrame, versus: pd.DataFrame | N
                 "coverage_95": float(((y >= q[:, i025]) & (y <= q[:, i975])).mean()),
                 "n_tasks": len(m)}
 
-    def combined(ma: pd.DataFrame, mb: pd.DataFrame | None) -> dict:
+    def combined(ma: pd.DataFrame, mb: pd.DataFrame | None, label: str = "all horizons") -> dict:
         res = figures(ma)
         if mb is not None:
             fb = figures(mb)
-            res.update({"wis_versus": fb["wis"], "wis_ratio": res["wis"] / fb["wis"] if fb["wis"] > 0 else np.nan,
+            if not fb["wis"] > 0:  # undefined, said (one note below) rather than written as nan or inf
+                undefined.append(label)
+            res.update({"wis_versus": fb["wis"], "wis_ratio": res["wis"] / fb["wis"] if fb["wis"] > 0 else None,
                         "ae_median_versus": fb["ae_median"], "coverage_50_versus": fb["coverage_50"],
                         "coverage_95_versus": fb["coverage_95"]})
         return res
 
+    undefined: list[str] = []
     out = combined(a, b)
-    out["notes"] = notes
     out["incomplete_tasks"] = incomplete["forecasts"]
     if versus is not None:
         out["incomplete_tasks_versus"] = incomplete["versus"]
-    out["by_horizon"] = {int(h): combined(a[a["horizon"] == h], None if b is None else b[b["horizon"] == h])
+    out["by_horizon"] = {int(h): combined(a[a["horizon"] == h], None if b is None else b[b["horizon"] == h],
+                                          f"at horizon {int(h)}")
                          for h in sorted(a["horizon"].unique())}
+    if undefined:
+        notes.append(f"WIS ratio undefined ({', '.join(undefined)}): the versus forecasts' WIS is 0 there (every "
+                     "observation exactly at its forecast, e.g. a region of zeros forecast as zero), and a ratio "
+                     "to 0 is not a number; shown as n/a")
+    out["notes"] = notes
     return out
 
 

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from equicare.data.readers import sheet_row
-from equicare.errors import EquicareError, Problem, ValidationError
+from equicare.errors import EquicareError, Problem, ValidationError, add_capped
 from equicare.forecast.hub import COLUMNS, QUANTILES
 from equicare.forecast.models import SERIES_MODELS, ForecastModel
 from equicare.forecast.truth import Panel
@@ -34,6 +34,9 @@ PERIODS = {"daily": 365, "weekly": 52, "monthly": 12}
 #: Season of the count ensemble's seasonal member, in steps: the week for daily series, the year otherwise.
 COUNT_SEASON = {"daily": 7, "weekly": 52, "monthly": 12}
 _Q = np.asarray(QUANTILES)
+#: Fewest steps a back-test fits on before its first reference date.
+MIN_FIT_STEPS = 4
+_UNIT = {"weekly": "week", "daily": "day", "monthly": "month"}
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,10 @@ class CountSeries:
     frame: pd.DataFrame
     freq: str
     name: str = "count"
+    file: str = ""
+    """The file the series was read from (for messages)."""
+    notes: tuple[str, ...] = ()
+    """What reading changed and the user should know (e.g. ids whose spaces were removed)."""
 
     def step(self, date: pd.Timestamp, n: int) -> pd.Timestamp:
         """``date`` moved by ``n`` steps of the series' frequency."""
@@ -119,29 +126,40 @@ def load_counts(df: pd.DataFrame, *, region: str, date: str, value: str, file: s
     from equicare.data.dates import date_problems, parse_dates
 
     problems: list[Problem] = []
+    counts: dict[str, int] = {}
+
+    def add(positions, column: str, rule: str, value=lambda i: None) -> None:
+        add_capped(problems, counts, np.flatnonzero(np.asarray(positions, bool)),
+                   lambda i: Problem(file, sheet_row(df, i), column, rule, value(i)))
+
     raw_d = df[date].astype("string").str.strip()
     dt = parse_dates(raw_d, date_format)
-    problems += date_problems(df, date, dt, file, date_format, date_format_key)
-    for i in np.flatnonzero((raw_d.isna() | (raw_d == "")).fillna(True).to_numpy(bool))[:20]:
-        problems.append(Problem(file, sheet_row(df, i), date, "missing date"))
-    loc = df[region].astype("string").str.strip()
-    for i in np.flatnonzero(loc.isna().to_numpy() | (loc == "").to_numpy())[:20]:
-        problems.append(Problem(file, sheet_row(df, i), region, "missing region id"))
+    problems += date_problems(df, date, dt, file, date_format, date_format_key, counts=counts)
+    add((raw_d.isna() | (raw_d == "")).fillna(True).to_numpy(bool), date, "missing date")
+    loc, id_notes = _region_ids(df[region], region, file)
+    add(loc.isna().to_numpy() | (loc == "").fillna(True).to_numpy(bool), region, "missing region id")
     text = df[value].astype("string").str.strip()
-    blank = text.isna() | (text == "")
-    num = pd.to_numeric(text.where(~blank), errors="coerce")
-    for i in np.flatnonzero((~blank & num.isna()).to_numpy())[:20]:
-        problems.append(Problem(file, sheet_row(df, i), value, "not a number", df[value].iloc[i]))
-    for i in np.flatnonzero((num < 0).fillna(False).to_numpy())[:20]:
-        problems.append(Problem(file, sheet_row(df, i), value, "negative count", num.iloc[i]))
+    blank = (text.isna() | (text == "")).fillna(True)
+    num = pd.to_numeric(text.where(~blank), errors="coerce").astype(float)
+    finite = np.isfinite(num.to_numpy(float))
+    add((~blank & num.isna()).to_numpy(bool), value, "not a number", lambda i: df[value].iloc[i])
+    add(num.notna().to_numpy() & ~finite, value, "not a finite number (a count is a finite whole number >= 0)",
+        lambda i: df[value].iloc[i])
+    add(((num < 0).fillna(False).to_numpy() & finite), value, "negative count", lambda i: num.iloc[i])
+    frac = finite & (num.to_numpy(float) != np.round(num.to_numpy(float)))
+    whole_rule = "not a whole number (a count series holds whole counts)"
+    add(frac, value, whole_rule, lambda i: df[value].iloc[i])
+    hint = _thousands_hint(text, frac, "--decimal ," if date_format_key.startswith("--") else "decimal: ','")
+    first = next((p for p in problems if p.rule == whole_rule), None)
+    if hint and first is not None:  # said once, on the first such row
+        first.rule += hint
     if missing == "error":
-        for i in np.flatnonzero(blank.to_numpy())[:20]:
-            problems.append(Problem(file, sheet_row(df, i), value, "missing value (policy error)"))
+        add(blank.to_numpy(bool), value, "missing value (policy error)")
     key = pd.DataFrame({"d": dt, "l": loc})
-    for i in np.flatnonzero((key.duplicated() & dt.notna()).to_numpy())[:20]:
-        problems.append(Problem(file, sheet_row(df, i), date, "duplicate (region, date)", f"{loc.iloc[i]}, {raw_d.iloc[i]}"))
+    add((key.duplicated() & dt.notna()).to_numpy(bool), date, "duplicate (region, date)",
+        lambda i: f"{loc.iloc[i]}, {raw_d.iloc[i]}")
     if problems:
-        raise ValidationError(problems)
+        raise ValidationError(problems, counts=counts)
     frame = pd.DataFrame({"date": dt.dt.normalize(), "location": loc.astype(str), "value": num.astype(float)})
     if missing in ("impute_zero",):
         frame["value"] = frame["value"].fillna(0.0)
@@ -149,15 +167,56 @@ def load_counts(df: pd.DataFrame, *, region: str, date: str, value: str, file: s
     if frame.empty:
         raise ValidationError([Problem(file, None, value, "no observed values")])
     f = detect_frequency(frame["date"]) if freq == "auto" else freq
-    s = CountSeries(frame.sort_values(["location", "date"]).reset_index(drop=True), f, name or str(value).lower())
+    s = CountSeries(frame.sort_values(["location", "date"]).reset_index(drop=True), f, name or str(value).lower(),
+                    file=file, notes=tuple(id_notes))
     on = pd.Index(s.grid())
     off = ~frame["date"].isin(on)
     if off.any():
-        rows = frame.index[off.to_numpy()][:20]
-        raise ValidationError([Problem(file, sheet_row(df, df.index.get_loc(i)), date, f"not on the {f} grid starting "
-                                       f"{on[0].date()} (one date per step)", str(frame.loc[i, "date"].date()))
-                               for i in rows])
+        rows = frame.index[off.to_numpy()]
+        add_capped(problems, counts, range(len(rows)),
+                   lambda k: Problem(file, sheet_row(df, df.index.get_loc(rows[k])), date,
+                                     f"not on the {f} grid starting {on[0].date()} (one date per step)",
+                                     str(frame.loc[rows[k], "date"].date())))
+        raise ValidationError(problems, counts=counts)
     return s
+
+
+#: Values like ``1.443`` (one to three digits, a dot, exactly three digits): a ``.`` thousands separator.
+_GROUPED = r"\d{1,3}(\.\d{3})+"
+
+
+def _thousands_hint(text: pd.Series, frac: np.ndarray, option: str) -> str:
+    """Said when every fractional value of a count column is written like ``1.443``: the ``.`` is most likely a
+    thousands separator (Chile, Germany, Spain ...), not a decimal mark."""
+    vals = text[frac].dropna()
+    if not len(vals) or not vals.str.fullmatch(_GROUPED).all():
+        return ""
+    ex = vals.iloc[0]
+    return (f"; values written like {ex} look like a '.' thousands separator ({ex} = {ex.replace('.', '')}): "
+            f"declare the decimal mark ',' ({option}) so '.' is read as a thousands separator, "
+            "or write the counts without separators")
+
+
+def _region_ids(col: pd.Series, column: str, file: str) -> tuple[pd.Series, list[str]]:
+    """Region ids as text: surrounding spaces removed and Unicode in its composed form (NFC), so that ``Ñuñoa``
+    typed on two keyboards (composed or as ``N`` + combining tilde) is one region; a note says when either
+    changed how an id is written (and when two spellings became one region)."""
+    raw = col.astype("string")
+    loc = raw.str.strip().str.normalize("NFC")
+    notes: list[str] = []
+    ok = raw.notna()
+    spaced = ok & (raw != raw.str.strip())
+    if spaced.any():
+        ex = raw[spaced].iloc[0]
+        notes.append(f"{int(spaced.sum()):,} region id{'s' if spaced.sum() != 1 else ''} in {file} column "
+                     f"'{column}' had spaces around them, removed (e.g. {ex!r} read as {ex.strip()!r})")
+    nfc = ok & (raw.str.strip() != loc)
+    if nfc.any():
+        ex = raw[nfc].iloc[0].strip()
+        notes.append(f"{int(nfc.sum()):,} region id{'s' if nfc.sum() != 1 else ''} in {file} column '{column}' "
+                     f"written with combining accents (Unicode NFD) read in composed form (NFC), so "
+                     f"{ex!r} and its composed spelling are one region")
+    return loc, notes
 
 
 def series_panel(s: CountSeries, population: Mapping[str, float] | None = None) -> Panel:
@@ -206,8 +265,18 @@ def _cut(panel: Panel, n: int) -> Panel:
 
 def _table(s: CountSeries, ref: pd.Timestamp, locs: Sequence[str], horizons: Sequence[int], values: np.ndarray,
            levels: Sequence[float]) -> pd.DataFrame:
-    """Hubverse rows; ``values[location, horizon, 23]`` sorted, clipped at 0, interpolated to ``levels``."""
-    v = np.sort(np.maximum(np.asarray(values, float), 0.0), axis=-1)
+    """Hubverse rows; ``values[location, horizon, 23]`` sorted, clipped at 0, interpolated to ``levels``.
+
+    A model that gives a value that is not finite is an error naming the regions: a forecast file never has a
+    blank or infinite quantile (which ``score`` would then refuse)."""
+    raw = np.asarray(values, float)
+    bad = ~np.isfinite(raw).reshape(len(locs), -1).all(axis=1)
+    if bad.any():
+        names = [str(x) for x, b in zip(locs, bad) if b]
+        raise EquicareError(f"the model gave no finite quantiles for region{'s' if len(names) != 1 else ''} "
+                            f"{', '.join(names[:10])}{' ...' if len(names) > 10 else ''} at {ref.date()}; "
+                            "nothing was written")
+    v = np.sort(np.maximum(raw, 0.0), axis=-1)
     lv = np.asarray(levels, float)
     if not np.array_equal(lv, _Q):
         v = np.stack([np.stack([np.interp(lv, _Q, v[i, j]) for j in range(v.shape[1])]) for i in range(v.shape[0])])
@@ -244,6 +313,12 @@ def forecast_counts(s: CountSeries, as_of: object = None, model: str | ForecastM
     last = s.frame["date"].max()
     ref = s.step(last, 1) if as_of is None else pd.Timestamp(as_of).normalize()
     grid = list(panel.dates) + [s.step(last, k) for k in range(1, 60)]
+    unit = _UNIT.get(s.freq, "step")
+    if ref < grid[0]:
+        raise EquicareError(f"the reference date (as_of) {ref.date()} is before the series starts "
+                            f"({grid[0].date()}); the first possible reference date is "
+                            f"{grid[min(2, len(grid) - 1)].date()} "
+                            f"(two {unit}s observed before it)")
     if ref not in grid:
         k = _steps_after(s, last, ref) if ref > grid[-1] else 0
         if k and s.step(last, k) == ref:
@@ -269,8 +344,22 @@ def forecast_counts(s: CountSeries, as_of: object = None, model: str | ForecastM
     table = _table(s, ref, cut.locations, horizons, values, levels)
     lag = gap - gap.min()
     newest = cut.dates[len(cut.dates) - 1 - int(gap.min())]
-    unit = {"weekly": "week", "daily": "day", "monthly": "month"}.get(s.freq, "step")
-    table.attrs["notes"] = [
+    notes = []
+    ahead = int(gap.min())  # steps between the newest data and the reference date's last usable step
+    if ahead > 0:
+        notes.append(f"the reference date {ref.date()} is {ahead + 1} {unit}s after the latest data "
+                     f"({newest.date()}): horizon {int(horizons[0])} is {ahead + int(horizons[0]) + 1} {unit}s ahead "
+                     f"of it; the forecast is an extrapolation of {ahead} unseen {unit}{'s' if ahead != 1 else ''} "
+                     "and its interval rests on the model's own step-ahead spread, not on what happened since")
+    n_obs = (~np.isnan(cut.values)).sum(axis=0)
+    lo, hi = list(_Q).index(0.025), list(_Q).index(0.975)
+    for i in np.flatnonzero(n_obs < MIN_FIT_STEPS):
+        width = float(np.max(values[i, :, hi] - values[i, :, lo]))
+        notes.append(f"region {cut.locations[i]}: only {int(n_obs[i])} observed {unit}{'s' if n_obs[i] != 1 else ''} "
+                     f"before the reference date; too few to show how much it varies"
+                     + (": its 95% interval has zero width, which is not certainty" if width <= 0 else
+                        ": its interval rests on them alone"))
+    table.attrs["notes"] = notes + [
         f"region {loc}: last observed {unit} {cut.dates[len(cut.dates) - 1 - int(g)].date()} is {int(k)} "
         f"{unit}{'s' if k != 1 else ''} older than the latest data ({newest.date()}); forecast from that {unit}, "
         f"horizon {int(horizons[0])} being {int(g) + int(horizons[0]) + 1} {unit}s ahead of it"
@@ -299,15 +388,49 @@ def _steps_after(s: CountSeries, last: pd.Timestamp, ref: pd.Timestamp) -> int:
 def backtest_counts(s: CountSeries, holdout: int = 8, model: str | ForecastModel = "ensemble",
                     horizons: Sequence[int] = (0, 1, 2, 3), population: Mapping[str, float] | None = None
                     ) -> pd.DataFrame:
-    """Forecasts at the last ``holdout`` reference dates whose every horizon is observed (23 levels)."""
+    """Forecasts at the last ``holdout`` reference dates whose every horizon is observed (23 levels), each fitted
+    on at least :data:`MIN_FIT_STEPS` steps.
+
+    ``attrs["notes"]`` says when fewer reference dates than ``holdout`` are possible, and which regions stopped
+    reporting (forecast from their own last observed step at some reference dates), as :func:`forecast_counts`.
+
+    Raises
+    ------
+    EquicareError
+        The series is too short for one reference date (names the file and the steps needed).
+    """
     panel = series_panel(s, population)
     T, hmax = len(panel.dates), max(horizons)
-    first = max(4, T - hmax - holdout)
+    first = max(MIN_FIT_STEPS, T - hmax - holdout)
     refs = [panel.dates[i] for i in range(first, T - hmax)]
+    unit = _UNIT.get(s.freq, "step")
+    where = f"{s.file}: " if s.file else ""
+    need = MIN_FIT_STEPS + hmax + 1
     if not refs:
-        raise EquicareError(f"the series has {T} steps: too short to back-test {holdout} reference dates")
+        raise EquicareError(f"{where}the series has {T} {unit}s: too short to back-test with horizons 0-{hmax}; "
+                            f"one reference date needs at least {need} {unit}s ({MIN_FIT_STEPS} to fit on and "
+                            f"{hmax + 1} observed after it); {holdout} reference dates need {need + holdout - 1}")
+    notes: list[str] = []
+    if len(refs) < holdout:
+        notes.append(f"{where}{holdout} reference dates asked (--holdout), only {len(refs)} possible: the series "
+                     f"has {T} {unit}s and each reference date needs {MIN_FIT_STEPS} {unit}s before it to fit on "
+                     f"and {hmax + 1} after it observed (horizons 0-{hmax}); back-tested "
+                     f"{refs[0].date()} to {refs[-1].date()}")
     m = model_for(model, s.freq)
-    return pd.concat([forecast_counts(s, r, m, horizons, panel=panel) for r in refs], ignore_index=True)
+    tables = [forecast_counts(s, r, m, horizons, panel=panel) for r in refs]
+    stale: dict[str, list[int]] = {}
+    for t in tables:
+        for loc, k in t.attrs.get("steps_since_last_observation", {}).items():
+            stale.setdefault(loc, []).append(int(k))
+    for loc, ks in stale.items():
+        last = s.frame.loc[s.frame["location"] == loc, "date"].max()
+        notes.append(f"region {loc}: last observed {unit} {last.date()}; at {len(ks)} of {len(refs)} reference "
+                     f"dates it was forecast from that {unit}, up to {max(ks)} {unit}{'s' if max(ks) != 1 else ''} "
+                     "older than the latest data (the interval widens with the gap); its scores there measure a "
+                     "region that stopped reporting")
+    out = pd.concat(tables, ignore_index=True)
+    out.attrs["notes"] = notes
+    return out
 
 
 def score_counts(s: CountSeries, forecasts: pd.DataFrame, horizons: Sequence[int] | None = None,

@@ -7,7 +7,7 @@ admissions that week and ``weekly_rate`` the same per 100,000 people.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from equicare.data.readers import read_table, sheet_rows
-from equicare.errors import EquicareError, Problem, ValidationError
+from equicare.errors import EquicareError, Problem, ValidationError, add_capped
 
 REQUIRED = ("date", "location", "value")
 #: Cell texts (after trimming, any case) that leave a value blank: the location did not report that week.
@@ -64,13 +64,15 @@ class WeeklyFile:
     raw: pd.DataFrame
     rows: np.ndarray
     problems: list[Problem]
+    counts: dict[str, int] = field(default_factory=dict)
+    """Problems per ``"column: rule"``, all of them (the list keeps the first :data:`MAX_LISTED` of each)."""
 
     def flag(self, mask: np.ndarray, col: str, rule: str, values: pd.Series | None = None) -> None:
         """Record ``rule`` for the first :data:`MAX_LISTED` records where ``mask`` holds (the value shown is
         the cell of ``col`` unless ``values`` are given)."""
         shown = self.raw[col] if values is None else values
-        for i in np.flatnonzero(mask)[:MAX_LISTED]:
-            self.problems.append(Problem(self.name, int(self.rows[i]), col, rule, shown.iloc[i]))
+        add_capped(self.problems, self.counts, np.flatnonzero(mask),
+                   lambda i: Problem(self.name, int(self.rows[i]), col, rule, shown.iloc[i]), MAX_LISTED)
 
     def day(self, col: str) -> pd.Series:
         """Column ``col`` as dates (NaT where the cell is not ``YYYY-MM-DD``, which is flagged)."""
@@ -109,8 +111,8 @@ class WeeklyFile:
 
     def check(self) -> None:
         """Raise :class:`~equicare.errors.ValidationError` listing every problem, if there is any."""
-        if self.problems:
-            raise ValidationError(self.problems)
+        if self.problems:  # with the true count: a capped list is never read as complete
+            raise ValidationError(self.problems, counts=self.counts)
 
 
 def read_weekly(path: str | Path, required: tuple[str, ...], what: str) -> WeeklyFile:

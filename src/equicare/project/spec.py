@@ -488,7 +488,8 @@ def resolve_column(df: pd.DataFrame, wanted: str | None, file: str, key: str, re
     """
     if wanted is None:
         if required:
-            raise ValidationError([Problem(file, None, None, f"project key {key} is required")])
+            raise ValidationError([Problem(file, None, None, f"{'option' if key.startswith('--') else 'project key'} "
+                                                             f"{key} is required")])
         return None
     cols = [str(c) for c in df.columns]
     if wanted in cols:
@@ -496,5 +497,6 @@ def resolve_column(df: pd.DataFrame, wanted: str | None, file: str, key: str, re
     low = [c for c in cols if c.strip().lower() == str(wanted).strip().lower()]
     if len(low) == 1:
         return low[0]
-    raise ValidationError([Problem(file, 1, str(wanted), f"no such column (project key {key})"
+    which = f"option {key}" if key.startswith("--") else f"project key {key}"  # as the user gave it
+    raise ValidationError([Problem(file, 1, str(wanted), f"no such column ({which})"
                                    + suggest(str(wanted), cols) + f"; columns: {', '.join(cols[:30])}")])

@@ -64,9 +64,12 @@ def _read_csv_declared(path: Path, delimiter: str | None, decimal: str | None, e
         import re
 
         pattern = r"-?[\d.]*" + re.escape(decimal) + r"?\d*"
+        grouped = r"[+-]?(\d{1,3}(\.\d{3})+|\d+)"  # only '.' thousands separators: 259, 1.443
         for c in df.columns:
             s = df[c].dropna()
-            if len(s) and s.str.fullmatch(pattern).all() and s.str.contains(re.escape(decimal)).any():
+            marked = s.str.fullmatch(pattern).all() and s.str.contains(re.escape(decimal)).any()
+            dots = decimal == "," and s.str.fullmatch(grouped).all() and s.str.contains(".", regex=False).any()
+            if len(s) and (marked or dots):
                 df[c] = df[c].str.replace(".", "", regex=False).str.replace(decimal, ".", regex=False)
     return df
 
