@@ -10,18 +10,7 @@ import pandas as pd
 import pytest
 
 from equicare.forecast.models.base import Q
-
-
-def _cli(argv: list[str], capsys) -> tuple[int, str]:
-    from equicare.cli import main
-
-    try:
-        main([str(a) for a in argv])
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    cap = capsys.readouterr()
-    return code, cap.out + cap.err
+from cli_run import cli as _cli
 
 
 def _series(path: Path) -> pd.DataFrame:

@@ -14,21 +14,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from cli_run import cli as _cli
 
 S = ("--region", "county", "--date", "week_ending", "--value", "admissions")
-
-
-def _cli(argv: list[str], capsys) -> tuple[int, str]:
-    """Run ``equicare ARGV`` in this process; return (exit code, stdout + stderr)."""
-    from equicare.cli import main
-
-    try:
-        main([str(a) for a in argv])
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out = capsys.readouterr()
-    return code, out.out + out.err
 
 
 def _weekly(n: int = 40, regions=("KE-047", "007", "NA"), seed: int = 1) -> pd.DataFrame:

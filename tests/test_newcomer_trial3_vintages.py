@@ -21,19 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
-
-def _cli(argv: list[str], capsys) -> tuple[int, str]:
-    """Run ``equicare ARGV`` in this process; return (exit code, stdout + stderr)."""
-    from equicare.cli import main
-
-    try:
-        main(argv)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out = capsys.readouterr()
-    return code, out.out + out.err
+from cli_run import cli as _cli
 
 
 WEEKS = pd.date_range("2024-09-07", periods=12, freq="7D")  # Saturdays
