@@ -199,6 +199,23 @@ def test_project_run_says_the_forecast_notes(tmp_path, capsys):
     scores = pd.read_csv(tmp_path / "out" / "forecast_scores.csv")
     assert scores["note"].iloc[0].startswith("not back-tested (forecast.holdout: 0)")
     assert "not back-tested" in html
+    acc = pd.read_csv(tmp_path / "out" / "access.csv")
+    assert acc["note"].str.startswith("no facilities in the project: no capacity, rate or access").all()
+
+
+def test_project_run_says_the_back_tests_notes(tmp_path, capsys):
+    """With a hold-out, the back-test of the forecast model notes that region C stopped reporting (its last
+    observed week and at how many reference dates), and that fewer dates than asked were possible."""
+    path = _project(tmp_path)
+    path.write_text(path.read_text().replace("holdout: 0", "holdout: 40"))
+    code, out = _cli(["run", str(path), "--out", str(tmp_path / "out")], capsys)
+    assert code == 0, out
+    assert "note: forecast: back-test of flat_baseline: region C: last observed week 2024-06-15" in out, out
+    assert "40 reference dates asked (forecast.holdout), only" in out, out
+    rep = pd.read_csv(tmp_path / "out" / "cleaning_report.csv")
+    notes = rep.loc[rep["step"] == "forecast note", "detail"].tolist()
+    assert any(n.startswith("back-test of flat_baseline: region C") for n in notes), notes
+    assert "back-test of flat_baseline: region C" in (tmp_path / "out" / "report.html").read_text()
 
 
 def test_project_without_demand_or_facilities_has_no_unexplained_empty_table(tmp_path, capsys):

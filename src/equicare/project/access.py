@@ -149,9 +149,13 @@ def unit_notes(table: pd.DataFrame, units: pd.DataFrame, fac: pd.DataFrame | Non
                measures: list[str] | None = None, supplies: list[str] | None = None) -> np.ndarray:
     """Why a region's (or small area's) rate or access cell is empty, or counts only part of its facilities:
     population unknown or zero (no rate per 1,000), a capacity unknown at some of its facilities (the known ones
-    are summed), no facility within reach (no access value).  "" where every figure applies in full."""
+    are summed), no facility within reach (no access value), no facilities at all.  "" where every figure applies
+    in full."""
     n = len(table)
     parts: list[list[str]] = [[] for _ in range(n)]
+    if fac is None:  # the project has no facilities section: every capacity and access figure is absent
+        for p in parts:
+            p.append("no facilities in the project: no capacity, rate or access is measured")
     pop = table["population"].to_numpy(float)
     access = ", and its people are not counted as demand in the access measure" if measures else ""
     for i in np.flatnonzero(np.isnan(pop)):

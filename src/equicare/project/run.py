@@ -93,6 +93,10 @@ def _forecast_tables(project: Project, inp: Inputs, progress: Progress) -> tuple
         for i, m in enumerate(models):
             progress(f"back-testing {m}", i, len(models))
             fc = backtest_counts(s, spec.holdout, m, **kw)
+            if m == spec.model:  # its notes (fewer dates than asked, regions that stopped) go with the forecast's
+                plan.attrs["notes"] = list(plan.attrs.get("notes", [])) + [
+                    f"back-test of {m}: {n.replace('(--holdout)', '(forecast.holdout)')}"
+                    for n in fc.attrs.get("notes", [])]
             hold.append(fc.assign(model=m))
             sc = score_counts(s, fc, spec.horizons)
             scores.append({"model": m, **{k: v for k, v in sc.items() if not isinstance(v, (dict, list))}})
