@@ -18,11 +18,10 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
-from equicare.errors import EquicareError, Problem
+from equicare.errors import EquicareError, Problem, add_capped
 
 ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?")
 """An ISO date, optionally with a time of day."""
-MAX_LISTED = 20
 
 
 def check_date_format(fmt: str | None, label: str = "date_format") -> str | None:
@@ -70,17 +69,17 @@ def parse_dates(text: pd.Series, date_format: str | None = None) -> pd.Series:
 def date_problems(df: pd.DataFrame, col: str, dates: pd.Series, file: str, date_format: str | None = None,
                   where: str = "date_format", counts: dict[str, int] | None = None) -> list[Problem]:
     """One problem per filled cell of ``df[col]`` that :func:`parse_dates` could not read (file, row, column,
-    the rule), the first :data:`MAX_LISTED` of them; ``counts`` (as :class:`~equicare.errors.ValidationError`
-    takes it) gets the number of all of them, so a capped list is not read as complete."""
-    from equicare.data.readers import sheet_rows
+    the rule), the first :data:`~equicare.errors.SHOWN_PER_RULE` of them; ``counts`` (as
+    :class:`~equicare.errors.ValidationError` takes it) gets the number of all of them
+    (:func:`~equicare.errors.add_capped`), so a capped list is not read as complete."""
+    from equicare.data.readers import sheet_row
 
     raw = df[col].astype("string").str.strip()
     bad = np.flatnonzero((dates.isna() & raw.notna() & (raw != "")).fillna(False).to_numpy(bool))
-    if counts is not None and len(bad):
-        key = f"{col}: {rule(date_format, where)}"
-        counts[key] = counts.get(key, 0) + len(bad)
-    return [Problem(file, int(r), col, rule(date_format, where), str(raw.iloc[i]))
-            for i, r in zip(bad[:MAX_LISTED], sheet_rows(df, bad[:MAX_LISTED]))]
+    problems: list[Problem] = []
+    add_capped(problems, {} if counts is None else counts, bad,
+               lambda i: Problem(file, sheet_row(df, i), col, rule(date_format, where), str(raw.iloc[i])))
+    return problems
 
 
 def parse_date(value: object, label: str, date_format: str | None = None, where: str | None = "date_format"
