@@ -88,8 +88,11 @@ class Problem:
         return {"file": self.file, "row": plain(self.row), "column": self.column, "rule": self.rule, "value": v}
 
 
-#: The caps validators apply per rule (rows listed); a rule listed exactly so often without counts may be cut.
-_CAPS = (20, 50)
+#: How many problems of one rule a validator lists (the rest are counted, see :func:`add_capped`).
+SHOWN_PER_RULE = 20
+#: The caps validators apply per rule (rows listed: :data:`SHOWN_PER_RULE`, and 50 in the cost-table and weekly
+#: hub readers); a rule listed exactly so often without counts may be cut.
+_CAPS = (SHOWN_PER_RULE, 50)
 
 
 @dataclass
@@ -143,10 +146,6 @@ class ValidationError(EquicareError):
             out["n_problems"] = self.n_problems
             out["counts"] = [{"rule": k, "count": v} for k, v in self.counts.items()]
         return out
-
-
-#: How many problems of one rule a validator lists (the rest are counted, see :func:`add_capped`).
-SHOWN_PER_RULE = 20
 
 
 def add_capped(problems: list[Problem], counts: dict[str, int], positions, make, limit: int = SHOWN_PER_RULE) -> None:
