@@ -31,6 +31,18 @@ CURRENT = {"2023-24": 0.6890, "2024-25": 0.6886}
 STEP = 0.002
 
 
+def adoption(res: dict[str, tuple[float, float, float, float]]) -> str:
+    """The adoption test of rounds 10 and 11 on ``{season: (ratio, cov95, current ratio, current cov95)}``:
+    (a) the mean ratio lower than the current default's by >= 0.004, (b) no season worse by more than
+    :data:`STEP`, (c) each season's 95 % coverage in [0.90, 0.97] or not further from it than the current's."""
+    mean = float(np.mean([x[0] for x in res.values()]))
+    a = mean <= np.mean(list(CURRENT.values())) - 0.004
+    b = all(res[s][0] <= CURRENT[s] + STEP for s in res)
+    c = all(dist(res[s][1]) == 0 or dist(res[s][1]) <= dist(res[s][3]) for s in res)
+    return (f"adoption: mean {mean:.4f} against {np.mean(list(CURRENT.values())):.4f}: (a) {a}, (b) {b}, (c) {c} "
+            f"-> {'ADOPT' if a and b and c else 'the default stays'}")
+
+
 def main() -> int:
     cache = Path(sys.argv[1])
     r9.GS = (1,)
@@ -51,12 +63,7 @@ def main() -> int:
         res[s] = (c1[0], c1[2] / c1[1], c0[0], c0[2] / c0[1])
         print(f"{s}: factors {min(f.values()):.3f} .. {max(f.values()):.3f} (mean {np.mean(list(f.values())):.3f}); "
               f"current {c0[0]:.4f} cov95 {c0[2] / c0[1]:.3f}; R10-1 {c1[0]:.4f} cov95 {c1[2] / c1[1]:.3f}")
-    mean = float(np.mean([x[0] for x in res.values()]))
-    a = mean <= np.mean(list(CURRENT.values())) - 0.004
-    b = all(res[s][0] <= CURRENT[s] + STEP for s in res)
-    c = all(dist(res[s][1]) == 0 or dist(res[s][1]) <= dist(res[s][3]) for s in res)
-    print(f"adoption: mean {mean:.4f} against {np.mean(list(CURRENT.values())):.4f}: (a) {a}, (b) {b}, (c) {c} -> "
-          f"{'ADOPT' if a and b and c else 'the default stays'}")
+    print(adoption(res))
     return 0
 
 

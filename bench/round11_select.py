@@ -17,6 +17,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import round9_select as r9  # noqa: E402
+from round10_select import STEP, adoption  # noqa: E402
 from round6_select import dist  # noqa: E402
 
 from equicare.forecast import load_population  # noqa: E402
@@ -26,9 +27,7 @@ from equicare.forecast.models.ensemble import (AUGMENTED_REGIME_SPREAD, AUGMENTE
                                                linear_pool)
 from equicare.forecast.vintages import load_vintages  # noqa: E402
 
-CURRENT = {"2023-24": 0.6890, "2024-25": 0.6886}
 MS = tuple(round(0.70 + 0.05 * i, 2) for i in range(9))  # 0.70 .. 1.10
-STEP = 0.002
 
 
 def spread(t: r9.Tasks, base: np.ndarray, m: float) -> np.ndarray:
@@ -77,12 +76,7 @@ def main() -> int:
         c1 = t.stats(spread(t, pool(t), m))
         out[s] = (c1[0], c1[2] / c1[1], c0[0], c0[2] / c0[1])
         print(f"{s}: current {c0[0]:.4f} cov95 {c0[2] / c0[1]:.3f}; candidate {c1[0]:.4f} cov95 {c1[2] / c1[1]:.3f}")
-    mean = float(np.mean([x[0] for x in out.values()]))
-    a = mean <= np.mean(list(CURRENT.values())) - 0.004
-    b = all(out[s][0] <= CURRENT[s] + STEP for s in out)
-    c = all(dist(out[s][1]) == 0 or dist(out[s][1]) <= dist(out[s][3]) for s in out)
-    print(f"adoption: mean {mean:.4f} against {np.mean(list(CURRENT.values())):.4f}: (a) {a}, (b) {b}, (c) {c} -> "
-          f"{'ADOPT' if a and b and c else 'the default stays'}")
+    print(adoption(out))
     return 0
 
 
