@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import typer
 
-from equicare.cli_output import write_table
 
 # options shared by `forecast`, `backtest` (and --truth by `score`)
 _TRUTH = typer.Option(None, "--truth", help="Hub target data CSV (default: the bundled file).")
@@ -58,6 +57,14 @@ def _series_only(region, date, value, horizons, date_format, sheet, decimal, hol
     """The options that only apply with --series (refused without it, never silently ignored)."""
     return (("--region", region), ("--date", date), ("--value", value), ("--horizons", horizons),
             ("--date-format", date_format), ("--sheet", sheet), ("--decimal", decimal), ("--holdout", holdout))
+
+
+def _flu_only(truth, history, ilinet, extras, vintages, deadline_days, late_release_days, nowcast, missing_weeks,
+              adaptive_spread) -> tuple:
+    """The options that only apply to the US flu truth (refused with --series, never silently ignored)."""
+    return (("--truth", truth), ("--history", history), ("--ilinet", ilinet), ("--extras/--no-extras", extras),
+            ("--vintages", vintages), ("--deadline-days", deadline_days), ("--late-release-days", late_release_days),
+            ("--nowcast", nowcast), ("--missing-weeks", missing_weeks), ("--adaptive-spread", adaptive_spread))
 
 
 def _check_model(model: str | None) -> None:
@@ -118,29 +125,18 @@ def forecast_cmd(
 
     _check_model(model)
     if series:
-        _refuse((("--truth", truth), ("--history", history), ("--ilinet", ilinet), ("--extras/--no-extras", extras),
-                 ("--vintages", vintages),
-                 ("--deadline-days", deadline_days), ("--late-release-days", late_release_days),
-                 ("--nowcast", nowcast), ("--missing-weeks", missing_weeks), ("--adaptive-spread", adaptive_spread)),
+        _refuse(_flu_only(truth, history, ilinet, extras, vintages, deadline_days, late_release_days, nowcast,
+                          missing_weeks, adaptive_spread),
                 "for the US flu truth, not for --series (a series is forecast from its file as it stands)")
         from equicare.forecast import cli as fc
-        from equicare.forecast.series import forecast_counts
 
-        s = fc.read_series(series, region, date, value, date_format,
-                           notes=lambda note: typer.echo(f"note: {note}", err=True), sheet=sheet, decimal=decimal)
+        say = lambda note: typer.echo(f"note: {note}", err=True)  # noqa: E731
+        s = fc.read_series(series, region, date, value, date_format, notes=say, sheet=sheet, decimal=decimal)
         if reference_date is not None:
             reference_date = fc.series_date(reference_date, "--reference-date", date_format)
-        table = forecast_counts(s, reference_date, model or "ensemble",
-                                horizons=tuple(range(4 if horizons is None else horizons)))
-        if integer:  # whole-number quantiles, as for the flu forecasts (monotone and non-negative stay so)
-            from equicare.forecast.run import integer_quantiles
-
-            table["value"] = integer_quantiles(table["value"].to_numpy(float))
-        from equicare.forecast.hub import WRITTEN_DECIMALS
-
-        write_table(table, out, decimals=WRITTEN_DECIMALS)
-        for note in table.attrs.get("notes", []):
-            typer.echo(f"note: {note}", err=True)
+        n = fc.forecast_series_to_csv(s, reference_date, out, model=model, horizons=horizons, integer=integer,
+                                      notes=say)
+        typer.echo(f"wrote {n} rows to {out}", err=True)
         return
     _refuse(_series_only(region, date, value, horizons, date_format, sheet, decimal),
             "for --series only (the flu forecasts have horizons 0-3 and YYYY-MM-DD dates); give --series or "
@@ -196,16 +192,14 @@ def backtest_cmd(
 
     _check_model(model)
     if series:
-        _refuse((("--start", start), ("--end", end), ("--truth", truth), ("--history", history),
-                 ("--ilinet", ilinet), ("--extras/--no-extras", extras), ("--vintages", vintages),
-                 ("--deadline-days", deadline_days),
-                 ("--late-release-days", late_release_days), ("--nowcast", nowcast),
-                 ("--missing-weeks", missing_weeks), ("--adaptive-spread", adaptive_spread)),
+        _refuse((("--start", start), ("--end", end),
+                 *_flu_only(truth, history, ilinet, extras, vintages, deadline_days, late_release_days, nowcast,
+                            missing_weeks, adaptive_spread)),
                 "for the US flu truth, not for --series (a series is back-tested at its last --holdout dates)")
         say = lambda note: typer.echo(f"note: {note}", err=True)  # noqa: E731
         s = fc.read_series(series, region, date, value, date_format, notes=say, sheet=sheet, decimal=decimal)
-        n = fc.backtest_series_to_csv(s, out, model=model, horizons=4 if horizons is None else horizons,
-                                      holdout=8 if holdout is None else holdout, integer=integer, notes=say)
+        n = fc.backtest_series_to_csv(s, out, model=model, horizons=horizons, holdout=holdout, integer=integer,
+                                      notes=say)
         typer.echo(f"wrote {n} rows to {out}")
         return
     _refuse(_series_only(region, date, value, horizons, date_format, sheet, decimal, holdout),

@@ -15,7 +15,7 @@ from equicare.forecast.hub import load_forecasts
 from equicare.forecast.ilinet import load_ilinet
 from equicare.forecast.run import DEFAULT_MODEL, backtest, forecast, make_model
 from equicare.forecast.scoring import score
-from equicare.forecast.series import CountSeries, backtest_counts, load_counts, score_counts
+from equicare.forecast.series import CountSeries, backtest_counts, forecast_counts, load_counts, score_counts
 from equicare.forecast.truth import bundled_path, load_truth
 from equicare.forecast.vintages import DEADLINE_DAYS, LATE_DAYS, load_vintages
 
@@ -285,23 +285,48 @@ def series_date(text: str, option: str, date_format: str | None = None) -> str:
     return parse_date(text, option, fmt, "--date-format").strftime("%Y-%m-%d")
 
 
-def backtest_series_to_csv(series: CountSeries, out: str, model: str | None = None, horizons: int = 4,
-                           holdout: int = 8, integer: bool = False,
-                           notes: Callable[[str], None] | None = None) -> int:
-    """Back-test a count series at its last ``holdout`` reference dates whose every horizon is observed
-    (:func:`~equicare.forecast.series.backtest_counts`, horizons ``0 .. horizons - 1``) and write the hubverse
-    rows; returns the row count. ``notes`` receives the back-test's notes (fewer reference dates than asked,
-    regions that stopped reporting)."""
+#: Steps ahead of a series forecast from the command line (``--horizons N``: horizons ``0 .. N - 1``).
+SERIES_HORIZONS = 4
+#: Reference dates of a series back-test from the command line (``--holdout``).
+SERIES_HOLDOUT = 8
+
+
+def _write_series(table: pd.DataFrame, out: str, integer: bool, notes: Callable[[str], None] | None) -> int:
+    """Write a series' forecast rows (whole-number quantiles with ``integer``), then say its notes."""
     from equicare.forecast.run import integer_quantiles
 
-    if holdout < 1:
-        raise EquicareError(f"--holdout must be at least 1 reference date (got {holdout})")
-    table = backtest_counts(series, holdout, model or "ensemble", horizons=tuple(range(horizons)))
-    if integer:
+    if integer:  # whole-number quantiles, as for the flu forecasts (monotone and non-negative stay so)
         table["value"] = integer_quantiles(table["value"].to_numpy(float))
     n = _write(table, out)
     _say(table, notes)
     return n
+
+
+def forecast_series_to_csv(series: CountSeries, reference_date: str | None, out: str, model: str | None = None,
+                           horizons: int | None = None, integer: bool = False,
+                           notes: Callable[[str], None] | None = None) -> int:
+    """Forecast a count series for one reference date (default one step after its last date;
+    :func:`~equicare.forecast.series.forecast_counts`, horizons ``0 .. horizons - 1``, default
+    :data:`SERIES_HORIZONS`) and write the hubverse rows; returns the row count. ``notes`` receives the
+    forecast's notes."""
+    h = SERIES_HORIZONS if horizons is None else horizons
+    table = forecast_counts(series, reference_date, model or "ensemble", horizons=tuple(range(h)))
+    return _write_series(table, out, integer, notes)
+
+
+def backtest_series_to_csv(series: CountSeries, out: str, model: str | None = None, horizons: int | None = None,
+                           holdout: int | None = None, integer: bool = False,
+                           notes: Callable[[str], None] | None = None) -> int:
+    """Back-test a count series at its last ``holdout`` (default :data:`SERIES_HOLDOUT`) reference dates whose
+    every horizon is observed (:func:`~equicare.forecast.series.backtest_counts`, horizons
+    ``0 .. horizons - 1``) and write the hubverse rows; returns the row count. ``notes`` receives the back-test's
+    notes (fewer reference dates than asked, regions that stopped reporting)."""
+    holdout = SERIES_HOLDOUT if holdout is None else holdout
+    if holdout < 1:
+        raise EquicareError(f"--holdout must be at least 1 reference date (got {holdout})")
+    h = SERIES_HORIZONS if horizons is None else horizons
+    table = backtest_counts(series, holdout, model or "ensemble", horizons=tuple(range(h)))
+    return _write_series(table, out, integer, notes)
 
 
 def score_series_files(series: CountSeries, forecasts: str, versus: str | None = None) -> str:
