@@ -42,6 +42,21 @@ def test_export_writes_whole_numbers_without_decimals(tmp_path, capsys):
     assert ".0," not in "\n".join(lines)
 
 
+def test_the_bundled_project_files_write_whole_numbers(tmp_path):
+    """The demo's project folder (states, counties, hospitals, the preparation report) under the same rule:
+    populations and beds as 58805, not 58805.0 (the hub's admissions file is copied as published)."""
+    import re
+
+    from equicare.project.bundled_us import write_us_project
+
+    write_us_project(tmp_path)
+    for name in ("states.csv", "counties.csv", "hospitals.csv", "prepared.csv"):
+        text = (tmp_path / name).read_text()
+        assert not re.search(r"(^|,)-?\d+\.0(,|$)", text, flags=re.M), name
+    head = (tmp_path / "counties.csv").read_text().splitlines()[1]
+    assert head.startswith('01001,"Autauga, Alabama",01,58805,8653,'), head
+
+
 def test_forecast_series_integer_writes_integers(tmp_path, capsys):
     _weekly(tmp_path / "w.csv")
     code, out = _cli(["forecast", "--series", str(tmp_path / "w.csv"), "--region", "district", "--date", "week",

@@ -30,6 +30,7 @@ def write_us_project(folder: str | Path, params: DemoParams | None = None) -> Pa
     project file's path."""
     import shutil
 
+    from equicare.csvout import write_csv
     from equicare.data.bundled import data_path, load_bundled
 
     p = params or DemoParams()
@@ -39,15 +40,16 @@ def write_us_project(folder: str | Path, params: DemoParams | None = None) -> Pa
     cap = data.state_capacity[["state", "icu_beds", "icu_occupancy"]].rename(columns={"icu_beds": "staffed_icu_beds"})
     states = data.states[["id", "name", "population", "pop_65plus", "lat", "lon"]].merge(
         cap, left_on="id", right_on="state", how="left").drop(columns="state")
-    states.to_csv(folder / "states.csv", index=False)
-    data.counties[["id", "name", "parent", "population", "pop_65plus", "lat", "lon"]].to_csv(
-        folder / "counties.csv", index=False)
+    # the package's one whole-number rule for written tables (populations and beds as 58805, not 58805.0)
+    write_csv(states, folder / "states.csv")
+    write_csv(data.counties[["id", "name", "parent", "population", "pop_65plus", "lat", "lon"]],
+              folder / "counties.csv")
     f = data.facilities
-    pd.DataFrame({"id": f["id"], "name": f["name"], "state": f["state"], "county": f["region"], "lat": f["lat"],
-                  "lon": f["lon"], "beds": f["cap_beds"], "icu_beds": f["cap_icu_beds"]}).to_csv(
-        folder / "hospitals.csv", index=False)
-    shutil.copyfile(data_path("admissions"), folder / "admissions.csv")
-    data.report.to_frame().to_csv(folder / "prepared.csv", index=False)  # how these files were built
+    write_csv(pd.DataFrame({"id": f["id"], "name": f["name"], "state": f["state"], "county": f["region"],
+                            "lat": f["lat"], "lon": f["lon"], "beds": f["cap_beds"], "icu_beds": f["cap_icu_beds"]}),
+              folder / "hospitals.csv")
+    shutil.copyfile(data_path("admissions"), folder / "admissions.csv")  # the hub's file as published
+    write_csv(data.report.to_frame(), folder / "prepared.csv")  # how these files were built
     doc = {
         "name": BUNDLED["us"],
         "missing": "flag",
